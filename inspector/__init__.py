@@ -1,0 +1,35 @@
+"""inspector: open saved deep-learning models statically, summarize and lint them.
+
+Public API::
+
+    import inspector
+    graph = inspector.load("model.keras")        # ModelGraph, nothing executed
+    print(inspector.summarize(graph))             # the classic Keras listing
+    report = inspector.count_params(graph)        # exact parameter totals
+
+Heavy frameworks (tensorflow, onnxruntime, matplotlib) are imported only by the
+functions that need them, never here.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .analysis.params import ParamCount, ParamReport, count_params
+from .errors import InspectorError, ModelLoadError, UnsafeModel, UnsupportedFormat
+from .ir import Inbound, Layer, ModelGraph, Weight
+from .loaders import load
+
+
+def summarize(graph: ModelGraph, *, fmt: str = "classic", **options) -> str:
+    """Format the summary of ``graph`` (``classic``, ``json``, ``csv`` or a tabulate format)."""
+    from .reporters.summary import render
+
+    return render(graph, fmt=fmt, **options)
+
+
+__all__ = [
+    "Inbound", "InspectorError", "Layer", "ModelGraph", "ModelLoadError", "ParamCount",
+    "ParamReport", "UnsafeModel", "UnsupportedFormat", "Weight", "count_params", "load",
+    "summarize",
+]

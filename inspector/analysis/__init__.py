@@ -1,0 +1,1 @@
+"""Pure functions over a ModelGraph that return frozen results."""

@@ -1,0 +1,170 @@
+"""Collect → aggregate: everything a summary reporter prints, computed once.
+
+Reporters format a :class:`Summary`; they never count or walk the graph
+themselves (torchinfo's collect → aggregate → format split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Inbound, Layer, ModelGraph, Shape
+from .params import ParamCount, count_params
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    name: str
+    type: str
+    output_shapes: tuple[Shape | None, ...]
+    """Shapes of the first call's outputs."""
+    multiple_shapes: bool
+    """Calls of a shared layer produce different shapes (Keras prints ``multiple``)."""
+    is_input: bool
+    params: ParamCount
+    connections: tuple[Inbound, ...]
+    """Every tensor consumed, call after call (Keras 2's "Connected to")."""
+    macs: int | None
+    dtype: str | None
+    weights: tuple
+    """The layer's own weights (``ir.Weight``), for machine-readable formats."""
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    name: str
+    format: str
+    path: str | None
+    kind: str
+    sequential_like: bool
+    """Keras 2's test for the narrow, three-column listing."""
+    rows: tuple[SummaryRow, ...]
+    totals: ParamCount
+    bytes_by_dtype: tuple[tuple[str, int, int], ...]
+    optimizer: ParamCount
+    quantization: ParamCount
+    macs_total: int | None
+    macs_complete: bool
+    notes: tuple[str, ...]
+
+
+def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
+    """Depth of every call node, computed as Keras's ``_map_graph_network`` does:
+    output nodes at depth 0, a producer one deeper than its deepest consumer, and
+    all calls of one layer at the layer's greatest depth."""
+    # Nodes in decreasing depth order = reverse post-order of a DFS from the outputs.
+    order: list[tuple[str, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for out in graph.outputs:
+        start = (out.layer, out.node_index)
+        if start in seen or out.layer not in graph:
+            continue
+        stack: list[tuple[tuple[str, int], int]] = [(start, 0)]
+        seen.add(start)
+        while stack:
+            node, i = stack.pop()
+            lay = graph.layer(node[0])
+            refs = lay.inbound[node[1]] if node[1] < len(lay.inbound) else []
+            if i < len(refs):
+                stack.append((node, i + 1))
+                nxt = (refs[i].layer, refs[i].node_index)
+                if nxt not in seen and refs[i].layer in graph:
+                    seen.add(nxt)
+                    stack.append((nxt, 0))
+            else:
+                order.append(node)
+    depth_of: dict[tuple[str, int], int] = {}
+    layer_depth: dict[str, int] = {}
+    for node in reversed(order):
+        depth = depth_of.setdefault(node, 0)
+        depth = max(depth, layer_depth.get(node[0], 0))
+        layer_depth[node[0]] = depth
+        depth_of[node] = depth
+        lay = graph.layer(node[0])
+        for ref in lay.inbound[node[1]] if node[1] < len(lay.inbound) else []:
+            key = (ref.layer, ref.node_index)
+            depth_of[key] = max(depth + 1, depth_of.get(key, 0))
+    return depth_of
+
+
+def is_sequential_like(graph: ModelGraph) -> bool:
+    """Keras 2's rule for the narrow listing: a Sequential model, or a functional
+    one with at most one node per depth, each with at most one inbound tensor, and
+    no layer called twice."""
+    if graph.kind == "sequential":
+        return True
+    if graph.kind != "functional":
+        return False
+    depths = _keras_depths(graph)
+    by_depth: dict[int, list[tuple[str, int]]] = {}
+    for node, depth in depths.items():
+        by_depth.setdefault(depth, []).append(node)
+    for nodes in by_depth.values():
+        if len(nodes) > 1:
+            return False
+        name, idx = nodes[0]
+        lay = graph.layer(name)
+        if idx < len(lay.inbound) and len(lay.inbound[idx]) > 1:
+            return False
+    per_layer: dict[str, int] = {}
+    for name, _ in depths:
+        per_layer[name] = per_layer.get(name, 0) + 1
+        if per_layer[name] > 1:
+            return False
+    return True
+
+
+def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
+    return SummaryRow(
+        name=layer.name,
+        type=layer.type,
+        output_shapes=tuple(layer.output_shapes),
+        multiple_shapes=layer.has_multiple_shapes,
+        is_input=layer.type == "InputLayer",
+        params=params,
+        connections=tuple(layer.inbound_flat()),
+        macs=macs,
+        dtype=layer.dtype,
+        weights=tuple(layer.weights),
+        notes=tuple(layer.notes),
+    )
+
+
+def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
+    """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``)."""
+    report = count_params(graph)
+    per_layer = dict(report.layers)
+    macs_by_layer: dict[str, int | None] = {}
+    macs_total: int | None = None
+    macs_complete = False
+    if macs:
+        from .macs import count_macs
+
+        mreport = count_macs(graph)
+        macs_by_layer = dict(mreport.layers)
+        macs_total = mreport.total
+        macs_complete = not mreport.unknown
+    rows = []
+    for lay in graph.layers:
+        if graph.kind == "sequential" and lay.type == "InputLayer":
+            continue  # Keras lists no InputLayer for a Sequential model
+        rows.append(_row(lay, per_layer[lay.name], macs_by_layer.get(lay.name)))
+    notes = list(graph.notes)
+    for lay in graph.layers:
+        notes.extend(f"{lay.name}: {note}" for note in lay.notes)
+    return Summary(
+        name=graph.name,
+        format=graph.format,
+        path=graph.path,
+        kind=graph.kind,
+        sequential_like=is_sequential_like(graph),
+        rows=tuple(rows),
+        totals=report.totals,
+        bytes_by_dtype=report.bytes_by_dtype,
+        optimizer=report.optimizer,
+        quantization=report.quantization,
+        macs_total=macs_total,
+        macs_complete=macs_complete,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,44 @@
+"""The one error hierarchy: every problem a user can act on is an InspectorError.
+
+The CLI prints ``inspector: error: FILE: message`` on one line and exits 2; the
+message is a sentence that says what is wrong and, where possible, what to do.
+"""
+
+from __future__ import annotations
+
+
+class InspectorError(Exception):
+    """Base of every error inspector reports to a user (exit code 2)."""
+
+    exit_code = 2
+
+
+class UsageError(InspectorError):
+    """Wrong command-line usage (unknown format, bad option value)."""
+
+
+class ModelLoadError(InspectorError):
+    """The file exists but is not a readable model (corrupt, truncated, not a model)."""
+
+
+class UnsupportedFormat(ModelLoadError):
+    """The file is of a kind inspector does not read."""
+
+
+class MissingDependency(InspectorError):
+    """An optional extra is needed (``pip install 'inspector[tensorflow]'``)."""
+
+    def __init__(self, what: str, *, extra: str, package: str) -> None:
+        super().__init__(
+            f"{what} needs {package}: install it with pip install 'inspector[{extra}]'"
+        )
+        self.extra = extra
+        self.package = package
+
+
+class UnsafeModel(InspectorError):
+    """The model would have to run untrusted code to be loaded (see SEC rules)."""
+
+
+class LimitExceeded(ModelLoadError):
+    """A size, count or depth limit protecting against hostile files was hit."""

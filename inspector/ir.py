@@ -1,0 +1,279 @@
+"""The format-free model graph every loader builds and every analyser reads.
+
+A loader turns a file into one :class:`ModelGraph`; nothing after the loader knows
+which file format the graph came from except through ``ModelGraph.format`` and
+``ModelGraph.metadata``.  This module imports neither keras nor onnx, and builds
+its networkx view only when somebody asks for it.
+
+Vocabulary
+----------
+* A :class:`Layer` is one Keras layer or one ONNX node (graph inputs are layers of
+  type ``InputLayer`` in both worlds, so that "Connected to" reads the same).
+* A layer may be *called* several times (a shared Keras layer); each call is a
+  *node*.  ``Layer.inbound[i]`` lists the tensors node ``i`` consumed and
+  ``Layer.node_shapes[i]`` the shapes node ``i`` produced.
+* An :class:`Inbound` names one tensor: the producing layer, the producer's node
+  index and the output index within that node (Keras ``keras_history``).
+* A :class:`Weight` is a stored tensor.  Its ``key`` identifies the storage: two
+  weights with the same key are the same tensor (shared weights count once).
+  ``read()`` loads its values lazily; summaries never call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx
+    import numpy
+
+Dim = Union[int, str, None]
+"""One dimension: an int, ``None`` (unknown or batch) or a symbolic name (ONNX)."""
+
+Shape = tuple[Dim, ...]
+
+# Bytes per element for the dtypes model files use.  Sub-byte types are fractional.
+DTYPE_BYTES: dict[str, float] = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
+    "float8_e4m3fn": 1, "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1,
+    "float8_e8m0": 1, "float4_e2m1": 0.5,
+    "int64": 8, "int32": 4, "int16": 2, "int8": 1, "int4": 0.5, "int2": 0.25,
+    "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1, "uint4": 0.5, "uint2": 0.25,
+    "bool": 1, "complex64": 8, "complex128": 16, "string": 0,
+}
+
+
+def dtype_bytes(dtype: str) -> float:
+    """Bytes per element of ``dtype`` (0 when unknown, e.g. strings)."""
+    return DTYPE_BYTES.get(dtype, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalData:
+    """Where the bytes of a tensor stored outside the model file live (ONNX)."""
+
+    location: str
+    offset: int = 0
+    length: int | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Weight:
+    """A stored tensor owned by a layer.
+
+    ``name`` is the name the file gives it (``conv1_conv/kernel:0``, an ONNX
+    initializer name); ``role`` what it is for the layer (``kernel``, ``bias``,
+    ``gamma``, ``beta``, ``moving_mean``, ``moving_variance``, ``embeddings``,
+    ``recurrent_kernel``, ``scale``, ``zero_point`` …).  ``key`` identifies the
+    storage: weights with equal keys are one tensor and count once.
+    """
+
+    name: str
+    role: str
+    shape: tuple[int, ...]
+    dtype: str
+    trainable: bool = True
+    key: str = ""
+    external: ExternalData | None = None
+    quantization: bool = False
+    """True for quantization scales and zero points: reported apart from parameters."""
+    reader: Callable[[], numpy.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.name
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.size * dtype_bytes(self.dtype) + 0.999999)
+
+    def read(self) -> numpy.ndarray:
+        """Load this tensor's values (one tensor, on demand)."""
+        if self.reader is None:
+            from .errors import ModelLoadError
+
+            raise ModelLoadError(f"the values of weight {self.name!r} are not stored in the file")
+        return self.reader()
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One consumed tensor: output ``tensor_index`` of node ``node_index`` of ``layer``."""
+
+    layer: str
+    node_index: int = 0
+    tensor_index: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.layer}[{self.node_index}][{self.tensor_index}]"
+
+
+@dataclass(slots=True, eq=False)
+class Layer:
+    """One layer (Keras) or node (ONNX) of a graph."""
+
+    name: str
+    type: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inbound: list[list[Inbound]] = field(default_factory=list)
+    """Per call (node) of the layer, the tensors that call consumed, in argument order."""
+    node_shapes: list[list[Shape | None]] = field(default_factory=list)
+    """Per call (node), the shape of each output; ``None`` where no rule knows it."""
+    weights: list[Weight] = field(default_factory=list)
+    subgraphs: dict[str, ModelGraph] = field(default_factory=dict)
+    """Nested graphs: a Keras model used as a layer (key ``"model"``), ONNX
+    ``If``/``Loop``/``Scan`` bodies (key = attribute name) or a model-local function."""
+    trainable: bool = True
+    module: str | None = None
+    """The Python module the file names for this layer's class (Keras), if any."""
+    dtype: str | None = None
+    """Compute dtype policy (Keras) or output element type (ONNX)."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def output_shapes(self) -> list[Shape | None]:
+        """Output shapes of the layer's first call (Keras ``output_shape`` when unambiguous)."""
+        return self.node_shapes[0] if self.node_shapes else []
+
+    @property
+    def has_multiple_shapes(self) -> bool:
+        """True when calls of a shared layer produce different shapes (Keras prints ``multiple``)."""
+        return len({tuple(s) for s in self.node_shapes}) > 1
+
+    @property
+    def subgraph(self) -> ModelGraph | None:
+        """The nested Keras model, if this layer is one."""
+        return self.subgraphs.get("model")
+
+    def iter_weights(self) -> Iterator[Weight]:
+        """This layer's own weights, then those of every nested graph, recursively."""
+        yield from self.weights
+        for sub in self.subgraphs.values():
+            yield from sub.iter_weights()
+
+    def inbound_flat(self) -> list[Inbound]:
+        return [t for node in self.inbound for t in node]
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityFact:
+    """Something in the file that cannot be trusted (read by the SEC rules)."""
+
+    code: str
+    """The SEC rule this fact is for, e.g. ``SEC001``."""
+    message: str
+    layer: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class ModelGraph:
+    """A whole model (or a nested one): ordered layers plus the wiring between them."""
+
+    name: str
+    format: str
+    """``keras`` (.keras zip), ``keras-h5``, ``savedmodel`` or ``onnx``."""
+    layers: list[Layer] = field(default_factory=list)
+    inputs: list[Inbound] = field(default_factory=list)
+    outputs: list[Inbound] = field(default_factory=list)
+    kind: str = "functional"
+    """``sequential`` (a Keras Sequential), ``functional``, ``subclassed`` or ``onnx``."""
+    path: str | None = None
+    trainable: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Format facts: producer and versions, opsets, compile config, file size …"""
+    security: list[SecurityFact] = field(default_factory=list)
+    optimizer_weights: list[Weight] = field(default_factory=list)
+    """Optimizer state found in the file: not model parameters, reported apart."""
+    notes: list[str] = field(default_factory=list)
+    _index: dict[str, Layer] | None = field(default=None, repr=False)
+    _nx: Any = field(default=None, repr=False)
+
+    # -- lookup -----------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        if self._index is None or len(self._index) != len(self.layers):
+            self._index = {lay.name: lay for lay in self.layers}
+        return self._index[name]
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self.layer(name)  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def iter_weights(self) -> Iterator[Weight]:
+        for lay in self.layers:
+            yield from lay.iter_weights()
+
+    def walk(self, *, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """Every layer with its path (``outer/inner/dense``), nested graphs included."""
+        for lay in self.layers:
+            path = f"{prefix}{lay.name}"
+            yield path, lay
+            for key, sub in lay.subgraphs.items():
+                sub_prefix = f"{path}/" if key == "model" else f"{path}/{key}/"
+                yield from sub.walk(prefix=sub_prefix)
+
+    def shape_of(self, ref: Inbound) -> Shape | None:
+        """The shape of the tensor ``ref`` names, if known."""
+        try:
+            producer = self.layer(ref.layer)
+        except KeyError:
+            return None
+        if ref.node_index < len(producer.node_shapes):
+            shapes = producer.node_shapes[ref.node_index]
+            if ref.tensor_index < len(shapes):
+                return shapes[ref.tensor_index]
+        return None
+
+    def input_shapes(self, layer: Layer, node_index: int = 0) -> list[Shape | None]:
+        """Shapes of the tensors call ``node_index`` of ``layer`` consumed."""
+        if node_index >= len(layer.inbound):
+            return []
+        return [self.shape_of(ref) for ref in layer.inbound[node_index]]
+
+    def consumers(self, name: str) -> list[Layer]:
+        """Layers that consume an output of layer ``name``, in graph order."""
+        return [self.layer(n) for n in self.nx.successors(name)] if name in self else []
+
+    # -- networkx view ------------------------------------------------------------
+    @property
+    def nx(self) -> networkx.DiGraph:
+        """A ``networkx.DiGraph``: node = layer name (attribute ``layer``), edge =
+        tensor(s) from producer to consumer (attribute ``tensors``: a list of
+        ``{"node_index", "tensor_index", "consumer_node"}``; the first one is also
+        spread as ``node_index``/``tensor_index``).  Built once, on first use."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.DiGraph(name=self.name)
+            for lay in self.layers:
+                g.add_node(lay.name, layer=lay, type=lay.type)
+            for lay in self.layers:
+                for call, refs in enumerate(lay.inbound):
+                    for ref in refs:
+                        if ref.layer not in g:
+                            continue
+                        info = {"node_index": ref.node_index, "tensor_index": ref.tensor_index,
+                                "consumer_node": call}
+                        if g.has_edge(ref.layer, lay.name):
+                            g.edges[ref.layer, lay.name]["tensors"].append(info)
+                        else:
+                            g.add_edge(ref.layer, lay.name, tensors=[info],
+                                       node_index=ref.node_index, tensor_index=ref.tensor_index)
+            self._nx = g
+        return self._nx
+
+    def invalidate(self) -> None:
+        """Forget cached views after a loader changed the layer list."""
+        self._index = None
+        self._nx = None

@@ -1,0 +1,97 @@
+"""Loaders: one module per format; :func:`load` picks the module by content.
+
+Every loader exposes ``load(path: pathlib.Path) -> ModelGraph`` and raises
+:class:`~inspector.errors.InspectorError` subclasses for anything it cannot read.
+Detection looks at the bytes first and the suffix second, so a ``.bin`` that is
+really an ONNX file loads, and a ``.keras`` that is really HDF5 loads as HDF5.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ModelLoadError, UnsupportedFormat
+from ..ir import ModelGraph
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+KERAS_SUFFIXES = {".keras"}
+H5_SUFFIXES = {".h5", ".hdf5", ".keras"}
+ONNX_SUFFIXES = {".onnx", ".ort", ".pb", ".onnxtxt"}
+
+
+def _is_hdf5(head: bytes, path: Path) -> bool:
+    if head.startswith(HDF5_SIGNATURE):
+        return True
+    # HDF5 allows a user block: the superblock then sits at 512, 1024, 2048 … bytes.
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            offset = 512
+            while offset + 8 <= size and offset <= 1 << 20:
+                fh.seek(offset)
+                if fh.read(8) == HDF5_SIGNATURE:
+                    return True
+                offset *= 2
+    except OSError:
+        return False
+    return False
+
+
+def detect(path: str | os.PathLike[str]) -> str:
+    """Name of the loader for ``path``: ``keras``, ``keras-h5``, ``savedmodel`` or ``onnx``."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError("no such file or directory")
+    if p.is_dir():
+        if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
+            return "savedmodel"
+        raise UnsupportedFormat(
+            "is a directory without saved_model.pb: point inspector at a model file or a SavedModel folder"
+        )
+    if not p.is_file():
+        raise UnsupportedFormat("is not a regular file")
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    if not head:
+        raise ModelLoadError("is empty (0 bytes): not a model file")
+    if head.startswith(ZIP_SIGNATURES):
+        return "keras"
+    if _is_hdf5(head, p):
+        return "keras-h5"
+    suffix = p.suffix.lower()
+    if suffix in ONNX_SUFFIXES or _looks_like_onnx(head):
+        return "onnx"
+    if suffix in KERAS_SUFFIXES or suffix in H5_SUFFIXES:
+        kind = "a .keras zip archive" if suffix == ".keras" else "an HDF5 file"
+        raise ModelLoadError(f"is not {kind} (no zip or HDF5 signature): the file is corrupt or not a Keras model")
+    raise UnsupportedFormat(
+        f"unknown model format (suffix {suffix or 'none'!r}): inspector reads .keras, .h5, .onnx files and SavedModel folders"
+    )
+
+
+def _looks_like_onnx(head: bytes) -> bool:
+    # A ModelProto starts with field 1 (ir_version, varint: 0x08) in every exporter
+    # we know of; field 7 (graph, 0x3a) or 2-4 (producer strings) occasionally first.
+    return bool(head) and head[0] in (0x08, 0x12, 0x1A, 0x22, 0x3A)
+
+
+def load(path: str | os.PathLike[str]) -> ModelGraph:
+    """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible."""
+    p = Path(path)
+    kind = detect(p)
+    if kind == "keras":
+        from . import keras_v3 as mod
+    elif kind == "keras-h5":
+        from . import keras_h5 as mod
+    elif kind == "savedmodel":
+        from . import savedmodel as mod
+    else:
+        from . import onnx as mod
+    graph = mod.load(p)
+    graph.path = str(path)
+    return graph

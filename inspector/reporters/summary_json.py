@@ -1,0 +1,52 @@
+"""``inspector.summary/1`` JSON (DESIGN.md, Output contracts), plus ``macs``."""
+
+from __future__ import annotations
+
+import json
+
+from ..analysis.summary import Summary
+from .shapes import shape_json
+
+SCHEMA = "inspector.summary/1"
+
+
+def as_dict(summary: Summary) -> dict:
+    layers = []
+    for row in summary.rows:
+        p = row.params
+        layers.append({
+            "name": row.name,
+            "type": row.type,
+            "output_shapes": [shape_json(s) for s in row.output_shapes],
+            "params": p.params,
+            "trainable_params": p.trainable,
+            "non_trainable_params": p.non_trainable,
+            "inbound": [str(c) for c in row.connections],
+            "weights": [{"name": w.name, "role": w.role, "shape": list(w.shape), "dtype": w.dtype,
+                         "trainable": w.trainable} for w in row.weights],
+            "macs": row.macs,
+        })
+    t = summary.totals
+    totals = {
+        "params": t.params, "trainable": t.trainable, "non_trainable": t.non_trainable, "bytes": t.bytes,
+        "bytes_by_dtype": {d: b for d, _, b in summary.bytes_by_dtype},
+        "macs": summary.macs_total,
+        "macs_complete": summary.macs_complete,
+    }
+    if summary.optimizer.params:
+        totals["optimizer_params"] = summary.optimizer.params
+    if summary.quantization.params:
+        totals["quantization_params"] = summary.quantization.params
+    doc = {
+        "schema": SCHEMA,
+        "model": {"name": summary.name, "format": summary.format, "path": summary.path},
+        "layers": layers,
+        "totals": totals,
+    }
+    if summary.notes:
+        doc["notes"] = list(summary.notes)
+    return doc
+
+
+def render(summary: Summary, *, indent: int | None = 2) -> str:
+    return json.dumps(as_dict(summary), indent=indent) + "\n"

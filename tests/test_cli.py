@@ -1,0 +1,151 @@
+"""The command line: exit codes, one-line errors, entry points."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from inspector.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "seed_cnn.keras"
+SAMPLE_H5 = ROOT / "samples" / "seed_cnn.h5"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str, path) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"inspector: error: {path}: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_samples_summarize(capsys):
+    for sample in (SAMPLE, SAMPLE_H5):
+        code, out, err = run(capsys, "summary", str(sample))
+        assert code == 0 and err == ""
+        assert out.startswith('Model: "sequential_3"')
+        assert "Total params: 15,750" in out  # the seed document's own figure
+
+
+def test_missing_file(capsys, tmp_path):
+    path = tmp_path / "nope.keras"
+    code, out, err = run(capsys, "summary", str(path))
+    assert code == 2 and out == ""
+    assert "no such file" in one_error_line(err, path)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("empty.keras", b""),
+    ("empty.h5", b""),
+    ("random.keras", os.urandom(4096)),
+    ("random.h5", os.urandom(4096)),
+    ("random.onnx", b"\x00\xff" * 100),
+    ("model.txt", b"hello"),
+])
+def test_broken_files_give_one_line_and_exit_2(capsys, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run(capsys, "summary", str(path))
+    assert code == 2 and out == ""
+    one_error_line(err, path)
+
+
+def test_truncated_keras_zip(capsys, tmp_path):
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "truncated.keras"
+    path.write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "summary", str(path))
+    assert code == 2
+    one_error_line(err, path)
+
+
+def test_truncated_h5(capsys, tmp_path):
+    data = SAMPLE_H5.read_bytes()
+    path = tmp_path / "truncated.h5"
+    path.write_bytes(data[: len(data) // 3])
+    code, _, err = run(capsys, "summary", str(path))
+    assert code == 2
+    one_error_line(err, path)
+
+
+def test_zip_without_config(capsys, tmp_path):
+    path = tmp_path / "noconfig.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", "{}")
+    code, _, err = run(capsys, "summary", str(path))
+    assert code == 2
+    assert "config.json" in one_error_line(err, path)
+
+
+def test_json_that_is_not_a_model(capsys, tmp_path):
+    path = tmp_path / "notamodel.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", '{"hello": [1, 2, 3]}')
+    code, _, err = run(capsys, "summary", str(path))
+    assert code == 2
+    one_error_line(err, path)
+
+
+def test_unknown_format_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "summary", str(SAMPLE), "--format", "nope")
+    assert code == 2 and out == ""
+    assert err.startswith("inspector: error: unknown format 'nope'") and len(err.splitlines()) == 1
+
+
+def test_several_files_keep_going_and_report_the_worst(capsys, tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    code, out, err = run(capsys, "summary", str(bad), str(SAMPLE))
+    assert code == 2
+    assert 'Model: "sequential_3"' in out
+    one_error_line(err, bad)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    proc = subprocess.run([sys.executable, "-m", "inspector", "--debug", "summary", str(bad)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+
+
+def test_python_dash_m_and_console_script(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "inspector", "summary", str(SAMPLE)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Total params: 15,750" in proc.stdout
+    script = shutil.which("inspector")
+    assert script, "the inspector console script is not installed (pip install -e .)"
+    proc = subprocess.run([script, "summary", str(SAMPLE), "--format", "github"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| conv2d_6" in proc.stdout
+
+
+def test_import_inspector_stays_light():
+    code = ("import sys, inspector; heavy = [m for m in ('tensorflow', 'keras', 'onnxruntime', 'matplotlib', "
+            "'torch', 'networkx') if m in sys.modules]; print(','.join(heavy))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == ""
+
+
+def test_summary_does_not_import_tensorflow(tmp_path):
+    code = ("import sys; from inspector.cli import main; rc = main(['summary', %r]); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'framework imported'; "
+            "sys.exit(rc)") % str(SAMPLE)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,94 @@
+"""The classic listing must be Keras 2's ``model.summary()`` byte for byte.
+
+The two reference listings in ``shared/golden/`` were printed by Keras 2; here
+the same models are built with today's Keras, saved as ``.keras`` and ``.h5``,
+read back by the static loaders and printed by the ``classic`` reporter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.cli import main
+
+# shared/ lies beside the repository, for developers and CI alike.
+GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+
+
+def golden(name: str) -> str:
+    return (GOLDEN / name).read_text()
+
+
+@pytest.fixture(scope="module")
+def seed_cnn_files(tmp_path_factory):
+    import keras
+    from keras import layers
+
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            layers.Conv2D(1, 3, name="conv2d_6"),
+            layers.BatchNormalization(name="batch_normalization_6"),
+            layers.ReLU(name="re_lu_6"),
+            layers.Conv2D(2, 3, name="conv2d_7"),
+            layers.BatchNormalization(name="batch_normalization_7"),
+            layers.ReLU(name="re_lu_7"),
+            layers.Flatten(name="flatten_3"),
+            layers.Dense(10, name="dense_3"),
+        ],
+        name="sequential_3",
+    )
+    out = tmp_path_factory.mktemp("seed_cnn")
+    paths = {"keras": out / "m.keras", "h5": out / "m.h5"}
+    for p in paths.values():
+        model.save(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def resnet50_files(tmp_path_factory):
+    import keras
+
+    # The golden listing's input layer is called input_2; name ours the same.
+    model = keras.applications.ResNet50(weights=None, input_tensor=keras.Input((224, 224, 3), name="input_2"))
+    out = tmp_path_factory.mktemp("resnet50")
+    paths = {"keras": out / "resnet50.keras", "h5": out / "resnet50.h5"}
+    for p in paths.values():
+        model.save(p)
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_sequential_listing_is_byte_exact(seed_cnn_files, fmt):
+    text = inspector.summarize(inspector.load(seed_cnn_files[fmt]))
+    assert text == golden("sequential_keras2_summary.txt")
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_resnet50_listing_is_byte_exact(resnet50_files, fmt):
+    text = inspector.summarize(inspector.load(resnet50_files[fmt]))
+    expected = golden("resnet50_keras2_summary.txt")
+    # Compare line by line first, for a readable failure, then as a whole.
+    for i, (got, want) in enumerate(zip(text.splitlines(), expected.splitlines())):
+        assert got == want, f"line {i + 1} differs"
+    assert text == expected
+
+
+def test_cli_prints_the_listing(seed_cnn_files, capsys):
+    assert main(["summary", str(seed_cnn_files["keras"])]) == 0
+    assert capsys.readouterr().out == golden("sequential_keras2_summary.txt")
+
+
+def test_line_length_and_positions_as_in_keras(seed_cnn_files):
+    graph = inspector.load(seed_cnn_files["keras"])
+    text = inspector.summarize(graph, line_length=80, positions=[0.5, 0.8, 1.0])
+    lines = text.splitlines()
+    header = lines[2]
+    assert len(header) == 80
+    assert header.index("Output Shape") == 40 and header.index("Param #") == 64
+    # absolute positions work too
+    text2 = inspector.summarize(graph, line_length=80, positions=[40, 64, 80])
+    assert text2 == text
