@@ -154,10 +154,14 @@ class Layer:
         return self.subgraphs.get("model")
 
     def iter_weights(self) -> Iterator[Weight]:
-        """This layer's own weights, then those of every nested graph, recursively."""
-        yield from self.weights
-        for sub in self.subgraphs.values():
-            yield from sub.iter_weights()
+        """This layer's own weights, then those of every nested graph (depth first,
+        without recursion, so hostile nesting depth cannot overflow the stack)."""
+        stack: list[Layer] = [self]
+        while stack:
+            lay = stack.pop()
+            yield from lay.weights
+            nested = [inner for sub in lay.subgraphs.values() for inner in sub.layers]
+            stack.extend(reversed(nested))
 
     def inbound_flat(self) -> list[Inbound]:
         return [t for node in self.inbound for t in node]
@@ -216,12 +220,14 @@ class ModelGraph:
 
     def walk(self, *, prefix: str = "") -> Iterator[tuple[str, Layer]]:
         """Every layer with its path (``outer/inner/dense``), nested graphs included."""
-        for lay in self.layers:
-            path = f"{prefix}{lay.name}"
+        stack: list[tuple[str, Layer]] = [(prefix, lay) for lay in reversed(self.layers)]
+        while stack:  # no recursion: nesting depth comes from the file
+            pre, lay = stack.pop()
+            path = f"{pre}{lay.name}"
             yield path, lay
-            for key, sub in lay.subgraphs.items():
+            for key, sub in reversed(list(lay.subgraphs.items())):
                 sub_prefix = f"{path}/" if key == "model" else f"{path}/{key}/"
-                yield from sub.walk(prefix=sub_prefix)
+                stack.extend((sub_prefix, inner) for inner in reversed(sub.layers))
 
     def shape_of(self, ref: Inbound) -> Shape | None:
         """The shape of the tensor ``ref`` names, if known."""

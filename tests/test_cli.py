@@ -149,3 +149,20 @@ def test_summary_does_not_import_tensorflow(tmp_path):
             "sys.exit(rc)") % str(SAMPLE)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_summary_warns_on_one_line_about_unsafe_content(capsys, tmp_path):
+    import keras
+
+    inp = keras.Input((4,))
+    out = keras.layers.Lambda(lambda t: t * 2, name="doubler")(inp)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inp, out).save(path)
+    code, out_text, err = run(capsys, "summary", str(path))
+    assert code == 0, err
+    warnings = [ln for ln in out_text.splitlines() if ln.startswith("Warning:")]
+    assert len(warnings) == 1 and "SEC001" in warnings[0]
+    assert "doubler (Lambda)" in out_text
+    # a clean model prints no such line
+    code, out_text, _ = run(capsys, "summary", str(SAMPLE))
+    assert "Warning:" not in out_text

@@ -47,6 +47,19 @@ class Summary:
     macs_total: int | None
     macs_complete: bool
     notes: tuple[str, ...]
+    security: tuple[tuple[str, int], ...]
+    """Security facts the loader recorded, as (SEC code, count), sorted by code."""
+
+    @property
+    def security_warning(self) -> str | None:
+        """The one line a summary prints under its table when the file is unsafe."""
+        if not self.security:
+            return None
+        total = sum(n for _, n in self.security)
+        codes = ", ".join(code if n == 1 else f"{code} ×{n}" for code, n in self.security)
+        noun = "problem" if total == 1 else "problems"
+        return (f"Warning: {total} security {noun} in this file ({codes}): it may carry code or point "
+                f"outside itself; nothing was executed. Run `inspector lint` for details.")
 
 
 def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
@@ -167,4 +180,16 @@ def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
         macs_total=macs_total,
         macs_complete=macs_complete,
         notes=tuple(notes),
+        security=_security_counts(graph),
     )
+
+
+def _security_counts(graph: ModelGraph) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for fact in graph.security:
+        counts[fact.code] = counts.get(fact.code, 0) + 1
+    for _, lay in graph.walk():
+        for sub in lay.subgraphs.values():
+            for fact in sub.security:
+                counts[fact.code] = counts.get(fact.code, 0) + 1
+    return tuple(sorted(counts.items()))

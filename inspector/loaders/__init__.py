@@ -47,6 +47,8 @@ def detect(path: str | os.PathLike[str]) -> str:
     if p.is_dir():
         if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
             return "savedmodel"
+        if (p / "config.json").is_file():  # an unzipped .keras (model.save(dir, zipped=False))
+            return "keras"
         raise UnsupportedFormat(
             "is a directory without saved_model.pb: point inspector at a model file or a SavedModel folder"
         )

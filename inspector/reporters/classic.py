@@ -101,4 +101,6 @@ def render(summary: Summary, *, line_length: int | None = None,
         out.append(f"Total MACs: {total}{suffix}")
     out.append("_" * length)
     out.extend(f"Note: {note}" for note in summary.notes)
+    if summary.security_warning:
+        out.append(summary.security_warning)
     return "\n".join(out) + "\n"

@@ -45,6 +45,8 @@ def as_dict(summary: Summary) -> dict:
     }
     if summary.notes:
         doc["notes"] = list(summary.notes)
+    if summary.security:
+        doc["security"] = {code: n for code, n in summary.security}
     return doc
 
 

@@ -79,6 +79,8 @@ def render(summary: Summary, *, fmt: str, macs: bool = False) -> str:
     out.append(tabulate(mem, headers=["dtype", "params", "bytes", "size"], tablefmt=fmt,
                         colalign=("left", "right", "right", "right"), disable_numparse=True))
     out.extend(f"Note: {note}" for note in summary.notes)
+    if summary.security_warning:
+        out.append(summary.security_warning)
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,206 @@
+"""Legacy Keras HDF5 models (``model.save("m.h5")``), read with h5py only.
+
+Written by Keras 2 (tf.keras 2.x, ``tf_keras``) and still by Keras 3.  The file's
+root carries the architecture as a JSON string attribute ``model_config`` (and the
+compile settings in ``training_config``); the weights sit in
+``model_weights/<layer name>/``, listed in order by that group's ``weight_names``
+attribute — Keras 2 names them like ``conv1/kernel:0``, Keras 3 by variable path
+(``conv1/kernel``, or ``sequential/conv1/kernel``).  For each layer Keras writes its
+trainable weights first, then the non-trainable ones.
+
+The weights of a nested model are listed flat under the nested model's group; they
+are handed to its inner layers by matching the layer names inside the weight
+names.  Optimizer state lives in ``optimizer_weights`` and is reported apart.
+
+A file with ``model_weights`` but no ``model_config`` holds weights only
+(``save_weights``): there is no architecture to show, and the error says so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ModelLoadError
+from ..ir import Layer, ModelGraph, Weight
+from . import keras_common as kc
+from .h5index import DatasetInfo, H5Index, dataset_reader, index_h5, join
+
+ROOT_ATTRS = ("model_config", "training_config", "keras_version", "backend", "layer_names")
+
+_SUFFIX = re.compile(r":\d+$")
+
+
+def _want_attrs(group_path: str) -> tuple[str, ...]:
+    if group_path == "model_weights":
+        return ("layer_names", "keras_version", "backend")
+    if group_path == "optimizer_weights":
+        return ("weight_names",)
+    parent, _, _ = group_path.rpartition("/")
+    if parent == "model_weights":
+        return ("weight_names",)
+    return ()
+
+
+def load(path: Path) -> ModelGraph:
+    """Read a legacy Keras ``.h5`` model statically."""
+    path = Path(path)
+    index, root = index_h5(path, want_attrs=_want_attrs, root_attrs=ROOT_ATTRS)
+    model_config = root.get("model_config")
+    if model_config is None:
+        raise ModelLoadError(_no_config_reason(index, root))
+    if isinstance(model_config, list):  # an array attribute: not what Keras writes
+        raise ModelLoadError("its model_config attribute is not a JSON string: the file is not a Keras model")
+    cfg = kc.parse_json(model_config, what="the model_config attribute")
+    graph = kc.graph_from_config(cfg, fmt="keras-h5")
+    mw_attrs = index.attrs.get("model_weights", {})
+    for key in ("keras_version", "backend"):
+        value = root.get(key, mw_attrs.get(key))
+        if isinstance(value, (str, int, float)):
+            graph.metadata[key] = value
+    training = root.get("training_config")
+    if isinstance(training, str):
+        try:
+            compile_config = kc.compile_config_from_training_config(
+                kc.parse_json(training, what="the training_config attribute"))
+        except ModelLoadError:
+            compile_config = None
+            graph.notes.append("the training_config attribute is unreadable; ignored")
+        if compile_config:
+            graph.metadata["compile_config"] = compile_config
+            graph.security.extend(kc.scan_config(compile_config))
+    graph.metadata["weights_format"] = "h5"
+
+    src = str(path)
+    opener: Callable[[], Any] = lambda: src
+    if index.is_group("model_weights"):
+        _Binder(index, opener).bind(graph)
+    else:
+        graph.notes.append("the file has no model_weights group: the model has no saved weights")
+    graph.optimizer_weights = [
+        Weight(name=_rel(ds.path, "optimizer_weights"), role="optimizer_state", shape=ds.shape,
+               dtype=ds.dtype, trainable=False, key=ds.path, reader=dataset_reader(opener, ds.path))
+        for ds in index.datasets_under("optimizer_weights")
+    ]
+    graph.security.extend(index.security)
+    return kc.finish(graph)
+
+
+def _no_config_reason(index: H5Index, root: dict[str, Any]) -> str:
+    if index.is_group("model_weights") or "layer_names" in root or (index.is_group("layers") and index.is_group("vars")):
+        return ("holds weights only, no model config (it was written by save_weights()): "
+                "inspector needs a full model saved with model.save()")
+    return "is an HDF5 file without a Keras model_config attribute: not a Keras model"
+
+
+def _rel(path: str, prefix: str) -> str:
+    return path[len(prefix) + 1:] if path.startswith(prefix + "/") else path
+
+
+class _Binder:
+    def __init__(self, index: H5Index, opener: Callable[[], Any]) -> None:
+        self.index = index
+        self.opener = opener
+        self.seen: dict[tuple[str, str, str, tuple[int, ...]], str] = {}
+        """(class, layer, weight name, shape) → key of a nested layer's weight already
+        bound: the same layer inside two nested models is saved twice but is one tensor."""
+
+    def bind(self, graph: ModelGraph) -> None:
+        idx = self.index
+        for lay in kc.container_layers(graph):
+            gpath = join("model_weights", lay.name)
+            if not idx.is_group(gpath):
+                continue
+            entries = self._entries(gpath, lay)
+            if lay.subgraph is not None:
+                self._distribute(lay, entries)
+            else:
+                lay.weights = [self._weight(ds, self._relative(wn, lay.name), lay, owner_cls=lay.type)
+                               for wn, ds in entries]
+        top = "model_weights/top_level_model_weights"
+        if idx.is_group(top) and idx.datasets_under(top):
+            graph.notes.append("the file stores model-level weights outside any layer; they are not shown")
+
+    def _entries(self, gpath: str, lay: Layer) -> list[tuple[str, DatasetInfo]]:
+        """(weight name, dataset) of one layer group, in the order Keras listed them."""
+        idx = self.index
+        names = idx.attrs.get(gpath, {}).get("weight_names")
+        out: list[tuple[str, DatasetInfo]] = []
+        if isinstance(names, list):
+            for wn in names:
+                if not isinstance(wn, str):
+                    continue
+                ds = idx.datasets.get(join(gpath, wn))
+                if ds is None:
+                    lay.notes.append(f"weight {wn!r} is listed but missing from the file")
+                    continue
+                out.append((wn, ds))
+            return out
+        return [(_rel(ds.path, gpath), ds) for ds in idx.datasets_under(gpath)]
+
+    @staticmethod
+    def _relative(weight_name: str, owner: str) -> str:
+        comps = _SUFFIX.sub("", weight_name).split("/")
+        if owner in comps[:-1]:
+            comps = comps[comps.index(owner) + 1:]
+        elif len(comps) > 1:
+            comps = comps[1:]
+        return "/".join(comps)
+
+    def _weight(self, ds: DatasetInfo, name: str, owner: Layer, *, owner_cls: str) -> Weight:
+        role = kc.normalize_role(owner_cls, name.rsplit("/", 1)[-1])
+        return Weight(
+            name=name, role=role, shape=ds.shape, dtype=ds.dtype,
+            trainable=owner.trainable and kc.role_trainable(owner_cls, role, owner.config),
+            key=self.index.key(ds.path), quantization=role in kc.QUANTIZATION_ROLES,
+            reader=dataset_reader(self.opener, ds.path),
+        )
+
+    def _distribute(self, model_layer: Layer, entries: list[tuple[str, DatasetInfo]]) -> None:
+        """Hand a nested model's flat weight list to its inner layers by name."""
+        unmatched: list[tuple[str, DatasetInfo]] = []
+        for wn, ds in entries:
+            comps = _SUFFIX.sub("", wn).split("/")
+            owner, rest = _find_owner(model_layer, comps)
+            if owner is None:
+                unmatched.append((wn, ds))
+                continue
+            name = "/".join(rest) if rest else comps[-1]
+            weight = self._weight(ds, name, owner, owner_cls=owner.type)
+            ident = (owner.type, owner.name, name, weight.shape)
+            weight.key = self.seen.setdefault(ident, weight.key)
+            owner.weights.append(weight)
+        if unmatched:
+            model_layer.notes.append(
+                f"{len(unmatched)} weight(s) of nested model {model_layer.name!r} could not be matched "
+                "to its inner layers; they are counted on the model's row")
+            model_layer.weights.extend(
+                self._weight(ds, self._relative(wn, model_layer.name), model_layer, owner_cls=model_layer.type)
+                for wn, ds in unmatched)
+
+
+def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, list[str]]:
+    """The innermost layer of ``model_layer``'s nested graph named in ``comps`` (the
+    weight name's path), searching leftmost first, nested models included."""
+    stack: list[tuple[Layer, list[str], int]] = [(model_layer, comps, 0)]
+    while stack:
+        current, parts, depth = stack.pop()
+        sub = current.subgraph
+        if sub is None or depth > kc.MAX_MODEL_NESTING:
+            return current, parts
+        names = {lay.name: lay for lay in kc.container_layers(sub)}
+        hit = next((i for i, c in enumerate(parts[:-1]) if c in names and c != sub.name), None)
+        if hit is None:
+            hit = next((i for i, c in enumerate(parts[:-1]) if c in names), None)
+        if hit is not None:
+            stack.append((names[parts[hit]], parts[hit + 1:], depth + 1))
+            continue
+        # Keras 2 names an inner-inner weight without the intermediate model's name.
+        for inner in kc.container_layers(sub):
+            if inner.subgraph is not None:
+                owner, rest = _find_owner(inner, parts)
+                if owner is not None and owner is not inner:
+                    return owner, rest
+        return (None, parts) if depth == 0 else (current, parts)
+    return None, comps
