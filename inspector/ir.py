@@ -37,7 +37,7 @@ Shape = tuple[Dim, ...]
 DTYPE_BYTES: dict[str, float] = {
     "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
     "float8_e4m3fn": 1, "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1,
-    "float8_e8m0": 1, "float4_e2m1": 0.5,
+    "float8_e8m0": 1, "float6_e2m3": 0.75, "float6_e3m2": 0.75, "float4_e2m1": 0.5,
     "int64": 8, "int32": 4, "int16": 2, "int8": 1, "int4": 0.5, "int2": 0.25,
     "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1, "uint4": 0.5, "uint2": 0.25,
     "bool": 1, "complex64": 8, "complex128": 16, "string": 0,
@@ -176,6 +176,9 @@ class SecurityFact:
     message: str
     layer: str | None = None
     detail: str | None = None
+    kind: str = ""
+    """What exactly was found, as a stable tag the SEC rules grade (e.g. ``lambda``,
+    ``custom-module``, ``external-link``, ``virtual-dataset``); empty when unspecified."""
 
 
 @dataclass(slots=True, eq=False)

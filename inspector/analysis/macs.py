@@ -1,0 +1,670 @@
+"""Multiply-accumulate operations (MACs) per layer, for Keras and ONNX graphs.
+
+One MAC is one ``a * b + c``.  The figure is the cost of **one inference on one
+sample**: a batch dimension that is unknown (``None`` or symbolic, e.g. ``N``) is
+taken as 1.  Every other dimension must be known; where it is not (a symbolic
+sequence length, a shape inference could not derive) the layer's MACs are
+*unknown* (``None``) — never a guessed number.
+
+What is counted
+---------------
+* Convolutions (Keras ``Conv1D/2D/3D``, ``Depthwise``/``Separable`` and
+  transposed variants, ``LocallyConnected``; ONNX ``Conv``, ``ConvTranspose``,
+  ``ConvInteger``, ``QLinearConv``, ``DeformConv``): one MAC per kernel weight
+  per output position (``groups`` and depthwise convolutions included, because
+  the kernel holds only ``C_in / groups`` input channels).  A transposed
+  convolution costs one MAC per kernel weight per *input* position.
+* Matrix products (Keras ``Dense``, ``EinsumDense``, ``Dot``, attention; ONNX
+  ``Gemm``, ``MatMul`` (batched), ``MatMulInteger``, ``QLinearMatMul``,
+  two-operand ``Einsum``): output elements × contracted length.  An ``Einsum``
+  with three or more operands is unknown (its cost depends on contraction
+  order); a one-operand ``Einsum`` (transpose/trace/sum) is 0.
+* Recurrent layers (Keras ``SimpleRNN``/``LSTM``/``GRU``, ``Bidirectional``,
+  ``ConvLSTM``; ONNX ``RNN``/``LSTM``/``GRU``): the input and recurrent matrix
+  products of one step × the number of steps; unknown when the number of
+  steps is.  ``Keras MultiHeadAttention``: the four projections plus the two
+  attention products; ONNX ``Attention`` (opset 23) the two attention products.
+* Nested graphs: a Keras model used as a layer costs the sum of its layers
+  (unknown if any of them is), per call; an ONNX ``Loop`` costs its body × the
+  trip count when that is a constant (else unknown), ``Scan`` its body × the
+  scanned length, ``If`` the costlier branch (an upper bound) unless its
+  condition is a constant, and a model-local function call its body.
+
+What is 0 by convention
+-----------------------
+Element-wise arithmetic and activations (``Add``, ``Mul``, ``Relu``, ``Softmax`` …),
+normalization (``BatchNormalization`` folds into the preceding layer at inference;
+``LayerNormalization`` and friends are element-wise), pooling (max and average
+pooling are comparisons and additions), reductions, embeddings (a lookup),
+reshapes, copies, padding, resizing, quantize/dequantize and casts.  Bias
+additions are not counted either.
+
+With these conventions Keras's ResNet-50 (v1: stride 2 on the first 1x1
+convolution of a stage) costs 3,857,973,248 MACs — convolutions 3.856 G plus the
+final ``Dense`` 2.05 M — the figure usually published as "3.8–3.9 GFLOPs"; its
+tf2onnx export gives the same number.  ResNet-50 v1.5 (stride on the 3x3
+convolution: torchvision's, and the caffe2 model in the onnx package's test
+data) costs 4,089,184,256, torchvision's published "4.09 GFLOPS".
+
+Layer types that are not listed here (custom layers, ``Lambda``, unknown ONNX
+ops and contrib ops) are unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..ir import Layer, ModelGraph, Weight
+
+__all__ = ["MacsReport", "count_macs", "layer_macs"]
+
+MAX_DEPTH = 128
+"""Deepest nesting of sub-graphs followed (loaders bound it well below this)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MacsReport:
+    """MACs per layer (graph order; ``None`` = unknown), their known total, and the
+    layers whose cost is unknown."""
+
+    layers: tuple[tuple[str, int | None], ...]
+    total: int
+    """Sum of the known per-layer figures."""
+    unknown: tuple[str, ...]
+    """Names of the layers whose MACs are unknown (in graph order)."""
+
+    @property
+    def complete(self) -> bool:
+        """True when every layer's MACs are known, so ``total`` is the model's cost."""
+        return not self.unknown
+
+    def layer(self, name: str) -> int | None:
+        for lname, macs in self.layers:
+            if lname == name:
+                return macs
+        raise KeyError(name)
+
+
+class _Unknown(Exception):
+    """The cost of a layer cannot be known from what the graph records."""
+
+
+def count_macs(graph: ModelGraph) -> MacsReport:
+    """MACs of every layer of ``graph`` (nested graphs roll up into their layer)."""
+    memo: dict[int, int | None] = {}
+    rows = tuple((lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers)
+    total = sum(m for _, m in rows if m is not None)
+    unknown = tuple(name for name, m in rows if m is None)
+    return MacsReport(rows, total, unknown)
+
+
+def layer_macs(graph: ModelGraph, layer: Layer) -> int | None:
+    """MACs of one layer of ``graph`` (all its calls), ``None`` when unknown."""
+    return _layer(graph, layer, {}, 0)
+
+
+# -- dispatch ------------------------------------------------------------------------------
+def _graph_total(graph: ModelGraph, memo: dict[int, int | None], depth: int) -> int | None:
+    key = id(graph)
+    if key in memo:
+        return memo[key]
+    if depth > MAX_DEPTH:
+        return None
+    memo[key] = None  # a (malformed) cycle stays unknown instead of recursing forever
+    total = 0
+    for lay in graph.layers:
+        m = _layer(graph, lay, memo, depth + 1)
+        if m is None:
+            total = None
+            break
+        total += m
+    memo[key] = total
+    return total
+
+
+def _layer(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+    try:
+        if graph.format == "onnx" or graph.kind == "onnx":
+            return _onnx(graph, layer, memo, depth)
+        return _keras(graph, layer, memo, depth)
+    except _Unknown:
+        return None
+    except (ArithmeticError, TypeError, ValueError, IndexError, KeyError, AttributeError):
+        # A config or shape we do not understand: unknown, not a crash.
+        return None
+
+
+# -- shape helpers ---------------------------------------------------------------------------
+def _resolve(shape: Sequence[Any] | None, *, batch_axis: int | None = 0) -> list[int]:
+    """Integer dims; an unknown or symbolic dim at ``batch_axis`` counts as 1."""
+    if shape is None:
+        raise _Unknown
+    out = []
+    for i, d in enumerate(shape):
+        if isinstance(d, bool):
+            raise _Unknown
+        if isinstance(d, int) and d >= 0:
+            out.append(d)
+        elif i == batch_axis:
+            out.append(1)
+        else:
+            raise _Unknown
+    return out
+
+
+def _prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)
+
+
+def _weights(layer: Layer, *roles: str) -> list[Weight]:
+    return [w for w in layer.weights if w.role in roles and not w.quantization]
+
+
+def _weight(layer: Layer, *roles: str) -> Weight:
+    ws = _weights(layer, *roles)
+    if not ws:
+        raise _Unknown
+    return ws[0]
+
+
+# -- Keras -------------------------------------------------------------------------------------
+_KERAS_ZERO = frozenset({
+    "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Masking", "ActivityRegularization",
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
+    "BatchNormalization", "SyncBatchNormalization", "LayerNormalization", "GroupNormalization",
+    "UnitNormalization", "RMSNormalization", "SpectralNormalization",
+    "Embedding", "Rescaling", "Normalization", "Resizing", "CenterCrop", "Discretization",
+    "CategoryEncoding", "Hashing", "HashedCrossing", "StringLookup", "IntegerLookup", "TextVectorization",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomCrop",
+    "RandomHeight", "RandomWidth", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation",
+    "RandomSharpness", "RandomShear", "RandomColorJitter", "RandomColorDegeneration", "RandomPosterization",
+    "RandomInvert", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform",
+    "AutoContrast", "Equalization", "Solarization", "MixUp", "CutMix", "AugMix", "RandAugment",
+    "Pipeline", "MelSpectrogram", "STFTSpectrogram",
+})
+_KERAS_CONV = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
+                         "DepthwiseConv1D", "DepthwiseConv2D"})
+_KERAS_CONV_T = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+                           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
+                           "Deconvolution2D", "Deconvolution3D"})
+_KERAS_SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D",
+                              "SeparableConvolution2D"})
+_KERAS_RNN = frozenset({"SimpleRNN", "LSTM", "GRU", "LSTMV1", "LSTMV2", "GRUV1", "GRUV2", "CuDNNLSTM",
+                        "CuDNNGRU", "RNN", "Bidirectional"})
+_KERAS_CONV_RNN = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+
+
+def _keras(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+    sub = layer.subgraphs.get("model")
+    if sub is not None:
+        inner = _graph_total(sub, memo, depth + 1)
+        if inner is None:
+            return None
+        return inner * max(1, len(layer.inbound))
+    calls = max(1, len(layer.inbound))
+    total = 0
+    for call in range(calls):
+        ins = graph.input_shapes(layer, call) if call < len(layer.inbound) else []
+        outs = layer.node_shapes[call] if call < len(layer.node_shapes) else []
+        total += _keras_call(layer.type, layer.config, layer, ins, outs)
+    return total
+
+
+def _channels_first(config: dict[str, Any]) -> bool:
+    return str(config.get("data_format") or "channels_last") == "channels_first"
+
+
+def _spatial(shape: Sequence[Any] | None, config: dict[str, Any]) -> list[int]:
+    dims = _resolve(shape)
+    return dims[2:] if _channels_first(config) else dims[1:-1]
+
+
+def _first(shapes: Sequence[Any]) -> Any:
+    if not shapes:
+        raise _Unknown
+    return shapes[0]
+
+
+def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+    if cls in _KERAS_ZERO:
+        return 0
+    if cls in ("Dense", "QuantizedDense"):
+        kernel = _weight(layer, "kernel", "quantized_kernel")
+        units = int(config.get("units") or kernel.shape[-1])
+        if outs and outs[0] is not None:
+            rows = _prod(_resolve(outs[0])[:-1])
+        else:
+            rows = _prod(_resolve(_first(ins))[:-1])
+        n_in = _prod(_resolve(_first(ins))[-1:]) if ins and ins[0] is not None else kernel.shape[0]
+        return rows * n_in * units
+    if cls in _KERAS_CONV:
+        kernel = _weight(layer, "kernel", "depthwise_kernel")
+        out = _spatial(_first(outs), config)
+        return _prod(out) * _prod(kernel.shape)
+    if cls in _KERAS_CONV_T:
+        kernel = _weight(layer, "kernel")
+        spatial_in = _spatial(_first(ins), config)
+        return _prod(spatial_in) * _prod(kernel.shape)
+    if cls in _KERAS_SEPARABLE:
+        dw = _weight(layer, "depthwise_kernel")
+        pw = _weight(layer, "pointwise_kernel")
+        out = _spatial(_first(outs), config)
+        return _prod(out) * (_prod(dw.shape) + _prod(pw.shape))
+    if cls in ("LocallyConnected1D", "LocallyConnected2D"):
+        return _prod(_weight(layer, "kernel").shape)
+    if cls in _KERAS_RNN:
+        return _keras_rnn(config, layer, ins)
+    if cls in _KERAS_CONV_RNN:
+        return _keras_conv_rnn(config, layer, ins, outs)
+    if cls == "TimeDistributed":
+        return _keras_time_distributed(config, layer, ins, outs)
+    if cls == "MultiHeadAttention":
+        return _keras_mha(layer, ins)
+    if cls in ("Attention", "AdditiveAttention"):
+        q = _resolve(_first(ins))
+        v = _resolve(ins[1]) if len(ins) > 1 else q
+        k = _resolve(ins[2]) if len(ins) > 2 else v
+        tq, tv = _prod(q[1:-1]), _prod(k[1:-1])
+        return tq * tv * q[-1] + tq * tv * v[-1]
+    if cls == "EinsumDense":
+        kernel = _weight(layer, "kernel")
+        return _einsum_cost(str(config["equation"]), [_first(ins), list(kernel.shape)])
+    if cls == "Dot":
+        return _keras_dot(config, ins, outs)
+    raise _Unknown
+
+
+def _keras_rnn(config: dict[str, Any], layer: Layer, ins: list) -> int:
+    x = _first(ins)
+    time_major = bool(config.get("time_major"))
+    if x is None or len(x) < 3:
+        raise _Unknown
+    steps = x[0] if time_major else x[1]
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise _Unknown
+    per_step = 0
+    kernels = _weights(layer, "kernel")
+    recurrent = _weights(layer, "recurrent_kernel")
+    if not kernels:
+        raise _Unknown
+    for w in kernels + recurrent:
+        per_step += _prod(w.shape)
+    return steps * per_step
+
+
+def _keras_conv_rnn(config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+    x = _resolve(_first(ins))
+    steps = x[1]
+    kernel = _weight(layer, "kernel")
+    recurrent = _weight(layer, "recurrent_kernel")
+    n = len(kernel.shape) - 2
+    out = _resolve(_first(outs))
+    spatial = out[-n - 1:-1] if not _channels_first(config) else out[-n:]
+    return steps * _prod(spatial) * (_prod(kernel.shape) + _prod(recurrent.shape))
+
+
+def _keras_time_distributed(config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+    inner = config.get("layer")
+    if not isinstance(inner, dict) or not isinstance(inner.get("class_name"), str):
+        raise _Unknown
+    x = _first(ins)
+    if x is None or len(x) < 2:
+        raise _Unknown
+    steps = x[1]
+    if not isinstance(steps, int) or steps < 0:
+        raise _Unknown
+    inner_in = [(s[0],) + tuple(s[2:]) if s is not None else None for s in ins]
+    inner_out = [(s[0],) + tuple(s[2:]) if s is not None else None for s in outs]
+    inner_cfg = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    return steps * _keras_call(inner["class_name"], inner_cfg, layer, inner_in, inner_out)
+
+
+def _keras_mha(layer: Layer, ins: list) -> int:
+    q = _resolve(_first(ins))
+    v = _resolve(ins[1]) if len(ins) > 1 and ins[1] is not None else q
+    k = _resolve(ins[2]) if len(ins) > 2 and ins[2] is not None else v
+    kernels = _weights(layer, "kernel")
+    if len(kernels) != 4:
+        raise _Unknown
+
+    def pick(*words: str) -> Weight | None:
+        for w in kernels:
+            lname = w.name.lower()
+            if any(word in lname for word in words):
+                return w
+        return None
+
+    wq, wk, wv, wo = pick("query"), pick("key"), pick("value"), pick("output")
+    if None in (wq, wk, wv, wo) or len({id(w) for w in (wq, wk, wv, wo)}) != 4:
+        wq, wk, wv, wo = kernels  # Keras creates them in this order
+    tq, tk, tv = _prod(q[1:-1]), _prod(k[1:-1]), _prod(v[1:-1])
+    if len(wq.shape) != 3 or len(wv.shape) != 3:
+        raise _Unknown
+    heads, key_dim, value_dim = wq.shape[1], wq.shape[2], wv.shape[2]
+    projections = tq * _prod(wq.shape) + tk * _prod(wk.shape) + tv * _prod(wv.shape) + tq * _prod(wo.shape)
+    attention = tq * tk * heads * key_dim + tq * tv * heads * value_dim
+    return projections + attention
+
+
+def _keras_dot(config: dict[str, Any], ins: list, outs: list) -> int:
+    if len(ins) != 2:
+        raise _Unknown
+    x = _resolve(ins[0])
+    axes = config.get("axes", -1)
+    axis = axes[0] if isinstance(axes, (list, tuple)) else axes
+    axis = int(axis) % len(x)
+    out = _resolve(_first(outs))
+    return _prod(out[1:]) * x[axis]
+
+
+# -- einsum --------------------------------------------------------------------------------
+def _einsum_cost(equation: str, shapes: Sequence[Sequence[Any] | None]) -> int:
+    """MACs of a two-operand einsum: the product of every index's size (batch
+    ellipsis dims included); 0 for one operand; unknown for three or more.
+
+    A symbolic or unknown size is allowed only for the batch index: the first
+    index of the first operand (it counts as 1)."""
+    eq = equation.replace(" ", "")
+    lhs, _, _rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise _Unknown
+    if len(terms) == 1:
+        return 0
+    if len(terms) > 2 or any(s is None for s in shapes):
+        raise _Unknown
+    batch_letter = terms[0][0] if terms[0] and terms[0][0].isalpha() else None
+    sizes: dict[str, int] = {}
+    ellipsis_dims: list[int] = []
+    for n, (term, shape) in enumerate(zip(terms, shapes)):
+        letters = term.replace("...", "*")
+        shape = list(shape)  # type: ignore[arg-type]
+        if "*" in letters:
+            pos = letters.index("*")
+            n_ell = len(shape) - (len(letters) - 1)
+            if n_ell < 0:
+                raise _Unknown
+            ell = shape[pos:pos + n_ell]
+            named = shape[:pos] + shape[pos + n_ell:]
+            letters = letters.replace("*", "")
+            ell_ints = []
+            for i, d in enumerate(ell):
+                if isinstance(d, int) and not isinstance(d, bool):
+                    ell_ints.append(d)
+                elif n == 0 and pos == 0 and i == 0:
+                    ell_ints.append(1)  # a leading batch dim
+                else:
+                    raise _Unknown
+            if len(ell_ints) > len(ellipsis_dims):
+                ellipsis_dims = [1] * (len(ell_ints) - len(ellipsis_dims)) + ellipsis_dims
+            for i, d in enumerate(reversed(ell_ints)):
+                j = len(ellipsis_dims) - 1 - i
+                ellipsis_dims[j] = max(ellipsis_dims[j], d)
+        else:
+            named = shape
+        if len(letters) != len(named):
+            raise _Unknown
+        for letter, d in zip(letters, named):
+            if not isinstance(d, int) or isinstance(d, bool):
+                if letter != batch_letter:
+                    raise _Unknown
+                continue
+            if letter in sizes and sizes[letter] != d and 1 not in (sizes[letter], d):
+                raise _Unknown
+            sizes[letter] = max(sizes.get(letter, d), d)
+    return _prod(list(sizes.values())) * _prod(ellipsis_dims)
+
+
+# -- ONNX --------------------------------------------------------------------------------------
+_ONNX_ZERO = frozenset({
+    "InputLayer", "Constant", "ConstantOfShape", "Identity", "Cast", "CastLike", "Shape", "Size",
+    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Gather",
+    "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND", "Pad", "Tile", "Expand",
+    "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "OneHot", "NonZero", "Compress",
+    "ReverseSequence", "Trilu", "EyeLike", "Unique", "Range", "Where", "Dropout", "CenterCropPad",
+    "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Sum", "Mean",
+    "Max", "Min", "Mod", "Sign", "Floor", "Ceil", "Round", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos",
+    "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "BitShift", "BitwiseAnd",
+    "BitwiseOr", "BitwiseXor", "BitwiseNot", "And", "Or", "Xor", "Not", "Equal", "Greater", "Less",
+    "GreaterOrEqual", "LessOrEqual", "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid",
+    "HardSigmoid", "HardSwish", "Tanh", "Softmax", "LogSoftmax", "Hardmax", "Softplus", "Softsign",
+    "ThresholdedRelu", "Gelu", "Mish", "Swish", "Clip", "Shrink",
+    "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
+    "LpNormalization", "LRN", "MeanVarianceNormalization", "RMSNormalization",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool",
+    "MaxRoiPool", "RoiAlign", "MaxUnpool",
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "TopK", "CumSum",
+    "NonMaxSuppression", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
+    "SequenceConstruct", "SequenceEmpty", "SequenceAt", "SequenceInsert", "SequenceErase",
+    "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement",
+    "OptionalHasElement", "StringNormalizer", "StringConcat", "StringSplit", "RegexFullMatch",
+    "Col2Im", "ImageDecoder", "GridSample", "AffineGrid", "Det", "Binarizer", "LabelEncoder",
+    "RotaryEmbedding", "TensorScatter", "Swish",
+    # com.microsoft element-wise and layout ops
+    "com.microsoft.Gelu", "com.microsoft.FastGelu", "com.microsoft.BiasGelu", "com.microsoft.QuickGelu",
+    "com.microsoft.SkipLayerNormalization", "com.microsoft.SimplifiedLayerNormalization",
+    "com.microsoft.SkipSimplifiedLayerNormalization", "com.microsoft.BiasAdd", "com.microsoft.BiasSoftmax",
+    "com.microsoft.QLinearAdd", "com.microsoft.QLinearMul", "com.microsoft.QLinearSigmoid",
+    "com.microsoft.QLinearLeakyRelu", "com.microsoft.QLinearSoftmax", "com.microsoft.QLinearAveragePool",
+    "com.microsoft.QLinearGlobalAveragePool", "com.microsoft.QLinearConcat", "com.microsoft.QuantizeLinear",
+    "com.microsoft.DequantizeLinear", "com.microsoft.DynamicQuantizeLinear", "com.microsoft.NhwcMaxPool",
+    "com.microsoft.RotaryEmbedding",
+})
+_ONNX_CONV = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3), "DeformConv": (0, 1),
+              "com.microsoft.FusedConv": (0, 1), "com.microsoft.NhwcConv": (0, 1),
+              "com.microsoft.QLinearConv": (0, 3), "com.microsoft.NhwcFusedConv": (0, 1)}
+_ONNX_MATMUL = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3),
+                "com.microsoft.FusedMatMul": (0, 1), "com.microsoft.DynamicQuantizeMatMul": (0, 1),
+                "com.microsoft.MatMulIntegerToFloat": (0, 1), "com.microsoft.MatMulInteger16": (0, 1)}
+_ONNX_GEMM = {"Gemm": (0, 1), "com.microsoft.QGemm": (0, 3)}
+
+
+def _operands(layer: Layer) -> list[dict[str, Any]]:
+    ops = layer.config.get("@inputs")
+    return ops if isinstance(ops, list) else []
+
+
+def _operand_shape(layer: Layer, index: int) -> list[Any] | None:
+    ops = _operands(layer)
+    if index < len(ops) and isinstance(ops[index], dict):
+        return ops[index].get("shape")
+    return None
+
+
+def _operand_value(layer: Layer, index: int) -> Any:
+    ops = _operands(layer)
+    if index < len(ops) and isinstance(ops[index], dict):
+        return ops[index].get("value")
+    return None
+
+
+def _present(layer: Layer, index: int) -> bool:
+    ops = _operands(layer)
+    return index < len(ops) and ops[index].get("kind") not in (None, "absent")
+
+
+def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+    op = layer.type
+    if op in _ONNX_ZERO:
+        own = 0
+    elif op in _ONNX_CONV:
+        own = _onnx_conv(layer, *_ONNX_CONV[op])
+    elif op == "ConvTranspose":
+        x = _resolve(_operand_shape(layer, 0))
+        w = _resolve(_operand_shape(layer, 1), batch_axis=None)
+        own = _prod(x) * _prod(w[1:])
+    elif op in _ONNX_MATMUL:
+        own = _onnx_matmul(layer, *_ONNX_MATMUL[op])
+    elif op in _ONNX_GEMM:
+        own = _onnx_gemm(layer, *_ONNX_GEMM[op])
+    elif op == "com.microsoft.MatMulNBits":
+        k, n = int(layer.config["K"]), int(layer.config["N"])
+        a = _resolve(_operand_shape(layer, 0))
+        own = _prod(a[:-1]) * k * n
+    elif op == "Einsum":
+        shapes = [_operand_shape(layer, i) for i in range(len(_operands(layer)))]
+        own = _einsum_cost(str(layer.config["equation"]), shapes)
+    elif op in ("LSTM", "GRU", "RNN"):
+        own = _onnx_rnn(layer)
+    elif op == "Attention":
+        own = _onnx_attention(layer)
+    elif op in ("If", "Loop", "Scan"):
+        return _onnx_control(graph, layer, memo, depth)
+    elif "function" in layer.subgraphs:
+        return _graph_total(layer.subgraphs["function"], memo, depth + 1)
+    else:
+        raise _Unknown
+    return own
+
+
+def _onnx_conv(layer: Layer, xi: int, wi: int) -> int:
+    out = layer.output_shapes[0] if layer.output_shapes else None
+    out_dims = _resolve(out)
+    w = _operand_shape(layer, wi)
+    if w is not None:
+        return _prod(out_dims) * _prod(_resolve(w, batch_axis=None)[1:])
+    kernel = layer.config.get("kernel_shape")
+    x = _operand_shape(layer, xi)
+    if not kernel or x is None:
+        raise _Unknown
+    cin = _resolve(x)[1]
+    group = int(layer.config.get("group", 1) or 1)
+    return _prod(out_dims) * (cin // group) * _prod(kernel)
+
+
+def _onnx_matmul(layer: Layer, ai: int, bi: int) -> int:
+    out = layer.output_shapes[0] if layer.output_shapes else None
+    a = _operand_shape(layer, ai)
+    b = _operand_shape(layer, bi)
+    k = None
+    if a is not None and len(a) >= 1 and isinstance(a[-1], int):
+        k = a[-1]
+    elif b is not None and len(b) >= 1:
+        kd = b[-2] if len(b) >= 2 else b[0]
+        if isinstance(kd, int):
+            k = kd
+    if k is None:
+        raise _Unknown
+    if out is None:
+        # Output type not inferred (e.g. a declared output type that conflicts):
+        # [..., M, K] x [K, N] -> [..., M, N] when B is a plain matrix.
+        if a is None or b is None or len(b) != 2 or len(a) < 1:
+            raise _Unknown
+        return _prod(_resolve(a[:-1])) * k * _resolve(b, batch_axis=None)[1]
+    return _prod(_resolve(out)) * k
+
+
+def _onnx_gemm(layer: Layer, ai: int, bi: int) -> int:
+    out = layer.output_shapes[0] if layer.output_shapes else None
+    a = _operand_shape(layer, ai)
+    b = _operand_shape(layer, bi)
+    k = None
+    if a is not None and len(a) == 2:
+        kd = a[0] if layer.config.get("transA") else a[1]
+        if isinstance(kd, int):
+            k = kd
+    if k is None and b is not None and len(b) == 2:
+        kd = b[1] if layer.config.get("transB") else b[0]
+        if isinstance(kd, int):
+            k = kd
+    if k is None or out is None:
+        raise _Unknown
+    return _prod(_resolve(out)) * k
+
+
+def _onnx_rnn(layer: Layer) -> int:
+    x = _operand_shape(layer, 0)
+    w = _operand_shape(layer, 1)
+    r = _operand_shape(layer, 2)
+    if x is None or w is None or r is None or len(x) != 3:
+        raise _Unknown
+    layout = int(layer.config.get("layout", 0) or 0)
+    seq_axis, batch_axis = (1, 0) if layout else (0, 1)
+    dims = _resolve(x, batch_axis=batch_axis)
+    return dims[seq_axis] * dims[batch_axis] * (_prod(_resolve(w, batch_axis=None))
+                                                 + _prod(_resolve(r, batch_axis=None)))
+
+
+def _onnx_attention(layer: Layer) -> int:
+    q, k, v = (_operand_shape(layer, i) for i in range(3))
+    if q is None or k is None or v is None:
+        raise _Unknown
+    if len(q) == 4:
+        qd, kd, vd = _resolve(q), _resolve(k), _resolve(v)
+        batch, heads, tq, hd = qd
+        tk, hv = kd[2], vd[3]
+    elif len(q) == 3:
+        qd, kd, vd = _resolve(q), _resolve(k), _resolve(v)
+        heads = int(layer.config["q_num_heads"])
+        kv_heads = int(layer.config["kv_num_heads"])
+        batch, tq = qd[0], qd[1]
+        hd, tk, hv = qd[2] // heads, kd[1], vd[2] // kv_heads
+    else:
+        raise _Unknown
+    if _present(layer, 4):
+        past = _operand_shape(layer, 4)
+        if past is None or len(past) != 4:
+            raise _Unknown
+        tk += _resolve(past)[2]
+    return batch * heads * tq * tk * (hd + hv)
+
+
+def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+    op = layer.type
+    if op == "If":
+        branches = {}
+        for key in ("then_branch", "else_branch"):
+            if key not in layer.subgraphs:
+                return None
+            branches[key] = _graph_total(layer.subgraphs[key], memo, depth + 1)
+        cond = _operand_value(layer, 0)
+        if cond is not None and not isinstance(cond, list):
+            chosen = branches["then_branch" if cond else "else_branch"]
+            return chosen
+        if None in branches.values():
+            return None
+        return max(branches.values())
+    body = layer.subgraphs.get("body")
+    if body is None:
+        return None
+    inner = _graph_total(body, memo, depth + 1)
+    if inner is None:
+        return None
+    if op == "Loop":
+        trips = _operand_value(layer, 0)
+        if isinstance(trips, list):
+            trips = trips[0] if len(trips) == 1 else None
+        if not isinstance(trips, int) or trips < 0:
+            return None if inner else 0
+        return inner * trips
+    # Scan (opset >= 9): the last num_scan_inputs operands are scanned along their axis.
+    ops = _operands(layer)
+    if ops and ops[0].get("name") == "sequence_lens":
+        return None if inner else 0
+    n_scan = int(layer.config.get("num_scan_inputs", 0) or 0)
+    if n_scan <= 0 or n_scan > len(ops):
+        return None
+    axes = layer.config.get("scan_input_axes") or [0] * n_scan
+    first = ops[len(ops) - n_scan]
+    shape = first.get("shape")
+    if shape is None:
+        return None if inner else 0
+    axis = int(axes[0]) % len(shape)
+    steps = shape[axis]
+    if not isinstance(steps, int):
+        return None if inner else 0
+    return inner * steps

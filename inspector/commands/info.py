@@ -1,0 +1,64 @@
+"""``inspector info MODEL...``: the model card (format, producer, opsets, I/O, sizes, totals)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import for_each_file, load_graph
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help=".keras, .h5 or .onnx file, or a SavedModel folder")
+    p.add_argument("-f", "--format", default="text", choices=("text", "json"),
+                   help="text (default) or json (schema inspector.info/1)")
+    p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
+
+
+def _size(path: str) -> int | None:
+    """Bytes on disk: the file, or every file of a SavedModel folder."""
+    p = Path(path)
+    try:
+        if p.is_file():
+            return p.stat().st_size
+        total = 0
+        for root, _dirs, files in os.walk(p, followlinks=False):
+            for name in files:
+                fp = Path(root, name)
+                if fp.is_file() and not fp.is_symlink():
+                    total += fp.stat().st_size
+        return total
+    except OSError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.macs import count_macs
+    from ..analysis.params import count_params
+    from ..reporters.info import card, render_json, render_text
+
+    docs: list[dict] = []
+
+    def one(path: str) -> int:
+        graph = load_graph(path)
+        doc = card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
+                   file_size=_size(path))
+        if args.format == "json":
+            docs.append(doc)
+        else:
+            if docs:
+                sys.stdout.write("\n")
+            docs.append(doc)
+            sys.stdout.write(render_text(doc))
+        return 0
+
+    code = for_each_file(args.models, one, debug=getattr(args, "debug", False))
+    if args.format == "json":
+        if len(args.models) == 1 and docs:
+            sys.stdout.write(render_json(docs[0]))
+        else:
+            sys.stdout.write(render_json({"schema": "inspector.info-list/1", "models": docs}))
+    return code
