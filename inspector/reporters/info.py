@@ -15,6 +15,8 @@ from ..analysis.macs import MacsReport
 from ..analysis.params import ParamCount, ParamReport
 from ..ir import ModelGraph
 from .shapes import format_shape
+from .units import count_text as _count_text
+from .units import readable_size
 
 SCHEMA = "inspector.info/1"
 
@@ -92,25 +94,6 @@ def card(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None = No
 
 def render_json(doc: dict[str, Any], *, indent: int | None = 2) -> str:
     return json.dumps(doc, indent=indent, default=str) + "\n"
-
-
-def readable_size(n: int | float | None) -> str:
-    """Bytes in Keras's style: 1024-based, two decimals (``97.80 MB``)."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} TB"  # pragma: no cover
-
-
-def _count_text(n: int) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return str(n)
 
 
 def _shape_text(shape: Any) -> str:

@@ -10,15 +10,8 @@ import csv
 import io
 
 from ..analysis.summary import Summary, SummaryRow
+from .units import readable_size as human_bytes
 from .shapes import format_output
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _shape(row: SummaryRow) -> str:
