@@ -32,4 +32,15 @@ __all__ = [
     "Inbound", "InspectorError", "Layer", "ModelGraph", "ModelLoadError", "ParamCount",
     "ParamReport", "UnsafeModel", "UnsupportedFormat", "Weight", "count_params", "load",
     "summarize",
+    "Finding", "Severity", "lint",
 ]
+
+
+def __getattr__(name: str):
+    """``lint``, ``Finding`` and ``Severity`` come from :mod:`inspector.rules`, imported on
+    first use so ``import inspector`` stays fast."""
+    if name in ("lint", "Finding", "Severity"):
+        from . import rules
+
+        return getattr(rules, name)
+    raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -1,0 +1,198 @@
+"""``[tool.inspector]`` configuration: which rules run, how strictly, with which thresholds.
+
+inspector looks for a ``pyproject.toml`` with a ``[tool.inspector]`` table in the
+working directory and then in each parent directory, and uses the first one it
+finds (``--config FILE`` names one explicitly; ``--isolated`` ignores them all).
+Command-line flags override the file: ``--select`` replaces ``select``,
+``--ignore`` adds to ``ignore``.
+
+.. code-block:: toml
+
+    [tool.inspector]
+    select = ["ALL"]                 # codes or prefixes: "INIT", "BN00", "NUM001"
+    ignore = ["REG001"]
+    fail-on = "warning"              # error (default) | warning | info | never
+    output-format = "text"           # text | json | sarif | junit | github
+    baseline = "inspector-baseline.json"
+
+    [tool.inspector.per-file-ignores]
+    "samples/*.keras" = ["INIT", "ACT"]
+
+    [tool.inspector.rules.INIT004]   # per-rule thresholds (see `inspector rule CODE`)
+    max-ratio = 8.0
+    [tool.inspector.rules.REG001]
+    severity = "warning"             # any rule's severity can be changed
+
+Keys may be written kebab-case (as above) or snake_case.  A file that is not
+valid TOML, an unknown key or a value of the wrong type is a usage error (exit 2)
+naming the file, so a typo never silently turns a check off.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+FAIL_ON = ("error", "warning", "info", "never")
+OUTPUT_FORMATS = ("text", "json", "sarif", "junit", "github")
+KNOWN_KEYS = ("select", "ignore", "fail-on", "output-format", "per-file-ignores", "baseline", "rules")
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """A resolved ``[tool.inspector]`` table."""
+
+    select: tuple[str, ...] = ("ALL",)
+    ignore: tuple[str, ...] = ()
+    fail_on: str = "error"
+    output_format: str = "text"
+    baseline: str | None = None
+    """Path of the baseline file (relative paths are relative to the config file)."""
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+    """The file this configuration came from (``None``: defaults)."""
+
+    @property
+    def root(self) -> Path:
+        """Directory that relative paths in the configuration are relative to."""
+        return Path(self.source).resolve().parent if self.source else Path.cwd()
+
+    def ignores_for(self, path: str | os.PathLike[str]) -> list[str]:
+        """Selectors ``per-file-ignores`` adds for the model at ``path``."""
+        if not self.per_file_ignores:
+            return []
+        p = Path(path)
+        candidates = {p.as_posix(), p.name}
+        try:
+            candidates.add(p.resolve().relative_to(self.root).as_posix())
+        except ValueError:
+            pass
+        out: list[str] = []
+        for pattern, codes in self.per_file_ignores:
+            if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
+                out.extend(codes)
+        return out
+
+
+def _key(raw: str) -> str:
+    return raw.replace("_", "-")
+
+
+def _codes(value: Any, *, where: str) -> tuple[str, ...]:
+    """A list of rule selectors (a list, or a comma-separated string)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of rule codes or prefixes, e.g. [\"INIT\", \"BN001\"]")
+    return tuple(part.strip().upper() for v in value for part in v.split(",") if part.strip())
+
+
+def _choice(value: Any, choices: Iterable[str], *, where: str) -> str:
+    choices = tuple(choices)
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise UsageError(f"{where} must be one of {', '.join(choices)}, not {value!r}")
+    return value.lower()
+
+
+def from_table(table: Mapping[str, Any], *, source: str | None = None) -> LintConfig:
+    """Build a :class:`LintConfig` from a ``[tool.inspector]`` table."""
+    where = source or "the configuration"
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{where}: [tool.inspector] must be a table")
+    values: dict[str, Any] = {}
+    for raw, value in table.items():
+        key = _key(str(raw))
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(KNOWN_KEYS)})"
+            raise UsageError(f"{where}: unknown option {raw!r} in [tool.inspector]{hint}")
+        values[key] = value
+    kwargs: dict[str, Any] = {"source": source}
+    if "select" in values:
+        kwargs["select"] = _codes(values["select"], where=f"{where}: select")
+    if "ignore" in values:
+        kwargs["ignore"] = _codes(values["ignore"], where=f"{where}: ignore")
+    if "fail-on" in values:
+        kwargs["fail_on"] = _choice(values["fail-on"], FAIL_ON, where=f"{where}: fail-on")
+    if "output-format" in values:
+        kwargs["output_format"] = _choice(values["output-format"], OUTPUT_FORMATS,
+                                          where=f"{where}: output-format")
+    if "baseline" in values:
+        if not isinstance(values["baseline"], str):
+            raise UsageError(f"{where}: baseline must be a file path")
+        kwargs["baseline"] = values["baseline"]
+    if "per-file-ignores" in values:
+        pfi = values["per-file-ignores"]
+        if not isinstance(pfi, Mapping):
+            raise UsageError(f"{where}: per-file-ignores must be a table of pattern = [codes]")
+        kwargs["per_file_ignores"] = tuple(
+            (str(pattern), _codes(codes, where=f"{where}: per-file-ignores[{pattern!r}]"))
+            for pattern, codes in sorted(pfi.items()))
+    if "rules" in values:
+        rules = values["rules"]
+        if not isinstance(rules, Mapping) or not all(isinstance(v, Mapping) for v in rules.values()):
+            raise UsageError(f"{where}: rules must hold one table per rule, e.g. [tool.inspector.rules.INIT004]")
+        kwargs["rule_options"] = {str(code).upper(): {_key(str(k)): v for k, v in opts.items()}
+                                  for code, opts in rules.items()}
+    return LintConfig(**kwargs)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the configuration file ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _tool_table(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    tool = doc.get("tool")
+    if isinstance(tool, Mapping) and "inspector" in tool:
+        return tool["inspector"]
+    return None
+
+
+def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` with a ``[tool.inspector]`` table, walking up
+    from ``start`` (default: the working directory)."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and _tool_table(read_toml(candidate)) is not None:
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, isolated: bool = False,
+                start: str | os.PathLike[str] | None = None) -> LintConfig:
+    """The configuration in force: ``path`` if given (its ``[tool.inspector]`` table,
+    or the whole file when it has none), else the nearest ``pyproject.toml`` with a
+    ``[tool.inspector]`` table, else the defaults."""
+    if isolated:
+        return LintConfig()
+    if path is not None:
+        p = Path(path)
+        doc = read_toml(p)
+        table = _tool_table(doc)
+        return from_table(table if table is not None else doc, source=str(p))
+    found = find_pyproject(start)
+    if found is None:
+        return LintConfig()
+    return from_table(_tool_table(read_toml(found)) or {}, source=str(found))

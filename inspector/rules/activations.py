@@ -1,0 +1,298 @@
+"""ACT: activation functions — where non-linearities help and where they hurt.
+
+The non-linearity between two weighted layers is what makes a deep network
+more than one big matrix.  The choice matters: sigmoid and tanh flatten out
+for large |x|, their derivatives go to 0 there, and a stack of them multiplies
+those small derivatives together until the early layers stop learning (the
+vanishing gradient the seed document opens with).
+"""
+
+from __future__ import annotations
+
+from ..ir import Layer, ModelGraph
+from .engine import Context, Hit, Severity, rule
+from .init import KERAS_KERNEL_LAYERS
+from .topology import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, NORMALIZERS, SATURATING, activation_of,
+                       consumers, input_width, is_activation_layer, is_gate, is_output, is_weighted, nonlinear,
+                       producers, source_through, tensor_inputs, topological, units_of, walk_forward)
+
+ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+                               "ThresholdedReLU", "TFOpLambda", "Clip"} | set(ACTIVATION_TYPES))
+FUSED_ACTIVATION_LAYERS = KERAS_KERNEL_LAYERS | {"DepthwiseConv1D", "DepthwiseConv2D"}
+DEFAULT_STACK_DEPTH = 3
+
+
+def trunk_consumer(graph: ModelGraph, layer: Layer) -> Layer | None:
+    """The first weighted layer ``layer``'s output reaches without passing through a
+    gate (an element-wise product with another computed tensor), or ``None`` when
+    the output only gates something or only leaves the model."""
+    def visit(lay: Layer) -> str:
+        if is_gate(lay):
+            return "stop"
+        return "yield" if is_weighted(lay) else "go"
+
+    return next(walk_forward(graph, layer, visit), None)
+
+
+def saturating_trunk(ctx: Context, layer: Layer) -> Layer | None:
+    """If ``layer`` applies a saturating activation in the trunk, the weighted layer it feeds."""
+    act = activation_of(layer)
+    if act not in SATURATING:
+        return None
+    return ctx.cached(f"trunk:{layer.name}", lambda: trunk_consumer(ctx.graph, layer))
+
+
+def _stack_depth(ctx: Context) -> int:
+    value = ctx.selection.options.get("ACT002", {}).get("min-depth", DEFAULT_STACK_DEPTH)
+    return max(int(value), 2)
+
+
+def saturating_stacks(ctx: Context) -> list[list[Layer]]:
+    """Maximal chains of saturating trunk activations along one path with no
+    normalization layer between them, at least ``min-depth`` long (first to last)."""
+    depth = _stack_depth(ctx)
+
+    def compute() -> list[list[Layer]]:
+        run: dict[str, int] = {}
+        last: dict[str, Layer | None] = {}
+        prev: dict[str, Layer | None] = {}
+        extended: set[str] = set()
+        sats: list[Layer] = []
+        for lay in topological(ctx.graph):
+            best, best_last = 0, None
+            for p in producers(ctx.graph, lay):
+                if run.get(p.name, 0) > best:
+                    best, best_last = run[p.name], last.get(p.name)
+            if lay.type in NORMALIZERS:
+                run[lay.name], last[lay.name] = 0, None
+            elif saturating_trunk(ctx, lay) is not None:
+                run[lay.name], last[lay.name] = best + 1, lay
+                prev[lay.name] = best_last
+                if best_last is not None:
+                    extended.add(best_last.name)
+                sats.append(lay)
+            else:
+                run[lay.name], last[lay.name] = best, best_last
+        stacks = []
+        for lay in sats:
+            if run[lay.name] >= depth and lay.name not in extended:
+                chain = [lay]
+                while prev.get(chain[-1].name) is not None:
+                    chain.append(prev[chain[-1].name])
+                stacks.append(chain[::-1])
+        return stacks
+
+    return ctx.cached(f"stacks:{depth}", compute)
+
+
+@rule("ACT001", "saturating-activation", Severity.WARNING,
+      types=ACTIVATION_LAYERS | FUSED_ACTIVATION_LAYERS)
+def saturating_activation(ctx: Context):
+    """A sigmoid, tanh, hard-sigmoid or softsign is used as a hidden-layer non-linearity.
+
+    ## What it does
+    Finds saturating activations (``sigmoid``, ``tanh``, ``hard_sigmoid``,
+    ``softsign``), as activation layers or fused into a layer, whose output
+    feeds further weighted layers.  Not flagged: a sigmoid used as a
+    *gate* (multiplied element-wise with another tensor: squeeze-and-
+    excitation, GLU and attention gates, swish/SiLU ``x * sigmoid(x)``),
+    the activations inside recurrent cells (LSTM/GRU gates), and a
+    sigmoid or tanh on the model's output.
+
+    ## Why is this bad?
+    These functions flatten out for large |x|: the derivative of sigmoid
+    is at most 0.25 and practically 0 beyond |x| > 5, tanh's beyond
+    |x| > 3.  Backpropagation multiplies the gradient by that derivative at
+    every such layer, so the gradient reaching the early layers vanishes
+    and they stop learning; sigmoid's outputs are also all positive, which
+    slows the next layer down.  As hidden non-linearities, ReLU and its
+    relatives (GELU, SiLU) keep a derivative of 1 where they are active.
+
+    ## Example
+    ```python
+    layers.Dense(256, activation="sigmoid")  # ACT001 in a hidden layer
+    layers.Dense(256, activation="relu")     # fine
+    layers.Dense(1, activation="sigmoid")    # fine: the output
+    ```
+    """
+    layer = ctx.layer
+    nxt = saturating_trunk(ctx, layer)
+    if nxt is None:
+        return
+    if ctx.enabled("ACT002") and any(layer in chain for chain in saturating_stacks(ctx)):
+        return  # reported once, as a stack
+    act = activation_of(layer)
+    yield Hit(f"{act} is a hidden non-linearity here (its output feeds {nxt.name!r}); its derivative "
+              f"vanishes for large inputs; use relu/gelu/silu in hidden layers, keep {act} for gates "
+              "and outputs")
+
+
+@rule("ACT002", "saturating-stack", Severity.WARNING,
+      types=ACTIVATION_LAYERS | FUSED_ACTIVATION_LAYERS,
+      options={"min-depth": DEFAULT_STACK_DEPTH})
+def saturating_stack(ctx: Context):
+    """Several saturating activations follow each other with no normalization between them.
+
+    ## What it does
+    Follows each path through the model and counts hidden sigmoid, tanh,
+    hard-sigmoid and softsign activations (as ACT001 defines them) that
+    come one after another without a normalization layer
+    (BatchNormalization, LayerNormalization …) in between.  A chain of at
+    least ``min-depth`` (default 3) is reported once, at its last layer.
+
+    ## Why is this bad?
+    Each saturating layer multiplies the backpropagated gradient by its
+    derivative, at most 0.25 for sigmoid: after three sigmoid layers the
+    gradient is at most 1/64 of what it was, after ten, a millionth.  This
+    is the vanishing-gradient problem that made deep sigmoid networks so
+    hard to train.  Use ReLU-family activations, or put a normalization
+    layer before each activation so its inputs stay in the region where
+    the derivative is large.
+
+    ## Example
+    ```python
+    for _ in range(5):
+        x = layers.Dense(128, activation="sigmoid")(x)   # ACT002
+    # fix: activation="relu", or Dense -> BatchNormalization -> Activation
+    ```
+    """
+    layer = ctx.layer
+    for chain in saturating_stacks(ctx):
+        if chain[-1] is layer:
+            names = ", ".join(repr(lay.name) for lay in chain[:3]) + (", …" if len(chain) > 3 else "")
+            acts = sorted({activation_of(lay) or "" for lay in chain})
+            yield Hit(f"{len(chain)} saturating activations ({'/'.join(acts)}) follow each other with no "
+                      f"normalization between them ({names}); gradients shrink at every one of them; "
+                      "use relu-family activations or normalize before each activation")
+
+
+# -- ACT005 -------------------------------------------------------------------------------
+
+DENSE_LIKE = frozenset({"Dense", "Gemm", "MatMul", "Conv1D", "Conv2D", "Conv3D", "Conv", "QLinearMatMul",
+                        "MatMulInteger"})
+
+
+def _pointwise(layer: Layer) -> bool:
+    """A dense-like layer: Dense, Gemm/MatMul with weights, or a 1x1 convolution
+    without groups (a Dense applied at every position)."""
+    if layer.type not in DENSE_LIKE or not is_weighted(layer):
+        return False
+    cfg = layer.config or {}
+    if layer.type in ("Conv1D", "Conv2D", "Conv3D"):
+        ks = cfg.get("kernel_size")
+        ks = [ks] if isinstance(ks, int) else ks
+        return isinstance(ks, (list, tuple)) and all(k == 1 for k in ks) and int(cfg.get("groups", 1) or 1) == 1
+    if layer.type == "Conv":
+        w = next((w for w in layer.weights if len(w.shape) >= 3), None)
+        return w is not None and all(d == 1 for d in w.shape[2:]) and int(cfg.get("group", 1) or 1) == 1
+    return True
+
+
+def _is_linear(layer: Layer) -> bool:
+    act = activation_of(layer)
+    return act == "linear" or (act is None and layer.type in DENSE_LIKE)
+
+
+def _affine(layer: Layer) -> bool:
+    """Looks through: dropout-like no-ops, BatchNormalization (affine at inference),
+    and ONNX Add/Sub/Mul/Div of a constant (a bias or a scale)."""
+    if layer.type in DROPOUT_LIKE or layer.type in BATCHNORM:
+        return True
+    return layer.type in ("Add", "Sub", "Mul", "Div") and bool(layer.weights) and tensor_inputs(layer) <= 1
+
+
+@rule("ACT005", "missing-nonlinearity", Severity.WARNING, types=DENSE_LIKE)
+def missing_nonlinearity(ctx: Context):
+    """Two linear layers follow each other with no non-linearity between them.
+
+    ## What it does
+    Flags a Dense-like layer (Dense, Gemm, MatMul, 1x1 convolution) with a
+    linear activation whose output goes, only through dropout, a bias or
+    BatchNormalization, into another Dense-like layer.  Not flagged:
+    *linear bottlenecks*, where the middle is narrower than both ends
+    (low-rank factorizations, linear autoencoders) or, with a
+    BatchNormalization between them, no wider than either end (the 1x1
+    projections that end MobileNetV2/V3 blocks), and outputs that also
+    feed a residual connection.
+
+    ## Why is this bad?
+    The product of two matrices is one matrix: without a non-linearity
+    between them, two layers represent exactly what one layer of the
+    combined shape could, at more parameters and compute, and the network
+    is shallower than it looks.  Usually an activation was forgotten
+    (``Dense(64)`` defaults to ``activation=None``).
+
+    ## Example
+    ```python
+    x = layers.Dense(256)(x)                       # ACT005: no activation
+    x = layers.Dense(10, activation="softmax")(x)
+    x = layers.Dense(256, activation="relu")(x)    # fixed
+    ```
+    """
+    layer = ctx.layer
+    if not _pointwise(layer) or not _is_linear(layer):
+        return
+    cur = layer
+    normalized = False
+    for _ in range(len(ctx.graph.layers)):
+        if is_output(ctx.graph, cur):
+            return
+        nxt = consumers(ctx.graph, cur)
+        if len(nxt) != 1:
+            return  # fans out (residual, several heads): not a plain stack
+        cur = nxt[0]
+        if _affine(cur):
+            normalized = normalized or cur.type in BATCHNORM
+            continue
+        break
+    else:
+        return
+    if not _pointwise(cur) or tensor_inputs(cur) != 1:
+        return
+    mid, fan_in, out = units_of(layer), input_width(ctx.graph, layer), units_of(cur)
+    if mid is None or fan_in is None or out is None:
+        return
+    if mid < min(fan_in, out) or (normalized and mid <= min(fan_in, out)):
+        return  # a linear bottleneck (low rank by design; with BN between, a block boundary)
+    yield Hit(f"linear output ({mid} units) feeds {cur.name!r} with no non-linearity between them: "
+              f"the two collapse into one {fan_in}x{out} linear map; add an activation "
+              "(e.g. activation='relu')")
+
+
+# -- ACT006 -------------------------------------------------------------------------------
+
+
+@rule("ACT006", "double-activation", Severity.WARNING, types=ACTIVATION_LAYERS)
+def double_activation(ctx: Context):
+    """An activation is applied to the output of another activation.
+
+    ## What it does
+    Flags an activation layer whose input comes straight (through dropout
+    or reshaping at most) from a layer that already applied a
+    non-linearity, e.g. ``Dense(…, activation="relu")`` followed by
+    ``Activation("relu")`` or a softmax after a softmax.  Compositions that
+    build one activation out of two, like Mish's ``x * tanh(softplus(x))``,
+    are not flagged (the second activation feeds a gate).
+
+    ## Why is this bad?
+    Usually a copy-paste slip: ``relu(relu(x))`` only costs time, but a
+    softmax over probabilities squashes them towards uniform, a ReLU
+    before a softmax throws away every negative logit, and a sigmoid after
+    a softmax breaks the loss that expects either.
+
+    ## Example
+    ```python
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Activation("relu")(x)   # ACT006: relu twice
+    ```
+    """
+    layer = ctx.layer
+    if not is_activation_layer(layer):
+        return
+    src = source_through(ctx.graph, layer, DROPOUT_LIKE | {"Reshape", "Flatten"})
+    if src is None or not nonlinear(src):
+        return
+    if any(is_gate(c) for c in consumers(ctx.graph, layer)):
+        return  # part of a composite activation (mish, swish variants)
+    yield Hit(f"{activation_of(layer)} is applied on top of {activation_of(src)} from {src.name!r}; "
+              "remove one of them")

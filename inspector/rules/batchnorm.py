@@ -1,0 +1,290 @@
+"""BN: batch normalization, its epsilon, its statistics and its place in the graph.
+
+Batch normalization standardizes each channel with the mean and variance of
+the mini-batch (adding a small epsilon to the variance so the division is safe),
+then scales and shifts the result with learned γ and β so the next
+non-linearity keeps its power.  During training it keeps moving averages of the
+batch statistics; at inference it normalizes with those instead.  A BN layer
+therefore stores four numbers per channel: γ and β (trained) and the moving
+mean and variance (not trained by gradients, updated by running the layer in
+training mode).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..analysis.state import bn_at_init, bn_statistics
+from ..analysis.weights import weight_kind
+from .engine import Context, Hit, Severity, rule
+from .topology import (BATCHNORM, DROPOUT_LIKE, activation_of, consumers, is_weighted, nonlinear, producers,
+                       source_through)
+
+BN_TYPES = BATCHNORM
+
+
+def _epsilon(ctx: Context) -> float | None:
+    cfg = ctx.layer.config or {}
+    if "epsilon" in cfg:
+        try:
+            return float(cfg["epsilon"])
+        except (TypeError, ValueError):
+            return None
+    return 1e-5 if ctx.graph.format == "onnx" else 1e-3
+
+
+def _compute_dtype(ctx: Context) -> str:
+    """BN's arithmetic dtype: Keras computes BatchNormalization in float32 even
+    under a float16 policy; an ONNX node computes in its tensor type."""
+    if ctx.graph.format == "onnx":
+        return str(ctx.layer.dtype or "float32")
+    return "float32"
+
+
+@rule("BN001", "batchnorm-epsilon", Severity.ERROR, types=BN_TYPES)
+def batchnorm_epsilon(ctx: Context):
+    """BatchNormalization's epsilon is zero, negative, or too small for its dtype.
+
+    ## What it does
+    Reads ``epsilon`` of every BatchNormalization layer (Keras default
+    0.001, ONNX default 1e-5) and flags a value that is not a positive
+    finite number (error), or one below the smallest normal number of the
+    dtype BN computes in (warning: float16 flushes it to zero on much
+    hardware).
+
+    ## Why is this bad?
+    BN divides by ``sqrt(variance + epsilon)``.  The epsilon is what keeps
+    that division finite for a channel whose batch variance is zero (a
+    dead ReLU channel, a constant input, a batch of one): with epsilon 0,
+    such a channel becomes ``0/0 = NaN`` and the NaN spreads through the
+    rest of the network.  This is the numerical-stability trick the seed
+    document describes.
+
+    ## Example
+    ```python
+    layers.BatchNormalization(epsilon=0.0)   # BN001
+    layers.BatchNormalization()              # epsilon=0.001
+    ```
+    """
+    eps = _epsilon(ctx)
+    if eps is None:
+        return
+    if not math.isfinite(eps) or eps <= 0:
+        yield Hit(f"epsilon is {eps:g}: a channel with zero variance divides 0 by 0 and yields NaN; "
+                  "use a small positive value such as 1e-3")
+        return
+    dtype = _compute_dtype(ctx)
+    try:
+        tiny = float(np.finfo(np.dtype(dtype)).tiny)
+    except (TypeError, ValueError):
+        return
+    if eps < tiny:
+        yield Hit(f"epsilon {eps:g} is below the smallest normal {dtype} ({tiny:g}) and may be "
+                  "flushed to zero; use at least 1e-3", severity=Severity.WARNING)
+
+
+@rule("BN002", "invalid-moving-variance", Severity.ERROR, types=BN_TYPES, needs=("weights",))
+def invalid_moving_variance(ctx: Context):
+    """A BatchNormalization moving variance is negative, zero, or not finite.
+
+    ## What it does
+    Reads the stored moving variance of every BatchNormalization layer and
+    flags channels whose variance is NaN, infinite or negative (error),
+    or exactly zero (warning).
+
+    ## Why is this bad?
+    At inference BN divides by ``sqrt(moving_variance + epsilon)``.  A
+    negative variance is impossible for real data: the statistic is
+    corrupt (a bad conversion, a broken checkpoint) and the square root
+    yields NaN.  A NaN or infinite variance poisons every output.  A
+    variance of exactly zero means the channel was constant throughout
+    training (a dead or pruned filter); at inference it is scaled by
+    ``1/sqrt(epsilon)``, which turns any small deviation into a large one.
+
+    ## Example
+    ```python
+    bn.set_weights([gamma, beta, mean, -np.ones(c)])  # BN002
+    ```
+    """
+    _, var = bn_statistics(ctx.layer, ctx.weights)
+    if var is None or not var.numeric or var.placeholder:
+        return
+    if not var.finite:
+        yield Hit(f"moving variance has {var.nan} NaN and {var.inf} infinite value(s) of {var.size}: "
+                  "every output of this layer becomes NaN")
+    elif var.minimum < 0:
+        yield Hit(f"moving variance is negative (min {var.minimum:.3g}): the statistics are corrupt "
+                  "and sqrt(variance + epsilon) is NaN; recompute them")
+    elif var.zeros:
+        yield Hit(f"moving variance is exactly 0 in {var.zeros} of {var.size} channel(s): they were "
+                  "constant in training and are scaled by 1/sqrt(epsilon) at inference",
+                  severity=Severity.WARNING)
+
+
+def _channel_axis(layer, rank: int | None) -> int | None:
+    """Non-negative axis a producer's bias is added on."""
+    cfg = layer.config or {}
+    if layer.type in ("Conv", "ConvTranspose", "Gemm"):
+        return 1
+    if cfg.get("data_format") == "channels_first":
+        return 1
+    return None if rank is None else rank - 1
+
+
+def _bn_axes(layer, rank: int | None) -> set[int] | None:
+    cfg = layer.config or {}
+    if layer.type == "BatchNormalization" and "axis" not in cfg:
+        return {1}  # ONNX: the channel axis
+    axis = cfg.get("axis", -1)
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    out = set()
+    for a in axes:
+        if not isinstance(a, int):
+            return None
+        if a < 0:
+            if rank is None:
+                return None
+            a += rank
+        out.add(a)
+    return out
+
+
+@rule("BN003", "bias-before-batchnorm", Severity.INFO, types=BN_TYPES)
+def bias_before_batchnorm(ctx: Context):
+    """A layer adds a bias that the BatchNormalization right after it removes again.
+
+    ## What it does
+    Flags a Dense or convolution layer with a bias (and no activation)
+    whose only consumer is a BatchNormalization layer normalizing the same
+    channel axis.
+
+    ## Why is this bad?
+    BN subtracts the per-channel mean, so any constant added per channel
+    before it cancels out exactly; BN's own β provides the shift.  The
+    bias is wasted parameters and compute, and its gradient is always zero.
+    Harmless, hence informational; build such layers with
+    ``use_bias=False``.
+
+    ## Example
+    ```python
+    x = layers.Conv2D(64, 3)(x)                  # BN003: use_bias=True by default
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(64, 3, use_bias=False)(x)  # fine
+    ```
+    """
+    bn = ctx.layer
+    prods = producers(ctx.graph, bn)
+    if len(prods) != 1:
+        return
+    src = prods[0]
+    if not is_weighted(src) or nonlinear(src) or len(consumers(ctx.graph, src)) != 1:
+        return
+    bias = next((w for w in src.weights if weight_kind(src, w) == "bias"), None)
+    if bias is None:
+        return
+    shapes = src.output_shapes
+    rank = len(shapes[0]) if shapes and shapes[0] is not None else None
+    axes, axis = _bn_axes(bn, rank), _channel_axis(src, rank)
+    if axes is None or axis is None or axes != {axis}:
+        return
+    yield Hit(f"its bias ({bias.size} values) is cancelled by the mean subtraction of {bn.name!r} "
+              "right after it; build it with use_bias=False", layer=ctx.path_of(src))
+
+
+@rule("BN004", "batchnorm-after-activation", Severity.INFO, types=BN_TYPES)
+def batchnorm_after_activation(ctx: Context):
+    """BatchNormalization normalizes the output of an activation instead of its input.
+
+    ## What it does
+    Flags a BatchNormalization layer whose input comes straight from a
+    non-linearity (an activation layer, or a layer with a fused
+    activation).
+
+    ## Why is this bad?
+    The original recipe puts BN between the weighted layer and its
+    activation: BN standardizes the pre-activations so the non-linearity
+    sees inputs in its useful range, and γ/β let the network choose how
+    much of the non-linearity to use.  After a ReLU, BN sees a one-sided,
+    skewed distribution.  Both orders are used in practice and neither is
+    always better, so this is informational: check that the order is the
+    one you meant.
+
+    ## Example
+    ```python
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)   # BN004
+    # usual order: Conv2D(use_bias=False) -> BatchNormalization -> ReLU
+    ```
+    """
+    src = source_through(ctx.graph, ctx.layer, DROPOUT_LIKE)
+    if src is None or not nonlinear(src):
+        return
+    yield Hit(f"normalizes the output of {activation_of(src)} from {src.name!r}; the usual order is "
+              "weighted layer -> BatchNormalization -> activation")
+
+
+@rule("BN005", "stale-moving-statistics", Severity.WARNING, types=BN_TYPES, needs=("weights",),
+      states=("trained",))
+def stale_moving_statistics(ctx: Context):
+    """A trained model's BatchNormalization still holds its initial moving statistics.
+
+    ## What it does
+    In a model that shows signs of training (see ``MODEL001``), flags
+    BatchNormalization layers whose moving mean is still exactly 0 and
+    moving variance exactly 1 in every channel, the values they are
+    created with.
+
+    ## Why is this bad?
+    BN normalizes with batch statistics while training and with the moving
+    averages at inference.  Averages that never moved mean the layer never
+    ran in training mode (frozen with ``trainable=False`` from the start,
+    or always called with ``training=False``): at inference it will not
+    normalize at all, and the model behaves differently from the one that
+    was evaluated during training.
+
+    ## Example
+    ```python
+    bn = layers.BatchNormalization(); bn.trainable = False   # before the first fit
+    model.fit(...)                                            # BN005: stats stay 0/1
+    ```
+    """
+    if bn_at_init(ctx.layer, ctx.weights):
+        yield Hit("moving mean is still 0 and moving variance 1 in a trained model: this layer never "
+                  "ran in training mode, so at inference it does not normalize")
+
+
+@rule("BN006", "batchnorm-training-mode", Severity.WARNING, types=BN_TYPES)
+def batchnorm_training_mode(ctx: Context):
+    """BatchNormalization is saved in training mode in a graph meant for inference.
+
+    ## What it does
+    Flags an ONNX BatchNormalization node with ``training_mode=1`` (or,
+    before opset 7, ``is_test=0``), and a Keras BatchNormalization layer
+    called with ``training=True`` in the saved graph.
+
+    ## Why is this bad?
+    In training mode BN normalizes every batch with that batch's own mean
+    and variance instead of the stored moving averages, so a prediction
+    depends on which other inputs share its batch, and a batch of one
+    normalizes every channel to zero.  Export with the layer in inference
+    mode (``model.eval()`` in PyTorch, ``training=False`` in Keras).
+
+    ## Example
+    ```python
+    y = layers.BatchNormalization()(x, training=True)   # BN006: frozen into the graph
+    ```
+    """
+    lay = ctx.layer
+    cfg = lay.config or {}
+    if ctx.graph.format == "onnx":
+        training = cfg.get("training_mode") in (1, True) or cfg.get("is_test") in (0, False)
+    else:
+        # Keras loaders record each call's keyword arguments as config["@call_kwargs"]
+        # (one dict per call), like the ONNX loader's "@inputs".
+        kwargs = cfg.get("@call_kwargs") or []
+        training = any(isinstance(k, dict) and k.get("training") is True for k in kwargs)
+    if training:
+        yield Hit("normalizes with the statistics of each batch instead of the moving averages; "
+                  "predictions depend on batch composition; export in inference mode")

@@ -1,0 +1,110 @@
+"""GRAPH: structure — parts of the graph that do nothing for its outputs.
+
+A graph that carries nodes, weights or inputs its outputs never use usually
+means an export went wrong (a branch meant to be an output was dropped, an
+input was never wired in) and at best costs file size and load time.
+"""
+
+from __future__ import annotations
+
+from ..ir import ModelGraph
+from .engine import Context, Hit, Severity, rule
+
+
+def live_layers(graph: ModelGraph) -> set[str]:
+    """Layers the graph's outputs depend on (the outputs included)."""
+    import networkx as nx
+
+    g = graph.nx
+    live: set[str] = set()
+    for ref in graph.outputs:
+        if ref.layer in g and ref.layer not in live:
+            live.add(ref.layer)
+            live |= nx.ancestors(g, ref.layer)
+    return live
+
+
+def _unused_initializers(graph: ModelGraph) -> list[tuple[str, int]]:
+    """(name, bytes) of stored tensors no node consumes (recorded by the ONNX loader)."""
+    items = graph.metadata.get("unused_initializers") or []
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            out.append((str(item.get("name")), int(item.get("bytes", 0) or 0)))
+        elif isinstance(item, (tuple, list)) and item:
+            out.append((str(item[0]), int(item[1]) if len(item) > 1 else 0))
+        else:
+            out.append((str(item), 0))
+    return out
+
+
+@rule("GRAPH001", "dead-nodes", Severity.WARNING, options={"min-bytes": 1 << 20})
+def dead_nodes(ctx: Context):
+    """Nodes whose results no output uses, and stored tensors no node uses.
+
+    ## What it does
+    Walks back from the graph's outputs and reports every node (layer)
+    that none of them depends on, and every stored initializer (ONNX) that
+    no node consumes.  Unused tensors smaller than ``min-bytes`` in total
+    (default 1 MiB) are informational: leftovers that only cost a little
+    file size.
+
+    ## Why is this bad?
+    Dead nodes are computation nobody needs; they often mean an output
+    was lost during export (the branch is there, the output is not).
+    Unused initializers are weights that were meant to be used or should
+    have been stripped: they inflate the file and the load time.  Remove
+    them (e.g. ``onnxsim``, ``onnx.utils.extract_model``) or wire the
+    missing output back in.
+
+    ## Example
+    ```python
+    aux = layers.Dense(10, name="aux_head")(features)
+    model = keras.Model(inputs, main_output)   # aux_head is not an output: dead in an export
+    ```
+    """
+    graph = ctx.model
+    if graph.outputs:
+        live = live_layers(graph)
+        dead = [lay for lay in graph.layers if lay.name not in live and lay.type != "InputLayer"]
+        for lay in dead:
+            yield Hit(f"no model output depends on this {lay.type} node; remove it or add the "
+                      "missing output", layer=ctx.path_of(lay))
+    unused = _unused_initializers(graph)
+    if unused:
+        total = sum(b for _, b in unused)
+        names = ", ".join(repr(n) for n, _ in unused[:3]) + (", …" if len(unused) > 3 else "")
+        size = f" ({total:,} bytes)" if total else ""
+        small = total < int(ctx.option("min-bytes"))
+        yield Hit(f"{len(unused)} stored tensor(s){size} are used by no node: {names}; "
+                  "strip them from the file", severity=Severity.INFO if small else None)
+
+
+@rule("GRAPH002", "unused-inputs", Severity.WARNING)
+def unused_inputs(ctx: Context):
+    """A model input that nothing consumes.
+
+    ## What it does
+    Reports graph inputs that no layer or node reads (and that are not
+    passed straight through as outputs).
+
+    ## Why is this bad?
+    Callers must still provide a value for the input, so they prepare data
+    the model ignores.  More often it is a wiring mistake: the input was
+    meant to feed a branch that was never connected, so the model silently
+    works without information its authors thought it used.
+
+    ## Example
+    ```python
+    a, b = keras.Input((8,)), keras.Input((8,))
+    model = keras.Model([a, b], layers.Dense(1)(a))   # GRAPH002: b is unused
+    ```
+    """
+    graph = ctx.model
+    outputs = {ref.layer for ref in graph.outputs}
+    for lay in graph.layers:
+        if lay.type != "InputLayer" or lay.name in outputs:
+            continue
+        if not graph.consumers(lay.name):
+            yield Hit("this input is consumed by no layer: callers must feed data the model ignores",
+                      layer=ctx.path_of(lay))

@@ -1,0 +1,247 @@
+"""NORM: getting the input into a range the network can learn from.
+
+*Normalization* rescales data to a common range (e.g. 0–1, MinMaxScaler)
+without distorting the differences between values; *standardization* shifts
+and scales it to mean 0 and variance 1 (z-scores, StandardScaler).  Without
+either, features with large or unbalanced ranges dominate the first layer,
+training is slow or fails.  Keras models often do this inside the model
+(``Rescaling``, ``Normalization``), which these rules can check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..ir import Layer, ModelGraph
+from .engine import Context, Hit, Severity, rule
+from .topology import NORMALIZERS, consumers, is_weighted, producers, tensor_inputs, walk_forward
+
+PREPROCESSING = frozenset({"Rescaling", "Normalization", "Lambda", "TFOpLambda"}) | NORMALIZERS
+ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Sub", "Div", "Mul"})
+
+
+def _dims(shape) -> list:
+    return list(shape) if shape is not None else []
+
+
+def image_like(shape, fmt: str) -> bool:
+    """A batch of images: rank 4 with 1, 3 or 4 channels on the channel axis."""
+    dims = _dims(shape)
+    if len(dims) != 4:
+        return False
+    spatial_ok = lambda d: d is None or isinstance(d, str) or (isinstance(d, int) and d >= 8)  # noqa: E731
+    if fmt == "onnx":
+        return dims[1] in (1, 3) and spatial_ok(dims[2]) and spatial_ok(dims[3])
+    return dims[3] in (1, 3, 4) and spatial_ok(dims[1]) and spatial_ok(dims[2])
+
+
+def _preprocesses(lay: Layer) -> bool:
+    """Rescaling, Normalization, BN/LN, a Lambda, or arithmetic with a constant."""
+    if lay.type in PREPROCESSING:
+        return True
+    return lay.type in ARITHMETIC and tensor_inputs(lay) <= 1
+
+
+@rule("NORM001", "missing-input-normalization", Severity.INFO)
+def missing_input_normalization(ctx: Context):
+    """An image input reaches the first weighted layer without rescaling or normalization.
+
+    ## What it does
+    For every image-like model input (rank 4 with 1, 3 or 4 channels),
+    follows the data to the first weighted layer and reports the input
+    when no ``Rescaling``, ``Normalization``, normalization layer, or
+    arithmetic with a constant lies on the way.  Informational: the
+    scaling often happens outside the model, in the data pipeline.
+
+    ## Why is this bad?
+    Raw pixels are in 0–255.  Fed to a network initialized for inputs of
+    unit scale, they make the first layer's outputs hundreds of times too
+    large, saturate activations and slow or break training.  Normalize
+    (e.g. divide by 255 to get 0–1) or standardize (subtract the mean,
+    divide by the standard deviation); doing it inside the model with
+    ``layers.Rescaling(1/255)`` or an adapted ``layers.Normalization``
+    guarantees training and serving do the same.
+
+    ## Example
+    ```python
+    inputs = keras.Input((224, 224, 3))
+    x = layers.Conv2D(32, 3)(inputs)          # NORM001 (info)
+    x = layers.Rescaling(1 / 255)(inputs)     # scaled inside the model
+    ```
+    """
+    graph = ctx.model
+    for lay in graph.layers:
+        if lay.type != "InputLayer" or not lay.output_shapes:
+            continue
+        if not image_like(lay.output_shapes[0], graph.format):
+            continue
+
+        def visit(n: Layer) -> str:
+            if _preprocesses(n):
+                return "stop"
+            return "yield" if is_weighted(n) else "go"
+
+        first = next(walk_forward(graph, lay, visit), None)
+        if first is not None:
+            yield Hit(f"image input reaches {first.name!r} with no rescaling or normalization in the "
+                      "model; make sure the pipeline scales pixels (e.g. Rescaling(1/255))",
+                      layer=ctx.path_of(lay))
+
+
+def _stats_role(ctx: Context, layer: Layer, names: tuple[str, ...]):
+    for w in layer.weights:
+        leaf = w.name.rsplit("/", 1)[-1].split(":")[0]
+        if w.role in names or leaf in names:
+            return ctx.weights.of(w) if ctx.weights is not None else None
+    return None
+
+
+@rule("NORM002", "unadapted-normalization", Severity.WARNING, types={"Normalization"}, formats=("keras",),
+      needs=("weights",))
+def unadapted_normalization(ctx: Context):
+    """A ``Normalization`` layer was never adapted to the data.
+
+    ## What it does
+    Flags a Keras ``Normalization`` layer built without ``mean`` and
+    ``variance`` whose stored statistics are still the defaults (mean 0,
+    variance 1, sample count 0), i.e. ``adapt()`` was never called.  In a
+    model that was never trained this is informational (adapt before
+    fitting); in any other model it is a warning.
+
+    ## Why is this bad?
+    ``Normalization`` standardizes its input with statistics it learns in
+    ``layer.adapt(data)``, not in ``fit()``.  Never adapted, it computes
+    ``(x - 0) / sqrt(1)``: nothing.  The model trains on unstandardized
+    inputs although its author meant to standardize them.
+
+    ## Example
+    ```python
+    norm = layers.Normalization()
+    norm.adapt(x_train)            # without this line: NORM002
+    ```
+    """
+    lay = ctx.layer
+    cfg = lay.config or {}
+    if cfg.get("mean") is not None and cfg.get("variance") is not None:
+        return
+    mean = _stats_role(ctx, lay, ("mean", "adapt_mean"))
+    var = _stats_role(ctx, lay, ("variance", "adapt_variance"))
+    count = _stats_role(ctx, lay, ("count",))
+    if mean is None or var is None or mean.placeholder:
+        return
+    defaults = mean.all_zero and var.is_constant_value(1.0)
+    if count is not None and count.numeric:
+        defaults = defaults and count.all_zero
+    if not defaults:
+        return
+    untrained = ctx.model_state == "untrained"
+    yield Hit("never adapted: mean 0 and variance 1 make it an identity, so inputs are not "
+              "standardized; call layer.adapt(training_data)" + (" before training" if untrained else ""),
+              severity=Severity.INFO if untrained else None)
+
+
+def _scale(layer: Layer) -> float | None:
+    """Mean magnitude of a Rescaling layer's scale (per-channel lists allowed)."""
+    s = (layer.config or {}).get("scale")
+    vals: list[Any] = s if isinstance(s, list) else [s]
+    try:
+        mags = [abs(float(v)) for v in vals]
+    except (TypeError, ValueError):
+        return None
+    return sum(mags) / len(mags) if mags else None
+
+
+def _norm_divisor(ctx: Context, layer: Layer) -> float:
+    """sqrt of the mean variance a Normalization layer divides by (1 if unknown)."""
+    var = (layer.config or {}).get("variance")
+    vals = var if isinstance(var, list) else [var] if var is not None else []
+    try:
+        vals = [float(v) for v in vals]
+    except (TypeError, ValueError):
+        vals = []
+    if not vals:
+        stats = _stats_role(ctx, layer, ("variance", "adapt_variance"))
+        if stats is not None and stats.numeric and stats.finite and stats.mean > 0:
+            return math.sqrt(stats.mean)
+        return 1.0
+    mean = sum(vals) / len(vals)
+    return math.sqrt(mean) if mean > 0 else 1.0
+
+
+def _chain(graph: ModelGraph, layer: Layer) -> list[Layer]:
+    """The run of single-input preprocessing layers around ``layer`` (upstream and
+    downstream), in order."""
+    up: list[Layer] = []
+    cur = layer
+    while True:
+        prods = producers(graph, cur)
+        if len(prods) != 1 or not _preprocesses(prods[0]) and prods[0].type not in ("Resizing", "CenterCrop"):
+            break
+        cur = prods[0]
+        up.append(cur)
+    down: list[Layer] = []
+    cur = layer
+    while True:
+        cons = consumers(graph, cur)
+        if len(cons) != 1 or not _preprocesses(cons[0]) and cons[0].type not in ("Resizing", "CenterCrop"):
+            break
+        cur = cons[0]
+        down.append(cur)
+    return up[::-1] + [layer] + down
+
+
+@rule("NORM003", "suspicious-rescaling", Severity.WARNING, types={"Rescaling"},
+      options={"max-scale": 100.0, "min-scale": 0.001})
+def suspicious_rescaling(ctx: Context):
+    """A ``Rescaling`` factor that cannot be right, such as 255 instead of 1/255.
+
+    ## What it does
+    Multiplies the factors of a run of consecutive ``Rescaling`` layers
+    (divided by the standard deviation of any ``Normalization`` in the
+    same run) and flags a scale of 0, a net factor above ``max-scale``
+    (default 100: e.g. ``Rescaling(255)``) or below ``min-scale``
+    (default 0.001: e.g. dividing by 255 twice).  Reported once, at the
+    last ``Rescaling`` of the run.
+
+    ## Why is this bad?
+    Pixel scaling is meant to bring 0–255 into 0–1 (or -1–1).  A factor
+    of 255 multiplies instead of dividing and sends values into the tens
+    of thousands; dividing twice squeezes every image into 0–0.00002 so
+    the network sees nearly constant input.  Either way training starts
+    badly or not at all.
+
+    ## Example
+    ```python
+    layers.Rescaling(255)          # NORM003: meant 1/255
+    layers.Rescaling(1.0 / 255)    # fine
+    ```
+    """
+    lay = ctx.layer
+    chain = _chain(ctx.graph, lay)
+    last = [n for n in chain if n.type == "Rescaling"][-1]
+    if last is not lay:
+        return
+    net = 1.0
+    for n in chain:
+        if n.type == "Rescaling":
+            s = _scale(n)
+            if s is None:
+                return
+            if s == 0 or not math.isfinite(s):
+                yield Hit(f"{n.name!r} scales by {s:g}: every input becomes "
+                          f"{'0' if s == 0 else 'non-finite'}", layer=ctx.path_of(n))
+                return
+            net *= s
+        elif n.type == "Normalization":
+            net /= _norm_divisor(ctx, n)
+    hi, lo = float(ctx.option("max-scale")), float(ctx.option("min-scale"))
+    rescalings = [n for n in chain if n.type == "Rescaling"]
+    what = ("this Rescaling multiplies" if len(rescalings) == 1
+            else f"{len(rescalings)} Rescaling layers in a row multiply")
+    if net > hi:
+        yield Hit(f"{what} inputs by {net:.4g}; to bring pixels into 0-1 the factor is 1/255, "
+                  "not 255")
+    elif net < lo:
+        yield Hit(f"{what} inputs by {net:.3g} in total: the input is scaled down more than "
+                  "once (e.g. 1/255 twice)")

@@ -1,0 +1,230 @@
+"""NUM: numerical stability — values a float cannot hold, and formulas that lose them.
+
+Computers approximate real numbers with floating point: very large values
+overflow to infinity, very small ones round to zero, and some formulas are only
+stable when written the right way.  These rules find stored values that are
+already broken and graph patterns known to break them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..ir import Layer, ModelGraph
+from .engine import Context, Hit, Severity, rule
+from .topology import DROPOUT_LIKE, activation_of, source_through
+
+FLOAT16_MAX = 65504.0
+
+
+@rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))
+def non_finite_weights(ctx: Context):
+    """A stored tensor contains NaN or infinite values.
+
+    ## What it does
+    Reads every stored tensor once and counts NaN and ±Inf values.
+
+    ## Why is this bad?
+    A single NaN weight makes every output that depends on it NaN, and the
+    NaN spreads through every later layer; an infinite weight does the same
+    as soon as it is multiplied by zero or added to its opposite.  Such
+    values usually come from a training run that diverged (learning rate
+    too high, a log or division of zero, no epsilon) and was saved anyway.
+    Restore an earlier checkpoint and fix the instability.
+
+    ## Example
+    ```python
+    model.fit(x, y)          # loss: nan
+    model.save("m.keras")    # NUM001: the weights are NaN too
+    ```
+    """
+    for stats in sorted(ctx.weights.tensors.values(), key=lambda s: s.layer):
+        if stats.numeric and not stats.finite:
+            yield Hit(f"{stats.role} {stats.name!r} has {stats.nan} NaN and {stats.inf} infinite "
+                      f"value(s) of {stats.size}: every output depending on it is NaN",
+                      layer=stats.layer or None)
+
+
+def _policy(layer: Layer) -> str:
+    """The dtype policy name of a Keras layer (``mixed_float16``, ``float32`` …)."""
+    if layer.dtype:
+        return str(layer.dtype)
+    d = (layer.config or {}).get("dtype")
+    if isinstance(d, dict):
+        cfg = d.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
+            return cfg["name"]
+    return d if isinstance(d, str) else ""
+
+
+def _float16_context(graph: ModelGraph) -> dict[str, str]:
+    """Layer paths that compute in float16, with the reason: a Keras ``float16`` or
+    ``mixed_float16`` dtype policy, or an ONNX node whose output is float16 (its
+    float32 constants are cast down)."""
+    out: dict[str, str] = {}
+    for path, lay in graph.walk():
+        if graph.format == "onnx":
+            if str(lay.dtype or "") == "float16":
+                out[path] = "the node computes in float16"
+            continue
+        policy = _policy(lay).lower()
+        if "float16" in policy and "bfloat16" not in policy:
+            out[path] = f"its dtype policy is {policy}"
+    return out
+
+
+@rule("NUM002", "float16-overflow", Severity.ERROR, needs=("weights",))
+def float16_overflow(ctx: Context):
+    """Weights exceed the float16 range in a model that computes in float16.
+
+    ## What it does
+    In a Keras layer with a ``float16`` or ``mixed_float16`` dtype policy,
+    or an ONNX node that computes in float16, flags float tensors holding
+    values beyond ±65504, the largest finite float16.
+
+    ## Why is this bad?
+    Under mixed precision the float32 weights are cast to float16 for the
+    computation: anything above 65504 becomes infinity, and infinities turn
+    into NaN at the first subtraction or multiplication by zero.  Keep such
+    layers in float32 (``dtype="float32"``) or rescale the weights.
+
+    ## Example
+    ```python
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    layers.Dense(10)   # NUM002 if a kernel value is 1e5
+    ```
+    """
+    fp16 = _float16_context(ctx.model)
+    if not fp16:
+        return
+    for stats in sorted(ctx.weights.tensors.values(), key=lambda s: s.layer):
+        if stats.f16_overflow and stats.layer in fp16:
+            yield Hit(f"{stats.role} {stats.name!r} has {stats.f16_overflow} value(s) beyond ±65504 "
+                      f"(max |x| {max(abs(stats.minimum), abs(stats.maximum)):.4g}) and {fp16[stats.layer]}: "
+                      "they become inf in float16; keep this layer in float32", layer=stats.layer)
+
+
+LOG_TYPES = frozenset({"Log", "log", "TFOpLambda"})
+
+
+@rule("NUM003", "log-of-softmax", Severity.WARNING, types=LOG_TYPES)
+def log_of_softmax(ctx: Context):
+    """The model takes the logarithm of a softmax instead of using log-softmax.
+
+    ## What it does
+    Flags a ``log`` operation whose input is the output of a softmax.
+
+    ## Why is this bad?
+    Softmax rounds tiny probabilities to exactly 0 in floating point, and
+    ``log(0)`` is ``-inf``: the loss becomes infinite and gradients NaN.
+    ``log_softmax(x) = x - logsumexp(x)`` computes the same values without
+    ever forming the small probabilities, so it stays finite.  Use
+    ``keras.ops.log_softmax`` / ``tf.nn.log_softmax``, or pass logits to a
+    loss with ``from_logits=True``.
+
+    ## Example
+    ```python
+    y = keras.ops.log(layers.Softmax()(logits))   # NUM003
+    y = keras.ops.log_softmax(logits)              # stable
+    ```
+    """
+    lay = ctx.layer
+    if lay.type == "TFOpLambda" and not str((lay.config or {}).get("function", "")).endswith("log"):
+        return
+    src = source_through(ctx.graph, lay, DROPOUT_LIKE)
+    if src is not None and activation_of(src) == "softmax":
+        yield Hit(f"takes log of the softmax from {src.name!r}: probabilities that round to 0 give "
+                  "-inf; use log_softmax or a from_logits=True loss")
+
+
+# -- NUM004 --------------------------------------------------------------------------------
+
+PROB_LOSSES = {
+    "categoricalcrossentropy": "categorical_crossentropy",
+    "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
+    "binarycrossentropy": "binary_crossentropy",
+    "binaryfocalcrossentropy": "binary_focal_crossentropy",
+    "categoricalfocalcrossentropy": "categorical_focal_crossentropy",
+}
+PROB_ACTIVATIONS = frozenset({"softmax", "sigmoid"})
+LOOK_BACK = DROPOUT_LIKE | {"Reshape", "Flatten", "Identity"}
+
+
+def _loss_spec(loss: Any) -> tuple[str, bool] | None:
+    """(canonical loss name, from_logits) of a serialized Keras loss, if it is one of
+    the cross-entropies that care about logits vs probabilities."""
+    if isinstance(loss, str):
+        key = loss.replace("_", "").lower()
+        return (PROB_LOSSES[key], False) if key in PROB_LOSSES else None
+    if isinstance(loss, dict):
+        cls = loss.get("class_name")
+        cfg = loss.get("config") if isinstance(loss.get("config"), dict) else {}
+        if cls == "function" and isinstance(loss.get("config"), str):
+            return _loss_spec(loss["config"])
+        if isinstance(cls, str):
+            key = cls.replace("_", "").lower()
+            if key in PROB_LOSSES:
+                return PROB_LOSSES[key], bool(cfg.get("from_logits", False))
+    return None
+
+
+def _losses_per_output(loss: Any, outputs: list[str]) -> Iterator[tuple[str, Any]]:
+    if isinstance(loss, dict) and "class_name" not in loss:
+        for name, spec in loss.items():
+            if name in outputs:
+                yield name, spec
+    elif isinstance(loss, (list, tuple)):
+        yield from zip(outputs, loss)
+    elif loss is not None:
+        for name in outputs:
+            yield name, loss
+
+
+@rule("NUM004", "loss-activation-mismatch", Severity.ERROR, formats=("keras",))
+def loss_activation_mismatch(ctx: Context):
+    """The compiled loss expects logits but gets probabilities, or the reverse.
+
+    ## What it does
+    Reads the loss the ``.keras`` file was compiled with and the
+    activation of the output it applies to.  Flags a softmax/sigmoid
+    output fed to a cross-entropy with ``from_logits=True``, and a linear
+    output fed to a cross-entropy expecting probabilities
+    (``from_logits=False``, the default).
+
+    ## Why is this bad?
+    With ``from_logits=True`` the loss applies softmax/sigmoid itself: on
+    top of the model's own softmax, the probabilities are squashed twice,
+    gradients shrink and training stalls.  With ``from_logits=False`` the
+    loss takes the outputs as probabilities: raw logits get clipped into
+    [1e-7, 1 - 1e-7] and training silently goes wrong.  Computing the loss
+    from logits is also the numerically stable choice.
+
+    ## Example
+    ```python
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # NUM004
+    ```
+    """
+    compile_cfg = ctx.model.metadata.get("compile_config") or {}
+    if not isinstance(compile_cfg, dict):
+        return
+    graph = ctx.model
+    out_names = [ref.layer for ref in graph.outputs]
+    for name, loss in _losses_per_output(compile_cfg.get("loss"), out_names):
+        spec = _loss_spec(loss)
+        if spec is None or name not in graph:
+            continue
+        loss_name, from_logits = spec
+        lay = graph.layer(name)
+        if lay.type in LOOK_BACK or activation_of(lay) == "linear" and lay.type == "Activation":
+            lay = source_through(graph, lay, LOOK_BACK | {"Activation"}) or lay
+        act = activation_of(lay)
+        if act is None:
+            continue
+        if from_logits and act in PROB_ACTIVATIONS:
+            yield Hit(f"the output is already a {act}, but {loss_name} is compiled with "
+                      "from_logits=True and applies it again; drop the activation or set "
+                      "from_logits=False", layer=ctx.path_of(lay))
+        elif not from_logits and act == "linear":
+            yield Hit(f"the output is linear (logits), but {loss_name} expects probabilities "
+                      "(from_logits=False); set from_logits=True", layer=ctx.path_of(lay))

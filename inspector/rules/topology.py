@@ -1,0 +1,248 @@
+"""Graph vocabulary the rules share: activations, weighted layers, gates, walks.
+
+The rules speak about *patterns* ("a sigmoid that feeds further weighted
+layers", "two linear layers with nothing non-linear between them"); this module
+answers the questions those patterns ask, for Keras layers and ONNX nodes alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
+
+from ..ir import Layer, ModelGraph
+
+SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
+"""Activations whose derivative vanishes for large |x| (the seed's first hazard)."""
+
+RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN",
+                       "Bidirectional", "CuDNNLSTM", "CuDNNGRU", "TimeDistributed", "Scan", "Loop"})
+"""Layers whose ``activation``/``recurrent_activation`` are internal gates and cell
+non-linearities, not trunk activations."""
+
+NORMALIZERS = frozenset({"BatchNormalization", "SyncBatchNormalization", "LayerNormalization",
+                         "GroupNormalization", "UnitNormalization", "InstanceNormalization",
+                         "RMSNormalization", "LayerNorm", "SimplifiedLayerNormalization",
+                         "SkipLayerNormalization"})
+"""Layers that re-standardize activations (a stack of saturating layers is broken by them)."""
+
+BATCHNORM = frozenset({"BatchNormalization", "SyncBatchNormalization"})
+
+# Activation layers: Keras layer classes, Keras 3 op layers and ONNX operators.
+ACTIVATION_TYPES = {
+    "Relu": "relu", "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
+    "HardSigmoid": "hard_sigmoid", "Softsign": "softsign", "Softplus": "softplus",
+    "Softmax": "softmax", "LogSoftmax": "log_softmax", "Elu": "elu", "ELU": "elu", "Selu": "selu",
+    "LeakyRelu": "leaky_relu", "LeakyReLU": "leaky_relu", "PRelu": "prelu", "PReLU": "prelu",
+    "Gelu": "gelu", "HardSwish": "hard_swish", "HardSilu": "hard_silu", "Silu": "silu",
+    "Mish": "mish", "Celu": "celu", "ThresholdedRelu": "thresholded_relu",
+    "ThresholdedReLU": "thresholded_relu", "Relu6": "relu6", "Swish": "silu",
+}
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu", "leakyrelu": "leaky_relu",
+            "logsoftmax": "log_softmax", "hardsigmoid": "hard_sigmoid", "softmax_v2": "softmax"}
+_TFOP = re.compile(r"(?:^|\.)(sigmoid|tanh|relu|relu6|softmax|log_softmax|softplus|softsign|elu|selu|"
+                   r"gelu|silu|swish|leaky_relu|hard_sigmoid)$")
+
+KERNEL_ROLES = frozenset({"kernel", "pointwise_kernel", "depthwise_kernel", "recurrent_kernel",
+                          "weight", "W", "embeddings"})
+ONNX_WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul",
+                               "ConvInteger", "MatMulInteger", "LSTM", "GRU", "RNN", "Einsum"})
+MULTIPLY = frozenset({"Multiply", "Mul", "multiply"})
+
+DROPOUT_LIKE = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                          "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization",
+                          "Identity", "Cast"})
+"""Layers that pass values through unchanged at inference."""
+
+# Layers that only move, pad, pool, drop or reshape values.
+PASSTHROUGH = DROPOUT_LIKE | frozenset({
+    "Reshape", "Flatten", "Permute", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+    "Cropping3D", "Masking", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Cast",
+})
+
+
+def normalize_activation(value: Any) -> str | None:
+    """Canonical lower-case name of a serialized Keras activation (``None`` if unknown)."""
+    if value is None:
+        return "linear"
+    if isinstance(value, dict):
+        cfg = value.get("config")
+        if isinstance(cfg, str):
+            value = cfg
+        elif isinstance(cfg, dict) and isinstance(cfg.get("name"), str) and value.get("class_name") == "function":
+            value = cfg["name"]
+        else:
+            value = value.get("class_name")
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower().replace("-", "_")
+    name = name.rsplit(".", 1)[-1]
+    return _ALIASES.get(name, name)
+
+
+def activation_of(layer: Layer) -> str | None:
+    """The non-linearity ``layer`` applies to its output: ``"linear"`` for a weighted
+    layer without one, a canonical name (``relu``, ``sigmoid`` …) for activation
+    layers and fused activations, ``None`` for layers that are not about activation
+    (and for recurrent layers, whose activations are internal)."""
+    t = layer.type
+    cfg = layer.config or {}
+    if t in RECURRENT:
+        return None
+    if t == "Activation":
+        return normalize_activation(cfg.get("activation"))
+    if t == "ReLU":
+        mv = cfg.get("max_value")
+        if cfg.get("negative_slope"):
+            return "leaky_relu"
+        return "relu6" if mv is not None and float(mv) == 6.0 else "relu"
+    if t in ACTIVATION_TYPES:
+        return ACTIVATION_TYPES[t]
+    if t == "Clip":
+        return "clip"
+    if t in ("TFOpLambda", "SlicingOpLambda"):
+        fn = cfg.get("function")
+        m = _TFOP.search(str(fn)) if fn else None
+        return _ALIASES.get(m.group(1), m.group(1)) if m else None
+    if "activation" in cfg:
+        return normalize_activation(cfg.get("activation"))
+    return None
+
+
+def is_activation_layer(layer: Layer) -> bool:
+    """A layer whose whole job is a non-linearity (not a weighted layer with a fused one)."""
+    act = activation_of(layer)
+    return act is not None and act != "linear" and not is_weighted(layer)
+
+
+def nonlinear(layer: Layer) -> bool:
+    act = activation_of(layer)
+    return act is not None and act != "linear"
+
+
+def is_weighted(layer: Layer) -> bool:
+    """A layer that multiplies by learned weights (Dense, convolutions, Gemm, RNNs …)."""
+    if any(w.role in KERNEL_ROLES for w in layer.weights):
+        return True
+    if layer.type in ONNX_WEIGHTED_OPS and layer.weights:
+        return True
+    sub = layer.subgraph
+    return sub is not None and any(True for _ in sub.iter_weights())
+
+
+def tensor_inputs(layer: Layer) -> int:
+    """How many tensors the layer's first call consumes."""
+    return len(layer.inbound[0]) if layer.inbound else 0
+
+
+def is_gate(layer: Layer) -> bool:
+    """An element-wise product of two computed tensors (not a scaling by a constant):
+    what squeeze-and-excitation, GLU, attention gates and swish do with a sigmoid."""
+    if layer.type not in MULTIPLY and not (layer.type == "TFOpLambda"
+                                           and str((layer.config or {}).get("function", "")).endswith("multiply")):
+        return False
+    refs = {(r.layer, r.node_index, r.tensor_index) for r in (layer.inbound[0] if layer.inbound else [])}
+    return len(refs) >= 2 and not layer.weights
+
+
+def producers(graph: ModelGraph, layer: Layer) -> list[Layer]:
+    """Layers whose outputs ``layer`` consumes (any call), in input order, once each."""
+    seen: list[Layer] = []
+    for ref in layer.inbound_flat():
+        if ref.layer in graph:
+            p = graph.layer(ref.layer)
+            if p not in seen:
+                seen.append(p)
+    return seen
+
+
+def consumers(graph: ModelGraph, layer: Layer) -> list[Layer]:
+    return graph.consumers(layer.name)
+
+
+def is_output(graph: ModelGraph, layer: Layer) -> bool:
+    return any(ref.layer == layer.name for ref in graph.outputs)
+
+
+def walk_forward(graph: ModelGraph, start: Layer, visit: Callable[[Layer], str]) -> Iterator[Layer]:
+    """Breadth-first over the consumers of ``start``.  ``visit(layer)`` returns
+    ``"yield"`` (report it and stop there), ``"stop"`` (stop there) or ``"go"``
+    (continue through it)."""
+    seen = {start.name}
+    queue = deque(consumers(graph, start))
+    while queue:
+        lay = queue.popleft()
+        if lay.name in seen:
+            continue
+        seen.add(lay.name)
+        verdict = visit(lay)
+        if verdict == "yield":
+            yield lay
+        elif verdict == "go":
+            queue.extend(consumers(graph, lay))
+
+
+def first_consumers_through(graph: ModelGraph, layer: Layer, through: Iterable[str]) -> list[Layer]:
+    """Consumers of ``layer``, looking through layers whose type is in ``through``."""
+    through = frozenset(through)
+    return list(walk_forward(graph, layer, lambda lay: "go" if lay.type in through else "yield"))
+
+
+def source_through(graph: ModelGraph, layer: Layer, through: Iterable[str]) -> Layer | None:
+    """The single producer of ``layer``, looking back through layers in ``through``."""
+    through = frozenset(through)
+    cur = layer
+    for _ in range(len(graph.layers) + 1):
+        prods = producers(graph, cur)
+        if len(prods) != 1:
+            return None
+        cur = prods[0]
+        if cur.type not in through:
+            return cur
+    return None
+
+
+def topological(graph: ModelGraph) -> list[Layer]:
+    """Layers in an order where producers come before consumers (graph order when
+    it already is one, which it is for every loader)."""
+    import networkx as nx
+
+    try:
+        names = list(nx.topological_sort(graph.nx))
+    except nx.NetworkXUnfeasible:  # a cycle: fall back to file order
+        return list(graph.layers)
+    return [graph.layer(n) for n in names]
+
+
+def units_of(layer: Layer) -> int | None:
+    """Output width of a weighted layer (Keras ``units``/``filters`` or the output
+    shape's channel axis)."""
+    cfg = layer.config or {}
+    for key in ("units", "filters"):
+        v = cfg.get(key)
+        if isinstance(v, int):
+            return v
+    shapes = layer.output_shapes
+    if shapes and shapes[0]:
+        shape = shapes[0]
+        axis = 1 if layer.type in ("Conv", "ConvTranspose") else -1
+        try:
+            d = shape[axis]
+        except IndexError:
+            return None
+        return d if isinstance(d, int) else None
+    return None
+
+
+def input_width(graph: ModelGraph, layer: Layer) -> int | None:
+    """Width (channels/features) of the first input of ``layer``."""
+    shapes = graph.input_shapes(layer)
+    if not shapes or not shapes[0]:
+        return None
+    axis = 1 if layer.type in ("Conv", "ConvTranspose") else -1
+    try:
+        d = shapes[0][axis]
+    except IndexError:
+        return None
+    return d if isinstance(d, int) else None

@@ -1,0 +1,197 @@
+"""ACT rules: saturating activations, stacks of them, missing and doubled non-linearities."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+
+from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, problems, tensor, value_info
+
+COVERED = {
+    "ACT001": ("test_act001_hidden_sigmoid", "test_act001_gates_outputs_and_cells_are_fine"),
+    "ACT002": ("test_act002_deep_sigmoid_stack", "test_act002_near_misses"),
+    "ACT005": ("test_act005_linear_dense_stack", "test_act005_near_misses"),
+    "ACT006": ("test_act006_double_activation", "test_act006_near_misses"),
+}
+
+
+def _dense_stack(acts, *, bn: bool = False, out_act=None):
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((16,))
+        x = inp
+        for i, act in enumerate(acts):
+            x = layers.Dense(32, activation=act, name=f"h{i}")(x)
+            if bn:
+                x = layers.BatchNormalization(name=f"bn{i}")(x)
+        return keras.Model(inp, layers.Dense(3, activation=out_act, name="out")(x))
+
+    return build
+
+
+def test_act001_hidden_sigmoid():
+    findings = lint_path(keras_file("one_sigmoid", _dense_stack(["relu", "sigmoid"])))
+    [f] = hits(findings, "ACT001")
+    assert f.layer == "h1" and "'out'" in f.message and f.severity.value == "warning"
+
+    def onnx_sigmoid():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+                 helper.make_node("Sigmoid", ["h"], ["s"], name="sig"),
+                 helper.make_node("Gemm", ["s", "w2"], ["y"], name="fc2")]
+        return onnx_model(nodes, [value_info("x", [1, 8])], [value_info("y", [1, 4])],
+                          [tensor("w1", rng.standard_normal((8, 16)).astype(np.float32)),
+                           tensor("w2", rng.standard_normal((16, 4)).astype(np.float32))])
+
+    assert [f.layer for f in hits(lint_path(onnx_file("sigmoid_trunk", onnx_sigmoid)), "ACT001")] == ["sig"]
+
+
+def _se_and_swish():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((16, 16, 8))
+    x = layers.Conv2D(8, 3, padding="same", name="conv")(inp)
+    # swish = x * sigmoid(x)
+    s = layers.Activation("sigmoid", name="swish_gate")(x)
+    x = layers.Multiply(name="swish")([x, s])
+    # squeeze-and-excitation
+    se = layers.GlobalAveragePooling2D()(x)
+    se = layers.Dense(4, activation="relu", name="se_reduce")(se)
+    se = layers.Dense(8, activation="sigmoid", name="se_expand")(se)
+    se = layers.Reshape((1, 1, 8))(se)
+    x = layers.Multiply(name="se_scale")([x, se])
+    x = layers.Conv2D(8, 1, activation="relu", name="after")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, layers.Dense(1, activation="sigmoid", name="prob")(x))
+
+
+def _lstm():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((10, 4))
+    x = layers.LSTM(8, name="lstm")(inp)
+    x = layers.Dense(8, activation="tanh", name="cls_tanh")(x)
+    return keras.Model(inp, x)
+
+
+def test_act001_gates_outputs_and_cells_are_fine():
+    findings = lint_path(keras_file("se_swish", _se_and_swish))
+    assert not hits(findings, "ACT001"), findings
+    assert not problems(findings)
+    # LSTM's sigmoid/tanh are internal; a tanh output is an output
+    assert not hits(lint_path(keras_file("lstm", _lstm)), "ACT001")
+
+    def onnx_gate():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+                 helper.make_node("Sigmoid", ["h"], ["s"], name="sig"),
+                 helper.make_node("Mul", ["h", "s"], ["g"], name="silu"),
+                 helper.make_node("Gemm", ["g", "w2"], ["y"], name="fc2")]
+        return onnx_model(nodes, [value_info("x", [1, 8])], [value_info("y", [1, 4])],
+                          [tensor("w1", rng.standard_normal((8, 16)).astype(np.float32)),
+                           tensor("w2", rng.standard_normal((16, 4)).astype(np.float32))])
+
+    assert not hits(lint_path(onnx_file("silu_gate", onnx_gate)), "ACT001")
+
+
+def test_act002_deep_sigmoid_stack():
+    findings = lint_path(keras_file("deep_sigmoid", _dense_stack(["sigmoid"] * 5)))
+    [f] = hits(findings, "ACT002")
+    assert f.layer == "h4" and f.message.startswith("5 saturating activations (sigmoid)")
+    # reported once, as a stack: no ACT001 per layer on top
+    assert not hits(findings, "ACT001")
+    # with ACT002 off, each hidden sigmoid is reported on its own
+    assert len(hits(lint_path(keras_file("deep_sigmoid", _dense_stack(["sigmoid"] * 5)),
+                              ignore=["ACT002"]), "ACT001")) == 5
+
+
+def test_act002_near_misses():
+    # normalization between the layers breaks the stack; two layers are below min-depth
+    findings = lint_path(keras_file("tanh_bn", _dense_stack(["tanh"] * 4, bn=True)))
+    assert not hits(findings, "ACT002") and len(hits(findings, "ACT001")) == 4
+    findings = lint_path(keras_file("two_tanh", _dense_stack(["tanh", "tanh"])))
+    assert not hits(findings, "ACT002") and len(hits(findings, "ACT001")) == 2
+
+
+def test_act005_linear_dense_stack():
+    findings = lint_path(keras_file("linear_stack", _dense_stack([None], out_act="softmax")))
+    [f] = hits(findings, "ACT005")
+    assert f.layer == "h0" and "'out'" in f.message and "16x3" in f.message
+
+    def onnx_gemms():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"),
+                 helper.make_node("Gemm", ["h", "w2"], ["y"], name="fc2")]
+        return onnx_model(nodes, [value_info("x", [1, 8])], [value_info("y", [1, 4])],
+                          [tensor("w1", rng.standard_normal((8, 16)).astype(np.float32)),
+                           tensor("b1", np.zeros(16, np.float32)),
+                           tensor("w2", rng.standard_normal((16, 4)).astype(np.float32))])
+
+    assert [f.layer for f in hits(lint_path(onnx_file("gemm_gemm", onnx_gemms)), "ACT005")] == ["fc1"]
+
+
+def _bottleneck_and_residual():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((64,))
+    code = layers.Dense(8, name="code")(inp)               # linear bottleneck: 64 -> 8 -> 64
+    x = layers.Dense(64, activation="relu", name="decode")(code)
+    y = layers.Dense(64, name="proj")(x)                    # linear, feeds a residual add too
+    x = layers.Add()([x, y])
+    z = layers.Dense(64, name="after_add")(x)
+    return keras.Model(inp, layers.Dense(4, activation="relu", name="out")(layers.Activation("relu")(z)))
+
+
+def test_act005_near_misses():
+    findings = lint_path(keras_file("bottleneck", _bottleneck_and_residual))
+    assert not hits(findings, "ACT005"), findings
+    assert not hits(lint_path(keras_file("relu_stack", _dense_stack(["relu"]))), "ACT005")
+
+
+def test_act006_double_activation():
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((8,))
+        x = layers.Dense(16, activation="relu", name="fc")(inp)
+        x = layers.Activation("relu", name="again")(x)
+        x = layers.Dense(4, activation="softmax", name="probs")(x)
+        return keras.Model(inp, layers.Softmax(name="softmax_twice")(x))
+
+    findings = lint_path(keras_file("double_act", build))
+    assert sorted(f.layer for f in hits(findings, "ACT006")) == ["again", "softmax_twice"]
+    assert "relu is applied on top of relu" in hits(findings, "ACT006")[0].message
+
+
+def test_act006_near_misses():
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((8,))
+        x = layers.Dense(16, name="fc")(inp)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu", name="act")(x)
+        return keras.Model(inp, layers.Dense(2, name="out")(x))
+
+    assert not hits(lint_path(keras_file("single_act", build)), "ACT006")
+
+    def mish():  # x * tanh(softplus(x)): two activations that form one
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+                 helper.make_node("Softplus", ["h"], ["sp"], name="softplus"),
+                 helper.make_node("Tanh", ["sp"], ["t"], name="tanh"),
+                 helper.make_node("Mul", ["h", "t"], ["m"], name="mish"),
+                 helper.make_node("Gemm", ["m", "w2"], ["y"], name="fc2")]
+        return onnx_model(nodes, [value_info("x", [1, 8])], [value_info("y", [1, 4])],
+                          [tensor("w1", rng.standard_normal((8, 16)).astype(np.float32)),
+                           tensor("w2", rng.standard_normal((16, 4)).astype(np.float32))])
+
+    findings = lint_path(onnx_file("mish", mish))
+    assert not hits(findings, "ACT006") and not hits(findings, "ACT001")

@@ -1,0 +1,204 @@
+"""INIT rules: symmetric initialization, constant kernels, duplicate units, initial scale."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+
+from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, problems, tensor, value_info
+
+COVERED = {
+    "INIT001": ("test_init001_zeros_initializer_in_config", "test_init001_near_misses"),
+    "INIT002": ("test_init002_zero_kernels", "test_init002_near_misses"),
+    "INIT003": ("test_init003_duplicate_units", "test_init003_near_misses"),
+    "INIT004": ("test_init004_random_normal_std_one", "test_init004_near_misses"),
+}
+
+
+def _mlp(init: str = "glorot_uniform", *, out_init: str = "glorot_uniform", units: int = 64):
+    import keras
+    from keras import layers
+
+    return keras.Sequential([keras.Input((32,)),
+                             layers.Dense(units, activation="relu", kernel_initializer=init, name="hidden"),
+                             layers.Dense(10, kernel_initializer=out_init, name="out")])
+
+
+def zero_mlp():
+    return keras_file("zero_mlp", lambda: _mlp("zeros"))
+
+
+def test_init002_zero_kernels():
+    findings = lint_path(zero_mlp())
+    [f] = hits(findings, "INIT002")
+    assert f.layer == "hidden" and f.severity.value == "error"
+    assert "Zeros" in f.message and "64 units" in f.message
+    # one problem, one finding: INIT001 does not repeat what INIT002 says
+    assert not hits(findings, "INIT001")
+
+    def onnx_constant():
+        x = value_info("x", [1, 8])
+        y = value_info("y", [1, 4])
+        w1 = tensor("w1", np.full((8, 16), 0.5, np.float32))
+        w2 = tensor("w2", np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32))
+        nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+                 helper.make_node("Relu", ["h"], ["r"], name="relu"),
+                 helper.make_node("Gemm", ["r", "w2"], ["y"], name="fc2")]
+        return onnx_model(nodes, [x], [y], [w1, w2])
+
+    findings = lint_path(onnx_file("const_gemm", onnx_constant))
+    assert [f.layer for f in hits(findings, "INIT002")] == ["fc1"]
+    assert "0.5" in hits(findings, "INIT002")[0].message
+
+
+def test_init002_near_misses():
+    # the output layer may start at zero (each unit gets its own error signal);
+    # biases, BN gamma/beta and moving statistics are constant by design.
+    import keras
+    from keras import layers
+
+    def build():
+        return keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(8, 3, name="conv"),
+                                 layers.BatchNormalization(name="bn"), layers.ReLU(),
+                                 layers.Flatten(), layers.Dense(1, kernel_initializer="zeros", name="head")])
+
+    findings = lint_path(keras_file("zero_head_cnn", build))
+    assert not hits(findings, "INIT002") and not hits(findings, "INIT001")
+    assert not problems(findings)
+
+
+def test_init001_zeros_initializer_in_config():
+    # with INIT002 off, the config itself is reported
+    findings = lint_path(zero_mlp(), select=["INIT001"])
+    [f] = hits(findings, "INIT001")
+    assert f.layer == "hidden" and f.severity.value == "warning" and "Zeros" in f.message
+
+    # weights moved away from the symmetric start: still worth an info
+    def trained_away():
+        model = _mlp("ones")
+        rng = np.random.default_rng(1)
+        model.get_layer("hidden").set_weights([rng.standard_normal((32, 64)).astype("float32"),
+                                              np.zeros(64, "float32")])
+        return model
+
+    findings = lint_path(keras_file("ones_moved", trained_away))
+    [f] = hits(findings, "INIT001")
+    assert f.severity.value == "info" and "Ones" in f.message
+    assert not hits(findings, "INIT002")
+
+
+def test_init001_near_misses():
+    # zero-initialized output layer; a single hidden unit; random initializers
+    import keras
+    from keras import layers
+
+    def build():
+        return keras.Sequential([keras.Input((8,)),
+                                 layers.Dense(1, kernel_initializer="zeros", name="one_unit"),
+                                 layers.Dense(4, activation="relu", name="mid"),
+                                 layers.Dense(3, kernel_initializer="zeros", name="out")])
+
+    findings = lint_path(keras_file("init001_near", build))
+    assert not hits(findings, "INIT001") and not hits(findings, "INIT002")
+    assert not hits(lint_path(keras_file("mlp_default", _mlp)), "INIT001")
+
+
+def _dup_model(*, same_bias: bool, zero: bool = False):
+    def build():
+        model = _mlp()
+        rng = np.random.default_rng(3)
+        k = rng.standard_normal((32, 64)).astype("float32") * 0.1
+        b = rng.standard_normal(64).astype("float32") * 0.1
+        if zero:
+            k[:, [1, 2, 3]] = 0.0
+            b[[1, 2, 3]] = 0.0
+        else:
+            k[:, 5] = k[:, 3]
+            k[:, 9] = k[:, 3]
+            k[:, 20] = k[:, 11]
+            if same_bias:
+                b[5] = b[9] = b[3]
+                b[20] = b[11]
+        model.get_layer("hidden").set_weights([k, b])
+        return model
+
+    return build
+
+
+def test_init003_duplicate_units():
+    findings = lint_path(keras_file("dups", _dup_model(same_bias=True)))
+    [f] = hits(findings, "INIT003")
+    assert f.layer == "hidden"
+    assert "3 output unit(s)" in f.message and "2 group(s)" in f.message and "units 3, 5, 9" in f.message
+
+    def onnx_conv():
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((6, 3, 3, 3)).astype(np.float32)
+        w[4] = w[1]
+        b = np.zeros(6, np.float32)
+        w2 = rng.standard_normal((2, 6, 1, 1)).astype(np.float32)
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                 helper.make_node("Conv", ["r", "w2"], ["y"], name="proj")]
+        return onnx_model(nodes, [value_info("x", [1, 3, 8, 8])], [value_info("y", [1, 2, 8, 8])],
+                          [tensor("w", w), tensor("b", b), tensor("w2", w2)])
+
+    findings = lint_path(onnx_file("dup_conv", onnx_conv))
+    [f] = hits(findings, "INIT003")
+    assert f.layer == "conv" and "units 1, 4" in f.message
+
+
+def test_init003_near_misses():
+    # identical weights but different biases are different units; all-zero units are pruned, not copies
+    assert not hits(lint_path(keras_file("dups_bias", _dup_model(same_bias=False))), "INIT003")
+    assert not hits(lint_path(keras_file("zero_units", _dup_model(same_bias=True, zero=True))), "INIT003")
+
+    def grouped():  # identical filters in different groups see different inputs
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+        w[2] = w[0]
+        w2 = rng.standard_normal((2, 4, 1, 1)).astype(np.float32)
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="gconv", group=2, pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["c"], ["r"]),
+                 helper.make_node("Conv", ["r", "w2"], ["y"], name="proj")]
+        return onnx_model(nodes, [value_info("x", [1, 4, 8, 8])], [value_info("y", [1, 2, 8, 8])],
+                          [tensor("w", w), tensor("w2", w2)])
+
+    assert not hits(lint_path(onnx_file("grouped_conv", grouped)), "INIT003")
+
+
+def _scaled(init, *, bn: bool = False):
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((1024,))
+        x = layers.Dense(256, kernel_initializer=init, name="wide")(inp)
+        if bn:
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        return keras.Model(inp, layers.Dense(10, name="out")(x))
+
+    return build
+
+
+def test_init004_random_normal_std_one():
+    import keras
+
+    findings = lint_path(keras_file("std_one", _scaled(keras.initializers.RandomNormal(stddev=1.0))))
+    [f] = hits(findings, "INIT004")
+    assert f.layer == "wide" and f.severity.value == "warning"
+    # He for fan-in 1024 / fan-out 256: sqrt(2/256) = 0.0884 is the top of the band; 1/0.0884 = 11.3
+    assert "RandomNormal" in f.message and "11.3x" in f.message
+
+
+def test_init004_near_misses():
+    import keras
+
+    assert not hits(lint_path(keras_file("he_normal", _scaled("he_normal"))), "INIT004")
+    # BatchNormalization right after re-standardizes whatever scale the kernel draws
+    bn = keras_file("std_one_bn", _scaled(keras.initializers.RandomNormal(stddev=1.0), bn=True))
+    assert not hits(lint_path(bn), "INIT004")
+    # Keras's old default RandomNormal(0.05) is within range for this layer
+    ok = keras_file("std_005", _scaled(keras.initializers.RandomNormal(stddev=0.05)))
+    assert not hits(lint_path(ok), "INIT004")

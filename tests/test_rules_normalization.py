@@ -1,0 +1,101 @@
+"""NORM rules: input normalization, un-adapted Normalization layers, impossible Rescaling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lint_helpers import hits, keras_file, lint_path
+
+COVERED = {
+    "NORM001": ("test_norm001_raw_image_input", "test_norm001_near_misses"),
+    "NORM002": ("test_norm002_never_adapted", "test_norm002_near_misses"),
+    "NORM003": ("test_norm003_rescaling_factors", "test_norm003_near_misses"),
+}
+
+
+def _image_model(*prep, shape=(32, 32, 3), train: bool = False):
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input(shape)
+        x = inp
+        for layer in prep:
+            x = layer()(x)
+        x = layers.Conv2D(4, 3, activation="relu", name="conv")(x) if len(shape) == 3 else \
+            layers.Dense(4, activation="relu", name="conv")(x)
+        x = layers.Flatten()(x)
+        model = keras.Model(inp, layers.Dense(2, name="out")(x))
+        if train:
+            model.compile(optimizer="sgd", loss="mse")
+            rng = np.random.default_rng(0)
+            model.fit(rng.uniform(0, 255, (8, *shape)), rng.standard_normal((8, 2)), epochs=1, verbose=0)
+        return model
+
+    return build
+
+
+def test_norm001_raw_image_input():
+    [f] = hits(lint_path(keras_file("raw_image", _image_model())), "NORM001")
+    assert f.severity.value == "info" and "'conv'" in f.message
+
+
+def test_norm001_near_misses():
+    from keras import layers
+
+    assert not hits(lint_path(keras_file("rescaled_image", _image_model(lambda: layers.Rescaling(1 / 255)))),
+                    "NORM001")
+    assert not hits(lint_path(keras_file("tabular", _image_model(shape=(10,)))), "NORM001")
+
+
+def test_norm002_never_adapted():
+    from keras import layers
+
+    trained = keras_file("norm_unadapted_trained", _image_model(lambda: layers.Normalization(name="norm"),
+                                                                train=True))
+    [f] = hits(lint_path(trained), "NORM002")
+    assert f.layer == "norm" and f.severity.value == "warning" and "adapt" in f.message
+    # a model that was never trained: adapting is still ahead, so it is only an info
+    fresh = keras_file("norm_unadapted_fresh", _image_model(lambda: layers.Normalization(name="norm")))
+    [f] = hits(lint_path(fresh), "NORM002")
+    assert f.severity.value == "info"
+
+
+def test_norm002_near_misses():
+    import keras
+    from keras import layers
+
+    def adapted():
+        norm = layers.Normalization(name="norm")
+        norm.adapt(np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32"))
+        inp = keras.Input((32, 32, 3))
+        x = layers.Conv2D(4, 3, activation="relu")(norm(inp))
+        return keras.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
+
+    assert not hits(lint_path(keras_file("norm_adapted", adapted)), "NORM002")
+    given = _image_model(lambda: layers.Normalization(mean=[120.0, 115.0, 100.0], variance=[3600.0] * 3))
+    assert not hits(lint_path(keras_file("norm_given", given)), "NORM002")
+
+
+def test_norm003_rescaling_factors():
+    from keras import layers
+
+    [f] = hits(lint_path(keras_file("rescale_255", _image_model(lambda: layers.Rescaling(255.0, name="r")))),
+               "NORM003")
+    assert f.layer == "r" and "multiplies inputs by 255" in f.message
+    twice = _image_model(lambda: layers.Rescaling(1 / 255, name="r1"), lambda: layers.Rescaling(1 / 255, name="r2"))
+    [f] = hits(lint_path(keras_file("rescale_twice", twice)), "NORM003")
+    assert f.layer == "r2" and "2 Rescaling layers" in f.message and "1.54e-05" in f.message
+
+
+def test_norm003_near_misses():
+    from keras import layers
+
+    for key, prep in {"rescale_ok": (lambda: layers.Rescaling(1 / 255),),
+                      "rescale_pm1": (lambda: layers.Rescaling(1 / 127.5, offset=-1.0),),
+                      "rescale_roundtrip": (lambda: layers.Rescaling(255.0), lambda: layers.Rescaling(1 / 255)),
+                      "rescale_std": (lambda: layers.Rescaling(1 / 255),
+                                      lambda: layers.Normalization(mean=[0.485, 0.456, 0.406],
+                                                                   variance=[0.229 ** 2, 0.224 ** 2, 0.225 ** 2]))
+                      }.items():
+        assert not hits(lint_path(keras_file(key, _image_model(*prep))), "NORM003"), key
