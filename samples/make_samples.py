@@ -28,14 +28,12 @@ def sample(fn: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
     return fn
 
 
-@sample
-def seed_cnn(out: Path) -> list[str]:
+def seed_cnn_model():
     """The small CNN of the seed document, with the layer names of its listing."""
     import keras
     from keras import layers
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
+    return keras.Sequential(
         [
             keras.Input((32, 32, 3)),
             layers.Conv2D(1, 3, name="conv2d_6"),
@@ -49,6 +47,15 @@ def seed_cnn(out: Path) -> list[str]:
         ],
         name="sequential_3",
     )
+
+
+@sample
+def seed_cnn(out: Path) -> list[str]:
+    """samples/seed_cnn.keras and .h5: the seed's CNN (its listing is shared/golden's)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = seed_cnn_model()
     model.save(out / "seed_cnn.keras")
     model.save(out / "seed_cnn.h5")
     return ["seed_cnn.keras", "seed_cnn.h5"]

@@ -63,19 +63,11 @@ def test_broken_files_give_one_line_and_exit_2(capsys, tmp_path, name, content):
     one_error_line(err, path)
 
 
-def test_truncated_keras_zip(capsys, tmp_path):
-    data = SAMPLE.read_bytes()
-    path = tmp_path / "truncated.keras"
-    path.write_bytes(data[: len(data) // 2])
-    code, _, err = run(capsys, "summary", str(path))
-    assert code == 2
-    one_error_line(err, path)
-
-
-def test_truncated_h5(capsys, tmp_path):
-    data = SAMPLE_H5.read_bytes()
-    path = tmp_path / "truncated.h5"
-    path.write_bytes(data[: len(data) // 3])
+@pytest.mark.parametrize("sample,keep", [(SAMPLE, 1 / 2), (SAMPLE_H5, 1 / 3)])
+def test_truncated_files(capsys, tmp_path, sample, keep):
+    data = sample.read_bytes()
+    path = tmp_path / f"truncated{sample.suffix}"
+    path.write_bytes(data[: int(len(data) * keep)])
     code, _, err = run(capsys, "summary", str(path))
     assert code == 2
     one_error_line(err, path)

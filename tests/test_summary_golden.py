@@ -7,6 +7,7 @@ read back by the static loaders and printed by the ``classic`` reporter.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ import pytest
 import inspector
 from inspector.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
 # shared/ lies beside the repository, for developers and CI alike.
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+GOLDEN = ROOT.parent / "shared" / "golden"
 
 
 def golden(name: str) -> str:
@@ -24,23 +26,11 @@ def golden(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def seed_cnn_files(tmp_path_factory):
-    import keras
-    from keras import layers
-
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            layers.Conv2D(1, 3, name="conv2d_6"),
-            layers.BatchNormalization(name="batch_normalization_6"),
-            layers.ReLU(name="re_lu_6"),
-            layers.Conv2D(2, 3, name="conv2d_7"),
-            layers.BatchNormalization(name="batch_normalization_7"),
-            layers.ReLU(name="re_lu_7"),
-            layers.Flatten(name="flatten_3"),
-            layers.Dense(10, name="dense_3"),
-        ],
-        name="sequential_3",
-    )
+    # the very builder that makes samples/seed_cnn.*
+    spec = importlib.util.spec_from_file_location("make_samples", ROOT / "samples" / "make_samples.py")
+    make_samples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_samples)
+    model = make_samples.seed_cnn_model()
     out = tmp_path_factory.mktemp("seed_cnn")
     paths = {"keras": out / "m.keras", "h5": out / "m.h5"}
     for p in paths.values():
