@@ -1,0 +1,91 @@
+"""``inspector diff A B``: what changed between two models (layers, totals, MACs, findings).
+
+Exit code: 0, or 1 when a kind named by ``--fail-on-change`` changed (CI gating:
+``--fail-on-change params,shapes``), 2 when a file cannot be read or the command
+line is wrong.  See :mod:`inspector.analysis.diff` for how layers are matched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import InspectorError, UsageError
+from . import load_graph
+
+FORMATS = ("text", "json", "markdown")
+
+
+def _kinds(values: list[str] | None) -> tuple[str, ...]:
+    from ..analysis.diff import KINDS
+
+    if not values:
+        return ()
+    out: list[str] = []
+    for v in values:
+        for part in v.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part in ("any", "all"):
+                out.extend(KINDS)
+            elif part in KINDS:
+                out.append(part)
+            else:
+                raise UsageError(f"unknown --fail-on-change kind {part!r}: choose from {', '.join(KINDS)} or any")
+    return tuple(dict.fromkeys(out))
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", metavar="A", help="the model before (.keras, .h5, .onnx or SavedModel folder)")
+    p.add_argument("b", metavar="B", help="the model after (any format: a .keras and its ONNX export compare)")
+    p.add_argument("-f", "--format", choices=FORMATS, default="text",
+                   help="text (default), json (schema inspector.diff/1) or markdown (for a PR comment)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("--fail-on-change", action="append", metavar="KINDS",
+                   help="exit 1 when one of these changed, comma-separated: params, shapes, layers (added, "
+                        "removed or retyped), macs, findings (new ones), or any")
+    p.add_argument("--fail-on", choices=("error", "warning", "info"), default="warning",
+                   help="lowest severity of a new finding that counts as a findings change (default warning)")
+    p.add_argument("--no-lint", action="store_true", help="do not lint the models (no findings comparison)")
+    p.add_argument("--config", metavar="FILE", help="read [tool.inspector] lint options from FILE")
+    p.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.diff import diff_models
+    from ..fileio import write_atomic
+
+    gate = _kinds(args.fail_on_change)
+    a = load_graph(args.a)
+    a.path = args.a
+    b = load_graph(args.b)
+    b.path = args.b
+    findings_a = findings_b = None
+    if not args.no_lint:
+        from ..config import load_config
+        from ..rules import lint
+
+        config = load_config(args.config, isolated=args.isolated)
+        try:
+            findings_a = lint(a, config=config, debug=bool(getattr(args, "debug", False)))
+            findings_b = lint(b, config=config, debug=bool(getattr(args, "debug", False)))
+        except UsageError:
+            raise
+        except InspectorError as exc:
+            print(f"inspector: warning: findings not compared: {exc}", file=sys.stderr)
+            findings_a = findings_b = None
+    d = diff_models(a, b, findings_a=findings_a, findings_b=findings_b)
+    kinds = d.kinds_changed(findings_at=args.fail_on)
+    if args.format == "json":
+        from ..reporters.diff_json import render
+    elif args.format == "markdown":
+        from ..reporters.diff_markdown import render
+    else:
+        from ..reporters.diff_text import render
+    text = render(d, kinds=kinds)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 1 if any(k in gate for k in kinds) else 0

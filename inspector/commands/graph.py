@@ -1,0 +1,43 @@
+"""``inspector graph MODEL --format graphml|json|dot|mermaid``: export the layer graph."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import load_graph
+
+FORMATS = ("graphml", "json", "dot", "mermaid")
+
+
+def _max_nodes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no collapsing) or more")
+    return value
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help=".keras, .h5 or .onnx file, or a SavedModel folder")
+    p.add_argument("-f", "--format", default="graphml", choices=FORMATS,
+                   help="graphml (default; networkx/Gephi/yEd), json (networkx node-link), "
+                        "dot (Graphviz) or mermaid")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("--max-nodes", type=_max_nodes, default=0, metavar="N",
+                   help="mermaid: collapse the drawing into at most N blocks (default 0: every layer)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..fileio import write_atomic
+    from ..reporters.graph_export import render
+
+    graph = load_graph(args.model)
+    text = render(graph, fmt=args.format, max_nodes=args.max_nodes or None)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,386 @@
+"""``inspector report``: the Markdown report (golden file), the HTML report's
+structure (sections, charts, no external resources, escaping), histograms that
+never read what they must not, and the training-history section.
+
+The golden Markdown lives in ``tests/golden/report_seed_cnn.md``; regenerate it
+after an intended change with ``INSPECTOR_REGEN_GOLDEN=1 python -m pytest
+tests/test_report.py`` and review the diff.  The numbers in it are checked
+against Keras itself by ``test_markdown_numbers_match_keras``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden_util import check_golden
+from hostile import functional_config, keras_archive, layer_entry
+from inspector.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "samples" / "seed_cnn.keras"
+ZERO_MLP = ROOT / "samples" / "lint_zero_mlp.keras"
+CHARTS = ("params-by-layer", "macs-by-layer", "by-type", "split", "profile", "weights")
+HOSTILE_A = "<script>alert(1)</script>"
+HOSTILE_B = "a`|b](http://e.example)<img src=x onerror=alert(2)>$x$"
+
+
+class Page(HTMLParser):
+    """Every start tag with its attributes, the text, and the script bodies."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if tag == "script":
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+        else:
+            self.text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
+        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+def report(tmp_path: Path, model: Path, name: str, *extra: str) -> Path:
+    out = tmp_path / name
+    assert main(["report", str(model), "-o", str(out), "--isolated", *extra]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_html(tmp_path_factory) -> str:
+    return report(tmp_path_factory.mktemp("html"), SEED, "seed_cnn.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def seed_md(tmp_path_factory) -> tuple[Path, str]:
+    path = report(tmp_path_factory.mktemp("md"), SEED, "seed_cnn.md")
+    return path, path.read_text()
+
+
+@pytest.fixture(scope="module")
+def seed_keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras.saving.load_model(SEED, compile=False)  # the oracle (a trusted sample)
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+
+
+def test_markdown_golden(seed_md):
+    _, text = seed_md
+    check_golden("report_seed_cnn.md", text)
+
+
+def test_markdown_images_exist(seed_md):
+    path, text = seed_md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(Path(link).stem for link in links) == sorted(CHARTS)
+    for link in links:
+        assert not os.path.isabs(link) and link.startswith("seed_cnn_files/"), link
+        data = (path.parent / link).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), link
+
+
+def test_markdown_numbers_match_keras(seed_md, seed_keras):
+    """Totals and every row of the layer table agree with Keras itself."""
+    _, text = seed_md
+    trainable = sum(int(np.prod(w.shape)) for w in seed_keras.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in seed_keras.non_trainable_weights)
+    assert f"| **Parameters** | {seed_keras.count_params():,} " in text
+    assert f"| **Trainable** | {trainable:,} |" in text
+    assert f"| **Non-trainable** | {non_trainable:,} |" in text
+    rows = {m.group(1): m.groups()[1:] for m in re.finditer(
+        r"^\| \d+ \| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| ([\d,]+) \|", text, re.M)}
+    assert list(rows) == [layer.name for layer in seed_keras.layers]
+    for layer in seed_keras.layers:
+        cls, shape, params = rows[layer.name]
+        assert cls == type(layer).__name__
+        assert shape == str(tuple(layer.output.shape))
+        assert int(params.replace(",", "")) == layer.count_params()
+    import zipfile
+
+    meta = json.loads(zipfile.ZipFile(SEED).read("metadata.json"))
+    assert f"| **Keras version** | {meta['keras_version']} |" in text  # the version that wrote the file
+
+
+def test_markdown_architecture_is_mermaid(seed_md, seed_keras):
+    _, text = seed_md
+    block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    nodes = re.findall(r"^    n\d+[\[(]", block, re.M)
+    # A Sequential model: its input plus every layer, drawn as one chain.
+    assert len(nodes) == len(seed_keras.layers) + 1
+    assert len(re.findall(r"-->", block)) == len(seed_keras.layers)
+
+
+def test_markdown_to_stdout_has_no_images(capsys):
+    assert main(["report", str(SEED), "--format", "markdown", "--isolated"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Model report:") and "![" not in out
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+
+def test_html_sections_and_charts(seed_html, seed_keras):
+    page = Page(seed_html)
+    ids = {a.get("id") for _, a in page.tags}
+    for section in ("overview", "compute", "layers", "weights", "findings"):
+        assert section in ids, section
+    figures = page.find("figure")
+    assert sorted(f["data-chart"] for f in figures) == sorted(CHARTS)
+    assert len(page.find("svg")) == len(CHARTS)
+    rows = [a for t, a in page.tags if t == "tr" and "data-search" in a]
+    assert len(rows) == len(seed_keras.layers)
+    for layer in seed_keras.layers:
+        assert layer.name in page.all_text
+
+
+def test_html_is_self_contained(seed_html):
+    page = Page(seed_html)
+    for tag, attrs in page.tags:
+        for key in ("src", "href", "xlink:href", "action", "data", "poster"):
+            value = (attrs.get(key) or "").strip().lower()
+            assert not value.startswith(("http:", "https:", "//", "ftp:")), (tag, key, value)
+            if key in ("src", "href") and value:
+                assert value.startswith(("#", "data:")), (tag, key, value)
+    assert not page.find("link") and not page.find("img") and not page.find("iframe")
+    assert "@import" not in seed_html and not re.search(r"url\((?!#)", seed_html)
+    # The one script is allowed by its hash, and nothing else may load.
+    csp = page.find("meta", **{"http-equiv": "Content-Security-Policy"})[0]["content"]
+    assert "default-src 'none'" in csp
+    assert len(page.scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(page.scripts[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in csp
+
+
+def test_html_is_deterministic(tmp_path, seed_html):
+    again = report(tmp_path, SEED, "again.html").read_text()
+    assert again == seed_html
+    assert str(ROOT) not in seed_html and str(tmp_path) not in seed_html
+
+
+def test_html_findings_with_rule_docs(tmp_path):
+    """lint_zero_mlp has two all-zero kernels (INIT002, error): the findings section
+    groups them under errors and carries the rule's documentation."""
+    page = Page(report(tmp_path, ZERO_MLP, "zero.html").read_text())
+    text = page.all_text
+    assert "2 errors" in text
+    doc = page.find("details", id="rule-INIT002")
+    assert doc, "INIT002 documentation missing"
+    from inspector.rules import get_rule
+
+    heads = re.findall(r"^##\s*(.+)$", get_rule("INIT002").doc, re.M)
+    assert heads and all(h in text for h in heads)
+    # The histogram of an all-zero kernel is drawn (constant) and tabulated as 100% zeros.
+    assert "100.0%" in text
+
+
+def _hostile_model(tmp_path: Path) -> Path:
+    cfg = functional_config(layer_entry("ReLU", HOSTILE_A, "x"),
+                            layer_entry("Activation", HOSTILE_B, HOSTILE_A, activation="relu"),
+                            name="<b>model</b>")
+    return keras_archive(tmp_path / "hostile.keras", cfg)
+
+
+def test_html_escapes_hostile_names(tmp_path):
+    page_text = report(tmp_path, _hostile_model(tmp_path), "hostile.html").read_text()
+    page = Page(page_text)
+    assert len(page.scripts) == 1 and "alert" not in page.scripts[0]
+    assert not page.find("img")
+    assert HOSTILE_A in page.all_text and HOSTILE_B in page.all_text and "<b>model</b>" in page.all_text
+    for raw in ("<script>alert", "<img src=x", "<b>model"):
+        assert raw not in page_text, raw  # only ever as text, never as markup
+
+
+def test_markdown_escapes_hostile_names(tmp_path):
+    text = report(tmp_path, _hostile_model(tmp_path), "hostile.md").read_text()
+    outside_code = re.sub(r"```.*?```", "", text, flags=re.S)  # drop fenced blocks, then code spans
+    outside_code = re.sub(r"(`+)(?:(?!\1).)+?\1", "", outside_code)
+    for bad in (r"<script", r"<img", r"\]\(http", r"<b>model"):
+        assert not re.search(r"(?<!\\)" + bad, outside_code), bad  # only backslash-escaped
+    # Pipes inside names do not split table cells: every layer row has 7 cells.
+    for line in text.splitlines():
+        if re.match(r"^\| \d+ \| ", line):
+            assert len(re.findall(r"(?<!\\)\|", line)) == 8, line
+
+
+# -- what the histograms read ---------------------------------------------------------------------
+
+
+def test_histograms_never_read_oversized_or_placeholder_tensors():
+    from inspector.analysis.report import collect
+    from inspector.ir import Inbound, Layer, ModelGraph, Weight
+
+    def forbidden():
+        raise AssertionError("this tensor must not be read")
+
+    def placeholder_reader():
+        raise AssertionError("placeholders must not be read")
+
+    placeholder_reader.generated = True  # how loaders mark ConstantOfShape fills
+    small = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+    layers = [
+        Layer("x", "InputLayer", node_shapes=[[(None, 8)]]),
+        Layer("huge", "Dense", inbound=[[Inbound("x")]], node_shapes=[[(None, 100_000)]],
+              weights=[Weight("huge/kernel", "kernel", (8, 10**11), "float32", reader=forbidden)]),
+        Layer("filled", "Dense", inbound=[[Inbound("huge")]], node_shapes=[[(None, 8)]],
+              weights=[Weight("filled/kernel", "kernel", (100, 1000), "float32", reader=placeholder_reader)]),
+        Layer("fine", "Dense", inbound=[[Inbound("filled")]], node_shapes=[[(None, 8)]],
+              weights=[Weight("fine/kernel", "kernel", (8, 8), "float32", reader=lambda: small)]),
+    ]
+    graph = ModelGraph("g", "keras", layers=layers, inputs=[Inbound("x")], outputs=[Inbound("fine")])
+    data = collect(graph)
+    assert [h.layer for h in data.histograms] == ["fine"]
+    assert sum(data.histograms[0].counts) == 64
+    skipped = dict(data.skipped_weights)
+    assert "above" in skipped["huge/kernel"] and "placeholder" in skipped["filled/kernel"]
+
+
+def test_histograms_sample_large_tensors_evenly():
+    from inspector.analysis.report import _histogram
+    from inspector.ir import Weight
+
+    values = np.arange(3_000_000, dtype=np.float32)
+    w = Weight("k", "kernel", values.shape, "float32")
+    h = _histogram("layer", w, values, sample=1_000_000, bins=10)
+    assert h.size == 3_000_000 and h.sampled == 1_000_000
+    # An even stride keeps a uniform distribution uniform.
+    assert max(h.counts) - min(h.counts) <= 1
+    assert h.minimum == 0 and h.maximum == 2_999_997
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def test_format_follows_suffix_and_bad_suffix_is_usage_error(tmp_path, capsys):
+    assert main(["report", str(SEED), "-o", str(tmp_path / "r.htm"), "--no-charts", "--isolated"]) == 0
+    assert (tmp_path / "r.htm").read_text().startswith("<!DOCTYPE html>")
+    assert main(["report", str(SEED), "-o", str(tmp_path / "r.txt")]) == 2
+    assert "--format" in capsys.readouterr().err
+    assert not (tmp_path / "r.txt").exists()
+    assert main(["report", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "m.html")]) == 2
+
+
+def test_no_charts(tmp_path):
+    html = report(tmp_path, SEED, "plain.html", "--no-charts").read_text()
+    assert "<svg" not in html and "Charts need matplotlib" in html
+    md = report(tmp_path, SEED, "plain.md", "--no-charts").read_text()
+    assert "![" not in md and not (tmp_path / "plain_files").exists()
+
+
+def test_importing_report_modules_stays_light():
+    code = ("import sys, inspector, inspector.cli, inspector.commands.report, inspector.commands.graph, "
+            "inspector.commands.diff, inspector.reporters.html, inspector.reporters.markdown, "
+            "inspector.reporters.charts, inspector.analysis.report, inspector.analysis.diff; "
+            "heavy = [m for m in ('matplotlib', 'tensorflow', 'keras', 'onnxruntime') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.stdout.strip() == "[]"
+
+
+# -- training history ------------------------------------------------------------------------------
+
+
+def overfitting_log(path: Path, *, best: int = 15, epochs: int = 40, spikes=(22, 29, 34)) -> Path:
+    """A CSVLogger file whose validation loss is lowest at epoch ``best`` and rises
+    steadily after it while the training loss keeps falling, with validation
+    spikes at ``spikes``."""
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
+    for e in range(epochs):
+        loss = 1.5 * math.exp(-e / 8) + 0.05
+        val = 1.2 * math.exp(-e / 8) + 0.3 + (0.03 * (e - best) if e > best else 0.0)
+        if e in spikes:
+            val += 0.3
+        rows.append(f"{e},{1 - loss / 2:.5f},{loss:.5f},{1 - val / 2:.5f},{val:.5f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_history_section(tmp_path):
+    log = overfitting_log(tmp_path / "log.csv")
+    md = report(tmp_path, SEED, "hist.md", "--history", str(log)).read_text()
+    section = md.split("## Training history", 1)[1]
+    assert "| **Overfitting from epoch** | 16 |" in section
+    assert "| **Best validation epoch** | 15 |" in section
+    assert "22, 29, 34" in section
+    assert "`HIST001`" in section
+    assert (tmp_path / "hist_files" / "history.png").read_bytes().startswith(b"\x89PNG")
+    page = Page(report(tmp_path, SEED, "hist.html", "--history", str(log)).read_text())
+    assert page.find("section", id="history") and page.find("figure", **{"data-chart": "history"})
+
+
+def test_history_bad_log_is_usage_error(tmp_path, capsys):
+    assert main(["report", str(SEED), "-o", str(tmp_path / "r.html"), "--history", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+
+
+# -- activation probe -------------------------------------------------------------------------------
+
+
+def test_probe_section_shows_dead_units(tmp_path):
+    """A ReLU layer whose biases are -100 never fires on standard-normal input (all
+    units dead, by construction); a He-initialized one with zero biases fires."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="features")
+    x = layers.Dense(32, activation="relu", kernel_initializer="he_normal", name="alive")(inp)
+    x = layers.Dense(32, activation="relu", bias_initializer=keras.initializers.Constant(-100.0), name="dead")(x)
+    model = keras.Model(inp, layers.Dense(4, name="out")(x))
+    path = tmp_path / "relu.keras"
+    model.save(path)
+    md = report(tmp_path, path, "probe.md", "--probe", "--batch-size", "16").read_text()
+    section = md.split("## Activation probe", 1)[1]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([^`]+)` \| relu \| 32 \|(?:[^|]*\|){2} ([\d.]+)%",
+                                                       section, re.M)}
+    dead_share = {name: float(v) for name, v in rows.items()}
+    assert dead_share["dead"] == 100.0 and dead_share["alive"] < 50.0
+    assert (tmp_path / "probe_files" / "probe.png").exists()
+    assert "`ACT004`" in md  # the dead-units rule ran on the probe's measurements
+
+
+def test_probe_skips_unsafe_model(tmp_path, saved_model, capsys):
+    """A file with a Lambda layer (SEC001) is not run: the report is written, its
+    probe section says why, and the SEC finding is in it."""
+    path = saved_model("with_lambda", "keras")
+    assert main(["report", str(path), "-o", str(tmp_path / "r.md"), "--probe", "--isolated"]) == 0
+    assert "probe skipped" in capsys.readouterr().err
+    md = (tmp_path / "r.md").read_text()
+    section = md.split("## Activation probe", 1)[1]
+    assert "The model was not run" in section and "| `double` |" not in section
+    assert "`SEC001`" in md

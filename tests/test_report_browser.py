@@ -1,0 +1,106 @@
+"""The HTML report in a real browser: headless Chromium (Debian's ``chromium``)
+opens the report of a sample model from disk and must show every chart, log no
+console error (script errors, failed loads and Content-Security-Policy
+violations included), request nothing but the file itself, and its layer search
+must work.  Skipped only where no Chromium is installed (CI installs it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chromium import Browser, find_chromium
+from inspector.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "samples" / "seed_cnn.keras"
+ZERO_MLP = ROOT / "samples" / "lint_zero_mlp.keras"
+CHARTS = ("params-by-layer", "macs-by-layer", "by-type", "split", "profile", "weights", "history")
+
+pytestmark = pytest.mark.skipif(find_chromium() is None,
+                                reason="headless Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Browser.launch() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def seed_page(browser, tmp_path_factory):
+    from test_report import overfitting_log
+
+    folder = tmp_path_factory.mktemp("browser")
+    log = overfitting_log(folder / "log.csv")
+    out = folder / "seed_cnn.html"
+    assert main(["report", str(SEED), "-o", str(out), "--history", str(log), "--isolated"]) == 0
+    page = browser.open(out)
+    yield out, page
+    page.close()
+
+
+def test_no_console_errors(seed_page):
+    _, page = seed_page
+    assert page.console_errors() == []
+
+
+def test_nothing_but_the_file_is_loaded(seed_page):
+    out, page = seed_page
+    assert page.requests, "the navigation itself should be recorded"
+    for url in page.requests:
+        assert url == out.resolve().as_uri() or url.startswith("data:"), url
+
+
+def test_every_chart_is_drawn(seed_page):
+    _, page = seed_page
+    drawn = page.evaluate("""
+        Array.from(document.querySelectorAll('figure[data-chart]')).map(function (f) {
+          var svg = f.querySelector('svg'); var r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+          return [f.getAttribute('data-chart'), Math.round(r.width), Math.round(r.height),
+                  svg ? svg.querySelectorAll('path, use').length : 0];
+        })""")
+    assert sorted(c[0] for c in drawn) == sorted(CHARTS)
+    for key, width, height, shapes in drawn:
+        assert width > 300 and height > 100, (key, width, height)
+        assert shapes > 10, key  # bars, lines and glyphs were rendered, not an empty box
+
+
+def test_layer_search_filters_rows(seed_page):
+    _, page = seed_page
+    result = page.evaluate("""
+        (function () {
+          var box = document.getElementById('layer-search');
+          function visible() { return Array.from(document.querySelectorAll('#layer-table tbody tr'))
+              .filter(function (r) { return r.offsetParent !== null; }).length; }
+          var all = visible();
+          box.value = 'conv2d'; box.dispatchEvent(new Event('input'));
+          var some = visible(); var label = document.getElementById('layer-count').textContent;
+          box.value = ''; box.dispatchEvent(new Event('input'));
+          return [all, some, label, visible()];
+        })()""")
+    all_rows, filtered, label, restored = result
+    assert all_rows == 8 and filtered == 2 and label == "2 of 8 layers" and restored == 8
+
+
+def test_findings_expand_and_collapse(browser, tmp_path):
+    out = tmp_path / "zero.html"
+    assert main(["report", str(ZERO_MLP), "-o", str(out), "--isolated", "--no-charts"]) == 0
+    page = browser.open(out)
+    try:
+        states = page.evaluate("""
+            (function () {
+              var btn = document.querySelector('button[data-toggle=findings]');
+              var all = function () { return Array.from(document.querySelectorAll('#findings details'))
+                  .map(function (d) { return d.open; }); };
+              var before = all(); btn.click(); var after = all(); btn.click();
+              return [before, after, all()];
+            })()""")
+        before, after, again = states
+        assert any(not s for s in before)  # the rule documentation starts collapsed
+        assert all(after) and not any(again)
+        assert page.console_errors() == []
+    finally:
+        page.close()
