@@ -176,3 +176,20 @@ def test_bn006_keras_call_kwargs_interface():
 
     assert [f.layer for f in hits(lint(graph(True), select=["BN006"]), "BN006")] == ["bn"]
     assert not hits(lint(graph(None), select=["BN006"]), "BN006")
+
+
+def test_bn003_reports_a_model_wide_habit_once():
+    def build():
+        import keras
+
+        inp = keras.Input((16, 16, 3))
+        x = inp
+        for i in range(4):
+            x = keras.layers.Conv2D(4, 3, padding="same", name=f"conv{i}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.ReLU()(x)
+        return keras.Model(inp, x)
+
+    [f] = hits(lint_path(keras_file("bn_bias_many", build)), "BN003")
+    assert f.layer == "conv0"
+    assert f.message.startswith("4 layers ('conv0', 'conv1', 'conv2', …)") and "16 wasted parameters" in f.message

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit, Severity, graphs_of, rule
 from .topology import (BATCHNORM, DROPOUT_LIKE, activation_of, consumers, is_weighted, nonlinear, producers,
                        source_through)
 
@@ -151,14 +151,15 @@ def _bn_axes(layer, rank: int | None) -> set[int] | None:
     return out
 
 
-@rule("BN003", "bias-before-batchnorm", Severity.INFO, types=BN_TYPES)
+@rule("BN003", "bias-before-batchnorm", Severity.INFO)
 def bias_before_batchnorm(ctx: Context):
     """A layer adds a bias that the BatchNormalization right after it removes again.
 
     ## What it does
-    Flags a Dense or convolution layer with a bias (and no activation)
+    Flags Dense or convolution layers with a bias (and no activation)
     whose only consumer is a BatchNormalization layer normalizing the same
-    channel axis.
+    channel axis.  All such layers of a model are reported as one finding
+    (at the first of them), since they are one habit, not many problems.
 
     ## Why is this bad?
     BN subtracts the per-channel mean, so any constant added per channel
@@ -174,23 +175,43 @@ def bias_before_batchnorm(ctx: Context):
     x = layers.Conv2D(64, 3, use_bias=False)(x)  # fine
     ```
     """
-    bn = ctx.layer
-    prods = producers(ctx.graph, bn)
+    wasted: list[tuple[str, int, str]] = []  # (layer path, bias size, BN name)
+    for prefix, graph in graphs_of(ctx.model):
+        for bn in graph.layers:
+            if bn.type in BN_TYPES:
+                found = _wasted_bias(graph, bn)
+                if found is not None:
+                    wasted.append((prefix + found[0], found[1], bn.name))
+    if not wasted:
+        return
+    first, size, bn_name = wasted[0]
+    if len(wasted) == 1:
+        yield Hit(f"its bias ({size} values) is cancelled by the mean subtraction of {bn_name!r} "
+                  "right after it; build it with use_bias=False", layer=first)
+        return
+    names = ", ".join(repr(path) for path, _, _ in wasted[:3]) + (", …" if len(wasted) > 3 else "")
+    total = sum(n for _, n, _ in wasted)
+    yield Hit(f"{len(wasted)} layers ({names}) add a bias that the BatchNormalization right after them "
+              f"cancels: {total:,} wasted parameters; build them with use_bias=False", layer=first)
+
+
+def _wasted_bias(graph, bn) -> tuple[str, int] | None:
+    """(name, bias size) of the layer whose bias ``bn`` cancels, if there is one."""
+    prods = producers(graph, bn)
     if len(prods) != 1:
-        return
+        return None
     src = prods[0]
-    if not is_weighted(src) or nonlinear(src) or len(consumers(ctx.graph, src)) != 1:
-        return
+    if not is_weighted(src) or nonlinear(src) or len(consumers(graph, src)) != 1:
+        return None
     bias = next((w for w in src.weights if weight_kind(src, w) == "bias"), None)
     if bias is None:
-        return
+        return None
     shapes = src.output_shapes
     rank = len(shapes[0]) if shapes and shapes[0] is not None else None
     axes, axis = _bn_axes(bn, rank), _channel_axis(src, rank)
     if axes is None or axis is None or axes != {axis}:
-        return
-    yield Hit(f"its bias ({bias.size} values) is cancelled by the mean subtraction of {bn.name!r} "
-              "right after it; build it with use_bias=False", layer=ctx.path_of(src))
+        return None
+    return src.name, bias.size
 
 
 @rule("BN004", "batchnorm-after-activation", Severity.INFO, types=BN_TYPES)

@@ -320,13 +320,21 @@ class Context:
 # -- running ----------------------------------------------------------------------------
 
 
-def _graphs(graph: ModelGraph, prefix: str = "") -> Iterator[tuple[str, ModelGraph]]:
-    """The graph and every nested graph, with the path prefix of their layers."""
-    yield prefix, graph
-    for lay in graph.layers:
-        for key, sub in lay.subgraphs.items():
-            sub_prefix = f"{prefix}{lay.name}/" if key == "model" else f"{prefix}{lay.name}/{key}/"
-            yield from _graphs(sub, sub_prefix)
+def graphs_of(graph: ModelGraph) -> Iterator[tuple[str, ModelGraph]]:
+    """The graph and every nested graph, with the path prefix of their layers
+    (depth first, without recursion: the nesting depth comes from the file)."""
+    stack: list[tuple[str, ModelGraph]] = [("", graph)]
+    while stack:
+        prefix, g = stack.pop()
+        yield prefix, g
+        nested = []
+        for lay in g.layers:
+            for key, sub in lay.subgraphs.items():
+                nested.append((f"{prefix}{lay.name}/" if key == "model" else f"{prefix}{lay.name}/{key}/", sub))
+        stack.extend(reversed(nested))
+
+
+_graphs = graphs_of  # TEMPORARY alias until the probe modules import graphs_of
 
 
 def format_family(fmt: str) -> str:
@@ -357,7 +365,7 @@ def run_rules(graph: ModelGraph, rules: Iterable[Rule], *, selection: Selection,
         if model_state not in r.states:
             continue
         severity = selection.severities.get(r.code, r.severity)
-        for prefix, g in _graphs(graph):
+        for prefix, g in graphs_of(graph):
             ctx = Context(model=graph, graph=g, selection=selection, rule=r, prefix=prefix,
                           weights=weights, state=state, probe=probe, history=history, extras=shared)
             if r.types is None:
