@@ -23,6 +23,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("lint", "lint", "check models for initialization, activation, normalization and safety problems"),
     ("rules", "rules", "list every lint rule"),
     ("rule", "rule", "show the documentation of one lint rule"),
+    ("probe", "probe", "run a model on one batch and measure its activations (saturation, dead units, NaN/Inf)"),
+    ("history", "history", "diagnose a training log (CSVLogger CSV, History JSON, TensorBoard events)"),
+    ("report", "report", "write a model report people read: HTML (charts inline) or Markdown (PR comments, CI)"),
+    ("graph", "graph", "export the layer graph as GraphML, networkx JSON, Graphviz DOT or Mermaid"),
+    ("diff", "diff", "compare two models: layers added, removed and changed, totals, MACs, lint findings"),
 )
 
 

@@ -44,6 +44,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="record every current finding in FILE and exit 0")
     parser.add_argument("--statistics", action="store_true",
                         help="text output: add the number of findings per rule")
+    from .probe import add_probe_arguments
+
+    dynamic = parser.add_argument_group("dynamic analysis (runs the model or reads its training log)")
+    dynamic.add_argument("--probe", action="store_true",
+                         help="also run each model on one batch and check its activations (ACT003, ACT004, NUM005; "
+                              "needs the tensorflow or runtime extra; see `inspector probe`)")
+    add_probe_arguments(dynamic, trust="--trust" not in parser._option_string_actions)
+    dynamic.add_argument("--history", metavar="LOG",
+                         help="also diagnose a training log (CSVLogger CSV, History JSON or TensorBoard events; "
+                              "HIST rules), reported as one more file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             graph = load_graph(path)
             graph.path = path
-            findings = lint(graph, config=config, select=select, ignore=ignore, debug=debug)
+            probe = None
+            if getattr(args, "probe", False):
+                from .probe import probe_for_lint
+
+                probe = probe_for_lint(graph, path, args, selection)
+            findings = lint(graph, config=config, select=select, ignore=ignore, debug=debug, probe=probe)
         except InspectorError as exc:
             cause = exc.error if isinstance(exc, FileError) else exc
             reports.append(ModelReport(path=path, error=str(cause)))
@@ -82,7 +97,27 @@ def run(args: argparse.Namespace) -> int:
                                    findings=tuple(findings), suppressed=suppressed))
         return 1 if any(fails(f.severity, fail_on) for f in findings) else 0
 
+    def history_one(path: str) -> int:
+        from dataclasses import replace
+
+        from .history import history_report
+
+        try:
+            report = history_report(path, config=config, select=select, ignore=ignore, debug=debug)
+        except FileError as exc:
+            reports.append(ModelReport(path=path, format="history", error=str(exc.error)))
+            raise
+        findings = list(report.findings)
+        everything.append((path, findings))
+        suppressed = 0
+        if baseline is not None:
+            findings, suppressed = baseline.filter(path, findings)
+        reports.append(replace(report, findings=tuple(findings), suppressed=suppressed))
+        return 1 if any(fails(f.severity, fail_on) for f in findings) else 0
+
     code = for_each_file(args.models, lint_one, debug=debug)
+    if getattr(args, "history", None):  # `lint MODEL --history LOG`: the log is reported as one more file
+        code = max(code, for_each_file([args.history], history_one, debug=debug))
     if args.write_baseline:
         n = write_baseline(args.write_baseline, everything)
         print(f"inspector: wrote {n} finding(s) to {args.write_baseline}", file=sys.stderr)

@@ -334,9 +334,6 @@ def graphs_of(graph: ModelGraph) -> Iterator[tuple[str, ModelGraph]]:
         stack.extend(reversed(nested))
 
 
-_graphs = graphs_of  # TEMPORARY alias until the probe modules import graphs_of
-
-
 def format_family(fmt: str) -> str:
     """``keras`` for both Keras file formats, else the format itself."""
     return "keras" if fmt in ("keras", "keras-h5") else fmt
