@@ -186,7 +186,7 @@ def bias_before_batchnorm(ctx: Context):
         return
     first, size, bn_name = wasted[0]
     if len(wasted) == 1:
-        yield Hit(f"its bias ({size} values) is cancelled by the mean subtraction of {bn_name!r} "
+        yield Hit(f"its bias ({size} value{'' if size == 1 else 's'}) is cancelled by the mean subtraction of {bn_name!r} "
                   "right after it; build it with use_bias=False", layer=first)
         return
     names = ", ".join(repr(path) for path, _, _ in wasted[:3]) + (", …" if len(wasted) > 3 else "")
