@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from onnx import helper
 
@@ -195,3 +197,25 @@ def test_act006_near_misses():
 
     findings = lint_path(onnx_file("mish", mish))
     assert not hits(findings, "ACT006") and not hits(findings, "ACT001")
+
+
+def test_malformed_activation_configs_do_not_crash_rules(tmp_path):
+    """A damaged config (a fuzzer's find): strings where numbers belong are data, not crashes."""
+    import json
+    import zipfile
+
+    from inspector.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
+    src = zipfile.ZipFile(sample)
+    cfg = json.loads(src.read("config.json"))
+    for entry in cfg["config"]["layers"]:
+        if entry["class_name"] == "ReLU":
+            entry["config"]["max_value"] = "x"
+        if entry["class_name"] == "Conv2D":
+            entry["config"]["kernel_initializer"] = {"class_name": "Constant", "config": {"value": ["a", "a"]}}
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, json.dumps(cfg) if info.filename == "config.json" else src.read(info.filename))
+    assert main(["lint", str(bad)]) in (0, 1)

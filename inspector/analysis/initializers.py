@@ -52,7 +52,8 @@ class Initializer:
             value = self.config.get("value", 0.0)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
-            if isinstance(value, list) and value and all(v == value[0] for v in value):
+            if isinstance(value, list) and value and all(v == value[0] for v in value) \
+                    and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
                 return float(value[0])
         return None
 

@@ -13,10 +13,13 @@ summary costs.
 
 Safety.  The walk never follows a soft or external link, never opens a virtual
 or external dataset's sources, reads attributes only after checking their stored
-size, and stops at :data:`MAX_OBJECTS` objects.  What it finds is returned as
-:class:`~inspector.ir.SecurityFact` objects (``SEC004``) for the lint rules.  The
-file is closed when :func:`index_h5` returns; tensors are read later, one at a
-time, by :func:`dataset_reader` callables that reopen the file.
+size, and stops at the ``hdf5_objects`` limit (:mod:`inspector.limits`).  On
+Linux it runs in a forked child process with a time limit, because the HDF5 C
+library can loop forever (or crash) on a damaged file.  What it finds is
+returned as :class:`~inspector.ir.SecurityFact` objects (``SEC004``) for the lint
+rules.  The file is closed when :func:`index_h5` returns; tensors are read later,
+one at a time, by :func:`dataset_reader` callables that reopen the file and
+refuse virtual, external and "declared far more than stored" datasets.
 """
 
 from __future__ import annotations
@@ -24,25 +27,35 @@ from __future__ import annotations
 import io
 import os
 import struct
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
-from ..errors import LimitExceeded, ModelLoadError
+from ..errors import InspectorError, LimitExceeded, ModelLoadError, UnsafeModel
 from ..ir import SecurityFact
+from ..limits import DEFAULTS, current, hint
 
-MAX_OBJECTS = 1_000_000
-"""Most links (groups + datasets) an HDF5 file may hold before it is refused."""
+MAX_OBJECTS = DEFAULTS.hdf5_objects
+"""Default most links (groups + datasets) an HDF5 file may hold before it is refused
+(the limit in force is :func:`inspector.limits.current`)."""
 
-MAX_ATTRIBUTE_BYTES = 64 * 1024 * 1024
-"""Largest attribute read (``model_config`` of a big model is a few MiB)."""
+MAX_ATTRIBUTE_BYTES = DEFAULTS.hdf5_attribute_bytes
+"""Default largest attribute read (``model_config`` of a big model is a few MiB)."""
 
 SUSPICIOUS_DECLARED_BYTES = 64 * 1024 * 1024
-"""A dataset declaring more than this while storing < 1/:data:`SUSPICIOUS_RATIO` of
-it is reported (SEC004): real Keras weights are stored uncompressed."""
+"""A dataset declaring more than this while storing less than 1/``compression_ratio``
+of it (:mod:`inspector.limits`) is reported (SEC004) and never read: real Keras
+weights are stored uncompressed."""
 
-SUSPICIOUS_RATIO = 100
+SUSPICIOUS_RATIO = DEFAULTS.compression_ratio
+
+
+def dwarfs_storage(declared: int, stored: int) -> bool:
+    """True when a dataset declares far more bytes than it stores (a memory bomb:
+    reading it would allocate ``declared`` bytes out of almost nothing)."""
+    return declared > SUSPICIOUS_DECLARED_BYTES and stored * current().compression_ratio < declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,8 @@ class H5Index:
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Group path → the attributes that were asked for and exist."""
     security: list[SecurityFact] = field(default_factory=list)
+    security_paths: list[str] = field(default_factory=list)
+    """The HDF5 path each fact of ``security`` is about (same order)."""
     hard_link_aliases: dict[str, str] = field(default_factory=dict)
     """Dataset path → the first path of the same object (a tensor stored once,
     linked twice): used as the weight key so shared storage counts once."""
@@ -76,6 +91,20 @@ class H5Index:
 
     def key(self, path: str) -> str:
         return self.hard_link_aliases.get(path, path)
+
+    def add_fact(self, path: str, message: str, *, kind: str, detail: str | None = None) -> None:
+        self.security.append(SecurityFact("SEC004", message, detail=detail, kind=kind))
+        self.security_paths.append(path)
+
+    def attributed_security(self, owner_of: Callable[[str], str | None]) -> list[SecurityFact]:
+        """The facts, each attributed to the layer that owns its HDF5 path
+        (``owner_of(path)`` returns a layer path or None)."""
+        out = []
+        for fact, path in zip(self.security, self.security_paths):
+            layer = owner_of(path)
+            out.append(fact if layer is None else SecurityFact(
+                fact.code, fact.message, layer=layer, detail=fact.detail, kind=fact.kind))
+        return out
 
     def datasets_under(self, path: str) -> list[DatasetInfo]:
         """Every dataset below group ``path``, depth first, children in name order."""
@@ -160,11 +189,12 @@ def _read_one_attr(obj: Any, bname: bytes, *, where: str) -> Any:
         size = aid.get_storage_size()
     except RuntimeError:  # HDF5 reports an empty attribute's size as an error
         size = 0
-    if size > MAX_ATTRIBUTE_BYTES:
+    limit = current().hdf5_attribute_bytes
+    if size > limit:
         raise LimitExceeded(
             f"HDF5 attribute {bname.decode()!r} of {where or '/'} is {size:,} bytes, "
-            f"more than the {MAX_ATTRIBUTE_BYTES:,}-byte limit: the file is not a Keras model "
-            "or was crafted to exhaust memory"
+            f"more than the {limit:,}-byte limit: the file is not a Keras model "
+            f"or was crafted to exhaust memory ({hint('hdf5_attribute_bytes')})"
         )
     return _decode(h5py.AttributeManager(_IdHolder(obj))[bname.decode()])
 
@@ -190,7 +220,24 @@ def index_h5(source: str | os.PathLike[str] | BinaryIO, *,
     attributes.  Raises :class:`ModelLoadError` for a file HDF5 cannot read; its
     message starts with ``subject`` (``"is"``, or ``"its model.weights.h5 is"``) and
     ends by blaming ``what``.
+
+    On Linux the walk runs in a forked child process with a time limit
+    (``hdf5_seconds`` of :mod:`inspector.limits`): the HDF5 C library loops forever
+    on some damaged files (a global heap whose free-space object has size 0) and
+    may crash on others, and neither can be interrupted from Python.  The child
+    returns the index through a pipe; a child that runs out of time is killed.
     """
+    if _ISOLATE:
+        return _index_isolated(source, want_attrs=want_attrs, root_attrs=root_attrs, subject=subject, what=what)
+    return _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs, subject=subject, what=what)
+
+
+_ISOLATE = sys.platform.startswith("linux") and hasattr(os, "fork")
+"""Whether HDF5 metadata is read in a forked, time-limited child process."""
+
+
+def _index_here(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callable[[str], Iterable[str]],
+                root_attrs: Iterable[str], subject: str, what: str) -> tuple[H5Index, dict[str, Any]]:
     import h5py
 
     try:
@@ -214,6 +261,89 @@ def index_h5(source: str | os.PathLike[str] | BinaryIO, *,
             pass
 
 
+def _index_isolated(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callable[[str], Iterable[str]],
+                    root_attrs: Iterable[str], subject: str, what: str) -> tuple[H5Index, dict[str, Any]]:
+    import pickle
+    import select
+    import signal
+    import time
+    import warnings
+
+    import h5py  # imported before the fork, so the child does not pay for it
+
+    assert h5py
+    seconds = current().hdf5_seconds
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded, use of fork()"
+        pid = os.fork()
+    if pid == 0:  # the child: index, send the result, and leave without any cleanup
+        status = 0
+        try:
+            import faulthandler
+
+            faulthandler.disable()  # a crash of the C library here is reported by the parent, in one line
+            os.close(read_fd)
+            try:
+                result: tuple[str, Any] = ("ok", _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs,
+                                                            subject=subject, what=what))
+            except InspectorError as exc:
+                result = ("error", exc)
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent as a bug
+                result = ("bug", f"{type(exc).__name__}: {exc}")
+            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view):]
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    timed_out = False
+    kill = True  # until the child has said everything (also on KeyboardInterrupt)
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 20)
+            if not chunk:
+                kill = False
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        if kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # pragma: no cover - it just finished
+                pass
+        _, wait_status = os.waitpid(pid, 0)
+    if timed_out:
+        raise LimitExceeded(
+            f"{subject} an HDF5 file the HDF5 library could not finish reading in {seconds:g} s: {what} is damaged "
+            f"or crafted to hang its reader ({hint('hdf5_seconds')})")
+    if not chunks:
+        if os.WIFSIGNALED(wait_status):
+            sig = os.WTERMSIG(wait_status)
+            raise ModelLoadError(
+                f"{subject} an HDF5 file that crashed the HDF5 library (signal {sig}): {what} is corrupt or crafted")
+        raise ModelLoadError(f"{subject} an HDF5 file whose metadata could not be read: {what} is corrupt")
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "ok":
+        return value
+    if kind == "error":
+        raise value
+    raise RuntimeError(f"indexing the HDF5 file failed in the worker process: {value}")
+
+
 def _h5_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     # h5py messages look like "Unable to open file (file signature not found)".
@@ -234,18 +364,20 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
     # Two C-level traversals instead of one call per object: H5Lvisit lists every
     # link with its type and (for hard links) the object's address, without following
     # soft or external links; H5Ovisit gives each object's type by address.
+    max_objects = current().hdf5_objects
+
     def on_link(name: bytes, info: Any) -> Any:
         links.append((name.decode("utf-8", "replace"), info.type, info.u))
-        return True if len(links) > MAX_OBJECTS else None  # True stops the visit
+        return True if len(links) > max_objects else None  # True stops the visit
 
     def on_object(name: bytes, info: Any) -> Any:
         kinds.setdefault(info.addr, info.type)
-        return True if len(kinds) > MAX_OBJECTS else None
+        return True if len(kinds) > max_objects else None
 
     fid.links.visit(on_link, info=True)
-    if len(links) > MAX_OBJECTS:
+    if len(links) > max_objects:
         raise LimitExceeded(
-            f"the HDF5 file holds more than {MAX_OBJECTS:,} objects: refusing to index it"
+            f"the HDF5 file holds more than {max_objects:,} objects: refusing to index it ({hint('hdf5_objects')})"
         )
     h5py.h5o.visit(fid, on_object, info=True)
 
@@ -258,18 +390,18 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
             continue
         if ltype == h5py.h5l.TYPE_EXTERNAL:
             target = _link_value(fid, path)
-            index.security.append(SecurityFact(
-                "SEC004", f"HDF5 external link {path!r} points to another file; it was not followed",
-                detail=target))
+            index.add_fact(path, f"HDF5 external link {path!r} points into another file ({target}); "
+                                 "h5py and Keras would open that file, inspector did not",
+                           kind="external-link", detail=target)
             continue
         if ltype == h5py.h5l.TYPE_SOFT:
             target = _link_value(fid, path)
-            index.security.append(SecurityFact(
-                "SEC004", f"HDF5 soft link {path!r} -> {target!r}; it was not followed", detail=target))
+            index.add_fact(path, f"HDF5 soft link {path!r} -> {target!r}: Keras writes none; it was not followed",
+                           kind="soft-link", detail=target)
             continue
         if ltype != h5py.h5l.TYPE_HARD:
-            index.security.append(SecurityFact(
-                "SEC004", f"HDF5 user-defined link {path!r}; it was not followed"))
+            index.add_fact(path, f"HDF5 user-defined link {path!r} (link class {ltype}): its target is "
+                                 "resolved by a plugin; it was not followed", kind="user-link")
             continue
         bpath = path.encode()
         kind = kinds.get(addr)
@@ -280,8 +412,9 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
             index.groups[parent].append(name)
             if addr in seen_objects:
                 # A group linked twice: index it once (no cycles, no double counting).
-                index.security.append(SecurityFact(
-                    "SEC004", f"HDF5 group {path!r} is a second hard link to {seen_objects[addr]!r}"))
+                index.add_fact(path, f"HDF5 group {path!r} is a second hard link to {seen_objects[addr]!r} "
+                                     "(Keras writes none; a loop if it contains itself); indexed once",
+                               kind="group-alias", detail=seen_objects[addr])
                 continue
             seen_objects[addr] = path
             index.groups[path] = []
@@ -297,7 +430,7 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
                 index.hard_link_aliases[path] = seen_objects[addr]
             else:
                 seen_objects[addr] = path
-            index.datasets[path] = _dataset_info(fid, path, bpath, index.security)
+            index.datasets[path] = _dataset_info(fid, path, bpath, index)
         # Named datatypes and other object kinds carry no weights: skipped.
     attrs = read_attrs(fid, list(root_attrs), where="") if root_attrs else {}
     return index, attrs
@@ -313,7 +446,7 @@ def _link_value(fid: Any, path: str) -> str:
     return val.decode("utf-8", "replace") if isinstance(val, bytes) else str(val)
 
 
-def _dataset_info(fid: Any, path: str, bpath: bytes, facts: list[SecurityFact]) -> DatasetInfo:
+def _dataset_info(fid: Any, path: str, bpath: bytes, index: H5Index) -> DatasetInfo:
     import h5py
 
     did = h5py.h5d.open(fid, bpath)
@@ -326,26 +459,44 @@ def _dataset_info(fid: Any, path: str, bpath: bytes, facts: list[SecurityFact]) 
                 tag = _read_one_attr(did, b"dtype", where=path)
                 if isinstance(tag, str):
                     dtype = tag
+        except LimitExceeded:
+            raise
         except Exception:  # pragma: no cover - odd attribute: keep the storage dtype
             pass
-    dcpl = did.get_create_plist()
-    layout = dcpl.get_layout()
-    if layout == h5py.h5d.VIRTUAL:
-        facts.append(SecurityFact("SEC004", f"HDF5 dataset {path!r} is a virtual dataset that maps other files"))
-    elif dcpl.get_external_count() > 0:
-        facts.append(SecurityFact("SEC004", f"HDF5 dataset {path!r} keeps its bytes in an external file"))
-    else:
-        n = 1
-        for d in shape:
-            n *= d
-        declared = n * did.dtype.itemsize
-        if declared > SUSPICIOUS_DECLARED_BYTES:
-            stored = did.get_storage_size()
-            if stored * SUSPICIOUS_RATIO < declared:
-                facts.append(SecurityFact(
-                    "SEC004", f"HDF5 dataset {path!r} declares {declared:,} bytes but stores {stored:,}",
-                    detail="declared size dwarfs storage"))
+    problem = storage_problem(did)
+    if problem is not None:
+        kind, message = problem
+        index.add_fact(path, f"HDF5 dataset {path!r} {message}", kind=kind)
     return DatasetInfo(path, shape, dtype)
+
+
+def storage_problem(did: Any) -> tuple[str, str] | None:
+    """Why the dataset ``did`` must not be read, as (kind, explanation), or None.
+
+    A virtual dataset maps regions of other files; a dataset with external storage
+    keeps its bytes in raw files named in the HDF5 file; both make HDF5 open files
+    the file names.  A dataset declaring far more than it stores expands out of
+    nothing when read."""
+    import h5py
+
+    dcpl = did.get_create_plist()
+    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
+        return "virtual-dataset", "is a virtual dataset that maps data from other files; they were not opened"
+    if dcpl.get_external_count() > 0:
+        name = dcpl.get_external(0)[0]
+        target = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        return "external-storage", (f"keeps its bytes in the external file {target!r}; "
+                                    "it was not opened")
+    n = 1
+    for d in did.shape or ():
+        n *= int(d)
+    declared = n * did.dtype.itemsize
+    if declared > SUSPICIOUS_DECLARED_BYTES:
+        stored = did.get_storage_size()
+        if dwarfs_storage(declared, stored):
+            return "declared-size", (f"declares {declared:,} bytes but stores {stored:,}: reading it would "
+                                     "allocate memory out of nothing; it is never read")
+    return None
 
 
 # -- a .keras member read in place ------------------------------------------------------
@@ -443,6 +594,15 @@ def dataset_reader(opener: Callable[[], Any], path: str) -> Callable[[], Any]:
                 ds = f[path]
                 if not isinstance(ds, h5py.Dataset):
                     raise ModelLoadError(f"{path!r} is not a dataset")
+                problem = storage_problem(ds.id)
+                if problem is not None:
+                    error = LimitExceeded if problem[0] == "declared-size" else UnsafeModel
+                    raise error(f"tensor {path!r} {problem[1]}")
+                declared = ds.size * ds.dtype.itemsize
+                limit = current().tensor_bytes
+                if declared > limit:
+                    raise LimitExceeded(f"tensor {path!r} declares {declared:,} bytes, more than the "
+                                        f"{limit:,}-byte limit ({hint('tensor_bytes')})")
                 value = ds[()]
                 tag = ds.attrs.get("dtype")
                 if isinstance(tag, bytes):

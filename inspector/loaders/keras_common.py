@@ -47,20 +47,24 @@ from typing import Any, Iterator
 
 from ..errors import LimitExceeded, ModelLoadError
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Shape
+from ..limits import DEFAULTS, current, hint
 
 # -- limits ------------------------------------------------------------------------------
+# The limits in force come from :func:`inspector.limits.current` (documented defaults,
+# overridable with INSPECTOR_MAX_* variables); these names are the defaults, kept for
+# readers and tests.
 
-MAX_CONFIG_BYTES = 64 * 1024 * 1024
-"""Largest model config read (config.json or the ``model_config`` attribute)."""
+MAX_CONFIG_BYTES = DEFAULTS.json_bytes
+"""Default largest model config read (config.json or the ``model_config`` attribute)."""
 
-MAX_JSON_DEPTH = 500
-"""Deepest JSON nesting accepted in a config (a real one stays under ~60)."""
+MAX_JSON_DEPTH = DEFAULTS.json_depth
+"""Default deepest JSON nesting accepted in a config (a real one stays under ~60)."""
 
-MAX_MODEL_NESTING = 64
-"""Deepest chain of models used as layers inside models."""
+MAX_MODEL_NESTING = DEFAULTS.model_nesting
+"""Default deepest chain of models used as layers inside models."""
 
-MAX_LAYERS = 500_000
-"""Most layer entries in one config, nested models included."""
+MAX_LAYERS = DEFAULTS.layers
+"""Default most layer entries in one config, nested models included."""
 
 MAX_LAYER_OUTPUTS = 10_000
 """Highest output index a config may refer to (a layer with more outputs is hostile)."""
@@ -140,9 +144,11 @@ else needs custom code to load (SEC002)."""
 
 def parse_json(raw: bytes | str, *, what: str) -> Any:
     """Parse a config with size and depth limits; errors become :class:`ModelLoadError`."""
-    if len(raw) > MAX_CONFIG_BYTES:
+    lim = current()
+    if len(raw) > lim.json_bytes:
         raise LimitExceeded(
-            f"{what} is {len(raw):,} bytes, more than the {MAX_CONFIG_BYTES:,}-byte limit for a model config"
+            f"{what} is {len(raw):,} bytes, more than the {lim.json_bytes:,}-byte limit for a model config "
+            f"({hint('json_bytes')})"
         )
     try:
         obj = json.loads(raw)
@@ -155,10 +161,10 @@ def parse_json(raw: bytes | str, *, what: str) -> Any:
         line = getattr(exc, "lineno", None)
         where = f" at line {line}" if line else ""
         raise ModelLoadError(f"{what} is not valid JSON ({msg}{where}): the file is corrupt or truncated") from None
-    depth = json_depth(obj, stop=MAX_JSON_DEPTH + 1)
-    if depth > MAX_JSON_DEPTH:
+    depth = json_depth(obj, stop=lim.json_depth + 1)
+    if depth > lim.json_depth:
         raise LimitExceeded(
-            f"{what} is nested {depth} levels deep, more than the limit of {MAX_JSON_DEPTH}"
+            f"{what} is nested more than {lim.json_depth} levels deep, past the limit ({hint('json_depth')})"
         )
     return obj
 
@@ -415,8 +421,10 @@ def _layer_name(entry: dict[str, Any], index: int) -> str:
 
 
 def _build_model(entry: dict[str, Any], state: _Build, *, parent_trainable: bool, depth: int) -> ModelGraph:
-    if depth > MAX_MODEL_NESTING:
-        raise LimitExceeded(f"models are nested more than {MAX_MODEL_NESTING} levels deep in the config")
+    lim = current()
+    if depth > lim.model_nesting:
+        raise LimitExceeded(f"models are nested more than {lim.model_nesting} levels deep in the config "
+                            f"({hint('model_nesting')})")
     class_name = entry.get("class_name")
     conf = entry.get("config")
     if isinstance(conf, list):
@@ -435,8 +443,8 @@ def _build_model(entry: dict[str, Any], state: _Build, *, parent_trainable: bool
         )
         return graph
     state.layer_count += len(entries)
-    if state.layer_count > MAX_LAYERS:
-        raise LimitExceeded(f"the config lists more than {MAX_LAYERS:,} layers")
+    if state.layer_count > lim.layers:
+        raise LimitExceeded(f"the config lists more than {lim.layers:,} layers ({hint('layers')})")
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not isinstance(e.get("class_name"), str):
             raise ModelLoadError(
@@ -812,56 +820,103 @@ def _module_root(module: str) -> str:
 
 def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
     """Everything in a (model or compile) config that would run or import code if
-    Keras loaded it.  Walks the JSON without recursion; never interprets it."""
+    Keras loaded it.  Walks the JSON without recursion; never interprets it.
+
+    Each fact's ``layer`` is the path of the graph layer it belongs to
+    (``outer/inner/lam`` for a layer of a nested model, as
+    :meth:`~inspector.ir.ModelGraph.walk` names it); a problem inside a wrapped
+    layer or an RNN cell belongs to the wrapper.  Facts about the model itself (a
+    custom model class, the compile settings) have no layer.  ``context`` names the
+    layer when ``cfg`` is one layer's config."""
     facts: list[SecurityFact] = []
     seen: set[tuple[str, str | None, str]] = set()
 
-    def add(code: str, message: str, layer: str | None, detail: str | None = None) -> None:
-        # One fact per rule and layer (the first, most specific reason); config-wide
-        # facts are kept per message.
+    def add(code: str, message: str, layer: str | None, detail: str | None = None, kind: str = "") -> None:
+        # One fact per rule and graph layer (the first, most specific reason);
+        # model-wide facts are kept per message.
         key = (code, layer, "") if layer is not None else (code, None, message)
         if key not in seen:
             seen.add(key)
-            facts.append(SecurityFact(code, message, layer=layer, detail=detail))
+            facts.append(SecurityFact(code, message, layer=layer, detail=detail, kind=kind))
 
-    # (value, enclosing layer name, inside compile settings, is a layer entry)
-    stack: list[tuple[Any, str | None, bool, bool]] = [(cfg, context, False, True)]
+    root_is_model = is_model_entry(cfg)
+    # (value, how messages name the innermost layer entry, graph path of the innermost
+    #  graph layer, inside compile settings, is a layer entry, is a graph layer,
+    #  path prefix of graph layers, prefix for the "layers" of this model config)
+    start_where = f"layer {context!r}" if context else "the config"
+    stack: list[tuple[Any, str, str | None, bool, bool, bool, str, str | None]] = [
+        (cfg, start_where, context, False, True, not root_is_model and context is None, "", None)]
+    first = True
     while stack:
-        obj, layer, in_compile, entry = stack.pop()
-        if isinstance(obj, list):
-            stack.extend((v, layer, in_compile, entry) for v in reversed(obj))
+        obj, where, gpath, in_compile, entry, node, prefix, conf_prefix = stack.pop()
+        is_root, first = first, False
+        if type(obj) is list:
+            stack.extend((v, where, gpath, in_compile, entry, node, prefix, conf_prefix)
+                         for v in reversed(obj) if type(v) is dict or type(v) is list)
             continue
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             continue
         cls = obj.get("class_name")
         conf = obj.get("config")
-        here = layer
-        is_layer = False
-        if isinstance(cls, str) and isinstance(conf, dict) and isinstance(conf.get("name"), str) \
-                and cls not in ("__keras_tensor__", "DTypePolicy", "Policy", "QuantizedDTypePolicy"):
-            is_layer = entry or "inbound_nodes" in obj or "build_config" in obj or cls in KERAS_LAYER_CLASSES \
-                or isinstance(obj.get("module"), str) and "layers" in obj.get("module", "")
-            if is_layer:
-                here = str(conf["name"])
-        module = obj.get("module")
-        if isinstance(cls, str):
-            _scan_class(obj, cls, conf, module, here, in_compile, is_layer and entry, add)
+        child_prefix: str | None = None
+        if type(cls) is str:
+            is_layer = False
+            if type(conf) is dict and type(conf.get("name")) is str \
+                    and cls not in ("__keras_tensor__", "DTypePolicy", "Policy", "QuantizedDTypePolicy"):
+                is_layer = entry or "inbound_nodes" in obj or "build_config" in obj or cls in KERAS_LAYER_CLASSES \
+                    or isinstance(obj.get("module"), str) and "layers" in obj.get("module", "")
+                if is_layer:
+                    here = str(conf["name"])
+                    if is_root and root_is_model:
+                        where = f"model {here!r}"
+                    elif node:
+                        gpath = prefix + here
+                        where = f"layer {here!r}"
+                    else:
+                        where = f"layer {here!r}" + (f" (inside {gpath!r})" if gpath else "")
+            _scan_class(obj, cls, conf, obj.get("module"), where, gpath, in_compile, is_layer and entry, add)
+            if (type(conf) is list or type(conf) is dict and type(conf.get("layers")) is list) \
+                    and is_model_entry(obj):
+                if is_root and root_is_model:
+                    child_prefix = ""
+                elif node and gpath:
+                    child_prefix = f"{gpath}/"
         for key, value in obj.items():
-            if isinstance(value, (dict, list)):
-                stack.append((value, here,
-                              in_compile or key in ("compile_config", "training_config", "optimizer_config",
-                                                    "optimizer"),
-                              key in _LAYER_ENTRY_KEYS and not in_compile))
+            tv = type(value)
+            if tv is not dict and tv is not list:
+                if value == "lambda" and type(key) is str and key.endswith("_type"):
+                    add("SEC001", f"{where} holds serialized Python bytecode ({key}: lambda) that Keras would run "
+                                  "on load", gpath, key, kind="lambda")
+                continue
+            if not in_compile and key in _COMPILE_KEYS:
+                stack.append((value, "the compile config", None, True, False, False, "", None))
+            elif key == "config" and child_prefix is not None:
+                # A model's config: its "layers" (or, in Keras 2.0, the list itself) are graph layers.
+                listed = tv is list
+                stack.append((value, where, gpath, in_compile, listed, listed, child_prefix,
+                              None if listed else child_prefix))
+            elif key == "layers" and conf_prefix is not None:
+                stack.append((value, where, gpath, in_compile, True, True, conf_prefix, None))
+            else:
+                stack.append((value, where, gpath, in_compile, key in _LAYER_ENTRY_KEYS and not in_compile,
+                              False, "", None))
     return facts
 
 
 _LAYER_ENTRY_KEYS = frozenset({"layers", "layer", "backward_layer", "forward_layer", "cell", "cells"})
+_COMPILE_KEYS = frozenset({"compile_config", "training_config", "optimizer_config", "optimizer"})
 """Config keys whose values are layer entries (model layers, wrapped layers, RNN cells)."""
 
+VOCABULARY_KEYS = ("vocabulary", "idf_weights", "merges", "proto", "vocabulary_file", "vocab_file", "spm_file")
+"""Config keys of lookup layers and tokenizers that Keras reads as a file when they hold a string."""
 
-def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, layer: str | None,
+
+def _trusted_package(package: str) -> bool:
+    return package.split(".")[0] in TRUSTED_MODULE_ROOTS
+
+
+def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, where: str, layer: str | None,
                 in_compile: bool, layer_entry: bool, add: Any) -> None:
-    where = f"layer {layer!r}" if layer else "the config"
     if cls == "Lambda":
         fn = conf.get("function") if isinstance(conf, dict) else None
         bytecode = (isinstance(fn, dict) and fn.get("class_name") == "__lambda__") \
@@ -870,59 +925,64 @@ def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, layer: st
                                         and conf.get("function_type") not in ("function", "raw"))
         if bytecode:
             add("SEC001", f"Lambda {where} carries serialized Python bytecode that Keras would run on load",
-                layer, "Lambda")
+                layer, "Lambda", kind="lambda")
         elif isinstance(conf, dict) and isinstance(conf.get("module"), str) \
                 and _module_root(conf["module"]) not in TRUSTED_MODULE_ROOTS:
             # Keras 2 spells a named function as function=<name>, module=<module>.
             add("SEC002", f"Lambda {where} calls {fn!r} from module {conf['module']!r}, outside Keras",
-                layer, conf["module"])
+                layer, conf["module"], kind="custom-module")
     if cls == "__lambda__":
-        add("SEC001", f"{where} holds serialized Python bytecode (a lambda)", layer, "__lambda__")
-    if isinstance(conf, dict):
-        for key, value in conf.items():
-            if key.endswith("function_type") and value == "lambda":
-                add("SEC001", f"{where} holds serialized Python bytecode ({key})", layer, key)
+        add("SEC001", f"{where} holds serialized Python bytecode (a lambda) that Keras would run on load",
+            layer, "__lambda__", kind="lambda")
     if cls in CODE_CARRYING_CLASSES:
-        add("SEC001", f"{cls} {where} {CODE_CARRYING_CLASSES[cls]}", layer, cls)
+        add("SEC001", f"{cls} {where} {CODE_CARRYING_CLASSES[cls]}", layer, cls, kind="code-carrying-class")
+    short = cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
+    if short in GADGET_FUNCTIONS:
+        add("SEC002", f"{where} names {cls!r} ({module or 'no module'}), a function that fetches, loads or runs "
+                      "code and has no place in a model", layer, cls, kind="gadget")
     if cls == "function" and module == "builtins":
         # Keras 3 writes every plain function this way and resolves it by name at load
         # time: a Keras activation is fine, anything else must be supplied as custom code.
         fname = conf if isinstance(conf, str) else "?"
         if fname not in KERAS_FUNCTIONS and fname.rsplit(".", 1)[-1] not in GADGET_FUNCTIONS:
             add("SEC002", f"{where} refers to the Python function {fname!r}, which is not part of Keras",
-                layer, fname)
+                layer, fname, kind="custom-function")
     elif isinstance(module, str) and module and _module_root(module) not in TRUSTED_MODULE_ROOTS:
-        add("SEC002", f"{where} names {cls!r} from module {module!r}, outside Keras", layer, module)
+        add("SEC002", f"{where} names {cls!r} from module {module!r}, outside Keras", layer, module,
+            kind="custom-module")
     registered = obj.get("registered_name")
     if isinstance(registered, str) and ">" in registered:
         package, _, rname = registered.partition(">")
-        if package.split(".")[0] not in TRUSTED_MODULE_ROOTS \
-                and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
-            add("SEC002", f"{where} uses the registered custom object {registered!r}", layer, registered)
+        if not _trusted_package(package) and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
+            add("SEC002", f"{where} uses the registered custom object {registered!r}", layer, registered,
+                kind="registered-object")
     if ">" in cls:
         package, _, rname = cls.partition(">")
-        if package.split(".")[0] not in TRUSTED_MODULE_ROOTS \
-                and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
-            add("SEC002", f"{where} uses the registered custom object {cls!r}", layer, cls)
-    if cls == "function" or obj.get("registered_name") == "function":
+        if not _trusted_package(package) and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
+            add("SEC002", f"{where} uses the registered custom object {cls!r}", layer, cls, kind="registered-object")
+    if cls == "function" or registered == "function":
         fname = conf if isinstance(conf, str) else None
         if fname and fname.rsplit(".", 1)[-1] in GADGET_FUNCTIONS:
-            add("SEC002", f"{where} refers to the function {fname!r} ({module or '?'}), "
-                          "which has no place in a model", layer, fname)
+            add("SEC002", f"{where} refers to the function {fname!r} ({module or '?'}), a function that "
+                          "fetches, loads or runs code and has no place in a model", layer, fname, kind="gadget")
     if module is None and not in_compile and (layer_entry or "inbound_nodes" in obj) \
             and cls not in KERAS_LAYER_CLASSES and cls not in MODEL_CLASSES and ">" not in cls:
         add("SEC002", f"{where} is of class {cls!r}, which is not part of Keras: loading it needs custom code",
-            layer, cls)
-    if cls in LOOKUP_CLASSES and isinstance(conf, dict):
-        for key in ("vocabulary", "idf_weights"):
-            if isinstance(conf.get(key), str):
-                add("SEC002", f"{cls} {where} reads its {key} from the file path {conf[key]!r}", layer, conf[key])
+            layer, cls, kind="custom-class")
+    if (cls in LOOKUP_CLASSES or short.endswith("Tokenizer")) and isinstance(conf, dict):
+        for key in VOCABULARY_KEYS:
+            value = conf.get(key)
+            if isinstance(value, str) and value.strip():
+                add("SEC002", f"{short} {where} reads its {key} from the file path {value!r} when it is loaded",
+                    layer, value, kind="vocabulary-path")
+                break
     if cls in ("TFOpLambda", "SlicingOpLambda") and isinstance(conf, dict):
         fn = str(conf.get("function", ""))
         risky = ("io.", "py_function", "numpy_function", "py_func", "print", "gfile", "write_file",
                  "read_file", "load_library", "load_op_library", "debugging")
         if any(r in fn for r in risky):
-            add("SEC002", f"{where} calls the TensorFlow function {fn!r}", layer, fn)
+            add("SEC002", f"{where} calls the TensorFlow function {fn!r}, which reaches outside the model",
+                layer, fn, kind="tf-function")
 
 
 # -- finishing ---------------------------------------------------------------------------

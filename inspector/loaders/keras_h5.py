@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from ..errors import ModelLoadError
 from ..ir import Layer, ModelGraph, Weight
+from .. import limits
 from . import keras_common as kc
 from .h5index import DatasetInfo, H5Index, dataset_reader, index_h5, join
 
@@ -69,7 +70,7 @@ def load(path: Path) -> ModelGraph:
             graph.notes.append("the training_config attribute is unreadable; ignored")
         if compile_config:
             graph.metadata["compile_config"] = compile_config
-            graph.security.extend(kc.scan_config(compile_config))
+            graph.security.extend(kc.scan_config({"compile_config": compile_config}))
     graph.metadata["weights_format"] = "h5"
 
     src = str(path)
@@ -83,7 +84,13 @@ def load(path: Path) -> ModelGraph:
                dtype=ds.dtype, trainable=False, key=ds.path, reader=dataset_reader(opener, ds.path))
         for ds in index.datasets_under("optimizer_weights")
     ]
-    graph.security.extend(index.security)
+    top = {lay.name for lay in kc.container_layers(graph)}
+
+    def owner_of(h5_path: str) -> str | None:
+        parts = h5_path.split("/")
+        return parts[1] if len(parts) > 1 and parts[0] == "model_weights" and parts[1] in top else None
+
+    graph.security.extend(index.attributed_security(owner_of))
     return kc.finish(graph)
 
 
@@ -187,7 +194,7 @@ def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, lis
     while stack:
         current, parts, depth = stack.pop()
         sub = current.subgraph
-        if sub is None or depth > kc.MAX_MODEL_NESTING:
+        if sub is None or depth > limits.current().model_nesting:
             return current, parts
         names = {lay.name: lay for lay in kc.container_layers(sub)}
         hit = next((i for i, c in enumerate(parts[:-1]) if c in names and c != sub.name), None)

@@ -30,24 +30,33 @@ import weakref
 import zipfile
 import zlib
 from pathlib import Path
+
+try:
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - Python built without lzma
+    LZMAError = zlib.error  # type: ignore[misc,assignment]
 from typing import Any, Callable
 
 from ..errors import LimitExceeded, ModelLoadError
 from ..ir import Layer, ModelGraph, Weight
+from ..limits import DEFAULTS, current, hint
 from . import keras_common as kc
 from .h5index import H5Index, ZipMemberFile, dataset_reader, index_h5, join, stored_member_span
 
-MAX_ZIP_MEMBERS = 10_000
-"""Most entries a ``.keras`` archive may list."""
+MAX_ZIP_MEMBERS = DEFAULTS.zip_members
+"""Default most entries a ``.keras`` archive may list (see :mod:`inspector.limits`)."""
 
 MAX_METADATA_BYTES = 1024 * 1024
 """Largest ``metadata.json`` read."""
 
-MAX_COMPRESSION_RATIO = 100
-"""A compressed member expanding more than this (and past
+MAX_COMPRESSION_RATIO = DEFAULTS.compression_ratio
+"""Default: a compressed member expanding more than this (and past
 :data:`COMPRESSION_CHECK_FLOOR` bytes) is treated as a zip bomb."""
 
 COMPRESSION_CHECK_FLOOR = 256 * 1024 * 1024
+
+CENTRAL_DIRECTORY_BYTES_PER_MEMBER = 1024
+"""Central-directory bytes allowed per permitted member (names of Keras members are short)."""
 
 MAX_SUBOBJECT_DEPTH = 32
 """How deep sub-objects (cell of a layer of a wrapper …) are followed in the weights file."""
@@ -65,6 +74,8 @@ def load(path: Path) -> ModelGraph:
     path = Path(path)
     if path.is_dir():
         return _load_folder(path)
+    lim = current()
+    _check_central_directory(path, lim.zip_members)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error):
@@ -75,17 +86,18 @@ def load(path: Path) -> ModelGraph:
         raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
     with zf:
         infos = zf.infolist()
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise LimitExceeded(f"the archive lists {len(infos):,} entries, more than the limit of {MAX_ZIP_MEMBERS:,}")
+        if len(infos) > lim.zip_members:
+            raise LimitExceeded(f"the archive lists {len(infos):,} entries, more than the limit of "
+                                f"{lim.zip_members:,} ({hint('zip_members')})")
         members = {i.filename: i for i in infos}
         if CONFIG_NAME not in members:
-            hint = ""
+            extra = ""
             if any(n.endswith(".h5") for n in members):
-                hint = " (it holds HDF5 weights only)"
+                extra = " (it holds HDF5 weights only)"
             raise ModelLoadError(
-                f"is a zip archive without config.json{hint}: not a Keras model saved with model.save()"
+                f"is a zip archive without config.json{extra}: not a Keras model saved with model.save()"
             )
-        raw = _read_member(zf, members[CONFIG_NAME], kc.MAX_CONFIG_BYTES)
+        raw = _read_member(zf, members[CONFIG_NAME], lim.json_bytes, limit_name="json_bytes")
         meta_raw = _read_member(zf, members[METADATA_NAME], MAX_METADATA_BYTES) \
             if METADATA_NAME in members else b""
         weights_info = members.get(WEIGHTS_H5)
@@ -120,15 +132,11 @@ def _load_folder(path: Path) -> ModelGraph:
     cfg_path = path / CONFIG_NAME
     if not cfg_path.is_file():
         raise ModelLoadError("is a folder without config.json or saved_model.pb: not a Keras model")
-    if cfg_path.is_symlink():
-        raise ModelLoadError("has a config.json that is a symbolic link: inspector only reads files inside the model folder")
-    size = cfg_path.stat().st_size
-    if size > kc.MAX_CONFIG_BYTES:
-        raise LimitExceeded(f"config.json is {size:,} bytes, more than the {kc.MAX_CONFIG_BYTES:,}-byte limit")
-    cfg = kc.parse_json(cfg_path.read_bytes(), what="config.json")
+    lim = current()
+    cfg = kc.parse_json(_read_folder_file(cfg_path, lim.json_bytes, limit_name="json_bytes"), what="config.json")
     graph = kc.graph_from_config(cfg, fmt="keras")
     meta_path = path / METADATA_NAME
-    meta_raw = meta_path.read_bytes()[:MAX_METADATA_BYTES] if meta_path.is_file() else b""
+    meta_raw = _read_folder_file(meta_path, MAX_METADATA_BYTES) if meta_path.is_file() else b""
     _metadata(graph, cfg, meta_raw)
     weights = path / WEIGHTS_H5
     if weights.is_file() and not weights.is_symlink():
@@ -140,30 +148,93 @@ def _load_folder(path: Path) -> ModelGraph:
     return kc.finish(graph)
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+def _read_folder_file(path: Path, limit: int, *, limit_name: str | None = None) -> bytes:
+    """A file of an unzipped Keras model folder: a regular file, not a link, at most ``limit`` bytes."""
+    if path.is_symlink():
+        raise ModelLoadError(
+            f"has a {path.name} that is a symbolic link: inspector only reads files inside the model folder")
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            how = f" ({hint(limit_name)})" if limit_name else ""
+            raise LimitExceeded(f"{path.name} is {size:,} bytes, more than the {limit:,}-byte limit{how}")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"{path.name} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise LimitExceeded(f"{path.name} grew past the {limit:,}-byte limit while it was read")
+    return data
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, *, limit_name: str | None = None) -> bytes:
+    how = f" ({hint(limit_name)})" if limit_name else ""
     if info.file_size > limit:
         raise LimitExceeded(
-            f"{info.filename} declares {info.file_size:,} bytes, more than the {limit:,}-byte limit"
+            f"{info.filename} declares {info.file_size:,} bytes, more than the {limit:,}-byte limit{how}"
         )
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, LZMAError, EOFError, OSError) as exc:
         raise ModelLoadError(f"{info.filename} cannot be read from the archive ({exc}): the file is corrupt") from None
     except (NotImplementedError, RuntimeError) as exc:
         raise ModelLoadError(f"{info.filename} cannot be read from the archive ({exc})") from None
     if len(data) > limit:
-        raise LimitExceeded(f"{info.filename} expands past the {limit:,}-byte limit")
+        raise LimitExceeded(f"{info.filename} expands past the {limit:,}-byte limit{how}")
     return data
 
 
 def _check_bomb(info: zipfile.ZipInfo) -> None:
-    if info.compress_type != zipfile.ZIP_STORED and info.file_size > COMPRESSION_CHECK_FLOOR \
-            and info.file_size > MAX_COMPRESSION_RATIO * max(1, info.compress_size):
+    if info.compress_type == zipfile.ZIP_STORED:
+        return
+    lim = current()
+    if info.file_size > COMPRESSION_CHECK_FLOOR \
+            and info.file_size > lim.compression_ratio * max(1, info.compress_size):
         raise LimitExceeded(
             f"{info.filename} expands {info.compress_size:,} stored bytes to {info.file_size:,}: "
-            "refusing a likely zip bomb"
+            f"refusing a likely zip bomb ({hint('compression_ratio')})"
         )
+    if info.file_size > lim.zip_member_bytes:
+        raise LimitExceeded(
+            f"{info.filename} is compressed and expands to {info.file_size:,} bytes, more than the "
+            f"{lim.zip_member_bytes:,}-byte limit ({hint('zip_member_bytes')})"
+        )
+
+
+_EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_EOCD = b"PK\x06\x06"
+
+
+def _check_central_directory(path: Path, max_members: int) -> None:
+    """Refuse an archive whose central directory lists too many entries *before*
+    ``zipfile`` parses it (``ZipFile()`` builds an object per entry, however many
+    the file claims).  Anything unreadable here is left for ``zipfile`` to report."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            tail_len = min(size, 22 + 0xFFFF)
+            fh.seek(size - tail_len)
+            tail = fh.read(tail_len)
+            i = tail.rfind(_EOCD)
+            if i < 0 or len(tail) < i + 22:
+                return
+            entries, cd_size = struct.unpack("<HI", tail[i + 10:i + 16])
+            if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and i >= 20 \
+                    and tail[i - 20:i - 16] == _ZIP64_LOCATOR:
+                (eocd64_offset,) = struct.unpack("<Q", tail[i - 12:i - 4])
+                if 0 <= eocd64_offset <= size - 56:
+                    fh.seek(eocd64_offset)
+                    rec = fh.read(56)
+                    if rec[:4] == _ZIP64_EOCD:
+                        entries, cd_size = struct.unpack("<QQ", rec[32:48])
+    except (OSError, struct.error):
+        return
+    if entries > max_members or cd_size > max_members * CENTRAL_DIRECTORY_BYTES_PER_MEMBER:
+        raise LimitExceeded(
+            f"the archive's directory lists {entries:,} entries in {cd_size:,} bytes, more than the limit of "
+            f"{max_members:,} entries ({hint('zip_members')})")
 
 
 def _metadata(graph: ModelGraph, cfg: dict[str, Any], meta_raw: bytes) -> None:
@@ -180,8 +251,7 @@ def _metadata(graph: ModelGraph, cfg: dict[str, Any], meta_raw: bytes) -> None:
                 graph.metadata[key] = meta[key]
     compile_config = cfg.get("compile_config")
     if isinstance(compile_config, dict) and compile_config:
-        graph.metadata["compile_config"] = compile_config
-        graph.security.extend(kc.scan_config(compile_config, context=None))
+        graph.metadata["compile_config"] = compile_config  # scanned with the config (graph_from_config)
 
 
 class _TempCopy:
@@ -212,9 +282,12 @@ def _weights_opener(path: Path, info: zipfile.ZipInfo) -> tuple[Callable[[], Any
                 if written > info.file_size:
                     raise LimitExceeded(f"{info.filename} expands past its declared size: refusing a zip bomb")
                 out.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, LZMAError, EOFError, OSError) as exc:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise ModelLoadError(f"{info.filename} cannot be extracted ({exc}): the archive is corrupt") from None
+    except (NotImplementedError, RuntimeError) as exc:  # unsupported compression, encryption
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise ModelLoadError(f"{info.filename} cannot be extracted ({exc})") from None
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
@@ -259,13 +332,13 @@ def bind_v3_weights(graph: ModelGraph, index: H5Index, opener: Callable[[], Any]
     if graph.kind == "subclassed":
         binder.bind_subclassed(graph)
     else:
-        binder.bind_model(graph, "", depth=0)
+        binder.bind_model(graph, "", depth=0, prefix="")
     graph.optimizer_weights = binder.optimizer()
     extra = [c for c in index.children("") if c not in ("layers", "_layer_checkpoint_dependencies")
              and c not in _TOP_LEVEL_NON_MODEL and index.is_group(c) and index.datasets_under(c)]
     if extra and graph.kind != "subclassed":
         graph.notes.append(f"weights file groups not attributed to any layer: {', '.join(sorted(extra)[:5])}")
-    graph.security.extend(index.security)
+    graph.security.extend(index.attributed_security(binder.owner_of))
 
 
 class _Binder:
@@ -273,9 +346,20 @@ class _Binder:
         self.index = index
         self.make_reader = make_reader
         self.bound: dict[tuple[str, str], list[Weight]] = {}
+        self.owners: dict[str, str] = {}
+        """Weights-file group → path of the layer it belongs to (``outer/inner``)."""
 
     # models
-    def bind_model(self, graph: ModelGraph, gpath: str, *, depth: int) -> None:
+    def owner_of(self, h5_path: str) -> str | None:
+        """The layer whose group holds ``h5_path`` (the innermost one), if any."""
+        probe = h5_path
+        while probe:
+            if probe in self.owners:
+                return self.owners[probe]
+            probe = probe.rpartition("/")[0]
+        return None
+
+    def bind_model(self, graph: ModelGraph, gpath: str, *, depth: int, prefix: str) -> None:
         idx = self.index
         container = join(gpath, "layers")
         if not idx.is_group(container) and idx.is_group(join(gpath, "_layer_checkpoint_dependencies")):
@@ -298,11 +382,12 @@ class _Binder:
                     lay.weights = list(self.bound[key])  # a layer shared with another nested model
                 continue
             lpath = join(container, child)
+            self.owners.setdefault(lpath, prefix + lay.name)
             if lay.subgraph is not None:
-                if depth >= kc.MAX_MODEL_NESTING:
+                if depth >= current().model_nesting:
                     lay.notes.append("nested too deeply: weights not read")
                     continue
-                self.bind_model(lay.subgraph, lpath, depth=depth + 1)
+                self.bind_model(lay.subgraph, lpath, depth=depth + 1, prefix=f"{prefix}{lay.name}/")
                 lay.weights = self.collect(join(lpath, "vars"), None, {}, lay.trainable, "", lay, own_only=True)
             else:
                 lay.weights = self.collect(lpath, lay.type, lay.config, lay.trainable, "", lay)

@@ -26,12 +26,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import LimitExceeded, MissingDependency, ModelLoadError
+from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
+from ..limits import DEFAULTS, current, hint
 from . import keras_common as kc
 
-MAX_PROTO_BYTES = 1024 * 1024 * 1024
-"""Largest ``saved_model.pb`` / ``keras_metadata.pb`` parsed (protobuf's own hard limit is 2 GiB)."""
+MAX_PROTO_BYTES = DEFAULTS.proto_bytes
+"""Default largest ``saved_model.pb`` / ``keras_metadata.pb`` parsed (protobuf's own hard
+limit is 2 GiB); the limit in force is :func:`inspector.limits.current`."""
 
 RISKY_OPS: dict[str, str] = {
     **{op: "reads or writes files" for op in (
@@ -45,7 +47,19 @@ RISKY_OPS: dict[str, str] = {
         "SaveDataset", "SaveDatasetV2", "LoadDataset", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord",
         "RecordInput", "WriteSummary", "WriteScalarSummary", "WriteTextSummary", "WriteRawProtoSummary",
     )},
+    **{op: "reads or writes files" for op in (
+        "MatchingFilesDataset", "ExperimentalMatchingFilesDataset", "LMDBReader", "LMDBDataset",
+        "ExperimentalLMDBDataset", "SqlDataset", "ExperimentalSqlDataset", "CSVDataset", "CSVDatasetV2",
+        "ExperimentalCSVDataset", "SnapshotDataset", "SnapshotDatasetV2", "SnapshotDatasetReader",
+        "ExperimentalSaveDataset", "GenerateVocabRemapping", "CreateSummaryDbWriter", "ImportEvent",
+        "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary",
+        "FileSystemSetConfiguration",
+    )},
     **{op: "calls back into Python" for op in ("PyFunc", "PyFuncStateless", "EagerPyFunc")},
+    **{op: "talks to other processes over the network" for op in (
+        "RpcClient", "RpcCall", "RpcServer", "RpcServerStart", "RpcServerRegister", "RpcCheckStatus",
+        "RpcGetValue",
+    )},
     **{op: "sends data out of the process" for op in (
         "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary",
         "DebugNumericSummaryV2", "CollectiveBcastSend", "CollectiveBcastSendV2",
@@ -70,12 +84,20 @@ def load(path: Path) -> ModelGraph:
     try:
         sm.ParseFromString(raw)
     except Exception as exc:  # google.protobuf.message.DecodeError, RecursionError …
-        raise ModelLoadError(f"its saved_model.pb cannot be parsed ({type(exc).__name__}): the file is corrupt") from None
+        raise ModelLoadError(
+            f"its saved_model.pb cannot be parsed ({type(exc).__name__}): the file is corrupt") from None
     del raw
     if not sm.meta_graphs:
         raise ModelLoadError("its saved_model.pb holds no MetaGraph: the SavedModel is empty or corrupt")
     mg = sm.meta_graphs[0]
-    security = scan_ops(mg)
+    security = []
+    for i, meta_graph in enumerate(sm.meta_graphs):  # TensorFlow may load any of them by its tags
+        for fact in scan_ops(meta_graph):
+            if i:
+                tags = ", ".join(meta_graph.meta_info_def.tags) or "no tags"
+                fact = SecurityFact(fact.code, f"{fact.message} (MetaGraph {i}: {tags})", layer=fact.layer,
+                                    detail=fact.detail, kind=fact.kind)
+            security.append(fact)
 
     meta_path = path / "keras_metadata.pb"
     nodes = read_keras_metadata(_read_capped(meta_path)) if meta_path.is_file() else []
@@ -97,13 +119,11 @@ def load(path: Path) -> ModelGraph:
             training = meta.get("training_config")
             if isinstance(training, dict):
                 graph.metadata["compile_config"] = kc.compile_config_from_training_config(training)
-                graph.security.extend(kc.scan_config(training))
-        for node in nodes:  # layer metadata is scanned too: a Lambda hides there
-            if node is not root and isinstance(node.get("metadata"), dict):
-                graph_facts = kc.scan_config(node["metadata"])
-                if graph is not None:
-                    known = {(f.code, f.layer) for f in graph.security}
-                    graph.security.extend(f for f in graph_facts if (f.code, f.layer) not in known)
+                graph.security.extend(kc.scan_config({"training_config": training}))
+    node_facts = []
+    for node in nodes:  # layer metadata is scanned too: a Lambda hides there
+        if node is not root and isinstance(node.get("metadata"), dict):
+            node_facts.extend(kc.scan_config(node["metadata"]))
     variables = list(_variables(mg))
     reader = _checkpoint_reader(path)
     if graph is None:
@@ -117,6 +137,12 @@ def load(path: Path) -> ModelGraph:
         _weight(v, v.path, "optimizer_state", trainable=False, reader=reader)
         for v in variables if v.kind == "optimizer"
     ]
+    # The model config names nested layers by path, a node's metadata by name.
+    known = {(f.code, (f.layer or "").rsplit("/", 1)[-1]) for f in graph.security}
+    for fact in node_facts:
+        if (fact.code, fact.layer) not in known:
+            known.add((fact.code, fact.layer))
+            graph.security.append(fact)
     graph.security.extend(security)
     info = mg.meta_info_def
     if info.tensorflow_version:
@@ -126,7 +152,15 @@ def load(path: Path) -> ModelGraph:
     return kc.finish(graph)
 
 
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off stderr (it carries inspector's errors)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def _protos() -> Any:
+    _quiet_tensorflow()
     try:
         from tensorflow.core.protobuf import saved_model_pb2
     except ImportError:
@@ -135,10 +169,21 @@ def _protos() -> Any:
 
 
 def _read_capped(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_PROTO_BYTES:
-        raise LimitExceeded(f"{path.name} is {size:,} bytes, more than the {MAX_PROTO_BYTES:,}-byte limit")
-    return path.read_bytes()
+    if path.is_symlink():
+        raise ModelLoadError(f"its {path.name} is a symbolic link: inspector only reads files inside the model folder")
+    limit = current().proto_bytes
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise LimitExceeded(f"{path.name} is {size:,} bytes, more than the {limit:,}-byte limit "
+                                f"({hint('proto_bytes')})")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise ModelLoadError(f"its {path.name} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise LimitExceeded(f"{path.name} is more than the {limit:,}-byte limit ({hint('proto_bytes')})")
+    return data
 
 
 # -- keras_metadata.pb: a tiny protobuf wire-format reader ---------------------------------
@@ -303,6 +348,20 @@ def _ident(og: Any, node_id: int) -> tuple[Any, ...]:
     return (var.name, tuple(d.size for d in var.shape.dim))
 
 
+def _checkpoint_files_inside(path: Path) -> None:
+    """Refuse to read variables through a symbolic link or from outside the folder
+    (TensorFlow's checkpoint reader would follow them anywhere)."""
+    import os
+
+    base = os.path.realpath(path)
+    folder = path / "variables"
+    candidates = [folder, *(folder.glob("variables.*") if folder.is_dir() else [])]
+    for candidate in candidates:
+        if candidate.is_symlink() or not os.path.realpath(candidate).startswith(base + os.sep):
+            raise UnsafeModel(f"the SavedModel's {candidate.relative_to(path)} is a symbolic link or lies outside "
+                              "its folder: inspector does not read variables from there")
+
+
 def _checkpoint_reader(path: Path) -> Callable[[str], Callable[[], Any]]:
     prefix = str(path / "variables" / "variables")
 
@@ -310,6 +369,8 @@ def _checkpoint_reader(path: Path) -> Callable[[str], Callable[[], Any]]:
         key = f"{ckpt_path}/.ATTRIBUTES/VARIABLE_VALUE"
 
         def read() -> Any:
+            _checkpoint_files_inside(path)
+            _quiet_tensorflow()
             import tensorflow as tf
 
             try:
@@ -398,39 +459,60 @@ def _variables_graph(name: str, mg: Any, variables: list[_Var],
 
 # -- SEC005 ------------------------------------------------------------------------------
 
+CHECKPOINT_OPS = frozenset({"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice",
+                            "MergeV2Checkpoints"})
+"""Ops every SavedModel's own saver uses to write and read its variables: allowed
+inside the saver (TF2 ``__inference__traced_save``/``_restore`` functions, the TF1
+saver's name scope), reported anywhere else."""
+
+
 def scan_ops(mg: Any) -> list[SecurityFact]:
-    """File-system, Python-callback and debug ops in the graph or its functions,
-    except inside the functions TensorFlow itself generates to save and restore
-    variables (every SavedModel has those)."""
+    """File-system, network, Python-callback and debug ops in the graph or its
+    functions (SEC005).  The checkpoint ops of the SavedModel's own saver are not
+    reported; any other risky op is, even inside a function named like a saver."""
     library = {f.signature.name: f for f in mg.graph_def.library.function}
     saver_roots = {name for name in library if name.startswith(_SAVER_FUNCTION_PREFIXES)}
-    excluded = set()
+    saver_functions = set()
     stack = list(saver_roots)
     while stack:
         fname = stack.pop()
-        if fname in excluded or fname not in library:
+        if fname in saver_functions or fname not in library:
             continue
-        excluded.add(fname)
+        saver_functions.add(fname)
         stack.extend(_called_functions(library[fname].node_def, library))
+    restore_op = mg.saver_def.restore_op_name if mg.HasField("saver_def") else ""
+    saver_scope = restore_op.rpartition("/")[0] + "/" if "/" in restore_op else None
     facts: list[SecurityFact] = []
     seen: set[tuple[str, str]] = set()
 
-    def check(nodes: Any, where: str) -> None:
+    def check(nodes: Any, where: str, *, in_saver: bool) -> None:
         for node in nodes:
-            reason = RISKY_OPS.get(node.op)
-            if reason is None and node.op in ("Save", "SaveV2"):
-                reason = "writes files"
-            if reason is not None and (node.op, where) not in seen:
+            reason = _risk(node)
+            if reason is None:
+                continue
+            if node.op in CHECKPOINT_OPS and (in_saver or (saver_scope and node.name.startswith(saver_scope))):
+                continue
+            if (node.op, where) not in seen:
                 seen.add((node.op, where))
-                facts.append(SecurityFact("SEC005", f"{node.op} op in {where} {reason}", detail=node.name))
+                facts.append(SecurityFact("SEC005", f"{node.op} op {node.name!r} in {where} {reason}",
+                                          detail=node.name, kind=node.op))
 
-    main_nodes = [n for n in mg.graph_def.node
-                  if not any(f in excluded for f in _called_functions([n], library))]
-    check(main_nodes, "the main graph")
+    check(mg.graph_def.node, "the main graph", in_saver=False)
     for fname in sorted(library):
-        if fname not in excluded:
-            check(library[fname].node_def, f"function {fname}")
+        check(library[fname].node_def, f"function {fname}", in_saver=fname in saver_functions)
     return facts
+
+
+def _risk(node: Any) -> str | None:
+    reason = RISKY_OPS.get(node.op)
+    if reason is not None:
+        return reason
+    if node.op in ("PrintV2", "Print"):
+        attr = node.attr.get("output_stream")
+        stream = attr.s.decode("utf-8", "replace") if attr is not None and attr.s else ""
+        if stream.startswith("file://"):
+            return f"writes to the file {stream[7:]!r}"
+    return None
 
 
 def _called_functions(nodes: Any, library: dict[str, Any]) -> Iterator[str]:

@@ -96,7 +96,7 @@ def activation_of(layer: Layer) -> str | None:
         mv = cfg.get("max_value")
         if cfg.get("negative_slope"):
             return "leaky_relu"
-        return "relu6" if mv is not None and float(mv) == 6.0 else "relu"
+        return "relu6" if isinstance(mv, (int, float)) and not isinstance(mv, bool) and mv == 6 else "relu"
     if t in ACTIVATION_TYPES:
         return ACTIVATION_TYPES[t]
     if t == "Clip":
