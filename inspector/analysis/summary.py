@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Inbound, Layer, ModelGraph, Shape
+from ..trust import facts_by_code
 from .params import ParamCount, count_params
 
 
@@ -59,7 +60,7 @@ class Summary:
         codes = ", ".join(code if n == 1 else f"{code} ×{n}" for code, n in self.security)
         noun = "problem" if total == 1 else "problems"
         return (f"Warning: {total} security {noun} in this file ({codes}): it may carry code or point "
-                f"outside itself; nothing was executed. Run `inspector lint` for details.")
+                f"outside itself; nothing was executed. Run `inspector lint --select SEC` for details.")
 
 
 def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
@@ -180,16 +181,5 @@ def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
         macs_total=macs_total,
         macs_complete=macs_complete,
         notes=tuple(notes),
-        security=_security_counts(graph),
+        security=tuple(facts_by_code(graph).items()),
     )
-
-
-def _security_counts(graph: ModelGraph) -> tuple[tuple[str, int], ...]:
-    counts: dict[str, int] = {}
-    for fact in graph.security:
-        counts[fact.code] = counts.get(fact.code, 0) + 1
-    for _, lay in graph.walk():
-        for sub in lay.subgraphs.values():
-            for fact in sub.security:
-                counts[fact.code] = counts.get(fact.code, 0) + 1
-    return tuple(sorted(counts.items()))
