@@ -877,15 +877,21 @@ def test_invalid_utf8_names_become_text(tmp_path):
     json.loads(summarize(graph, fmt="json"))
 
 
+FUZZ_CASES = int(os.environ.get("INSPECTOR_FUZZ_CASES", 300))
+"""Cases of the mutation test (``INSPECTOR_FUZZ_CASES=3000`` for a longer local run, as in test_fuzz.py)."""
+
+
 def test_mutated_files_never_escape_as_tracebacks(tmp_path):
-    """Random byte flips and cuts in real models end in a model or one InspectorError."""
+    """Random byte flips and cuts in real models end in a model or one InspectorError,
+    and so does reading every weight of a model that loads (what ``lint`` does)."""
     import random
 
-    rng = random.Random(1234)
+    rng = random.Random(int(os.environ.get("INSPECTOR_FUZZ_SEED", 1234)))
     sources = sorted(LIGHT.glob("*.onnx"))[:4] + sorted((DATA / "simple").rglob("*.onnx"))[:10]
     blobs = [p.read_bytes() for p in sources]
     path = tmp_path / "fuzz.onnx"
-    for _ in range(300):
+    loaded = 0
+    for _ in range(FUZZ_CASES):
         data = bytearray(rng.choice(blobs))
         for _ in range(rng.randint(1, 6)):
             data[rng.randrange(len(data))] = rng.randrange(256)
@@ -896,5 +902,303 @@ def test_mutated_files_never_escape_as_tracebacks(tmp_path):
             graph = load(path)
             count_params(graph)
             count_macs(graph)
+            loaded += 1
+            for w in graph.iter_weights():
+                if w.reader is not None and w.size <= 1 << 24:
+                    try:
+                        w.read()
+                    except InspectorError as exc:
+                        assert "\n" not in str(exc)
         except InspectorError as exc:
             assert "\n" not in str(exc)
+    assert loaded > FUZZ_CASES // 10  # the damage does not stop every file at the first check
+
+
+# -- limits, hostile tensors, isolated shape inference -------------------------------------------
+def _if_with_large_branch(tmp_path: Path) -> Path:
+    """An If whose then-branch holds a 4 KiB initializer: the wire walker descends
+    model > graph > node > attribute > graph > tensor to strip it."""
+    big = init("then_w", (32, 32))
+    then_g = helper.make_graph([helper.make_node("MatMul", ["x", "then_w"], ["t"])], "then", [],
+                               [vi("t", shape=[1, 32])], [big])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [vi("e", shape=[1, 32])])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g, name="if")
+    model = make_model([node], [vi("c", TensorProto.BOOL, []), vi("x", shape=[1, 32])], [vi("y", shape=[1, 32])])
+    return save(model, tmp_path / "if_big.onnx")
+
+
+def _five_nested_ifs(tmp_path: Path) -> Path:
+    path = tmp_path / "deep.onnx"
+    path.write_bytes(_deep_if_bytes(5))
+    return path
+
+
+LIMIT_MODELS = {
+    # limit field: (value, model builder, what the error says)
+    "onnx_nodes": ("2", lambda t: pytorch_style(t)[0], "nodes"),
+    "onnx_expanded_layers": ("3", lambda t: pytorch_style(t)[0], "layers"),
+    "onnx_graph_depth": ("2", _five_nested_ifs, "levels deep"),
+    "proto_bytes": ("100", lambda t: pytorch_style(t)[0], "bytes of graph structure"),
+    "proto_depth": ("2", _if_with_large_branch, "protobuf messages"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(LIMIT_MODELS))
+def test_onnx_limits_are_configurable_and_named(field, tmp_path, monkeypatch):
+    from inspector.limits import Limits, hint
+
+    value, build, says = LIMIT_MODELS[field]
+    path = build(tmp_path)
+    assert load(path).layers  # within the defaults
+    monkeypatch.setenv(Limits.env_name(field), value)
+    with pytest.raises(LimitExceeded) as err:
+        load(path)
+    message = str(err.value)
+    assert says in message and field in message and message.endswith(hint(field)), message
+    assert "\n" not in message
+
+
+def test_limits_in_force_when_loading_starts_apply_to_the_whole_file(tmp_path, monkeypatch):
+    """One file is read under one set of limits, however the environment changes meanwhile."""
+    from inspector import limits
+
+    path, _ = pytorch_style(tmp_path)
+    real = limits.current
+    calls = []
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(limits, "current", counting)
+    load(path)
+    assert len(calls) == 1
+
+
+def test_text_model_size_is_limited(tmp_path, monkeypatch):
+    path, model = pytorch_style(tmp_path)
+    text = tmp_path / "m.onnxtxt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx.save_model(model, str(text), format="onnxtxt")
+    assert load(text).layers
+    monkeypatch.setenv("INSPECTOR_MAX_PROTO_BYTES", "100")
+    with pytest.raises(LimitExceeded, match="INSPECTOR_MAX_PROTO_BYTES"):
+        load(text)
+
+
+def _tensor_kinds(tmp_path: Path) -> dict[str, tuple[Path, str, np.ndarray]]:
+    """One model per way a tensor is stored: inline and small (parsed by protobuf),
+    inline and big (stripped, read back from the file), external data."""
+    small = init("small", (4, 4), seed=1)
+    big = init("big", (64, 64), seed=2)
+    nodes = [helper.make_node("MatMul", ["x", "small"], ["h"]), helper.make_node("Add", ["h", "x"], ["y"])]
+    inline = save(make_model(nodes, [vi("x", shape=[4, 4])], [vi("y", shape=[4, 4])], [small]), tmp_path / "s.onnx")
+    nodes = [helper.make_node("MatMul", ["x", "big"], ["y"])]
+    stripped = save(make_model(nodes, [vi("x", shape=[1, 64])], [vi("y", shape=[1, 64])], [big]), tmp_path / "b.onnx")
+    external, original = _external_model(tmp_path / "ext")
+    first = original.graph.initializer[0]
+    return {"inline": (inline, "small", numpy_helper.to_array(small)),
+            "stripped": (stripped, "big", numpy_helper.to_array(big)),
+            "external": (external, first.name, numpy_helper.to_array(first))}
+
+
+@pytest.mark.parametrize("kind", ["inline", "stripped", "external"])
+def test_tensor_bytes_limit_is_checked_before_reading(kind, tmp_path, monkeypatch):
+    path, name, expected = _tensor_kinds(tmp_path)[kind]
+    weight = {w.name: w for w in load(path).iter_weights()}[name]
+    monkeypatch.setenv("INSPECTOR_MAX_TENSOR_BYTES", str(expected.nbytes))
+    np.testing.assert_array_equal(weight.read(), expected)  # at the limit: read
+    monkeypatch.setenv("INSPECTOR_MAX_TENSOR_BYTES", str(expected.nbytes - 1))
+    opened: list[str] = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: (opened.append(str(self)), real_open(self, *a, **k))[1])
+    with pytest.raises(LimitExceeded) as err:
+        weight.read()
+    assert str(err.value).endswith("set INSPECTOR_MAX_TENSOR_BYTES to raise the limit")
+    assert f"{expected.nbytes:,} bytes" in str(err.value)
+    assert opened == []  # refused before a byte was read
+
+
+def test_constant_of_shape_declaring_terabytes_is_refused_without_allocating(tmp_path):
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["w"],
+                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    model = make_model(nodes, [vi("x", shape=[1, 1 << 20])], [vi("y", shape=[1, 1 << 20])], [shape])
+    graph = load(save(model, tmp_path / "cos.onnx"))
+    (weight,) = graph.layer("mm").weights
+    assert weight.size == 1 << 40  # counted as declared
+    start = time.perf_counter()
+    with pytest.raises(LimitExceeded, match="INSPECTOR_MAX_TENSOR_BYTES"):
+        weight.read()  # 4 TiB of float32: np.full would raise MemoryError, or worse, succeed lazily
+    assert time.perf_counter() - start < 1
+
+
+def test_raw_data_is_read_in_chunks_straight_into_the_array(tmp_path, monkeypatch):
+    from inspector.loaders import onnx_wire
+
+    path, name, expected = _tensor_kinds(tmp_path)["stripped"]
+    weight = {w.name: w for w in load(path).iter_weights()}[name]
+    monkeypatch.setattr(onnx_wire, "READ_CHUNK", 7)  # many short reads, none of them aligned
+    value = weight.read()
+    np.testing.assert_array_equal(value, expected)
+    assert value.flags.writeable and value.dtype == np.float32
+
+
+def test_inline_initializer_beyond_2_gib(tmp_path, monkeypatch):
+    """protobuf cannot parse a message over 2 GiB; the loader never asks it to: the
+    structure is tiny and the tensor's raw bytes go straight from the file."""
+    from hostile import onnx_huge_initializer
+
+    nbytes = (2 << 30) + (64 << 20)
+    path = onnx_huge_initializer(tmp_path / "huge.onnx", nbytes)
+    graph = load(path)
+    (weight,) = graph.layer("identity").weights
+    assert count_params(graph).totals.params == nbytes // 4 == weight.size
+    monkeypatch.setenv("INSPECTOR_MAX_TENSOR_BYTES", "1GiB")
+    with pytest.raises(LimitExceeded, match="INSPECTOR_MAX_TENSOR_BYTES"):
+        weight.read()
+    monkeypatch.delenv("INSPECTOR_MAX_TENSOR_BYTES")
+    value = weight.read()
+    assert value.shape == (nbytes // 4,) and value.dtype == np.float32
+    assert not value[:: 1 << 16].any() and not value[-1]  # the sparse file's hole reads as zeros
+    del value
+
+
+def _raw_tensor(name: str, dims: list[int], raw: bytes, dtype: int = TensorProto.FLOAT) -> TensorProto:
+    t = TensorProto(name=name, data_type=dtype, dims=dims)
+    t.raw_data = raw
+    return t
+
+
+def _one_weight_model(tmp_path: Path, tensor: TensorProto, name: str = "m.onnx") -> Path:
+    nodes = [helper.make_node("Identity", [tensor.name], ["y"], name="id")]
+    return save(make_model(nodes, [], [vi("y")], [tensor]), tmp_path / name)
+
+
+@pytest.mark.parametrize("case", ["short raw (stripped)", "short raw (inline)", "typed count",
+                                  "typed surplus (stripped)", "unknown dtype", "strings as raw", "external length",
+                                  "external offset"])
+def test_tensor_bytes_that_do_not_decode_are_one_model_load_error(case, tmp_path):
+    if case == "short raw (stripped)":
+        tensor = _raw_tensor("w", [64, 64], b"\0" * 4096)  # needs 16,384 bytes
+    elif case == "short raw (inline)":
+        tensor = _raw_tensor("w", [4, 8], b"\0" * 64)  # needs 128 bytes
+    elif case == "typed count":
+        tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3, 3], float_data=[1.0, 2.0])
+    elif case == "typed surplus (stripped)":  # one value declared, 100,000 stored: refused before decoding
+        tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1], float_data=[1.0] * 100_000)
+    elif case == "unknown dtype":
+        tensor = _raw_tensor("w", [4], b"\0" * 16, dtype=93)
+    elif case == "strings as raw":
+        tensor = _raw_tensor("w", [2], b"ab", dtype=TensorProto.STRING)
+    else:
+        (tmp_path / "data.bin").write_bytes(b"\0" * 256)
+        offset, length = (0, 60) if case == "external length" else (-8, 64)
+        tensor = external_tensor("w", [4, 4], "data.bin", offset, length)
+    graph = load(_one_weight_model(tmp_path, tensor))
+    (weight,) = graph.layer("id").weights
+    with pytest.raises(ModelLoadError) as err:
+        weight.read()
+    message = str(err.value)
+    assert "'w'" in message and "\n" not in message and len(message) < 300
+    assert not isinstance(err.value, LimitExceeded)
+
+
+def _expand_bomb(tmp_path: Path, length: int) -> Path:
+    """Expand (opset 11) whose 1-D shape operand is declared ``length`` long: onnx's
+    shape inference builds an output shape of that rank."""
+    nodes = [helper.make_node("Expand", ["x", "shape"], ["y"], name="expand")]
+    model = make_model(nodes, [vi("x", shape=[1, 3, 1]), vi("shape", TensorProto.INT64, [length])],
+                       [vi("y", shape=[1, 3, 1])], opset=11, ir_version=7)
+    return save(model, tmp_path / f"expand_{length}.onnx")
+
+
+def _data_prop_bomb(tmp_path: Path) -> Path:
+    """A one-element shape constant holding 10**8: with data propagation onnx
+    materializes a 10**8-long shape vector for the Cast of the generated tensor."""
+    shape = numpy_helper.from_array(np.array([10 ** 8], dtype=np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["zeros"], name="zeros"),
+             helper.make_node("Add", ["x", "zeros"], ["sum"], name="add"),
+             helper.make_node("Cast", ["sum"], ["y"], to=TensorProto.INT64, name="cast")]
+    model = make_model(nodes, [vi("x", TensorProto.INT64, [1])], [vi("y", TensorProto.INT64)], [shape], opset=13)
+    return save(model, tmp_path / "data_prop.onnx")
+
+
+ONNX_ALONE = r"""
+import resource, sys
+import onnx
+from onnx import shape_inference
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+model = onnx.load(sys.argv[1])
+try:
+    shape_inference.infer_shapes(model, data_prop=sys.argv[2] == "1")
+    print("ok")
+except MemoryError:
+    print("MemoryError")
+"""
+
+
+@pytest.mark.parametrize("bomb,data_prop", [("expand", "0"), ("data_prop", "1")])
+def test_the_shape_inference_bombs_are_real(bomb, data_prop, tmp_path):
+    """The oracle: onnx alone, in a process limited to 1 GiB, runs out of memory."""
+    path = _expand_bomb(tmp_path, 1 << 62) if bomb == "expand" else _data_prop_bomb(tmp_path)
+    out = subprocess.run([sys.executable, "-c", ONNX_ALONE, str(path), data_prop], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0 or out.stdout.strip() == "MemoryError", (out.stdout, out.stderr[-500:])
+
+
+def test_shape_inference_bombs_are_contained(tmp_path):
+    start = time.perf_counter()
+    graph = load(_expand_bomb(tmp_path, 1 << 62))
+    assert time.perf_counter() - start < 30
+    assert graph.metadata["shape_inference"] == "failed: it ran out of memory"
+    assert graph.layer("expand").node_shapes == [[(1, 3, 1)]]  # as declared in the file
+    graph = load(_data_prop_bomb(tmp_path))
+    assert graph.metadata["shape_inference"] == "ok (without data propagation)"
+    assert any("ran out of memory" in note for note in graph.notes)
+    assert graph.layer("cast").node_shapes == [[(10 ** 8,)]]
+    path, _ = pytorch_style(tmp_path)  # after a helper was replaced, inference works as before
+    good = load(path)
+    assert good.metadata["shape_inference"] == "ok"
+    assert good.layer("/fc/Gemm").node_shapes == [[("batch_size", 10)]]
+
+
+def test_shape_inference_time_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_loader, "INFER_SECONDS", 1)
+    path = _expand_bomb(tmp_path, 3_000_000)  # several seconds of inference, within the memory budget
+    start = time.perf_counter()
+    graph = load(path)
+    assert time.perf_counter() - start < 10
+    assert graph.metadata["shape_inference"] == "failed: stopped after 1 s"
+    monkeypatch.undo()
+    path, _ = pytorch_style(tmp_path)
+    assert load(path).metadata["shape_inference"] == "ok"
+
+
+def test_shape_inference_in_process_gives_the_same_graph(tmp_path, monkeypatch):
+    path, _ = tf2onnx_style(tmp_path)
+    isolated = load(path)
+    monkeypatch.setattr(onnx_loader, "ISOLATE_INFERENCE", False)
+    direct = load(path)
+    assert [lay.node_shapes for lay in isolated.layers] == [lay.node_shapes for lay in direct.layers]
+    assert isolated.metadata == direct.metadata and isolated.notes == direct.notes
+
+
+def test_attribute_tensors_marked_external_are_never_opened(tmp_path, monkeypatch):
+    """onnx's own to_array would resolve an attribute tensor's external location
+    against the working directory: a ConstantOfShape fill value must not come from there."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    np.array([7.0], np.float32).tofile(cwd / "fill.bin")
+    monkeypatch.chdir(cwd)
+    value = external_tensor("v", [1], "fill.bin", 0, 4)
+    assert numpy_helper.to_array(value).tolist() == [7.0]  # the oracle: onnx itself would read it
+    shape = numpy_helper.from_array(np.array([2, 2], np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["w"], value=value),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    model = make_model(nodes, [vi("x", shape=[2, 2])], [vi("y", shape=[2, 2])], [shape])
+    graph = load(save(model, tmp_path / "model" / "cos.onnx"))
+    (weight,) = graph.layer("mm").weights
+    assert weight.shape == (2, 2) and not weight.read().any()

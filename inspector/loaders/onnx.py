@@ -39,38 +39,52 @@ non-trainable; quantization scales and zero points carry
 
 Safety and memory
 -----------------
-The file is memory-mapped and its big tensors are stripped before protobuf
-parses it (:mod:`inspector.loaders.onnx_wire`), so loading costs memory in
-proportion to the graph's structure, not to its weights.  External data is
-recorded by reference (file, offset, length) and read only by ``Weight.read()``;
-a location that is absolute, contains ``..`` or resolves outside the model's
-folder is never opened and becomes a ``SEC003`` security fact.  Nesting depth
-and node counts are bounded; sub-graphs are built with an explicit work queue,
-not recursion.
+The file is read in small positioned reads and its big tensors are stripped
+before protobuf parses it (:mod:`inspector.loaders.onnx_wire`), so loading costs
+memory in proportion to the graph's structure, not to its weights.  ONNX shape
+inference, C++ that a crafted graph can make allocate gigabytes or crash, runs in
+a forked helper process with a memory and time budget (Linux); when it fails the
+shapes come from the file's ``value_info`` and a note says why.  External
+data is recorded by reference (file, offset, length) and read only by
+``Weight.read()``; a location that is absolute, contains ``..`` or resolves
+outside the model's folder is never opened and becomes a ``SEC003`` security
+fact.  Sub-graphs are built with an explicit work queue, not recursion.
+
+The limits of :mod:`inspector.limits` in force when :func:`load` starts bound the
+graph structure's size (``proto_bytes``) and protobuf nesting (``proto_depth``),
+the node count (``onnx_nodes``), sub-graph nesting (``onnx_graph_depth``) and the
+layers of a full walk (``onnx_expanded_layers``); ``Weight.read()`` refuses a
+tensor whose declared size is over ``tensor_bytes`` (the limit in force when it is
+called) before allocating anything.  Every limit error names the environment
+variable that raises it.  A stored tensor that cannot be decoded (its bytes do
+not match its shape and data type) is a :class:`~inspector.errors.ModelLoadError`
+from ``Weight.read()``, never a numpy or protobuf exception.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import struct
+import sys
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .. import limits
 from ..errors import InspectorError, LimitExceeded, ModelLoadError, UnsafeModel, UnsupportedFormat
 from ..ir import ExternalData, Inbound, Layer, ModelGraph, SecurityFact, Weight
+from ..limits import Limits, hint
 from . import onnx_wire
 
-# -- limits that protect against hostile files ---------------------------------------
-MAX_NODES = 1_000_000
-"""Nodes in all graphs, sub-graphs and functions of one file."""
-MAX_GRAPH_DEPTH = 48
-"""Nesting of sub-graphs (If/Loop/Scan bodies and function calls)."""
-MAX_EXPANDED_LAYERS = 5_000_000
-"""Layers visited by a full walk of the graph (shared function bodies counted per call)."""
-MAX_TOTAL_STRIPPED = (1 << 31) - (1 << 20)
-"""Structure bigger than this (protobuf's 2 GiB limit) cannot be parsed."""
+# The limits that protect against hostile files are fields of inspector.limits.Limits
+# (proto_bytes, proto_depth, onnx_nodes, onnx_graph_depth, onnx_expanded_layers,
+# tensor_bytes).  Only protobuf's own limit is fixed:
+PROTOBUF_MAX_BYTES = onnx_wire.PROTOBUF_MAX_BYTES
+"""protobuf parses and serializes no message bigger than this (2 GiB - 1)."""
 SMALL_VALUE = 4096
 """Constants with at most this many elements are evaluated (shape operands, trip counts)."""
 CONFIG_VALUE = 64
@@ -213,6 +227,7 @@ class _Task:
 def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
     """Read the ONNX model at ``path`` statically (nothing is executed)."""
     path = Path(path)
+    lim = limits.current()  # the limits in force for this whole file
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -231,18 +246,20 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if infer_shapes and ISOLATE_INFERENCE:
+            _HELPER.start()  # forked while this process holds no model yet
         if _looks_like_text(head, path):
-            model, stripped = _load_text(path), None
+            model, stripped = _load_text(path, size, lim), None
         else:
-            model, stripped = _load_binary(path)
+            model, stripped = _load_binary(path, lim)
         try:
-            graph = _Builder(path, model, stripped, size, infer_shapes=infer_shapes).build()
+            graph = _Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
             if not _graph_has_bytes(graph):
                 return graph
         except InspectorError:
             raise
         except RecursionError:
-            raise LimitExceeded("nests its structure too deeply to be read safely") from None
+            raise ModelLoadError("nests its structure too deeply to be read safely") from None
         except Exception as exc:  # noqa: BLE001 - retried below, then one actionable line
             if not _any_bytes(model):
                 raise ModelLoadError(
@@ -252,7 +269,7 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
         # every such field text (lossy), then build again.
         _sanitize_strings(model)
         try:
-            return _Builder(path, model, stripped, size, infer_shapes=infer_shapes).build()
+            return _Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
         except InspectorError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -373,11 +390,15 @@ def _looks_like_text(head: bytes, path: Path) -> bool:
     return text.startswith(_TEXT_STARTS) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
 
 
-def _load_text(path: Path):
+def _load_text(path: Path, size: int, lim: Limits):
     import warnings
 
     import onnx
 
+    if size > lim.proto_bytes:  # text protobuf has no way to skip weights: the whole file is structure
+        raise LimitExceeded(
+            f"is a {size:,}-byte text-format model, more than the proto_bytes limit of {lim.proto_bytes:,} bytes; "
+            f"{hint('proto_bytes')}")
     try:
         with path.open("rb") as fh:
             head = fh.read(64).lstrip()
@@ -398,25 +419,30 @@ def _load_text(path: Path):
             "fix the text or save the model in binary .onnx form") from None
 
 
-def _load_binary(path: Path):
+def _load_binary(path: Path, lim: Limits):
     import onnx
     from google.protobuf.message import DecodeError
 
     try:
-        stripped = onnx_wire.strip_file(path)
+        stripped = onnx_wire.strip_file(path, max_depth=lim.proto_depth,
+                                        max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES))
+    except onnx_wire.StructureTooLarge as exc:
+        if exc.limit >= PROTOBUF_MAX_BYTES:
+            raise ModelLoadError(
+                "has more than 2 GiB of graph structure outside its weights, which protobuf cannot parse") from None
+        raise LimitExceeded(
+            f"has more than {lim.proto_bytes:,} bytes of graph structure outside its weights, past the proto_bytes "
+            f"limit; {hint('proto_bytes')}") from None
     except onnx_wire.WireError as exc:
         raise ModelLoadError(str(exc)) from None
     except OSError as exc:
         raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
-    if len(stripped.data) > MAX_TOTAL_STRIPPED:
-        raise LimitExceeded(
-            "has more than 2 GiB of graph structure outside its weights, which protobuf cannot parse")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(stripped.data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
-            raise LimitExceeded(
+            raise ModelLoadError(
                 "nests sub-graphs deeper than protobuf's parser allows (about 30 levels); it cannot be read") from None
         raise ModelLoadError(
             f"is not a valid ONNX protobuf ({_short(exc)}); the file is corrupt, truncated or not an ONNX model") from None
@@ -432,6 +458,254 @@ def _load_binary(path: Path):
 def _short(exc: BaseException, limit: int = 160) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- shape inference, isolated -----------------------------------------------------------
+# ONNX shape inference is C++ that trusts the model: a one-element shape operand
+# holding 10**8, or a 1-D tensor declared (or inferred) 10**8 long, makes it build
+# shapes of that rank or length — gigabytes in seconds, ``std::bad_alloc``, and a
+# later call in the same process can crash it.  On Linux it therefore runs in a
+# helper process forked once (before the first model is parsed, so it holds little
+# memory) and reused: each request gets a memory and a time budget; a helper that
+# ran out of memory, crashed or timed out is replaced.  Elsewhere, or with
+# ``ISOLATE_INFERENCE = False``, inference runs in-process.
+INFER_SECONDS = 30
+"""Wall-clock budget of one shape-inference run, plus one second per MiB of graph structure."""
+INFER_MEMORY = 1 << 30
+"""Memory (address space) one shape-inference run may add, plus 16 bytes per byte of graph structure."""
+_INFER_GROWTH = 8
+"""An inferred model more than this many times the input (plus 16 MiB) is refused:
+shapes of absurd rank, not information."""
+_INFER_TIMEOUT = "stopped after"
+ISOLATE_INFERENCE = sys.platform.startswith("linux") and hasattr(os, "fork")
+"""Run shape inference in a forked helper process (set ``False`` in a program that must not fork)."""
+
+
+def _infer_shapes(model, *, data_prop: bool):
+    """``onnx.shape_inference.infer_shapes(model)``, or why it failed (a string)."""
+    import onnx
+    from onnx import shape_inference
+
+    if ISOLATE_INFERENCE:
+        size = model.ByteSize()
+        outcome = _HELPER.infer(model.SerializeToString(), data_prop=data_prop,
+                                seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
+        if isinstance(outcome, str):
+            return outcome
+        if len(outcome) > min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES):
+            return (f"it produced {len(outcome):,} bytes of shapes for a {size:,}-byte graph, "
+                    "which declares tensors of absurd rank")
+        inferred = onnx.ModelProto()
+        inferred.ParseFromString(outcome)
+        return inferred
+    try:
+        return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
+    except MemoryError:
+        return "it ran out of memory"
+    except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError, ValueError, RuntimeError …
+        return _short(exc)
+
+
+class _InferenceHelper:
+    """A forked process that runs shape inference requests one at a time.
+
+    Request: ``<Q size><B data_prop><Q memory><I seconds>`` and the model bytes;
+    answer: ``<Q length>`` and a tag byte (``K`` ok + inferred model bytes, ``E``
+    error + message, ``M`` out of memory, after which the helper exits)."""
+
+    _REQUEST = struct.Struct("<QBQI")
+    _LENGTH = struct.Struct("<Q")
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.owner = 0
+        self.to_helper = -1
+        self.from_helper = -1
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        """Fork the helper now (cheap when it already runs)."""
+        with self.lock:
+            self._ensure()
+
+    def infer(self, data: bytes, *, data_prop: bool, seconds: int, memory: int) -> bytes | str:
+        with self.lock:
+            self._ensure()
+            seconds = max(1, seconds)  # alarm(0) would mean no time limit
+            request = self._REQUEST.pack(len(data), int(data_prop), memory, seconds)
+            answer: bytes | None = None
+            try:
+                _write_all(self.to_helper, request)
+                _write_all(self.to_helper, data)
+                head = _read_exact(self.from_helper, self._LENGTH.size)
+                if head is not None:
+                    answer = _read_exact(self.from_helper, self._LENGTH.unpack(head)[0])
+            except BrokenPipeError:
+                answer = None
+            except BaseException:  # interrupted mid-request: the helper's state is unknown
+                self._stop(kill=True)
+                raise
+            if answer is None or answer[:1] == b"M":
+                status = self._stop(kill=answer is None)
+                if answer is not None:
+                    return "it ran out of memory"
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
+                    return f"{_INFER_TIMEOUT} {seconds} s"
+                if os.WIFSIGNALED(status):
+                    return f"onnx's shape inference crashed (signal {signal.Signals(os.WTERMSIG(status)).name})"
+                return "onnx's shape inference ended without an answer"
+            if answer[:1] == b"K":
+                return answer[1:]
+            return answer[1:].decode("utf-8", "replace")
+
+    def _ensure(self) -> None:
+        if self.pid and self.owner == os.getpid():
+            try:
+                alive = os.waitpid(self.pid, os.WNOHANG)[0] == 0
+            except ChildProcessError:  # reaped by someone else
+                alive = False
+            if alive:
+                return
+        if self.pid or self.owner:  # a helper that ended, or one inherited through a fork (not ours)
+            self.pid = 0
+            self._close()
+        from onnx import defs, shape_inference
+
+        defs.get_schema("Relu", 1)  # onnx's schema registry is initialized before the fork
+        infer = getattr(getattr(shape_inference, "C", None), "infer_shapes", None)
+        if infer is None:  # pragma: no cover - another onnx layout
+            def infer(data: bytes, check_type: bool, strict_mode: bool, prop: bool) -> bytes:
+                return shape_inference.infer_shapes(data, check_type=check_type, strict_mode=strict_mode,
+                                                    data_prop=prop).SerializeToString()
+        import warnings
+
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        with warnings.catch_warnings():
+            # "multi-threaded, use of fork() may lead to deadlocks": the helper only runs onnx
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the helper: never returns, never runs the parent's atexit handlers
+            try:
+                _close_fds_except(2, req_r, ans_w)  # hold no file, pipe or socket of the parent open
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)  # nothing may reach the parent's standard output
+                _serve(infer, req_r, ans_w)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(ans_w)
+        self.pid, self.owner, self.to_helper, self.from_helper = pid, os.getpid(), req_w, ans_r
+
+    def _close(self) -> None:
+        for fd in (self.to_helper, self.from_helper):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.to_helper = self.from_helper = -1
+
+    def _stop(self, *, kill: bool) -> int:
+        """End the helper; its wait status."""
+        pid, self.pid = self.pid, 0
+        self._close()
+        if not pid:
+            return 0
+        if kill:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            return os.waitpid(pid, 0)[1]
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere
+            return 0
+
+
+def _serve(infer: Callable[[bytes, bool, bool, bool], bytes], requests: int, answers: int) -> None:
+    """The helper's loop: one request at a time until the parent closes the pipe."""
+    import resource
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    while True:
+        head = _read_exact(requests, _InferenceHelper._REQUEST.size)
+        if head is None:
+            return
+        size, data_prop, memory, seconds = _InferenceHelper._REQUEST.unpack(head)
+        data = _read_exact(requests, size)
+        if data is None:
+            return
+        used = _address_space()
+        if used:
+            limit = used + memory if hard == resource.RLIM_INFINITY else min(used + memory, hard)
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit if soft == resource.RLIM_INFINITY
+                                                        else min(limit, soft), hard))
+            except (OSError, ValueError):  # pragma: no cover - the time budget still holds
+                pass
+        signal.alarm(seconds)
+        try:
+            answer = b"K" + infer(data, False, False, bool(data_prop))
+        except MemoryError:
+            answer = b"M"
+        except Exception as exc:  # noqa: BLE001 - reported to the parent as text
+            answer = b"E" + _short(exc).encode("utf-8", "replace")
+        signal.alarm(0)
+        del data
+        _write_all(answers, _InferenceHelper._LENGTH.pack(len(answer)))
+        _write_all(answers, answer)
+        if answer[:1] == b"M":
+            return  # after std::bad_alloc onnx's state is not trusted: the parent forks a new helper
+
+
+def _close_fds_except(*keep: int) -> None:
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):  # pragma: no cover - no /proc
+        return
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    """``n`` bytes from ``fd``, or ``None`` at end of file."""
+    chunks: list[bytes] = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 24))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view[: 1 << 24]):]
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (0 when unknown)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+_HELPER = _InferenceHelper()
 
 
 # -- helpers over protos -------------------------------------------------------------------
@@ -505,6 +779,22 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", errors="replace")
 
 
+def _small_value(t):
+    """The values of a small inline ``TensorProto`` the builder evaluates (shape
+    operands, fill values, attribute tensors), or ``None`` when they cannot be had.
+
+    A tensor marked as external data is never read here: onnx would resolve its
+    location against the working directory, not the model's folder."""
+    if t.data_location == 1 or t.data_type == 8:
+        return None
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, IndexError):  # inconsistent dims, data and dtype
+        return None
+
+
 def _tensor_desc(t) -> dict[str, Any]:
     desc: dict[str, Any] = {"dtype": dtype_name(t.data_type), "shape": [int(d) for d in t.dims]}
     if t.name:
@@ -515,13 +805,10 @@ def _tensor_desc(t) -> dict[str, Any]:
         n = 1
         for d in t.dims:
             n *= int(d)
-        if 0 <= n <= 16 and t.data_type not in (8,):
-            try:
-                from onnx import numpy_helper
-
-                desc["value"] = numpy_helper.to_array(t).tolist()
-            except Exception:  # noqa: BLE001 - a malformed tiny tensor only loses its value
-                pass
+        if 0 <= n <= 16:
+            value = _small_value(t)  # a malformed tiny tensor only loses its value
+            if value is not None:
+                desc["value"] = value.tolist()
     return desc
 
 
@@ -596,9 +883,10 @@ def _resolve_inside(base: Path, location: str) -> tuple[Path | None, str | None]
 
 # -- the builder ---------------------------------------------------------------------------
 class _Builder:
-    def __init__(self, path: Path, model, stripped: onnx_wire.StrippedModel | None, size: int, *,
+    def __init__(self, path: Path, model, stripped: onnx_wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
         self.path = path
+        self.limits = lim
         self.model = model
         self.stripped = stripped
         self.file_size = size
@@ -653,19 +941,26 @@ class _Builder:
         graph.invalidate()
         return graph
 
+    def _too_deep(self) -> LimitExceeded:
+        depth = self.limits.onnx_graph_depth
+        return LimitExceeded(f"nests sub-graphs and function calls more than {depth:,} levels deep, past the "
+                             f"onnx_graph_depth limit; {hint('onnx_graph_depth')}")
+
     def _check_counts(self, model) -> None:
         # Count nodes iteratively before doing any real work.
+        max_nodes, max_depth = self.limits.onnx_nodes, self.limits.onnx_graph_depth
         total = 0
         stack = [model.graph] + [f for f in model.functions]
         depth_stack = [(s, 0) for s in stack]
         while depth_stack:
             g, depth = depth_stack.pop()
-            if depth > MAX_GRAPH_DEPTH:
-                raise LimitExceeded(
-                    f"nests sub-graphs more than {MAX_GRAPH_DEPTH} levels deep; inspector stops here to protect itself")
+            if depth > max_depth:
+                raise self._too_deep()
             total += len(g.node)
-            if total > MAX_NODES:
-                raise LimitExceeded(f"has more than {MAX_NODES:,} nodes; inspector stops here to protect itself")
+            if total > max_nodes:
+                raise LimitExceeded(
+                    f"has more than {max_nodes:,} nodes in its graphs, sub-graphs and functions, past the onnx_nodes "
+                    f"limit; {hint('onnx_nodes')}")
             for node in g.node:
                 for a in node.attribute:
                     if a.type == 5 or a.HasField("g"):
@@ -674,24 +969,23 @@ class _Builder:
                         depth_stack.append((sub, depth + 1))
 
     def _infer(self, model):
-        from onnx import shape_inference
-
-        if model.ByteSize() > MAX_TOTAL_STRIPPED:
+        if model.ByteSize() > PROTOBUF_MAX_BYTES - (1 << 20):  # inference serializes the model
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
             return model
-        errors = []
+        errors: list[str] = []
         for data_prop in (True, False):
-            try:
-                inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                        data_prop=data_prop)
-                self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
-                if not data_prop:
-                    self.notes.append(
-                        f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")
-                return inferred
-            except Exception as exc:  # onnx raises InferenceError, ValueError, RuntimeError …
-                errors.append(_short(exc))
+            outcome = _infer_shapes(model, data_prop=data_prop)
+            if isinstance(outcome, str):
+                errors.append(outcome)
+                if outcome.startswith(_INFER_TIMEOUT):
+                    break  # without data propagation it would only time out again
+                continue
+            self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
+            if not data_prop:
+                self.notes.append(
+                    f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")
+            return outcome
         self.shape_inference = f"failed: {errors[-1]}"
         self.notes.append(f"Shape inference failed ({errors[-1]}); shapes come from the file's value_info only.")
         return model
@@ -924,12 +1218,11 @@ class _Builder:
             location = entries.get("location", "")
             if self.stripped is not None and location.startswith(self.stripped.token_prefix) \
                     and location in self.stripped.inline:
-                start, end = self.stripped.inline[location]
-                reader = _inline_reader(self.path, start, end)
+                reader = _inline_reader(self.path, self.stripped.inline[location], name, dims, t.data_type)
             else:
                 external, reader = self._external(name, dims, t.data_type, entries)
         else:
-            reader = _proto_reader(t)
+            reader = _proto_reader(t, name)
         return _Source(name, key, dtype, dims, external, reader)
 
     def _external(self, name: str, dims: tuple[int, ...], data_type: int,
@@ -1087,15 +1380,10 @@ class _Builder:
         for a in node.attribute:
             if a.name == "value":
                 dtype = dtype_name(a.t.data_type)
-                try:
-                    from onnx import numpy_helper
-
-                    arr = numpy_helper.to_array(a.t)
-                    fill = arr.reshape(-1)[0].item() if arr.size else 0
-                except Exception:  # noqa: BLE001
-                    fill = 0
+                arr = _small_value(a.t) if _size(_dims(a.t) or (0,)) <= SMALL_VALUE else None
+                fill = arr.reshape(-1)[0].item() if arr is not None and arr.size else 0
         src = _Source(out, scope.key_prefix + out, dtype, dims,
-                      reader=_fill_reader(dims, fill, dtype) if dims is not None else None)
+                      reader=_fill_reader(dims, fill, dtype, out) if dims is not None else None)
         c = _Const(out, dtype, dims, ((src, False),))
         if dims is not None and _size(dims) <= SMALL_VALUE:
             try:
@@ -1114,14 +1402,7 @@ class _Builder:
         c.evaluated = True
         if c.proto is None or c.shape is None or not _static(c.shape) or _size(c.shape) > SMALL_VALUE:
             return None
-        if c.proto.data_type == 8:
-            return None
-        try:
-            from onnx import numpy_helper
-
-            c.value = numpy_helper.to_array(c.proto)
-        except Exception:  # noqa: BLE001 - a malformed tensor just has no value
-            c.value = None
+        c.value = _small_value(c.proto)  # a malformed tensor just has no value
         return c.value
 
     # ---- compute layers ----
@@ -1219,9 +1500,8 @@ class _Builder:
             elif a.type == 10:
                 subs = [(f"{a.name}[{j}]", g) for j, g in enumerate(a.graphs)]
             for key, g in subs:
-                if task.depth + 1 > MAX_GRAPH_DEPTH:
-                    raise LimitExceeded(
-                        f"nests sub-graphs more than {MAX_GRAPH_DEPTH} levels deep; inspector stops here to protect itself")
+                if task.depth + 1 > self.limits.onnx_graph_depth:
+                    raise self._too_deep()
                 sub = ModelGraph(name=g.name or f"{lname}/{key}", format="onnx", kind="onnx",
                                  metadata={"attribute": key, "parent": lname})
                 layer.subgraphs[key] = sub
@@ -1305,6 +1585,7 @@ class _Builder:
     # ---- checks and metadata ----
     def _check_expansion(self, graph: ModelGraph) -> None:
         """Bound the depth and size of a full walk (shared function bodies count per call)."""
+        max_layers, max_depth = self.limits.onnx_expanded_layers, self.limits.onnx_graph_depth
         sizes: dict[int, int] = {}
         depths: dict[int, int] = {}
         stack: list[tuple[ModelGraph, bool]] = [(graph, False)]
@@ -1320,14 +1601,12 @@ class _Builder:
                         depth = max(depth, depths.get(id(sub), 0) + 1)
                 sizes[gid], depths[gid] = size, depth
                 on_stack.discard(gid)
-                if size > MAX_EXPANDED_LAYERS:
+                if size > max_layers:
                     raise LimitExceeded(
-                        f"expands to more than {MAX_EXPANDED_LAYERS:,} layers through nested function calls; "
-                        "inspector stops here to protect itself")
-                if depth > MAX_GRAPH_DEPTH:
-                    raise LimitExceeded(
-                        f"nests sub-graphs and function calls more than {MAX_GRAPH_DEPTH} levels deep; "
-                        "inspector stops here to protect itself")
+                        f"expands to more than {max_layers:,} layers through nested sub-graphs and function calls, "
+                        f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
+                if depth > max_depth:
+                    raise self._too_deep()
                 continue
             if gid in sizes or gid in on_stack:
                 continue
@@ -1465,7 +1744,7 @@ def _np_dtype(dtype: str):
     try:
         return np.dtype(dtype)
     except TypeError:
-        return np.float32
+        return np.dtype(np.float32)
 
 
 def _simple_constant_value(a):
@@ -1685,24 +1964,144 @@ _EVALUATORS: dict[str, Callable[[list, dict], Any]] = {
 
 
 # -- lazy readers ---------------------------------------------------------------------------
-def _proto_reader(t) -> Callable[[], Any]:
-    def read():
-        from onnx import numpy_helper
+# Every reader checks the tensor's declared size against the ``tensor_bytes`` limit in
+# force when it is called, before it allocates anything, and turns a tensor whose
+# stored bytes do not decode into one ModelLoadError sentence.
+_SUB_BYTE_BITS = {21: 4, 22: 4, 23: 4, 25: 2, 26: 2, 27: 6, 28: 6}
+"""Data types packed several to a byte in ``raw_data`` (uint4, int4, float4, uint2, int2, float6)."""
 
+
+def _np_type(data_type: int, name: str):
+    """The numpy dtype of ONNX ``data_type`` (ml_dtypes types included)."""
+    import numpy as np
+    from onnx import helper
+
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(int(data_type)))
+    except (KeyError, TypeError, ValueError):
+        raise ModelLoadError(
+            f"tensor {name!r} has data type {int(data_type)}, which is not an ONNX data type this version of onnx "
+            "can decode") from None
+
+
+def _check_tensor_bytes(name: str, dims: tuple[int, ...], data_type: int):
+    """Refuse a tensor whose values would take more memory than ``tensor_bytes``;
+    return its numpy dtype."""
+    dt = _np_type(data_type, name)
+    nbytes = _size(dims) * dt.itemsize
+    limit = limits.current().tensor_bytes
+    if nbytes > limit:
+        raise LimitExceeded(
+            f"tensor {name!r} declares {nbytes:,} bytes, more than the tensor_bytes limit of {limit:,} bytes; "
+            f"{hint('tensor_bytes')}")
+    return dt
+
+
+def _stored_bytes(dims: tuple[int, ...], data_type: int, dt) -> int:
+    """Bytes the ``raw_data`` of a tensor of ``dims`` and ``data_type`` takes."""
+    bits = _SUB_BYTE_BITS.get(int(data_type))
+    if bits is not None:
+        return (_size(dims) * bits + 7) // 8
+    return _size(dims) * dt.itemsize
+
+
+def _array_from_proto(t, name: str):
+    """``numpy_helper.to_array`` of an inline ``TensorProto``, its failures as one sentence."""
+    from onnx import numpy_helper
+
+    if t.data_location == 1:  # pragma: no cover - callers pass inline tensors only
+        raise ModelLoadError(f"tensor {name!r} is marked as external data and has no inline values")
+    try:
         return numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # what to_array raises on inconsistent data
+        raise ModelLoadError(
+            f"tensor {name!r} cannot be decoded ({_short(exc, 100)}); its stored values do not match its shape "
+            "and data type") from None
+
+
+def _array_from_raw(buf, dims: tuple[int, ...], data_type: int, dt, name: str):
+    """The array that little-endian ``raw_data`` bytes ``buf`` (a uint8 array) hold."""
+    if int(data_type) == 8:
+        raise ModelLoadError(f"tensor {name!r} stores strings as raw bytes, which ONNX does not allow")
+    expected = _stored_bytes(dims, data_type, dt)
+    if buf.size != expected:
+        raise ModelLoadError(
+            f"tensor {name!r} stores {buf.size:,} bytes, but {_size(dims):,} {dtype_name(data_type)} values need "
+            f"{expected:,}; the file is corrupt")
+    if int(data_type) in _SUB_BYTE_BITS:  # packed: let onnx unpack it (bounded by tensor_bytes above)
+        import onnx
+
+        t = onnx.TensorProto(data_type=int(data_type), dims=dims)
+        t.raw_data = buf.tobytes()
+        return _array_from_proto(t, name)
+    arr = buf.view(dt)
+    if sys.byteorder == "big":  # pragma: no cover - ONNX stores little-endian
+        arr = arr.byteswap()
+    return arr.reshape(dims)
+
+
+def _read_raw(path: Path, offset: int, nbytes: int, what: str):
+    """``nbytes`` bytes of ``path`` at ``offset`` as a fresh uint8 array (one copy)."""
+    import numpy as np
+
+    buf = np.empty(nbytes, dtype=np.uint8)
+    try:
+        onnx_wire.read_into(path, offset, memoryview(buf), what=what)
+    except OSError as exc:
+        raise ModelLoadError(f"{what} cannot be read from {path.name}: {exc.strerror or exc}") from None
+    return buf
+
+
+def _proto_reader(t, name: str) -> Callable[[], Any]:
+    def read():
+        _check_tensor_bytes(name, tuple(int(d) for d in t.dims), t.data_type)
+        return _array_from_proto(t, name)
 
     return read
 
 
-def _inline_reader(path: Path, start: int, end: int) -> Callable[[], Any]:
-    def read():
-        import onnx
-        from onnx import numpy_helper
+def _inline_reader(path: Path, where: onnx_wire.InlineTensor, name: str, dims: tuple[int, ...],
+                   data_type: int) -> Callable[[], Any]:
+    """Read a tensor stored in the model file whose bytes the loader skipped.
 
-        data = onnx_wire.read_range(path, start, end)
+    ``raw_data`` goes straight from the file into the array, so a tensor bigger than
+    protobuf's 2 GiB limit reads like any other; values in the typed fields
+    (``float_data`` …) are decoded by protobuf, which caps them at 2 GiB."""
+    def read():
+        dt = _check_tensor_bytes(name, dims, data_type)
+        if where.raw is not None:
+            start, end = where.raw
+            expected = _stored_bytes(dims, data_type, dt)
+            if end - start != expected:  # checked before reading a byte
+                raise ModelLoadError(
+                    f"tensor {name!r} stores {end - start:,} bytes, but {_size(dims):,} {dtype_name(data_type)} "
+                    f"values need {expected:,}; the file is corrupt")
+            buf = _read_raw(path, start, end - start, f"tensor {name!r}")
+            return _array_from_raw(buf, dims, data_type, dt, name)
+        import onnx
+        from google.protobuf.message import DecodeError
+
+        encoded = where.end - where.start
+        if encoded > PROTOBUF_MAX_BYTES:
+            raise ModelLoadError(
+                f"tensor {name!r} stores {encoded:,} bytes of values in typed protobuf fields, more "
+                "than protobuf's 2 GiB limit; it cannot be decoded (store it as raw_data or as external data)")
+        if int(data_type) != 8 and encoded > 10 * _size(dims) * dt.itemsize + 4096:
+            # a number takes at most 10 bytes (a varint) in the typed fields
+            raise ModelLoadError(
+                f"tensor {name!r} stores {encoded:,} bytes of values, far more than its shape {list(dims)} of "
+                f"{dtype_name(data_type)} holds; the file is corrupt")
+        try:
+            data = onnx_wire.read_range(path, where.start, where.end)
+        except OSError as exc:
+            raise ModelLoadError(f"tensor {name!r} cannot be read from {path.name}: {exc.strerror or exc}") from None
         t = onnx.TensorProto()
-        t.ParseFromString(data)
-        return numpy_helper.to_array(t)
+        try:
+            t.ParseFromString(data)
+        except DecodeError as exc:
+            raise ModelLoadError(f"tensor {name!r} is corrupt ({_short(exc, 100)})") from None
+        del data
+        return _array_from_proto(t, name)
 
     return read
 
@@ -1710,35 +2109,50 @@ def _inline_reader(path: Path, start: int, end: int) -> Callable[[], Any]:
 def _external_reader(base: Path, location: str, offset: int, length: int | None, dims: tuple[int, ...],
                      data_type: int, name: str) -> Callable[[], Any]:
     def read():
-        import onnx
-        from onnx import numpy_helper
-
+        dt = _check_tensor_bytes(name, dims, data_type)
         resolved, reason = _resolve_inside(base, location)
         if resolved is None:
             raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
-        if not resolved.is_file():
-            raise ModelLoadError(f"external data file {location!r} of {name!r} is missing")
-        t = onnx.TensorProto()
-        t.data_type = data_type
-        t.dims.extend(dims)
-        size = resolved.stat().st_size
-        with resolved.open("rb") as fh:
-            fh.seek(offset)
-            want = length if length is not None else size - offset
-            if offset < 0 or want < 0 or offset + want > size:
-                raise ModelLoadError(
-                    f"external data of {name!r} (offset {offset}, length {want}) lies beyond the end of {location!r}")
-            t.raw_data = fh.read(want)
-        return numpy_helper.to_array(t)
+        try:
+            if not resolved.is_file():
+                raise ModelLoadError(f"external data file {location!r} of {name!r} is missing or not a regular file")
+            size = resolved.stat().st_size
+        except OSError as exc:
+            raise ModelLoadError(f"external data file {location!r} of {name!r} cannot be read: "
+                                 f"{exc.strerror or exc}") from None
+        expected = _stored_bytes(dims, data_type, dt)
+        want = length if length is not None else expected
+        if offset < 0 or want < 0 or offset + want > size:
+            raise ModelLoadError(
+                f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of {location!r} "
+                f"({size:,} bytes)")
+        if want != expected:
+            raise ModelLoadError(
+                f"external data of {name!r} is {want:,} bytes long, but {_size(dims):,} {dtype_name(data_type)} "
+                f"values need {expected:,}; the model or {location!r} is corrupt")
+        buf = _read_raw(resolved, offset, want, f"external data of {name!r}")
+        return _array_from_raw(buf, dims, data_type, dt, name)
 
     return read
 
 
-def _fill_reader(dims: tuple[int, ...], fill: Any, dtype: str) -> Callable[[], Any]:
+def _fill_reader(dims: tuple[int, ...], fill: Any, dtype: str, name: str) -> Callable[[], Any]:
+    # ``inspector.analysis.weights.is_placeholder`` recognizes this reader by its name.
     def read():
         import numpy as np
 
-        return np.full(dims, fill, dtype=_np_dtype(dtype))
+        dt = _np_dtype(dtype)
+        nbytes = _size(dims) * dt.itemsize
+        limit = limits.current().tensor_bytes
+        if nbytes > limit:
+            raise LimitExceeded(
+                f"tensor {name!r} (generated by ConstantOfShape) declares {nbytes:,} bytes, more than the "
+                f"tensor_bytes limit of {limit:,} bytes; {hint('tensor_bytes')}")
+        try:
+            return np.full(dims, fill, dtype=dt)
+        except (ValueError, TypeError, OverflowError) as exc:  # a fill value that does not fit the dtype
+            raise ModelLoadError(f"tensor {name!r} (generated by ConstantOfShape) cannot be filled with {fill!r} "
+                                 f"({_short(exc, 80)})") from None
 
     return read
 

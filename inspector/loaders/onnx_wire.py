@@ -21,6 +21,14 @@ number of bytes.
 The stripped bytes are an ordinary ``ModelProto`` that protobuf parses and that
 ONNX shape inference accepts (shape inference reads dims and dtypes, and data
 propagation needs only the small tensors, which stay inline).
+
+Two limits of :mod:`inspector.limits` apply here, passed in by the loader:
+``proto_depth`` (nesting of the large messages walked) and ``proto_bytes`` (size
+of the stripped structure, checked while it is assembled, so an oversized graph
+is refused before it is all in memory).  Because a stripped tensor's element
+bytes are never handed to protobuf, a tensor stored inline may be larger than
+protobuf's 2 GiB message limit: :class:`InlineTensor` records where its
+``raw_data`` payload lies, so the loader can read it straight into an array.
 """
 
 from __future__ import annotations
@@ -30,12 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LimitExceeded, ModelLoadError
+from ..limits import DEFAULTS, hint
 
 INLINE_THRESHOLD = 1024
 """Tensors whose encoding is at least this many bytes are described by reference."""
 
-MAX_WIRE_DEPTH = 200
-"""Nesting of large messages the walker follows (graph -> node -> attribute -> graph …)."""
+PROTOBUF_MAX_BYTES = (1 << 31) - 1
+"""protobuf parses no message bigger than this (2 GiB - 1)."""
 
 # Message kinds of the ONNX schema the walker knows, and which length-delimited
 # fields of each hold sub-messages worth descending into.
@@ -52,6 +61,7 @@ _CHILDREN: dict[int, dict[int, int]] = {
 # TensorProto fields that carry element data: float_data, int32_data, string_data,
 # int64_data, raw_data, double_data, uint64_data.
 _TENSOR_DATA_FIELDS = frozenset({4, 5, 6, 7, 9, 10, 11})
+_TENSOR_RAW_DATA = 9
 _TENSOR_EXTERNAL_DATA = 13
 _TENSOR_DATA_LOCATION = 14
 
@@ -60,13 +70,34 @@ class WireError(ModelLoadError):
     """The bytes are not a well-formed protobuf message."""
 
 
+class StructureTooLarge(ModelLoadError):
+    """The stripped structure would exceed ``max_bytes`` (the loader words the error:
+    the ``proto_bytes`` limit or protobuf's own 2 GiB limit)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"has more than {limit:,} bytes of graph structure outside its weights")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class InlineTensor:
+    """Where a stripped ``TensorProto`` lies in the file."""
+
+    start: int
+    end: int
+    """Byte range of the whole encoded ``TensorProto``."""
+    raw: tuple[int, int] | None = None
+    """Byte range of its ``raw_data`` payload (the last one, as protobuf keeps), or
+    ``None`` when its values are in the typed fields (``float_data`` …)."""
+
+
 @dataclass(slots=True)
 class StrippedModel:
     """The stripped ``ModelProto`` bytes and where the removed tensors live."""
 
     data: bytes
-    inline: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """token -> (start, end) byte range of the original ``TensorProto`` in the file."""
+    inline: dict[str, InlineTensor] = field(default_factory=dict)
+    """token -> where the original ``TensorProto`` lies in the file."""
     token_prefix: str = ""
     file_size: int = 0
 
@@ -153,20 +184,24 @@ _EXTERNAL_FLAG = _encode_varint(_TENSOR_DATA_LOCATION << 3 | 0) + _encode_varint
 
 
 class _Stripper:
-    def __init__(self, reader: _Reader) -> None:
+    def __init__(self, reader: _Reader, *, max_depth: int, max_bytes: int) -> None:
         self.r = reader
-        self.inline: dict[str, tuple[int, int]] = {}
+        self.max_depth = max_depth
+        self.max_bytes = max_bytes
+        self.inline: dict[str, InlineTensor] = {}
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
     def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:
         """The message in ``buf[start:end]`` with big tensors stripped, or ``None``
         when nothing inside changed (the caller then copies it verbatim)."""
-        if depth > MAX_WIRE_DEPTH:
+        if depth > self.max_depth:
             raise LimitExceeded(
-                f"nests protobuf messages more than {MAX_WIRE_DEPTH} levels deep; inspector stops here to protect itself")
+                f"nests protobuf messages more than {self.max_depth} levels deep, past the proto_depth limit; "
+                f"{hint('proto_depth')}")
         r = self.r
         children = _CHILDREN.get(kind, {})
         chunks: list = []
+        kept = 0  # bytes in ``chunks``: no message of the output may exceed max_bytes
         changed = False
         copy_from = start
         pos = start
@@ -195,6 +230,9 @@ class _Stripper:
                     else:
                         body = self.message(child, data_start, pos, depth + 1)
                     if body is not None:
+                        kept += field_start - copy_from + len(body) + 12
+                        if kept > self.max_bytes:
+                            raise StructureTooLarge(self.max_bytes)
                         if field_start > copy_from:
                             chunks.append(r.bytes(copy_from, field_start))
                         chunks.append(_ld(number, body))
@@ -210,7 +248,11 @@ class _Stripper:
                 f"is truncated or corrupt (a protobuf field inside bytes {start}-{end} runs past its end): "
                 "re-export or re-download the model")
         if not changed:
+            if end - start > self.max_bytes:
+                raise StructureTooLarge(self.max_bytes)
             return None
+        if kept + end - copy_from > self.max_bytes:
+            raise StructureTooLarge(self.max_bytes)
         if end > copy_from:
             chunks.append(r.bytes(copy_from, end))
         return b"".join(chunks)
@@ -222,21 +264,26 @@ class _Stripper:
         keep: list[tuple[int, int]] = []
         has_data = False
         external = False
+        raw: tuple[int, int] | None = None
         pos = start
         while pos < end:
             field_start = pos
             key, pos = r.key(pos, end)
             number, wire = key >> 3, key & 7
+            if number == 0:
+                raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {field_start})")
             if wire == 0:
                 value, pos = r.key(pos, end)
-                if number == _TENSOR_DATA_LOCATION and value == 1:
-                    external = True
+                if number == _TENSOR_DATA_LOCATION:
+                    external = value == 1  # the last occurrence wins, as in protobuf
             elif wire == 1:
                 pos += 8
             elif wire == 5:
                 pos += 4
             elif wire == 2:
                 length, pos = r.key(pos, end)
+                if number == _TENSOR_RAW_DATA:
+                    raw = (pos, pos + length)
                 pos += length
             else:
                 raise WireError(f"is not an ONNX model (invalid protobuf: wire type {wire} at byte {field_start})")
@@ -254,23 +301,30 @@ class _Stripper:
         if external or not has_data:
             return None
         token = f"{self.prefix}{len(self.inline)}"
-        self.inline[token] = (start, end)
+        self.inline[token] = InlineTensor(start, end, raw)
         parts = [r.bytes(a, b) for a, b in keep]
         parts.append(_ld(_TENSOR_EXTERNAL_DATA, _LOCATION_KEY + _ld(2, token.encode())))
         parts.append(_EXTERNAL_FLAG)
         return b"".join(parts)
 
 
-def strip_file(path: Path) -> StrippedModel:
+def strip_file(path: Path, *, max_depth: int = DEFAULTS.proto_depth,
+               max_bytes: int = min(DEFAULTS.proto_bytes, PROTOBUF_MAX_BYTES)) -> StrippedModel:
     """Return the ``ModelProto`` bytes of ``path`` with big tensors replaced by
-    references.  Raises :class:`WireError` on malformed protobuf."""
+    references.  Raises :class:`WireError` on malformed protobuf,
+    :class:`~inspector.errors.LimitExceeded` past ``max_depth`` and
+    :class:`StructureTooLarge` when the result would exceed ``max_bytes``."""
     with path.open("rb") as fh:
         size = fh.seek(0, 2)
         if size == 0:
             raise ModelLoadError("is empty (0 bytes): not an ONNX model")
         reader = _Reader(fh.fileno(), size)
-        stripper = _Stripper(reader)
-        body = stripper.message(_MODEL, 0, size, 0)
+        stripper = _Stripper(reader, max_depth=max_depth, max_bytes=max_bytes)
+        try:
+            body = stripper.message(_MODEL, 0, size, 0)
+        except RecursionError:  # only with a proto_depth raised far past protobuf's own 100 levels
+            raise ModelLoadError(
+                "nests protobuf messages too deeply to be read (protobuf itself parses at most 100 levels)") from None
         if body is None:
             body = reader.bytes(0, size)
         return StrippedModel(body, stripper.inline, stripper.prefix, size)
@@ -284,3 +338,24 @@ def read_range(path: Path, start: int, end: int) -> bytes:
     if len(data) != end - start:
         raise ModelLoadError(f"{path.name} changed on disk: bytes {start}-{end} are no longer there")
     return data
+
+
+READ_CHUNK = 1 << 30
+"""Bytes asked for by one ``read`` (one system call returns at most ~2 GiB)."""
+
+
+def read_into(path: Path, start: int, out: memoryview, *, what: str = "") -> None:
+    """Fill ``out`` with the bytes of ``path`` from ``start`` on, in reads of at most
+    :data:`READ_CHUNK` bytes, with no intermediate copy.  A short file is a
+    :class:`~inspector.errors.ModelLoadError`."""
+    want = len(out)
+    done = 0
+    with path.open("rb", buffering=0) as fh:
+        fh.seek(start)
+        while done < want:
+            n = fh.readinto(out[done:done + READ_CHUNK])
+            if not n:
+                raise ModelLoadError(
+                    f"{what or path.name} is cut short: bytes {start + done:,}-{start + want:,} of {path.name} "
+                    "are missing (the file is truncated or changed on disk)")
+            done += n
