@@ -13,35 +13,18 @@ import os
 import sys
 from typing import Any, Iterable
 
-from ..config import FAIL_ON, OUTPUT_FORMATS, load_config
+from ..config import load_config
 from ..errors import InspectorError
 from . import FileError, for_each_file
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+from .lint import add_finding_options, split_codes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", metavar="LOG",
                         help="Keras CSVLogger file, History JSON, or TensorBoard log folder / event file")
-    parser.add_argument("--select", action="append", metavar="CODES",
-                        help="rule codes or prefixes to enable, comma-separated (default: every HIST rule)")
-    parser.add_argument("--ignore", action="append", metavar="CODES",
-                        help="rule codes or prefixes to disable, comma-separated")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default=None,
-                        help="lowest severity that makes the exit code 1 (default: error)")
-    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None,
-                        help="text (default), json, sarif, junit or github (workflow annotations)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the report to FILE (atomically) instead of standard output")
-    parser.add_argument("--config", metavar="FILE",
-                        help="read options from FILE instead of the nearest pyproject.toml [tool.inspector]")
-    parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
-    parser.add_argument("--statistics", action="store_true",
-                        help="text output: add the number of findings per rule")
+    add_finding_options(parser,
+                        select_help="rule codes or prefixes to enable, comma-separated (default: every HIST rule)",
+                        ignore_help="rule codes or prefixes to disable, comma-separated")
 
 
 def history_report(path: str, *, config: Any, select: Iterable[str] | None, ignore: Iterable[str] | None,
@@ -71,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..rules import ModelReport, all_rules, resolve
 
     config = load_config(args.config, isolated=args.isolated)
-    select, ignore = _split(args.select), _split(args.ignore)
+    select, ignore = split_codes(args.select), split_codes(args.ignore)
     selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
     fail_on = args.fail_on or config.fail_on
     fmt = args.output_format or config.output_format

@@ -15,20 +15,16 @@ from ..errors import InspectorError
 from . import FileError, for_each_file, load_graph
 
 
-def _split(values: list[str] | None) -> list[str] | None:
+def split_codes(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
     return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="model files (.keras, .h5, .onnx) or SavedModel folders")
-    parser.add_argument("--select", action="append", metavar="CODES",
-                        help="rule codes or prefixes to enable, comma-separated (replaces the configured "
-                             "selection; default ALL)")
-    parser.add_argument("--ignore", action="append", metavar="CODES",
-                        help="rule codes or prefixes to disable, comma-separated (added to the configured ones)")
+def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ignore_help: str) -> None:
+    """The options every command that reports findings shares (ruff's names)."""
+    parser.add_argument("--select", action="append", metavar="CODES", help=select_help)
+    parser.add_argument("--ignore", action="append", metavar="CODES", help=ignore_help)
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None,
                         help="lowest severity that makes the exit code 1 (default: error)")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None,
@@ -38,12 +34,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="read options from FILE instead of the nearest pyproject.toml [tool.inspector]")
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    parser.add_argument("--statistics", action="store_true",
+                        help="text output: add the number of findings per rule")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="model files (.keras, .h5, .onnx) or SavedModel folders")
+    add_finding_options(
+        parser,
+        select_help="rule codes or prefixes to enable, comma-separated (replaces the configured selection; "
+                    "default ALL)",
+        ignore_help="rule codes or prefixes to disable, comma-separated (added to the configured ones)")
     parser.add_argument("--baseline", metavar="FILE",
                         help="hide findings recorded in FILE (see --write-baseline)")
     parser.add_argument("--write-baseline", metavar="FILE",
                         help="record every current finding in FILE and exit 0")
-    parser.add_argument("--statistics", action="store_true",
-                        help="text output: add the number of findings per rule")
     from .probe import add_probe_arguments
 
     dynamic = parser.add_argument_group("dynamic analysis (runs the model or reads its training log)")
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from ..rules import ModelReport, all_rules, lint, resolve
 
     config = load_config(args.config, isolated=args.isolated)
-    select, ignore = _split(args.select), _split(args.ignore)
+    select, ignore = split_codes(args.select), split_codes(args.ignore)
     selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
     fail_on = args.fail_on or config.fail_on
     fmt = args.output_format or config.output_format
