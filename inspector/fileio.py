@@ -9,8 +9,8 @@ from pathlib import Path
 from .errors import UsageError
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a
+def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file in the same folder and a
     rename: readers see the old file or the whole new one, never a partial write,
     and a failure leaves the old file untouched."""
     target = Path(path)
@@ -19,7 +19,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise UsageError(f"{target}: cannot write: folder {str(folder)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        binary = isinstance(text, bytes)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

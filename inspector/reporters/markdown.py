@@ -17,9 +17,7 @@ golden file and two runs on the same model compare equal.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -374,17 +372,7 @@ def write_images(folder: Path, charts: Sequence[Chart]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{folder}: cannot create the folder for the charts: {exc.strerror or exc}") from None
+    from ..fileio import write_atomic
+
     for chart in charts:
-        target = folder / f"{chart.key}.{chart.fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(chart.data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        write_atomic(folder / f"{chart.key}.{chart.fmt}", chart.data)
