@@ -288,7 +288,8 @@ def _moments(flat: np.ndarray, is_float: bool) -> dict:
         shift = chunk[0]
         d = chunk - shift
         dm = cmean - float(shift)
-        cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the dtype's max: inf is the answer
+            cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
         del d
         delta = cmean - mean
         tot = count + k
