@@ -13,10 +13,9 @@ import os
 import sys
 from typing import Any, Iterable
 
-from ..config import load_config
 from ..errors import InspectorError
 from . import FileError, for_each_file
-from .lint import add_finding_options, split_codes
+from .lint import add_finding_options, resolve_finding_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +50,11 @@ def history_report(path: str, *, config: Any, select: Iterable[str] | None, igno
 def run(args: argparse.Namespace) -> int:
     from ..fileio import write_atomic
     from ..reporters.lint import fails, render
-    from ..rules import ModelReport, all_rules, resolve
+    from ..rules import ModelReport, all_rules
 
-    config = load_config(args.config, isolated=args.isolated)
-    select, ignore = split_codes(args.select), split_codes(args.ignore)
-    selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
-    fail_on = args.fail_on or config.fail_on
-    fmt = args.output_format or config.output_format
-    debug = bool(getattr(args, "debug", False))
+    opts = resolve_finding_options(args)
+    config, select, ignore, selection = opts.config, opts.select, opts.ignore, opts.selection
+    fail_on, fmt, debug = opts.fail_on, opts.fmt, opts.debug
     reports: list[ModelReport] = []
 
     def one(path: str) -> int:

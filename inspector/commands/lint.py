@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 from ..config import FAIL_ON, OUTPUT_FORMATS, load_config
 from ..errors import InspectorError
@@ -36,6 +38,33 @@ def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ig
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     parser.add_argument("--statistics", action="store_true",
                         help="text output: add the number of findings per rule")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingOptions:
+    """The finding options of one run, resolved against the configuration file."""
+
+    config: Any
+    select: list[str] | None
+    ignore: list[str] | None
+    selection: Any
+    fail_on: str
+    fmt: str
+    debug: bool
+
+
+def resolve_finding_options(args: argparse.Namespace) -> FindingOptions:
+    """Flags over ``[tool.inspector]``; bad selectors fail before any file is read."""
+    from ..rules import resolve
+
+    config = load_config(args.config, isolated=args.isolated)
+    select, ignore = split_codes(args.select), split_codes(args.ignore)
+    return FindingOptions(
+        config=config, select=select, ignore=ignore,
+        selection=resolve(config, select=select, ignore=ignore),
+        fail_on=args.fail_on or config.fail_on,
+        fmt=args.output_format or config.output_format,
+        debug=bool(getattr(args, "debug", False)))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,16 +95,14 @@ def run(args: argparse.Namespace) -> int:
     from ..baseline import load_baseline, write_baseline
     from ..fileio import write_atomic
     from ..reporters.lint import fails, render
-    from ..rules import ModelReport, all_rules, lint, resolve
+    from ..rules import ModelReport, all_rules, lint
 
-    config = load_config(args.config, isolated=args.isolated)
-    select, ignore = split_codes(args.select), split_codes(args.ignore)
-    selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
-    fail_on = args.fail_on or config.fail_on
-    fmt = args.output_format or config.output_format
+    opts = resolve_finding_options(args)
+    config, select, ignore, selection = opts.config, opts.select, opts.ignore, opts.selection
+    fail_on, fmt = opts.fail_on, opts.fmt
     baseline_path = args.baseline or (str(config.root / config.baseline) if config.baseline else None)
     baseline = load_baseline(baseline_path) if baseline_path and not args.write_baseline else None
-    debug = bool(getattr(args, "debug", False))
+    debug = opts.debug
     reports: list[ModelReport] = []
     everything: list[tuple[str, list]] = []
 
