@@ -29,16 +29,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from _models import build_resnet50  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 sys.path.insert(0, str(ROOT))
-
-
-def build_resnet50(folder: Path) -> Path:
-    path = folder / "resnet50.keras"
-    if not path.exists():
-        code = ("import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
-                "keras.applications.ResNet50(weights=None).save(sys.argv[1])")
-        subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return path
 
 
 def measure(argv: list[str]) -> tuple[float, int, int]:

@@ -29,16 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from _models import build_resnet50  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 TARGET_S = 5.0
-
-
-def build_resnet50(folder: Path) -> Path:
-    path = folder / "resnet50.keras"
-    if not path.exists():
-        code = ("import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
-                "keras.applications.ResNet50(weights=None).save(sys.argv[1])")
-        subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return path
 
 
 def wall(argv: list[str]) -> float:
