@@ -286,7 +286,8 @@ GOLDEN_RULES = "INIT,ACT001,ACT002,ACT005,ACT006,GRAPH,MODEL"
 
 
 @pytest.mark.parametrize("fmt,golden", [("text", "lint_faulty.txt"), ("sarif", "lint_faulty.sarif"),
-                                        ("junit", "lint_faulty.junit.xml"), ("github", "lint_faulty.github.txt")])
+                                        ("junit", "lint_faulty.junit.xml"), ("github", "lint_faulty.github.txt"),
+                                        ("json", "lint_faulty.json")])
 def test_golden_outputs(capsys, faulty, in_dir, fmt, golden):
     in_dir(faulty)
     # an explicit selection: rules added later (SARIF lists every rule that ran) leave the files alone

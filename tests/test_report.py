@@ -168,6 +168,55 @@ def test_html_sections_and_charts(seed_html, seed_keras):
         assert layer.name in page.all_text
 
 
+class Outline(HTMLParser):
+    """The HTML report's structure, one line per landmark: sections, figures, tables,
+    elements with an id, and the text of headings, table headers, summaries and links.
+    Chart drawings, styles and the script are left out (their bytes belong to matplotlib)."""
+
+    LANDMARKS = ("section", "nav", "table", "figure", "details", "svg")
+    TITLED = ("h1", "h2", "h3", "h4", "th", "summary", "a", "figcaption")
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._open: list[tuple[str, str, list[str]]] = []  # (tag, head, text pieces) being captured
+        self._skip = 0  # inside <svg>, <style> or <script>
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if self._skip:
+            self._skip += tag in ("svg", "style", "script")
+            return
+        a = dict(attrs)
+        head = tag + (f"#{a['id']}" if a.get("id") else "") + "".join(
+            f" {k}={a[k]}" for k in ("href", "data-chart", "class") if a.get(k) and (k != "class" or tag in
+                                                                                    ("section", "table", "th")))
+        if tag in self.TITLED:
+            self._open.append((tag, head, []))
+        elif tag in self.LANDMARKS or a.get("id"):
+            self.lines.append(head)
+        if tag in ("svg", "style", "script"):
+            self._skip = 1
+
+    def handle_endtag(self, tag):
+        if self._skip:
+            self._skip -= tag in ("svg", "style", "script")
+            return
+        if self._open and self._open[-1][0] == tag:
+            _, head, text = self._open.pop()
+            self.lines.append(f"{head}: {' '.join(''.join(text).split())}")
+
+    def handle_data(self, data):
+        if self._open and not self._skip:
+            self._open[-1][2].append(data)
+
+
+@pytest.mark.parametrize("name", ["seed_cnn", "zero_mlp"])
+def test_html_structure_golden(name, seed_html, tmp_path):
+    text = seed_html if name == "seed_cnn" else report(tmp_path, ZERO_MLP, "zero.html", "--no-charts").read_text()
+    check_golden(f"report_{name}.structure.txt", "\n".join(Outline(text).lines) + "\n")
+
+
 def test_html_is_self_contained(seed_html):
     page = Page(seed_html)
     for tag, attrs in page.tags:
