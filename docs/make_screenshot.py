@@ -5,7 +5,7 @@
 
 The model is built with random weights (no download); the report is written with
 ``inspector report`` and opened from disk, exactly as the browser test does
-(``tests/chromium.py`` drives Chromium).
+(``tests/helpers/chromium.py`` drives Chromium).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from chromium import Browser  # noqa: E402
+from helpers.chromium import Browser  # noqa: E402
 
 OUT = ROOT / "docs" / "report-screenshot.png"
 

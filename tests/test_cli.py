@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from inspector.cli import main
-
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "seed_cnn.keras"
 SAMPLE_H5 = ROOT / "samples" / "seed_cnn.h5"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str, path) -> str:
@@ -32,17 +24,17 @@ def one_error_line(err: str, path) -> str:
     return lines[0]
 
 
-def test_samples_summarize(capsys):
+def test_samples_summarize(cli):
     for sample in (SAMPLE, SAMPLE_H5):
-        code, out, err = run(capsys, "summary", str(sample))
+        code, out, err = cli("summary", str(sample))
         assert code == 0 and err == ""
         assert out.startswith('Model: "sequential_3"')
         assert "Total params: 15,750" in out  # the seed document's own figure
 
 
-def test_missing_file(capsys, tmp_path):
+def test_missing_file(cli, tmp_path):
     path = tmp_path / "nope.keras"
-    code, out, err = run(capsys, "summary", str(path))
+    code, out, err = cli("summary", str(path))
     assert code == 2 and out == ""
     assert "no such file" in one_error_line(err, path)
 
@@ -55,52 +47,52 @@ def test_missing_file(capsys, tmp_path):
     ("random.onnx", b"\x00\xff" * 100),
     ("model.txt", b"hello"),
 ])
-def test_broken_files_give_one_line_and_exit_2(capsys, tmp_path, name, content):
+def test_broken_files_give_one_line_and_exit_2(cli, tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
-    code, out, err = run(capsys, "summary", str(path))
+    code, out, err = cli("summary", str(path))
     assert code == 2 and out == ""
     one_error_line(err, path)
 
 
 @pytest.mark.parametrize("sample,keep", [(SAMPLE, 1 / 2), (SAMPLE_H5, 1 / 3)])
-def test_truncated_files(capsys, tmp_path, sample, keep):
+def test_truncated_files(cli, tmp_path, sample, keep):
     data = sample.read_bytes()
     path = tmp_path / f"truncated{sample.suffix}"
     path.write_bytes(data[: int(len(data) * keep)])
-    code, _, err = run(capsys, "summary", str(path))
+    code, _, err = cli("summary", str(path))
     assert code == 2
     one_error_line(err, path)
 
 
-def test_zip_without_config(capsys, tmp_path):
+def test_zip_without_config(cli, tmp_path):
     path = tmp_path / "noconfig.keras"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("metadata.json", "{}")
-    code, _, err = run(capsys, "summary", str(path))
+    code, _, err = cli("summary", str(path))
     assert code == 2
     assert "config.json" in one_error_line(err, path)
 
 
-def test_json_that_is_not_a_model(capsys, tmp_path):
+def test_json_that_is_not_a_model(cli, tmp_path):
     path = tmp_path / "notamodel.keras"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("config.json", '{"hello": [1, 2, 3]}')
-    code, _, err = run(capsys, "summary", str(path))
+    code, _, err = cli("summary", str(path))
     assert code == 2
     one_error_line(err, path)
 
 
-def test_unknown_format_is_a_usage_error(capsys):
-    code, out, err = run(capsys, "summary", str(SAMPLE), "--format", "nope")
+def test_unknown_format_is_a_usage_error(cli):
+    code, out, err = cli("summary", str(SAMPLE), "--format", "nope")
     assert code == 2 and out == ""
     assert err.startswith("inspector: error: unknown format 'nope'") and len(err.splitlines()) == 1
 
 
-def test_several_files_keep_going_and_report_the_worst(capsys, tmp_path):
+def test_several_files_keep_going_and_report_the_worst(cli, tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
-    code, out, err = run(capsys, "summary", str(bad), str(SAMPLE))
+    code, out, err = cli("summary", str(bad), str(SAMPLE))
     assert code == 2
     assert 'Model: "sequential_3"' in out
     one_error_line(err, bad)
@@ -143,18 +135,18 @@ def test_summary_does_not_import_tensorflow(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_summary_warns_on_one_line_about_unsafe_content(capsys, tmp_path):
+def test_summary_warns_on_one_line_about_unsafe_content(cli, tmp_path):
     import keras
 
     inp = keras.Input((4,))
     out = keras.layers.Lambda(lambda t: t * 2, name="doubler")(inp)
     path = tmp_path / "lambda.keras"
     keras.Model(inp, out).save(path)
-    code, out_text, err = run(capsys, "summary", str(path))
+    code, out_text, err = cli("summary", str(path))
     assert code == 0, err
     warnings = [ln for ln in out_text.splitlines() if ln.startswith("Warning:")]
     assert len(warnings) == 1 and "SEC001" in warnings[0]
     assert "doubler (Lambda)" in out_text
     # a clean model prints no such line
-    code, out_text, _ = run(capsys, "summary", str(SAMPLE))
+    code, out_text, _ = cli("summary", str(SAMPLE))
     assert "Warning:" not in out_text

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from hostile import SEED_H5, SEED_KERAS, SEED_ONNX
+from helpers.hostile import SEED_H5, SEED_KERAS, SEED_ONNX
 from inspector.cli import main
 
 DEFAULT_CASES = 300

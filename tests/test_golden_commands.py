@@ -3,7 +3,7 @@ ONNX), ``diff`` (text, Markdown, JSON), ``graph`` (DOT, Mermaid, GraphML, node-l
 and the ``probe`` table.  They run on the shipped ``samples/`` models from the repository
 root, so every path in the output is relative and stable.
 
-Regenerate after an intended output change: see ``tests/golden_util.py``.
+Regenerate after an intended output change: see ``tests/helpers/golden.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from golden_util import check_golden
+from helpers.golden import check_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 

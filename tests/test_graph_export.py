@@ -12,7 +12,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from hostile import functional_config, keras_archive, layer_entry
+from helpers.hostile import functional_config, keras_archive, layer_entry
 from inspector import load
 from inspector.cli import main
 
@@ -24,7 +24,7 @@ HOSTILE = 'bad "name" \\ with <tags> & {braces} | pipes'
 @pytest.fixture(scope="module")
 def branchy(saved_model):
     """A functional model with shared layers and several inputs (``shared_twice``)."""
-    from keras_models import keras_model
+    from helpers.keras_models import keras_model
 
     return saved_model("shared_twice", "keras"), keras_model("shared_twice")
 

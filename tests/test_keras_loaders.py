@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 
 import inspector
+from helpers import keras_models as km
 from inspector.analysis.params import count_params
 from inspector.errors import LimitExceeded, ModelLoadError
 from inspector.loaders import h5index, keras_common
-
-import keras_models as km
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

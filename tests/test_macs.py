@@ -106,7 +106,7 @@ def keras_macs(model) -> int:
 
 @pytest.fixture(scope="session")
 def keras_resnet50():
-    from keras_models import app_model, saved_app
+    from helpers.keras_models import app_model, saved_app
 
     return app_model("ResNet50"), saved_app("ResNet50", "keras"), saved_app("ResNet50", "h5")
 

@@ -1049,7 +1049,7 @@ def test_raw_data_is_read_in_chunks_straight_into_the_array(tmp_path, monkeypatc
 def test_inline_initializer_beyond_2_gib(tmp_path, monkeypatch):
     """protobuf cannot parse a message over 2 GiB; the loader never asks it to: the
     structure is tiny and the tensor's raw bytes go straight from the file."""
-    from hostile import onnx_huge_initializer
+    from helpers.hostile import onnx_huge_initializer
 
     nbytes = (2 << 30) + (64 << 20)
     path = onnx_huge_initializer(tmp_path / "huge.onnx", nbytes)

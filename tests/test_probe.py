@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lint_helpers import onnx_model, tensor, value_info
-from probe_helpers import HIDDEN, IN_DIM, batch_file, dense_onnx, mlp, pre_activation, probe_path, save_onnx
+from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info
+from helpers.probe import HIDDEN, IN_DIM, batch_file, dense_onnx, mlp, pre_activation, probe_path
 
 from inspector.analysis.probe import SIGMOID_LIMIT, SOFTSIGN_LIMIT, TANH_LIMIT, saturation_region
 from inspector.errors import MissingDependency, UnsafeModel, UnsupportedFormat, UsageError

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden_util import check_golden
-from hostile import functional_config, keras_archive, layer_entry
+from helpers.golden import check_golden
+from helpers.hostile import functional_config, keras_archive, layer_entry
 from inspector.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import Browser, find_chromium
+from helpers.chromium import Browser, find_chromium
 from inspector.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

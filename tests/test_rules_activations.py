@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 from onnx import helper
 
-from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, problems, tensor, value_info
+from helpers.keras_models import keras_file
+from helpers.lint import hits, lint_path, problems
+from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
     "ACT001": ("test_act001_hidden_sigmoid", "test_act001_gates_outputs_and_cells_are_fine"),

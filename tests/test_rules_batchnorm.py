@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, problems, tensor, value_info
+from helpers.keras_models import keras_file
+from helpers.lint import hits, lint_path, problems
+from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
     "BN001": ("test_bn001_epsilon_zero", "test_bn001_near_misses"),

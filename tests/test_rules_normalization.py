@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lint_helpers import hits, keras_file, lint_path
+from helpers.keras_models import keras_file
+from helpers.lint import hits, lint_path
 
 COVERED = {
     "NORM001": ("test_norm001_raw_image_input", "test_norm001_near_misses"),

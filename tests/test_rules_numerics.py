@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, tensor, value_info
+from helpers.keras_models import keras_file
+from helpers.lint import hits, lint_path
+from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
     "NUM001": ("test_num001_nan_and_inf_weights", "test_num001_near_miss"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from lint_helpers import hits, lint_path, problems
+from helpers.lint import hits, lint_path, problems
 
 LIGHT = sorted((Path(onnx.__file__).parent / "backend" / "test" / "data" / "light").glob("*.onnx"))
 

@@ -3,7 +3,7 @@
 Every fixture is one network saved twice — ``.keras`` built by Keras and ``.onnx``
 built with onnx.helper from the same weights — and probed on the same
 standard-normal batch; what each rule must conclude follows from the weights
-(the numpy oracle in ``probe_helpers`` recomputes the pre-activations).
+(the numpy oracle in ``helpers.probe`` recomputes the pre-activations).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lint_helpers import hits
-from probe_helpers import HIDDEN, batch_file, lint_probe, mlp, pre_activation
+from helpers.lint import hits
+from helpers.probe import HIDDEN, batch_file, lint_probe, mlp, pre_activation
 
 FORMATS = ("keras", "onnx")
 
@@ -85,7 +85,8 @@ def test_act003_ignores_a_saturated_output(fmt, tmp_path):
     # A saturated *output* sigmoid is a confident prediction, not a vanishing gradient.
     import keras
 
-    from probe_helpers import dense_onnx, save_onnx
+    from helpers.onnx_models import save_onnx
+    from helpers.probe import dense_onnx
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((64,), name="features"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from onnx import helper
 
-from lint_helpers import hits, keras_file, lint_path, onnx_file, onnx_model, value_info
+from helpers.keras_models import keras_file
+from helpers.lint import hits, lint_path
+from helpers.onnx_models import onnx_file, onnx_model, value_info
 
 COVERED = {
     "REG001": ("test_reg001_large_unregularized", "test_reg001_near_misses"),

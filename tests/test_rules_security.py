@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hostile as H
-from lint_helpers import hits, lint_path
+from helpers import hostile as H
+from helpers.lint import hits, lint_path
 
 COVERED = {
     "SEC001": ("test_sec001_code_carrying_layers", "test_sec001_keras_written_lambda",

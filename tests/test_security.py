@@ -24,20 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hostile as H
 import inspector
-from inspector.cli import COMMANDS, main
+from helpers import hostile as H
+from inspector.cli import COMMANDS
 from inspector.errors import LimitExceeded, UnsafeModel
 from inspector.limits import DEFAULTS, Limits, current, parse_size
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str, path) -> str:
@@ -153,22 +147,22 @@ def outside(tmp_path):
     return folder, secret, H.OpenWatch([secret], tmp_path / "opened.txt")
 
 
-def _all_commands(capsys, path: Path) -> dict[str, int]:
+def _all_commands(cli, path: Path) -> dict[str, int]:
     codes = {}
     for command in ("summary", "info", "lint"):
-        codes[command], _, err = run(capsys, command, str(path))
+        codes[command], _, err = cli(command, str(path))
         assert "Traceback" not in err
     return codes
 
 
-def test_hdf5_links_and_external_datasets_are_never_followed(capsys, outside):
+def test_hdf5_links_and_external_datasets_are_never_followed(cli, outside):
     folder, secret, watch = outside
     builders = [H.h5_with_external_link, H.h5_with_virtual_kernel, H.h5_with_external_storage]
     models = [build(folder / f"{build.__name__}_{i}.h5", target)
               for build in builders for i, target in enumerate(["../secret", str(secret)])]
     with watch.active():
         for path in models:
-            codes = _all_commands(capsys, path)
+            codes = _all_commands(cli, path)
             assert codes == {"summary": 0, "info": 0, "lint": 1}, (path.name, codes)
     assert watch.opened == []
 
@@ -189,7 +183,7 @@ def test_the_open_watch_catches_h5py_following_links(outside):
         assert watch.opened, path.name
 
 
-def test_onnx_external_data_outside_the_folder_is_never_opened(capsys, outside):
+def test_onnx_external_data_outside_the_folder_is_never_opened(cli, outside):
     folder, secret, watch = outside
     os.symlink("../secret", folder / "link.bin")
     H.make_fifo(folder / "fifo.bin")
@@ -198,7 +192,7 @@ def test_onnx_external_data_outside_the_folder_is_never_opened(capsys, outside):
     models = [H.onnx_with_external(folder / f"m{i}.onnx", loc) for i, loc in enumerate(locations)]
     with watch.active():
         for path in models:
-            codes = _all_commands(capsys, path)
+            codes = _all_commands(cli, path)
             assert codes == {"summary": 0, "info": 0, "lint": 1}, (path.name, codes)
     assert watch.opened == []
 
@@ -234,12 +228,12 @@ def test_savedmodel_variables_outside_the_folder_are_not_read(tmp_path):
         weight.read()
 
 
-def test_symlinked_files_inside_model_folders_are_refused(tmp_path, capsys):
+def test_symlinked_files_inside_model_folders_are_refused(tmp_path, cli):
     (tmp_path / "real.json").write_text(json.dumps(H.functional_config(H.layer_entry("Dense", "d", "x", units=2))))
     folder = tmp_path / "unzipped"
     folder.mkdir()
     os.symlink("../real.json", folder / "config.json")
-    code, _, err = run(capsys, "summary", str(folder))
+    code, _, err = cli("summary", str(folder))
     assert code == 2 and "symbolic link" in one_error_line(err, folder)
 
 
@@ -333,12 +327,12 @@ def test_bombs_end_in_seconds_with_bounded_memory(tmp_path):
     assert "declares 4,398,046,511,104 bytes" in results["huge_dataset"]["stdout"]
 
 
-def test_lint_of_a_2gib_inline_initializer(tmp_path, capsys, monkeypatch):
+def test_lint_of_a_2gib_inline_initializer(tmp_path, cli, monkeypatch):
     """A protobuf past 2 GiB loads; its one big tensor is refused by the tensor
     limit (lowered here to keep the test light) instead of crashing the linter."""
     path = H.onnx_huge_initializer(tmp_path / "huge.onnx")
     monkeypatch.setenv("INSPECTOR_MAX_TENSOR_BYTES", "256MiB")
-    code, out, err = run(capsys, "lint", str(path))
+    code, out, err = cli("lint", str(path))
     assert code in (0, 1) and err == "", err
     assert "Traceback" not in out
 
@@ -350,7 +344,7 @@ def test_onnx_limits_come_from_the_environment(monkeypatch):
         inspector.load(H.SEED_ONNX)
 
 
-def test_a_file_that_hangs_the_hdf5_library_ends_in_an_error(tmp_path, monkeypatch, capsys):
+def test_a_file_that_hangs_the_hdf5_library_ends_in_an_error(tmp_path, monkeypatch, cli):
     """HDF5 1.14 loops forever on a global heap whose free-space object has size 0
     (found by the fuzzer); inspector reads HDF5 metadata in a time-limited child."""
     import time
@@ -358,14 +352,14 @@ def test_a_file_that_hangs_the_hdf5_library_ends_in_an_error(tmp_path, monkeypat
     path = H.h5_with_looping_global_heap(tmp_path / "loop.h5")
     monkeypatch.setenv("INSPECTOR_MAX_HDF5_SECONDS", "2")
     start = time.monotonic()
-    code, _, err = run(capsys, "summary", str(path))
+    code, _, err = cli("summary", str(path))
     assert time.monotonic() - start < 10
     assert code == 2 and "INSPECTOR_MAX_HDF5_SECONDS" in one_error_line(err, path)
-    code, _, _ = run(capsys, "summary", str(H.SEED_H5))
+    code, _, _ = cli("summary", str(H.SEED_H5))
     assert code == 0  # the seed itself reads fine through the same path
 
 
-def test_a_crash_of_the_hdf5_library_is_one_error(monkeypatch, capsys):
+def test_a_crash_of_the_hdf5_library_is_one_error(monkeypatch, cli):
     """The HDF5 metadata walk runs in a child process: if the C library dies there,
     inspector reports the file instead of dying with it."""
     import signal
@@ -379,7 +373,7 @@ def test_a_crash_of_the_hdf5_library_is_one_error(monkeypatch, capsys):
         os.kill(os.getpid(), signal.SIGKILL)  # in the child: what a segfault in HDF5 looks like
 
     monkeypatch.setattr(h5index, "_walk", crash)
-    code, out, err = run(capsys, "summary", str(H.SEED_H5))
+    code, out, err = cli("summary", str(H.SEED_H5))
     assert code == 2 and out == ""
     assert "crashed the HDF5 library" in one_error_line(err, H.SEED_H5)
 
@@ -432,21 +426,21 @@ def _broken(folder: Path) -> dict[str, Path]:
     return out
 
 
-def test_broken_input_is_one_line_and_exit_2(tmp_path, capsys):
+def test_broken_input_is_one_line_and_exit_2(tmp_path, cli):
     for name, path in _broken(tmp_path).items():
         for command in ("summary", "info", "lint"):
-            code, out, err = run(capsys, command, str(path))
+            code, out, err = cli(command, str(path))
             assert code == 2, (name, command, err)
             one_error_line(err, path)
             if command != "lint":
                 assert out == "", (name, command)
 
 
-def test_broken_input_messages_say_what_is_wrong(tmp_path, capsys):
+def test_broken_input_messages_say_what_is_wrong(tmp_path, cli):
     broken = _broken(tmp_path)
 
     def message(name: str) -> str:
-        _, _, err = run(capsys, "summary", str(broken[name]))
+        _, _, err = cli("summary", str(broken[name]))
         return one_error_line(err, broken[name]).split(": ", 3)[-1]
 
     assert "empty" in message("empty.onnx")
@@ -455,19 +449,19 @@ def test_broken_input_messages_say_what_is_wrong(tmp_path, capsys):
     assert "saved_model.pb" in message("bad_savedmodel")
 
 
-def test_several_files_are_all_reported_and_the_worst_exit_wins(tmp_path, capsys):
+def test_several_files_are_all_reported_and_the_worst_exit_wins(tmp_path, cli):
     broken = tmp_path / "broken.h5"
     broken.write_bytes(b"not hdf5 at all")
     lambda_model = H.keras_archive(tmp_path / "lambda.keras", H.functional_config(
         H.layer_entry("Lambda", "lam", "x", function={"class_name": "__lambda__", "config": {"code": "AA=="}})))
     clean = H.SEED_KERAS
-    code, out, err = run(capsys, "lint", str(broken), str(lambda_model), str(clean))
+    code, out, err = cli("lint", str(broken), str(lambda_model), str(clean))
     assert code == 2
     one_error_line(err, broken)
     assert f"{lambda_model}:lam: SEC001" in out
-    code, out, err = run(capsys, "lint", str(clean), str(lambda_model))
+    code, out, err = cli("lint", str(clean), str(lambda_model))
     assert code == 1 and err == "" and "SEC001" in out
-    code, out, err = run(capsys, "summary", str(broken), str(clean), str(broken))
+    code, out, err = cli("summary", str(broken), str(clean), str(broken))
     assert code == 2 and out.count('Model: "sequential_3"') == 1
     assert len(err.strip().splitlines()) == 2
 
@@ -507,9 +501,9 @@ def test_limits_from_the_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "ten", "1.5", "12 parsecs"])
-def test_bad_limit_values_are_a_one_line_error(value, monkeypatch, capsys):
+def test_bad_limit_values_are_a_one_line_error(value, monkeypatch, cli):
     monkeypatch.setenv("INSPECTOR_MAX_JSON_DEPTH", value)
-    code, _, err = run(capsys, "summary", str(H.SEED_KERAS))
+    code, _, err = cli("summary", str(H.SEED_KERAS))
     assert code == 2 and "INSPECTOR_MAX_JSON_DEPTH" in one_error_line(err, H.SEED_KERAS)
 
 
@@ -525,12 +519,12 @@ LIMIT_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(LIMIT_CASES))
-def test_each_limit_is_enforced_and_named(case, monkeypatch, capsys):
+def test_each_limit_is_enforced_and_named(case, monkeypatch, cli):
     env, value, path = LIMIT_CASES[case]
-    code, _, _ = run(capsys, "summary", str(path))
+    code, _, _ = cli("summary", str(path))
     assert code == 0  # within the defaults
     monkeypatch.setenv(env, value)
-    code, _, err = run(capsys, "summary", str(path))
+    code, _, err = cli("summary", str(path))
     assert code == 2 and env in one_error_line(err, path)
 
 

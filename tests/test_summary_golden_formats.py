@@ -1,7 +1,7 @@
 """Golden files for the other summary formats, on the shipped sample model.
 
 Their numbers are pinned against Keras by the loader tests; these files pin the
-layout.  Regenerate: see ``tests/golden_util.py``.
+layout.  Regenerate: see ``tests/helpers/golden.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import inspector
-from golden_util import check_golden
+from helpers.golden import check_golden
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
 

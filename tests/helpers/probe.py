@@ -17,8 +17,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from keras_models import model_dir  # noqa: E402
-from lint_helpers import onnx_model, tensor, value_info  # noqa: E402
+from helpers.keras_models import model_dir  # noqa: E402
+from helpers.lint import load_graph  # noqa: E402
+from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info  # noqa: E402
 
 IN_DIM = 64
 HIDDEN = 96
@@ -94,14 +95,6 @@ def dense_onnx(layers: list[tuple[np.ndarray, np.ndarray, str | None]], *, batch
                       [value_info(x, [batch, layers[-1][0].shape[1]])], inits)
 
 
-def save_onnx(model: Any, path: Path) -> Path:
-    import onnx
-
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
 def batch_file(name: str = "normal", *, samples: int = 64, seed: int = 1, dim: int = IN_DIM) -> Path:
     """A standard-normal batch saved as .npy (shared by the probe and the oracle)."""
     path = model_dir() / f"probe_batch_{name}_{samples}_{seed}_{dim}.npy"
@@ -118,21 +111,16 @@ def pre_activation(pair: Pair, x: np.ndarray) -> np.ndarray:
 def probe_path(path: Path, **kwargs: Any):
     """Load ``path`` with inspector and probe it."""
     from inspector.analysis.probe import probe
-    from inspector.loaders import load
 
-    graph = load(path)
-    graph.path = str(path)
-    return probe(graph, **kwargs)
+    return probe(load_graph(path), **kwargs)
 
 
 def lint_probe(path: Path, *, select: tuple[str, ...] = ("ACT003", "ACT004", "NUM005"), config: Any = None,
                **kwargs: Any):
     """Probe and lint ``path`` with the probe rules (what ``lint --probe`` does)."""
     from inspector.analysis.probe import probe
-    from inspector.loaders import load
     from inspector.rules import lint
 
-    graph = load(path)
-    graph.path = str(path)
+    graph = load_graph(path)
     report = probe(graph, **kwargs)
     return lint(graph, select=select, probe=report, config=config), report

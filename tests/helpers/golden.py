@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 
 
 def check_golden(name: str, text: str) -> None:
@@ -21,4 +21,4 @@ def check_golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     expected = path.read_text()
-    assert text == expected, f"{name} differs from the golden file (see tests/golden_util.py to regenerate)"
+    assert text == expected, f"{name} differs from the golden file (see tests/helpers/golden.py to regenerate)"

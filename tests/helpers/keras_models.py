@@ -3,7 +3,7 @@
 Any test module may use this; nothing here runs at import time (Keras is imported
 by the functions that need it).
 
-    from keras_models import saved_app, saved_model, keras_model, keras_facts, graph_facts
+    from helpers.keras_models import saved_app, saved_model, keras_model, keras_facts, graph_facts
 
     path = saved_app("ResNet50", "keras")      # keras.applications model, weights=None
     path = saved_model("shared_twice", "h5")   # one of the small models in BUILDERS
@@ -54,6 +54,16 @@ def _save(model: Any, key: str, fmt: str) -> Path:
         warnings.simplefilter("ignore")  # "HDF5 is a legacy format"
         model.save(path)
     return path
+
+
+def keras_file(key: str, build: Callable[[], Any], *, fmt: str = "keras") -> Path:
+    """Save the model ``build()`` returns (random seed 0) as ``lint_<key>.keras`` (or ``.h5``), once."""
+    if (f"lint:{key}", fmt) not in _FILES:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        _FILES[(f"lint:{key}", fmt)] = _save(build(), f"lint_{key}", fmt)
+    return _FILES[(f"lint:{key}", fmt)]
 
 
 # -- keras.applications ---------------------------------------------------------------------

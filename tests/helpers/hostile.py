@@ -5,7 +5,7 @@ needs Keras except the ``*_marker_*`` ones, which build a real model whose Lambd
 layer creates a marker file when it runs (the proof that nothing ran is that the
 marker does not exist after inspector has read the file).
 
-    from hostile import keras_archive, functional_config, h5_with_link
+    from helpers.hostile import keras_archive, functional_config, h5_with_link
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 SEED_KERAS = SAMPLES / "seed_cnn.keras"
 SEED_H5 = SAMPLES / "seed_cnn.h5"
