@@ -11,7 +11,6 @@ import pytest
 
 from inspector import load
 from inspector.analysis.diff import diff_models
-from inspector.cli import main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -57,11 +56,6 @@ def keras_layer_facts(model) -> dict[str, tuple[int, tuple]]:
     return {layer.name: (layer.count_params(), tuple(layer.output.shape)) for layer in model.layers}
 
 
-def run(args: list[str], capsys) -> tuple[int, str]:
-    code = main(["diff", *args, "--isolated"])
-    return code, capsys.readouterr().out
-
-
 def test_modified_copy(models):
     (pa, ma), (pb, mb) = models["base"], models["changed"]
     d = diff_models(load(pa), load(pb))
@@ -82,37 +76,37 @@ def test_modified_copy(models):
     assert set(d.kinds_changed()) >= {"params", "shapes", "layers", "macs"}
 
 
-def test_findings_new_and_fixed(models, capsys):
+def test_findings_new_and_fixed(models, cli):
     (pa, _), (pb, _) = models["base"], models["changed"]
-    code, out = run([str(pa), str(pb), "--format", "json"], capsys)
+    code, out, _ = cli("diff", str(pa), str(pb), "--format", "json", "--isolated")
     doc = json.loads(out)
     new = {(f["code"], f["layer"]) for f in doc["findings"]["new"]}
     assert ("INIT002", "hidden") in new  # the all-zero kernel
-    code, out = run([str(pb), str(pa), "--format", "json"], capsys)
+    code, out, _ = cli("diff", str(pb), str(pa), "--format", "json", "--isolated")
     fixed = {(f["code"], f["layer"]) for f in json.loads(out)["findings"]["fixed"]}
     assert ("INIT002", "hidden") in fixed
 
 
-def test_fail_on_change_exit_codes(models, capsys):
+def test_fail_on_change_exit_codes(models, cli):
     (pa, _), (pb, _) = models["base"], models["changed"]
-    assert run([str(pa), str(pb)], capsys)[0] == 0  # no gate: report only
+    assert cli("diff", str(pa), str(pb), "--isolated").code == 0  # no gate: report only
     for kind in ("params", "shapes", "layers", "findings", "any"):
-        assert run([str(pa), str(pb), "--fail-on-change", kind], capsys)[0] == 1, kind
-    assert run([str(pa), str(pa), "--fail-on-change", "any"], capsys)[0] == 0
+        assert cli("diff", str(pa), str(pb), "--fail-on-change", kind, "--isolated").code == 1, kind
+    assert cli("diff", str(pa), str(pa), "--fail-on-change", "any", "--isolated").code == 0
     # Fixing findings is not a findings change; new ones below --fail-on do not count.
-    assert run([str(pb), str(pa), "--fail-on-change", "findings"], capsys)[0] == 0
-    code = main(["diff", str(pa), str(pb), "--fail-on-change", "weights"])
-    assert code == 2 and "unknown --fail-on-change kind" in capsys.readouterr().err
+    assert cli("diff", str(pb), str(pa), "--fail-on-change", "findings", "--isolated").code == 0
+    code, _, err = cli("diff", str(pa), str(pb), "--fail-on-change", "weights")
+    assert code == 2 and "unknown --fail-on-change kind" in err
 
 
-def test_renamed_layers_match_by_alignment(models, capsys):
+def test_renamed_layers_match_by_alignment(models, cli):
     (pa, _), (pr, _) = models["base"], models["renamed"]
     d = diff_models(load(pa), load(pr))
     assert not d.added and not d.removed and not d.changed
     assert {p.how for p in d.pairs} == {"alignment"}
     assert {(p.a.name, p.b.name) for p in d.pairs if p.a.name != "image"} >= {("conv_b", "v2_conv_b"),
                                                                               ("head", "v2_head")}
-    assert run([str(pa), str(pr), "--fail-on-change", "params,shapes,layers,macs"], capsys)[0] == 0
+    assert cli("diff", str(pa), str(pr), "--fail-on-change", "params,shapes,layers,macs", "--isolated").code == 0
 
 
 def test_same_model_keras_and_h5(models, tmp_path):
@@ -152,20 +146,20 @@ def test_keras_against_its_onnx_export(models, tmp_path):
     assert macs.before == macs.after
 
 
-def test_text_and_markdown_output(models, capsys, tmp_path):
+def test_text_and_markdown_output(models, cli, tmp_path):
     (pa, _), (pb, _) = models["base"], models["changed"]
-    code, out = run([str(pa), str(pb)], capsys)
+    code, out, _ = cli("diff", str(pa), str(pb), "--isolated")
     assert "  + drop (Dropout)" in out and "  - pool (MaxPooling2D)" in out and "~ conv_b" in out
     assert "Changed: params, shapes, layers, macs, findings" in out
     target = tmp_path / "diff.md"
-    assert main(["diff", str(pa), str(pb), "--format", "markdown", "-o", str(target), "--isolated"]) == 0
+    assert cli("diff", str(pa), str(pb), "--format", "markdown", "-o", str(target), "--isolated").code == 0
     md = target.read_text()
     assert md.startswith("## Model diff:") and "| Params |" in md and "`drop`" in md and "`INIT002`" in md
 
 
-def test_unreadable_model_exit_2(models, tmp_path, capsys):
+def test_unreadable_model_exit_2(models, tmp_path, cli):
     (pa, _) = models["base"]
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a model")
-    assert main(["diff", str(pa), str(bad)]) == 2
-    assert "bad.keras" in capsys.readouterr().err
+    code, _, err = cli("diff", str(pa), str(bad))
+    assert code == 2 and "bad.keras" in err

@@ -35,8 +35,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from helpers.cli import run_cli
 from helpers.hostile import SEED_H5, SEED_KERAS, SEED_ONNX
-from inspector.cli import main
 
 DEFAULT_CASES = 300
 CASES = int(os.environ.get("INSPECTOR_FUZZ_CASES", DEFAULT_CASES))
@@ -218,18 +218,6 @@ class Failure:
     problem: str
 
 
-def run_command(command: str, path: Path) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    from contextlib import redirect_stderr, redirect_stdout
-
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main([command, str(path)])
-    except SystemExit as exc:  # argparse-style exits are allowed, with the documented codes
-        code = exc.code if isinstance(exc.code, int) else 2
-    return code, err.getvalue()
-
-
 def check(command: str, path: Path, code: int, err: str) -> str | None:
     if code not in (0, 1, 2):
         return f"exit code {code}"
@@ -258,7 +246,7 @@ def fuzz(cases: int, folder: Path, *, seed: int = BASE_SEED) -> tuple[list[Failu
         case = f"seed {seed} case {i} ({suffix}, {how})"
         for command in COMMANDS:
             try:
-                code, err = run_command(command, path)
+                code, _, err = run_cli(command, path)
             except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
                 failures.append(Failure(case, command, f"{type(exc).__name__}: {exc}"))
                 continue

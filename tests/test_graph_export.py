@@ -12,6 +12,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from helpers.cli import run_cli
 from helpers.hostile import functional_config, keras_archive, layer_entry
 from inspector import load
 from inspector.cli import main
@@ -46,7 +47,7 @@ def keras_edges(model) -> set[tuple[str, str]]:
 
 def export(tmp_path: Path, model: Path, fmt: str, *extra: str) -> str:
     out = tmp_path / f"graph.{fmt}"
-    assert main(["graph", str(model), "--format", fmt, "-o", str(out), *extra]) == 0
+    assert run_cli("graph", model, "--format", fmt, "-o", out, *extra).code == 0
     return out.read_text()
 
 
@@ -152,12 +153,12 @@ def test_mermaid_falls_back_to_segments():
     assert nx.is_directed_acyclic_graph(nx.DiGraph(list(d.edges)))
 
 
-def test_graph_cli_stdout_and_errors(capsys, tmp_path):
+def test_graph_cli_stdout_and_errors(cli, tmp_path):
     seed = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
-    assert main(["graph", str(seed), "-f", "mermaid"]) == 0
-    assert capsys.readouterr().out.startswith("flowchart TD")
-    with pytest.raises(SystemExit) as exc:
+    code, out, _ = cli("graph", seed, "-f", "mermaid")
+    assert code == 0 and out.startswith("flowchart TD")
+    with pytest.raises(SystemExit) as exc:  # argparse's own exit, as main raises it
         main(["graph", str(seed), "-f", "svg"])
     assert exc.value.code == 2
-    assert main(["graph", str(seed), "-o", str(tmp_path / "no" / "such" / "dir.graphml")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    code, _, err = cli("graph", seed, "-o", tmp_path / "no" / "such" / "dir.graphml")
+    assert code == 2 and "does not exist" in err

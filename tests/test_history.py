@@ -7,8 +7,6 @@ inspector reads from either file must equal ``History.history``.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import sys
@@ -160,60 +158,51 @@ def test_a_folder_of_several_tensorboard_runs_is_refused(real_run, tmp_path):
 # -- command line -------------------------------------------------------------------------------
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    from inspector.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-def test_history_command_text_and_exit_codes(real_run):
+def test_history_command_text_and_exit_codes(cli, real_run):
     log = str(real_run["csv"])
-    code, out, err = _cli("history", log)
+    code, out, err = cli("history", log)
     assert code == 0 and err == ""  # HIST001 is a warning; --fail-on defaults to error
     first = out.splitlines()[0]
     assert first.startswith(f"{log}:epoch ") and ": HIST001 [warning] overfitting:" in first
     assert out.rstrip().endswith("Found 1 finding (1 warning) in 1 model.")
-    code, _, _ = _cli("history", log, "--fail-on", "warning")
+    code, _, _ = cli("history", log, "--fail-on", "warning")
     assert code == 1
-    code, out, _ = _cli("history", log, "--ignore", "HIST001")
+    code, out, _ = cli("history", log, "--ignore", "HIST001")
     assert code == 0 and "All checks passed" in out
 
 
-def test_history_command_machine_formats(real_run):
+def test_history_command_machine_formats(cli, real_run):
     log = str(real_run["csv"])
-    code, out, _ = _cli("history", log, "--output-format", "json")
+    code, out, _ = cli("history", log, "--output-format", "json")
     doc = json.loads(out)
     assert doc["schema"] == "inspector.lint/1"
     (result,) = doc["results"]
     assert result["model"] == {"name": "training.csv", "format": "history", "path": log}
     assert [f["code"] for f in result["findings"]] == ["HIST001"]
     assert result["findings"][0]["layer"].startswith("epoch ")
-    code, out, _ = _cli("history", log, "--output-format", "sarif")
+    code, out, _ = cli("history", log, "--output-format", "sarif")
     sarif = json.loads(out)
     rules = sarif["runs"][0]["tool"]["driver"]["rules"]
     assert {r["id"] for r in rules} == {"HIST001", "HIST002", "HIST003", "HIST004", "HIST005"}
-    code, out, _ = _cli("history", log, "--output-format", "github")
+    code, out, _ = cli("history", log, "--output-format", "github")
     assert out.startswith("::warning ")
 
 
-def test_history_command_bad_log_is_exit_2(tmp_path, real_run):
+def test_history_command_bad_log_is_exit_2(cli, tmp_path, real_run):
     bad = tmp_path / "bad.json"
     bad.write_text("{broken")
-    code, out, err = _cli("history", str(bad), str(real_run["csv"]))
+    code, out, err = cli("history", str(bad), str(real_run["csv"]))
     assert code == 2
     assert err.startswith(f"inspector: error: {bad}: not a training log") and err.count("\n") == 1
     assert "HIST001" in out  # the good log is still reported
 
 
-def test_lint_with_history_reports_both(real_run):
-    code, out, _ = _cli("lint", str(real_run["model"]), "--history", str(real_run["csv"]),
+def test_lint_with_history_reports_both(cli, real_run):
+    code, out, _ = cli("lint", str(real_run["model"]), "--history", str(real_run["csv"]),
                         "--output-format", "json")
     doc = json.loads(out)
     assert [r["model"]["format"] for r in doc["results"]] == ["keras", "history"]
     assert [f["code"] for f in doc["results"][1]["findings"]] == ["HIST001"]
     assert all(not f["code"].startswith("HIST") for f in doc["results"][0]["findings"])
-    code, out, _ = _cli("lint", str(real_run["model"]), "--history", str(real_run["csv"]))
+    code, out, _ = cli("lint", str(real_run["model"]), "--history", str(real_run["csv"]))
     assert f"{real_run['csv']}:epoch " in out

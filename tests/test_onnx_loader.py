@@ -823,12 +823,9 @@ def test_constant_of_shape_weight_reads_its_fill_value():
     assert np.all(value == fill)
 
 
-def test_info_json_for_onnx(tmp_path, capsys):
-    from inspector.cli import main
-
+def test_info_json_for_onnx(tmp_path, cli):
     path, model = _external_model(tmp_path)
-    code = main(["info", str(path), "--format", "json"])
-    out, err = capsys.readouterr()
+    code, out, err = cli("info", path, "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["schema"] == "inspector.info/1"
@@ -843,20 +840,16 @@ def test_info_json_for_onnx(tmp_path, capsys):
     assert doc["params"]["params"] == 64 * 128 + 128 + 128 * 32
 
 
-def test_info_text_for_onnx_and_keras(tmp_path, capsys):
-    from inspector.cli import main
-
+def test_info_text_for_onnx_and_keras(tmp_path, cli):
     path, _ = pytorch_style(tmp_path)
-    code = main(["info", str(path), "--macs"])
-    out, _ = capsys.readouterr()
+    code, out, _ = cli("info", path, "--macs")
     assert code == 0
     assert "Producer       pytorch 2.3.0" in out
     assert "Opset imports  ai.onnx 17" in out
     assert "  input  float32  (batch_size, 3, 32, 32)" in out
     assert "MACs" in out
     sample = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
-    code = main(["info", str(sample)])
-    out, _ = capsys.readouterr()
+    code, out, _ = cli("info", sample)
     assert code == 0 and "Keras version" in out and "Format         keras" in out
 
 

@@ -357,58 +357,47 @@ def test_savedmodel_is_not_probed():
 # -- command line -----------------------------------------------------------------------------------
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    import contextlib
-
-    from inspector.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-def test_probe_command_prints_a_table_and_json():
+def test_probe_command_prints_a_table_and_json(cli):
     pair = mlp("dead_bias", activation="relu", bias=-10.0)
-    code, out, err = _cli("probe", str(pair.keras), "--inputs", str(batch_file()))
+    code, out, err = cli("probe", str(pair.keras), "--inputs", str(batch_file()))
     assert code == 0 and err == ""  # stderr is no terminal: no progress line
     lines = out.splitlines()
     assert lines[0].startswith("___") and lines[2].startswith("===")
     row = next(line for line in lines if line.startswith(" hidden"))
     assert "100.0%" in row and "relu (Dense)" in row
     assert f"Input features: (64, {IN_DIM}) float32, from the inputs file" in out
-    code, out, _ = _cli("probe", str(pair.onnx), "-f", "json")
+    code, out, _ = cli("probe", str(pair.onnx), "-f", "json")
     doc = json.loads(out)
     assert doc["schema"] == "inspector.probe/1" and doc["model"]["format"] == "onnx"
     (layer,) = doc["layers"]
     assert layer["layer"] == "relu_0" and layer["dead_units"] == 1.0 and layer["units"] == HIDDEN
     assert doc["inputs"][0]["source"] == "normal" and doc["samples"] == 8
-    code, out, _ = _cli("probe", str(pair.onnx), "-f", "github")
+    code, out, _ = cli("probe", str(pair.onnx), "-f", "github")
     assert out.splitlines()[0].startswith("| Layer")
 
 
-def test_probe_command_errors_are_one_line(tmp_path):
-    code, out, err = _cli("probe", str(mlp("dead_he", activation="relu", initializer="he_normal").keras),
+def test_probe_command_errors_are_one_line(cli, tmp_path):
+    code, out, err = cli("probe", str(mlp("dead_he", activation="relu", initializer="he_normal").keras),
                           "-f", "nope")
     assert code == 2 and err.startswith("inspector: error: unknown format 'nope'") and err.count("\n") == 1
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"garbage")
-    code, _, err = _cli("probe", str(bad))
+    code, _, err = cli("probe", str(bad))
     assert code == 2 and err.startswith(f"inspector: error: {bad}:") and err.count("\n") == 1
 
 
-def test_lint_probe_reports_measured_findings_and_exit_code():
+def test_lint_probe_reports_measured_findings_and_exit_code(cli):
     pair = mlp("dead_bias", activation="relu", bias=-10.0)
-    code, out, _ = _cli("lint", "--probe", "--select", "ACT004", str(pair.onnx))
+    code, out, _ = cli("lint", "--probe", "--select", "ACT004", str(pair.onnx))
     assert code == 0  # ACT004 is a warning, --fail-on defaults to error
     assert f"{pair.onnx}:relu_0: ACT004 [warning]" in out
-    code, out, _ = _cli("lint", "--probe", "--select", "ACT004", "--fail-on", "warning", str(pair.keras))
+    code, out, _ = cli("lint", "--probe", "--select", "ACT004", "--fail-on", "warning", str(pair.keras))
     assert code == 1 and f"{pair.keras}:hidden: ACT004" in out
-    code, out, _ = _cli("lint", "--select", "ACT004", str(pair.keras))  # without --probe: static only
+    code, out, _ = cli("lint", "--select", "ACT004", str(pair.keras))  # without --probe: static only
     assert code == 0 and "ACT004" not in out
 
 
-def test_lint_probe_skips_unsafe_models_with_a_warning(tmp_path):
+def test_lint_probe_skips_unsafe_models_with_a_warning(cli, tmp_path):
     import keras
 
     def build():
@@ -416,7 +405,7 @@ def test_lint_probe_skips_unsafe_models_with_a_warning(tmp_path):
         return keras.Model(inp, keras.layers.Lambda(lambda t: t + 1, name="code")(inp))
 
     path = _keras_file(tmp_path, "lambda2", build)
-    code, out, err = _cli("lint", "--probe", str(path))
+    code, out, err = cli("lint", "--probe", str(path))
     assert "SEC001" in out and code == 1
     assert f"inspector: warning: {path}: probe skipped: refusing to run the model" in err
 
@@ -476,7 +465,7 @@ def test_old_opsets_and_float16_measure_the_same(tmp_path):
     assert half.mean == pytest.approx(x.astype(np.float16).astype(np.float64).mean(), rel=1e-3)
 
 
-def test_lint_probe_does_not_run_the_model_when_no_probe_rule_is_selected(monkeypatch):
+def test_lint_probe_does_not_run_the_model_when_no_probe_rule_is_selected(cli, monkeypatch):
     import inspector.commands.probe as command
 
     def refuse(*args, **kwargs):
@@ -484,7 +473,7 @@ def test_lint_probe_does_not_run_the_model_when_no_probe_rule_is_selected(monkey
 
     monkeypatch.setattr(command, "run_probe", refuse)
     pair = mlp("dead_bias", activation="relu", bias=-10.0)
-    code, out, err = _cli("lint", "--probe", "--select", "ACT001,INIT", str(pair.keras))
+    code, out, err = cli("lint", "--probe", "--select", "ACT001,INIT", str(pair.keras))
     assert code == 0 and err == ""
     with pytest.raises(AssertionError, match="the model was run"):
-        _cli("lint", "--probe", "--select", "ACT004", "--debug", str(pair.keras))
+        cli("lint", "--probe", "--select", "ACT004", "--debug", str(pair.keras))

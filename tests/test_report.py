@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.cli import run_cli
 from helpers.golden import check_golden
 from helpers.hostile import functional_config, keras_archive, layer_entry
-from inspector.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "samples" / "seed_cnn.keras"
@@ -73,7 +73,7 @@ class Page(HTMLParser):
 
 def report(tmp_path: Path, model: Path, name: str, *extra: str) -> Path:
     out = tmp_path / name
-    assert main(["report", str(model), "-o", str(out), "--isolated", *extra]) == 0
+    assert run_cli("report", model, "-o", out, "--isolated", *extra).code == 0
     return out
 
 
@@ -145,9 +145,9 @@ def test_markdown_architecture_is_mermaid(seed_md, seed_keras):
     assert len(re.findall(r"-->", block)) == len(seed_keras.layers)
 
 
-def test_markdown_to_stdout_has_no_images(capsys):
-    assert main(["report", str(SEED), "--format", "markdown", "--isolated"]) == 0
-    out = capsys.readouterr().out
+def test_markdown_to_stdout_has_no_images(cli):
+    code, out, _ = cli("report", SEED, "--format", "markdown", "--isolated")
+    assert code == 0
     assert out.startswith("# Model report:") and "![" not in out
 
 
@@ -334,13 +334,13 @@ def test_histograms_sample_large_tensors_evenly():
 # -- command line ----------------------------------------------------------------------------------
 
 
-def test_format_follows_suffix_and_bad_suffix_is_usage_error(tmp_path, capsys):
-    assert main(["report", str(SEED), "-o", str(tmp_path / "r.htm"), "--no-charts", "--isolated"]) == 0
+def test_format_follows_suffix_and_bad_suffix_is_usage_error(tmp_path, cli):
+    assert cli("report", SEED, "-o", tmp_path / "r.htm", "--no-charts", "--isolated").code == 0
     assert (tmp_path / "r.htm").read_text().startswith("<!DOCTYPE html>")
-    assert main(["report", str(SEED), "-o", str(tmp_path / "r.txt")]) == 2
-    assert "--format" in capsys.readouterr().err
+    code, _, err = cli("report", SEED, "-o", tmp_path / "r.txt")
+    assert code == 2 and "--format" in err
     assert not (tmp_path / "r.txt").exists()
-    assert main(["report", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "m.html")]) == 2
+    assert cli("report", tmp_path / "missing.keras", "-o", tmp_path / "m.html").code == 2
 
 
 def test_no_charts(tmp_path):
@@ -392,9 +392,9 @@ def test_history_section(tmp_path):
     assert page.find("section", id="history") and page.find("figure", **{"data-chart": "history"})
 
 
-def test_history_bad_log_is_usage_error(tmp_path, capsys):
-    assert main(["report", str(SEED), "-o", str(tmp_path / "r.html"), "--history", str(tmp_path / "nope.csv")]) == 2
-    assert "nope.csv" in capsys.readouterr().err
+def test_history_bad_log_is_usage_error(tmp_path, cli):
+    code, _, err = cli("report", SEED, "-o", tmp_path / "r.html", "--history", tmp_path / "nope.csv")
+    assert code == 2 and "nope.csv" in err
 
 
 # -- activation probe -------------------------------------------------------------------------------
@@ -423,12 +423,12 @@ def test_probe_section_shows_dead_units(tmp_path):
     assert "`ACT004`" in md  # the dead-units rule ran on the probe's measurements
 
 
-def test_probe_skips_unsafe_model(tmp_path, saved_model, capsys):
+def test_probe_skips_unsafe_model(tmp_path, saved_model, cli):
     """A file with a Lambda layer (SEC001) is not run: the report is written, its
     probe section says why, and the SEC finding is in it."""
     path = saved_model("with_lambda", "keras")
-    assert main(["report", str(path), "-o", str(tmp_path / "r.md"), "--probe", "--isolated"]) == 0
-    assert "probe skipped" in capsys.readouterr().err
+    code, _, err = cli("report", path, "-o", tmp_path / "r.md", "--probe", "--isolated")
+    assert code == 0 and "probe skipped" in err
     md = (tmp_path / "r.md").read_text()
     section = md.split("## Activation probe", 1)[1]
     assert "The model was not run" in section and "| `double` |" not in section

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.chromium import Browser, find_chromium
-from inspector.cli import main
+from helpers.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "samples" / "seed_cnn.keras"
@@ -36,7 +36,7 @@ def seed_page(browser, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     log = overfitting_log(folder / "log.csv")
     out = folder / "seed_cnn.html"
-    assert main(["report", str(SEED), "-o", str(out), "--history", str(log), "--isolated"]) == 0
+    assert run_cli("report", SEED, "-o", out, "--history", log, "--isolated").code == 0
     page = browser.open(out)
     yield out, page
     page.close()
@@ -85,9 +85,9 @@ def test_layer_search_filters_rows(seed_page):
     assert all_rows == 8 and filtered == 2 and label == "2 of 8 layers" and restored == 8
 
 
-def test_findings_expand_and_collapse(browser, tmp_path):
+def test_findings_expand_and_collapse(browser, tmp_path, cli):
     out = tmp_path / "zero.html"
-    assert main(["report", str(ZERO_MLP), "-o", str(out), "--isolated", "--no-charts"]) == 0
+    assert cli("report", ZERO_MLP, "-o", out, "--isolated", "--no-charts").code == 0
     page = browser.open(out)
     try:
         states = page.evaluate("""

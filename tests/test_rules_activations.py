@@ -201,12 +201,10 @@ def test_act006_near_misses():
     assert not hits(findings, "ACT006") and not hits(findings, "ACT001")
 
 
-def test_malformed_activation_configs_do_not_crash_rules(tmp_path):
+def test_malformed_activation_configs_do_not_crash_rules(tmp_path, cli):
     """A damaged config (a fuzzer's find): strings where numbers belong are data, not crashes."""
     import json
     import zipfile
-
-    from inspector.cli import main
 
     sample = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
     src = zipfile.ZipFile(sample)
@@ -220,4 +218,4 @@ def test_malformed_activation_configs_do_not_crash_rules(tmp_path):
     with zipfile.ZipFile(bad, "w") as out:
         for info in src.infolist():
             out.writestr(info, json.dumps(cfg) if info.filename == "config.json" else src.read(info.filename))
-    assert main(["lint", str(bad)]) in (0, 1)
+    assert cli("lint", bad).code in (0, 1)

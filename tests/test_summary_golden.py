@@ -1,8 +1,10 @@
 """The classic listing must be Keras 2's ``model.summary()`` byte for byte.
 
-The two reference listings in ``shared/golden/`` were printed by Keras 2; here
-the same models are built with today's Keras, saved as ``.keras`` and ``.h5``,
-read back by the static loaders and printed by the ``classic`` reporter.
+The two reference listings ``tests/golden/*_keras2_summary.txt`` were printed by Keras 2
+(``model.summary()`` of TensorFlow 2.x-era Keras, copied from the seed document; every
+table line padded to full width): they are references, never regenerated.  Here the
+same models are built with today's Keras, saved as ``.keras`` and ``.h5``, read back
+by the static loaders and printed by the ``classic`` reporter.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import inspector
 from inspector.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-# shared/ lies beside the repository, for developers and CI alike.
-GOLDEN = ROOT.parent / "shared" / "golden"
+GOLDEN = ROOT / "tests" / "golden"
 
 
 def golden(name: str) -> str:
@@ -67,9 +68,9 @@ def test_resnet50_listing_is_byte_exact(resnet50_files, fmt):
     assert text == expected
 
 
-def test_cli_prints_the_listing(seed_cnn_files, capsys):
-    assert main(["summary", str(seed_cnn_files["keras"])]) == 0
-    assert capsys.readouterr().out == golden("sequential_keras2_summary.txt")
+def test_cli_prints_the_listing(seed_cnn_files, cli):
+    code, out, _ = cli("summary", seed_cnn_files["keras"])
+    assert code == 0 and out == golden("sequential_keras2_summary.txt")
 
 
 def test_line_length_and_positions_as_in_keras(seed_cnn_files):
