@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli import one_error_line
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "seed_cnn.keras"
 SAMPLE_H5 = ROOT / "samples" / "seed_cnn.h5"
-
-
-def one_error_line(err: str, path) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"inspector: error: {path}: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_samples_summarize(cli):
@@ -39,14 +33,18 @@ def test_missing_file(cli, tmp_path):
     assert "no such file" in one_error_line(err, path)
 
 
-@pytest.mark.parametrize("name,content", [
+BROKEN_FILES = [
     ("empty.keras", b""),
     ("empty.h5", b""),
     ("random.keras", os.urandom(4096)),
     ("random.h5", os.urandom(4096)),
     ("random.onnx", b"\x00\xff" * 100),
     ("model.txt", b"hello"),
-])
+]
+
+
+# ids by name: random bytes in a test id would differ between pytest-xdist workers
+@pytest.mark.parametrize("name,content", BROKEN_FILES, ids=[name for name, _ in BROKEN_FILES])
 def test_broken_files_give_one_line_and_exit_2(cli, tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import os
 import re
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from helpers.cli import run_cli
 from helpers.golden import check_golden
 from helpers.hostile import functional_config, keras_archive, layer_entry
+from helpers.logs import overfitting_log
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "samples" / "seed_cnn.keras"
@@ -362,21 +362,6 @@ def test_importing_report_modules_stays_light():
 
 
 # -- training history ------------------------------------------------------------------------------
-
-
-def overfitting_log(path: Path, *, best: int = 15, epochs: int = 40, spikes=(22, 29, 34)) -> Path:
-    """A CSVLogger file whose validation loss is lowest at epoch ``best`` and rises
-    steadily after it while the training loss keeps falling, with validation
-    spikes at ``spikes``."""
-    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
-    for e in range(epochs):
-        loss = 1.5 * math.exp(-e / 8) + 0.05
-        val = 1.2 * math.exp(-e / 8) + 0.3 + (0.03 * (e - best) if e > best else 0.0)
-        if e in spikes:
-            val += 0.3
-        rows.append(f"{e},{1 - loss / 2:.5f},{loss:.5f},{1 - val / 2:.5f},{val:.5f}")
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def test_history_section(tmp_path):

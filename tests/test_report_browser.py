@@ -13,6 +13,7 @@ import pytest
 
 from helpers.chromium import Browser, find_chromium
 from helpers.cli import run_cli
+from helpers.logs import overfitting_log
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "samples" / "seed_cnn.keras"
@@ -31,8 +32,6 @@ def browser():
 
 @pytest.fixture(scope="module")
 def seed_page(browser, tmp_path_factory):
-    from test_report import overfitting_log
-
     folder = tmp_path_factory.mktemp("browser")
     log = overfitting_log(folder / "log.csv")
     out = folder / "seed_cnn.html"

@@ -60,12 +60,17 @@ SEC001_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(SEC001_CASES))
-def test_sec001_code_carrying_layers(case, tmp_path):
-    layers, layer, words = SEC001_CASES[case]
-    f = _one(H.keras_archive(tmp_path / f"{case}.keras", H.functional_config(*layers)), "SEC001")
+def _check_case(tmp_path: Path, code: str, cases: dict, case: str) -> None:
+    """The crafted model ``cases[case]`` gives one ``code`` error on its layer, saying its words."""
+    layers, layer, words = cases[case]
+    f = _one(H.keras_archive(tmp_path / f"{case}.keras", H.functional_config(*layers)), code)
     assert f.layer == layer and f.severity.value == "error"
     assert all(w in f.message for w in words), f.message
+
+
+@pytest.mark.parametrize("case", sorted(SEC001_CASES))
+def test_sec001_code_carrying_layers(case, tmp_path):
+    _check_case(tmp_path, "SEC001", SEC001_CASES, case)
 
 
 def test_sec001_nested_and_keras2(tmp_path):
@@ -146,10 +151,7 @@ SEC002_CASES = {
 
 @pytest.mark.parametrize("case", sorted(SEC002_CASES))
 def test_sec002_references_outside_keras(case, tmp_path):
-    layers, layer, words = SEC002_CASES[case]
-    f = _one(H.keras_archive(tmp_path / f"{case}.keras", H.functional_config(*layers)), "SEC002")
-    assert f.layer == layer and f.severity.value == "error"
-    assert all(w in f.message for w in words), f.message
+    _check_case(tmp_path, "SEC002", SEC002_CASES, case)
 
 
 def test_sec002_model_level_and_keras2(tmp_path):

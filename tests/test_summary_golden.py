@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 import inspector
-from inspector.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"

@@ -8,4 +8,6 @@
 - ``hostile``: hostile and broken model files for the security and fuzz tests.
 - ``chromium``: headless Chromium over the DevTools protocol (browser test, screenshot).
 - ``golden``: golden-file comparison and its regeneration switch.
+- ``cli``: run the command line in-process (behind the ``cli`` fixture), one-error-line check.
+- ``logs``: training logs (CSVLogger files) with a known shape.
 """

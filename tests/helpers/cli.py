@@ -34,3 +34,12 @@ def run_cli(*argv: object) -> CliResult:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 2
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def one_error_line(err: str, path: object) -> str:
+    """Assert that ``err`` is one ``inspector: error: <path>: …`` line and no traceback; return the line."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"inspector: error: {path}: "), lines[0]
+    assert "Traceback" not in err and "RecursionError" not in err
+    return lines[0]

@@ -18,7 +18,7 @@ import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -158,45 +158,50 @@ def first_kernel(f: Any) -> str:
     return "model_weights/" + sorted(found)[0]
 
 
-def h5_with_external_link(path: Path, target: str) -> Path:
-    """The seed ``.h5`` whose first kernel is an external link to ``target``."""
+def _replace_seed_kernel(path: Path, put: Callable[[Any, str, tuple[int, ...], Any], None]) -> Path:
+    """Copy the seed ``.h5`` to ``path``, delete its first kernel and let ``put(file, kernel_path,
+    shape, dtype)`` write something else in its place."""
     import h5py
 
     copy_seed_h5(path)
     with h5py.File(path, "a") as f:
         kernel = first_kernel(f)
+        shape, dtype = f[kernel].shape, f[kernel].dtype
         del f[kernel]
-        f[kernel] = h5py.ExternalLink(target, "/data")
+        put(f, kernel, shape, dtype)
     return path
+
+
+def h5_with_external_link(path: Path, target: str) -> Path:
+    """The seed ``.h5`` whose first kernel is an external link to ``target``."""
+    import h5py
+
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
+        f[kernel] = h5py.ExternalLink(target, "/data")
+
+    return _replace_seed_kernel(path, put)
 
 
 def h5_with_virtual_kernel(path: Path, target: str) -> Path:
     """The seed ``.h5`` whose first kernel is a virtual dataset mapping ``target``."""
     import h5py
 
-    copy_seed_h5(path)
-    with h5py.File(path, "a") as f:
-        kernel = first_kernel(f)
-        shape, dtype = f[kernel].shape, f[kernel].dtype
-        del f[kernel]
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
         layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
         layout[...] = h5py.VirtualSource(target, "data", shape=shape)
         f.create_virtual_dataset(kernel, layout)
-    return path
+
+    return _replace_seed_kernel(path, put)
 
 
 def h5_with_external_storage(path: Path, target: str) -> Path:
     """The seed ``.h5`` whose first kernel keeps its bytes in the raw file ``target``."""
-    import h5py
 
-    copy_seed_h5(path)
-    with h5py.File(path, "a") as f:
-        kernel = first_kernel(f)
-        shape, dtype = f[kernel].shape, f[kernel].dtype
-        del f[kernel]
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
         nbytes = int(np.prod(shape)) * dtype.itemsize
         f.create_dataset(kernel, shape=shape, dtype=dtype, external=[(target, 0, nbytes)])
-    return path
+
+    return _replace_seed_kernel(path, put)
 
 
 def h5_with_huge_kernel(path: Path, *, elements: int = 1 << 40) -> Path:
