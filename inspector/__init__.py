@@ -36,11 +36,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """``lint``, ``Finding`` and ``Severity`` come from :mod:`inspector.rules`, imported on
-    first use so ``import inspector`` stays fast."""
-    if name in ("lint", "Finding", "Severity"):
-        from . import rules
+def __getattr__(name: str) -> object:
+    """``lint`` (from :mod:`inspector.rules`), ``Finding`` and ``Severity`` (from
+    :mod:`inspector.findings`), imported on first use so ``import inspector`` stays fast."""
+    if name == "lint":
+        from .rules import lint
 
-        return getattr(rules, name)
+        return lint
+    if name in ("Finding", "Severity"):
+        from . import findings
+
+        return getattr(findings, name)
     raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from typing import Iterable
 
 from .errors import UsageError
 from .fileio import write_atomic
-from .rules.engine import Finding
+from .findings import Finding
 
 SCHEMA = "inspector.baseline/1"
 

@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import UsageError
+from .findings import FAIL_ON
+from .reporters import lint as lint_formats
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-FAIL_ON = ("error", "warning", "info", "never")
-OUTPUT_FORMATS = ("text", "json", "sarif", "junit", "github")
 KNOWN_KEYS = ("select", "ignore", "fail-on", "output-format", "per-file-ignores", "baseline", "rules")
 
 
@@ -128,7 +128,7 @@ def from_table(table: Mapping[str, Any], *, source: str | None = None) -> LintCo
     if "fail-on" in values:
         kwargs["fail_on"] = _choice(values["fail-on"], FAIL_ON, where=f"{where}: fail-on")
     if "output-format" in values:
-        kwargs["output_format"] = _choice(values["output-format"], OUTPUT_FORMATS,
+        kwargs["output_format"] = _choice(values["output-format"], lint_formats.FORMATS,
                                           where=f"{where}: output-format")
     if "baseline" in values:
         if not isinstance(values["baseline"], str):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inspector.rules import all_rules, get_rule
-from inspector.rules.engine import CODE_RE, DOC_HEADINGS, REGISTRY, Severity
+from inspector.findings import Severity
+from inspector.rules.registry import CODE_RE, DOC_HEADINGS, REGISTRY, all_rules, get_rule
 
 TESTS = Path(__file__).resolve().parent
 

@@ -15,17 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..batch import load_graph
 from ..errors import InspectorError, UsageError
-from . import load_graph
+from ._options import add_probe_arguments, probe_options, split_codes
 
 FORMATS = ("html", "markdown")
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -52,8 +47,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     dyn.add_argument("--probe", action="store_true",
                      help="run the model on a batch and add activation saturation and dead units "
                           "(needs the tensorflow or runtime extra; refused for unsafe files unless --trust)")
-    from .probe import add_probe_arguments
-
     add_probe_arguments(dyn)
     dyn.add_argument("--history", metavar="LOG",
                      help="add the training curves of LOG (CSVLogger .csv, History .json, TensorBoard events)")
@@ -84,8 +77,8 @@ def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) 
     if args.no_lint:
         return None, None
     try:
-        return lint(graph, config=config, select=_split(args.select), ignore=_split(args.ignore), probe=probe,
-                    history=history, debug=bool(getattr(args, "debug", False))), None
+        return lint(graph, config=config, select=split_codes(args.select), ignore=split_codes(args.ignore),
+                    probe=probe, history=history, debug=bool(getattr(args, "debug", False))), None
     except UsageError:
         raise
     except InspectorError as exc:
@@ -98,10 +91,10 @@ def run_probe(graph, args: argparse.Namespace):
     as ``lint --probe`` does, and the probe rules get nothing."""
     from ..analysis.report import ProbeView, probe_view
     from ..errors import UnsafeModel
-    from .probe import run_probe as probe_model
+    from ..probe_run import run_probe as probe_model
 
     try:
-        report = probe_model(graph, args.model, args)
+        report = probe_model(graph, args.model, probe_options(args))
     except UnsafeModel as exc:
         print(f"inspector: warning: {args.model}: probe skipped: {exc}", file=sys.stderr)
         return None, ProbeView((), (f"The model was not run: {exc}.",))

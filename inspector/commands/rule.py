@@ -11,7 +11,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules import get_rule
+    from ..rules.registry import get_rule
 
     r = get_rule(args.code)
     lines = [f"{r.code} ({r.name})", "",

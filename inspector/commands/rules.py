@@ -14,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules import all_rules
+    from ..rules.registry import all_rules
     from ..rules.engine import select_rules
 
     rules = all_rules()
