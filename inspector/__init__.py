@@ -13,6 +13,8 @@ functions that need them, never here.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .analysis.params import ParamCount, ParamReport, count_params
@@ -21,7 +23,7 @@ from .ir import Inbound, Layer, ModelGraph, Weight
 from .loaders import load
 
 
-def summarize(graph: ModelGraph, *, fmt: str = "classic", **options) -> str:
+def summarize(graph: ModelGraph, *, fmt: str = "classic", **options: Any) -> str:
     """Format the summary of ``graph`` (``classic``, ``json``, ``csv`` or a tabulate format)."""
     from .reporters.summary import render
 

@@ -14,8 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules.registry import all_rules
     from ..rules.engine import select_rules
+    from ..rules.registry import all_rules
 
     rules = all_rules()
     if args.select:

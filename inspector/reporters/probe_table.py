@@ -85,7 +85,8 @@ def _classic(rows: list[list[str]]) -> list[str]:
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(COLUMNS)]
 
     def line(cells: list[str] | tuple[str, ...]) -> str:
-        parts = [(c.rjust(w) if COLUMNS[i] in RIGHT else c.ljust(w)) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [(c.rjust(w) if COLUMNS[i] in RIGHT else c.ljust(w))
+                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
         return " " + "  ".join(parts).rstrip()
 
     total = sum(widths) + 2 * (len(widths) - 1) + 1

@@ -27,9 +27,9 @@ from ..ir import Layer, ModelGraph
 from .registry import Rule, all_rules, get_rule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import LintConfig
     from ..analysis.state import StateReport
     from ..analysis.weights import WeightReport
+    from ..config import LintConfig
 
 
 class RuleCrash(InspectorError):
@@ -154,7 +154,7 @@ class Context:
     state: StateReport | None = None
     probe: Any = None
     history: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[Any, Any] = field(default_factory=dict)
     """Shared per-run scratch space for rules of one family (e.g. cached walks)."""
 
     @property

@@ -126,7 +126,7 @@ def rule(code: str, name: str, severity: Severity | str, *,
             needs=frozenset(needs), states=tuple(states), options=dict(options or {}),
             module=fn.__module__,
         )
-        setattr(fn, "rule_code", code)
+        fn.rule_code = code  # type: ignore[attr-defined]
         return fn
 
     return register
