@@ -31,6 +31,17 @@ def add_output_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("-o", "--output", metavar="FILE", help=help)
 
 
+def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, config_help: str) -> None:
+    """``--config FILE`` and ``--isolated``: which ``[tool.inspector]`` table applies (see :func:`load_config`)."""
+    parser.add_argument("--config", metavar="FILE", help=config_help)
+    parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+
+
+def load_config_option(args: argparse.Namespace) -> LintConfig:
+    """The configuration the ``--config``/``--isolated`` options choose."""
+    return load_config(args.config, isolated=args.isolated)
+
+
 def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ignore_help: str) -> None:
     """The options every command that reports findings shares (ruff's names)."""
     parser.add_argument("--select", action="append", metavar="CODES", help=select_help)
@@ -40,9 +51,8 @@ def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ig
     parser.add_argument("--output-format", choices=lint_formats.FORMATS, default=None,
                         help="text (default), json, sarif, junit or github (workflow annotations)")
     add_output_option(parser, help="write the report to FILE (atomically) instead of standard output")
-    parser.add_argument("--config", metavar="FILE",
-                        help="read options from FILE instead of the nearest pyproject.toml [tool.inspector]")
-    parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    add_config_options(parser, config_help="read options from FILE instead of the nearest pyproject.toml "
+                                           "[tool.inspector]")
     parser.add_argument("--statistics", action="store_true",
                         help="text output: add the number of findings per rule")
 
@@ -61,7 +71,7 @@ class FindingOptions:
 
 def resolve_finding_options(args: argparse.Namespace) -> FindingOptions:
     """Flags over ``[tool.inspector]``."""
-    config = load_config(args.config, isolated=args.isolated)
+    config = load_config_option(args)
     return FindingOptions(
         config=config, select=split_codes(args.select), ignore=split_codes(args.ignore),
         fail_on=args.fail_on or config.fail_on,

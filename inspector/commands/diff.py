@@ -13,7 +13,7 @@ import sys
 from ..errors import InspectorError, UsageError
 from ..findings import SEVERITIES
 from ..reporters import diff as diff_formats
-from ._options import add_output_option, write_output
+from ._options import add_config_options, add_output_option, load_config_option, write_output
 
 
 def _kinds(values: list[str] | None) -> tuple[str, ...]:
@@ -48,8 +48,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                    help="lowest severity of a new finding that counts as a findings change (default warning)")
     p.add_argument("--no-lint", action="store_true", help="do not lint the models (no findings comparison)")
-    p.add_argument("--config", metavar="FILE", help="read [tool.inspector] lint options from FILE")
-    p.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    add_config_options(p, config_help="read [tool.inspector] lint options from FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
     b.path = args.b
     findings_a = findings_b = None
     if not args.no_lint:
-        from ..config import load_config
         from ..rules import lint
 
-        config = load_config(args.config, isolated=args.isolated)
+        config = load_config_option(args)
         try:
             findings_a = lint(a, config=config, debug=bool(getattr(args, "debug", False)))
             findings_b = lint(b, config=config, debug=bool(getattr(args, "debug", False)))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
-from ._options import add_probe_arguments, probe_options, split_codes
+from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
 
 FORMATS = ("html", "markdown")
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
@@ -41,8 +41,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     lint.add_argument("--no-lint", action="store_true", help="leave out the lint findings")
     lint.add_argument("--select", action="append", metavar="CODES", help="rule codes or prefixes to enable")
     lint.add_argument("--ignore", action="append", metavar="CODES", help="rule codes or prefixes to disable")
-    lint.add_argument("--config", metavar="FILE", help="read [tool.inspector] options from FILE")
-    lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    add_config_options(lint, config_help="read [tool.inspector] options from FILE")
     dyn = p.add_argument_group("dynamic analysis")
     dyn.add_argument("--probe", action="store_true",
                      help="run the model on a batch and add activation saturation and dead units "
@@ -118,9 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not Path(args.output).parent.is_dir() and str(Path(args.output).parent):
         raise UsageError(f"{args.output}: cannot write: folder {str(Path(args.output).parent)!r} does not exist")
     from ..analysis.report import history_view
-    from ..config import load_config
 
-    config = load_config(args.config, isolated=args.isolated)
+    config = load_config_option(args)
     history = run_history(args.history) if args.history else None  # a bad log fails before the model loads
     graph = load_graph(args.model)
     graph.path = args.model
