@@ -13,6 +13,8 @@ functions that need them, never here.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .analysis.params import ParamCount, ParamReport, count_params
@@ -21,7 +23,7 @@ from .ir import Inbound, Layer, ModelGraph, Weight
 from .loaders import load
 
 
-def summarize(graph: ModelGraph, *, fmt: str = "classic", **options) -> str:
+def summarize(graph: ModelGraph, *, fmt: str = "classic", **options: Any) -> str:
     """Format the summary of ``graph`` (``classic``, ``json``, ``csv`` or a tabulate format)."""
     from .reporters.summary import render
 
@@ -36,11 +38,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """``lint``, ``Finding`` and ``Severity`` come from :mod:`inspector.rules`, imported on
-    first use so ``import inspector`` stays fast."""
-    if name in ("lint", "Finding", "Severity"):
-        from . import rules
+def __getattr__(name: str) -> object:
+    """``lint`` (from :mod:`inspector.rules`), ``Finding`` and ``Severity`` (from
+    :mod:`inspector.findings`), imported on first use so ``import inspector`` stays fast."""
+    if name == "lint":
+        from .rules import lint
 
-        return getattr(rules, name)
+        return lint
+    if name in ("Finding", "Severity"):
+        from . import findings
+
+        return getattr(findings, name)
     raise AttributeError(f"module 'inspector' has no attribute {name!r}")

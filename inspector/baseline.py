@@ -27,7 +27,7 @@ from typing import Iterable
 
 from .errors import UsageError
 from .fileio import write_atomic
-from .rules.engine import Finding
+from .findings import Finding
 
 SCHEMA = "inspector.baseline/1"
 
@@ -45,7 +45,7 @@ class Baseline:
     """Recorded findings, keyed by (model path relative to ``base``, code, layer)."""
 
     base: Path
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def key(self, path: str, finding: Finding) -> tuple[str, str, str]:
         return (_rel(path, self.base), finding.code, finding.layer or "")
@@ -77,7 +77,7 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
         raise UsageError(f"{p}: the baseline is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("findings"), list):
         raise UsageError(f"{p}: not an inspector baseline (expected schema {SCHEMA!r})")
-    counts: Counter = Counter()
+    counts: Counter[tuple[str, str, str]] = Counter()
     for item in doc["findings"]:
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) \
                 or not isinstance(item.get("code"), str):

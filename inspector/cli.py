@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .errors import InspectorError
@@ -34,7 +34,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 class _Parser(argparse.ArgumentParser):
     """argparse with inspector's one-line error format and exit code 2."""
 
-    def error(self, message: str) -> None:  # pragma: no cover - exercised through main
+    def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised through main
         self.exit(2, f"inspector: error: {message}\n")
 
 

@@ -36,18 +36,17 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, cast
 
 from .errors import UsageError
+from .findings import FAIL_ON
+from .reporters import lint as lint_formats
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-FAIL_ON = ("error", "warning", "info", "never")
-OUTPUT_FORMATS = ("text", "json", "sarif", "junit", "github")
-KNOWN_KEYS = ("select", "ignore", "fail-on", "output-format", "per-file-ignores", "baseline", "rules")
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,39 @@ def _choice(value: Any, choices: Iterable[str], *, where: str) -> str:
     return value.lower()
 
 
+def _baseline(value: Any, *, where: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{where} must be a file path")
+    return value
+
+
+def _per_file_ignores(value: Any, *, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{where} must be a table of pattern = [codes]")
+    return tuple((str(pattern), _codes(codes, where=f"{where}[{pattern!r}]"))
+                 for pattern, codes in sorted(value.items()))
+
+
+def _rule_options(value: Any, *, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise UsageError(f"{where} must hold one table per rule, e.g. [tool.inspector.rules.INIT004]")
+    return {str(code).upper(): {_key(str(k)): v for k, v in opts.items()} for code, opts in value.items()}
+
+
+_FIELDS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "select": ("select", _codes),
+    "ignore": ("ignore", _codes),
+    "fail-on": ("fail_on", lambda value, where: _choice(value, FAIL_ON, where=where)),
+    "output-format": ("output_format", lambda value, where: _choice(value, lint_formats.FORMATS, where=where)),
+    "per-file-ignores": ("per_file_ignores", _per_file_ignores),
+    "baseline": ("baseline", _baseline),
+    "rules": ("rule_options", _rule_options),
+}
+"""Each ``[tool.inspector]`` key: the :class:`LintConfig` field it sets and how its value is checked
+(in this order, so the bad key named first is stable)."""
+KNOWN_KEYS = tuple(_FIELDS)
+
+
 def from_table(table: Mapping[str, Any], *, source: str | None = None) -> LintConfig:
     """Build a :class:`LintConfig` from a ``[tool.inspector]`` table."""
     where = source or "the configuration"
@@ -121,32 +153,9 @@ def from_table(table: Mapping[str, Any], *, source: str | None = None) -> LintCo
             raise UsageError(f"{where}: unknown option {raw!r} in [tool.inspector]{hint}")
         values[key] = value
     kwargs: dict[str, Any] = {"source": source}
-    if "select" in values:
-        kwargs["select"] = _codes(values["select"], where=f"{where}: select")
-    if "ignore" in values:
-        kwargs["ignore"] = _codes(values["ignore"], where=f"{where}: ignore")
-    if "fail-on" in values:
-        kwargs["fail_on"] = _choice(values["fail-on"], FAIL_ON, where=f"{where}: fail-on")
-    if "output-format" in values:
-        kwargs["output_format"] = _choice(values["output-format"], OUTPUT_FORMATS,
-                                          where=f"{where}: output-format")
-    if "baseline" in values:
-        if not isinstance(values["baseline"], str):
-            raise UsageError(f"{where}: baseline must be a file path")
-        kwargs["baseline"] = values["baseline"]
-    if "per-file-ignores" in values:
-        pfi = values["per-file-ignores"]
-        if not isinstance(pfi, Mapping):
-            raise UsageError(f"{where}: per-file-ignores must be a table of pattern = [codes]")
-        kwargs["per_file_ignores"] = tuple(
-            (str(pattern), _codes(codes, where=f"{where}: per-file-ignores[{pattern!r}]"))
-            for pattern, codes in sorted(pfi.items()))
-    if "rules" in values:
-        rules = values["rules"]
-        if not isinstance(rules, Mapping) or not all(isinstance(v, Mapping) for v in rules.values()):
-            raise UsageError(f"{where}: rules must hold one table per rule, e.g. [tool.inspector.rules.INIT004]")
-        kwargs["rule_options"] = {str(code).upper(): {_key(str(k)): v for k, v in opts.items()}
-                                  for code, opts in rules.items()}
+    for key, (name, parse) in _FIELDS.items():
+        if key in values:
+            kwargs[name] = parse(values[key], where=f"{where}: {key}")
     return LintConfig(**kwargs)
 
 
@@ -165,7 +174,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 def _tool_table(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
     tool = doc.get("tool")
     if isinstance(tool, Mapping) and "inspector" in tool:
-        return tool["inspector"]
+        return cast("Mapping[str, Any]", tool["inspector"])  # from_table checks that it is a table
     return None
 
 

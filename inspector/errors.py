@@ -42,3 +42,13 @@ class UnsafeModel(InspectorError):
 
 class LimitExceeded(ModelLoadError):
     """A size, count or depth limit protecting against hostile files was hit."""
+
+
+class FileError(InspectorError):
+    """An InspectorError tied to the file it happened on (prints ``FILE: message``)."""
+
+    def __init__(self, path: str, error: InspectorError) -> None:
+        super().__init__(f"{path}: {error}")
+        self.path = path
+        self.error = error
+        self.exit_code = error.exit_code

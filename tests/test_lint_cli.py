@@ -239,7 +239,7 @@ def test_sarif_is_valid_2_1_0(cli, faulty, in_dir, tmp_path):
     jsonschema.validate(doc, schema)
     run_ = doc["runs"][0]
     rules = run_["tool"]["driver"]["rules"]
-    from inspector.rules import get_rule
+    from inspector.rules.registry import get_rule
 
     for r in rules:
         assert r["help"]["text"] == get_rule(r["id"]).doc and "## Why is this bad?" in r["help"]["text"]
@@ -292,7 +292,7 @@ def test_golden_outputs(cli, faulty, in_dir, fmt, golden):
 # -- rules / rule ---------------------------------------------------------------------------------
 
 def test_rules_and_rule_commands(cli):
-    from inspector.rules import all_rules
+    from inspector.rules.registry import all_rules
 
     code, out, _ = cli("rules")
     assert code == 0
@@ -347,8 +347,7 @@ def test_pre_commit_hook_definition():
 def test_a_crashing_rule_is_one_line_not_a_traceback(cli, faulty, in_dir, monkeypatch):
     import dataclasses
 
-    from inspector.rules import get_rule
-    from inspector.rules.engine import REGISTRY
+    from inspector.rules.registry import REGISTRY, get_rule
 
     def boom(ctx):
         raise ZeroDivisionError("simulated bug")

@@ -466,7 +466,7 @@ def test_old_opsets_and_float16_measure_the_same(tmp_path):
 
 
 def test_lint_probe_does_not_run_the_model_when_no_probe_rule_is_selected(cli, monkeypatch):
-    import inspector.commands.probe as command
+    import inspector.probe_run as command
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was run")

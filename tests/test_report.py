@@ -249,7 +249,7 @@ def test_html_findings_with_rule_docs(tmp_path):
     assert "2 errors" in text
     doc = page.find("details", id="rule-INIT002")
     assert doc, "INIT002 documentation missing"
-    from inspector.rules import get_rule
+    from inspector.rules.registry import get_rule
 
     heads = re.findall(r"^##\s*(.+)$", get_rule("INIT002").doc, re.M)
     assert heads and all(h in text for h in heads)

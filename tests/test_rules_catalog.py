@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inspector.rules import all_rules, get_rule
-from inspector.rules.engine import CODE_RE, DOC_HEADINGS, REGISTRY, Severity
+from inspector.findings import Severity
+from inspector.rules.registry import CODE_RE, DOC_HEADINGS, REGISTRY, all_rules, get_rule
 
 TESTS = Path(__file__).resolve().parent
 
@@ -80,3 +80,12 @@ def test_unknown_rule_is_a_usage_error():
 
     with pytest.raises(UsageError, match="inspector rules"):
         get_rule("NOPE001")
+
+
+def test_get_rule_by_code_or_kebab_name_case_insensitive():
+    from inspector.errors import UsageError
+
+    for r in all_rules():
+        assert get_rule(r.code) is get_rule(r.code.lower()) is get_rule(r.name) is get_rule(r.name.upper()) is r
+    with pytest.raises(UsageError, match="unknown rule 'no-such-rule'"):
+        get_rule("no-such-rule")

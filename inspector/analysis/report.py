@@ -397,7 +397,7 @@ def collect(graph: ModelGraph, *, file_size: int | None = None, file_name: str |
     rules: list[Any] = []
     if findings:
         from ..errors import InspectorError
-        from ..rules import get_rule
+        from ..rules.registry import get_rule
 
         for code in sorted({f.code for f in findings}):
             try:

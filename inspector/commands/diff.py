@@ -11,9 +11,9 @@ import argparse
 import sys
 
 from ..errors import InspectorError, UsageError
-from . import load_graph
-
-FORMATS = ("text", "json", "markdown")
+from ..findings import SEVERITIES
+from ..reporters import diff as diff_formats
+from ._options import add_config_options, add_output_option, load_config_option, write_output
 
 
 def _kinds(values: list[str] | None) -> tuple[str, ...]:
@@ -39,22 +39,21 @@ def _kinds(values: list[str] | None) -> tuple[str, ...]:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", metavar="A", help="the model before (.keras, .h5, .onnx or SavedModel folder)")
     p.add_argument("b", metavar="B", help="the model after (any format: a .keras and its ONNX export compare)")
-    p.add_argument("-f", "--format", choices=FORMATS, default="text",
+    p.add_argument("-f", "--format", choices=diff_formats.FORMATS, default="text",
                    help="text (default), json (schema inspector.diff/1) or markdown (for a PR comment)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    add_output_option(p)
     p.add_argument("--fail-on-change", action="append", metavar="KINDS",
                    help="exit 1 when one of these changed, comma-separated: params, shapes, layers (added, "
                         "removed or retyped), macs, findings (new ones), or any")
-    p.add_argument("--fail-on", choices=("error", "warning", "info"), default="warning",
+    p.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                    help="lowest severity of a new finding that counts as a findings change (default warning)")
     p.add_argument("--no-lint", action="store_true", help="do not lint the models (no findings comparison)")
-    p.add_argument("--config", metavar="FILE", help="read [tool.inspector] lint options from FILE")
-    p.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    add_config_options(p, config_help="read [tool.inspector] lint options from FILE")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.diff import diff_models
-    from ..fileio import write_atomic
+    from ..batch import load_graph
 
     gate = _kinds(args.fail_on_change)
     a = load_graph(args.a)
@@ -63,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
     b.path = args.b
     findings_a = findings_b = None
     if not args.no_lint:
-        from ..config import load_config
         from ..rules import lint
 
-        config = load_config(args.config, isolated=args.isolated)
+        config = load_config_option(args)
         try:
             findings_a = lint(a, config=config, debug=bool(getattr(args, "debug", False)))
             findings_b = lint(b, config=config, debug=bool(getattr(args, "debug", False)))
@@ -77,15 +75,5 @@ def run(args: argparse.Namespace) -> int:
             findings_a = findings_b = None
     d = diff_models(a, b, findings_a=findings_a, findings_b=findings_b)
     kinds = d.kinds_changed(findings_at=args.fail_on)
-    if args.format == "json":
-        from ..reporters.diff_json import render
-    elif args.format == "markdown":
-        from ..reporters.diff_markdown import render
-    else:
-        from ..reporters.diff_text import render
-    text = render(d, kinds=kinds)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(diff_formats.render(d, fmt=args.format, kinds=kinds), args.output)
     return 1 if any(k in gate for k in kinds) else 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from . import load_graph
+from ..batch import load_graph
+from ._options import add_output_option, write_output
 
 FORMATS = ("graphml", "json", "dot", "mermaid")
 
@@ -25,19 +25,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", default="graphml", choices=FORMATS,
                    help="graphml (default; networkx/Gephi/yEd), json (networkx node-link), "
                         "dot (Graphviz) or mermaid")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    add_output_option(p)
     p.add_argument("--max-nodes", type=_max_nodes, default=0, metavar="N",
                    help="mermaid: collapse the drawing into at most N blocks (default 0: every layer)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fileio import write_atomic
     from ..reporters.graph_export import render
 
     graph = load_graph(args.model)
-    text = render(graph, fmt=args.format, max_nodes=args.max_nodes or None)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(render(graph, fmt=args.format, max_nodes=args.max_nodes or None), args.output)
     return 0

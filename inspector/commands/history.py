@@ -3,19 +3,15 @@
 LOG is a Keras ``CSVLogger`` file, ``History.history`` saved as JSON, or a
 TensorBoard log folder / event file.  Output formats, ``--select``/``--ignore``,
 ``--fail-on`` and the exit codes are those of ``inspector lint``; each finding's
-location is the epoch where the problem starts (``LOG:epoch 12``).
+location is the epoch where the problem starts (``LOG:epoch 12``).  The work is
+:func:`inspector.lint_run.lint_logs`; this module wires the options.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from typing import Any, Iterable
 
-from ..errors import InspectorError
-from . import FileError, for_each_file
-from .lint import add_finding_options, resolve_finding_options
+from ._options import add_finding_options, resolve_finding_options, use_color, write_output
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,53 +22,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         ignore_help="rule codes or prefixes to disable, comma-separated")
 
 
-def history_report(path: str, *, config: Any, select: Iterable[str] | None, ignore: Iterable[str] | None,
-                   debug: bool = False):
-    """Read and diagnose one log: a :class:`~inspector.rules.ModelReport` whose
-    ``format`` is ``history`` (errors are raised as :class:`FileError`)."""
-    from ..analysis.history import read_history
-    from ..rules import ModelReport
-    from ..rules.history import check_history
-
-    try:
-        history = read_history(path)
-        findings = check_history(history, config=config, select=select, ignore=ignore, debug=debug)
-    except FileError:
-        raise
-    except InspectorError as exc:
-        raise FileError(path, exc) from exc
-    for note in history.notes:
-        print(f"inspector: note: {path}: {note}", file=sys.stderr)
-    return ModelReport(path=path, name=os.path.basename(os.path.normpath(path)), format="history",
-                       findings=tuple(findings))
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..fileio import write_atomic
-    from ..reporters.lint import fails, render
-    from ..rules import ModelReport, all_rules
+    from ..lint_run import lint_logs
+    from ..reporters.lint import render
 
     opts = resolve_finding_options(args)
-    config, select, ignore, selection = opts.config, opts.select, opts.ignore, opts.selection
-    fail_on, fmt, debug = opts.fail_on, opts.fmt, opts.debug
-    reports: list[ModelReport] = []
-
-    def one(path: str) -> int:
-        try:
-            report = history_report(path, config=config, select=select, ignore=ignore, debug=debug)
-        except FileError as exc:
-            reports.append(ModelReport(path=path, format="history", error=str(exc.error)))
-            raise
-        reports.append(report)
-        return 1 if any(fails(f.severity, fail_on) for f in report.findings) else 0
-
-    code = for_each_file(args.logs, one, debug=debug)
-    rules = [r for r in all_rules() if r.code in selection.enabled and "history" in r.needs]
-    color = (fmt == "text" and not args.output and sys.stdout.isatty()
-             and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
-    text = render(reports, fmt=fmt, rules=rules, fail_on=fail_on, statistics=args.statistics, color=color)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
-    return code
+    result = lint_logs(args.logs, config=opts.config, select=opts.select, ignore=opts.ignore,
+                       fail_on=opts.fail_on, debug=opts.debug)
+    write_output(render(result.reports, fmt=opts.fmt, rules=result.rules, fail_on=opts.fail_on,
+                        statistics=args.statistics, color=use_color(opts.fmt, args.output)), args.output)
+    return result.exit_code

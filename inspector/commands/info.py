@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import for_each_file, load_graph
+from ..batch import for_each_file, load_graph
 
 
 def configure(p: argparse.ArgumentParser) -> None:

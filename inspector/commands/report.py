@@ -15,17 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..batch import load_graph
 from ..errors import InspectorError, UsageError
-from . import load_graph
+from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
 
 FORMATS = ("html", "markdown")
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -46,14 +41,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     lint.add_argument("--no-lint", action="store_true", help="leave out the lint findings")
     lint.add_argument("--select", action="append", metavar="CODES", help="rule codes or prefixes to enable")
     lint.add_argument("--ignore", action="append", metavar="CODES", help="rule codes or prefixes to disable")
-    lint.add_argument("--config", metavar="FILE", help="read [tool.inspector] options from FILE")
-    lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    add_config_options(lint, config_help="read [tool.inspector] options from FILE")
     dyn = p.add_argument_group("dynamic analysis")
     dyn.add_argument("--probe", action="store_true",
                      help="run the model on a batch and add activation saturation and dead units "
                           "(needs the tensorflow or runtime extra; refused for unsafe files unless --trust)")
-    from .probe import add_probe_arguments
-
     add_probe_arguments(dyn)
     dyn.add_argument("--history", metavar="LOG",
                      help="add the training curves of LOG (CSVLogger .csv, History .json, TensorBoard events)")
@@ -84,8 +76,8 @@ def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) 
     if args.no_lint:
         return None, None
     try:
-        return lint(graph, config=config, select=_split(args.select), ignore=_split(args.ignore), probe=probe,
-                    history=history, debug=bool(getattr(args, "debug", False))), None
+        return lint(graph, config=config, select=split_codes(args.select), ignore=split_codes(args.ignore),
+                    probe=probe, history=history, debug=bool(getattr(args, "debug", False))), None
     except UsageError:
         raise
     except InspectorError as exc:
@@ -98,10 +90,10 @@ def run_probe(graph, args: argparse.Namespace):
     as ``lint --probe`` does, and the probe rules get nothing."""
     from ..analysis.report import ProbeView, probe_view
     from ..errors import UnsafeModel
-    from .probe import run_probe as probe_model
+    from ..probe_run import run_probe as probe_model
 
     try:
-        report = probe_model(graph, args.model, args)
+        report = probe_model(graph, args.model, probe_options(args))
     except UnsafeModel as exc:
         print(f"inspector: warning: {args.model}: probe skipped: {exc}", file=sys.stderr)
         return None, ProbeView((), (f"The model was not run: {exc}.",))
@@ -125,9 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not Path(args.output).parent.is_dir() and str(Path(args.output).parent):
         raise UsageError(f"{args.output}: cannot write: folder {str(Path(args.output).parent)!r} does not exist")
     from ..analysis.report import history_view
-    from ..config import load_config
 
-    config = load_config(args.config, isolated=args.isolated)
+    config = load_config_option(args)
     history = run_history(args.history) if args.history else None  # a bad log fails before the model loads
     graph = load_graph(args.model)
     graph.path = args.model

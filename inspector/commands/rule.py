@@ -11,15 +11,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules import get_rule
+    from ..reporters.catalog import rule_page
+    from ..rules.registry import get_rule
 
-    r = get_rule(args.code)
-    lines = [f"{r.code} ({r.name})", "",
-             f"Default severity: {r.severity.value}",
-             f"Applies to: {r.applies_to()}"]
-    if r.options:
-        opts = ", ".join(f"{k} = {v!r}" for k, v in r.options.items())
-        lines.append(f"Options ([tool.inspector.rules.{r.code}]): {opts}")
-    lines += ["", r.doc, ""]
-    sys.stdout.write("\n".join(lines))
+    sys.stdout.write(rule_page(get_rule(args.code)))
     return 0

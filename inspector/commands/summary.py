@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import for_each_file, load_graph
+from ..batch import for_each_file, load_graph
 
 
 def _positions(text: str) -> list[float]:
@@ -29,7 +29,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporters.summary import check_format, render
+    from ..reporters.summary import check_format, render, streams_as_lines
 
     check_format(args.format)
     first = True
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         # Several models in JSON: one compact document per line (JSON Lines).
         text = render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
                       positions=args.positions, compact=len(args.models) > 1)
-        if not first and args.format not in ("json", "csv"):
+        if not first and not streams_as_lines(args.format):
             sys.stdout.write("\n")
         first = False
         sys.stdout.write(text)

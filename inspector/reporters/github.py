@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..rules.engine import ModelReport
+from ..findings import ModelReport
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 

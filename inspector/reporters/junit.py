@@ -13,8 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Sequence
 
-from ..rules.engine import ModelReport
-from .lint import fails
+from ..findings import ModelReport, fails
 
 
 def render(reports: Sequence[ModelReport], *, fail_on: str = "error") -> str:

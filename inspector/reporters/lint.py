@@ -1,50 +1,77 @@
-"""Pick the lint reporter for an ``--output-format`` name."""
+"""The lint output formats: one ``{name: render}`` registry, the only list of their names.
+
+``--output-format`` choices, the ``output-format`` configuration key and the
+error for an unknown name all read :data:`FORMATS`.  Each entry adapts the
+shared :class:`LintOutput` options to one reporter module, imported on use.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import UsageError
-from ..rules.engine import ModelReport, Rule, Severity
+from ..findings import ModelReport
 
-FORMATS = ("text", "json", "sarif", "junit", "github")
-
-
-def fails(severity: Severity, fail_on: str) -> bool:
-    """Whether a finding of ``severity`` fails the run under ``--fail-on``."""
-    return fail_on != "never" and severity.rank >= Severity.parse(fail_on).rank
+if TYPE_CHECKING:  # pragma: no cover
+    from ..rules.registry import Rule
 
 
-def counts(reports: Sequence[ModelReport]) -> dict[str, int]:
-    """Findings per severity, most severe first (the JSON ``counts`` object)."""
-    out = {"error": 0, "warning": 0, "info": 0}
-    for r in reports:
-        for f in r.findings:
-            out[f.severity.value] += 1
-    return out
+@dataclass(frozen=True)
+class LintOutput:
+    """What a lint format may use besides the reports."""
+
+    rules: Sequence[Rule] = ()
+    """The rules that ran (SARIF describes them)."""
+    fail_on: str = "error"
+    """Lowest failing severity (JUnit marks those findings as failures)."""
+    statistics: bool = False
+    """Text: add the number of findings per rule."""
+    color: bool = False
+    """Text: ANSI colours."""
+
+
+def _text(reports: Sequence[ModelReport], out: LintOutput) -> str:
+    from . import lint_text
+
+    return lint_text.render(reports, statistics=out.statistics, color=out.color)
+
+
+def _json(reports: Sequence[ModelReport], out: LintOutput) -> str:
+    from . import lint_json
+
+    return lint_json.render(reports)
+
+
+def _sarif(reports: Sequence[ModelReport], out: LintOutput) -> str:
+    from . import sarif
+
+    return sarif.render(reports, rules=out.rules)
+
+
+def _junit(reports: Sequence[ModelReport], out: LintOutput) -> str:
+    from . import junit
+
+    return junit.render(reports, fail_on=out.fail_on)
+
+
+def _github(reports: Sequence[ModelReport], out: LintOutput) -> str:
+    from . import github
+
+    return github.render(reports)
+
+
+RENDERERS: dict[str, Callable[[Sequence[ModelReport], LintOutput], str]] = {
+    "text": _text, "json": _json, "sarif": _sarif, "junit": _junit, "github": _github,
+}
+FORMATS: tuple[str, ...] = tuple(RENDERERS)
 
 
 def render(reports: Sequence[ModelReport], *, fmt: str = "text", rules: Sequence[Rule] = (),
            fail_on: str = "error", statistics: bool = False, color: bool = False) -> str:
-    """Format lint results.  ``rules`` are the rules that ran (SARIF lists them)."""
-    if fmt == "text":
-        from . import lint_text
-
-        return lint_text.render(reports, statistics=statistics, color=color)
-    if fmt == "json":
-        from . import lint_json
-
-        return lint_json.render(reports)
-    if fmt == "sarif":
-        from . import sarif
-
-        return sarif.render(reports, rules=rules)
-    if fmt == "junit":
-        from . import junit
-
-        return junit.render(reports, fail_on=fail_on)
-    if fmt == "github":
-        from . import github
-
-        return github.render(reports)
-    raise UsageError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    """Format lint results as ``fmt``.  ``rules`` are the rules that ran (SARIF lists them)."""
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        raise UsageError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}") from None
+    return renderer(reports, LintOutput(rules=rules, fail_on=fail_on, statistics=statistics, color=color))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..rules.engine import Finding, ModelReport
-from .lint import counts
+from ..findings import Finding, ModelReport, counts
 
 SCHEMA = "inspector.lint/1"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from ..rules.engine import Finding, ModelReport
+from ..findings import Finding, ModelReport
 
 _COLORS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[36m"}
 _BOLD, _RESET = "\033[1m", "\033[0m"

@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import math
-from typing import Any
+from typing import Any, Callable
 
 from ..analysis.probe import ActivationStats, ProbeReport
 
@@ -85,7 +85,8 @@ def _classic(rows: list[list[str]]) -> list[str]:
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(COLUMNS)]
 
     def line(cells: list[str] | tuple[str, ...]) -> str:
-        parts = [(c.rjust(w) if COLUMNS[i] in RIGHT else c.ljust(w)) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [(c.rjust(w) if COLUMNS[i] in RIGHT else c.ljust(w))
+                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
         return " " + "  ".join(parts).rstrip()
 
     total = sum(widths) + 2 * (len(widths) - 1) + 1
@@ -98,21 +99,26 @@ def _classic(rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render(report: ProbeReport, *, fmt: str = "classic", compact: bool = False) -> str:
-    if fmt == "json":
-        return json.dumps(as_dict(report), indent=None if compact else 2, ensure_ascii=False) + "\n"
+def _json(report: ProbeReport, fmt: str, compact: bool) -> str:
+    return json.dumps(as_dict(report), indent=None if compact else 2, ensure_ascii=False) + "\n"
+
+
+def _csv(report: ProbeReport, fmt: str, compact: bool) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["layer", "type", "activation", "family", "units", "values", "mean", "std", "saturated",
+                "saturated_units", "dead_units", "nonfinite"])
+    for s in report.layers:
+        w.writerow([s.layer, s.type, s.activation, s.family, s.units, s.values, s.mean, s.std,
+                    "" if s.saturated is None else s.saturated,
+                    "" if s.saturated_units is None else s.saturated_units,
+                    "" if s.dead_units is None else s.dead_units, s.nonfinite])
+    return buf.getvalue()
+
+
+def _table(report: ProbeReport, fmt: str, compact: bool) -> str:
+    """The classic table, or a tabulate table format, with the footer."""
     rows = [_cells(s) for s in report.layers]
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["layer", "type", "activation", "family", "units", "values", "mean", "std", "saturated",
-                    "saturated_units", "dead_units", "nonfinite"])
-        for s in report.layers:
-            w.writerow([s.layer, s.type, s.activation, s.family, s.units, s.values, s.mean, s.std,
-                        "" if s.saturated is None else s.saturated,
-                        "" if s.saturated_units is None else s.saturated_units,
-                        "" if s.dead_units is None else s.dead_units, s.nonfinite])
-        return buf.getvalue()
     if fmt == "classic":
         body = _classic(rows)
     else:
@@ -123,3 +129,12 @@ def render(report: ProbeReport, *, fmt: str = "classic", compact: bool = False) 
     if not rows:
         body.append("(no activation layer to measure)")
     return "\n".join(body + [""] + footer(report)) + "\n"
+
+
+RENDERERS: dict[str, Callable[[ProbeReport, str, bool], str]] = {"json": _json, "csv": _csv, "classic": _table}
+"""Formats of inspector's own; any other summary format name is a tabulate table (:func:`_table`)."""
+
+
+def render(report: ProbeReport, *, fmt: str = "classic", compact: bool = False) -> str:
+    """Format ``report`` as ``fmt`` (a name of :func:`inspector.reporters.summary.formats`)."""
+    return RENDERERS.get(fmt, _table)(report, fmt, compact)

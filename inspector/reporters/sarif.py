@@ -14,7 +14,8 @@ from pathlib import PurePath
 from typing import Any, Sequence
 
 from .. import __version__
-from ..rules.engine import ModelReport, Rule
+from ..findings import ModelReport
+from ..rules.registry import Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -46,7 +47,7 @@ def document(reports: Sequence[ModelReport], *, rules: Sequence[Rule] = ()) -> d
     by_code = {r.code: r for r in rules}
     missing = used - set(by_code)
     if missing:  # findings from rules not passed in: describe them too
-        from ..rules import get_rule
+        from ..rules.registry import get_rule
 
         for code in missing:
             by_code[code] = get_rule(code)

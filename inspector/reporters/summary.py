@@ -1,25 +1,79 @@
-"""Pick the summary reporter for a format name."""
+"""The summary table formats: a ``{name: render}`` registry plus tabulate's table formats.
+
+The same format names serve ``inspector summary`` and ``inspector probe``
+(:func:`formats`, :func:`check_format`); :data:`RENDERERS` picks the summary
+reporter for a name, any other valid name is a tabulate table format.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import UsageError
 from ..ir import ModelGraph
 
-SPECIAL = ("classic", "json", "csv")
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis.summary import Summary
+
+
+@dataclass(frozen=True)
+class SummaryOutput:
+    """What a summary format may use besides the summary."""
+
+    fmt: str
+    macs: bool = False
+    line_length: int | None = None
+    positions: Sequence[float] | None = None
+    compact: bool = False
+
+
+def _classic(summary: Summary, out: SummaryOutput) -> str:
+    from . import classic
+
+    return classic.render(summary, line_length=out.line_length, positions=out.positions, macs=out.macs)
+
+
+def _json(summary: Summary, out: SummaryOutput) -> str:
+    from . import summary_json
+
+    return summary_json.render(summary, indent=None if out.compact else 2)
+
+
+def _csv(summary: Summary, out: SummaryOutput) -> str:
+    from . import table
+
+    return table.render_csv(summary, macs=out.macs)
+
+
+def _tabulate(summary: Summary, out: SummaryOutput) -> str:
+    from . import table
+
+    return table.render(summary, fmt=out.fmt, macs=out.macs)
+
+
+RENDERERS: dict[str, Callable[[Summary, SummaryOutput], str]] = {"classic": _classic, "json": _json, "csv": _csv}
+"""The formats of inspector's own; every other format name is one of tabulate's."""
+LINE_FORMATS = frozenset({"json", "csv"})
+"""Formats that print several models without a blank line between them (JSON Lines, CSV rows)."""
 
 
 def formats() -> list[str]:
     """Every summary format name: classic, json, csv and tabulate's table formats."""
     from tabulate import tabulate_formats
 
-    return list(SPECIAL) + sorted(tabulate_formats)
+    return list(RENDERERS) + sorted(tabulate_formats)
 
 
 def check_format(fmt: str) -> None:
+    """A :class:`UsageError` naming every format unless ``fmt`` is one."""
     if fmt not in formats():
         raise UsageError(f"unknown format {fmt!r}: choose one of {', '.join(formats())}")
+
+
+def streams_as_lines(fmt: str) -> bool:
+    """Whether outputs for several models follow each other without a blank line."""
+    return fmt in LINE_FORMATS
 
 
 def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
@@ -30,16 +84,5 @@ def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
 
     check_format(fmt)
     summary = summarize(graph, macs=macs or fmt == "json")
-    if fmt == "classic":
-        from . import classic
-
-        return classic.render(summary, line_length=line_length, positions=positions, macs=macs)
-    if fmt == "json":
-        from . import summary_json
-
-        return summary_json.render(summary, indent=None if compact else 2)
-    from . import table
-
-    if fmt == "csv":
-        return table.render_csv(summary, macs=macs)
-    return table.render(summary, fmt=fmt, macs=macs)
+    out = SummaryOutput(fmt=fmt, macs=macs, line_length=line_length, positions=positions, compact=compact)
+    return RENDERERS.get(fmt, _tabulate)(summary, out)

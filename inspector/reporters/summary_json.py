@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..analysis.summary import Summary
 from .shapes import shape_json
@@ -10,7 +11,7 @@ from .shapes import shape_json
 SCHEMA = "inspector.summary/1"
 
 
-def as_dict(summary: Summary) -> dict:
+def as_dict(summary: Summary) -> dict[str, Any]:
     layers = []
     for row in summary.rows:
         p = row.params

@@ -9,9 +9,11 @@ vanishing gradient the seed document opens with).
 
 from __future__ import annotations
 
+from ..findings import Severity
 from ..ir import Layer, ModelGraph
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
 from .init import KERAS_KERNEL_LAYERS
+from .registry import rule
 from .topology import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, NORMALIZERS, SATURATING, activation_of,
                        consumers, input_width, is_activation_layer, is_gate, is_output, is_weighted, nonlinear,
                        producers, source_through, tensor_inputs, topological, units_of, walk_forward)

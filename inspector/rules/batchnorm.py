@@ -18,7 +18,9 @@ import numpy as np
 
 from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
-from .engine import Context, Hit, Severity, graphs_of, rule
+from ..findings import Severity
+from .engine import Context, Hit, graphs_of
+from .registry import rule
 from .topology import (BATCHNORM, DROPOUT_LIKE, activation_of, consumers, is_weighted, nonlinear, producers,
                        source_through)
 

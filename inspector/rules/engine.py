@@ -1,20 +1,14 @@
-"""The lint engine: severities, findings, the rule registry, and the run loop.
+"""The lint engine: rule selection, the context a rule sees, and the run loop.
 
-A rule is one function in a family module (``inspector/rules/<family>.py``)
-registered with :func:`rule`.  The decorator carries everything the engine needs
-to know *without running the rule*: its code, kebab-case name, default severity,
-the layer types and file formats it applies to, the data it needs (weights,
-probe measurements, a training history) and the model states it makes sense for.
-The function's docstring is the rule's documentation (``What it does`` /
-``Why is this bad?`` / ``Example``): ``inspector rule CODE`` prints it and SARIF
-ships it as help text.
+Rules are defined and looked up in :mod:`inspector.rules.registry`; results
+(:class:`~inspector.findings.Finding` …) live in :mod:`inspector.findings`.
 
 A rule body only *looks*: it receives a :class:`Context` and yields
 :class:`Hit` objects (a message, optionally another layer or a different
-severity); the engine turns hits into :class:`Finding` objects, applies the
-selection, and sorts them by graph order then code.  Rules never format output
-and never read tensors themselves: the weight statistics are computed once, in
-one streaming pass, by :mod:`inspector.analysis.weights` and shared.
+severity); the engine turns hits into findings, applies the selection, and
+sorts them by graph order then code.  Rules never format output and never read
+tensors themselves: the weight statistics are computed once, in one streaming
+pass, by :mod:`inspector.analysis.weights` and shared.
 
 Rules that need data the static file does not hold declare it with ``needs``:
 ``"probe"`` (activation statistics from :mod:`inspector.analysis.probe`) or
@@ -24,83 +18,18 @@ skipped silently, so ``inspector lint model.keras`` stays static and fast.
 
 from __future__ import annotations
 
-import enum
-import inspect
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..errors import InspectorError, UsageError
+from ..findings import Finding, Severity
 from ..ir import Layer, ModelGraph
+from .registry import Rule, all_rules, get_rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.state import StateReport
     from ..analysis.weights import WeightReport
-
-CODE_RE = re.compile(r"^[A-Z]+\d{3}$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-DOC_HEADINGS = ("What it does", "Why is this bad?", "Example")
-FORMATS = ("keras", "savedmodel", "onnx")
-"""Format families a rule can apply to: ``keras`` covers ``.keras`` and legacy ``.h5``."""
-NEEDS = frozenset({"weights", "probe", "history"})
-STATES = ("trained", "untrained", "unknown")
-
-
-class Severity(str, enum.Enum):
-    """How bad a finding is.  Ordered: ``info < warning < error``."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    @classmethod
-    def parse(cls, value: str | Severity) -> Severity:
-        try:
-            return cls(str(value.value if isinstance(value, Severity) else value).lower())
-        except ValueError:
-            raise UsageError(
-                f"unknown severity {value!r}: choose one of error, warning, info") from None
-
-    def __str__(self) -> str:  # "error", not "Severity.ERROR"
-        return self.value
-
-
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem found in one model.
-
-    ``layer`` is the layer's path in the graph (``outer/inner/dense`` for nested
-    models) or ``None`` for a finding about the whole model; ``path`` is the model
-    file the finding is about (``None`` when linting an in-memory graph).
-    """
-
-    code: str
-    name: str
-    severity: Severity
-    message: str
-    layer: str | None = None
-    path: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """The lint result for one model file, as reporters receive it."""
-
-    path: str
-    name: str | None = None
-    format: str | None = None
-    findings: tuple[Finding, ...] = ()
-    suppressed: int = 0
-    """Findings the baseline accepted (not in ``findings``)."""
-    error: str | None = None
-    """Why the file could not be linted (then ``findings`` is empty)."""
+    from ..config import LintConfig
 
 
 class RuleCrash(InspectorError):
@@ -115,92 +44,6 @@ class Hit:
     message: str
     layer: str | None = None
     severity: Severity | None = None
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A registered rule: metadata plus the check function."""
-
-    code: str
-    name: str
-    severity: Severity
-    check: Callable[[Context], Iterable[Hit | str]] = field(repr=False, compare=False)
-    types: frozenset[str] | None = None
-    """Layer types the rule looks at (``None``: the rule looks at the whole model once)."""
-    formats: tuple[str, ...] = FORMATS
-    needs: frozenset[str] = frozenset()
-    states: tuple[str, ...] = STATES
-    """Model states the rule makes sense for (see :mod:`inspector.analysis.state`)."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """Tunable thresholds with their defaults (``[tool.inspector.rules.CODE]``)."""
-    module: str = ""
-
-    @property
-    def family(self) -> str:
-        return re.sub(r"\d+$", "", self.code)
-
-    @property
-    def doc(self) -> str:
-        return inspect.cleandoc(self.check.__doc__ or "")
-
-    @property
-    def summary(self) -> str:
-        """The first paragraph of the docstring (one line)."""
-        return " ".join(self.doc.split("\n\n", 1)[0].split())
-
-    @property
-    def scope(self) -> str:
-        return "model" if self.types is None else "layer"
-
-    def applies_to(self) -> str:
-        """What the rule looks at, in words (for ``inspector rules``)."""
-        what = "the whole model" if self.types is None else ", ".join(sorted(self.types))
-        extra = []
-        if set(self.formats) != set(FORMATS):
-            extra.append("formats: " + ", ".join(self.formats))
-        if self.needs:
-            extra.append("needs: " + ", ".join(sorted(self.needs)))
-        if set(self.states) != set(STATES):
-            extra.append("models: " + ", ".join(self.states))
-        return what + (f" ({'; '.join(extra)})" if extra else "")
-
-
-REGISTRY: dict[str, Rule] = {}
-
-
-def rule(code: str, name: str, severity: Severity | str, *,
-         types: Iterable[str] | None = None, formats: Iterable[str] = FORMATS,
-         needs: Iterable[str] = (), states: Iterable[str] = STATES,
-         options: Mapping[str, Any] | None = None) -> Callable:
-    """Register the decorated function as rule ``code``.
-
-    ``types``: layer types to call the rule on (once per matching layer, with
-    ``ctx.layer`` set); omit it for a rule that looks at the whole model once.
-    ``needs``: ``weights`` (tensor statistics), ``probe``, ``history``.
-    ``states``: model states the rule is meaningful for.
-    ``options``: thresholds users may tune, with defaults.
-    """
-
-    def register(fn: Callable) -> Callable:
-        if not CODE_RE.match(code):
-            raise ValueError(f"rule code {code!r} must match {CODE_RE.pattern}")
-        if not NAME_RE.match(name):
-            raise ValueError(f"rule name {name!r} must be kebab-case")
-        if code in REGISTRY and REGISTRY[code].check is not fn:
-            raise ValueError(f"rule code {code} registered twice")
-        unknown = set(needs) - NEEDS
-        if unknown:
-            raise ValueError(f"unknown needs {sorted(unknown)} for {code}")
-        REGISTRY[code] = Rule(
-            code=code, name=name, severity=Severity.parse(severity), check=fn,
-            types=None if types is None else frozenset(types), formats=tuple(formats),
-            needs=frozenset(needs), states=tuple(states), options=dict(options or {}),
-            module=fn.__module__,
-        )
-        fn.rule_code = code  # type: ignore[attr-defined]
-        return fn
-
-    return register
 
 
 # -- selection ------------------------------------------------------------------
@@ -220,8 +63,6 @@ class Selection:
 
 def check_selectors(selectors: Iterable[str], *, what: str = "selector") -> list[str]:
     """Normalize codes/prefixes (``INIT``, ``INIT00``, ``ALL``) and reject unknown ones."""
-    from . import all_rules
-
     codes = [r.code for r in all_rules()]
     out = []
     for raw in selectors:
@@ -247,8 +88,6 @@ def _match_len(code: str, selectors: Iterable[str]) -> int:
 def select_rules(select: Iterable[str] = ("ALL",), ignore: Iterable[str] = ()) -> frozenset[str]:
     """Codes enabled by ``select`` minus ``ignore``; the most specific selector wins
     (``--ignore INIT --select INIT002`` keeps INIT002), a tie goes to ``ignore``."""
-    from . import all_rules
-
     select, ignore = check_selectors(select), check_selectors(ignore, what="in ignore")
     enabled = set()
     for r in all_rules():
@@ -258,10 +97,43 @@ def select_rules(select: Iterable[str] = ("ALL",), ignore: Iterable[str] = ()) -
     return frozenset(enabled)
 
 
-def default_selection() -> Selection:
-    from . import all_rules
+def resolve(config: LintConfig | None = None, *, select: Iterable[str] | None = None,
+            ignore: Iterable[str] | None = None, path: str | None = None) -> Selection:
+    """Turn a configuration (plus overrides) into the rules that run for ``path``.
 
-    return Selection(frozenset(r.code for r in all_rules()))
+    ``per-file-ignores`` of the configuration apply when ``path`` matches.
+    Rule options are checked against what each rule declares.
+    """
+    sel = list(select) if select is not None else list(config.select if config else ("ALL",))
+    ign = list(config.ignore) if config else []
+    if ignore is not None:
+        ign += list(ignore)
+    if config is not None and path is not None:
+        ign += list(config.ignores_for(path))
+    enabled = select_rules(sel, ign)
+    options: dict[str, dict[str, Any]] = {}
+    severities: dict[str, Severity] = {}
+    for code, opts in (config.rule_options.items() if config else ()):
+        r = get_rule(code)
+        for key, value in opts.items():
+            if key == "severity":
+                severities[r.code] = Severity.parse(value)
+                continue
+            _check_option(r, key, value)
+            options.setdefault(r.code, {})[key] = value
+    return Selection(enabled, options, severities)
+
+
+def _check_option(r: Rule, key: str, value: Any) -> None:
+    """A :class:`UsageError` unless rule ``r`` declares option ``key`` with a value of ``value``'s type."""
+    if key not in r.options:
+        known = ", ".join(sorted(r.options)) or "none"
+        raise UsageError(f"rule {r.code} has no option {key!r} (options: {known}, severity)")
+    default = r.options[key]
+    if default is not None and not isinstance(value, type(default)) and not (
+            isinstance(default, float) and isinstance(value, int)):
+        raise UsageError(f"option {key!r} of rule {r.code} must be a {type(default).__name__}, "
+                         f"not {value!r}")
 
 
 # -- the context a rule sees ------------------------------------------------------------
@@ -282,7 +154,7 @@ class Context:
     state: StateReport | None = None
     probe: Any = None
     history: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[Any, Any] = field(default_factory=dict)
     """Shared per-run scratch space for rules of one family (e.g. cached walks)."""
 
     @property

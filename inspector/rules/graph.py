@@ -7,8 +7,10 @@ input was never wired in) and at best costs file size and load time.
 
 from __future__ import annotations
 
+from ..findings import Severity
 from ..ir import ModelGraph
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
+from .registry import rule
 
 
 def live_layers(graph: ModelGraph) -> set[str]:

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Iterable
 
 from ..analysis.history import (History, find_instability, find_nonfinite, find_overfitting, find_plateau,
                                 find_validation_better)
-from .engine import FORMATS, Context, Finding, Hit, Severity, rule
+from ..findings import Finding, Severity
+from .engine import Context, Hit
+from .registry import FORMATS, rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LintConfig
@@ -283,8 +285,8 @@ def check_history(history: History, *, config: LintConfig | None = None, select:
     whose path is the log's, so ``per-file-ignores`` and baselines match the log.
     """
     from ..ir import ModelGraph
-    from . import all_rules, resolve
-    from .engine import run_rules
+    from .engine import resolve, run_rules
+    from .registry import all_rules
 
     graph = ModelGraph(name=Path(history.path).name, format="history", kind="history", path=history.path)
     selection = resolve(config, select=select, ignore=ignore, path=history.path)

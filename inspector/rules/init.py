@@ -14,8 +14,10 @@ from typing import Iterator
 
 from ..analysis import initializers as inits
 from ..analysis.weights import KernelLayout, TensorStats, kernel_layout, weight_kind
+from ..findings import Severity
 from ..ir import Layer, Weight
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
+from .registry import rule
 from .topology import NORMALIZERS, PASSTHROUGH, first_consumers_through, is_weighted, walk_forward
 
 KERAS_KERNEL_LAYERS = frozenset({

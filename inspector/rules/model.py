@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .engine import Context, Hit, Severity, rule
+from ..findings import Severity
+from .engine import Context, Hit
+from .registry import rule
 
 
 @rule("MODEL001", "model-state", Severity.INFO, needs=("weights",))

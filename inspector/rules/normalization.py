@@ -13,8 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..findings import Severity
 from ..ir import Layer, ModelGraph
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
+from .registry import rule
 from .topology import NORMALIZERS, consumers, is_weighted, producers, tensor_inputs, walk_forward
 
 PREPROCESSING = frozenset({"Rescaling", "Normalization", "Lambda", "TFOpLambda"}) | NORMALIZERS

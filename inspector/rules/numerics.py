@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..findings import Severity
 from ..ir import Layer, ModelGraph
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
+from .registry import rule
 from .topology import DROPOUT_LIKE, activation_of, source_through
 
 FLOAT16_MAX = 65504.0

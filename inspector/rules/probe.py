@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..analysis.probe import ActivationStats, ProbeReport
+from ..findings import Severity
 from ..ir import Layer, ModelGraph
 from .activations import trunk_consumer
-from .engine import Context, Hit, Severity, graphs_of, rule
+from .engine import Context, Hit, graphs_of
+from .registry import rule
 
 
 def _pct(x: float) -> str:

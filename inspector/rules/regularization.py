@@ -9,7 +9,9 @@ augmentation, which shows the model more varied data than it was given.
 from __future__ import annotations
 
 from ..analysis.params import count_params
-from .engine import Context, Hit, Severity, rule
+from ..findings import Severity
+from .engine import Context, Hit
+from .registry import rule
 
 DROPOUT_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
                             "GaussianDropout", "AlphaDropout"})

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from ..findings import Severity
 from ..ir import ModelGraph, SecurityFact
 from ..trust import security_facts
-from .engine import Context, Hit, Severity, rule
+from .engine import Context, Hit
+from .registry import rule
 
 _ADVICE = {
     "SEC001": "load the file with Keras (safe_mode=False, tf_keras, SavedModel) only if you trust its author",

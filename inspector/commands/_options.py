@@ -1,0 +1,136 @@
+"""Command-line options shared by several commands, and writing a command's output.
+
+One definition each of: the finding options (``--select`` … ``--statistics``)
+and how they resolve against ``[tool.inspector]``; the probe's batch options;
+``-o/--output`` with its atomic write; and when text output is coloured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+
+from ..config import LintConfig, load_config
+from ..findings import FAIL_ON
+from ..probe_run import ProbeOptions
+from ..reporters import lint as lint_formats
+
+
+def split_codes(values: list[str] | None) -> list[str] | None:
+    """``--select A,B --select C`` as ``[A, B, C]`` (``None`` when the option was not given)."""
+    if values is None:
+        return None
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
+def add_output_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+                      help: str = "write to FILE (atomically) instead of standard output") -> None:
+    """``-o/--output FILE``: see :func:`write_output`."""
+    parser.add_argument("-o", "--output", metavar="FILE", help=help)
+
+
+def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, config_help: str) -> None:
+    """``--config FILE`` and ``--isolated``: which ``[tool.inspector]`` table applies (see :func:`load_config`)."""
+    parser.add_argument("--config", metavar="FILE", help=config_help)
+    parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+
+
+def load_config_option(args: argparse.Namespace) -> LintConfig:
+    """The configuration the ``--config``/``--isolated`` options choose."""
+    return load_config(args.config, isolated=args.isolated)
+
+
+def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ignore_help: str) -> None:
+    """The options every command that reports findings shares (ruff's names)."""
+    parser.add_argument("--select", action="append", metavar="CODES", help=select_help)
+    parser.add_argument("--ignore", action="append", metavar="CODES", help=ignore_help)
+    parser.add_argument("--fail-on", choices=FAIL_ON, default=None,
+                        help="lowest severity that makes the exit code 1 (default: error)")
+    parser.add_argument("--output-format", choices=lint_formats.FORMATS, default=None,
+                        help="text (default), json, sarif, junit or github (workflow annotations)")
+    add_output_option(parser, help="write the report to FILE (atomically) instead of standard output")
+    add_config_options(parser, config_help="read options from FILE instead of the nearest pyproject.toml "
+                                           "[tool.inspector]")
+    parser.add_argument("--statistics", action="store_true",
+                        help="text output: add the number of findings per rule")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingOptions:
+    """The finding options of one run, resolved against the configuration file."""
+
+    config: LintConfig
+    select: list[str] | None
+    ignore: list[str] | None
+    fail_on: str
+    fmt: str
+    debug: bool
+
+
+def resolve_finding_options(args: argparse.Namespace) -> FindingOptions:
+    """Flags over ``[tool.inspector]``."""
+    config = load_config_option(args)
+    return FindingOptions(
+        config=config, select=split_codes(args.select), ignore=split_codes(args.ignore),
+        fail_on=args.fail_on or config.fail_on,
+        fmt=args.output_format or config.output_format,
+        debug=bool(getattr(args, "debug", False)))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def add_probe_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, trust: bool = True) -> None:
+    """The options that choose the probe's batch (``probe``, ``lint --probe``, ``report --probe``)."""
+    parser.add_argument("--inputs", metavar="FILE",
+                        help="a batch to feed: .npy (one input) or .npz (one array per input, by name or arr_0…); "
+                             "default: synthetic data (standard normal, or 0..255 for inputs the model rescales)")
+    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
+                        help="synthetic samples to draw, and samples per forward pass (default 8)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="N",
+                        help="random seed of the synthetic inputs (default 0)")
+    if trust:
+        parser.add_argument("--trust", action="store_true",
+                            help="run the model even if the static safety scan found code or outside references "
+                                 "in it (SEC findings): only for files whose author you trust")
+
+
+def probe_options(args: argparse.Namespace) -> ProbeOptions:
+    """The probe options of the command line (see :func:`add_probe_arguments`)."""
+    return ProbeOptions(inputs=args.inputs, batch_size=args.batch_size, seed=args.seed,
+                        trust=bool(getattr(args, "trust", False)))
+
+
+def use_color(fmt: str, output: str | None) -> bool:
+    """Colour text output only on a terminal, and never with ``NO_COLOR`` or ``TERM=dumb``."""
+    return (fmt == "text" and not output and sys.stdout.isatty()
+            and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
+
+
+def write_output(text: str, output: str | None) -> None:
+    """``text`` to the file ``output`` (atomically), or to standard output."""
+    if output:
+        from ..fileio import write_atomic
+
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,48 @@
+"""The rule catalog (``inspector rules``) as a table or JSON, and one rule's page (``inspector rule``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+from ..rules.registry import Rule
+
+
+def _text(rules: Sequence[Rule]) -> str:
+    width = max((len(r.code) for r in rules), default=4)
+    nwidth = max((len(r.name) for r in rules), default=4)
+    lines = [f"{'CODE':<{width}}  {'NAME':<{nwidth}}  {'SEVERITY':<8}  SUMMARY"]
+    for r in rules:
+        lines.append(f"{r.code:<{width}}  {r.name:<{nwidth}}  {r.severity.value:<8}  {r.summary}")
+    lines.append("")
+    lines.append(f"{len(rules)} rules. `inspector rule CODE` shows what a rule checks and why.")
+    return "\n".join(lines) + "\n"
+
+
+def _json(rules: Sequence[Rule]) -> str:
+    doc = [{"code": r.code, "name": r.name, "severity": r.severity.value, "family": r.family,
+            "applies_to": sorted(r.types) if r.types is not None else None,
+            "formats": list(r.formats), "needs": sorted(r.needs), "states": list(r.states),
+            "options": dict(r.options), "summary": r.summary} for r in rules]
+    return json.dumps(doc, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Sequence[Rule]], str]] = {"text": _text, "json": _json}
+FORMATS: tuple[str, ...] = tuple(RENDERERS)
+
+
+def render(rules: Sequence[Rule], *, fmt: str = "text") -> str:
+    """The catalog of ``rules`` as ``fmt`` (one of :data:`FORMATS`)."""
+    return RENDERERS[fmt](rules)
+
+
+def rule_page(r: Rule) -> str:
+    """What ``inspector rule CODE`` prints: severity, scope, options, then the documentation."""
+    lines = [f"{r.code} ({r.name})", "",
+             f"Default severity: {r.severity.value}",
+             f"Applies to: {r.applies_to()}"]
+    if r.options:
+        opts = ", ".join(f"{k} = {v!r}" for k, v in r.options.items())
+        lines.append(f"Options ([tool.inspector.rules.{r.code}]): {opts}")
+    lines += ["", r.doc, ""]
+    return "\n".join(lines)
