@@ -27,6 +27,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import __version__
+from ..analysis.card import CardRow, TensorRow, report_identity
 from .html_assets import CSS, JS
 from .markdown import written_by
 from .shapes import format_output, format_shape
@@ -141,55 +142,24 @@ def _figure(chart: Chart | None, caption: str = "") -> str:
             f"{inline_svg(chart)}{cap}</figure>")
 
 
-def _io_rows(items: Sequence[dict[str, Any]]) -> str:
+def _io_rows(items: Sequence[TensorRow]) -> str:
     if not items:
         return '<span class="note">none</span>'
-    parts = []
-    for it in items:
-        shape = it.get("shape")
-        shape_text = format_shape(tuple(shape)) if isinstance(shape, list) else format_shape(shape)
-        parts.append(f"<code>{e(it.get('name'))}</code> {e(it.get('dtype') or '?')} {e(shape_text)}")
-    return "<br>".join(parts)
+    return "<br>".join(f"<code>{e(t.name)}</code> {e(t.dtype)} {e(t.shape)}" for t in items)
+
+
+def _card_cell(row: CardRow) -> str:
+    return f"<code>{e(row.value)}</code>" if row.code else e(row.value)
 
 
 def _card_rows(data: ReportData) -> list[tuple[str, str]]:
     """(label, HTML) rows of the model card."""
-    doc = data.card
+    card = data.card
     rows: list[tuple[str, str]] = [("File", f"<code>{e(data.file_name)}</code>")]
-    fmt = str(doc["model"]["format"])
-    if doc.get("ir_version") is not None:
-        fmt += f" (IR version {doc['ir_version']})"
-    rows.append(("Format", e(fmt) + (f" · {e(data.summary.kind)}" if data.summary.kind else "")))
-    if doc.get("producer"):
-        p = doc["producer"]
-        rows.append(("Producer", e(f"{p['name']} {p['version']}".strip() or "?")))
-    if doc.get("keras_version"):
-        rows.append(("Keras version", e(doc["keras_version"])))
-    if doc.get("backend"):
-        rows.append(("Backend", e(doc["backend"])))
-    if doc.get("date_saved"):
-        rows.append(("Saved", e(doc["date_saved"])))
-    if doc.get("opset_import"):
-        rows.append(("Opsets", e(", ".join(f"{d or 'ai.onnx'} {v}" for d, v in doc["opset_import"].items()))))
-    for key, lab in (("domain", "Domain"), ("model_version", "Model version"), ("doc_string", "Description")):
-        if doc.get(key):
-            rows.append((lab, e(doc[key])))
-    if doc.get("file_size") is not None:
-        rows.append(("File size", e(f"{readable_size(doc['file_size'])} ({doc['file_size']:,} bytes)")))
-    rows.append(("Inputs", _io_rows(doc.get("inputs") or [])))
-    rows.append(("Outputs", _io_rows(doc.get("outputs") or [])))
-    by_dtype = ", ".join(f"{r['dtype']}: {r['params']:,} ({readable_size(r['bytes'])})"
-                         for r in doc.get("params_by_dtype") or [])
-    if by_dtype:
-        rows.append(("Parameters by dtype", e(by_dtype)))
-    q = doc.get("quantization_params") or {}
-    if q.get("params"):
-        rows.append(("Quantization scales", e(f"{q['params']:,} ({readable_size(q['bytes'])}), not counted above")))
-    o = doc.get("optimizer_params") or {}
-    if o.get("params"):
-        rows.append(("Optimizer state", e(f"{o['params']:,} ({readable_size(o['bytes'])}), not counted above")))
-    for k, v in sorted((doc.get("metadata_props") or {}).items()):
-        rows.append((f"Metadata: {k}", e(v)))
+    rows += [(r.label, _card_cell(r)) for r in report_identity(card)]
+    rows += [("Inputs", _io_rows(card.inputs)), ("Outputs", _io_rows(card.outputs))]
+    rows += [(r.label, _card_cell(r)) for r in card.amounts]
+    rows += [(f"Metadata: {k}", e(v)) for k, v in card.metadata_props]
     return rows
 
 
@@ -232,8 +202,8 @@ def _overview(data: ReportData, graph: ModelGraph | None) -> str:
         tiles.append(_tile("MACs / sample", count_text(s.macs_total),
                            "complete" if s.macs_complete else "lower bound: some layers unknown"))
     tiles.append(_tile("Layers", f"{len(s.rows):,}", f"{len({r.type for r in s.rows})} types"))
-    if data.card.get("file_size") is not None:
-        tiles.append(_tile("File size", readable_size(data.card["file_size"])))
+    if data.card.doc.get("file_size") is not None:
+        tiles.append(_tile("File size", readable_size(data.card.doc["file_size"])))
     kv = "".join(f"<tr><th>{e(k)}</th><td>{v}</td></tr>" for k, v in _card_rows(data))
     parts = [f'<div class="tiles">{"".join(tiles)}</div>', f'<table class="kv">{kv}</table>']
     if s.security_warning:
@@ -479,7 +449,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
             badges = '<span class="badge ok">no findings</span>'
     else:
         badges = ""
-    fmt = str(data.card["model"]["format"])
+    fmt = str(data.card.doc["model"]["format"])
     sub = (f"<code>{e(data.file_name)}</code> · {e(fmt)} · {e(count_text(s.totals.params))} parameters"
            + (f" · {e(count_text(s.macs_total))} MACs" if s.macs_total else ""))
     script = JS.strip()

@@ -18,10 +18,10 @@ golden file and two runs on the same model compare equal.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import __version__
+from ..analysis.card import CardRow, TensorRow, report_identity
 from .shapes import format_output, format_shape
 from .units import count_text, readable_size
 
@@ -94,45 +94,23 @@ def _image(chart: Chart | None, image_dir: str | None) -> list[str]:
 # -- sections -------------------------------------------------------------------------------------------
 
 
+def _card_cell(row: CardRow) -> str:
+    return md_code(row.value) if row.code else md_text(row.value)
+
+
+def _tensors(items: Sequence[TensorRow]) -> str:
+    cells = [f"{md_code(t.name)} {md_text(t.dtype)} {md_code(t.shape)}" for t in items]
+    return "<br>".join(cells) if cells else "none"
+
+
 def _card(data: ReportData) -> list[str]:
-    doc = data.card
+    card = data.card
     s = data.summary
-    t = s.totals
     rows: list[tuple[str, str]] = [("File", md_code(data.file_name))]
-    fmt = str(doc["model"]["format"])
-    if doc.get("ir_version") is not None:
-        fmt += f" (IR version {doc['ir_version']})"
-    rows.append(("Format", md_text(f"{fmt} · {s.kind}")))
-    if doc.get("producer"):
-        p = doc["producer"]
-        rows.append(("Producer", md_text(f"{p['name']} {p['version']}".strip() or "?")))
-    if doc.get("keras_version"):
-        rows.append(("Keras version", md_text(doc["keras_version"])))
-    if doc.get("backend"):
-        rows.append(("Backend", md_text(doc["backend"])))
-    if doc.get("opset_import"):
-        rows.append(("Opsets", md_text(", ".join(f"{d or 'ai.onnx'} {v}" for d, v in doc["opset_import"].items()))))
-    if doc.get("file_size") is not None:
-        rows.append(("File size", f"{readable_size(doc['file_size'])} ({doc['file_size']:,} bytes)"))
-    for key, label in (("inputs", "Inputs"), ("outputs", "Outputs")):
-        items = doc.get(key) or []
-        cells = []
-        for it in items:
-            shape = it.get("shape")
-            shape_text = format_shape(tuple(shape)) if isinstance(shape, list) else format_shape(shape)
-            cells.append(f"{md_code(it.get('name'))} {md_text(it.get('dtype') or '?')} {md_code(shape_text)}")
-        rows.append((label, "<br>".join(cells) if cells else "none"))
-    rows.append(("Parameters", f"{t.params:,} ({readable_size(t.bytes)})"))
-    rows.append(("Trainable", f"{t.trainable:,}"))
-    rows.append(("Non-trainable", f"{t.non_trainable:,}"))
-    by_dtype = ", ".join(f"{md_text(d)}: {n:,} ({readable_size(b)})" for d, n, b in s.bytes_by_dtype)
-    if by_dtype:
-        rows.append(("By dtype", by_dtype))
-    if s.quantization.params:
-        rows.append(("Quantization scales", f"{s.quantization.params:,} (not counted above)"))
-    if s.optimizer.params:
-        rows.append(("Optimizer state", f"{s.optimizer.params:,} ({readable_size(s.optimizer.bytes)}, "
-                                        "not counted above)"))
+    rows += [(r.label, _card_cell(r)) for r in report_identity(card)]
+    rows += [("Inputs", _tensors(card.inputs)), ("Outputs", _tensors(card.outputs))]
+    rows += [(r.label, _card_cell(r)) for r in card.amounts]
+    rows += [(f"Metadata: {md_text(k)}", md_text(v)) for k, v in card.metadata_props]
     if s.macs_total is not None:
         rows.append(("MACs per sample", f"{s.macs_total:,}" + ("" if s.macs_complete else " (lower bound)")))
     rows.append(("Layers", f"{len(s.rows):,}"))
@@ -342,7 +320,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
     report) the chart files were written to; ``None`` leaves images out."""
     by_key = {c.key: c for c in charts}
     s = data.summary
-    head = [md_code(data.file_name, table=False), md_text(str(data.card["model"]["format"])),
+    head = [md_code(data.file_name, table=False), md_text(str(data.card.doc["model"]["format"])),
             f"{count_text(s.totals.params)} parameters"]
     if s.macs_total:
         head.append(f"{count_text(s.macs_total)} MACs")
@@ -362,17 +340,3 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
         out += _history(data, by_key, image_dir)
     out += ["---", f"*{written_by(data)}*", ""]
     return "\n".join(out)
-
-
-def write_images(folder: Path, charts: Sequence[Chart]) -> None:
-    """Write every chart into ``folder`` as ``KEY.FMT`` (each file atomically)."""
-    from ..errors import UsageError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{folder}: cannot create the folder for the charts: {exc.strerror or exc}") from None
-    from ..fileio import write_atomic
-
-    for chart in charts:
-        write_atomic(folder / f"{chart.key}.{chart.fmt}", chart.data)
