@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from ..ir import ModelGraph
 from ..reporters.shapes import format_shape
-from ..reporters.units import count_text, readable_size
+from ..reporters.units import bytes_text, count_text, readable_size
 from .macs import MacsReport
 from .params import ParamCount, ParamReport
 
@@ -85,11 +85,6 @@ def one_line(text: Any, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def bytes_text(size: int) -> str:
-    """A byte count as ``94.94 KB (97,215 bytes)``."""
-    return f"{readable_size(size)} ({size:,} bytes)"
-
-
 def _counts(c: ParamCount) -> dict[str, int]:
     return {"params": c.params, "trainable": c.trainable, "non_trainable": c.non_trainable, "bytes": c.bytes}
 
@@ -153,31 +148,28 @@ def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None 
 
 
 def _identity(doc: Mapping[str, Any], kind: str | None) -> tuple[CardRow, ...]:
+    """Model, format, path, size, producer, versions, opsets and description, in this order (a fact the
+    file does not hold has no row)."""
     model = doc["model"]
-    rows = [CardRow("model", "Model", str(model["name"]), code=True)]
     fmt = str(model["format"])
     if doc.get("ir_version") is not None:
         fmt += f" (IR version {doc['ir_version']})"
-    rows.append(CardRow("format", "Format", fmt + (f" · {kind}" if kind else "")))
-    if model.get("path"):
-        rows.append(CardRow("path", "Path", str(model["path"]), code=True))
-    if doc.get("file_size") is not None:
-        rows.append(CardRow("file_size", "File size", bytes_text(doc["file_size"])))
-    if doc.get("producer"):
-        p = doc["producer"]
-        rows.append(CardRow("producer", "Producer", f"{p['name']} {p['version']}".strip() or "?"))
-    for key, label in (("keras_version", "Keras version"), ("backend", "Backend"), ("date_saved", "Saved")):
-        if doc.get(key):
-            rows.append(CardRow(key, label, str(doc[key])))
-    if doc.get("opset_import"):
-        rows.append(CardRow("opset_import", "Opset imports",
-                            ", ".join(f"{d} {v}" for d, v in doc["opset_import"].items())))
-    for key, label in (("domain", "Domain"), ("model_version", "Model version")):
-        if doc.get(key):
-            rows.append(CardRow(key, label, str(doc[key])))
-    if doc.get("doc_string"):
-        rows.append(CardRow("doc_string", "Description", one_line(doc["doc_string"])))
-    return tuple(rows)
+    p = doc.get("producer")
+    opsets = doc.get("opset_import")
+    always = (CardRow("model", "Model", str(model["name"]), code=True),
+              CardRow("format", "Format", fmt + (f" · {kind}" if kind else "")))
+    optional = [
+        CardRow("path", "Path", str(model.get("path") or ""), code=True),
+        CardRow("file_size", "File size", bytes_text(doc["file_size"]) if doc.get("file_size") is not None else ""),
+        CardRow("producer", "Producer", (f"{p['name']} {p['version']}".strip() or "?") if p else ""),
+        *(CardRow(key, label, str(doc.get(key) or ""))
+          for key, label in (("keras_version", "Keras version"), ("backend", "Backend"), ("date_saved", "Saved"))),
+        CardRow("opset_import", "Opset imports", ", ".join(f"{d} {v}" for d, v in opsets.items()) if opsets else ""),
+        CardRow("domain", "Domain", str(doc.get("domain") or "")),
+        CardRow("model_version", "Model version", str(doc.get("model_version") or "")),
+        CardRow("doc_string", "Description", one_line(doc["doc_string"]) if doc.get("doc_string") else ""),
+    ]
+    return always + tuple(r for r in optional if r.value)
 
 
 def _tensor_rows(items: list[dict[str, Any]]) -> tuple[TensorRow, ...]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..reporters.graph_export import FORMATS
 from . import load_graph
-
-FORMATS = ("graphml", "json", "dot", "mermaid")
 
 
 def _max_nodes(text: str) -> int:

@@ -37,9 +37,9 @@ def _size(path: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.card import model_card
     from ..analysis.macs import count_macs
     from ..analysis.params import count_params
-    from ..analysis.card import model_card
     from ..reporters.info import render_json, render_text
 
     docs: list[Mapping[str, Any]] = []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import MissingDependency
-from .units import count_text
+from .units import count_text, percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import LayerShare, OtherShare, ReportData, TypeShare, WeightHistogram
@@ -155,12 +155,7 @@ def _count_fmt(value: float, _pos: Any = None) -> str:
 
 
 def _pct(part: int, whole: int) -> str:
-    if whole <= 0:
-        return ""
-    share = 100.0 * part / whole
-    if part != whole and share >= 99.95:
-        return ">99.9%"
-    return f"{share:.1f}%" if share >= 0.1 or part == 0 else "<0.1%"
+    return percent(part, whole, floor=0.1, cap=True)
 
 
 # -- by layer ---------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ..analysis.card import CardRow, TensorRow, report_identity
 from .html_assets import CSS, JS
 from .markdown import written_by
 from .shapes import format_output, format_shape
-from .units import count_text, readable_size
+from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import ReportData
@@ -45,14 +45,6 @@ SEVERITIES = ("error", "warning", "info")
 def e(value: Any) -> str:
     """Escape anything for HTML text or a quoted attribute (control characters dropped)."""
     return html.escape(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)), quote=True)
-
-
-def _num(n: int | None) -> str:
-    return "?" if n is None else f"{n:,}"
-
-
-def _pct(part: int, whole: int) -> float:
-    return 0.0 if whole <= 0 else 100.0 * part / whole
 
 
 # -- rule documentation --------------------------------------------------------------------------
@@ -166,7 +158,8 @@ def _card_rows(data: ReportData) -> list[tuple[str, str]]:
 def _architecture(graph: ModelGraph | None) -> str:
     if graph is None:
         return ""
-    from .mermaid import caption, diagram
+    from ..analysis.diagram import diagram
+    from .mermaid import caption
 
     d = diagram(graph, max_nodes=30)
     chips = []
@@ -193,9 +186,9 @@ def _overview(data: ReportData, graph: ModelGraph | None) -> str:
     t = s.totals
     tiles = [
         _tile("Parameters", count_text(t.params), f"{t.params:,}"),
-        _tile("Trainable", count_text(t.trainable), f"{_pct(t.trainable, t.params):.1f}%" if t.params else ""),
+        _tile("Trainable", count_text(t.trainable), percent(t.trainable, t.params)),
         _tile("Non-trainable", count_text(t.non_trainable),
-              f"{_pct(t.non_trainable, t.params):.1f}%" if t.params else ""),
+              percent(t.non_trainable, t.params)),
         _tile("Weight memory", readable_size(t.bytes), f"{t.bytes:,} bytes"),
     ]
     if s.macs_total is not None:
@@ -238,9 +231,9 @@ def _compute(data: ReportData, charts: dict[str, Chart]) -> str:
     rows = []
     for t in data.by_type:
         rows.append(f"<tr><td><code>{e(t.type)}</code></td><td class=num>{t.count:,}</td>"
-                    f"<td class=num>{t.params:,}</td><td class=num>{_pct(t.params, s.totals.params):.1f}%</td>"
+                    f"<td class=num>{t.params:,}</td><td class=num>{percent(t.params, s.totals.params, empty='0.0%')}</td>"
                     f"<td class=num>{t.macs:,}{'+' if t.macs_unknown else ''}</td>"
-                    f"<td class=num>{_pct(t.macs, s.macs_total or 0):.1f}%</td></tr>")
+                    f"<td class=num>{percent(t.macs, s.macs_total, empty='0.0%')}</td></tr>")
     body.append("<h3>By layer type</h3><div class=tablebox><table><thead><tr><th>Type</th><th class=num>Layers"
                 "</th><th class=num>Params</th><th class=num>Share</th><th class=num>MACs</th>"
                 "<th class=num>Share</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
@@ -260,9 +253,9 @@ def _layers(data: ReportData) -> str:
     for i, r in enumerate(s.rows):
         shape = format_output(r.output_shapes, as_list=r.is_input, multiple=r.multiple_shapes)
         search = f"{r.name} {r.type} {shape}".lower()
-        bar_p = f' class="num bar" style="background-size:{_pct(r.params.params, peak_p):.1f}% 100%"' \
+        bar_p = f' class="num bar" style="background-size:{percent(r.params.params, peak_p)} 100%"' \
             if r.params.params else " class=num"
-        bar_m = f' class="num bar macs" style="background-size:{_pct(r.macs or 0, peak_m):.1f}% 100%"' \
+        bar_m = f' class="num bar macs" style="background-size:{percent(r.macs or 0, peak_m)} 100%"' \
             if r.macs else " class=num"
         conn = ""
         if show_conn:
@@ -270,7 +263,7 @@ def _layers(data: ReportData) -> str:
         rows.append(f'<tr data-search="{e(search)}"><td class=num>{i}</td><td><code>{e(r.name)}</code></td>'
                     f"<td>{e(r.type)}</td><td class=mono>{e(shape)}</td>"
                     f"<td{bar_p}>{r.params.params:,}</td><td class=num>{r.params.trainable:,}</td>"
-                    f"<td{bar_m}>{_num(r.macs)}</td>{conn}</tr>")
+                    f"<td{bar_m}>{number(r.macs)}</td>{conn}</tr>")
     t = s.totals
     foot = (f'<p class="note">Total params: {t.params:,} ({e(readable_size(t.bytes))}) · trainable {t.trainable:,}'
             f" · non-trainable {t.non_trainable:,}"
@@ -292,9 +285,9 @@ def _weights(data: ReportData, charts: dict[str, Chart]) -> str:
         for h in data.histograms:
             rows.append(f"<tr><td><code>{e(h.layer)}</code></td><td>{e(h.role)}</td>"
                         f"<td class=mono>{e(format_shape(h.shape))}</td><td>{e(h.dtype)}</td>"
-                        f"<td class=num>{h.minimum:.4g}</td><td class=num>{h.maximum:.4g}</td>"
-                        f"<td class=num>{h.mean:.4g}</td><td class=num>{h.std:.4g}</td>"
-                        f"<td class=num>{_pct(h.zeros, h.sampled - h.nonfinite):.1f}%</td>"
+                        f"<td class=num>{short_float(h.minimum)}</td><td class=num>{short_float(h.maximum)}</td>"
+                        f"<td class=num>{short_float(h.mean)}</td><td class=num>{short_float(h.std)}</td>"
+                        f"<td class=num>{percent(h.zeros, h.sampled - h.nonfinite, empty='0.0%')}</td>"
                         f"<td class=num>{h.nonfinite:,}</td></tr>")
         body.append("<div class=tablebox><table><thead><tr><th>Layer</th><th>Tensor</th><th>Shape</th><th>dtype</th>"
                     "<th class=num>Min</th><th class=num>Max</th><th class=num>Mean</th><th class=num>Std</th>"
@@ -365,9 +358,9 @@ def _probe(data: ReportData, charts: dict[str, Chart]) -> str:
         trs = []
         for r in rows:
             trs.append(f"<tr><td><code>{e(r.layer)}</code></td><td>{e(r.activation)}</td>"
-                       f"<td class=num>{r.units:,}</td><td class=num>{_share(r.saturated)}</td>"
-                       f"<td class=num>{_share(r.saturated_units)}</td><td class=num>{_share(r.dead)}</td>"
-                       f"<td class=num>{_float(r.mean)}</td><td class=num>{_float(r.std)}</td>"
+                       f"<td class=num>{r.units:,}</td><td class=num>{fraction(r.saturated)}</td>"
+                       f"<td class=num>{fraction(r.saturated_units)}</td><td class=num>{fraction(r.dead)}</td>"
+                       f"<td class=num>{short_float(r.mean)}</td><td class=num>{short_float(r.std)}</td>"
                        f"<td class=num>{'' if r.nonfinite is None else f'{r.nonfinite:,}'}</td></tr>")
         body.append("<div class=tablebox><table><thead><tr><th>Layer</th><th>Activation</th><th class=num>Units</th>"
                     "<th class=num>Saturated values</th><th class=num>Saturated units</th><th class=num>Dead units"
@@ -409,14 +402,6 @@ def _epochs(epochs: Sequence[int]) -> str:
     if not epochs:
         return "none"
     return f"{len(epochs)} (epoch {epochs[0]} to {epochs[-1]})" if len(epochs) > 1 else f"1 (epoch {epochs[0]})"
-
-
-def _share(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.1f}%"
-
-
-def _float(v: float | None) -> str:
-    return "" if v is None else f"{v:.4g}"
 
 
 # -- the page -----------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def _table(lines: list[str], title: str, items: Sequence[Sequence[str]]) -> None
         return
     widths = [max(len(r[i]) for r in items) for i in range(len(items[0]))]
     for r in items:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def render_text(card: ModelCard) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
 from .shapes import format_output, format_shape
-from .units import count_text, readable_size
+from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import ReportData
@@ -75,14 +75,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") 
 
 
 def _pct(part: int, whole: int | None) -> str:
-    if not whole:
-        return ""
-    share = 100.0 * part / whole
-    return f"{share:.1f}%" if share >= 0.05 or share == 0 else "<0.1%"
-
-
-def _num(n: int | None) -> str:
-    return "?" if n is None else f"{n:,}"
+    return percent(part, whole, floor=0.05)
 
 
 def _image(chart: Chart | None, image_dir: str | None) -> list[str]:
@@ -125,7 +118,8 @@ def _card(data: ReportData) -> list[str]:
 def _architecture(graph: ModelGraph | None, max_nodes: int | None) -> list[str]:
     if graph is None:
         return []
-    from .mermaid import caption, diagram, render
+    from ..analysis.diagram import diagram
+    from .mermaid import caption, render
 
     d = diagram(graph, max_nodes=max_nodes)
     return ["## Architecture", "", "```mermaid", render(graph, drawn=d).rstrip("\n"), "```", "",
@@ -139,7 +133,7 @@ def _compute(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
     rows = []
     for r in data.top_params:
         rows.append((md_code(r.name), md_code(r.type), f"{r.params:,}", _pct(r.params, s.totals.params),
-                     _num(r.macs), _pct(r.macs or 0, s.macs_total)))
+                     number(r.macs), _pct(r.macs or 0, s.macs_total)))
     if data.other_params is not None:
         o = data.other_params
         rows.append((f"*{o.layers} other layers*", "", f"{o.params:,}", _pct(o.params, s.totals.params), "", ""))
@@ -149,7 +143,7 @@ def _compute(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
         out.append("")
     out += _image(charts.get("macs-by-layer"), image_dir)
     if data.top_macs:
-        rows = [(md_code(r.name), md_code(r.type), _num(r.macs), _pct(r.macs or 0, s.macs_total))
+        rows = [(md_code(r.name), md_code(r.type), number(r.macs), _pct(r.macs or 0, s.macs_total))
                 for r in data.top_macs]
         if data.other_macs is not None:
             o = data.other_macs
@@ -176,7 +170,7 @@ def _layers(data: ReportData) -> list[str]:
     for i, r in enumerate(s.rows[:MAX_TABLE_ROWS]):
         shape = format_output(r.output_shapes, as_list=r.is_input, multiple=r.multiple_shapes)
         cells = [str(i), md_code(r.name), md_code(r.type), md_code(shape), f"{r.params.params:,}",
-                 f"{r.params.trainable:,}", _num(r.macs)]
+                 f"{r.params.trainable:,}", number(r.macs)]
         if conn:
             cells.append("<br>".join(md_code(c) for c in r.connections))
         rows.append(cells)
@@ -199,7 +193,7 @@ def _weights(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
         for h in data.histograms:
             valid = h.sampled - h.nonfinite
             rows.append((md_code(h.layer), md_text(h.role), md_code(format_shape(h.shape)), md_text(h.dtype),
-                         f"{h.minimum:.4g}", f"{h.maximum:.4g}", f"{h.mean:.4g}", f"{h.std:.4g}",
+                         short_float(h.minimum), short_float(h.maximum), short_float(h.mean), short_float(h.std),
                          _pct(h.zeros, valid) or "0.0%", f"{h.nonfinite:,}"))
         out += _table(["Layer", "Tensor", "Shape", "dtype", "Min", "Max", "Mean", "Std", "Zeros", "Non-finite"],
                       rows, "llllrrrrrr")
@@ -260,16 +254,10 @@ def _probe(data: ReportData, charts: dict[str, Chart], image_dir: str | None) ->
     out += _image(charts.get("probe"), image_dir)
     rows = data.probe.rows if data.probe else ()
     if rows:
-        def share(v: float | None) -> str:
-            return "" if v is None else f"{100 * v:.1f}%"
-
-        def num(v: float | None) -> str:
-            return "" if v is None else f"{v:.4g}"
-
         out += _table(["Layer", "Activation", "Units", "Saturated values", "Saturated units", "Dead units", "Mean",
                        "Std", "Non-finite"],
-                      [(md_code(r.layer), md_text(r.activation), f"{r.units:,}", share(r.saturated),
-                        share(r.saturated_units), share(r.dead), num(r.mean), num(r.std),
+                      [(md_code(r.layer), md_text(r.activation), f"{r.units:,}", fraction(r.saturated),
+                        fraction(r.saturated_units), fraction(r.dead), short_float(r.mean), short_float(r.std),
                         "" if r.nonfinite is None else f"{r.nonfinite:,}") for r in rows], "llrrrrrrr")
         out.append("")
     else:
