@@ -29,17 +29,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
 from .html_assets import CSS, JS
-from .markdown import written_by
+from .report_text import SEVERITIES, epochs_text, written_by
 from .shapes import format_output, format_shape
 from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis.report import ReportData
+    from ..analysis.report import HistoryView, ReportData
     from ..ir import ModelGraph
     from .charts import Chart
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-SEVERITIES = ("error", "warning", "info")
 
 
 def e(value: Any) -> str:
@@ -231,7 +230,8 @@ def _compute(data: ReportData, charts: dict[str, Chart]) -> str:
     rows = []
     for t in data.by_type:
         rows.append(f"<tr><td><code>{e(t.type)}</code></td><td class=num>{t.count:,}</td>"
-                    f"<td class=num>{t.params:,}</td><td class=num>{percent(t.params, s.totals.params, empty='0.0%')}</td>"
+                    f"<td class=num>{t.params:,}</td>"
+                    f"<td class=num>{percent(t.params, s.totals.params, empty='0.0%')}</td>"
                     f"<td class=num>{t.macs:,}{'+' if t.macs_unknown else ''}</td>"
                     f"<td class=num>{percent(t.macs, s.macs_total, empty='0.0%')}</td></tr>")
     body.append("<h3>By layer type</h3><div class=tablebox><table><thead><tr><th>Type</th><th class=num>Layers"
@@ -373,14 +373,13 @@ def _probe(data: ReportData, charts: dict[str, Chart]) -> str:
     return _section("probe", "Activation probe", "Measured by running the model on a batch.", "".join(body))
 
 
-def _history(data: ReportData, charts: dict[str, Chart]) -> str:
-    facts = data.history
+def _history(data: ReportData, facts: HistoryView, charts: dict[str, Chart]) -> str:
     body = [_figure(charts.get("history"), "Solid: training, dashed: validation; shaded from the overfitting "
                                            "onset; circles: spikes.")]
     items = []
     if facts.source:
         items.append(("Log", f"<code>{e(facts.source)}</code>"))
-    items.append(("Epochs", e(_epochs(facts.epochs))))
+    items.append(("Epochs", e(epochs_text(facts.epochs))))
     if facts.onset is not None:
         items.append(("Overfitting from epoch", e(facts.onset)))
     if facts.spikes:
@@ -396,12 +395,6 @@ def _history(data: ReportData, charts: dict[str, Chart]) -> str:
                                      f"{e(f.message)}</li>" for f in hist_findings) + "</ul>")
     return _section("history", "Training history", "The curves of the training log, with what the HIST rules "
                     "found marked on them.", "".join(body))
-
-
-def _epochs(epochs: Sequence[int]) -> str:
-    if not epochs:
-        return "none"
-    return f"{len(epochs)} (epoch {epochs[0]} to {epochs[-1]})" if len(epochs) > 1 else f"1 (epoch {epochs[0]})"
 
 
 # -- the page -----------------------------------------------------------------------------------------
@@ -424,7 +417,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
         sections.append(_probe(data, by_key))
     if data.history is not None:
         nav.append(("history", "History", ""))
-        sections.append(_history(data, by_key))
+        sections.append(_history(data, data.history, by_key))
     nav_html = "".join(f'<a href="#{sid}">{e(label)}' + (f'<span class="count">{e(c)}</span>' if c else "") + "</a>"
                        for sid, label, c in nav)
     if data.lint_ran:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
+from .report_text import SEVERITIES, epochs_text, written_by
 from .shapes import format_output, format_shape
 from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis.report import ReportData
+    from ..analysis.report import HistoryView, ReportData
     from ..ir import ModelGraph
     from .charts import Chart
 
@@ -36,7 +36,6 @@ MAX_TABLE_ROWS = 400
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PUNCT = re.compile(r"([\\`*_{}\[\]<>#!|~&$])")
 _LEADING = re.compile(r"^(\s*)([-+=>]|\d+[.)](?=\s|$))")
-SEVERITIES = ("error", "warning", "info")
 
 
 def md_text(value: Any) -> str:
@@ -130,7 +129,7 @@ def _compute(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
     s = data.summary
     out = ["## Parameters and compute", ""]
     out += _image(charts.get("params-by-layer"), image_dir)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in data.top_params:
         rows.append((md_code(r.name), md_code(r.type), f"{r.params:,}", _pct(r.params, s.totals.params),
                      number(r.macs), _pct(r.macs or 0, s.macs_total)))
@@ -267,14 +266,11 @@ def _probe(data: ReportData, charts: dict[str, Chart], image_dir: str | None) ->
     return out
 
 
-def _history(data: ReportData, charts: dict[str, Chart], image_dir: str | None) -> list[str]:
-    facts = data.history
+def _history(data: ReportData, facts: HistoryView, charts: dict[str, Chart], image_dir: str | None) -> list[str]:
     out = ["## Training history", ""]
     out += _image(charts.get("history"), image_dir)
-    from .html import _epochs
-
     rows = [("Log", md_code(facts.source))] if facts.source else []
-    rows.append(("Epochs", _epochs(facts.epochs)))
+    rows.append(("Epochs", epochs_text(facts.epochs)))
     if facts.onset is not None:
         rows.append(("Overfitting from epoch", str(facts.onset)))
     if facts.spikes:
@@ -289,17 +285,6 @@ def _history(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
     if hist:
         out.append("")
     return out
-
-
-def written_by(data: ReportData) -> str:
-    """The closing line: what the report was made from."""
-    sources = ["the model file, without running it" if data.probe is None else "the model file"]
-    if data.probe is not None:
-        sources.append("one run of the model on a probe batch")
-    if data.history is not None:
-        sources.append("the training log")
-    what = sources[0] if len(sources) == 1 else ", ".join(sources[:-1]) + " and " + sources[-1]
-    return f"Written by inspector {__version__} from {what}."
 
 
 def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterable[Chart] = (),
@@ -325,6 +310,6 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
     if data.probe is not None:
         out += _probe(data, by_key, image_dir)
     if data.history is not None:
-        out += _history(data, by_key, image_dir)
+        out += _history(data, data.history, by_key, image_dir)
     out += ["---", f"*{written_by(data)}*", ""]
     return "\n".join(out)

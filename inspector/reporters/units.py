@@ -23,12 +23,23 @@ def bytes_text(size: int) -> str:
     return f"{readable_size(size)} ({size:,} bytes)"
 
 
+_DECIMAL_UNITS = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+
+
 def count_text(n: int) -> str:
     """A count with a decimal unit: ``15.75 K``, ``4.09 G``."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for unit, scale in _DECIMAL_UNITS:
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return str(n)
+
+
+def compact_count(value: float) -> str:
+    """A count as short as a chart axis wants it: ``250K``, ``1.5M``, ``4G``."""
+    for unit, scale in _DECIMAL_UNITS:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:g}"
 
 
 def number(n: int | None, *, unknown: str = "?") -> str:
