@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import InspectorError, UsageError
 from . import load_graph
@@ -97,11 +97,11 @@ def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) 
         return None, f"lint could not run: {exc}"
 
 
-def _rules_of(findings: list | None) -> list:
+def _rules_of(findings: Sequence[Any] | None) -> list[Any]:
     """The rule of every code in ``findings``, sorted by code (the report documents them)."""
     from ..rules import get_rule
 
-    rules = []
+    rules: list[Any] = []
     for code in sorted({f.code for f in findings or ()}):
         try:
             rules.append(get_rule(code))
