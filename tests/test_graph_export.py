@@ -116,7 +116,8 @@ def test_hostile_names_survive_every_format(tmp_path):
 
 
 def test_mermaid_collapses_resnet50(saved_app):
-    from inspector.reporters.mermaid import diagram, render
+    from inspector.analysis.diagram import diagram
+    from inspector.reporters.mermaid import render
 
     graph = load(saved_app("ResNet50", "keras"))
     d = diagram(graph, max_nodes=60)
@@ -139,7 +140,7 @@ def test_mermaid_falls_back_to_segments():
     """Names that do not group (numbered nodes in a chain) still give at most
     ``max_nodes`` blocks, in graph order."""
     from inspector.ir import Inbound, Layer, ModelGraph
-    from inspector.reporters.mermaid import diagram
+    from inspector.analysis.diagram import diagram
 
     layers = [Layer("in", "InputLayer", node_shapes=[[(None, 4)]])]
     for i in range(200):

@@ -3,7 +3,7 @@
 
 What is gathered, and why it is computed here rather than in a reporter:
 
-* the model card (:func:`inspector.reporters.info.card`) and the
+* the model card (:func:`inspector.analysis.card.model_card`) and the
   :class:`~inspector.analysis.summary.Summary` (rows, totals, MACs);
 * where parameters and compute go: the largest layers by parameters and by MACs
   (top ``top`` layers plus one "other" share, so a 177-layer model still draws
@@ -14,7 +14,8 @@ What is gathered, and why it is computed here rather than in a reporter:
   for generated placeholders, and on an evenly strided sample of at most
   ``sample`` values; a tensor that cannot be read is listed in
   ``skipped_weights`` with the reason, and the report goes on;
-* lint findings and the documentation of every rule that fired;
+* lint findings and the documentation of every rule that fired (both handed in
+  by the caller: analysis does not import the rules);
 * optional views of the activation probe and of the training-history diagnosis
   (the per-layer shares, the curves and the epochs to mark), made from their
   analysers' results by :func:`probe_view` and :func:`history_view`.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..ir import Layer, ModelGraph, Weight
+from .card import ModelCard, model_card
 from .summary import Summary, summarize
 
 TOP_LAYERS = 15
@@ -195,7 +197,7 @@ def history_view(history: Any, *, options: Mapping[str, Mapping[str, Any]] | Non
 class ReportData:
     """Everything a human report shows, computed once."""
 
-    card: dict[str, Any]
+    card: ModelCard
     summary: Summary
     file_name: str
     """The model file's name (no folder: reports must not leak or depend on paths)."""
@@ -372,42 +374,32 @@ def weight_histograms(graph: ModelGraph, summary: Summary, *, layers: int = HIST
 
 
 def collect(graph: ModelGraph, *, file_size: int | None = None, file_name: str | None = None,
-            findings: Sequence[Any] | None = None, lint_error: str | None = None,
+            findings: Sequence[Any] | None = None, rules: Sequence[Any] = (), lint_error: str | None = None,
             probe: ProbeView | None = None, history: HistoryView | None = None, top: int = TOP_LAYERS,
             histogram_layers: int = HISTOGRAM_LAYERS,
             max_tensor_bytes: int = MAX_TENSOR_BYTES) -> ReportData:
     """Gather a :class:`ReportData` for ``graph``.
 
     ``findings`` are lint results computed by the caller (``None``: lint did not
-    run; then ``lint_error`` may say why).  ``probe``/``history`` are the views of
-    the probe's and the history diagnosis' results (:func:`probe_view`,
-    :func:`history_view`).
+    run; then ``lint_error`` may say why) and ``rules`` the rules of their codes,
+    sorted by code (the caller looks them up: analysis does not import the
+    rules).  ``probe``/``history`` are the views of the probe's and the history
+    diagnosis' results (:func:`probe_view`, :func:`history_view`).
     """
-    from ..reporters.info import card
     from .macs import count_macs
     from .params import count_params
 
     summary = summarize(graph, macs=True)
-    doc = card(graph, count_params(graph), macs=count_macs(graph), file_size=file_size)
+    card = model_card(graph, count_params(graph), macs=count_macs(graph), file_size=file_size, kind=summary.kind)
     shares = _shares(summary)
     top_p, other_p = top_layers(shares, key="params", top=top)
     top_m, other_m = top_layers(shares, key="macs", top=top)
     hists, skipped = weight_histograms(graph, summary, layers=histogram_layers,
                                        max_tensor_bytes=max_tensor_bytes)
-    rules: list[Any] = []
-    if findings:
-        from ..errors import InspectorError
-        from ..rules.registry import get_rule
-
-        for code in sorted({f.code for f in findings}):
-            try:
-                rules.append(get_rule(code))
-            except InspectorError:
-                continue
     if file_name is None:
         file_name = Path(graph.path).name if graph.path else graph.name
     return ReportData(
-        card=doc, summary=summary, file_name=file_name, top_params=top_p, other_params=other_p,
+        card=card, summary=summary, file_name=file_name, top_params=top_p, other_params=other_p,
         top_macs=top_m, other_macs=other_m, by_type=by_type(summary), histograms=hists,
         skipped_weights=skipped, findings=tuple(findings or ()), rules=tuple(rules),
         lint_error=lint_error, lint_ran=findings is not None, probe=probe, history=history,

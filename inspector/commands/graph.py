@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..batch import load_graph
+from ..reporters.graph_export import FORMATS
 from ._options import add_output_option, write_output
-
-FORMATS = ("graphml", "json", "dot", "mermaid")
 
 
 def _max_nodes(text: str) -> int:

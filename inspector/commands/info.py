@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..batch import for_each_file, load_graph
 
@@ -36,23 +37,22 @@ def _size(path: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.card import model_card
     from ..analysis.macs import count_macs
     from ..analysis.params import count_params
-    from ..reporters.info import card, render_json, render_text
+    from ..reporters.info import render_json, render_text
 
-    docs: list[dict] = []
+    docs: list[Mapping[str, Any]] = []
 
     def one(path: str) -> int:
         graph = load_graph(path)
-        doc = card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
-                   file_size=_size(path))
-        if args.format == "json":
-            docs.append(doc)
-        else:
+        card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
+                          file_size=_size(path))
+        if args.format != "json":
             if docs:
                 sys.stdout.write("\n")
-            docs.append(doc)
-            sys.stdout.write(render_text(doc))
+            sys.stdout.write(render_text(card))
+        docs.append(card.doc)
         return 0
 
     code = for_each_file(args.models, one, debug=getattr(args, "debug", False))

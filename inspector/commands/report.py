@@ -14,12 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
 from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
 
-FORMATS = ("html", "markdown")
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis.report import ReportData
+    from ..ir import ModelGraph
+    from ..reporters.charts import Chart
+
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -84,6 +89,19 @@ def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) 
         return None, f"lint could not run: {exc}"
 
 
+def _rules_of(findings: Sequence[Any] | None) -> list[Any]:
+    """The rule of every code in ``findings``, sorted by code (the report documents them)."""
+    from ..rules.registry import get_rule
+
+    rules: list[Any] = []
+    for code in sorted({f.code for f in findings or ()}):
+        try:
+            rules.append(get_rule(code))
+        except InspectorError:
+            continue
+    return rules
+
+
 def run_probe(graph, args: argparse.Namespace):
     """(the probe's report for lint, its view for the page) for ``graph``.  A file
     with security findings is not run (unless ``--trust``): the report says why,
@@ -107,6 +125,51 @@ def run_history(path: str):
     return read_history(path)
 
 
+def write_images(folder: Path, charts: Sequence[Chart]) -> None:
+    """Write every chart into ``folder`` as ``KEY.FMT`` (each file atomically)."""
+    from ..fileio import write_atomic
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot create the folder for the charts: {exc.strerror or exc}") from None
+    for chart in charts:
+        write_atomic(folder / f"{chart.key}.{chart.fmt}", chart.data)
+
+
+def _charts(data: ReportData, fmt: str) -> list[Chart]:
+    from ..reporters.charts import dynamic_charts, model_charts
+
+    return model_charts(data, fmt=fmt) + dynamic_charts(data, fmt=fmt)
+
+
+def _html(data: ReportData, graph: ModelGraph, args: argparse.Namespace, want_charts: bool) -> str:
+    """The HTML page: charts inline as SVG."""
+    from ..reporters.html import render
+
+    return render(data, graph=graph, charts=_charts(data, "svg") if want_charts else [])
+
+
+def _markdown(data: ReportData, graph: ModelGraph, args: argparse.Namespace, want_charts: bool) -> str:
+    """The Markdown report: charts are files in ``FILE_STEM_files/`` beside ``-o FILE`` (none on stdout)."""
+    from ..reporters.markdown import render
+
+    charts: list[Chart] = []
+    folder = None
+    if want_charts and args.output:
+        charts = _charts(data, args.image_format)
+        out = Path(args.output)
+        folder = f"{out.stem}_files"
+        write_images(out.parent / folder, charts)
+    return render(data, graph=graph, charts=charts, image_dir=folder, max_nodes=args.max_nodes or None)
+
+
+RENDERERS: dict[str, Callable[[ReportData, ModelGraph, argparse.Namespace, bool], str]] = {
+    "html": _html, "markdown": _markdown}
+"""Report formats by name: each renders the collected data (and writes its side files)."""
+FORMATS = tuple(RENDERERS)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..analysis.report import collect
     from ..fileio import write_atomic
@@ -125,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     probe, probe_page = run_probe(graph, args) if args.probe else (None, None)
     findings, lint_error = _lint(graph, args, config, probe=probe, history=history)
     data = collect(graph, file_size=_file_size(args.model), file_name=Path(args.model).name, findings=findings,
-                   lint_error=lint_error, probe=probe_page,
+                   rules=_rules_of(findings), lint_error=lint_error, probe=probe_page,
                    history=history_view(history, options=config.rule_options) if history is not None else None,
                    top=args.top)
     want_charts = not args.no_charts
@@ -136,33 +199,9 @@ def run(args: argparse.Namespace) -> int:
             print("inspector: warning: matplotlib is not installed, so the report has no charts "
                   "(pip install 'inspector[report]')", file=sys.stderr)
             want_charts = False
-    if fmt == "html":
-        from ..reporters.charts import dynamic_charts, model_charts
-        from ..reporters.html import render
-
-        charts = (model_charts(data, fmt="svg") + dynamic_charts(data, fmt="svg")) if want_charts else []
-        text = render(data, graph=graph, charts=charts)
-        if args.output:
-            write_atomic(args.output, text)
-        else:
-            sys.stdout.write(text)
-        return 0
-    from ..reporters.markdown import render as render_md
-    from ..reporters.markdown import write_images
-
-    charts = []
-    folder = None
-    if want_charts and args.output:
-        from ..reporters.charts import dynamic_charts, model_charts
-
-        charts = model_charts(data, fmt=args.image_format) + dynamic_charts(data, fmt=args.image_format)
-        out = Path(args.output)
-        folder = f"{out.stem}_files"
-        write_images(out.parent / folder, charts)
-    text = render_md(data, graph=graph, charts=charts, image_dir=folder, max_nodes=args.max_nodes or None)
+    text = RENDERERS[fmt](data, graph, args, want_charts)
     if args.output:
         write_atomic(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
-

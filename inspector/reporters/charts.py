@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import MissingDependency
-from .units import count_text
+from .units import compact_count, count_text, percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import LayerShare, OtherShare, ReportData, TypeShare, WeightHistogram
@@ -147,20 +147,12 @@ def _style(ax: Any, *, axis: str = "x") -> None:
 
 
 def _count_fmt(value: float, _pos: Any = None) -> str:
-    """Axis ticks: short (``250K``, ``1.5M``, ``4G``)."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:g}"
+    """Axis ticks (a matplotlib formatter): short (``250K``, ``1.5M``, ``4G``)."""
+    return compact_count(value)
 
 
 def _pct(part: int, whole: int) -> str:
-    if whole <= 0:
-        return ""
-    share = 100.0 * part / whole
-    if part != whole and share >= 99.95:
-        return ">99.9%"
-    return f"{share:.1f}%" if share >= 0.1 or part == 0 else "<0.1%"
+    return percent(part, whole, floor=0.1, cap=True)
 
 
 # -- by layer ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Sequence
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from .shapes import format_output
+from .units import number
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -96,7 +97,7 @@ def render(summary: Summary, *, line_length: int | None = None,
     if summary.quantization.params:
         out.append(f"Quantization params: {summary.quantization.params:,} (scales and zero points, not counted above)")
     if macs:
-        total = "?" if summary.macs_total is None else f"{summary.macs_total:,}"
+        total = number(summary.macs_total)
         suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"
         out.append(f"Total MACs: {total}{suffix}")
     out.append("_" * length)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..analysis.diff import ModelDiff
-from .diff_text import LABELS, pair_changes, percent, signed, summary_line
+from .diff_text import LABELS, pair_changes, percent, summary_line
 from .markdown import _table, md_code, md_text
 from .shapes import format_output
+from .units import number, signed
 
 MAX_ROWS = 200
 
@@ -15,8 +16,8 @@ def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
            ""]
     rows = []
     for t in d.totals:
-        rows.append((LABELS.get(t.what, t.what), "?" if t.before is None else f"{t.before:,}",
-                     "?" if t.after is None else f"{t.after:,}",
+        rows.append((LABELS.get(t.what, t.what), number(t.before),
+                     number(t.after),
                      f"**{signed(t.change)}**{percent(t)}" if t.changed else "0"))
     out += _table(["", "A", "B", "Change"], rows, "lrrr") + [""]
     out += [f"**Layers:** {md_text(summary_line(d))}", ""]

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from ..analysis.diff import Delta, LayerFacts, ModelDiff, Pair
 from .shapes import format_output
-
-
-def signed(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"+{n:,}" if n > 0 else f"{n:,}" if n < 0 else "0"
+from .units import number, relative_change, signed
 
 
 def percent(d: Delta) -> str:
-    if d.before in (None, 0) or d.after is None or d.before == d.after:
-        return ""
-    return f" ({100.0 * (d.after - d.before) / d.before:+.1f}%)"
+    """The relative change of a total, `` (+12.5%)`` ("" when it has none)."""
+    return relative_change(d.before, d.after)
 
 
 LABELS = {"layers": "Layers", "params": "Params", "trainable": "Trainable", "non_trainable": "Non-trainable",
@@ -55,8 +49,8 @@ def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
              f"B: {d.b.path or d.b.name} ({d.b.format}, {d.b.layers} layers)", ""]
     rows = [("", "A", "B", "change")]
     for t in d.totals:
-        rows.append((LABELS.get(t.what, t.what), "?" if t.before is None else f"{t.before:,}",
-                     "?" if t.after is None else f"{t.after:,}", signed(t.change) + percent(t)))
+        rows.append((LABELS.get(t.what, t.what), number(t.before),
+                     number(t.after), signed(t.change) + percent(t)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append(f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())

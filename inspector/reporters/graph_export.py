@@ -19,23 +19,23 @@ producer → consumer pair; a nested Keras model is one node whose
 
 Node attributes: ``type``, ``index`` (graph order), ``output_shape``, ``params``,
 ``trainable_params``, ``non_trainable_params``, ``macs`` (when known), ``dtype``
-(when known), ``weight_tensors`` (how many tensors; JSON also lists them as ``weights``).  Edge attributes: ``node_index``,
-``tensor_index`` (the first tensor that flows on the edge), ``tensors`` (how many).
+(when known), ``weight_tensors`` (how many tensors; JSON also lists them as ``weights``) — see
+:mod:`inspector.analysis.graphfacts`.  Edge attributes: ``node_index``, ``tensor_index`` (the first tensor
+that flows on the edge), ``tensors`` (how many).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
-from ..analysis.macs import count_macs
-from ..analysis.params import count_params
+from ..analysis.graphfacts import graph_facts
 from ..errors import UsageError
 from ..ir import ModelGraph
-from .shapes import format_output, shape_json
+from .shapes import shape_json
+from .units import count_text
 
-FORMATS = ("graphml", "json", "dot", "mermaid")
 SCHEMA = "inspector.graph/1"
 
 # Characters XML 1.0 cannot hold at all (GraphML is XML).
@@ -61,53 +61,17 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
-def node_facts(graph: ModelGraph) -> list[dict[str, Any]]:
-    """One dict of scalar facts per layer, in graph order (shared by every format)."""
-    params = dict(count_params(graph).layers)
-    macs = dict(count_macs(graph).layers)
-    out = []
-    for i, lay in enumerate(graph.layers):
-        p = params[lay.name]
-        facts: dict[str, Any] = {
-            "name": lay.name, "type": lay.type, "index": i,
-            "output_shape": format_output(lay.output_shapes, multiple=lay.has_multiple_shapes),
-            "params": p.params, "trainable_params": p.trainable, "non_trainable_params": p.non_trainable,
-            "weight_tensors": len(lay.weights),
-        }
-        if macs.get(lay.name) is not None:
-            facts["macs"] = int(macs[lay.name])
-        if lay.dtype:
-            facts["dtype"] = lay.dtype
-        nested = sum(len(sub.layers) for sub in lay.subgraphs.values())
-        if nested:
-            facts["nested_layers"] = nested
-        out.append(facts)
-    return out
-
-
-def _edges(graph: ModelGraph) -> list[tuple[str, str, dict[str, Any]]]:
-    g = graph.nx
-    order = {lay.name: i for i, lay in enumerate(graph.layers)}
-    edges = []
-    for u, v, data in g.edges(data=True):
-        tensors = data.get("tensors") or []
-        edges.append((u, v, {"node_index": int(data.get("node_index", 0)),
-                             "tensor_index": int(data.get("tensor_index", 0)),
-                             "tensors": len(tensors) or 1}))
-    edges.sort(key=lambda e: (order.get(e[1], 0), order.get(e[0], 0)))
-    return edges
-
-
 def to_networkx(graph: ModelGraph) -> Any:
     """A plain ``networkx.DiGraph`` with scalar attributes (what GraphML can hold)."""
     import networkx as nx
 
-    g = nx.DiGraph(name=graph.name, format=graph.format, schema=SCHEMA)
-    for facts in node_facts(graph):
-        attrs = {k: v for k, v in facts.items() if k != "name"}
-        g.add_node(facts["name"], **attrs)
-    for u, v, data in _edges(graph):
-        g.add_edge(u, v, **data)
+    facts = graph_facts(graph)
+    g = nx.DiGraph(name=facts.name, format=facts.format, schema=SCHEMA)
+    for node in facts.nodes:
+        attrs = {k: v for k, v in node.scalars().items() if k != "name"}
+        g.add_node(node.name, **attrs)
+    for edge in facts.edges:
+        g.add_edge(edge.source, edge.target, **edge.attributes())
     return g
 
 
@@ -134,16 +98,16 @@ def render_graphml(graph: ModelGraph) -> str:
 
 
 def render_json(graph: ModelGraph, *, indent: int | None = 2) -> str:
-    facts = node_facts(graph)
+    facts = graph_facts(graph)
     nodes = []
-    for lay, f in zip(graph.layers, facts):
-        node = {"id": lay.name, **{k: v for k, v in f.items() if k != "name"}}
+    for lay, f in zip(graph.layers, facts.nodes, strict=True):
+        node = {"id": lay.name, **{k: v for k, v in f.scalars().items() if k != "name"}}
         node["output_shapes"] = [shape_json(s) for s in lay.output_shapes]
         node["weights"] = [{"name": w.name, "role": w.role, "shape": list(w.shape), "dtype": w.dtype,
                             "trainable": w.trainable} for w in lay.weights]
         node["config"] = _jsonable(lay.config)
         nodes.append(node)
-    edges = [{"source": u, "target": v, **d} for u, v, d in _edges(graph)]
+    edges = [{"source": e.source, "target": e.target, **e.attributes()} for e in facts.edges]
     doc = {"schema": SCHEMA, "directed": True, "multigraph": False,
            "graph": {"name": graph.name, "format": graph.format},
            "nodes": nodes, "edges": edges}
@@ -156,25 +120,24 @@ def _dot_id(text: str) -> str:
 
 
 def render_dot(graph: ModelGraph) -> str:
-    from .units import count_text
-
+    facts = graph_facts(graph)
     lines = [f"digraph {_dot_id(graph.name)} {{",
              "  graph [rankdir=TB, fontname=\"Helvetica\"];",
              "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", color=\"#3b6fb6\", "
              "fontname=\"Helvetica\", fontsize=10];",
              "  edge [color=\"#6b7683\"];"]
-    for f in node_facts(graph):
-        label = f"{f['name']}\n{f['type']}\n{f['output_shape']}"
-        if f["params"]:
-            label += f"\n{count_text(f['params'])} params"
-        attrs = {"label": label, "type": f["type"], "output_shape": f["output_shape"],
-                 "params": str(f["params"]), "trainable_params": str(f["trainable_params"])}
-        if "macs" in f:
-            attrs["macs"] = str(f["macs"])
+    for f in facts.nodes:
+        label = f"{f.name}\n{f.type}\n{f.output_shape}"
+        if f.params:
+            label += f"\n{count_text(f.params)} params"
+        attrs = {"label": label, "type": f.type, "output_shape": f.output_shape,
+                 "params": str(f.params), "trainable_params": str(f.trainable_params)}
+        if f.macs is not None:
+            attrs["macs"] = str(f.macs)
         body = ", ".join(f"{k}={_dot_label(v) if k == 'label' else _dot_id(v)}" for k, v in attrs.items())
-        lines.append(f"  {_dot_id(f['name'])} [{body}];")
-    for u, v, d in _edges(graph):
-        lines.append(f"  {_dot_id(u)} -> {_dot_id(v)} [tensor_index={d['tensor_index']}];")
+        lines.append(f"  {_dot_id(f.name)} [{body}];")
+    for e in facts.edges:
+        lines.append(f"  {_dot_id(e.source)} -> {_dot_id(e.target)} [tensor_index={e.tensor_index}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -185,16 +148,25 @@ def _dot_label(text: str) -> str:
     return '"' + "\\n".join(parts) + '"'
 
 
+def _mermaid(graph: ModelGraph, *, max_nodes: int | None = None) -> str:
+    from .mermaid import render as mermaid
+
+    return mermaid(graph, max_nodes=max_nodes)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    "graphml": lambda graph, *, max_nodes=None: render_graphml(graph),
+    "json": lambda graph, *, max_nodes=None: render_json(graph),
+    "dot": lambda graph, *, max_nodes=None: render_dot(graph),
+    "mermaid": _mermaid,
+}
+"""Graph formats by name: ``render(graph, *, max_nodes)`` (only Mermaid collapses)."""
+FORMATS = tuple(RENDERERS)
+
+
 def render(graph: ModelGraph, *, fmt: str, max_nodes: int | None = None) -> str:
     """``graph`` in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "graphml":
-        return render_graphml(graph)
-    if fmt == "json":
-        return render_json(graph)
-    if fmt == "dot":
-        return render_dot(graph)
-    if fmt == "mermaid":
-        from .mermaid import render as mermaid
-
-        return mermaid(graph, max_nodes=max_nodes)
-    raise UsageError(f"unknown graph format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    renderer = RENDERERS.get(fmt)
+    if renderer is None:
+        raise UsageError(f"unknown graph format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return renderer(graph, max_nodes=max_nodes)

@@ -27,31 +27,23 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import __version__
+from ..analysis.card import CardRow, TensorRow, report_identity
 from .html_assets import CSS, JS
-from .markdown import written_by
+from .report_text import SEVERITIES, epochs_text, written_by
 from .shapes import format_output, format_shape
-from .units import count_text, readable_size
+from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis.report import ReportData
+    from ..analysis.report import HistoryView, ReportData
     from ..ir import ModelGraph
     from .charts import Chart
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-SEVERITIES = ("error", "warning", "info")
 
 
 def e(value: Any) -> str:
     """Escape anything for HTML text or a quoted attribute (control characters dropped)."""
     return html.escape(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)), quote=True)
-
-
-def _num(n: int | None) -> str:
-    return "?" if n is None else f"{n:,}"
-
-
-def _pct(part: int, whole: int) -> float:
-    return 0.0 if whole <= 0 else 100.0 * part / whole
 
 
 # -- rule documentation --------------------------------------------------------------------------
@@ -141,62 +133,32 @@ def _figure(chart: Chart | None, caption: str = "") -> str:
             f"{inline_svg(chart)}{cap}</figure>")
 
 
-def _io_rows(items: Sequence[dict[str, Any]]) -> str:
+def _io_rows(items: Sequence[TensorRow]) -> str:
     if not items:
         return '<span class="note">none</span>'
-    parts = []
-    for it in items:
-        shape = it.get("shape")
-        shape_text = format_shape(tuple(shape)) if isinstance(shape, list) else format_shape(shape)
-        parts.append(f"<code>{e(it.get('name'))}</code> {e(it.get('dtype') or '?')} {e(shape_text)}")
-    return "<br>".join(parts)
+    return "<br>".join(f"<code>{e(t.name)}</code> {e(t.dtype)} {e(t.shape)}" for t in items)
+
+
+def _card_cell(row: CardRow) -> str:
+    return f"<code>{e(row.value)}</code>" if row.code else e(row.value)
 
 
 def _card_rows(data: ReportData) -> list[tuple[str, str]]:
     """(label, HTML) rows of the model card."""
-    doc = data.card
+    card = data.card
     rows: list[tuple[str, str]] = [("File", f"<code>{e(data.file_name)}</code>")]
-    fmt = str(doc["model"]["format"])
-    if doc.get("ir_version") is not None:
-        fmt += f" (IR version {doc['ir_version']})"
-    rows.append(("Format", e(fmt) + (f" · {e(data.summary.kind)}" if data.summary.kind else "")))
-    if doc.get("producer"):
-        p = doc["producer"]
-        rows.append(("Producer", e(f"{p['name']} {p['version']}".strip() or "?")))
-    if doc.get("keras_version"):
-        rows.append(("Keras version", e(doc["keras_version"])))
-    if doc.get("backend"):
-        rows.append(("Backend", e(doc["backend"])))
-    if doc.get("date_saved"):
-        rows.append(("Saved", e(doc["date_saved"])))
-    if doc.get("opset_import"):
-        rows.append(("Opsets", e(", ".join(f"{d or 'ai.onnx'} {v}" for d, v in doc["opset_import"].items()))))
-    for key, lab in (("domain", "Domain"), ("model_version", "Model version"), ("doc_string", "Description")):
-        if doc.get(key):
-            rows.append((lab, e(doc[key])))
-    if doc.get("file_size") is not None:
-        rows.append(("File size", e(f"{readable_size(doc['file_size'])} ({doc['file_size']:,} bytes)")))
-    rows.append(("Inputs", _io_rows(doc.get("inputs") or [])))
-    rows.append(("Outputs", _io_rows(doc.get("outputs") or [])))
-    by_dtype = ", ".join(f"{r['dtype']}: {r['params']:,} ({readable_size(r['bytes'])})"
-                         for r in doc.get("params_by_dtype") or [])
-    if by_dtype:
-        rows.append(("Parameters by dtype", e(by_dtype)))
-    q = doc.get("quantization_params") or {}
-    if q.get("params"):
-        rows.append(("Quantization scales", e(f"{q['params']:,} ({readable_size(q['bytes'])}), not counted above")))
-    o = doc.get("optimizer_params") or {}
-    if o.get("params"):
-        rows.append(("Optimizer state", e(f"{o['params']:,} ({readable_size(o['bytes'])}), not counted above")))
-    for k, v in sorted((doc.get("metadata_props") or {}).items()):
-        rows.append((f"Metadata: {k}", e(v)))
+    rows += [(r.label, _card_cell(r)) for r in report_identity(card)]
+    rows += [("Inputs", _io_rows(card.inputs)), ("Outputs", _io_rows(card.outputs))]
+    rows += [(r.label, _card_cell(r)) for r in card.amounts]
+    rows += [(f"Metadata: {k}", e(v)) for k, v in card.metadata_props]
     return rows
 
 
 def _architecture(graph: ModelGraph | None) -> str:
     if graph is None:
         return ""
-    from .mermaid import caption, diagram
+    from ..analysis.diagram import diagram
+    from .mermaid import caption
 
     d = diagram(graph, max_nodes=30)
     chips = []
@@ -223,17 +185,17 @@ def _overview(data: ReportData, graph: ModelGraph | None) -> str:
     t = s.totals
     tiles = [
         _tile("Parameters", count_text(t.params), f"{t.params:,}"),
-        _tile("Trainable", count_text(t.trainable), f"{_pct(t.trainable, t.params):.1f}%" if t.params else ""),
+        _tile("Trainable", count_text(t.trainable), percent(t.trainable, t.params)),
         _tile("Non-trainable", count_text(t.non_trainable),
-              f"{_pct(t.non_trainable, t.params):.1f}%" if t.params else ""),
+              percent(t.non_trainable, t.params)),
         _tile("Weight memory", readable_size(t.bytes), f"{t.bytes:,} bytes"),
     ]
     if s.macs_total is not None:
         tiles.append(_tile("MACs / sample", count_text(s.macs_total),
                            "complete" if s.macs_complete else "lower bound: some layers unknown"))
     tiles.append(_tile("Layers", f"{len(s.rows):,}", f"{len({r.type for r in s.rows})} types"))
-    if data.card.get("file_size") is not None:
-        tiles.append(_tile("File size", readable_size(data.card["file_size"])))
+    if data.card.doc.get("file_size") is not None:
+        tiles.append(_tile("File size", readable_size(data.card.doc["file_size"])))
     kv = "".join(f"<tr><th>{e(k)}</th><td>{v}</td></tr>" for k, v in _card_rows(data))
     parts = [f'<div class="tiles">{"".join(tiles)}</div>', f'<table class="kv">{kv}</table>']
     if s.security_warning:
@@ -268,9 +230,10 @@ def _compute(data: ReportData, charts: dict[str, Chart]) -> str:
     rows = []
     for t in data.by_type:
         rows.append(f"<tr><td><code>{e(t.type)}</code></td><td class=num>{t.count:,}</td>"
-                    f"<td class=num>{t.params:,}</td><td class=num>{_pct(t.params, s.totals.params):.1f}%</td>"
+                    f"<td class=num>{t.params:,}</td>"
+                    f"<td class=num>{percent(t.params, s.totals.params, empty='0.0%')}</td>"
                     f"<td class=num>{t.macs:,}{'+' if t.macs_unknown else ''}</td>"
-                    f"<td class=num>{_pct(t.macs, s.macs_total or 0):.1f}%</td></tr>")
+                    f"<td class=num>{percent(t.macs, s.macs_total, empty='0.0%')}</td></tr>")
     body.append("<h3>By layer type</h3><div class=tablebox><table><thead><tr><th>Type</th><th class=num>Layers"
                 "</th><th class=num>Params</th><th class=num>Share</th><th class=num>MACs</th>"
                 "<th class=num>Share</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
@@ -290,9 +253,9 @@ def _layers(data: ReportData) -> str:
     for i, r in enumerate(s.rows):
         shape = format_output(r.output_shapes, as_list=r.is_input, multiple=r.multiple_shapes)
         search = f"{r.name} {r.type} {shape}".lower()
-        bar_p = f' class="num bar" style="background-size:{_pct(r.params.params, peak_p):.1f}% 100%"' \
+        bar_p = f' class="num bar" style="background-size:{percent(r.params.params, peak_p)} 100%"' \
             if r.params.params else " class=num"
-        bar_m = f' class="num bar macs" style="background-size:{_pct(r.macs or 0, peak_m):.1f}% 100%"' \
+        bar_m = f' class="num bar macs" style="background-size:{percent(r.macs or 0, peak_m)} 100%"' \
             if r.macs else " class=num"
         conn = ""
         if show_conn:
@@ -300,7 +263,7 @@ def _layers(data: ReportData) -> str:
         rows.append(f'<tr data-search="{e(search)}"><td class=num>{i}</td><td><code>{e(r.name)}</code></td>'
                     f"<td>{e(r.type)}</td><td class=mono>{e(shape)}</td>"
                     f"<td{bar_p}>{r.params.params:,}</td><td class=num>{r.params.trainable:,}</td>"
-                    f"<td{bar_m}>{_num(r.macs)}</td>{conn}</tr>")
+                    f"<td{bar_m}>{number(r.macs)}</td>{conn}</tr>")
     t = s.totals
     foot = (f'<p class="note">Total params: {t.params:,} ({e(readable_size(t.bytes))}) · trainable {t.trainable:,}'
             f" · non-trainable {t.non_trainable:,}"
@@ -322,9 +285,9 @@ def _weights(data: ReportData, charts: dict[str, Chart]) -> str:
         for h in data.histograms:
             rows.append(f"<tr><td><code>{e(h.layer)}</code></td><td>{e(h.role)}</td>"
                         f"<td class=mono>{e(format_shape(h.shape))}</td><td>{e(h.dtype)}</td>"
-                        f"<td class=num>{h.minimum:.4g}</td><td class=num>{h.maximum:.4g}</td>"
-                        f"<td class=num>{h.mean:.4g}</td><td class=num>{h.std:.4g}</td>"
-                        f"<td class=num>{_pct(h.zeros, h.sampled - h.nonfinite):.1f}%</td>"
+                        f"<td class=num>{short_float(h.minimum)}</td><td class=num>{short_float(h.maximum)}</td>"
+                        f"<td class=num>{short_float(h.mean)}</td><td class=num>{short_float(h.std)}</td>"
+                        f"<td class=num>{percent(h.zeros, h.sampled - h.nonfinite, empty='0.0%')}</td>"
                         f"<td class=num>{h.nonfinite:,}</td></tr>")
         body.append("<div class=tablebox><table><thead><tr><th>Layer</th><th>Tensor</th><th>Shape</th><th>dtype</th>"
                     "<th class=num>Min</th><th class=num>Max</th><th class=num>Mean</th><th class=num>Std</th>"
@@ -395,9 +358,9 @@ def _probe(data: ReportData, charts: dict[str, Chart]) -> str:
         trs = []
         for r in rows:
             trs.append(f"<tr><td><code>{e(r.layer)}</code></td><td>{e(r.activation)}</td>"
-                       f"<td class=num>{r.units:,}</td><td class=num>{_share(r.saturated)}</td>"
-                       f"<td class=num>{_share(r.saturated_units)}</td><td class=num>{_share(r.dead)}</td>"
-                       f"<td class=num>{_float(r.mean)}</td><td class=num>{_float(r.std)}</td>"
+                       f"<td class=num>{r.units:,}</td><td class=num>{fraction(r.saturated)}</td>"
+                       f"<td class=num>{fraction(r.saturated_units)}</td><td class=num>{fraction(r.dead)}</td>"
+                       f"<td class=num>{short_float(r.mean)}</td><td class=num>{short_float(r.std)}</td>"
                        f"<td class=num>{'' if r.nonfinite is None else f'{r.nonfinite:,}'}</td></tr>")
         body.append("<div class=tablebox><table><thead><tr><th>Layer</th><th>Activation</th><th class=num>Units</th>"
                     "<th class=num>Saturated values</th><th class=num>Saturated units</th><th class=num>Dead units"
@@ -410,14 +373,13 @@ def _probe(data: ReportData, charts: dict[str, Chart]) -> str:
     return _section("probe", "Activation probe", "Measured by running the model on a batch.", "".join(body))
 
 
-def _history(data: ReportData, charts: dict[str, Chart]) -> str:
-    facts = data.history
+def _history(data: ReportData, facts: HistoryView, charts: dict[str, Chart]) -> str:
     body = [_figure(charts.get("history"), "Solid: training, dashed: validation; shaded from the overfitting "
                                            "onset; circles: spikes.")]
     items = []
     if facts.source:
         items.append(("Log", f"<code>{e(facts.source)}</code>"))
-    items.append(("Epochs", e(_epochs(facts.epochs))))
+    items.append(("Epochs", e(epochs_text(facts.epochs))))
     if facts.onset is not None:
         items.append(("Overfitting from epoch", e(facts.onset)))
     if facts.spikes:
@@ -433,20 +395,6 @@ def _history(data: ReportData, charts: dict[str, Chart]) -> str:
                                      f"{e(f.message)}</li>" for f in hist_findings) + "</ul>")
     return _section("history", "Training history", "The curves of the training log, with what the HIST rules "
                     "found marked on them.", "".join(body))
-
-
-def _epochs(epochs: Sequence[int]) -> str:
-    if not epochs:
-        return "none"
-    return f"{len(epochs)} (epoch {epochs[0]} to {epochs[-1]})" if len(epochs) > 1 else f"1 (epoch {epochs[0]})"
-
-
-def _share(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.1f}%"
-
-
-def _float(v: float | None) -> str:
-    return "" if v is None else f"{v:.4g}"
 
 
 # -- the page -----------------------------------------------------------------------------------------
@@ -469,7 +417,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
         sections.append(_probe(data, by_key))
     if data.history is not None:
         nav.append(("history", "History", ""))
-        sections.append(_history(data, by_key))
+        sections.append(_history(data, data.history, by_key))
     nav_html = "".join(f'<a href="#{sid}">{e(label)}' + (f'<span class="count">{e(c)}</span>' if c else "") + "</a>"
                        for sid, label, c in nav)
     if data.lint_ran:
@@ -479,7 +427,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
             badges = '<span class="badge ok">no findings</span>'
     else:
         badges = ""
-    fmt = str(data.card["model"]["format"])
+    fmt = str(data.card.doc["model"]["format"])
     sub = (f"<code>{e(data.file_name)}</code> · {e(fmt)} · {e(count_text(s.totals.params))} parameters"
            + (f" · {e(count_text(s.macs_total))} MACs" if s.macs_total else ""))
     script = JS.strip()

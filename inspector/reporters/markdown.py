@@ -18,15 +18,15 @@ golden file and two runs on the same model compare equal.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .. import __version__
+from ..analysis.card import CardRow, TensorRow, report_identity
+from .report_text import SEVERITIES, epochs_text, written_by
 from .shapes import format_output, format_shape
-from .units import count_text, readable_size
+from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis.report import ReportData
+    from ..analysis.report import HistoryView, ReportData
     from ..ir import ModelGraph
     from .charts import Chart
 
@@ -36,7 +36,6 @@ MAX_TABLE_ROWS = 400
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PUNCT = re.compile(r"([\\`*_{}\[\]<>#!|~&$])")
 _LEADING = re.compile(r"^(\s*)([-+=>]|\d+[.)](?=\s|$))")
-SEVERITIES = ("error", "warning", "info")
 
 
 def md_text(value: Any) -> str:
@@ -75,14 +74,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") 
 
 
 def _pct(part: int, whole: int | None) -> str:
-    if not whole:
-        return ""
-    share = 100.0 * part / whole
-    return f"{share:.1f}%" if share >= 0.05 or share == 0 else "<0.1%"
-
-
-def _num(n: int | None) -> str:
-    return "?" if n is None else f"{n:,}"
+    return percent(part, whole, floor=0.05)
 
 
 def _image(chart: Chart | None, image_dir: str | None) -> list[str]:
@@ -94,45 +86,23 @@ def _image(chart: Chart | None, image_dir: str | None) -> list[str]:
 # -- sections -------------------------------------------------------------------------------------------
 
 
+def _card_cell(row: CardRow) -> str:
+    return md_code(row.value) if row.code else md_text(row.value)
+
+
+def _tensors(items: Sequence[TensorRow]) -> str:
+    cells = [f"{md_code(t.name)} {md_text(t.dtype)} {md_code(t.shape)}" for t in items]
+    return "<br>".join(cells) if cells else "none"
+
+
 def _card(data: ReportData) -> list[str]:
-    doc = data.card
+    card = data.card
     s = data.summary
-    t = s.totals
     rows: list[tuple[str, str]] = [("File", md_code(data.file_name))]
-    fmt = str(doc["model"]["format"])
-    if doc.get("ir_version") is not None:
-        fmt += f" (IR version {doc['ir_version']})"
-    rows.append(("Format", md_text(f"{fmt} · {s.kind}")))
-    if doc.get("producer"):
-        p = doc["producer"]
-        rows.append(("Producer", md_text(f"{p['name']} {p['version']}".strip() or "?")))
-    if doc.get("keras_version"):
-        rows.append(("Keras version", md_text(doc["keras_version"])))
-    if doc.get("backend"):
-        rows.append(("Backend", md_text(doc["backend"])))
-    if doc.get("opset_import"):
-        rows.append(("Opsets", md_text(", ".join(f"{d or 'ai.onnx'} {v}" for d, v in doc["opset_import"].items()))))
-    if doc.get("file_size") is not None:
-        rows.append(("File size", f"{readable_size(doc['file_size'])} ({doc['file_size']:,} bytes)"))
-    for key, label in (("inputs", "Inputs"), ("outputs", "Outputs")):
-        items = doc.get(key) or []
-        cells = []
-        for it in items:
-            shape = it.get("shape")
-            shape_text = format_shape(tuple(shape)) if isinstance(shape, list) else format_shape(shape)
-            cells.append(f"{md_code(it.get('name'))} {md_text(it.get('dtype') or '?')} {md_code(shape_text)}")
-        rows.append((label, "<br>".join(cells) if cells else "none"))
-    rows.append(("Parameters", f"{t.params:,} ({readable_size(t.bytes)})"))
-    rows.append(("Trainable", f"{t.trainable:,}"))
-    rows.append(("Non-trainable", f"{t.non_trainable:,}"))
-    by_dtype = ", ".join(f"{md_text(d)}: {n:,} ({readable_size(b)})" for d, n, b in s.bytes_by_dtype)
-    if by_dtype:
-        rows.append(("By dtype", by_dtype))
-    if s.quantization.params:
-        rows.append(("Quantization scales", f"{s.quantization.params:,} (not counted above)"))
-    if s.optimizer.params:
-        rows.append(("Optimizer state", f"{s.optimizer.params:,} ({readable_size(s.optimizer.bytes)}, "
-                                        "not counted above)"))
+    rows += [(r.label, _card_cell(r)) for r in report_identity(card)]
+    rows += [("Inputs", _tensors(card.inputs)), ("Outputs", _tensors(card.outputs))]
+    rows += [(r.label, _card_cell(r)) for r in card.amounts]
+    rows += [(f"Metadata: {md_text(k)}", md_text(v)) for k, v in card.metadata_props]
     if s.macs_total is not None:
         rows.append(("MACs per sample", f"{s.macs_total:,}" + ("" if s.macs_complete else " (lower bound)")))
     rows.append(("Layers", f"{len(s.rows):,}"))
@@ -147,7 +117,8 @@ def _card(data: ReportData) -> list[str]:
 def _architecture(graph: ModelGraph | None, max_nodes: int | None) -> list[str]:
     if graph is None:
         return []
-    from .mermaid import caption, diagram, render
+    from ..analysis.diagram import diagram
+    from .mermaid import caption, render
 
     d = diagram(graph, max_nodes=max_nodes)
     return ["## Architecture", "", "```mermaid", render(graph, drawn=d).rstrip("\n"), "```", "",
@@ -158,10 +129,10 @@ def _compute(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
     s = data.summary
     out = ["## Parameters and compute", ""]
     out += _image(charts.get("params-by-layer"), image_dir)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in data.top_params:
         rows.append((md_code(r.name), md_code(r.type), f"{r.params:,}", _pct(r.params, s.totals.params),
-                     _num(r.macs), _pct(r.macs or 0, s.macs_total)))
+                     number(r.macs), _pct(r.macs or 0, s.macs_total)))
     if data.other_params is not None:
         o = data.other_params
         rows.append((f"*{o.layers} other layers*", "", f"{o.params:,}", _pct(o.params, s.totals.params), "", ""))
@@ -171,7 +142,7 @@ def _compute(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
         out.append("")
     out += _image(charts.get("macs-by-layer"), image_dir)
     if data.top_macs:
-        rows = [(md_code(r.name), md_code(r.type), _num(r.macs), _pct(r.macs or 0, s.macs_total))
+        rows = [(md_code(r.name), md_code(r.type), number(r.macs), _pct(r.macs or 0, s.macs_total))
                 for r in data.top_macs]
         if data.other_macs is not None:
             o = data.other_macs
@@ -198,7 +169,7 @@ def _layers(data: ReportData) -> list[str]:
     for i, r in enumerate(s.rows[:MAX_TABLE_ROWS]):
         shape = format_output(r.output_shapes, as_list=r.is_input, multiple=r.multiple_shapes)
         cells = [str(i), md_code(r.name), md_code(r.type), md_code(shape), f"{r.params.params:,}",
-                 f"{r.params.trainable:,}", _num(r.macs)]
+                 f"{r.params.trainable:,}", number(r.macs)]
         if conn:
             cells.append("<br>".join(md_code(c) for c in r.connections))
         rows.append(cells)
@@ -221,7 +192,7 @@ def _weights(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
         for h in data.histograms:
             valid = h.sampled - h.nonfinite
             rows.append((md_code(h.layer), md_text(h.role), md_code(format_shape(h.shape)), md_text(h.dtype),
-                         f"{h.minimum:.4g}", f"{h.maximum:.4g}", f"{h.mean:.4g}", f"{h.std:.4g}",
+                         short_float(h.minimum), short_float(h.maximum), short_float(h.mean), short_float(h.std),
                          _pct(h.zeros, valid) or "0.0%", f"{h.nonfinite:,}"))
         out += _table(["Layer", "Tensor", "Shape", "dtype", "Min", "Max", "Mean", "Std", "Zeros", "Non-finite"],
                       rows, "llllrrrrrr")
@@ -282,16 +253,10 @@ def _probe(data: ReportData, charts: dict[str, Chart], image_dir: str | None) ->
     out += _image(charts.get("probe"), image_dir)
     rows = data.probe.rows if data.probe else ()
     if rows:
-        def share(v: float | None) -> str:
-            return "" if v is None else f"{100 * v:.1f}%"
-
-        def num(v: float | None) -> str:
-            return "" if v is None else f"{v:.4g}"
-
         out += _table(["Layer", "Activation", "Units", "Saturated values", "Saturated units", "Dead units", "Mean",
                        "Std", "Non-finite"],
-                      [(md_code(r.layer), md_text(r.activation), f"{r.units:,}", share(r.saturated),
-                        share(r.saturated_units), share(r.dead), num(r.mean), num(r.std),
+                      [(md_code(r.layer), md_text(r.activation), f"{r.units:,}", fraction(r.saturated),
+                        fraction(r.saturated_units), fraction(r.dead), short_float(r.mean), short_float(r.std),
                         "" if r.nonfinite is None else f"{r.nonfinite:,}") for r in rows], "llrrrrrrr")
         out.append("")
     else:
@@ -301,14 +266,11 @@ def _probe(data: ReportData, charts: dict[str, Chart], image_dir: str | None) ->
     return out
 
 
-def _history(data: ReportData, charts: dict[str, Chart], image_dir: str | None) -> list[str]:
-    facts = data.history
+def _history(data: ReportData, facts: HistoryView, charts: dict[str, Chart], image_dir: str | None) -> list[str]:
     out = ["## Training history", ""]
     out += _image(charts.get("history"), image_dir)
-    from .html import _epochs
-
     rows = [("Log", md_code(facts.source))] if facts.source else []
-    rows.append(("Epochs", _epochs(facts.epochs)))
+    rows.append(("Epochs", epochs_text(facts.epochs)))
     if facts.onset is not None:
         rows.append(("Overfitting from epoch", str(facts.onset)))
     if facts.spikes:
@@ -325,24 +287,13 @@ def _history(data: ReportData, charts: dict[str, Chart], image_dir: str | None) 
     return out
 
 
-def written_by(data: ReportData) -> str:
-    """The closing line: what the report was made from."""
-    sources = ["the model file, without running it" if data.probe is None else "the model file"]
-    if data.probe is not None:
-        sources.append("one run of the model on a probe batch")
-    if data.history is not None:
-        sources.append("the training log")
-    what = sources[0] if len(sources) == 1 else ", ".join(sources[:-1]) + " and " + sources[-1]
-    return f"Written by inspector {__version__} from {what}."
-
-
 def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterable[Chart] = (),
            image_dir: str | None = None, max_nodes: int | None = 60) -> str:
     """The whole Markdown report.  ``image_dir`` is the folder (relative to the
     report) the chart files were written to; ``None`` leaves images out."""
     by_key = {c.key: c for c in charts}
     s = data.summary
-    head = [md_code(data.file_name, table=False), md_text(str(data.card["model"]["format"])),
+    head = [md_code(data.file_name, table=False), md_text(str(data.card.doc["model"]["format"])),
             f"{count_text(s.totals.params)} parameters"]
     if s.macs_total:
         head.append(f"{count_text(s.macs_total)} MACs")
@@ -359,20 +310,6 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
     if data.probe is not None:
         out += _probe(data, by_key, image_dir)
     if data.history is not None:
-        out += _history(data, by_key, image_dir)
+        out += _history(data, data.history, by_key, image_dir)
     out += ["---", f"*{written_by(data)}*", ""]
     return "\n".join(out)
-
-
-def write_images(folder: Path, charts: Sequence[Chart]) -> None:
-    """Write every chart into ``folder`` as ``KEY.FMT`` (each file atomically)."""
-    from ..errors import UsageError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{folder}: cannot create the folder for the charts: {exc.strerror or exc}") from None
-    from ..fileio import write_atomic
-
-    for chart in charts:
-        write_atomic(folder / f"{chart.key}.{chart.fmt}", chart.data)

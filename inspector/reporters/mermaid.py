@@ -1,22 +1,9 @@
 """Mermaid flowcharts of a model's architecture, readable even for big models.
 
-A model with at most ``max_nodes`` layers is drawn layer by layer.  A larger
-one is collapsed into *blocks*, so that a pull-request comment shows a picture a
-person can follow rather than 177 boxes:
-
-1. **By name prefix.**  Layer names are split into tokens (``/``-separated path
-   components, or ``_``/``.``/``:``-separated words); every layer whose first
-   ``k`` tokens agree forms one block (``conv2_block1_1_conv`` and
-   ``conv2_block1_out`` → ``conv2_block1``).  The finest ``k`` that gives at
-   most ``max_nodes`` blocks wins, provided the blocks keep the graph acyclic
-   (a block must not be both before and after another) and actually group
-   something.
-2. **Repeated blocks.**  Consecutive blocks in a chain that hold the same
-   sequence of layer types (ResNet's identity blocks) become one node
-   ``conv3_block2 … conv3_block4 ×3``.
-3. **Fallbacks.**  When names do not group (an ONNX graph with numbered nodes),
-   linear chains of layers are merged; if that is still too many, the graph
-   order is cut into at most ``max_nodes`` consecutive segments.
+The blocks come from :func:`inspector.analysis.diagram.diagram`: a model with at
+most ``max_nodes`` layers is drawn layer by layer, a larger one is collapsed
+into blocks (by name prefix, with runs of identical blocks folded; else merged
+chains or segments of the graph order).
 
 Every label is escaped with Mermaid's ``#code;`` entities, so a hostile layer
 name cannot inject Mermaid syntax, HTML or Markdown.
@@ -25,250 +12,17 @@ name cannot inject Mermaid syntax, HTML or Markdown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Iterable, Sequence
 
-from ..ir import Layer, ModelGraph
-from .shapes import format_output
+from ..analysis.diagram import MAX_NODES, Block, Diagram, diagram
+from ..ir import ModelGraph
 from .units import count_text
 
-MAX_NODES = 60
-
 _SAFE = re.compile(r"[A-Za-z0-9 ,.:/()×…·+\-=_]")
-
-
-@dataclass(frozen=True)
-class Block:
-    """One node of the drawing: one layer, or several collapsed together."""
-
-    title: str
-    layers: tuple[str, ...]
-    types: tuple[str, ...]
-    """Type of every layer, in graph order."""
-    params: int
-    repeat: int = 1
-    """How many identical consecutive blocks this node stands for."""
-    detail: str = ""
-    """For a single layer: its output shape."""
-
-    @property
-    def is_layer(self) -> bool:
-        return len(self.layers) == 1 and self.repeat == 1
-
-
-@dataclass(frozen=True)
-class Diagram:
-    blocks: tuple[Block, ...]
-    edges: tuple[tuple[int, int], ...]
-    collapsed: bool
-    method: str
-    """``layers``, ``prefix``, ``chains`` or ``segments``: how the blocks were formed."""
-    layer_count: int
 
 
 def escape(text: str) -> str:
     """Mermaid-safe label text: anything outside a small safe set becomes ``#NN;``."""
     return "".join(ch if _SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in str(text))
-
-
-def _params(layer: Layer) -> int:
-    seen: set[str] = set()
-    total = 0
-    for w in layer.iter_weights():
-        if w.key not in seen and not w.quantization:
-            seen.add(w.key)
-            total += w.size
-    return total
-
-
-def _tokens(name: str, sep: str) -> list[str]:
-    if sep == "/":
-        return [t for t in name.split("/") if t] or [name]
-    return [t for t in re.split(r"[_.:/\-]+", name) if t] or [name]
-
-
-def _prefix(name: str, k: int, sep: str) -> str:
-    """The first ``k`` tokens of ``name``, as written in the name."""
-    if sep == "/":
-        parts = [t for t in name.split("/") if t]
-        return "/".join(parts[:k]) if parts else name
-    count = 0
-    for m in re.finditer(r"[_.:/\-]+", name):
-        if m.start() == 0:
-            continue
-        count += 1
-        if count == k:
-            return name[: m.start()]
-    return name
-
-
-def _quotient(order: Sequence[str], group_of: dict[str, int], edges: Iterable[tuple[str, str]]
-              ) -> tuple[list[tuple[int, int]], bool]:
-    """Edges between groups, and whether the grouped graph is acyclic."""
-    out: set[tuple[int, int]] = set()
-    for u, v in edges:
-        a, b = group_of[u], group_of[v]
-        if a != b:
-            out.add((a, b))
-    import networkx as nx
-
-    q = nx.DiGraph()
-    q.add_nodes_from(set(group_of.values()))
-    q.add_edges_from(out)
-    return sorted(out), nx.is_directed_acyclic_graph(q)
-
-
-def _groups_by_prefix(order: Sequence[str], edges: list[tuple[str, str]], max_nodes: int
-                      ) -> list[list[str]] | None:
-    best: list[list[str]] | None = None
-    for sep in ("/", "_"):
-        if sep == "/" and sum("/" in n for n in order) < len(order) / 2:
-            continue
-        depth = max(len(_tokens(n, sep)) for n in order)
-        for k in range(depth, 0, -1):
-            keys: dict[str, int] = {}
-            groups: list[list[str]] = []
-            group_of: dict[str, int] = {}
-            for name in order:
-                key = _prefix(name, k, sep)
-                if key not in keys:
-                    keys[key] = len(groups)
-                    groups.append([])
-                groups[keys[key]].append(name)
-                group_of[name] = keys[key]
-            if len(groups) > max_nodes:
-                continue
-            if len(groups) < 2 or len(groups) == len(order):
-                break  # coarser k only merges more: nothing useful below
-            _, acyclic = _quotient(order, group_of, edges)
-            if not acyclic:
-                continue
-            if best is None or len(groups) > len(best):
-                best = groups
-            break
-    return best
-
-
-def _chains(order: Sequence[str], edges: list[tuple[str, str]]) -> list[list[str]]:
-    succ: dict[str, list[str]] = {n: [] for n in order}
-    pred: dict[str, list[str]] = {n: [] for n in order}
-    for u, v in edges:
-        succ[u].append(v)
-        pred[v].append(u)
-    groups: list[list[str]] = []
-    placed: set[str] = set()
-    for name in order:
-        if name in placed:
-            continue
-        chain = [name]
-        placed.add(name)
-        cur = name
-        while len(succ[cur]) == 1:
-            nxt = succ[cur][0]
-            if len(pred[nxt]) != 1 or nxt in placed:
-                break
-            chain.append(nxt)
-            placed.add(nxt)
-            cur = nxt
-        groups.append(chain)
-    return groups
-
-
-def _segments(order: Sequence[str], max_nodes: int) -> list[list[str]]:
-    size = -(-len(order) // max_nodes)
-    return [list(order[i:i + size]) for i in range(0, len(order), size)]
-
-
-def _topological(graph: ModelGraph) -> list[str]:
-    """Layer names in an order where producers come first (graph order when it is one)."""
-    import networkx as nx
-
-    g = graph.nx
-    names = [lay.name for lay in graph.layers]
-    position = {n: i for i, n in enumerate(names)}
-    try:
-        return list(nx.lexicographical_topological_sort(g, key=lambda n: position.get(n, 0)))
-    except (nx.NetworkXUnfeasible, nx.NetworkXError):
-        return names
-
-
-def _title(group: list[str], graph: ModelGraph, method: str) -> str:
-    if len(group) == 1:
-        return group[0]
-    if method == "prefix":
-        common = group[0]
-        for name in group[1:]:
-            while not name.startswith(common):
-                common = common[:-1]
-        common = common.rstrip("_/.:-")
-        if common:
-            return common
-    return f"{group[0]} … {group[-1]}"
-
-
-def _make_block(group: list[str], graph: ModelGraph, method: str) -> Block:
-    layers = [graph.layer(n) for n in group]
-    detail = ""
-    if len(layers) == 1:
-        lay = layers[0]
-        detail = format_output(lay.output_shapes, multiple=lay.has_multiple_shapes)
-    return Block(title=_title(group, graph, method), layers=tuple(group), types=tuple(l.type for l in layers),
-                 params=sum(_params(l) for l in layers), detail=detail)
-
-
-def _collapse_repeats(blocks: list[Block], edges: list[tuple[int, int]]) -> tuple[list[Block], list[tuple[int, int]]]:
-    """Merge runs of consecutive blocks with identical type sequences that form a chain."""
-    succ: dict[int, set[int]] = {i: set() for i in range(len(blocks))}
-    pred: dict[int, set[int]] = {i: set() for i in range(len(blocks))}
-    for a, b in edges:
-        succ[a].add(b)
-        pred[b].add(a)
-    new_index: dict[int, int] = {}
-    out: list[Block] = []
-    i = 0
-    while i < len(blocks):
-        j = i
-        while (j + 1 < len(blocks) and not blocks[i].is_layer and blocks[j + 1].types == blocks[i].types
-               and succ[j] == {j + 1} and pred[j + 1] == {j}):
-            j += 1
-        if j > i:
-            run = blocks[i:j + 1]
-            out.append(Block(title=f"{run[0].title} … {run[-1].title}",
-                             layers=tuple(n for b in run for n in b.layers),
-                             types=run[0].types, params=sum(b.params for b in run), repeat=len(run)))
-        else:
-            out.append(blocks[i])
-        for k in range(i, j + 1):
-            new_index[k] = len(out) - 1
-        i = j + 1
-    new_edges = sorted({(new_index[a], new_index[b]) for a, b in edges if new_index[a] != new_index[b]})
-    return out, new_edges
-
-
-def diagram(graph: ModelGraph, *, max_nodes: int | None = MAX_NODES) -> Diagram:
-    """The blocks and edges to draw (``max_nodes=None``: every layer)."""
-    order = _topological(graph)
-    names = set(order)
-    edges = [(u, v) for u, v in graph.nx.edges() if u in names and v in names]
-    groups: list[list[str]] | None
-    method = "layers"
-    if max_nodes is None or len(order) <= max_nodes:
-        groups = [[n] for n in order]
-    else:
-        max_nodes = max(2, max_nodes)
-        groups = _groups_by_prefix(order, edges, max_nodes)
-        method = "prefix"
-        if groups is None:
-            groups, method = _chains(order, edges), "chains"
-            if len(groups) > max_nodes:
-                groups, method = _segments(order, max_nodes), "segments"
-    group_of = {n: i for i, g in enumerate(groups) for n in g}
-    # Blocks in order of their first layer.
-    qedges, _ = _quotient(order, group_of, edges)
-    blocks = [_make_block(g, graph, method) for g in groups]
-    if method != "layers":
-        blocks, qedges = _collapse_repeats(blocks, qedges)
-    return Diagram(tuple(blocks), tuple(qedges), method != "layers", method, len(order))
 
 
 def _node_label(block: Block) -> str:
@@ -305,8 +59,8 @@ def render(graph: ModelGraph, *, max_nodes: int | None = MAX_NODES, direction: s
             lines.append(f'    n{i}[["{text}"]]')
         else:
             lines.append(f'    n{i}["{text}"]')
-    for a, b in d.edges:
-        lines.append(f"    n{a} --> n{b}")
+    for src, dst in d.edges:
+        lines.append(f"    n{src} --> n{dst}")
     if d.collapsed:
         lines.append("    classDef block fill:#eef3fb,stroke:#3b6fb6,color:#25303b")
         grouped = [f"n{i}" for i, b in enumerate(d.blocks) if not b.is_layer]

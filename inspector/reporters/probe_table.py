@@ -17,6 +17,7 @@ import math
 from typing import Any, Callable
 
 from ..analysis.probe import ActivationStats, ProbeReport
+from .units import fraction, short_float
 
 SCHEMA = "inspector.probe/1"
 COLUMNS = ("Layer", "Activation", "Units", "Mean", "Std", "Saturated", "Sat. units", "Dead units", "Non-finite")
@@ -26,15 +27,11 @@ SOURCES = {"normal": "standard normal", "pixels": "pixel values 0..255", "intege
 
 
 def _share(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{100 * x:.1f}%"
+    return fraction(x, missing="-")
 
 
-def _num(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.4g}"
+def _num(x: float | None) -> str:
+    return short_float(x, missing="n/a", nan="n/a")
 
 
 def _cells(s: ActivationStats) -> list[str]:

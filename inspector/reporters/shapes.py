@@ -33,5 +33,5 @@ def format_output(shapes: Sequence[Shape | None], *, as_list: bool = False, mult
     return "[" + ", ".join(format_shape(s) for s in shapes) + "]"
 
 
-def shape_json(shape: Shape | None) -> list | None:
+def shape_json(shape: Shape | None) -> list[int | str | None] | None:
     return None if shape is None else list(shape)

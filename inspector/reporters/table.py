@@ -10,8 +10,9 @@ import csv
 import io
 
 from ..analysis.summary import Summary, SummaryRow
-from .units import readable_size as human_bytes
 from .shapes import format_output
+from .units import number
+from .units import readable_size as human_bytes
 
 
 def _shape(row: SummaryRow) -> str:
@@ -30,7 +31,7 @@ def _columns(summary: Summary, macs: bool) -> list[str]:
 def _cells(summary: Summary, row: SummaryRow, macs: bool, *, sep: str = "\n") -> list[str]:
     cells = [row.name, row.type, _shape(row), f"{row.params.params:,}", f"{row.params.trainable:,}"]
     if macs:
-        cells.append("?" if row.macs is None else f"{row.macs:,}")
+        cells.append(number(row.macs))
     if not summary.sequential_like:
         cells.append(sep.join(str(c) for c in row.connections))
     return cells
@@ -51,7 +52,7 @@ def footer_lines(summary: Summary, *, macs: bool) -> list[str]:
         lines.append(f"Quantization scales and zero points (not counted above): "
                      f"{summary.quantization.params:,} ({human_bytes(summary.quantization.bytes)})")
     if macs:
-        total = "?" if summary.macs_total is None else f"{summary.macs_total:,}"
+        total = number(summary.macs_total)
         lines.append(f"Total MACs: {total}" + ("" if summary.macs_complete else " (lower bound: some layers unknown)"))
     return lines
 
