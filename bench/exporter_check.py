@@ -1,6 +1,6 @@
 """How far today's ``inspector`` is from issues 11 and 12 on models exported by ``torch.onnx.export``.
 
-    python bench/exporter_check.py                  # 8 models x 2 exporters, static + dynamic axes
+    python bench/exporter_check.py                  # every model x 2 exporters, static + dynamic axes
     python bench/exporter_check.py --static-only    # static shapes only (about half the export time)
     python bench/exporter_check.py --models gpt2,llama --fresh
 

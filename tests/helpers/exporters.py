@@ -214,6 +214,25 @@ def _resnet() -> _Built:
     return _image(ResNetModel(config))
 
 
+def _resnet_zero_init() -> _Built:
+    """The ResNet of :func:`_resnet` with the last BatchNorm gamma of each residual block zeroed.
+
+    timm's ``zero_init_last`` (and torchvision's ``zero_init_residual``): every block starts as the identity.
+    Exporters fold the zero gamma into the convolution, leaving all-zero kernels on residual branches
+    (issue 12's INIT002 false alarm); the shortcut convolutions and the stem stay non-zero.
+    """
+    import torch
+    from transformers.models.resnet.modeling_resnet import ResNetBottleNeckLayer
+
+    built = _resnet()
+    with torch.no_grad():
+        for block in built.module.modules():
+            norm = block.layer[-1].normalization if isinstance(block, ResNetBottleNeckLayer) else None
+            if isinstance(norm, torch.nn.BatchNorm2d):
+                norm.weight.zero_()
+    return built
+
+
 def _convnext() -> _Built:
     """ConvNeXt (depthwise 7x7, LayerNorm, layer scale): 2 stages of 1 block."""
     from transformers import ConvNextConfig, ConvNextModel
@@ -230,6 +249,7 @@ _BUILDERS: dict[str, Callable[[], _Built]] = {
     "whisper-encoder": _whisper_encoder,
     "vit": _vit,
     "resnet": _resnet,
+    "resnet-zero-init": _resnet_zero_init,
     "convnext": _convnext,
 }
 #: every model this module builds, in table order
@@ -305,7 +325,8 @@ def _trained_like_batchnorm(module: torch.nn.Module) -> None:
                 mean.copy_(torch.randn(size, generator=generator) * 0.1)
                 var.copy_(torch.rand(size, generator=generator) + 0.5)
                 if layer.affine:
-                    layer.weight.copy_(torch.rand(size, generator=generator) + 0.5)
+                    if bool(layer.weight.any()):  # a zero gamma is a deliberate zero-init residual: kept
+                        layer.weight.copy_(torch.rand(size, generator=generator) + 0.5)
                     layer.bias.copy_(torch.randn(size, generator=generator) * 0.1)
 
 
