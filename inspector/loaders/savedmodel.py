@@ -7,7 +7,7 @@ layers).  Instead the folder's files are *parsed*:
 * ``keras_metadata.pb`` (written by tf.keras 2.x ``model.save(dir)``) carries the
   Keras config of the model and of every layer as JSON.  It is decoded with a small
   protobuf wire-format reader in this module, and the graph is built from the
-  config exactly as for a ``.h5`` file (:mod:`~inspector.loaders.keras_common`).
+  config exactly as for a ``.h5`` file (:mod:`~inspector.loaders.keras_graph`).
 * ``saved_model.pb`` is parsed with TensorFlow's protobuf classes (that is why the
   ``tensorflow`` extra is needed).  Its object graph lists every variable with
   its name, shape, dtype and trainable flag; its signatures give the inputs and
@@ -29,7 +29,10 @@ from typing import Any, Callable, Iterator
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from ..limits import DEFAULTS, current, hint
-from . import keras_common as kc
+from .keras_config import compile_config_from_training_config, parse_json
+from .keras_graph import finish, graph_from_config
+from .keras_security import scan_config
+from .keras_weights import QUANTIZATION_ROLES, normalize_role, role_trainable
 
 MAX_PROTO_BYTES = DEFAULTS.proto_bytes
 """Default largest ``saved_model.pb`` / ``keras_metadata.pb`` parsed (protobuf's own hard
@@ -111,19 +114,19 @@ def load(path: Path) -> ModelGraph:
                 if isinstance(meta, dict) else None
         if isinstance(model_config, dict) and isinstance(model_config.get("class_name"), str) \
                 and isinstance(model_config.get("config"), (dict, list)):
-            graph = kc.graph_from_config(model_config, fmt="savedmodel")
+            graph = graph_from_config(model_config, fmt="savedmodel")
             if isinstance(meta.get("keras_version"), str):
                 graph.metadata["keras_version"] = meta["keras_version"]
             if isinstance(meta.get("backend"), str):
                 graph.metadata["backend"] = meta["backend"]
             training = meta.get("training_config")
             if isinstance(training, dict):
-                graph.metadata["compile_config"] = kc.compile_config_from_training_config(training)
-                graph.security.extend(kc.scan_config({"training_config": training}))
+                graph.metadata["compile_config"] = compile_config_from_training_config(training)
+                graph.security.extend(scan_config({"training_config": training}))
     node_facts = []
     for node in nodes:  # layer metadata is scanned too: a Lambda hides there
         if node is not root and isinstance(node.get("metadata"), dict):
-            node_facts.extend(kc.scan_config(node["metadata"]))
+            node_facts.extend(scan_config(node["metadata"]))
     variables = list(_variables(mg))
     reader = _checkpoint_reader(path)
     if graph is None:
@@ -149,7 +152,7 @@ def load(path: Path) -> ModelGraph:
         graph.metadata["tensorflow_version"] = info.tensorflow_version
     graph.metadata["signatures"] = sorted(k for k in mg.signature_def if not k.startswith("__"))
     graph.metadata["saved_model_schema_version"] = int(sm.saved_model_schema_version)
-    return kc.finish(graph)
+    return finish(graph)
 
 
 def _quiet_tensorflow() -> None:
@@ -240,7 +243,7 @@ def read_keras_metadata(raw: bytes) -> list[dict[str, Any]]:
             elif f == 4 and w == 2:
                 node["identifier"] = v.decode("utf-8", "replace")
             elif f == 5 and w == 2:
-                node["metadata"] = kc.parse_json(v, what="a keras_metadata.pb entry") if v else {}
+                node["metadata"] = parse_json(v, what="a keras_metadata.pb entry") if v else {}
         out.append(node)
     return out
 
@@ -396,7 +399,7 @@ def _key(v: _Var) -> str:
 def _weight(v: _Var, name: str, role: str, *, trainable: bool,
             reader: Callable[[str], Callable[[], Any]]) -> Weight:
     return Weight(name=name, role=role, shape=v.shape, dtype=v.dtype, trainable=trainable,
-                  key=_key(v), quantization=role in kc.QUANTIZATION_ROLES,
+                  key=_key(v), quantization=role in QUANTIZATION_ROLES,
                   reader=reader(v.path))
 
 
@@ -414,10 +417,10 @@ def _bind_variables(graph: ModelGraph, variables: list[_Var], reader: Callable[[
             unmatched += 1
             continue
         name = "/".join(rest) if rest else comps[-1]
-        role = kc.normalize_role(owner.type, name.rsplit("/", 1)[-1])
+        role = normalize_role(owner.type, name.rsplit("/", 1)[-1])
         owner.weights.append(_weight(
             v, name, role, reader=reader,
-            trainable=v.trainable and owner.trainable and kc.role_trainable(owner.type, role, owner.config)))
+            trainable=v.trainable and owner.trainable and role_trainable(owner.type, role, owner.config)))
     if unmatched:
         graph.notes.append(f"{unmatched} variable(s) could not be matched to a layer by name; they are not shown")
 
