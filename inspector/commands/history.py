@@ -30,7 +30,7 @@ def history_report(path: str, *, config: Any, select: Iterable[str] | None, igno
                    debug: bool = False):
     """Read and diagnose one log: a :class:`~inspector.rules.ModelReport` whose
     ``format`` is ``history`` (errors are raised as :class:`FileError`)."""
-    from ..analysis.history import read_history
+    from ..analysis.history_logs import read_history
     from ..rules import ModelReport
     from ..rules.history import check_history
 

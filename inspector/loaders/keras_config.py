@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import LimitExceeded, ModelLoadError
 from ..ir import Inbound, Shape
@@ -99,11 +99,11 @@ def policy_name(dtype: Any) -> str | None:
     if isinstance(dtype, dict):
         conf = dtype.get("config")
         if isinstance(conf, dict) and isinstance(conf.get("name"), str):
-            return conf["name"]
+            return str(conf["name"])
         if isinstance(conf, dict) and isinstance(conf.get("mode"), str):
             # Keras 3 QuantizedDTypePolicy: {"mode": "int8", "source_name": "float32"}
             source = conf.get("source_name")
-            return f"{conf['mode']}_from_{source}" if isinstance(source, str) else conf["mode"]
+            return f"{conf['mode']}_from_{source}" if isinstance(source, str) else str(conf["mode"])
         if isinstance(conf, str):
             return conf
     return None
@@ -162,7 +162,8 @@ def input_layer_shape(config: dict[str, Any]) -> Shape | None:
     return None
 
 
-def is_ref(x: Any) -> bool:
+def is_ref(x: Any) -> TypeGuard[list[Any]]:
+    """A ``[layer, node, tensor, ...]`` reference to a layer's output."""
     return (isinstance(x, list) and len(x) >= 3 and isinstance(x[0], str)
             and isinstance(x[1], int) and not isinstance(x[1], bool)
             and isinstance(x[2], int) and not isinstance(x[2], bool))
@@ -209,7 +210,7 @@ def keras3_node(node: dict[str, Any]) -> list[tuple[Inbound, Shape | None]]:
             if x.get("class_name") == "__keras_tensor__":
                 conf = x.get("config")
                 hist = conf.get("keras_history") if isinstance(conf, dict) else None
-                if is_ref(hist):
+                if is_ref(hist) and isinstance(conf, dict):
                     out.append((Inbound(hist[0], max(0, hist[1]), max(0, hist[2])), to_shape(conf.get("shape"))))
                 continue
             stack.extend(x[k] for k in sorted(x, key=str, reverse=True))

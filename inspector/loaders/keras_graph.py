@@ -282,7 +282,8 @@ def _build_sequential(graph: ModelGraph, conf: dict[str, Any], entries: list[dic
 def is_operation(layer: Layer) -> bool:
     """A Keras 3 functional-API operation (``keras.ops.add(x, y)``): a node of the
     graph and a row of the summary, but not a layer and never saved with weights."""
-    return bool(layer.module) and (layer.module.startswith("keras.src.ops") or layer.module.startswith("keras.ops"))
+    module = layer.module or ""
+    return module.startswith("keras.src.ops") or module.startswith("keras.ops")
 
 
 def container_layers(graph: ModelGraph) -> list[Layer]:

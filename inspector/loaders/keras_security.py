@@ -9,7 +9,8 @@ and SEC002 rules report.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..ir import SecurityFact
 from .keras_config import MODEL_CLASSES, is_model_entry
@@ -87,6 +88,50 @@ def _module_root(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def _trusted_package(package: str) -> bool:
+    return package.split(".")[0] in TRUSTED_MODULE_ROOTS
+
+
+_LAYER_ENTRY_KEYS = frozenset({"layers", "layer", "backward_layer", "forward_layer", "cell", "cells"})
+"""Config keys whose values are layer entries (model layers, wrapped layers, RNN cells)."""
+
+_COMPILE_KEYS = frozenset({"compile_config", "training_config", "optimizer_config", "optimizer"})
+"""Config keys whose values are compile settings (an optimizer, losses, metrics)."""
+
+_NOT_LAYERS = frozenset({"__keras_tensor__", "DTypePolicy", "Policy", "QuantizedDTypePolicy"})
+"""Classes with a named config that are never layer entries."""
+
+VOCABULARY_KEYS = ("vocabulary", "idf_weights", "merges", "proto", "vocabulary_file", "vocab_file", "spm_file")
+"""Config keys of lookup layers and tokenizers that Keras reads as a file when they hold a string."""
+
+_RISKY_TF_FUNCTIONS = ("io.", "py_function", "numpy_function", "py_func", "print", "gfile", "write_file",
+                       "read_file", "load_library", "load_op_library", "debugging")
+"""Parts of a TensorFlow function name (``TFOpLambda``) that reach outside the model."""
+
+_Visit = tuple[Any, str, str | None, bool, bool, bool, str, str | None]
+"""One value the walk of :func:`scan_config` still has to scan: (value, how messages name
+the innermost layer entry, graph path of the innermost graph layer, inside compile
+settings, is a layer entry, is a graph layer, path prefix of graph layers, prefix for
+the "layers" of this model config)."""
+
+_Add = Callable[..., None]
+"""Records one fact: ``add(code, message, layer, detail=None, kind="")``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    """One ``{"class_name": ...}`` object met by the walk, and where it sits."""
+
+    obj: dict[str, Any]
+    cls: str
+    conf: Any
+    module: Any
+    where: str
+    """How messages name it (``layer 'lam' (inside 'outer')``, ``the compile config``)."""
+    layer: str | None
+    """The path of the graph layer its facts belong to."""
+
+
 def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
     """Everything in a (model or compile) config that would run or import code if
     Keras loaded it.  Walks the JSON without recursion; never interprets it.
@@ -109,12 +154,8 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
             facts.append(SecurityFact(code, message, layer=layer, detail=detail, kind=kind))
 
     root_is_model = is_model_entry(cfg)
-    # (value, how messages name the innermost layer entry, graph path of the innermost
-    #  graph layer, inside compile settings, is a layer entry, is a graph layer,
-    #  path prefix of graph layers, prefix for the "layers" of this model config)
     start_where = f"layer {context!r}" if context else "the config"
-    stack: list[tuple[Any, str, str | None, bool, bool, bool, str, str | None]] = [
-        (cfg, start_where, context, False, True, not root_is_model and context is None, "", None)]
+    stack: list[_Visit] = [(cfg, start_where, context, False, True, not root_is_model and context is None, "", None)]
     first = True
     while stack:
         obj, where, gpath, in_compile, entry, node, prefix, conf_prefix = stack.pop()
@@ -126,66 +167,88 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
         if type(obj) is not dict:
             continue
         cls = obj.get("class_name")
-        conf = obj.get("config")
         child_prefix: str | None = None
         if type(cls) is str:
-            is_layer = False
-            if type(conf) is dict and type(conf.get("name")) is str \
-                    and cls not in ("__keras_tensor__", "DTypePolicy", "Policy", "QuantizedDTypePolicy"):
-                is_layer = entry or "inbound_nodes" in obj or "build_config" in obj or cls in KERAS_LAYER_CLASSES \
-                    or isinstance(obj.get("module"), str) and "layers" in obj.get("module", "")
-                if is_layer:
-                    here = str(conf["name"])
-                    if is_root and root_is_model:
-                        where = f"model {here!r}"
-                    elif node:
-                        gpath = prefix + here
-                        where = f"layer {here!r}"
-                    else:
-                        where = f"layer {here!r}" + (f" (inside {gpath!r})" if gpath else "")
-            _scan_class(obj, cls, conf, obj.get("module"), where, gpath, in_compile, is_layer and entry, add)
-            if (type(conf) is list or type(conf) is dict and type(conf.get("layers")) is list) \
-                    and is_model_entry(obj):
-                if is_root and root_is_model:
-                    child_prefix = ""
-                elif node and gpath:
-                    child_prefix = f"{gpath}/"
-        for key, value in obj.items():
-            tv = type(value)
-            if tv is not dict and tv is not list:
-                if value == "lambda" and type(key) is str and key.endswith("_type"):
-                    add("SEC001", f"{where} holds serialized Python bytecode ({key}: lambda) that Keras would run "
-                                  "on load", gpath, key, kind="lambda")
-                continue
-            if not in_compile and key in _COMPILE_KEYS:
-                stack.append((value, "the compile config", None, True, False, False, "", None))
-            elif key == "config" and child_prefix is not None:
-                # A model's config: its "layers" (or, in Keras 2.0, the list itself) are graph layers.
-                listed = tv is list
-                stack.append((value, where, gpath, in_compile, listed, listed, child_prefix,
-                              None if listed else child_prefix))
-            elif key == "layers" and conf_prefix is not None:
-                stack.append((value, where, gpath, in_compile, True, True, conf_prefix, None))
-            else:
-                stack.append((value, where, gpath, in_compile, key in _LAYER_ENTRY_KEYS and not in_compile,
-                              False, "", None))
+            model_root = is_root and root_is_model
+            is_layer, where, gpath = _locate(obj, cls, entry=entry, node=node, model_root=model_root,
+                                             where=where, gpath=gpath, prefix=prefix)
+            _scan_class(_Object(obj, cls, obj.get("config"), obj.get("module"), where, gpath),
+                        in_compile=in_compile, layer_entry=is_layer and entry, add=add)
+            child_prefix = _child_prefix(obj, model_root=model_root, node=node, gpath=gpath)
+        _push_children(stack, obj, where=where, gpath=gpath, in_compile=in_compile, child_prefix=child_prefix,
+                       conf_prefix=conf_prefix, add=add)
     return facts
 
 
-_LAYER_ENTRY_KEYS = frozenset({"layers", "layer", "backward_layer", "forward_layer", "cell", "cells"})
-_COMPILE_KEYS = frozenset({"compile_config", "training_config", "optimizer_config", "optimizer"})
-"""Config keys whose values are layer entries (model layers, wrapped layers, RNN cells)."""
+def _locate(obj: dict[str, Any], cls: str, *, entry: bool, node: bool, model_root: bool, where: str,
+            gpath: str | None, prefix: str) -> tuple[bool, str, str | None]:
+    """Whether ``obj`` is a layer entry, and how messages (``where``) and graph paths
+    (``gpath``) name what it holds: unchanged when it is not a layer."""
+    conf = obj.get("config")
+    if type(conf) is not dict or type(conf.get("name")) is not str or cls in _NOT_LAYERS:
+        return False, where, gpath
+    is_layer = entry or "inbound_nodes" in obj or "build_config" in obj or cls in KERAS_LAYER_CLASSES \
+        or isinstance(obj.get("module"), str) and "layers" in obj.get("module", "")
+    if not is_layer:
+        return False, where, gpath
+    here = str(conf["name"])
+    if model_root:
+        return True, f"model {here!r}", gpath
+    if node:
+        return True, f"layer {here!r}", prefix + here
+    return True, f"layer {here!r}" + (f" (inside {gpath!r})" if gpath else ""), gpath
 
-VOCABULARY_KEYS = ("vocabulary", "idf_weights", "merges", "proto", "vocabulary_file", "vocab_file", "spm_file")
-"""Config keys of lookup layers and tokenizers that Keras reads as a file when they hold a string."""
+
+def _child_prefix(obj: dict[str, Any], *, model_root: bool, node: bool, gpath: str | None) -> str | None:
+    """The graph-path prefix of the layers of ``obj`` when it is a model whose layers
+    are graph layers (the root model, or a nested model that is a graph layer)."""
+    conf = obj.get("config")
+    if not (type(conf) is list or type(conf) is dict and type(conf.get("layers")) is list) \
+            or not is_model_entry(obj):
+        return None
+    if model_root:
+        return ""
+    if node and gpath:
+        return f"{gpath}/"
+    return None
 
 
-def _trusted_package(package: str) -> bool:
-    return package.split(".")[0] in TRUSTED_MODULE_ROOTS
+def _push_children(stack: list[_Visit], obj: dict[str, Any], *, where: str, gpath: str | None, in_compile: bool,
+                   child_prefix: str | None, conf_prefix: str | None, add: _Add) -> None:
+    """Queue the values of ``obj`` for the walk, each with where it sits; scan its
+    plain values for a ``*_type: "lambda"`` marker on the way."""
+    for key, value in obj.items():
+        tv = type(value)
+        if tv is not dict and tv is not list:
+            if value == "lambda" and type(key) is str and key.endswith("_type"):
+                add("SEC001", f"{where} holds serialized Python bytecode ({key}: lambda) that Keras would run "
+                              "on load", gpath, key, kind="lambda")
+            continue
+        if not in_compile and key in _COMPILE_KEYS:
+            stack.append((value, "the compile config", None, True, False, False, "", None))
+        elif key == "config" and child_prefix is not None:
+            # A model's config: its "layers" (or, in Keras 2.0, the list itself) are graph layers.
+            listed = tv is list
+            stack.append((value, where, gpath, in_compile, listed, listed, child_prefix,
+                          None if listed else child_prefix))
+        elif key == "layers" and conf_prefix is not None:
+            stack.append((value, where, gpath, in_compile, True, True, conf_prefix, None))
+        else:
+            stack.append((value, where, gpath, in_compile, key in _LAYER_ENTRY_KEYS and not in_compile,
+                          False, "", None))
 
 
-def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, where: str, layer: str | None,
-                in_compile: bool, layer_entry: bool, add: Any) -> None:
+def _scan_class(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -> None:
+    """Every fact about one object, most specific first (the first fact per rule and
+    layer is the one kept): code it carries, code it names, files it reads."""
+    _scan_code(o, add)
+    _scan_names(o, in_compile=in_compile, layer_entry=layer_entry, add=add)
+    _scan_reads(o, add)
+
+
+def _scan_code(o: _Object, add: _Add) -> None:
+    """SEC001 (and a Keras 2 Lambda's module): Python code the object carries or runs."""
+    cls, conf, where, layer = o.cls, o.conf, o.where, o.layer
     if cls == "Lambda":
         fn = conf.get("function") if isinstance(conf, dict) else None
         bytecode = (isinstance(fn, dict) and fn.get("class_name") == "__lambda__") \
@@ -205,6 +268,11 @@ def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, where: st
             layer, "__lambda__", kind="lambda")
     if cls in CODE_CARRYING_CLASSES:
         add("SEC001", f"{cls} {where} {CODE_CARRYING_CLASSES[cls]}", layer, cls, kind="code-carrying-class")
+
+
+def _scan_names(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -> None:
+    """SEC002: functions, modules, registered objects and classes from outside Keras."""
+    obj, cls, conf, module, where, layer = o.obj, o.cls, o.conf, o.module, o.where, o.layer
     short = cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
     if short in GADGET_FUNCTIONS:
         add("SEC002", f"{where} names {cls!r} ({module or 'no module'}), a function that fetches, loads or runs "
@@ -220,24 +288,27 @@ def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, where: st
         add("SEC002", f"{where} names {cls!r} from module {module!r}, outside Keras", layer, module,
             kind="custom-module")
     registered = obj.get("registered_name")
-    if isinstance(registered, str) and ">" in registered:
-        package, _, rname = registered.partition(">")
-        if not _trusted_package(package) and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
-            add("SEC002", f"{where} uses the registered custom object {registered!r}", layer, registered,
-                kind="registered-object")
-    if ">" in cls:
-        package, _, rname = cls.partition(">")
-        if not _trusted_package(package) and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
-            add("SEC002", f"{where} uses the registered custom object {cls!r}", layer, cls, kind="registered-object")
+    for name in (registered, cls):
+        if isinstance(name, str) and ">" in name:
+            package, _, rname = name.partition(">")
+            if not _trusted_package(package) and not (package == "Custom" and rname in TRUSTED_OPTIMIZERS):
+                add("SEC002", f"{where} uses the registered custom object {name!r}", layer, name,
+                    kind="registered-object")
     if cls == "function" or registered == "function":
-        fname = conf if isinstance(conf, str) else None
-        if fname and fname.rsplit(".", 1)[-1] in GADGET_FUNCTIONS:
-            add("SEC002", f"{where} refers to the function {fname!r} ({module or '?'}), a function that "
-                          "fetches, loads or runs code and has no place in a model", layer, fname, kind="gadget")
+        gadget = conf if isinstance(conf, str) else None
+        if gadget and gadget.rsplit(".", 1)[-1] in GADGET_FUNCTIONS:
+            add("SEC002", f"{where} refers to the function {gadget!r} ({module or '?'}), a function that "
+                          "fetches, loads or runs code and has no place in a model", layer, gadget, kind="gadget")
     if module is None and not in_compile and (layer_entry or "inbound_nodes" in obj) \
             and cls not in KERAS_LAYER_CLASSES and cls not in MODEL_CLASSES and ">" not in cls:
         add("SEC002", f"{where} is of class {cls!r}, which is not part of Keras: loading it needs custom code",
             layer, cls, kind="custom-class")
+
+
+def _scan_reads(o: _Object, add: _Add) -> None:
+    """SEC002: files a lookup layer or tokenizer reads, TensorFlow functions that reach out."""
+    cls, conf, where, layer = o.cls, o.conf, o.where, o.layer
+    short = cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
     if (cls in LOOKUP_CLASSES or short.endswith("Tokenizer")) and isinstance(conf, dict):
         for key in VOCABULARY_KEYS:
             value = conf.get(key)
@@ -247,9 +318,7 @@ def _scan_class(obj: dict[str, Any], cls: str, conf: Any, module: Any, where: st
                 break
     if cls in ("TFOpLambda", "SlicingOpLambda") and isinstance(conf, dict):
         fn = str(conf.get("function", ""))
-        risky = ("io.", "py_function", "numpy_function", "py_func", "print", "gfile", "write_file",
-                 "read_file", "load_library", "load_op_library", "debugging")
-        if any(r in fn for r in risky):
+        if any(r in fn for r in _RISKY_TF_FUNCTIONS):
             add("SEC002", f"{where} calls the TensorFlow function {fn!r}, which reaches outside the model",
                 layer, fn, kind="tf-function")
 
