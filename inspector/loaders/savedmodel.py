@@ -76,53 +76,13 @@ _SAVER_FUNCTION_PREFIXES = ("__inference__traced_save", "__inference__traced_res
 def load(path: Path) -> ModelGraph:
     """Read a SavedModel folder statically (needs the ``tensorflow`` extra)."""
     path = Path(path)
-    pb_path = path / "saved_model.pb"
-    if not pb_path.is_file():
-        if (path / "saved_model.pbtxt").is_file():
-            raise ModelLoadError("holds saved_model.pbtxt (text format), which inspector does not read")
-        raise ModelLoadError("is a folder without saved_model.pb: not a SavedModel")
-    saved_model_pb2 = _protos()
-    raw = _read_capped(pb_path)
-    sm = saved_model_pb2.SavedModel()
-    try:
-        sm.ParseFromString(raw)
-    except Exception as exc:  # google.protobuf.message.DecodeError, RecursionError …
-        raise ModelLoadError(
-            f"its saved_model.pb cannot be parsed ({type(exc).__name__}): the file is corrupt") from None
-    del raw
-    if not sm.meta_graphs:
-        raise ModelLoadError("its saved_model.pb holds no MetaGraph: the SavedModel is empty or corrupt")
+    sm = _read_saved_model(path)
     mg = sm.meta_graphs[0]
-    security = []
-    for i, meta_graph in enumerate(sm.meta_graphs):  # TensorFlow may load any of them by its tags
-        for fact in scan_ops(meta_graph):
-            if i:
-                tags = ", ".join(meta_graph.meta_info_def.tags) or "no tags"
-                fact = SecurityFact(fact.code, f"{fact.message} (MetaGraph {i}: {tags})", layer=fact.layer,
-                                    detail=fact.detail, kind=fact.kind)
-            security.append(fact)
-
+    security = _scan_meta_graphs(sm)
     meta_path = path / "keras_metadata.pb"
     nodes = read_keras_metadata(_read_capped(meta_path)) if meta_path.is_file() else []
     root = next((n for n in nodes if n.get("node_path") == "root"), None)
-    graph: ModelGraph | None = None
-    if root is not None:
-        meta = untuple(root.get("metadata"))
-        model_config = meta.get("model_config") if isinstance(meta, dict) else None
-        if not (isinstance(model_config, dict) and isinstance(model_config.get("config"), (dict, list))):
-            model_config = {"class_name": meta.get("class_name"), "config": meta.get("config")} \
-                if isinstance(meta, dict) else None
-        if isinstance(model_config, dict) and isinstance(model_config.get("class_name"), str) \
-                and isinstance(model_config.get("config"), (dict, list)):
-            graph = graph_from_config(model_config, fmt="savedmodel")
-            if isinstance(meta.get("keras_version"), str):
-                graph.metadata["keras_version"] = meta["keras_version"]
-            if isinstance(meta.get("backend"), str):
-                graph.metadata["backend"] = meta["backend"]
-            training = meta.get("training_config")
-            if isinstance(training, dict):
-                graph.metadata["compile_config"] = compile_config_from_training_config(training)
-                graph.security.extend(scan_config({"training_config": training}))
+    graph = _keras_graph(root) if root is not None else None
     node_facts = []
     for node in nodes:  # layer metadata is scanned too: a Lambda hides there
         if node is not root and isinstance(node.get("metadata"), dict):
@@ -153,6 +113,65 @@ def load(path: Path) -> ModelGraph:
     graph.metadata["signatures"] = sorted(k for k in mg.signature_def if not k.startswith("__"))
     graph.metadata["saved_model_schema_version"] = int(sm.saved_model_schema_version)
     return finish(graph)
+
+
+def _read_saved_model(path: Path) -> Any:
+    """The parsed ``saved_model.pb`` of the folder (a ``SavedModel`` proto with at least
+    one MetaGraph); :class:`ModelLoadError` when there is none or it does not parse."""
+    pb_path = path / "saved_model.pb"
+    if not pb_path.is_file():
+        if (path / "saved_model.pbtxt").is_file():
+            raise ModelLoadError("holds saved_model.pbtxt (text format), which inspector does not read")
+        raise ModelLoadError("is a folder without saved_model.pb: not a SavedModel")
+    saved_model_pb2 = _protos()
+    raw = _read_capped(pb_path)
+    sm = saved_model_pb2.SavedModel()
+    try:
+        sm.ParseFromString(raw)
+    except Exception as exc:  # google.protobuf.message.DecodeError, RecursionError …
+        raise ModelLoadError(
+            f"its saved_model.pb cannot be parsed ({type(exc).__name__}): the file is corrupt") from None
+    del raw
+    if not sm.meta_graphs:
+        raise ModelLoadError("its saved_model.pb holds no MetaGraph: the SavedModel is empty or corrupt")
+    return sm
+
+
+def _scan_meta_graphs(sm: Any) -> list[SecurityFact]:
+    """SEC facts about the ops of every MetaGraph (TensorFlow may load any of them by
+    its tags); facts of a MetaGraph after the first say which one."""
+    security = []
+    for i, meta_graph in enumerate(sm.meta_graphs):
+        for fact in scan_ops(meta_graph):
+            if i:
+                tags = ", ".join(meta_graph.meta_info_def.tags) or "no tags"
+                fact = SecurityFact(fact.code, f"{fact.message} (MetaGraph {i}: {tags})", layer=fact.layer,
+                                    detail=fact.detail, kind=fact.kind)
+            security.append(fact)
+    return security
+
+
+def _keras_graph(root: dict[str, Any]) -> ModelGraph | None:
+    """The graph of the model config in the Keras metadata of the root object, with
+    its Keras version, backend and compile settings; None without a usable config."""
+    meta = untuple(root.get("metadata"))
+    model_config = meta.get("model_config") if isinstance(meta, dict) else None
+    if not (isinstance(model_config, dict) and isinstance(model_config.get("config"), (dict, list))):
+        model_config = {"class_name": meta.get("class_name"), "config": meta.get("config")} \
+            if isinstance(meta, dict) else None
+    if not (isinstance(model_config, dict) and isinstance(model_config.get("class_name"), str)
+            and isinstance(model_config.get("config"), (dict, list))):
+        return None
+    graph = graph_from_config(model_config, fmt="savedmodel")
+    if isinstance(meta.get("keras_version"), str):
+        graph.metadata["keras_version"] = meta["keras_version"]
+    if isinstance(meta.get("backend"), str):
+        graph.metadata["backend"] = meta["backend"]
+    training = meta.get("training_config")
+    if isinstance(training, dict):
+        graph.metadata["compile_config"] = compile_config_from_training_config(training)
+        graph.security.extend(scan_config({"training_config": training}))
+    return graph
 
 
 def _quiet_tensorflow() -> None:
