@@ -369,10 +369,10 @@ class _Binder:
             container = join(gpath, "_layer_checkpoint_dependencies")  # tf_keras 2.13 files
         children = set(idx.children(container))
         by_attr: dict[str, str] = {}
-        for child in idx.children(container):
-            name = idx.attrs.get(join(join(container, child), "vars"), {}).get("name")
+        for member in idx.children(container):
+            name = idx.attrs.get(join(join(container, member), "vars"), {}).get("name")
             if isinstance(name, str) and name not in by_attr:
-                by_attr[name] = child
+                by_attr[name] = member
         used: dict[str, int] = {}
         for lay in container_layers(graph):
             computed = _unique(snake_case(lay.type), used)

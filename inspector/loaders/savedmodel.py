@@ -101,7 +101,7 @@ def load(path: Path) -> ModelGraph:
         for v in variables if v.kind == "optimizer"
     ]
     # The model config names nested layers by path, a node's metadata by name.
-    known = {(f.code, (f.layer or "").rsplit("/", 1)[-1]) for f in graph.security}
+    known: set[tuple[str, str | None]] = {(f.code, (f.layer or "").rsplit("/", 1)[-1]) for f in graph.security}
     for fact in node_facts:
         if (fact.code, fact.layer) not in known:
             known.add((fact.code, fact.layer))
@@ -229,6 +229,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:
