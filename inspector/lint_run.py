@@ -48,7 +48,7 @@ def history_report(path: str, *, config: LintConfig | None, select: Iterable[str
                    ignore: Iterable[str] | None = None, debug: bool = False) -> ModelReport:
     """Read and diagnose one training log: a report whose ``format`` is ``history``
     (errors are raised as :class:`FileError`; the reader's notes go to stderr)."""
-    from .analysis.history import read_history
+    from .analysis.history_logs import read_history
     from .rules.history import check_history
 
     try:

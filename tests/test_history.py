@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from inspector.analysis.history import History, read_history
+from inspector.analysis.history_logs import History, read_history
 from inspector.errors import LimitExceeded, MissingDependency, ModelLoadError, UsageError
 from inspector.rules.history import check_history
 

@@ -23,7 +23,8 @@ import inspector
 from helpers import keras_models as km
 from inspector.analysis.params import count_params
 from inspector.errors import LimitExceeded, ModelLoadError
-from inspector.loaders import h5index, keras_common
+from inspector.limits import DEFAULTS
+from inspector.loaders import h5index
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -402,7 +403,7 @@ def test_deeply_nested_json_is_a_limit_not_a_recursion_error(tmp_path):
 
 
 def test_zip_bomb_config_is_refused(tmp_path):
-    bomb = _zip(tmp_path / "bomb.keras", {"config.json": b" " * (keras_common.MAX_CONFIG_BYTES + 1)},
+    bomb = _zip(tmp_path / "bomb.keras", {"config.json": b" " * (DEFAULTS.json_bytes + 1)},
                 compression=zipfile.ZIP_DEFLATED)
     assert bomb.stat().st_size < 1_000_000
     with pytest.raises(LimitExceeded):

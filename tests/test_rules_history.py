@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inspector.analysis.history import read_history
+from inspector.analysis.history_logs import read_history
 from inspector.rules.history import check_history
 
 COVERED = {

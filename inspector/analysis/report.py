@@ -175,10 +175,10 @@ def _option_kwargs(fn: Any, options: Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def history_view(history: Any, *, options: Mapping[str, Mapping[str, Any]] | None = None) -> HistoryView:
-    """The curves of an :class:`inspector.analysis.history.History` and the epochs
+    """The curves of an :class:`inspector.analysis.history_logs.History` and the epochs
     HIST001 (overfitting onset, best epoch) and HIST002 (spikes) point at, computed
     with the same thresholds the rules use (``options``: per-rule options by code)."""
-    from .history import find_instability, find_overfitting
+    from .curves import find_instability, find_overfitting
 
     options = options or {}
     over = find_overfitting(history, **_option_kwargs(find_overfitting, options.get("HIST001")))

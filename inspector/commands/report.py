@@ -120,7 +120,7 @@ def run_probe(graph, args: argparse.Namespace):
 
 def run_history(path: str):
     """The training log at ``path`` (CSVLogger, History JSON or TensorBoard events)."""
-    from ..analysis.history import read_history
+    from ..analysis.history_logs import read_history
 
     return read_history(path)
 

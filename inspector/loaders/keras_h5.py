@@ -25,8 +25,11 @@ from typing import Any, Callable
 from ..errors import ModelLoadError
 from ..ir import Layer, ModelGraph, Weight
 from .. import limits
-from . import keras_common as kc
 from .h5index import DatasetInfo, H5Index, dataset_reader, index_h5, join
+from .keras_config import compile_config_from_training_config, parse_json
+from .keras_graph import container_layers, finish, graph_from_config
+from .keras_security import scan_config
+from .keras_weights import QUANTIZATION_ROLES, normalize_role, role_trainable
 
 ROOT_ATTRS = ("model_config", "training_config", "keras_version", "backend", "layer_names")
 
@@ -53,8 +56,8 @@ def load(path: Path) -> ModelGraph:
         raise ModelLoadError(_no_config_reason(index, root))
     if isinstance(model_config, list):  # an array attribute: not what Keras writes
         raise ModelLoadError("its model_config attribute is not a JSON string: the file is not a Keras model")
-    cfg = kc.parse_json(model_config, what="the model_config attribute")
-    graph = kc.graph_from_config(cfg, fmt="keras-h5")
+    cfg = parse_json(model_config, what="the model_config attribute")
+    graph = graph_from_config(cfg, fmt="keras-h5")
     mw_attrs = index.attrs.get("model_weights", {})
     for key in ("keras_version", "backend"):
         value = root.get(key, mw_attrs.get(key))
@@ -63,14 +66,14 @@ def load(path: Path) -> ModelGraph:
     training = root.get("training_config")
     if isinstance(training, str):
         try:
-            compile_config = kc.compile_config_from_training_config(
-                kc.parse_json(training, what="the training_config attribute"))
+            compile_config = compile_config_from_training_config(
+                parse_json(training, what="the training_config attribute"))
         except ModelLoadError:
             compile_config = None
             graph.notes.append("the training_config attribute is unreadable; ignored")
         if compile_config:
             graph.metadata["compile_config"] = compile_config
-            graph.security.extend(kc.scan_config({"compile_config": compile_config}))
+            graph.security.extend(scan_config({"compile_config": compile_config}))
     graph.metadata["weights_format"] = "h5"
 
     src = str(path)
@@ -84,14 +87,14 @@ def load(path: Path) -> ModelGraph:
                dtype=ds.dtype, trainable=False, key=ds.path, reader=dataset_reader(opener, ds.path))
         for ds in index.datasets_under("optimizer_weights")
     ]
-    top = {lay.name for lay in kc.container_layers(graph)}
+    top = {lay.name for lay in container_layers(graph)}
 
     def owner_of(h5_path: str) -> str | None:
         parts = h5_path.split("/")
         return parts[1] if len(parts) > 1 and parts[0] == "model_weights" and parts[1] in top else None
 
     graph.security.extend(index.attributed_security(owner_of))
-    return kc.finish(graph)
+    return finish(graph)
 
 
 def _no_config_reason(index: H5Index, root: dict[str, Any]) -> str:
@@ -115,7 +118,7 @@ class _Binder:
 
     def bind(self, graph: ModelGraph) -> None:
         idx = self.index
-        for lay in kc.container_layers(graph):
+        for lay in container_layers(graph):
             gpath = join("model_weights", lay.name)
             if not idx.is_group(gpath):
                 continue
@@ -156,11 +159,11 @@ class _Binder:
         return "/".join(comps)
 
     def _weight(self, ds: DatasetInfo, name: str, owner: Layer, *, owner_cls: str) -> Weight:
-        role = kc.normalize_role(owner_cls, name.rsplit("/", 1)[-1])
+        role = normalize_role(owner_cls, name.rsplit("/", 1)[-1])
         return Weight(
             name=name, role=role, shape=ds.shape, dtype=ds.dtype,
-            trainable=owner.trainable and kc.role_trainable(owner_cls, role, owner.config),
-            key=self.index.key(ds.path), quantization=role in kc.QUANTIZATION_ROLES,
+            trainable=owner.trainable and role_trainable(owner_cls, role, owner.config),
+            key=self.index.key(ds.path), quantization=role in QUANTIZATION_ROLES,
             reader=dataset_reader(self.opener, ds.path),
         )
 
@@ -196,7 +199,7 @@ def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, lis
         sub = current.subgraph
         if sub is None or depth > limits.current().model_nesting:
             return current, parts
-        names = {lay.name: lay for lay in kc.container_layers(sub)}
+        names = {lay.name: lay for lay in container_layers(sub)}
         hit = next((i for i, c in enumerate(parts[:-1]) if c in names and c != sub.name), None)
         if hit is None:
             hit = next((i for i, c in enumerate(parts[:-1]) if c in names), None)
@@ -204,7 +207,7 @@ def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, lis
             stack.append((names[parts[hit]], parts[hit + 1:], depth + 1))
             continue
         # Keras 2 names an inner-inner weight without the intermediate model's name.
-        for inner in kc.container_layers(sub):
+        for inner in container_layers(sub):
             if inner.subgraph is not None:
                 owner, rest = _find_owner(inner, parts)
                 if owner is not None and owner is not inner:

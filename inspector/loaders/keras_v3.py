@@ -11,7 +11,7 @@ write the object's real name as an attribute of each ``vars`` group; older files
 (and tf_keras ones) do not, so Keras's class-name counters are replayed where the
 attribute is missing.
 Variables have no names in the file: their roles come from each class's creation
-order (:func:`~inspector.loaders.keras_common.ordered_roles`).
+order (:func:`~inspector.loaders.keras_weights.ordered_roles`).
 
 The weights member is opened in place through a read-only window on the archive
 (:class:`~inspector.loaders.h5index.ZipMemberFile`): a summary reads the zip
@@ -40,8 +40,11 @@ from typing import Any, Callable
 from ..errors import LimitExceeded, ModelLoadError
 from ..ir import Layer, ModelGraph, Weight
 from ..limits import DEFAULTS, current, hint
-from . import keras_common as kc
 from .h5index import H5Index, ZipMemberFile, dataset_reader, index_h5, join, stored_member_span
+from .keras_config import parse_json, snake_case
+from .keras_graph import container_layers, finish, graph_from_config
+from .keras_security import KERAS_LAYER_CLASSES
+from .keras_weights import QUANTIZATION_ROLES, container_item, ordered_roles, role_trainable, subobject
 
 MAX_ZIP_MEMBERS = DEFAULTS.zip_members
 """Default most entries a ``.keras`` archive may list (see :mod:`inspector.limits`)."""
@@ -106,8 +109,8 @@ def load(path: Path) -> ModelGraph:
         if weights_info is not None:
             _check_bomb(weights_info)
 
-    cfg = kc.parse_json(raw, what="config.json")
-    graph = kc.graph_from_config(cfg, fmt="keras")
+    cfg = parse_json(raw, what="config.json")
+    graph = graph_from_config(cfg, fmt="keras")
     _metadata(graph, cfg, meta_raw)
     if assets:
         graph.metadata["assets"] = assets
@@ -124,7 +127,7 @@ def load(path: Path) -> ModelGraph:
         graph.metadata["weights_format"] = "npz"
     else:
         graph.notes.append("the archive holds no model.weights.h5: the model has no saved weights")
-    return kc.finish(graph)
+    return finish(graph)
 
 
 def _load_folder(path: Path) -> ModelGraph:
@@ -133,8 +136,8 @@ def _load_folder(path: Path) -> ModelGraph:
     if not cfg_path.is_file():
         raise ModelLoadError("is a folder without config.json or saved_model.pb: not a Keras model")
     lim = current()
-    cfg = kc.parse_json(_read_folder_file(cfg_path, lim.json_bytes, limit_name="json_bytes"), what="config.json")
-    graph = kc.graph_from_config(cfg, fmt="keras")
+    cfg = parse_json(_read_folder_file(cfg_path, lim.json_bytes, limit_name="json_bytes"), what="config.json")
+    graph = graph_from_config(cfg, fmt="keras")
     meta_path = path / METADATA_NAME
     meta_raw = _read_folder_file(meta_path, MAX_METADATA_BYTES) if meta_path.is_file() else b""
     _metadata(graph, cfg, meta_raw)
@@ -145,7 +148,7 @@ def _load_folder(path: Path) -> ModelGraph:
         graph.metadata["weights_format"] = "h5"
     else:
         graph.notes.append("the folder holds no model.weights.h5: the model has no saved weights")
-    return kc.finish(graph)
+    return finish(graph)
 
 
 def _read_folder_file(path: Path, limit: int, *, limit_name: str | None = None) -> bytes:
@@ -241,7 +244,7 @@ def _metadata(graph: ModelGraph, cfg: dict[str, Any], meta_raw: bytes) -> None:
     meta: Any = {}
     if meta_raw:
         try:
-            meta = kc.parse_json(meta_raw, what="metadata.json")
+            meta = parse_json(meta_raw, what="metadata.json")
         except ModelLoadError:
             graph.notes.append("metadata.json is unreadable; ignored")
             meta = {}
@@ -366,13 +369,13 @@ class _Binder:
             container = join(gpath, "_layer_checkpoint_dependencies")  # tf_keras 2.13 files
         children = set(idx.children(container))
         by_attr: dict[str, str] = {}
-        for child in idx.children(container):
-            name = idx.attrs.get(join(join(container, child), "vars"), {}).get("name")
+        for member in idx.children(container):
+            name = idx.attrs.get(join(join(container, member), "vars"), {}).get("name")
             if isinstance(name, str) and name not in by_attr:
-                by_attr[name] = child
+                by_attr[name] = member
         used: dict[str, int] = {}
-        for lay in kc.container_layers(graph):
-            computed = _unique(kc.snake_case(lay.type), used)
+        for lay in container_layers(graph):
+            computed = _unique(snake_case(lay.type), used)
             child = by_attr.get(lay.name)
             if child is None and computed in children and computed not in by_attr.values():
                 child = computed
@@ -396,7 +399,7 @@ class _Binder:
     def bind_subclassed(self, graph: ModelGraph) -> None:
         """A subclassed model: one row per weight-bearing sub-object the file stores."""
         idx = self.index
-        known = {kc.snake_case(c): c for c in kc.KERAS_LAYER_CLASSES}
+        known = {snake_case(c): c for c in KERAS_LAYER_CLASSES}
         rows: list[tuple[str, str]] = []
         for child in idx.children(""):
             path = child
@@ -441,7 +444,7 @@ class _Binder:
         names = [n for n in idx.children(vars_path) if join(vars_path, n) in idx.datasets]
         numbered = sorted((int(n), n) for n in names if n.isdigit())
         named = [n for n in names if not n.isdigit()]
-        roles = kc.ordered_roles(cls, cfg, len(numbered)) if cls else None
+        roles = ordered_roles(cls, cfg, len(numbered)) if cls else None
         if roles is None and numbered:
             roles = [f"var_{i}" for i, _ in numbered]
             if layer is not None and not probe_class:
@@ -462,7 +465,7 @@ class _Binder:
             cpath = join(gpath, child)
             if child == "vars" or not idx.is_group(cpath):
                 continue
-            sub = kc.subobject(cls, cfg, child) if cls else None
+            sub = subobject(cls, cfg, child) if cls else None
             if sub is None and not idx.is_group(join(cpath, "vars")):
                 out.extend(self._container(cpath, cfg, trainable, prefix, layer, depth + 1))
                 continue
@@ -480,13 +483,13 @@ class _Binder:
         entries: list[tuple[str, dict[str, Any]]] = []
         i = 0
         while True:
-            item = kc.container_item(cfg, "", i)
+            item = container_item(cfg, "", i)
             if item is None:
                 break
             entries.append(item)
             i += 1
         used: dict[str, int] = {}
-        expected = {_unique(kc.snake_case(c), used): (c, conf) for c, conf in entries}
+        expected = {_unique(snake_case(c), used): (c, conf) for c, conf in entries}
         out: list[Weight] = []
         for child in idx.children(cpath):
             ipath = join(cpath, child)
@@ -504,8 +507,8 @@ class _Binder:
         ds = self.index.datasets[ds_path]
         return Weight(
             name=name, role=role, shape=ds.shape, dtype=ds.dtype,
-            trainable=trainable and (kc.role_trainable(cls, role, cfg) if cls else True),
-            key=self.index.key(ds_path), quantization=role in kc.QUANTIZATION_ROLES,
+            trainable=trainable and (role_trainable(cls, role, cfg) if cls else True),
+            key=self.index.key(ds_path), quantization=role in QUANTIZATION_ROLES,
             reader=self.make_reader(ds_path),
         )
 

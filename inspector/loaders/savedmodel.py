@@ -7,7 +7,7 @@ layers).  Instead the folder's files are *parsed*:
 * ``keras_metadata.pb`` (written by tf.keras 2.x ``model.save(dir)``) carries the
   Keras config of the model and of every layer as JSON.  It is decoded with a small
   protobuf wire-format reader in this module, and the graph is built from the
-  config exactly as for a ``.h5`` file (:mod:`~inspector.loaders.keras_common`).
+  config exactly as for a ``.h5`` file (:mod:`~inspector.loaders.keras_graph`).
 * ``saved_model.pb`` is parsed with TensorFlow's protobuf classes (that is why the
   ``tensorflow`` extra is needed).  Its object graph lists every variable with
   its name, shape, dtype and trainable flag; its signatures give the inputs and
@@ -29,7 +29,10 @@ from typing import Any, Callable, Iterator
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from ..limits import DEFAULTS, current, hint
-from . import keras_common as kc
+from .keras_config import compile_config_from_training_config, parse_json
+from .keras_graph import finish, graph_from_config
+from .keras_security import scan_config
+from .keras_weights import QUANTIZATION_ROLES, normalize_role, role_trainable
 
 MAX_PROTO_BYTES = DEFAULTS.proto_bytes
 """Default largest ``saved_model.pb`` / ``keras_metadata.pb`` parsed (protobuf's own hard
@@ -73,6 +76,48 @@ _SAVER_FUNCTION_PREFIXES = ("__inference__traced_save", "__inference__traced_res
 def load(path: Path) -> ModelGraph:
     """Read a SavedModel folder statically (needs the ``tensorflow`` extra)."""
     path = Path(path)
+    sm = _read_saved_model(path)
+    mg = sm.meta_graphs[0]
+    security = _scan_meta_graphs(sm)
+    meta_path = path / "keras_metadata.pb"
+    nodes = read_keras_metadata(_read_capped(meta_path)) if meta_path.is_file() else []
+    root = next((n for n in nodes if n.get("node_path") == "root"), None)
+    graph = _keras_graph(root) if root is not None else None
+    node_facts = []
+    for node in nodes:  # layer metadata is scanned too: a Lambda hides there
+        if node is not root and isinstance(node.get("metadata"), dict):
+            node_facts.extend(scan_config(node["metadata"]))
+    variables = list(_variables(mg))
+    reader = _checkpoint_reader(path)
+    if graph is None:
+        graph = _variables_graph(path.name or "saved_model", mg, variables, reader)
+        graph.notes.append(
+            "SavedModel without Keras metadata: inputs from the serving signature, variables grouped "
+            "by owner; the wiring between them is not shown")
+    else:
+        _bind_variables(graph, variables, reader)
+    graph.optimizer_weights = [
+        _weight(v, v.path, "optimizer_state", trainable=False, reader=reader)
+        for v in variables if v.kind == "optimizer"
+    ]
+    # The model config names nested layers by path, a node's metadata by name.
+    known: set[tuple[str, str | None]] = {(f.code, (f.layer or "").rsplit("/", 1)[-1]) for f in graph.security}
+    for fact in node_facts:
+        if (fact.code, fact.layer) not in known:
+            known.add((fact.code, fact.layer))
+            graph.security.append(fact)
+    graph.security.extend(security)
+    info = mg.meta_info_def
+    if info.tensorflow_version:
+        graph.metadata["tensorflow_version"] = info.tensorflow_version
+    graph.metadata["signatures"] = sorted(k for k in mg.signature_def if not k.startswith("__"))
+    graph.metadata["saved_model_schema_version"] = int(sm.saved_model_schema_version)
+    return finish(graph)
+
+
+def _read_saved_model(path: Path) -> Any:
+    """The parsed ``saved_model.pb`` of the folder (a ``SavedModel`` proto with at least
+    one MetaGraph); :class:`ModelLoadError` when there is none or it does not parse."""
     pb_path = path / "saved_model.pb"
     if not pb_path.is_file():
         if (path / "saved_model.pbtxt").is_file():
@@ -89,67 +134,44 @@ def load(path: Path) -> ModelGraph:
     del raw
     if not sm.meta_graphs:
         raise ModelLoadError("its saved_model.pb holds no MetaGraph: the SavedModel is empty or corrupt")
-    mg = sm.meta_graphs[0]
+    return sm
+
+
+def _scan_meta_graphs(sm: Any) -> list[SecurityFact]:
+    """SEC facts about the ops of every MetaGraph (TensorFlow may load any of them by
+    its tags); facts of a MetaGraph after the first say which one."""
     security = []
-    for i, meta_graph in enumerate(sm.meta_graphs):  # TensorFlow may load any of them by its tags
+    for i, meta_graph in enumerate(sm.meta_graphs):
         for fact in scan_ops(meta_graph):
             if i:
                 tags = ", ".join(meta_graph.meta_info_def.tags) or "no tags"
                 fact = SecurityFact(fact.code, f"{fact.message} (MetaGraph {i}: {tags})", layer=fact.layer,
                                     detail=fact.detail, kind=fact.kind)
             security.append(fact)
+    return security
 
-    meta_path = path / "keras_metadata.pb"
-    nodes = read_keras_metadata(_read_capped(meta_path)) if meta_path.is_file() else []
-    root = next((n for n in nodes if n.get("node_path") == "root"), None)
-    graph: ModelGraph | None = None
-    if root is not None:
-        meta = untuple(root.get("metadata"))
-        model_config = meta.get("model_config") if isinstance(meta, dict) else None
-        if not (isinstance(model_config, dict) and isinstance(model_config.get("config"), (dict, list))):
-            model_config = {"class_name": meta.get("class_name"), "config": meta.get("config")} \
-                if isinstance(meta, dict) else None
-        if isinstance(model_config, dict) and isinstance(model_config.get("class_name"), str) \
-                and isinstance(model_config.get("config"), (dict, list)):
-            graph = kc.graph_from_config(model_config, fmt="savedmodel")
-            if isinstance(meta.get("keras_version"), str):
-                graph.metadata["keras_version"] = meta["keras_version"]
-            if isinstance(meta.get("backend"), str):
-                graph.metadata["backend"] = meta["backend"]
-            training = meta.get("training_config")
-            if isinstance(training, dict):
-                graph.metadata["compile_config"] = kc.compile_config_from_training_config(training)
-                graph.security.extend(kc.scan_config({"training_config": training}))
-    node_facts = []
-    for node in nodes:  # layer metadata is scanned too: a Lambda hides there
-        if node is not root and isinstance(node.get("metadata"), dict):
-            node_facts.extend(kc.scan_config(node["metadata"]))
-    variables = list(_variables(mg))
-    reader = _checkpoint_reader(path)
-    if graph is None:
-        graph = _variables_graph(path.name or "saved_model", mg, variables, reader)
-        graph.notes.append(
-            "SavedModel without Keras metadata: inputs from the serving signature, variables grouped "
-            "by owner; the wiring between them is not shown")
-    else:
-        _bind_variables(graph, variables, reader)
-    graph.optimizer_weights = [
-        _weight(v, v.path, "optimizer_state", trainable=False, reader=reader)
-        for v in variables if v.kind == "optimizer"
-    ]
-    # The model config names nested layers by path, a node's metadata by name.
-    known = {(f.code, (f.layer or "").rsplit("/", 1)[-1]) for f in graph.security}
-    for fact in node_facts:
-        if (fact.code, fact.layer) not in known:
-            known.add((fact.code, fact.layer))
-            graph.security.append(fact)
-    graph.security.extend(security)
-    info = mg.meta_info_def
-    if info.tensorflow_version:
-        graph.metadata["tensorflow_version"] = info.tensorflow_version
-    graph.metadata["signatures"] = sorted(k for k in mg.signature_def if not k.startswith("__"))
-    graph.metadata["saved_model_schema_version"] = int(sm.saved_model_schema_version)
-    return kc.finish(graph)
+
+def _keras_graph(root: dict[str, Any]) -> ModelGraph | None:
+    """The graph of the model config in the Keras metadata of the root object, with
+    its Keras version, backend and compile settings; None without a usable config."""
+    meta = untuple(root.get("metadata"))
+    model_config = meta.get("model_config") if isinstance(meta, dict) else None
+    if not (isinstance(model_config, dict) and isinstance(model_config.get("config"), (dict, list))):
+        model_config = {"class_name": meta.get("class_name"), "config": meta.get("config")} \
+            if isinstance(meta, dict) else None
+    if not (isinstance(model_config, dict) and isinstance(model_config.get("class_name"), str)
+            and isinstance(model_config.get("config"), (dict, list))):
+        return None
+    graph = graph_from_config(model_config, fmt="savedmodel")
+    if isinstance(meta.get("keras_version"), str):
+        graph.metadata["keras_version"] = meta["keras_version"]
+    if isinstance(meta.get("backend"), str):
+        graph.metadata["backend"] = meta["backend"]
+    training = meta.get("training_config")
+    if isinstance(training, dict):
+        graph.metadata["compile_config"] = compile_config_from_training_config(training)
+        graph.security.extend(scan_config({"training_config": training}))
+    return graph
 
 
 def _quiet_tensorflow() -> None:
@@ -207,6 +229,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:
@@ -240,7 +263,7 @@ def read_keras_metadata(raw: bytes) -> list[dict[str, Any]]:
             elif f == 4 and w == 2:
                 node["identifier"] = v.decode("utf-8", "replace")
             elif f == 5 and w == 2:
-                node["metadata"] = kc.parse_json(v, what="a keras_metadata.pb entry") if v else {}
+                node["metadata"] = parse_json(v, what="a keras_metadata.pb entry") if v else {}
         out.append(node)
     return out
 
@@ -396,7 +419,7 @@ def _key(v: _Var) -> str:
 def _weight(v: _Var, name: str, role: str, *, trainable: bool,
             reader: Callable[[str], Callable[[], Any]]) -> Weight:
     return Weight(name=name, role=role, shape=v.shape, dtype=v.dtype, trainable=trainable,
-                  key=_key(v), quantization=role in kc.QUANTIZATION_ROLES,
+                  key=_key(v), quantization=role in QUANTIZATION_ROLES,
                   reader=reader(v.path))
 
 
@@ -414,10 +437,10 @@ def _bind_variables(graph: ModelGraph, variables: list[_Var], reader: Callable[[
             unmatched += 1
             continue
         name = "/".join(rest) if rest else comps[-1]
-        role = kc.normalize_role(owner.type, name.rsplit("/", 1)[-1])
+        role = normalize_role(owner.type, name.rsplit("/", 1)[-1])
         owner.weights.append(_weight(
             v, name, role, reader=reader,
-            trainable=v.trainable and owner.trainable and kc.role_trainable(owner.type, role, owner.config)))
+            trainable=v.trainable and owner.trainable and role_trainable(owner.type, role, owner.config)))
     if unmatched:
         graph.notes.append(f"{unmatched} variable(s) could not be matched to a layer by name; they are not shown")
 

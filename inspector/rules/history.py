@@ -1,7 +1,7 @@
 """HIST: training history — what the learning curves say about a training run.
 
 These rules read a training log (Keras ``CSVLogger`` CSV, ``History.history``
-JSON, TensorBoard events; see :mod:`inspector.analysis.history`), not the model
+JSON, TensorBoard events; see :mod:`inspector.analysis.history_logs`), not the model
 file: ``inspector history LOG`` runs them alone and ``inspector lint MODEL
 --history LOG`` next to the model's rules.  Each finding's location is the
 epoch where the problem starts (``LOG:epoch 12``), numbered as the log numbers
@@ -19,8 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from ..analysis.history import (History, find_instability, find_nonfinite, find_overfitting, find_plateau,
-                                find_validation_better)
+from ..analysis.curves import find_instability, find_nonfinite, find_overfitting, find_plateau, find_validation_better
+from ..analysis.history_logs import History
 from ..findings import Finding, Severity
 from .engine import Context, Hit
 from .registry import FORMATS, rule
