@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Context", "Finding", "Hit", "ModelReport", "Rule", "RuleCrash", "Selection", "Severity",
            "all_rules", "get_rule", "lint", "resolve", "rule"]
 
-_INFRA = {"engine", "topology"}
+_INFRA = {"engine"}
 _loaded = False
 
 

@@ -19,10 +19,9 @@ import numpy as np
 from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
 from .engine import Context, Hit, Severity, graphs_of, rule
-from .topology import (BATCHNORM, DROPOUT_LIKE, activation_of, consumers, is_weighted, nonlinear, producers,
-                       source_through)
-
-BN_TYPES = BATCHNORM
+from ..graphquery import activation_of, consumers, is_weighted, nonlinear, producers, source_through
+from ..vocab import BATCHNORM as BN_TYPES
+from ..vocab import DROPOUT_LIKE
 
 
 def _epsilon(ctx: Context) -> float | None:

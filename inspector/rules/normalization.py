@@ -15,7 +15,8 @@ from typing import Any
 
 from ..ir import Layer, ModelGraph
 from .engine import Context, Hit, Severity, rule
-from .topology import NORMALIZERS, consumers, is_weighted, producers, tensor_inputs, walk_forward
+from ..graphquery import consumers, is_weighted, producers, tensor_inputs, walk_forward
+from ..vocab import NORMALIZERS
 
 PREPROCESSING = frozenset({"Rescaling", "Normalization", "Lambda", "TFOpLambda"}) | NORMALIZERS
 ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Sub", "Div", "Mul"})

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..analysis.weights import FLOAT16_MAX
+from ..graphquery import activation_of, source_through
 from ..ir import Layer, ModelGraph
+from ..vocab import DROPOUT_LIKE
 from .engine import Context, Hit, Severity, rule
-from .topology import DROPOUT_LIKE, activation_of, source_through
 
-FLOAT16_MAX = 65504.0
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))

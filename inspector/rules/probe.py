@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..analysis.probe import ActivationStats, ProbeReport
+from ..graphquery import producers
 from ..ir import Layer, ModelGraph
+from ..vocab import GLOBAL_POOLING
 from .activations import trunk_consumer
 from .engine import Context, Hit, Severity, graphs_of, rule
 
@@ -238,9 +240,6 @@ def _ancestors(ctx: Context, name: str) -> set[str]:
     return ctx.extras[key]
 
 
-GLOBAL_POOLING = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-                            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePool",
-                            "GlobalMaxPool", "GlobalLpPool"})
 SPATIAL = frozenset({"Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
                      "SeparableConv2D", "Conv2DTranspose", "Conv3DTranspose", "Conv", "ConvTranspose",
                      "MaxPooling2D", "AveragePooling2D", "MaxPool", "AveragePool", "InputLayer"})
@@ -253,8 +252,6 @@ def _after_global_pooling(ctx: Context, path: str) -> bool:
     if found is None:
         return False
     g, lay = found
-    from .topology import producers
-
     seen = {lay.name}
     frontier = [lay]
     for _ in range(12):

@@ -9,19 +9,11 @@ augmentation, which shows the model more varied data than it was given.
 from __future__ import annotations
 
 from ..analysis.params import count_params
+from ..vocab import AUGMENTATION_PIPELINES, KERAS_AUGMENTATION, NOISE
+from ..vocab import DROPOUT as DROPOUT_LAYERS
 from .engine import Context, Hit, Severity, rule
 
-DROPOUT_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                            "GaussianDropout", "AlphaDropout"})
-NOISE_LAYERS = frozenset({"GaussianNoise", "ActivityRegularization", "StochasticDepth", "DropPath"})
-AUGMENTATION_LAYERS = frozenset({
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
-    "RandomBrightness", "RandomHeight", "RandomWidth", "RandAugment", "MixUp", "CutMix", "AugMix",
-    "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness", "RandomShear",
-    "RandomColorJitter", "RandomColorDegeneration", "RandomPerspective", "RandomErasing",
-    "RandomGaussianBlur", "RandomElasticTransform", "RandomInvert", "RandomPosterization",
-    "Solarization", "RandomChoice", "RandomAugmentationPipeline",
-})
+AUGMENTATION_LAYERS = KERAS_AUGMENTATION | AUGMENTATION_PIPELINES
 REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                     "depthwise_regularizer", "pointwise_regularizer", "embeddings_regularizer",
                     "recurrent_regularizer", "gamma_regularizer", "beta_regularizer")
@@ -72,7 +64,7 @@ def no_regularization(ctx: Context):
     if params < int(ctx.option("min-params")):
         return
     for _, lay in graph.walk():
-        if lay.type in DROPOUT_LAYERS or lay.type in NOISE_LAYERS or lay.type in AUGMENTATION_LAYERS:
+        if lay.type in DROPOUT_LAYERS or lay.type in NOISE or lay.type in AUGMENTATION_LAYERS:
             return
         cfg = lay.config or {}
         if any(cfg.get(k) for k in REGULARIZER_KEYS):
