@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .ir import Layer, ModelGraph
+from .ir import Inbound, Layer, ModelGraph
 from .vocab import ACTIVATION_ALIASES, ACTIVATION_TYPES, MULTIPLY, ONNX_WEIGHTED_OPS, RECURRENT, WEIGHTED_ROLES
 
 _TFOP = re.compile(r"(?:^|\.)(sigmoid|tanh|relu|relu6|softmax|log_softmax|softplus|softsign|elu|selu|"
@@ -89,9 +89,14 @@ def is_weighted(layer: Layer) -> bool:
     return sub is not None and any(True for _ in sub.iter_weights())
 
 
+def call_inputs(layer: Layer, call: int) -> list[Inbound]:
+    """The tensors call number ``call`` of ``layer`` consumes (none past its last call)."""
+    return layer.inbound[call] if call < len(layer.inbound) else []
+
+
 def tensor_inputs(layer: Layer) -> int:
     """How many tensors the layer's first call consumes."""
-    return len(layer.inbound[0]) if layer.inbound else 0
+    return len(call_inputs(layer, 0))
 
 
 def is_gate(layer: Layer) -> bool:
@@ -123,22 +128,36 @@ def is_output(graph: ModelGraph, layer: Layer) -> bool:
     return any(ref.layer == layer.name for ref in graph.outputs)
 
 
-def walk_forward(graph: ModelGraph, start: Layer, visit: Callable[[Layer], str]) -> Iterator[Layer]:
-    """Breadth-first over the consumers of ``start``.  ``visit(layer)`` returns
-    ``"yield"`` (report it and stop there), ``"stop"`` (stop there) or ``"go"``
-    (continue through it)."""
+Visit = Callable[[Layer], str]
+"""A walk's verdict on a layer: ``"yield"`` (report it and stop there), ``"stop"``
+(stop there) or ``"go"`` (continue through it)."""
+
+
+def walk_forward(graph: ModelGraph, start: Layer, visit: Visit) -> Iterator[Layer]:
+    """Breadth-first over the consumers of ``start``, as ``visit`` directs."""
+    return _walk(graph, start, visit, consumers, None)
+
+
+def walk_backward(graph: ModelGraph, start: Layer, visit: Visit, *, max_depth: int | None = None) -> Iterator[Layer]:
+    """Breadth-first over the producers of ``start``, as ``visit`` directs, at most
+    ``max_depth`` layers back (unbounded when ``None``)."""
+    return _walk(graph, start, visit, producers, max_depth)
+
+
+def _walk(graph: ModelGraph, start: Layer, visit: Visit, step: Callable[[ModelGraph, Layer], list[Layer]],
+          max_depth: int | None) -> Iterator[Layer]:
     seen = {start.name}
-    queue = deque(consumers(graph, start))
+    queue = deque((lay, 1) for lay in step(graph, start))
     while queue:
-        lay = queue.popleft()
-        if lay.name in seen:
+        lay, depth = queue.popleft()
+        if lay.name in seen or max_depth is not None and depth > max_depth:
             continue
         seen.add(lay.name)
         verdict = visit(lay)
         if verdict == "yield":
             yield lay
         elif verdict == "go":
-            queue.extend(consumers(graph, lay))
+            queue.extend((nxt, depth + 1) for nxt in step(graph, lay))
 
 
 def first_consumers_through(graph: ModelGraph, layer: Layer, through: Iterable[str]) -> list[Layer]:

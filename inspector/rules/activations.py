@@ -9,13 +9,13 @@ vanishing gradient the seed document opens with).
 
 from __future__ import annotations
 
-from ..ir import Layer, ModelGraph
-from .engine import Context, Hit, Severity, rule
 from ..graphquery import (activation_of, consumers, input_width, is_activation_layer, is_gate, is_output,
                           is_weighted, nonlinear, producers, source_through, tensor_inputs, topological, units_of,
                           walk_forward)
+from ..ir import Layer, ModelGraph
 from ..vocab import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, KERAS_ACTIVATION_LAYERS, KERAS_DEPTHWISE,
                      KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_MATMUL, SATURATING)
+from .engine import Context, Hit, Severity, rule
 
 ACTIVATION_LAYERS = KERAS_ACTIVATION_LAYERS | {"TFOpLambda", "Clip"} | set(ACTIVATION_TYPES)
 """Layers the activation rules look at as stand-alone non-linearities."""

@@ -14,10 +14,10 @@ from typing import Iterator
 
 from ..analysis import initializers as inits
 from ..analysis.weights import KernelLayout, TensorStats, kernel_layout, weight_kind
-from ..ir import Layer, Weight
-from .engine import Context, Hit, Severity, rule
 from ..graphquery import first_consumers_through, is_weighted, walk_forward
+from ..ir import Layer, Weight
 from ..vocab import KERAS_DEPTHWISE, KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_KERNEL_OPS, PASSTHROUGH
+from .engine import Context, Hit, Severity, rule
 
 KERNEL_LAYERS = KERAS_KERNEL_LAYERS | ONNX_KERNEL_OPS | KERAS_DEPTHWISE
 """Layers with a kernel matrix whose values the INIT rules examine."""

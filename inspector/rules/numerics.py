@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..analysis.weights import FLOAT16_MAX
 from ..graphquery import activation_of, source_through
 from ..ir import Layer, ModelGraph
 from ..vocab import DROPOUT_LIKE
 from .engine import Context, Hit, Severity, rule
-
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))

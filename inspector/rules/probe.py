@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..analysis.probe import ActivationStats, ProbeReport
-from ..graphquery import producers
+from ..graphquery import walk_backward
 from ..ir import Layer, ModelGraph
 from ..vocab import GLOBAL_POOLING
 from .activations import trunk_consumer
@@ -252,24 +252,13 @@ def _after_global_pooling(ctx: Context, path: str) -> bool:
     if found is None:
         return False
     g, lay = found
-    seen = {lay.name}
-    frontier = [lay]
-    for _ in range(12):
-        nxt = []
-        for cur in frontier:
-            for p in producers(g, cur):
-                if p.name in seen:
-                    continue
-                seen.add(p.name)
-                if p.type in GLOBAL_POOLING or (p.type == "ReduceMean" and _spatial_mean(p)):
-                    return True
-                if p.type in SPATIAL and not _pointwise_conv(p):
-                    continue
-                nxt.append(p)
-        frontier = nxt
-        if not frontier:
-            break
-    return False
+
+    def visit(p: Layer) -> str:
+        if p.type in GLOBAL_POOLING or (p.type == "ReduceMean" and _spatial_mean(p)):
+            return "yield"
+        return "stop" if p.type in SPATIAL and not _pointwise_conv(p) else "go"
+
+    return next(walk_backward(g, lay, visit, max_depth=12), None) is not None
 
 
 def _pointwise_conv(layer: Layer) -> bool:

@@ -9,8 +9,7 @@ augmentation, which shows the model more varied data than it was given.
 from __future__ import annotations
 
 from ..analysis.params import count_params
-from ..vocab import AUGMENTATION_PIPELINES, KERAS_AUGMENTATION, NOISE
-from ..vocab import DROPOUT as DROPOUT_LAYERS
+from ..vocab import AUGMENTATION_PIPELINES, DROPOUT, KERAS_AUGMENTATION, NOISE
 from .engine import Context, Hit, Severity, rule
 
 AUGMENTATION_LAYERS = KERAS_AUGMENTATION | AUGMENTATION_PIPELINES
@@ -64,7 +63,7 @@ def no_regularization(ctx: Context):
     if params < int(ctx.option("min-params")):
         return
     for _, lay in graph.walk():
-        if lay.type in DROPOUT_LAYERS or lay.type in NOISE or lay.type in AUGMENTATION_LAYERS:
+        if lay.type in DROPOUT or lay.type in NOISE or lay.type in AUGMENTATION_LAYERS:
             return
         cfg = lay.config or {}
         if any(cfg.get(k) for k in REGULARIZER_KEYS):
@@ -79,7 +78,7 @@ def no_regularization(ctx: Context):
 RATE_KEYS = ("rate", "ratio")
 
 
-@rule("REG002", "dropout-rate", Severity.WARNING, types=DROPOUT_LAYERS, options={"max-rate": 0.8})
+@rule("REG002", "dropout-rate", Severity.WARNING, types=DROPOUT, options={"max-rate": 0.8})
 def dropout_rate(ctx: Context):
     """A dropout rate of 0 (does nothing) or so high that little signal gets through.
 
