@@ -62,6 +62,9 @@ RNN_WRAPPERS = frozenset({"RNN", "Bidirectional"})
 """Layers that run a cell (or another recurrent layer) over time."""
 KERAS_CONV_RNN = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 KERAS_RNN_CELLS = frozenset({"SimpleRNNCell", "LSTMCell", "GRUCell"})
+KERAS_CONV_RNN_CELLS = frozenset({"ConvLSTMCell", "ConvLSTM1DCell", "ConvLSTM2DCell", "ConvLSTM3DCell"})
+RNN_CELL_CLASSES = KERAS_RNN_CELLS | KERAS_CONV_RNN_CELLS | {"PeepholeLSTMCell"}
+"""Keras RNN cell classes (the layer inside ``RNN``/``LSTM``… that owns the weights)."""
 ONNX_LOOPS = frozenset({"Scan", "Loop"})
 
 RECURRENT = KERAS_RNN | CUDNN_RNN | RNN_WRAPPERS | KERAS_CONV_RNN | ONNX_LOOPS | {"TimeDistributed"}
@@ -118,6 +121,13 @@ RESIZING_AUGMENTATION = frozenset({"RandomCrop", "RandomHeight", "RandomWidth"})
 
 KERAS_IMAGE_ADJUST = frozenset({"AutoContrast", "Equalization"})
 """Deterministic Keras image-adjustment layers (shape-preserving, weight-free)."""
+
+KERAS_LOOKUP = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+"""Keras preprocessing layers that map tokens to indices through a vocabulary."""
+
+KERAS_STATEFUL_PREPROCESSING = KERAS_LOOKUP | {"Normalization", "Discretization", "Hashing", "CategoryEncoding",
+                                               "HashedCrossing"}
+"""Keras preprocessing layers whose stored state (if any) is never trained."""
 
 # -- activations ----------------------------------------------------------------------------
 

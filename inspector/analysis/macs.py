@@ -61,7 +61,7 @@ from ..vocab import (BATCHNORM, CUDNN_RNN, INFERENCE_IDENTITY, KERAS_ACTIVATION_
                      KERAS_CONV_RNN, KERAS_CONV_TRANSPOSE, KERAS_CROPPING, KERAS_DECONVOLUTION, KERAS_DEPTHWISE,
                      KERAS_GLOBAL_POOLING, KERAS_GLOBAL_POOLING_ALIASES, KERAS_IMAGE_ADJUST, KERAS_MERGE,
                      KERAS_NORMALIZATION, KERAS_PADDING, KERAS_POOLING, KERAS_RNN, KERAS_RNN_LEGACY, KERAS_SEPARABLE,
-                     KERAS_UPSAMPLING, RNN_WRAPPERS)
+                     KERAS_STATEFUL_PREPROCESSING, KERAS_UPSAMPLING, RNN_WRAPPERS)
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
 
@@ -177,11 +177,10 @@ def _weight(layer: Layer, *roles: str) -> Weight:
 # -- Keras -------------------------------------------------------------------------------------
 _KERAS_ZERO = (KERAS_ACTIVATION_LAYERS | KERAS_MERGE | INFERENCE_IDENTITY | KERAS_PADDING | KERAS_CROPPING
                | KERAS_UPSAMPLING | KERAS_POOLING | KERAS_GLOBAL_POOLING | KERAS_GLOBAL_POOLING_ALIASES
-               | BATCHNORM | KERAS_NORMALIZATION | KERAS_AUGMENTATION | KERAS_IMAGE_ADJUST | {
+               | BATCHNORM | KERAS_NORMALIZATION | KERAS_AUGMENTATION | KERAS_IMAGE_ADJUST
+               | KERAS_STATEFUL_PREPROCESSING | {
     "InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Masking", "SpectralNormalization",
-    "Embedding", "Rescaling", "Normalization", "Resizing", "CenterCrop", "Discretization",
-    "CategoryEncoding", "Hashing", "HashedCrossing", "StringLookup", "IntegerLookup", "TextVectorization",
-    "Pipeline", "MelSpectrogram", "STFTSpectrogram",
+    "Embedding", "Rescaling", "Resizing", "CenterCrop", "Pipeline", "MelSpectrogram", "STFTSpectrogram",
 })
 """Keras layers that cost no multiply-accumulates (element-wise, layout, lookup, preprocessing)."""
 _KERAS_CONV = KERAS_CONV | KERAS_DEPTHWISE
