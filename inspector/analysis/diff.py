@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..ir import Layer, ModelGraph
+from ..vocab import (KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DENSE, KERAS_DEPTHWISE, KERAS_PADDING, KERAS_SEPARABLE,
+                     ONNX_CONV, ONNX_CONV_TRANSPOSE, ONNX_MATMUL)
 from .params import count_params
 
 KINDS = ("params", "shapes", "layers", "macs", "findings")
@@ -54,12 +56,9 @@ KINDS = ("params", "shapes", "layers", "macs", "findings")
 _KIND_OF_TYPE: dict[str, str] = {}
 for _kind, _types in {
     "input": ("InputLayer",),
-    "conv": ("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D", "Conv",
-             "ConvInteger", "QLinearConv", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
-             "DepthwiseConv2D", "SeparableConvolution1D", "SeparableConvolution2D"),
-    "conv-transpose": ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "ConvTranspose",
-                       "Convolution2DTranspose", "Convolution3DTranspose"),
-    "dense": ("Dense", "EinsumDense", "Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"),
+    "conv": KERAS_CONV | KERAS_SEPARABLE | KERAS_DEPTHWISE | ONNX_CONV,
+    "conv-transpose": KERAS_CONV_TRANSPOSE | ONNX_CONV_TRANSPOSE,
+    "dense": KERAS_DENSE | ONNX_MATMUL | {"Gemm"},
     "batchnorm": ("BatchNormalization",),
     "layernorm": ("LayerNormalization", "LayerNorm"),
     "relu": ("ReLU", "Relu"),
@@ -75,7 +74,7 @@ for _kind, _types in {
     "add": ("Add",),
     "mul": ("Multiply", "Mul"),
     "concat": ("Concatenate", "Concat"),
-    "pad": ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Pad"),
+    "pad": KERAS_PADDING | {"Pad"},
     "reshape": ("Flatten", "Reshape"),
     "dropout": ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"),
     "embedding": ("Embedding", "Gather"),

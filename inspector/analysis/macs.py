@@ -57,6 +57,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..ir import Layer, ModelGraph, Weight
+from ..vocab import (BATCHNORM, CUDNN_RNN, INFERENCE_IDENTITY, KERAS_ACTIVATION_LAYERS, KERAS_AUGMENTATION, KERAS_CONV,
+                     KERAS_CONV_RNN, KERAS_CONV_TRANSPOSE, KERAS_CROPPING, KERAS_DECONVOLUTION, KERAS_DEPTHWISE,
+                     KERAS_GLOBAL_POOLING, KERAS_GLOBAL_POOLING_ALIASES, KERAS_IMAGE_ADJUST, KERAS_MERGE,
+                     KERAS_NORMALIZATION, KERAS_PADDING, KERAS_POOLING, KERAS_RNN, KERAS_RNN_LEGACY, KERAS_SEPARABLE,
+                     KERAS_STATEFUL_PREPROCESSING, KERAS_UPSAMPLING, RNN_WRAPPERS)
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
 
@@ -170,40 +175,17 @@ def _weight(layer: Layer, *roles: str) -> Weight:
 
 
 # -- Keras -------------------------------------------------------------------------------------
-_KERAS_ZERO = frozenset({
-    "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Masking", "ActivityRegularization",
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout",
-    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
-    "BatchNormalization", "SyncBatchNormalization", "LayerNormalization", "GroupNormalization",
-    "UnitNormalization", "RMSNormalization", "SpectralNormalization",
-    "Embedding", "Rescaling", "Normalization", "Resizing", "CenterCrop", "Discretization",
-    "CategoryEncoding", "Hashing", "HashedCrossing", "StringLookup", "IntegerLookup", "TextVectorization",
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomCrop",
-    "RandomHeight", "RandomWidth", "RandomBrightness", "RandomGrayscale", "RandomHue", "RandomSaturation",
-    "RandomSharpness", "RandomShear", "RandomColorJitter", "RandomColorDegeneration", "RandomPosterization",
-    "RandomInvert", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform",
-    "AutoContrast", "Equalization", "Solarization", "MixUp", "CutMix", "AugMix", "RandAugment",
-    "Pipeline", "MelSpectrogram", "STFTSpectrogram",
+_KERAS_ZERO = (KERAS_ACTIVATION_LAYERS | KERAS_MERGE | INFERENCE_IDENTITY | KERAS_PADDING | KERAS_CROPPING
+               | KERAS_UPSAMPLING | KERAS_POOLING | KERAS_GLOBAL_POOLING | KERAS_GLOBAL_POOLING_ALIASES
+               | BATCHNORM | KERAS_NORMALIZATION | KERAS_AUGMENTATION | KERAS_IMAGE_ADJUST
+               | KERAS_STATEFUL_PREPROCESSING | {
+    "InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Masking", "SpectralNormalization",
+    "Embedding", "Rescaling", "Resizing", "CenterCrop", "Pipeline", "MelSpectrogram", "STFTSpectrogram",
 })
-_KERAS_CONV = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
-                         "DepthwiseConv1D", "DepthwiseConv2D"})
-_KERAS_CONV_T = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-                           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
-                           "Deconvolution2D", "Deconvolution3D"})
-_KERAS_SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D",
-                              "SeparableConvolution2D"})
-_KERAS_RNN = frozenset({"SimpleRNN", "LSTM", "GRU", "LSTMV1", "LSTMV2", "GRUV1", "GRUV2", "CuDNNLSTM",
-                        "CuDNNGRU", "RNN", "Bidirectional"})
-_KERAS_CONV_RNN = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+"""Keras layers that cost no multiply-accumulates (element-wise, layout, lookup, preprocessing)."""
+_KERAS_CONV = KERAS_CONV | KERAS_DEPTHWISE
+_KERAS_CONV_T = KERAS_CONV_TRANSPOSE | KERAS_DECONVOLUTION
+_KERAS_RNN = KERAS_RNN | KERAS_RNN_LEGACY | CUDNN_RNN | RNN_WRAPPERS
 
 
 def _keras(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
@@ -257,7 +239,7 @@ def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: list, outs:
         kernel = _weight(layer, "kernel")
         spatial_in = _spatial(_first(ins), config)
         return _prod(spatial_in) * _prod(kernel.shape)
-    if cls in _KERAS_SEPARABLE:
+    if cls in KERAS_SEPARABLE:
         dw = _weight(layer, "depthwise_kernel")
         pw = _weight(layer, "pointwise_kernel")
         out = _spatial(_first(outs), config)
@@ -266,7 +248,7 @@ def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: list, outs:
         return _prod(_weight(layer, "kernel").shape)
     if cls in _KERAS_RNN:
         return _keras_rnn(config, layer, ins)
-    if cls in _KERAS_CONV_RNN:
+    if cls in KERAS_CONV_RNN:
         return _keras_conv_rnn(config, layer, ins, outs)
     if cls == "TimeDistributed":
         return _keras_time_distributed(config, layer, ins, outs)

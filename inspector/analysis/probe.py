@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..errors import UnsupportedFormat, UsageError
 from ..ir import Layer, ModelGraph
+from ..vocab import SATURATING
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -90,7 +91,6 @@ SOFTSIGN_LIMIT = 1 / math.sqrt(SATURATION_DERIVATIVE) - 1
 HARD_SIGMOID_LIMIT = 3.0
 """Keras 3 ``hard_sigmoid(x) = relu6(x + 3) / 6``: flat (derivative 0) for |x| ≥ 3."""
 
-SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
 RECTIFIERS = frozenset({"relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "thresholded_relu"})
 """ReLU-family activations: a unit *fires* when its pre-activation is above the threshold."""
 OTHER = frozenset({"softmax", "log_softmax", "gelu", "silu", "hard_silu", "mish", "softplus", "exponential",

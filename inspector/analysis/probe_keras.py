@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InspectorError, MissingDependency, ModelLoadError, UsageError
+from ..graphquery import activation_of, is_activation_layer, producers
 from ..ir import Layer, ModelGraph
-from ..rules.topology import activation_of, is_activation_layer, producers
 from .probe import (Aggregator, Progress, ProbeReport, RawStats, Target, finish, make_target, output_layers,
                     timer)
 from .probe_inputs import InputSpec, make_batch

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InspectorError, MissingDependency, ModelLoadError, UnsafeModel
+from ..graphquery import activation_of, producers
 from ..ir import Layer, ModelGraph
-from ..rules.topology import activation_of, producers
 from .probe import Aggregator, Progress, ProbeReport, RawStats, Target, finish, make_target, output_layers, timer
 from .probe_inputs import InputSpec, make_batch
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Layer, ModelGraph, Weight
+from ..vocab import BATCHNORM
 from . import initializers as inits
 from .weights import TensorStats, WeightReport
 
-BN_TYPES = frozenset({"BatchNormalization", "SyncBatchNormalization"})
 BN_MEAN_ROLES = ("moving_mean", "input_mean", "mean", "running_mean")
 BN_VAR_ROLES = ("moving_variance", "input_var", "var", "variance", "running_var")
 KERNEL_MATCH_MIN_SIZE = 1024
@@ -115,7 +115,7 @@ def infer_state(graph: ModelGraph, report: WeightReport | None) -> StateReport:
     kern_match = kern_miss = 0
     placeholders = sum(1 for s in report.tensors.values() if s.placeholder)
     for path, lay in graph.walk():
-        if lay.type in BN_TYPES:
+        if lay.type in BATCHNORM:
             at = bn_at_init(lay, report)
             if at is True:
                 bn_init.append(path)

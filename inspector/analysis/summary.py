@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..graphquery import call_inputs
 from ..ir import Inbound, Layer, ModelGraph, Shape
 from ..trust import facts_by_code
 from .params import ParamCount, count_params
@@ -79,7 +80,7 @@ def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
         while stack:
             node, i = stack.pop()
             lay = graph.layer(node[0])
-            refs = lay.inbound[node[1]] if node[1] < len(lay.inbound) else []
+            refs = call_inputs(lay, node[1])
             if i < len(refs):
                 stack.append((node, i + 1))
                 nxt = (refs[i].layer, refs[i].node_index)
@@ -96,7 +97,7 @@ def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
         layer_depth[node[0]] = depth
         depth_of[node] = depth
         lay = graph.layer(node[0])
-        for ref in lay.inbound[node[1]] if node[1] < len(lay.inbound) else []:
+        for ref in call_inputs(lay, node[1]):
             key = (ref.layer, ref.node_index)
             depth_of[key] = max(depth + 1, depth_of.get(key, 0))
     return depth_of
@@ -119,7 +120,7 @@ def is_sequential_like(graph: ModelGraph) -> bool:
             return False
         name, idx = nodes[0]
         lay = graph.layer(name)
-        if idx < len(lay.inbound) and len(lay.inbound[idx]) > 1:
+        if len(call_inputs(lay, idx)) > 1:
             return False
     per_layer: dict[str, int] = {}
     for name, _ in depths:

@@ -33,6 +33,8 @@ import numpy as np
 
 from ..errors import InspectorError
 from ..ir import Layer, ModelGraph, Weight
+from ..vocab import (KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DEPTHWISE, KERAS_SEPARABLE, KERNEL_ROLES,
+                     ONNX_CONV, ONNX_CONV_TRANSPOSE, ONNX_MATMUL, RECURRENT_KERNEL_LAYERS)
 
 CHUNK = 1 << 18
 """Elements reduced at a time: temporaries stay at a few MiB whatever the tensor size."""
@@ -41,27 +43,11 @@ FLOAT16_MAX = 65504.0
 FLOAT16_TINY = 2.0 ** -24
 """The smallest positive float16 (subnormal): smaller magnitudes round to zero."""
 
-KERNEL_ROLES = frozenset({"kernel", "pointwise_kernel", "depthwise_kernel"})
-"""Keras roles that name a weight matrix.  Biases, gamma/beta, moving statistics,
-embeddings and recurrent kernels are not kernels for the symmetry rules."""
-
 # ONNX operand names (the loader's roles are the operator schema's input names).
 ONNX_KERNEL_OPERANDS = {"Conv": "W", "ConvTranspose": "W", "QLinearConv": "w", "ConvInteger": "w",
                         "Gemm": "B", "MatMul": "B", "MatMulInteger": "B", "QLinearMatMul": "b"}
 ONNX_BIAS_OPERANDS = {"Conv": "B", "ConvTranspose": "B", "QLinearConv": "B", "Gemm": "C"}
 
-RECURRENT_TYPES = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-                             "RNN", "Bidirectional", "SimpleRNNCell", "LSTMCell", "GRUCell",
-                             "CuDNNLSTM", "CuDNNGRU", "LSTM_ONNX", "Scan"})
-KERAS_CONV = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
-KERAS_CONV_T = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-                          "Convolution2DTranspose", "Convolution3DTranspose"})
-KERAS_DEPTHWISE = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
-KERAS_SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D",
-                             "SeparableConvolution2D"})
-ONNX_CONV = frozenset({"Conv", "QLinearConv", "ConvInteger"})
-ONNX_CONV_T = frozenset({"ConvTranspose"})
-ONNX_MATMUL = frozenset({"MatMul", "MatMulInteger", "QLinearMatMul"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +186,7 @@ def kernel_layout(layer: Layer, weight: Weight) -> KernelLayout | None:
         return None
     t = layer.type
     cfg = layer.config or {}
-    if t in RECURRENT_TYPES:
+    if t in RECURRENT_KERNEL_LAYERS:
         if len(shape) == 2 and weight.role == "kernel":
             return KernelLayout(1, shape[1], shape[0], shape[1], recurrent=True)
         return None
@@ -212,7 +198,7 @@ def kernel_layout(layer: Layer, weight: Weight) -> KernelLayout | None:
         groups = max(_int(cfg.get("groups", 1)), 1)
         out = shape[-1]
         return KernelLayout(rank - 1, out, shape[-2] * rf, (out // groups or out) * rf, groups=groups)
-    if t in KERAS_CONV_T and rank >= 3:
+    if t in KERAS_CONV_TRANSPOSE and rank >= 3:
         rf = _prod(shape[:-2])
         return KernelLayout(rank - 2, shape[-2], shape[-1] * rf, shape[-2] * rf)
     if (t in KERAS_DEPTHWISE or (t in KERAS_SEPARABLE and weight.role == "depthwise_kernel")) and rank >= 3:
@@ -227,7 +213,7 @@ def kernel_layout(layer: Layer, weight: Weight) -> KernelLayout | None:
         depthwise = groups > 1 and shape[1] == 1
         return KernelLayout(0, out, shape[1] * rf, (out // groups or out) * rf, groups=groups,
                             depthwise=depthwise)
-    if t in ONNX_CONV_T and rank >= 3:
+    if t in ONNX_CONV_TRANSPOSE and rank >= 3:
         rf = _prod(shape[2:])
         groups = max(_int(cfg.get("group", 1)), 1)
         return KernelLayout(1, shape[1] * groups, shape[0] // groups * rf, shape[1] * rf, groups=groups)

@@ -38,6 +38,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..ir import Dim, Inbound, Layer, ModelGraph, Shape
+from ..vocab import (BATCHNORM, BATCHNORM_LEGACY, INFERENCE_IDENTITY, KERAS_ACTIVATION_LAYERS, KERAS_AUGMENTATION,
+                     KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DECONVOLUTION, KERAS_DEPTHWISE, KERAS_GLOBAL_POOLING,
+                     KERAS_GLOBAL_POOLING_ALIASES, KERAS_IMAGE_ADJUST, KERAS_LOCALLY_CONNECTED, KERAS_NORMALIZATION,
+                     KERAS_POOLING, KERAS_SEPARABLE, RESIZING_AUGMENTATION)
 
 __all__ = ["MAX_NESTING", "fill_shapes", "has_rule", "infer", "keras_major", "supported_layers"]
 
@@ -307,25 +311,15 @@ def _input_layer(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
 # -- shape-preserving layers -------------------------------------------------------------
 
 
-_SAME_SHAPE = (
-    # activations
-    "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU",
-    # normalization
-    "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "SyncBatchNormalization",
-    "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization",
-    # regularization
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-    "GaussianNoise", "AlphaDropout", "ActivityRegularization", "Masking", "Identity",
-    # preprocessing that keeps the shape
-    "Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-    "RandomContrast", "RandomBrightness", "RandomHue", "RandomSaturation", "RandomGrayscale",
-    "RandomColorJitter", "RandomColorDegeneration", "RandomSharpness", "RandomShear",
-    "RandomPerspective", "RandomPosterization", "RandomInvert", "RandomErasing",
-    "RandomGaussianBlur", "RandomElasticTransform", "AutoContrast", "Equalization", "Solarization",
-    "AugMix", "CutMix", "MixUp", "RandAugment",
+_SAME_SHAPE = sorted(
+    KERAS_ACTIVATION_LAYERS | BATCHNORM | BATCHNORM_LEGACY | KERAS_NORMALIZATION | INFERENCE_IDENTITY
+    | {"Masking", "Identity", "Rescaling", "Normalization"}
+    | (KERAS_AUGMENTATION - RESIZING_AUGMENTATION) | KERAS_IMAGE_ADJUST
     # element-wise helpers of keras.applications (ConvNeXt)
-    "LayerScale", "StochasticDepth",
+    | {"LayerScale", "StochasticDepth"}
 )
+"""Layers whose output shape is their input shape (activations, normalization, regularization,
+shape-keeping preprocessing)."""
 
 
 @_rule(*_SAME_SHAPE)
@@ -465,14 +459,12 @@ def _conv_like(cfg: dict[str, Any], x: Shape, out_channels: Dim) -> Shape:
     return _join(batch, out, out_channels, cf)
 
 
-@_rule("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
-       "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
-       "LocallyConnected1D", "LocallyConnected2D")
+@_rule(*sorted(KERAS_CONV | KERAS_SEPARABLE | KERAS_LOCALLY_CONNECTED))
 def _conv(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     return _conv_like(cfg, _first(ins), _int(cfg["filters"]))
 
 
-@_rule("DepthwiseConv1D", "DepthwiseConv2D")
+@_rule(*sorted(KERAS_DEPTHWISE))
 def _depthwise(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     x = _first(ins)
     channels = _split(x, _channels_first(cfg))[2]
@@ -482,9 +474,7 @@ def _depthwise(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     return _conv_like(cfg, x, c * _int(cfg.get("depth_multiplier", 1)))
 
 
-@_rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
-       "Convolution2DTranspose", "Convolution3DTranspose", "Deconvolution2D", "Deconvolution3D",
-       "Deconv2D", "Deconv3D")
+@_rule(*sorted(KERAS_CONV_TRANSPOSE | KERAS_DECONVOLUTION))
 def _conv_transpose(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     x = _first(ins)
     cf = _channels_first(cfg)
@@ -503,8 +493,7 @@ def _conv_transpose(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
 # -- pooling ------------------------------------------------------------------------------
 
 
-@_rule("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-       "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D")
+@_rule(*sorted(KERAS_POOLING))
 def _pooling(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     x = _first(ins)
     cf = _channels_first(cfg)
@@ -519,9 +508,7 @@ def _pooling(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     return _join(batch, out, channels, cf)
 
 
-@_rule("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
-       "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-       "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D")
+@_rule(*sorted(KERAS_GLOBAL_POOLING | KERAS_GLOBAL_POOLING_ALIASES))
 def _global_pooling(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     x = _first(ins)
     cf = _channels_first(cfg)

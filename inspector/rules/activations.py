@@ -10,17 +10,19 @@ vanishing gradient the seed document opens with).
 from __future__ import annotations
 
 from ..findings import Severity
+from ..graphquery import (activation_of, consumers, input_width, is_activation_layer, is_gate, is_output,
+                          is_weighted, nonlinear, producers, source_through, tensor_inputs, topological, units_of,
+                          walk_forward)
 from ..ir import Layer, ModelGraph
+from ..vocab import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, KERAS_ACTIVATION_LAYERS, KERAS_DEPTHWISE,
+                     KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_MATMUL, SATURATING)
 from .engine import Context, Hit
-from .init import KERAS_KERNEL_LAYERS
 from .registry import rule
-from .topology import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, NORMALIZERS, SATURATING, activation_of,
-                       consumers, input_width, is_activation_layer, is_gate, is_output, is_weighted, nonlinear,
-                       producers, source_through, tensor_inputs, topological, units_of, walk_forward)
 
-ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
-                               "ThresholdedReLU", "TFOpLambda", "Clip"} | set(ACTIVATION_TYPES))
-FUSED_ACTIVATION_LAYERS = KERAS_KERNEL_LAYERS | {"DepthwiseConv1D", "DepthwiseConv2D"}
+ACTIVATION_LAYERS = KERAS_ACTIVATION_LAYERS | {"TFOpLambda", "Clip"} | set(ACTIVATION_TYPES)
+"""Layers the activation rules look at as stand-alone non-linearities."""
+FUSED_ACTIVATION_LAYERS = KERAS_KERNEL_LAYERS | KERAS_DEPTHWISE
+"""Keras weighted layers with a fused ``activation`` argument."""
 DEFAULT_STACK_DEPTH = 3
 
 
@@ -170,8 +172,8 @@ def saturating_stack(ctx: Context):
 
 # -- ACT005 -------------------------------------------------------------------------------
 
-DENSE_LIKE = frozenset({"Dense", "Gemm", "MatMul", "Conv1D", "Conv2D", "Conv3D", "Conv", "QLinearMatMul",
-                        "MatMulInteger"})
+DENSE_LIKE = ONNX_MATMUL | {"Dense", "Gemm", "Conv1D", "Conv2D", "Conv3D", "Conv"}
+"""Layer types that are a Dense applied per position when their kernel is 1x1 (or a plain matrix)."""
 
 
 def _pointwise(layer: Layer) -> bool:

@@ -19,12 +19,10 @@ import numpy as np
 from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
 from ..findings import Severity
+from ..graphquery import activation_of, consumers, is_weighted, nonlinear, producers, source_through
+from ..vocab import BATCHNORM, DROPOUT_LIKE
 from .engine import Context, Hit, graphs_of
 from .registry import rule
-from .topology import (BATCHNORM, DROPOUT_LIKE, activation_of, consumers, is_weighted, nonlinear, producers,
-                       source_through)
-
-BN_TYPES = BATCHNORM
 
 
 def _epsilon(ctx: Context) -> float | None:
@@ -45,7 +43,7 @@ def _compute_dtype(ctx: Context) -> str:
     return "float32"
 
 
-@rule("BN001", "batchnorm-epsilon", Severity.ERROR, types=BN_TYPES)
+@rule("BN001", "batchnorm-epsilon", Severity.ERROR, types=BATCHNORM)
 def batchnorm_epsilon(ctx: Context):
     """BatchNormalization's epsilon is zero, negative, or too small for its dtype.
 
@@ -87,7 +85,7 @@ def batchnorm_epsilon(ctx: Context):
                   "flushed to zero; use at least 1e-3", severity=Severity.WARNING)
 
 
-@rule("BN002", "invalid-moving-variance", Severity.ERROR, types=BN_TYPES, needs=("weights",))
+@rule("BN002", "invalid-moving-variance", Severity.ERROR, types=BATCHNORM, needs=("weights",))
 def invalid_moving_variance(ctx: Context):
     """A BatchNormalization moving variance is negative, zero, or not finite.
 
@@ -180,7 +178,7 @@ def bias_before_batchnorm(ctx: Context):
     wasted: list[tuple[str, int, str]] = []  # (layer path, bias size, BN name)
     for prefix, graph in graphs_of(ctx.model):
         for bn in graph.layers:
-            if bn.type in BN_TYPES:
+            if bn.type in BATCHNORM:
                 found = _wasted_bias(graph, bn)
                 if found is not None:
                     wasted.append((prefix + found[0], found[1], bn.name))
@@ -216,7 +214,7 @@ def _wasted_bias(graph, bn) -> tuple[str, int] | None:
     return src.name, bias.size
 
 
-@rule("BN004", "batchnorm-after-activation", Severity.INFO, types=BN_TYPES)
+@rule("BN004", "batchnorm-after-activation", Severity.INFO, types=BATCHNORM)
 def batchnorm_after_activation(ctx: Context):
     """BatchNormalization normalizes the output of an activation instead of its input.
 
@@ -248,7 +246,7 @@ def batchnorm_after_activation(ctx: Context):
               "weighted layer -> BatchNormalization -> activation")
 
 
-@rule("BN005", "stale-moving-statistics", Severity.WARNING, types=BN_TYPES, needs=("weights",),
+@rule("BN005", "stale-moving-statistics", Severity.WARNING, types=BATCHNORM, needs=("weights",),
       states=("trained",))
 def stale_moving_statistics(ctx: Context):
     """A trained model's BatchNormalization still holds its initial moving statistics.
@@ -278,7 +276,7 @@ def stale_moving_statistics(ctx: Context):
                   "ran in training mode, so at inference it does not normalize")
 
 
-@rule("BN006", "batchnorm-training-mode", Severity.WARNING, types=BN_TYPES)
+@rule("BN006", "batchnorm-training-mode", Severity.WARNING, types=BATCHNORM)
 def batchnorm_training_mode(ctx: Context):
     """BatchNormalization is saved in training mode in a graph meant for inference.
 

@@ -15,20 +15,14 @@ from typing import Iterator
 from ..analysis import initializers as inits
 from ..analysis.weights import KernelLayout, TensorStats, kernel_layout, weight_kind
 from ..findings import Severity
+from ..graphquery import first_consumers_through, is_weighted, walk_forward
 from ..ir import Layer, Weight
+from ..vocab import KERAS_DEPTHWISE, KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_KERNEL_OPS, PASSTHROUGH
 from .engine import Context, Hit
 from .registry import rule
-from .topology import NORMALIZERS, PASSTHROUGH, first_consumers_through, is_weighted, walk_forward
 
-KERAS_KERNEL_LAYERS = frozenset({
-    "Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D",
-    "Convolution3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConv1D", "SeparableConv2D",
-    "SeparableConvolution1D", "SeparableConvolution2D", "LocallyConnected1D", "LocallyConnected2D",
-})
-ONNX_KERNEL_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul",
-                             "ConvInteger", "MatMulInteger"})
-KERNEL_LAYERS = KERAS_KERNEL_LAYERS | ONNX_KERNEL_OPS | {"DepthwiseConv1D", "DepthwiseConv2D"}
+KERNEL_LAYERS = KERAS_KERNEL_LAYERS | ONNX_KERNEL_OPS | KERAS_DEPTHWISE
+"""Layers with a kernel matrix whose values the INIT rules examine."""
 def init_key(layer: Layer, role: str) -> str | None:
     """The config key naming the initializer of the kernel with ``role``."""
     return inits.config_key(layer.type, role)

@@ -11,13 +11,15 @@ training is slow or fails.  Keras models often do this inside the model
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..findings import Severity
+from ..graphquery import consumers, is_weighted, producers, tensor_inputs, walk_forward
 from ..ir import Layer, ModelGraph
+from ..vocab import NORMALIZERS
 from .engine import Context, Hit
 from .registry import rule
-from .topology import NORMALIZERS, consumers, is_weighted, producers, tensor_inputs, walk_forward
 
 PREPROCESSING = frozenset({"Rescaling", "Normalization", "Lambda", "TFOpLambda"}) | NORMALIZERS
 ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Sub", "Div", "Mul"})
@@ -174,23 +176,17 @@ def _norm_divisor(ctx: Context, layer: Layer) -> float:
 def _chain(graph: ModelGraph, layer: Layer) -> list[Layer]:
     """The run of single-input preprocessing layers around ``layer`` (upstream and
     downstream), in order."""
-    up: list[Layer] = []
-    cur = layer
-    while True:
-        prods = producers(graph, cur)
-        if len(prods) != 1 or not _preprocesses(prods[0]) and prods[0].type not in ("Resizing", "CenterCrop"):
-            break
-        cur = prods[0]
-        up.append(cur)
-    down: list[Layer] = []
-    cur = layer
-    while True:
-        cons = consumers(graph, cur)
-        if len(cons) != 1 or not _preprocesses(cons[0]) and cons[0].type not in ("Resizing", "CenterCrop"):
-            break
-        cur = cons[0]
-        down.append(cur)
-    return up[::-1] + [layer] + down
+    def run(step: Callable[[ModelGraph, Layer], list[Layer]]) -> list[Layer]:
+        found: list[Layer] = []
+        cur = layer
+        while True:
+            nxt = step(graph, cur)
+            if len(nxt) != 1 or not _preprocesses(nxt[0]) and nxt[0].type not in ("Resizing", "CenterCrop"):
+                return found
+            cur = nxt[0]
+            found.append(cur)
+
+    return run(producers)[::-1] + [layer] + run(consumers)
 
 
 @rule("NORM003", "suspicious-rescaling", Severity.WARNING, types={"Rescaling"},

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..findings import Severity
+from ..graphquery import activation_of, source_through
 from ..ir import Layer, ModelGraph
+from ..vocab import DROPOUT_LIKE
 from .engine import Context, Hit
 from .registry import rule
-from .topology import DROPOUT_LIKE, activation_of, source_through
-
-FLOAT16_MAX = 65504.0
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))

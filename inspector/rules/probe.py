@@ -19,7 +19,9 @@ from typing import Any
 
 from ..analysis.probe import ActivationStats, ProbeReport
 from ..findings import Severity
+from ..graphquery import walk_backward
 from ..ir import Layer, ModelGraph
+from ..vocab import GLOBAL_POOLING
 from .activations import trunk_consumer
 from .engine import Context, Hit, graphs_of
 from .registry import rule
@@ -240,9 +242,6 @@ def _ancestors(ctx: Context, name: str) -> set[str]:
     return ctx.extras[key]
 
 
-GLOBAL_POOLING = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-                            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePool",
-                            "GlobalMaxPool", "GlobalLpPool"})
 SPATIAL = frozenset({"Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
                      "SeparableConv2D", "Conv2DTranspose", "Conv3DTranspose", "Conv", "ConvTranspose",
                      "MaxPooling2D", "AveragePooling2D", "MaxPool", "AveragePool", "InputLayer"})
@@ -255,26 +254,13 @@ def _after_global_pooling(ctx: Context, path: str) -> bool:
     if found is None:
         return False
     g, lay = found
-    from .topology import producers
 
-    seen = {lay.name}
-    frontier = [lay]
-    for _ in range(12):
-        nxt = []
-        for cur in frontier:
-            for p in producers(g, cur):
-                if p.name in seen:
-                    continue
-                seen.add(p.name)
-                if p.type in GLOBAL_POOLING or (p.type == "ReduceMean" and _spatial_mean(p)):
-                    return True
-                if p.type in SPATIAL and not _pointwise_conv(p):
-                    continue
-                nxt.append(p)
-        frontier = nxt
-        if not frontier:
-            break
-    return False
+    def visit(p: Layer) -> str:
+        if p.type in GLOBAL_POOLING or (p.type == "ReduceMean" and _spatial_mean(p)):
+            return "yield"
+        return "stop" if p.type in SPATIAL and not _pointwise_conv(p) else "go"
+
+    return next(walk_backward(g, lay, visit, max_depth=12), None) is not None
 
 
 def _pointwise_conv(layer: Layer) -> bool:

@@ -37,7 +37,7 @@ FORMATS = ("keras", "savedmodel", "onnx")
 NEEDS = frozenset({"weights", "probe", "history"})
 STATES = ("trained", "untrained", "unknown")
 
-_INFRA = frozenset({"engine", "registry", "topology"})
+_INFRA = frozenset({"engine", "registry"})
 """Modules of the package that hold no rules."""
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,20 +10,11 @@ from __future__ import annotations
 
 from ..analysis.params import count_params
 from ..findings import Severity
+from ..vocab import AUGMENTATION_PIPELINES, DROPOUT, KERAS_AUGMENTATION, NOISE
 from .engine import Context, Hit
 from .registry import rule
 
-DROPOUT_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                            "GaussianDropout", "AlphaDropout"})
-NOISE_LAYERS = frozenset({"GaussianNoise", "ActivityRegularization", "StochasticDepth", "DropPath"})
-AUGMENTATION_LAYERS = frozenset({
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
-    "RandomBrightness", "RandomHeight", "RandomWidth", "RandAugment", "MixUp", "CutMix", "AugMix",
-    "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness", "RandomShear",
-    "RandomColorJitter", "RandomColorDegeneration", "RandomPerspective", "RandomErasing",
-    "RandomGaussianBlur", "RandomElasticTransform", "RandomInvert", "RandomPosterization",
-    "Solarization", "RandomChoice", "RandomAugmentationPipeline",
-})
+AUGMENTATION_LAYERS = KERAS_AUGMENTATION | AUGMENTATION_PIPELINES
 REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                     "depthwise_regularizer", "pointwise_regularizer", "embeddings_regularizer",
                     "recurrent_regularizer", "gamma_regularizer", "beta_regularizer")
@@ -74,7 +65,7 @@ def no_regularization(ctx: Context):
     if params < int(ctx.option("min-params")):
         return
     for _, lay in graph.walk():
-        if lay.type in DROPOUT_LAYERS or lay.type in NOISE_LAYERS or lay.type in AUGMENTATION_LAYERS:
+        if lay.type in DROPOUT or lay.type in NOISE or lay.type in AUGMENTATION_LAYERS:
             return
         cfg = lay.config or {}
         if any(cfg.get(k) for k in REGULARIZER_KEYS):
@@ -89,7 +80,7 @@ def no_regularization(ctx: Context):
 RATE_KEYS = ("rate", "ratio")
 
 
-@rule("REG002", "dropout-rate", Severity.WARNING, types=DROPOUT_LAYERS, options={"max-rate": 0.8})
+@rule("REG002", "dropout-rate", Severity.WARNING, types=DROPOUT, options={"max-rate": 0.8})
 def dropout_rate(ctx: Context):
     """A dropout rate of 0 (does nothing) or so high that little signal gets through.
 

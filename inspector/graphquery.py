@@ -1,65 +1,23 @@
-"""Graph vocabulary the rules share: activations, weighted layers, gates, walks.
+"""Questions about a ModelGraph's structure that analysers and rules share.
 
-The rules speak about *patterns* ("a sigmoid that feeds further weighted
-layers", "two linear layers with nothing non-linear between them"); this module
-answers the questions those patterns ask, for Keras layers and ONNX nodes alike.
+Who produces or consumes a layer, which non-linearity a layer applies, whether it is
+weighted or a gate, and walks forward/backward through pass-through layers — for Keras
+layers and ONNX nodes alike.  Depends only on :mod:`inspector.ir` and
+:mod:`inspector.vocab`, so :mod:`inspector.analysis` and :mod:`inspector.rules` can both use it.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-from ..ir import Layer, ModelGraph
+from .ir import Inbound, Layer, ModelGraph
+from .vocab import ACTIVATION_ALIASES, ACTIVATION_TYPES, MULTIPLY, ONNX_WEIGHTED_OPS, RECURRENT, WEIGHTED_ROLES
 
-SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
-"""Activations whose derivative vanishes for large |x| (the seed's first hazard)."""
-
-RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN",
-                       "Bidirectional", "CuDNNLSTM", "CuDNNGRU", "TimeDistributed", "Scan", "Loop"})
-"""Layers whose ``activation``/``recurrent_activation`` are internal gates and cell
-non-linearities, not trunk activations."""
-
-NORMALIZERS = frozenset({"BatchNormalization", "SyncBatchNormalization", "LayerNormalization",
-                         "GroupNormalization", "UnitNormalization", "InstanceNormalization",
-                         "RMSNormalization", "LayerNorm", "SimplifiedLayerNormalization",
-                         "SkipLayerNormalization"})
-"""Layers that re-standardize activations (a stack of saturating layers is broken by them)."""
-
-BATCHNORM = frozenset({"BatchNormalization", "SyncBatchNormalization"})
-
-# Activation layers: Keras layer classes, Keras 3 op layers and ONNX operators.
-ACTIVATION_TYPES = {
-    "Relu": "relu", "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-    "HardSigmoid": "hard_sigmoid", "Softsign": "softsign", "Softplus": "softplus",
-    "Softmax": "softmax", "LogSoftmax": "log_softmax", "Elu": "elu", "ELU": "elu", "Selu": "selu",
-    "LeakyRelu": "leaky_relu", "LeakyReLU": "leaky_relu", "PRelu": "prelu", "PReLU": "prelu",
-    "Gelu": "gelu", "HardSwish": "hard_swish", "HardSilu": "hard_silu", "Silu": "silu",
-    "Mish": "mish", "Celu": "celu", "ThresholdedRelu": "thresholded_relu",
-    "ThresholdedReLU": "thresholded_relu", "Relu6": "relu6", "Swish": "silu",
-}
-_ALIASES = {"swish": "silu", "hard_swish": "hard_silu", "leakyrelu": "leaky_relu",
-            "logsoftmax": "log_softmax", "hardsigmoid": "hard_sigmoid", "softmax_v2": "softmax"}
 _TFOP = re.compile(r"(?:^|\.)(sigmoid|tanh|relu|relu6|softmax|log_softmax|softplus|softsign|elu|selu|"
                    r"gelu|silu|swish|leaky_relu|hard_sigmoid)$")
-
-KERNEL_ROLES = frozenset({"kernel", "pointwise_kernel", "depthwise_kernel", "recurrent_kernel",
-                          "weight", "W", "embeddings"})
-ONNX_WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul",
-                               "ConvInteger", "MatMulInteger", "LSTM", "GRU", "RNN", "Einsum"})
-MULTIPLY = frozenset({"Multiply", "Mul", "multiply"})
-
-DROPOUT_LIKE = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-                          "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization",
-                          "Identity", "Cast"})
-"""Layers that pass values through unchanged at inference."""
-
-# Layers that only move, pad, pool, drop or reshape values.
-PASSTHROUGH = DROPOUT_LIKE | frozenset({
-    "Reshape", "Flatten", "Permute", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
-    "Cropping3D", "Masking", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Cast",
-})
 
 
 def normalize_activation(value: Any) -> str | None:
@@ -78,7 +36,7 @@ def normalize_activation(value: Any) -> str | None:
         return None
     name = value.strip().lower().replace("-", "_")
     name = name.rsplit(".", 1)[-1]
-    return _ALIASES.get(name, name)
+    return ACTIVATION_ALIASES.get(name, name)
 
 
 def activation_of(layer: Layer) -> str | None:
@@ -104,7 +62,7 @@ def activation_of(layer: Layer) -> str | None:
     if t in ("TFOpLambda", "SlicingOpLambda"):
         fn = cfg.get("function")
         m = _TFOP.search(str(fn)) if fn else None
-        return _ALIASES.get(m.group(1), m.group(1)) if m else None
+        return ACTIVATION_ALIASES.get(m.group(1), m.group(1)) if m else None
     if "activation" in cfg:
         return normalize_activation(cfg.get("activation"))
     return None
@@ -123,7 +81,7 @@ def nonlinear(layer: Layer) -> bool:
 
 def is_weighted(layer: Layer) -> bool:
     """A layer that multiplies by learned weights (Dense, convolutions, Gemm, RNNs …)."""
-    if any(w.role in KERNEL_ROLES for w in layer.weights):
+    if any(w.role in WEIGHTED_ROLES for w in layer.weights):
         return True
     if layer.type in ONNX_WEIGHTED_OPS and layer.weights:
         return True
@@ -131,9 +89,14 @@ def is_weighted(layer: Layer) -> bool:
     return sub is not None and any(True for _ in sub.iter_weights())
 
 
+def call_inputs(layer: Layer, call: int) -> list[Inbound]:
+    """The tensors call number ``call`` of ``layer`` consumes (none past its last call)."""
+    return layer.inbound[call] if call < len(layer.inbound) else []
+
+
 def tensor_inputs(layer: Layer) -> int:
     """How many tensors the layer's first call consumes."""
-    return len(layer.inbound[0]) if layer.inbound else 0
+    return len(call_inputs(layer, 0))
 
 
 def is_gate(layer: Layer) -> bool:
@@ -165,22 +128,36 @@ def is_output(graph: ModelGraph, layer: Layer) -> bool:
     return any(ref.layer == layer.name for ref in graph.outputs)
 
 
-def walk_forward(graph: ModelGraph, start: Layer, visit: Callable[[Layer], str]) -> Iterator[Layer]:
-    """Breadth-first over the consumers of ``start``.  ``visit(layer)`` returns
-    ``"yield"`` (report it and stop there), ``"stop"`` (stop there) or ``"go"``
-    (continue through it)."""
+Visit = Callable[[Layer], str]
+"""A walk's verdict on a layer: ``"yield"`` (report it and stop there), ``"stop"``
+(stop there) or ``"go"`` (continue through it)."""
+
+
+def walk_forward(graph: ModelGraph, start: Layer, visit: Visit) -> Iterator[Layer]:
+    """Breadth-first over the consumers of ``start``, as ``visit`` directs."""
+    return _walk(graph, start, visit, consumers, None)
+
+
+def walk_backward(graph: ModelGraph, start: Layer, visit: Visit, *, max_depth: int | None = None) -> Iterator[Layer]:
+    """Breadth-first over the producers of ``start``, as ``visit`` directs, at most
+    ``max_depth`` layers back (unbounded when ``None``)."""
+    return _walk(graph, start, visit, producers, max_depth)
+
+
+def _walk(graph: ModelGraph, start: Layer, visit: Visit, step: Callable[[ModelGraph, Layer], list[Layer]],
+          max_depth: int | None) -> Iterator[Layer]:
     seen = {start.name}
-    queue = deque(consumers(graph, start))
+    queue = deque((lay, 1) for lay in step(graph, start))
     while queue:
-        lay = queue.popleft()
-        if lay.name in seen:
+        lay, depth = queue.popleft()
+        if lay.name in seen or max_depth is not None and depth > max_depth:
             continue
         seen.add(lay.name)
         verdict = visit(lay)
         if verdict == "yield":
             yield lay
         elif verdict == "go":
-            queue.extend(consumers(graph, lay))
+            queue.extend((nxt, depth + 1) for nxt in step(graph, lay))
 
 
 def first_consumers_through(graph: ModelGraph, layer: Layer, through: Iterable[str]) -> list[Layer]:
