@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..ir import SecurityFact
+from ..vocab import KERAS_LOOKUP
 from .keras_config import MODEL_CLASSES, is_model_entry
 
 TRUSTED_MODULE_ROOTS = frozenset({"keras", "tf_keras", "keras_hub", "keras_cv", "keras_nlp"})
@@ -47,8 +48,6 @@ sparse_plus sparse_sigmoid sparsemax squareplus swish tanh tanh_shrink threshold
 """.split())
 """Keras activations: what a Keras 3 function reference (``{"module": "builtins",
 "class_name": "function", "config": "relu"}``) may name without custom code."""
-
-LOOKUP_CLASSES = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 
 KERAS_LAYER_CLASSES = frozenset("""
 AbstractRNNCell Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D
@@ -309,7 +308,7 @@ def _scan_reads(o: _Object, add: _Add) -> None:
     """SEC002: files a lookup layer or tokenizer reads, TensorFlow functions that reach out."""
     cls, conf, where, layer = o.cls, o.conf, o.where, o.layer
     short = cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
-    if (cls in LOOKUP_CLASSES or short.endswith("Tokenizer")) and isinstance(conf, dict):
+    if (cls in KERAS_LOOKUP or short.endswith("Tokenizer")) and isinstance(conf, dict):
         for key in VOCABULARY_KEYS:
             value = conf.get(key)
             if isinstance(value, str) and value.strip():

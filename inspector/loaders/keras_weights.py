@@ -13,30 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..vocab import (BATCHNORM, BATCHNORM_LEGACY, KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DEPTHWISE,
+                     KERAS_LOCALLY_CONNECTED, KERAS_SEPARABLE, KERAS_STATEFUL_PREPROCESSING, RNN_CELL_CLASSES)
 from .keras_config import quantization_mode
 
 
-_CONV = frozenset({
-    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",
-    "Convolution2DTranspose", "Convolution3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
-    "LocallyConnected1D", "LocallyConnected2D",
-})
-_SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"})
-_BATCH_NORM = frozenset({"BatchNormalization", "SyncBatchNormalization", "BatchNormalizationV1",
-                         "BatchNormalizationV2"})
-_RNN_CELLS = frozenset({"SimpleRNNCell", "LSTMCell", "GRUCell", "ConvLSTMCell", "ConvLSTM1DCell",
-                        "ConvLSTM2DCell", "ConvLSTM3DCell", "PeepholeLSTMCell"})
+_CONV = KERAS_CONV | KERAS_CONV_TRANSPOSE | KERAS_DEPTHWISE | KERAS_LOCALLY_CONNECTED
+"""Layers whose variables are ``kernel`` then ``bias``."""
 RNN_CELL_OF = {
     "SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell", "LSTMV1": "LSTMCell",
     "LSTMV2": "LSTMCell", "GRUV1": "GRUCell", "GRUV2": "GRUCell", "ConvLSTM1D": "ConvLSTMCell",
     "ConvLSTM2D": "ConvLSTMCell", "ConvLSTM3D": "ConvLSTMCell",
 }
-STATEFUL_CLASSES = frozenset({
-    "Normalization", "Discretization", "StringLookup", "IntegerLookup", "TextVectorization",
-    "Hashing", "CategoryEncoding", "HashedCrossing",
-})
-"""Preprocessing layers: whatever state they store is never trained."""
 
 NON_TRAINABLE_ROLES = frozenset({
     "moving_mean", "moving_variance", "moving_stddev", "renorm_mean", "renorm_stddev",
@@ -97,9 +85,9 @@ def ordered_roles(cls: str, config: dict[str, Any], n: int) -> list[str] | None:
         return _fit(["embeddings"], n)
     if cls in _CONV:
         return _fit(["kernel", "bias"] if use_bias else ["kernel"], n, optional=("bias",))
-    if cls in _SEPARABLE:
+    if cls in KERAS_SEPARABLE:
         return _fit(["depthwise_kernel", "pointwise_kernel", "bias"], n, optional=("bias",))
-    if cls in _BATCH_NORM:
+    if cls in BATCHNORM | BATCHNORM_LEGACY:
         roles = (["gamma"] if cfg.get("scale", True) is not False else []) \
             + (["beta"] if cfg.get("center", True) is not False else [])
         roles += ["moving_mean", "moving_variance"]
@@ -122,7 +110,7 @@ def ordered_roles(cls: str, config: dict[str, Any], n: int) -> list[str] | None:
         return _fit(["alpha"], n)
     if cls == "Normalization":
         return _fit(["mean", "variance", "count"], n)
-    if cls in _RNN_CELLS:
+    if cls in RNN_CELL_CLASSES:
         return _fit(["kernel", "recurrent_kernel", "bias"], n, optional=("bias",))
     if cls == "Attention":
         roles = (["scale"] if cfg.get("use_scale") else []) \
@@ -147,7 +135,7 @@ _QUANTIZED_STORAGE_MODES = frozenset({"int8", "int4", "gptq", "awq"})
 
 def role_trainable(cls: str, role: str, config: dict[str, Any] | None = None) -> bool:
     """Whether Keras creates the variable with this role as trainable."""
-    if cls in STATEFUL_CLASSES:
+    if cls in KERAS_STATEFUL_PREPROCESSING:  # preprocessing state is never trained
         return False
     if role in ("kernel", "embeddings", "quantized_kernel") and isinstance(config, dict) \
             and quantization_mode(config) in _QUANTIZED_STORAGE_MODES:
