@@ -89,7 +89,7 @@ PRESETS: dict[str, Preset] = {
                          "162,023 nodes, 2,893 small layers, inline weights"),
     "nodes-999k": Preset(DecoderSpec(layers=17839, **_TINY), DecoderSpec(layers=1784, **_TINY),
                          "998,999 nodes, 17,839 small layers, inline weights"),
-    "tensors-100k": Preset(DecoderSpec(layers=4, hidden=256, ffn=688, vocab=4096, heads=4, max_positions=256,
+    "tensors-100k": Preset(DecoderSpec(layers=16, hidden=512, ffn=1376, vocab=32000, heads=8, max_positions=512,
                                        data="dense", split_tensors=100_000),
                            DecoderSpec(layers=4, hidden=256, ffn=688, vocab=4096, heads=4, max_positions=256,
                                        data="dense", split_tensors=10_000),
