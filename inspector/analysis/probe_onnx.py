@@ -79,7 +79,7 @@ def unit_axis(graph: ModelGraph, layer: Layer, rank: int) -> int:
 
 
 def _load(onnx: Any, path: Path) -> Any:
-    from ..loaders.onnx import _resolve_inside
+    from ..pathsafety import resolve_inside
     from onnx import external_data_helper as edh
 
     try:
@@ -92,7 +92,7 @@ def _load(onnx: Any, path: Path) -> Any:
         if not edh.uses_external_data(tensor):
             continue
         info = edh.ExternalDataInfo(tensor)
-        real, why = _resolve_inside(base, info.location)
+        real, why = resolve_inside(base, info.location)
         if real is None:
             raise UnsafeModel(f"tensor {tensor.name!r} keeps its data at {info.location!r}, which the probe "
                               f"never reads: {why}")

@@ -37,8 +37,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LimitExceeded, ModelLoadError
-from ..limits import DEFAULTS, hint
+from ...errors import LimitExceeded, ModelLoadError
+from ...limits import DEFAULTS, hint
 
 INLINE_THRESHOLD = 1024
 """Tensors whose encoding is at least this many bytes are described by reference."""
