@@ -221,7 +221,7 @@ def test_light_model_layers_fold_constants():
     assert conv.node_shapes == [[(1, 96, 54, 54)]]
     reshape = next(lay for lay in graph.layers if lay.type == "Reshape")
     assert reshape.weights == []  # the shape operand is not a parameter
-    assert reshape.config["@inputs"][1]["value"] == [1, 9216]
+    assert reshape.operands[1].value == [1, 9216]
     assert graph.metadata["folded_nodes"] == 16
     assert graph.metadata["ir_version"] == 3
 

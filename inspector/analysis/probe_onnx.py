@@ -326,8 +326,8 @@ def instrument(graph: ModelGraph, model: Any) -> Instrumented:
         act = activation_of(lay)
         if act is None or act == "linear":
             continue
-        entries = (lay.config or {}).get("@inputs", [])
-        tensor = entries[0].get("tensor") if entries and isinstance(entries[0], dict) else None
+        first = lay.operand(0)
+        tensor = first.tensor if first is not None else None
         if not tensor:
             continue
         shapes = graph.input_shapes(lay)

@@ -155,7 +155,7 @@ def _dtype_name(dt: Any) -> str:
         return "string"
     if dt.kind == "V" and dt.fields is None:
         return f"opaque{dt.itemsize * 8}"
-    return dt.name
+    return str(dt.name)
 
 
 def read_attrs(obj: Any, names: Iterable[str], *, where: str) -> dict[str, Any]:
@@ -297,29 +297,7 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
 
     index = H5Index()
     fid = f.id
-    links: list[tuple[str, int, int]] = []
-    kinds: dict[int, int] = {}
-
-    # Two C-level traversals instead of one call per object: H5Lvisit lists every
-    # link with its type and (for hard links) the object's address, without following
-    # soft or external links; H5Ovisit gives each object's type by address.
-    max_objects = current().hdf5_objects
-
-    def on_link(name: bytes, info: Any) -> Any:
-        links.append((name.decode("utf-8", "replace"), info.type, info.u))
-        return True if len(links) > max_objects else None  # True stops the visit
-
-    def on_object(name: bytes, info: Any) -> Any:
-        kinds.setdefault(info.addr, info.type)
-        return True if len(kinds) > max_objects else None
-
-    fid.links.visit(on_link, info=True)
-    if len(links) > max_objects:
-        raise LimitExceeded(
-            f"the HDF5 file holds more than {max_objects:,} objects: refusing to index it ({hint('hdf5_objects')})"
-        )
-    h5py.h5o.visit(fid, on_object, info=True)
-
+    links, kinds = _visit(fid)
     index.groups[""] = []
     seen_objects: dict[int, str] = {}
     for path, ltype, addr in links:
@@ -330,8 +308,8 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
         if ltype != h5py.h5l.TYPE_HARD:  # soft, external or user-defined: never followed
             external_or_soft = ltype in (h5py.h5l.TYPE_EXTERNAL, h5py.h5l.TYPE_SOFT)
             target = _link_value(fid, path) if external_or_soft else ""
-            kind, message = hdf5_link_fact(ltype, path, target)
-            index.add_fact(path, message, kind=kind, detail=target if external_or_soft else None)
+            link_kind, message = hdf5_link_fact(ltype, path, target)
+            index.add_fact(path, message, kind=link_kind, detail=target if external_or_soft else None)
             continue
         bpath = path.encode()
         kind = kinds.get(addr)
@@ -364,6 +342,35 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
         # Named datatypes and other object kinds carry no weights: skipped.
     attrs = read_attrs(fid, list(root_attrs), where="") if root_attrs else {}
     return index, attrs
+
+
+def _visit(fid: Any) -> tuple[list[tuple[str, int, int]], dict[int, int]]:
+    """Every link of the file as (path, link type, object address), and each object's
+    type by address, in two C-level traversals instead of one call per object:
+    H5Lvisit lists every link with its type and (for hard links) the object's address,
+    without following soft or external links; H5Ovisit gives each object's type.
+    Stops past the ``hdf5_objects`` limit."""
+    import h5py
+
+    links: list[tuple[str, int, int]] = []
+    kinds: dict[int, int] = {}
+    max_objects = current().hdf5_objects
+
+    def on_link(name: bytes, info: Any) -> Any:
+        links.append((name.decode("utf-8", "replace"), info.type, info.u))
+        return True if len(links) > max_objects else None  # True stops the visit
+
+    def on_object(name: bytes, info: Any) -> Any:
+        kinds.setdefault(info.addr, info.type)
+        return True if len(kinds) > max_objects else None
+
+    fid.links.visit(on_link, info=True)
+    if len(links) > max_objects:
+        raise LimitExceeded(
+            f"the HDF5 file holds more than {max_objects:,} objects: refusing to index it ({hint('hdf5_objects')})"
+        )
+    h5py.h5o.visit(fid, on_object, info=True)
+    return links, kinds
 
 
 def _link_value(fid: Any, path: str) -> str:

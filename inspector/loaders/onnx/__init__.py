@@ -8,10 +8,11 @@ What the graph holds
 * Every operator node becomes a layer whose ``type`` is the op type (qualified
   as ``domain.OpType`` outside the default domain) and whose ``config`` holds
   the attributes as plain Python values (tensors as dtype/shape descriptions,
-  graphs by name and size) plus two descriptive keys: ``"@inputs"`` — one entry
-  per operand with its schema name, tensor name, kind (``input``, ``weight``,
-  ``constant`` or ``absent``), dtype, shape and, for small shape-like constants,
-  the value — and ``"@outputs"``, the output tensor names.  Unnamed nodes are
+  graphs by name and size) plus ``"@outputs"``, the output tensor names.
+  ``Layer.operands`` holds one :class:`~inspector.ir.Operand` per input: its
+  schema name, tensor name, kind (``input``, ``weight``, ``constant`` or
+  ``absent``), dtype, shape and, for small shape-like constants, the value
+  (JSON outputs show them as the config's ``"@inputs"``).  Unnamed nodes are
   called ``OpType_<index>`` (index in the file's node list).
 * ``inbound`` is one call whose :class:`~inspector.ir.Inbound` list names the
   producers of the node's non-constant operands (``producer[0][k]``, k = the

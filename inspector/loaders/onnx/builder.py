@@ -4,111 +4,32 @@ graphs, sub-graphs and functions, folded constants, weights, layers, metadata.""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ...errors import LimitExceeded, UnsafeModel
-from ...ir import ExternalData, Inbound, Layer, ModelGraph, SecurityFact, Weight
-from ...isolation import one_line as short
-from ...limits import Limits, hint
+from ...errors import UnsafeModel
+from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, SecurityFact, Shape, Weight
+from ...isolation import one_line
+from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, wire
 from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .ops import (BN_STATS, CONFIG_VALUE, DEFAULT_DOMAINS, FOLDABLE_OTHER_DOMAIN, NON_DATA, NOT_FOLDABLE, QUANT,
                   SMALL_VALUE)
 from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info
+from .scope import Const, Scope, Source, Task
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
+from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
 from .wire import PROTOBUF_MAX_BYTES
 
 
-# -- small records ---------------------------------------------------------------------
-@dataclass(slots=True, eq=False)
-class Source:
-    """A stored tensor: what a parameter is."""
-
-    name: str
-    key: str
-    dtype: str
-    shape: tuple[int, ...] | None
-    external: ExternalData | None = None
-    reader: Callable[[], Any] | None = None
-
-
-@dataclass(slots=True, eq=False)
-class Const:
-    """A constant tensor of a graph: stored, generated or folded from constants."""
-
-    name: str
-    dtype: str | None
-    shape: tuple | None
-    origins: tuple[tuple[Source, bool], ...]
-    """(stored tensor, is_quantization) for every stored tensor that flows into it as data."""
-    proto: Any = None
-    """An inline ``TensorProto`` whose value can be parsed on demand."""
-    value: Any = None
-    evaluated: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class Scope:
-    parent: Scope | None
-    graph: ModelGraph
-    key_prefix: str
-    opsets: dict[str, int]
-    consts: dict[str, Const] = field(default_factory=dict)
-    producers: dict[str, Inbound] = field(default_factory=dict)
-    types: dict[str, tuple[str | None, tuple | None]] = field(default_factory=dict)
-    outer: dict[str, str] = field(default_factory=dict)
-    """Outer-scope tensor -> name of the InputLayer standing for it in this graph."""
-    used_names: set[str] = field(default_factory=set)
-    non_data: dict[str, frozenset[int]] = field(default_factory=dict)
-    """Layer name -> operand positions that are shapes/indices (not data)."""
-
-    def find_const(self, name: str) -> Const | None:
-        scope: Scope | None = self
-        while scope is not None:
-            c = scope.consts.get(name)
-            if c is not None:
-                return c
-            if name in scope.producers:
-                return None
-            scope = scope.parent
-        return None
-
-    def find_type(self, name: str) -> tuple[str | None, tuple | None]:
-        scope: Scope | None = self
-        while scope is not None:
-            t = scope.types.get(name)
-            if t is not None:
-                return t
-            scope = scope.parent
-        return (None, None)
-
-    def defined_outside(self, name: str) -> bool:
-        scope = self.parent
-        while scope is not None:
-            if name in scope.producers or name in scope.consts or name in scope.outer:
-                return True
-            scope = scope.parent
-        return False
-
-
-@dataclass(slots=True)
-class Task:
-    proto: Any  # GraphProto or FunctionProto
-    graph: ModelGraph
-    parent: Scope | None
-    key_prefix: str
-    opsets: dict[str, int]
-    depth: int
-    is_function: bool = False
-
-
-
-# -- the builder ---------------------------------------------------------------------------
 class Builder:
-    def __init__(self, path: Path, model, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
+    """Builds one :class:`~inspector.ir.ModelGraph` from a parsed ``ModelProto``
+    (:meth:`build`); graphs, sub-graphs and function bodies are built from a work
+    queue, not by recursion."""
+
+    def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
         self.path = path
         self.limits = lim
@@ -126,14 +47,14 @@ class Builder:
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self.function_protos: dict[tuple[str, str, str], Any] = {}
         self.shape_inference = "not run"
-        self.cyclic_functions: set = set()
+        self.cyclic_functions: set[tuple[str, str, str]] = set()
         self._refused: dict[str, tuple[str, str]] = {}
         self._sec_first: dict[str, str] = {}
 
     # ---- top level ----
     def build(self) -> ModelGraph:
         model = self.model
-        self._check_counts(model)
+        check_counts(model, self.limits)
         if self.do_infer:
             model = self._infer(model)
         self.model = model
@@ -153,7 +74,7 @@ class Builder:
             if task.graph is graph:
                 main_scope = scope
         assert main_scope is not None
-        self._check_expansion(graph)
+        check_expansion(graph, self.limits)
         for location, (tensor, reason) in self._refused.items():
             self.security.append(SecurityFact(
                 code="SEC003",
@@ -166,34 +87,7 @@ class Builder:
         graph.invalidate()
         return graph
 
-    def _too_deep(self) -> LimitExceeded:
-        depth = self.limits.onnx_graph_depth
-        return LimitExceeded(f"nests sub-graphs and function calls more than {depth:,} levels deep, past the "
-                             f"onnx_graph_depth limit; {hint('onnx_graph_depth')}")
-
-    def _check_counts(self, model) -> None:
-        # Count nodes iteratively before doing any real work.
-        max_nodes, max_depth = self.limits.onnx_nodes, self.limits.onnx_graph_depth
-        total = 0
-        stack = [model.graph] + [f for f in model.functions]
-        depth_stack = [(s, 0) for s in stack]
-        while depth_stack:
-            g, depth = depth_stack.pop()
-            if depth > max_depth:
-                raise self._too_deep()
-            total += len(g.node)
-            if total > max_nodes:
-                raise LimitExceeded(
-                    f"has more than {max_nodes:,} nodes in its graphs, sub-graphs and functions, past the onnx_nodes "
-                    f"limit; {hint('onnx_nodes')}")
-            for node in g.node:
-                for a in node.attribute:
-                    if a.type == 5 or a.HasField("g"):
-                        depth_stack.append((a.g, depth + 1))
-                    for sub in a.graphs:
-                        depth_stack.append((sub, depth + 1))
-
-    def _infer(self, model):
+    def _infer(self, model: Any) -> Any:
         if model.ByteSize() > PROTOBUF_MAX_BYTES - (1 << 20):  # inference serializes the model
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
@@ -216,7 +110,7 @@ class Builder:
         return model
 
     # ---- model-local functions ----
-    def _plan_functions(self, model, queue: deque[Task]) -> None:
+    def _plan_functions(self, model: Any, queue: deque[Task]) -> None:
         protos: dict[tuple[str, str, str], Any] = {}
         for f in model.functions:
             key = (f.domain, f.name, getattr(f, "overload", "") or "")
@@ -227,17 +121,18 @@ class Builder:
         if not protos:
             return
         # Call graph between functions; functions on a cycle are not expanded.
-        calls: dict[tuple, set[tuple]] = {}
+        calls: dict[Any, set[Any]] = {}
         for key, f in protos.items():
             callees = set()
-            for node in _iter_nodes_flat(f.node):
+            for node in iter_nodes_flat(f.node):
                 ck = (node.domain, node.op_type, getattr(node, "overload", "") or "")
                 if ck in protos:
                     callees.add(ck)
             calls[key] = callees
-        cyclic = _cyclic_nodes(calls)
+        cyclic = cyclic_nodes(calls)
         for key in sorted(cyclic):
-            self.notes.append(f"Function {key[0]}::{key[1]} calls itself (directly or not); its calls are not expanded.")
+            self.notes.append(
+                f"Function {key[0]}::{key[1]} calls itself (directly or not); its calls are not expanded.")
         self.cyclic_functions = cyclic
         self.function_protos = protos
         model_opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
@@ -261,8 +156,8 @@ class Builder:
             output_names = list(proto.output)
             for vi in getattr(proto, "value_info", []):
                 scope.types[vi.name] = type_info(vi.type)
-            inits: list = []
-            sparse: list = []
+            inits: list[Any] = []
+            sparse: list[Any] = []
         else:
             for vi in list(proto.input) + list(proto.output) + list(proto.value_info):
                 info = type_info(vi.type)
@@ -272,24 +167,7 @@ class Builder:
             output_names = [vi.name for vi in proto.output]
             inits = list(proto.initializer)
             sparse = list(proto.sparse_initializer)
-        # Constants stored in the graph.
-        for t in inits:
-            src = self._source_from_tensor(t, t.name, scope)
-            if src is None:
-                continue
-            scope.consts[t.name] = Const(t.name, src.dtype, src.shape, ((src, False),),
-                                          proto=t if t.data_location != 1 else None)
-            scope.types.setdefault(t.name, (src.dtype, src.shape))
-        for st in sparse:
-            name = st.values.name
-            dtype = dtype_name(st.values.data_type)
-            nnz = tensor_dims(st.values)
-            dense = tuple(int(d) for d in st.dims)
-            if nnz is None:
-                continue
-            src = Source(name, scope.key_prefix + name, dtype, nnz)
-            scope.consts[name] = Const(name, dtype, dense, ((src, False),))
-            scope.types.setdefault(name, (dtype, dense))
+        self._stored_constants(inits, sparse, scope)
         # Inputs (weights listed as inputs are not model inputs).
         for name in input_names:
             if name in scope.consts:
@@ -315,7 +193,36 @@ class Builder:
                 continue
             layers.append(self._layer(node, idx, scope, task, queue))
         self._drop_shape_computations(layers, scope, graph_outputs, nodes)
-        # Outputs.
+        self._outputs(output_names, scope, layers)
+        # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
+        # put them first, then this graph's own layers.
+        graph.layers = graph.layers + layers
+        graph.invalidate()
+        return scope
+
+    def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
+        """The graph's initializers and sparse initializers become constants of ``scope``."""
+        for t in inits:
+            src = self._source_from_tensor(t, t.name, scope)
+            if src is None:
+                continue
+            scope.consts[t.name] = Const(t.name, src.dtype, src.shape, ((src, False),),
+                                          proto=t if t.data_location != 1 else None)
+            scope.types.setdefault(t.name, (src.dtype, src.shape))
+        for st in sparse:
+            name = st.values.name
+            dtype = dtype_name(st.values.data_type)
+            nnz = tensor_dims(st.values)
+            dense = tuple(int(d) for d in st.dims)
+            if nnz is None:
+                continue
+            src = Source(name, scope.key_prefix + name, dtype, nnz)
+            scope.consts[name] = Const(name, dtype, dense, ((src, False),))
+            scope.types.setdefault(name, (dtype, dense))
+
+    def _outputs(self, output_names: list[str], scope: Scope, layers: list[Layer]) -> None:
+        """Wire the graph's outputs (a constant returned as an output gets a layer of its own)."""
+        graph = scope.graph
         for name in output_names:
             self.referenced.add(name)
             ref = scope.producers.get(name)
@@ -333,14 +240,9 @@ class Builder:
                     self.notes.append(f"Graph output {name!r} of {graph.name!r} is produced by no node.")
                     continue
             graph.outputs.append(ref)
-        # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
-        # put them first, then this graph's own layers.
-        graph.layers = graph.layers + layers
-        graph.invalidate()
-        return scope
 
     def _drop_shape_computations(self, layers: list[Layer], scope: Scope, graph_outputs: set[str],
-                                 nodes: list) -> None:
+                                 nodes: list[Any]) -> None:
         """Constants consumed by nodes that only compute shapes are not parameters.
 
         tf2onnx and PyTorch compute target shapes at run time (``Shape`` →
@@ -350,12 +252,12 @@ class Builder:
         consumes are shape data, not weights."""
         inner_refs: set[str] = set()
         if any(a.type in (5, 10) or a.HasField("g") for n in nodes for a in n.attribute):
-            inner_refs = {name for n in _iter_nodes_flat(nodes) for name in n.input}
+            inner_refs = {name for n in iter_nodes_flat(nodes) for name in n.input}
         consumers: dict[str, list[tuple[Layer, int]]] = {}
         for lay in layers:
-            for i, entry in enumerate(lay.config.get("@inputs", [])):
-                if entry.get("kind") == "input":
-                    consumers.setdefault(entry["tensor"], []).append((lay, i))
+            for i, operand in enumerate(lay.operands):
+                if operand.kind == "input":
+                    consumers.setdefault(operand.tensor, []).append((lay, i))
         shape_only: set[str] = set()
         for lay in reversed(layers):
             outs = [o for o in lay.config.get("@outputs", []) if o]
@@ -376,11 +278,10 @@ class Builder:
                 shape_only.add(lay.name)
                 if lay.weights:
                     lay.weights = []
-                    for entry in lay.config.get("@inputs", []):
-                        if entry.get("kind") == "weight":
-                            entry["kind"] = "constant"
+                    lay.operands = [replace(operand, kind="constant") if operand.kind == "weight" else operand
+                                    for operand in lay.operands]
 
-    def _topological(self, nodes: list, scope: Scope, task: Task) -> list[int]:
+    def _topological(self, nodes: list[Any], scope: Scope, task: Task) -> list[int]:
         produced_at: dict[str, int] = {}
         for i, node in enumerate(nodes):
             for out in node.output:
@@ -429,7 +330,7 @@ class Builder:
         return order
 
     # ---- sources ----
-    def _source_from_tensor(self, t, name: str, scope: Scope) -> Source | None:
+    def _source_from_tensor(self, t: Any, name: str, scope: Scope) -> Source | None:
         dims = tensor_dims(t)
         dtype = dtype_name(t.data_type)
         if dims is None:
@@ -468,7 +369,7 @@ class Builder:
         resolved, reason = resolve_inside(self.path.parent, location)
         if resolved is None:
             info["status"] = f"refused: {reason}"
-            self._refused.setdefault(location, (name, reason))
+            self._refused.setdefault(location, (name, str(reason)))
 
             def refused() -> Any:
                 raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
@@ -486,7 +387,7 @@ class Builder:
                 self.notes.append(f"External data file {location!r} is missing next to the model.")
         return ext, external_reader(self.path.parent, location, offset, length, dims, data_type, name)
 
-    def _constant_node_sources(self, node, scope: Scope) -> Const | None:
+    def _constant_node_sources(self, node: Any, scope: Scope) -> Const | None:
         out = node.output[0] if node.output else ""
         if not out:
             return None
@@ -518,7 +419,7 @@ class Builder:
         return None
 
     # ---- folding ----
-    def _foldable(self, node, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
+    def _foldable(self, node: Any, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
         domain = node.domain or ""
         op = node.op_type
         if domain not in DEFAULT_DOMAINS and (domain, op) not in FOLDABLE_OTHER_DOMAIN:
@@ -536,7 +437,7 @@ class Builder:
             return False
         return all(scope.find_const(n) is not None for n in inputs)
 
-    def _fold(self, node, scope: Scope) -> None:
+    def _fold(self, node: Any, scope: Scope) -> None:
         op = node.op_type
         if op == "Constant":
             c = self._constant_node_sources(node, scope)
@@ -583,7 +484,7 @@ class Builder:
                 c.value, c.evaluated = val, True
             scope.consts[out] = c
 
-    def _fold_constant_of_shape(self, node, shape_const: Const | None, scope: Scope) -> None:
+    def _fold_constant_of_shape(self, node: Any, shape_const: Const | None, scope: Scope) -> None:
         out = node.output[0] if node.output else ""
         if not out:
             return
@@ -598,7 +499,7 @@ class Builder:
         if dims is None:
             _, inferred = scope.types.get(out, (None, None))
             if inferred is not None and is_static(inferred):
-                dims = tuple(int(d) for d in inferred)
+                dims = tuple(d for d in inferred if isinstance(d, int))  # all of them: it is static
         if dims is not None and any(d < 0 for d in dims):
             dims = None
         dtype, fill = "float32", 0.0
@@ -620,7 +521,7 @@ class Builder:
         scope.consts[out] = c
         scope.types.setdefault(out, (dtype, dims))
 
-    def value_of(self, c: Const):
+    def value_of(self, c: Const) -> Any:
         """The numpy value of a small constant, or ``None``."""
         if c.evaluated:
             return c.value
@@ -631,69 +532,24 @@ class Builder:
         return c.value
 
     # ---- compute layers ----
-    def _layer(self, node, idx: int, scope: Scope, task: Task, queue: deque[Task]) -> Layer:
+    def _layer(self, node: Any, idx: int, scope: Scope, task: Task, queue: deque[Task]) -> Layer:
         domain = node.domain or ""
         op = node.op_type
         ltype = op if domain in DEFAULT_DOMAINS else f"{domain}.{op}"
         lname = self._unique(scope, node.name or f"{op}_{idx}", idx)
-        roles = self._roles(op, domain, len(node.input), scope.opsets)
-        non_data = NON_DATA.get(op, frozenset()) if domain in DEFAULT_DOMAINS or op in NON_DATA else frozenset()
-        quant = QUANT.get(op, frozenset())
-        bn_stats = BN_STATS.get(op, frozenset()) if domain in DEFAULT_DOMAINS else frozenset()
         layer = Layer(name=lname, type=ltype)
-        scope.non_data[lname] = non_data
+        scope.non_data[lname] = (NON_DATA.get(op, frozenset()) if domain in DEFAULT_DOMAINS or op in NON_DATA
+                                 else frozenset())
         config: dict[str, Any] = {}
         for a in node.attribute:
             try:
                 config[a.name] = attribute_value(a)
             except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
                 config[a.name] = None
-                layer.notes.append(f"attribute {a.name!r} could not be read ({short(exc, 80)})")
-        operands: list[dict[str, Any]] = []
+                layer.notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
         inbound: list[Inbound] = []
         weights: dict[str, Weight] = {}
-        for i, tname in enumerate(node.input):
-            role = roles[i]
-            entry: dict[str, Any] = {"name": role, "tensor": tname}
-            if not tname:
-                entry["kind"] = "absent"
-                operands.append(entry)
-                continue
-            const = scope.find_const(tname)
-            if const is not None:
-                data = i not in non_data
-                entry["kind"] = "weight" if data and const.origins else "constant"
-                entry["dtype"] = const.dtype
-                entry["shape"] = list(const.shape) if const.shape is not None else None
-                if not data or (const.shape is not None and is_static(const.shape) and num_elements(const.shape) <= 4
-                                and const.dtype in ("int64", "int32", "bool")):
-                    v = self.value_of(const)
-                    if v is not None and v.size <= CONFIG_VALUE:
-                        entry["value"] = v.tolist()
-                if data:
-                    for src, is_q in const.origins:
-                        if src.shape is None:
-                            layer.notes.append(f"constant {src.name!r} has an unknown size and is not counted")
-                            continue
-                        if src.key in weights:
-                            continue
-                        weights[src.key] = Weight(
-                            name=src.name, role=role, shape=src.shape, dtype=src.dtype,
-                            trainable=i not in bn_stats, key=src.key, external=src.external,
-                            quantization=is_q or i in quant, reader=src.reader)
-                        if src.external is not None:
-                            self._sec_first.setdefault(src.external.location, lname)
-            else:
-                dtype, shape = scope.find_type(tname)
-                entry["kind"] = "input"
-                entry["dtype"] = dtype
-                entry["shape"] = list(shape) if shape is not None else None
-                ref = scope.producers.get(tname)
-                if ref is None:
-                    ref = Inbound(self._outer_input(tname, scope), 0, 0)
-                inbound.append(ref)
-            operands.append(entry)
-        config["@inputs"] = operands
+        layer.operands = self._operands(node, layer, scope, inbound, weights)
         config["@outputs"] = list(node.output)
         layer.config = config
         if op == "Constant" and domain in DEFAULT_DOMAINS:
@@ -704,7 +560,7 @@ class Builder:
                                               key=src.key, external=src.external, reader=src.reader)
         layer.inbound = [inbound]
         layer.weights = list(weights.values())
-        shapes = []
+        shapes: list[Shape | None] = []
         first_dtype = None
         for k, out in enumerate(node.output):
             if not out:
@@ -717,7 +573,66 @@ class Builder:
             scope.producers[out] = Inbound(lname, 0, k)
         layer.node_shapes = [shapes]
         layer.dtype = first_dtype
-        # Nested graphs.
+        self._nested_graphs(node, layer, scope, task, queue)
+        return layer
+
+    def _operands(self, node: Any, layer: Layer, scope: Scope, inbound: list[Inbound],
+                  weights: dict[str, Weight]) -> list[Operand]:
+        """The node's operands; adds the producers of its inputs to ``inbound`` and
+        the stored tensors that reach it as data to ``weights``."""
+        domain = node.domain or ""
+        op = node.op_type
+        roles = self._roles(op, domain, len(node.input), scope.opsets)
+        non_data = scope.non_data[layer.name]
+        quant = QUANT.get(op, frozenset())
+        bn_stats = BN_STATS.get(op, frozenset()) if domain in DEFAULT_DOMAINS else frozenset()
+        operands: list[Operand] = []
+        for i, tname in enumerate(node.input):
+            role = roles[i]
+            if not tname:
+                operands.append(Operand(role, tname, "absent"))
+                continue
+            const = scope.find_const(tname)
+            if const is None:
+                dtype, shape = scope.find_type(tname)
+                ref = scope.producers.get(tname)
+                if ref is None:
+                    ref = Inbound(self._outer_input(tname, scope), 0, 0)
+                inbound.append(ref)
+                operands.append(Operand(role, tname, "input", dtype, shape))
+                continue
+            data = i not in non_data
+            value = None
+            if not data or (const.shape is not None and is_static(const.shape) and num_elements(const.shape) <= 4
+                            and const.dtype in ("int64", "int32", "bool")):
+                v = self.value_of(const)
+                if v is not None and v.size <= CONFIG_VALUE:
+                    value = v.tolist()
+            if data:
+                self._add_weights(layer, const, role, weights, trainable=i not in bn_stats, quant=i in quant)
+            kind = "weight" if data and const.origins else "constant"
+            operands.append(Operand(role, tname, kind, const.dtype, const.shape, value))
+        return operands
+
+    def _add_weights(self, layer: Layer, const: Const, role: str, weights: dict[str, Weight], *,
+                     trainable: bool, quant: bool) -> None:
+        """The stored tensors that flow into ``const`` become weights of ``layer`` (once per key)."""
+        for src, is_q in const.origins:
+            if src.shape is None:
+                layer.notes.append(f"constant {src.name!r} has an unknown size and is not counted")
+                continue
+            if src.key in weights:
+                continue
+            weights[src.key] = Weight(
+                name=src.name, role=role, shape=src.shape, dtype=src.dtype,
+                trainable=trainable, key=src.key, external=src.external,
+                quantization=is_q or quant, reader=src.reader)
+            if src.external is not None:
+                self._sec_first.setdefault(src.external.location, layer.name)
+
+    def _nested_graphs(self, node: Any, layer: Layer, scope: Scope, task: Task, queue: deque[Task]) -> None:
+        """Queue the node's sub-graphs (``If``/``Loop``/``Scan`` bodies) and attach a called function's body."""
+        lname = layer.name
         for a in node.attribute:
             subs = []
             if a.type == 5 or (a.type == 0 and a.HasField("g")):
@@ -726,19 +641,18 @@ class Builder:
                 subs = [(f"{a.name}[{j}]", g) for j, g in enumerate(a.graphs)]
             for key, g in subs:
                 if task.depth + 1 > self.limits.onnx_graph_depth:
-                    raise self._too_deep()
+                    raise too_deep(self.limits)
                 sub = ModelGraph(name=g.name or f"{lname}/{key}", format="onnx", kind="onnx",
                                  metadata={"attribute": key, "parent": lname})
                 layer.subgraphs[key] = sub
                 queue.append(Task(g, sub, scope, f"{scope.key_prefix}{lname}/{key}/", scope.opsets,
-                                   task.depth + 1))
-        fkey = (domain, op, getattr(node, "overload", "") or "")
+                                  task.depth + 1))
+        fkey = (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
         if fkey in self.functions:
             if fkey in self.cyclic_functions:
                 layer.notes.append("calls a recursive function; its body is not expanded")
             else:
                 layer.subgraphs["function"] = self.functions[fkey]
-        return layer
 
     def _outer_input(self, tname: str, scope: Scope) -> str:
         """An InputLayer in ``scope``'s graph standing for a tensor from an enclosing graph."""
@@ -764,7 +678,7 @@ class Builder:
         weights = [Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
                           external=src.external, quantization=is_q, reader=src.reader)
                    for src, is_q in const.origins if src.shape is not None]
-        layer = Layer(name=lname, type="Constant", config={"@inputs": [], "@outputs": [name]}, inbound=[[]],
+        layer = Layer(name=lname, type="Constant", config={"@outputs": [name]}, inbound=[[]],
                       node_shapes=[[const.shape]], weights=weights, dtype=const.dtype)
         layer.notes.append("a constant tensor returned as a graph output")
         scope.producers[name] = Inbound(lname, 0, 0)
@@ -808,41 +722,7 @@ class Builder:
         return names
 
     # ---- checks and metadata ----
-    def _check_expansion(self, graph: ModelGraph) -> None:
-        """Bound the depth and size of a full walk (shared function bodies count per call)."""
-        max_layers, max_depth = self.limits.onnx_expanded_layers, self.limits.onnx_graph_depth
-        sizes: dict[int, int] = {}
-        depths: dict[int, int] = {}
-        stack: list[tuple[ModelGraph, bool]] = [(graph, False)]
-        on_stack: set[int] = set()
-        while stack:
-            g, done = stack.pop()
-            gid = id(g)
-            if done:
-                size, depth = len(g.layers), 1
-                for lay in g.layers:
-                    for sub in lay.subgraphs.values():
-                        size += sizes.get(id(sub), 0)
-                        depth = max(depth, depths.get(id(sub), 0) + 1)
-                sizes[gid], depths[gid] = size, depth
-                on_stack.discard(gid)
-                if size > max_layers:
-                    raise LimitExceeded(
-                        f"expands to more than {max_layers:,} layers through nested sub-graphs and function calls, "
-                        f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
-                if depth > max_depth:
-                    raise self._too_deep()
-                continue
-            if gid in sizes or gid in on_stack:
-                continue
-            on_stack.add(gid)
-            stack.append((g, True))
-            for lay in g.layers:
-                for sub in lay.subgraphs.values():
-                    if id(sub) not in sizes and id(sub) not in on_stack:
-                        stack.append((sub, False))
-
-    def _metadata(self, model, scope: Scope, graph: ModelGraph) -> dict[str, Any]:
+    def _metadata(self, model: Any, scope: Scope, graph: ModelGraph) -> dict[str, Any]:
         g = model.graph
         opsets = {}
         for o in model.opset_import:
@@ -875,7 +755,7 @@ class Builder:
             "metadata_props": {p.key: p.value for p in model.metadata_props},
             "inputs": describe(graph.inputs, input_names),
             "outputs": [{"name": n, "dtype": scope.types.get(n, (None, None))[0],
-                         "shape": (list(scope.types[n][1]) if scope.types.get(n, (None, None))[1] is not None else None)}
+                         "shape": _listed(scope.types.get(n, (None, None))[1])}
                         for n in output_names],
             "external_data": ext,
             "file_size": self.file_size,
@@ -890,62 +770,6 @@ class Builder:
         return meta
 
 
-def _iter_nodes_flat(nodes) -> Iterable[Any]:
-    """Every node in ``nodes`` and in their sub-graphs, without recursion."""
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        yield node
-        for a in node.attribute:
-            if a.HasField("g"):
-                stack.extend(a.g.node)
-            for g in a.graphs:
-                stack.extend(g.node)
-
-
-def _cyclic_nodes(edges: dict) -> set:
-    """Vertices of ``edges`` that lie on a cycle (iterative Tarjan)."""
-    index: dict = {}
-    low: dict = {}
-    on: set = set()
-    stack: list = []
-    result: set = set()
-    counter = 0
-    for root in edges:
-        if root in index:
-            continue
-        work = [(root, iter(sorted(edges.get(root, ()))))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on.add(root)
-        while work:
-            v, it = work[-1]
-            advanced = False
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on.add(w)
-                    work.append((w, iter(sorted(edges.get(w, ())))))
-                    advanced = True
-                    break
-                if w in on:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                if len(comp) > 1 or v in edges.get(v, ()):
-                    result.update(comp)
-    return result
+def _listed(shape: Shape | None) -> list[Dim] | None:
+    """A shape as a list (how metadata holds it), or ``None`` when unknown."""
+    return list(shape) if shape is not None else None

@@ -5,26 +5,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...ir import Shape
 from .ops import SMALL_VALUE
 from .protos import attribute_value, decode_text
+from .scope import Const
 
 if TYPE_CHECKING:
-    from .builder import Builder, Const
+    from .builder import Builder
 
 
 # -- values ------------------------------------------------------------------------------
-def is_static(shape: tuple | None) -> bool:
+def is_static(shape: Shape | None) -> bool:
+    """True when every dimension of ``shape`` is a known non-negative int."""
     return shape is not None and all(isinstance(d, int) and d >= 0 for d in shape)
 
 
-def num_elements(shape: tuple) -> int:
+def num_elements(shape: tuple[Any, ...]) -> int:
+    """The number of elements of a static ``shape``."""
     n = 1
     for d in shape:
         n *= int(d)
     return n
 
 
-def np_dtype(dtype: str):
+def np_dtype(dtype: str) -> Any:
     import numpy as np
 
     try:
@@ -33,7 +37,7 @@ def np_dtype(dtype: str):
         return np.dtype(np.float32)
 
 
-def simple_constant_value(a):
+def simple_constant_value(a: Any) -> Any:
     import numpy as np
 
     if a.name == "value_float":
@@ -49,7 +53,7 @@ def simple_constant_value(a):
     return np.array([decode_text(s) for s in a.strings], dtype=object)
 
 
-def propagate_shape(op: str, node, inputs: list[Const | None]) -> tuple | None:
+def propagate_shape(op: str, node: Any, inputs: list[Const | None]) -> Shape | None:
     """Shape of a folded node's output when inference did not give one (simple ops only)."""
     first = inputs[0] if inputs else None
     if first is None or first.shape is None:
@@ -69,7 +73,7 @@ def propagate_shape(op: str, node, inputs: list[Const | None]) -> tuple | None:
     return None
 
 
-def evaluate(node, inputs: list[Const | None], builder: Builder):
+def evaluate(node: Any, inputs: list[Const | None], builder: Builder) -> Any:
     """Values of a folded node's outputs for a few shape-arithmetic ops, or ``None``.
 
     Only small tensors are evaluated: this exists to find the shapes that
@@ -77,7 +81,7 @@ def evaluate(node, inputs: list[Const | None], builder: Builder):
     op = node.op_type
     if op not in _EVALUATORS:
         return None
-    vals = []
+    vals: list[Any] = []
     for c in inputs:
         if c is None:
             vals.append(None)
@@ -104,7 +108,7 @@ def evaluate(node, inputs: list[Const | None], builder: Builder):
     return outs
 
 
-def _ev_reshape(v, a):
+def _ev_reshape(v: Any, a: Any) -> Any:
     import numpy as np
 
     data, shape = v[0], [int(x) for x in v[1].reshape(-1)]
@@ -113,13 +117,13 @@ def _ev_reshape(v, a):
     return np.reshape(data, shape)
 
 
-def _axes(v, a):
+def _axes(v: Any, a: Any) -> Any:
     if len(v) > 1 and v[1] is not None:
         return [int(x) for x in v[1].reshape(-1)]
     return a.get("axes")
 
 
-def _ev_unsqueeze(v, a):
+def _ev_unsqueeze(v: Any, a: Any) -> Any:
     import numpy as np
 
     x = v[0]
@@ -129,20 +133,20 @@ def _ev_unsqueeze(v, a):
     return x
 
 
-def _ev_squeeze(v, a):
+def _ev_squeeze(v: Any, a: Any) -> Any:
     import numpy as np
 
     axes = _axes(v, a)
     return np.squeeze(v[0], axis=tuple(axes) if axes else None)
 
 
-def _ev_gather(v, a):
+def _ev_gather(v: Any, a: Any) -> Any:
     import numpy as np
 
     return np.take(v[0], v[1].astype(np.int64), axis=a.get("axis", 0))
 
 
-def _ev_slice(v, a):
+def _ev_slice(v: Any, a: Any) -> Any:
     import numpy as np
 
     x = v[0]
@@ -161,13 +165,13 @@ def _ev_slice(v, a):
     return np.asarray(x[tuple(index)])
 
 
-def _ev_cast(v, a):
+def _ev_cast(v: Any, a: Any) -> Any:
     from onnx import helper
 
     return v[0].astype(helper.tensor_dtype_to_np_dtype(a["to"]))
 
 
-def _ev_div(v, a):
+def _ev_div(v: Any, a: Any) -> Any:
     import numpy as np
 
     x, y = v
@@ -176,7 +180,7 @@ def _ev_div(v, a):
     return x / y
 
 
-def _ev_range(v, a):
+def _ev_range(v: Any, a: Any) -> Any:
     import math
 
     import numpy as np
@@ -187,10 +191,10 @@ def _ev_range(v, a):
     return np.arange(start, limit, delta, dtype=v[0].dtype)
 
 
-def _broadcast(fn):
+def _broadcast(fn: Any) -> Any:
     """An element-wise evaluator that refuses outputs bigger than SMALL_VALUE."""
 
-    def ev(v, a):
+    def ev(v: Any, a: Any) -> Any:
         import numpy as np
 
         shape = np.broadcast_shapes(v[0].shape, v[1].shape)
@@ -201,13 +205,13 @@ def _broadcast(fn):
     return ev
 
 
-def _ev_concat(v, a):
+def _ev_concat(v: Any, a: Any) -> Any:
     import numpy as np
 
     return np.concatenate([x for x in v if x is not None], axis=a.get("axis", 0))
 
 
-def _ev_shape(v, a):
+def _ev_shape(v: Any, a: Any) -> Any:
     import numpy as np
 
     c = v[0]
@@ -218,7 +222,7 @@ def _ev_shape(v, a):
     return np.array(dims[start:end], dtype=np.int64)
 
 
-def _ev_size(v, a):
+def _ev_size(v: Any, a: Any) -> Any:
     import numpy as np
 
     c = v[0]
@@ -227,7 +231,7 @@ def _ev_size(v, a):
     return np.array(num_elements(c.shape), dtype=np.int64)
 
 
-_EVALUATORS: dict[str, Callable[[list, dict], Any]] = {
+_EVALUATORS: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Identity": lambda v, a: v[0],
     "Cast": _ev_cast,
     "Reshape": _ev_reshape,

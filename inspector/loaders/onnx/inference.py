@@ -40,8 +40,9 @@ def _prepare() -> isolation.Serve:
     infer = getattr(getattr(shape_inference, "C", None), "infer_shapes", None)
     if infer is None:  # pragma: no cover - another onnx layout
         def serve(data: bytes, prop: int) -> bytes:
-            return shape_inference.infer_shapes(data, check_type=False, strict_mode=False,
-                                                data_prop=bool(prop)).SerializeToString()
+            model = shape_inference.infer_shapes(data, check_type=False, strict_mode=False, data_prop=bool(prop))
+            answer: bytes = model.SerializeToString()
+            return answer
         return serve
 
     def serve_c(data: bytes, prop: int) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 SMALL_VALUE = 4096
 """Constants with at most this many elements are evaluated (shape operands, trip counts)."""
 CONFIG_VALUE = 64
-"""Constant operand values with at most this many elements are shown in ``@inputs``."""
+"""Constant operand values with at most this many elements are kept in ``Operand.value``."""
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...ir import Shape
+
 DTYPES: dict[int, str] = {
     1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
     8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
@@ -19,14 +21,14 @@ def dtype_name(code: int) -> str:
     return DTYPES.get(int(code), f"dtype{int(code)}")
 
 
-def tensor_dims(tensor) -> tuple[int, ...] | None:
+def tensor_dims(tensor: Any) -> tuple[int, ...] | None:
     dims = tuple(int(d) for d in tensor.dims)
     return None if any(d < 0 for d in dims) else dims
 
 
-def type_info(tp) -> tuple[str | None, tuple | None]:
+def type_info(tp: Any) -> tuple[str | None, Shape | None]:
     """(dtype, shape) of a TypeProto; shape ``None`` when unknown or not a tensor."""
-    wrappers = []
+    wrappers: list[str] = []
     for _ in range(64):  # optional(optional(...)) nests at most this deep here
         which = tp.WhichOneof("value")
         if which in ("tensor_type", "sparse_tensor_type"):
@@ -55,14 +57,14 @@ def type_info(tp) -> tuple[str | None, tuple | None]:
     return None, None
 
 
-def _type_info_flat(tp) -> tuple[str | None, None]:
+def _type_info_flat(tp: Any) -> tuple[str | None, None]:
     which = tp.WhichOneof("value")
     if which in ("tensor_type", "sparse_tensor_type"):
         return dtype_name(getattr(tp, which).elem_type), None
     return which, None
 
 
-def _dim(d) -> int | str | None:
+def _dim(d: Any) -> int | str | None:
     which = d.WhichOneof("value")
     if which == "dim_value":
         return int(d.dim_value)
@@ -85,7 +87,7 @@ def decode_text(b: bytes) -> str:
     return b.decode("utf-8", errors="replace")
 
 
-def small_value(t):
+def small_value(t: Any) -> Any:
     """The values of a small inline ``TensorProto`` the builder evaluates (shape
     operands, fill values, attribute tensors), or ``None`` when they cannot be had.
 
@@ -101,7 +103,7 @@ def small_value(t):
         return None
 
 
-def _tensor_desc(t) -> dict[str, Any]:
+def _tensor_desc(t: Any) -> dict[str, Any]:
     desc: dict[str, Any] = {"dtype": dtype_name(t.data_type), "shape": [int(d) for d in t.dims]}
     if t.name:
         desc["name"] = t.name
@@ -118,7 +120,7 @@ def _tensor_desc(t) -> dict[str, Any]:
     return desc
 
 
-def attribute_value(a) -> Any:
+def attribute_value(a: Any) -> Any:
     """An attribute as a plain Python value (graphs and tensors described, not inlined)."""
     t = a.type
     if a.ref_attr_name:
@@ -127,7 +129,8 @@ def attribute_value(a) -> Any:
         for name, guess in (("g", 5), ("t", 4), ("s", 3), ("graphs", 10), ("tensors", 9), ("strings", 8),
                             ("ints", 7), ("floats", 6)):
             v = getattr(a, name)
-            if (name in ("g", "t") and a.HasField(name)) or (name == "s" and v) or (name not in ("g", "t", "s") and len(v)):
+            if (name in ("g", "t") and a.HasField(name)) or (name == "s" and v) \
+                    or (name not in ("g", "t", "s") and len(v)):
                 t = guess
                 break
         else:

@@ -9,7 +9,7 @@ from typing import Any
 from ... import limits
 from ...errors import InspectorError, LimitExceeded, ModelLoadError, UnsupportedFormat
 from ...ir import ModelGraph
-from ...isolation import one_line as short
+from ...isolation import one_line
 from ...limits import Limits, hint
 from . import inference, wire
 from .builder import Builder
@@ -31,7 +31,8 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
         head = fh.read(64)
     if head[4:8] == b"ORTM":
         raise UnsupportedFormat(
-            "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: inspect the .onnx file it was converted from")
+            "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: "
+            "inspect the .onnx file it was converted from")
     import gc
 
     # Building creates many small objects and no garbage cycles: the cyclic
@@ -56,7 +57,7 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
         except Exception as exc:  # noqa: BLE001 - retried below, then one actionable line
             if not _any_bytes(model):
                 raise ModelLoadError(
-                    f"could not be read ({type(exc).__name__}: {short(exc, 100)}); the file looks corrupt "
+                    f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                     "(rerun with --debug to see where)") from exc
         # Protobuf returns bytes for a proto2 string that is not valid UTF-8: make
         # every such field text (lossy), then build again.
@@ -67,7 +68,7 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
             raise
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(
-                f"could not be read ({type(exc).__name__}: {short(exc, 100)}); the file looks corrupt "
+                f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                 "(rerun with --debug to see where)") from exc
     finally:
         if was_enabled:
@@ -92,11 +93,10 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
             add(lay.type)
             config = lay.config
             extend(config)
-            for entry in config.get("@inputs", ()):
-                add(entry.get("tensor"))
-                shape = entry.get("shape")
-                if shape:
-                    extend(shape)
+            for operand in lay.operands:
+                add(operand.tensor)
+                if operand.shape:
+                    extend(operand.shape)
             extend(config.get("@outputs", ()))
             for shapes in lay.node_shapes:
                 for shape in shapes:
@@ -126,7 +126,7 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
     return bytes in set(map(type, items))
 
 
-def _any_bytes(message) -> bool:
+def _any_bytes(message: Any) -> bool:
     """Any string field anywhere in ``message`` that decoded as bytes (iterative)."""
     from google.protobuf.descriptor import FieldDescriptor
 
@@ -143,14 +143,14 @@ def _any_bytes(message) -> bool:
     return False
 
 
-def _is_repeated(fd) -> bool:
+def _is_repeated(fd: Any) -> bool:
     label = getattr(fd, "label", None)
     if label is not None:
-        return label == fd.LABEL_REPEATED
+        return bool(label == fd.LABEL_REPEATED)
     return bool(getattr(fd, "is_repeated", False))  # pragma: no cover - newer protobuf
 
 
-def _sanitize_strings(message) -> None:
+def _sanitize_strings(message: Any) -> None:
     """Replace every string field that decoded as bytes by its UTF-8 text (lossy)."""
     from google.protobuf.descriptor import FieldDescriptor
 
@@ -183,7 +183,7 @@ def _looks_like_text(head: bytes, path: Path) -> bool:
     return text.startswith(_TEXT_STARTS) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
 
 
-def _load_text(path: Path, size: int, lim: Limits):
+def _load_text(path: Path, size: int, lim: Limits) -> Any:
     import warnings
 
     import onnx
@@ -204,15 +204,15 @@ def _load_text(path: Path, size: int, lim: Limits):
                 other = "textproto" if fmt == "onnxtxt" else "onnxtxt"
                 return onnx.load_model(str(path), format=other, load_external_data=False)
     except Exception as exc:  # the text parsers raise several unrelated types
-        msg = exc.decode("utf-8", "replace") if isinstance(exc, bytes) else short(exc)
+        msg = exc.decode("utf-8", "replace") if isinstance(exc, bytes) else one_line(exc)
         if isinstance(exc.args[0] if exc.args else None, bytes):
-            msg = short(exc.args[0].decode("utf-8", "replace"))
+            msg = one_line(exc.args[0].decode("utf-8", "replace"))
         raise ModelLoadError(
             f"looks like a text-format ONNX model but does not parse ({msg}); "
             "fix the text or save the model in binary .onnx form") from None
 
 
-def _load_binary(path: Path, lim: Limits):
+def _load_binary(path: Path, lim: Limits) -> Any:
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -238,7 +238,8 @@ def _load_binary(path: Path, lim: Limits):
             raise ModelLoadError(
                 "nests sub-graphs deeper than protobuf's parser allows (about 30 levels); it cannot be read") from None
         raise ModelLoadError(
-            f"is not a valid ONNX protobuf ({short(exc)}); the file is corrupt, truncated or not an ONNX model") from None
+            f"is not a valid ONNX protobuf ({one_line(exc)}); the file is corrupt, truncated or not an ONNX model"
+        ) from None
     stripped.data = b""
     if not model.HasField("graph") and not model.functions:
         raise ModelLoadError(

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ... import limits
 from ...errors import LimitExceeded, ModelLoadError, UnsafeModel
-from ...isolation import one_line as short
+from ...isolation import one_line
 from ...limits import hint
 from ...pathsafety import resolve_inside
 from . import wire
@@ -26,7 +26,7 @@ _SUB_BYTE_BITS = {21: 4, 22: 4, 23: 4, 25: 2, 26: 2, 27: 6, 28: 6}
 """Data types packed several to a byte in ``raw_data`` (uint4, int4, float4, uint2, int2, float6)."""
 
 
-def _np_type(data_type: int, name: str):
+def _np_type(data_type: int, name: str) -> Any:
     """The numpy dtype of ONNX ``data_type`` (ml_dtypes types included)."""
     import numpy as np
     from onnx import helper
@@ -39,7 +39,7 @@ def _np_type(data_type: int, name: str):
             "can decode") from None
 
 
-def _check_tensor_bytes(name: str, dims: tuple[int, ...], data_type: int):
+def _check_tensor_bytes(name: str, dims: tuple[int, ...], data_type: int) -> Any:
     """Refuse a tensor whose values would take more memory than ``tensor_bytes``;
     return its numpy dtype."""
     dt = _np_type(data_type, name)
@@ -52,15 +52,15 @@ def _check_tensor_bytes(name: str, dims: tuple[int, ...], data_type: int):
     return dt
 
 
-def _stored_bytes(dims: tuple[int, ...], data_type: int, dt) -> int:
+def _stored_bytes(dims: tuple[int, ...], data_type: int, dt: Any) -> int:
     """Bytes the ``raw_data`` of a tensor of ``dims`` and ``data_type`` takes."""
     bits = _SUB_BYTE_BITS.get(int(data_type))
     if bits is not None:
         return (num_elements(dims) * bits + 7) // 8
-    return num_elements(dims) * dt.itemsize
+    return num_elements(dims) * int(dt.itemsize)
 
 
-def _array_from_proto(t, name: str):
+def _array_from_proto(t: Any, name: str) -> Any:
     """``numpy_helper.to_array`` of an inline ``TensorProto``, its failures as one sentence."""
     from onnx import numpy_helper
 
@@ -70,19 +70,19 @@ def _array_from_proto(t, name: str):
         return numpy_helper.to_array(t)
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # what to_array raises on inconsistent data
         raise ModelLoadError(
-            f"tensor {name!r} cannot be decoded ({short(exc, 100)}); its stored values do not match its shape "
+            f"tensor {name!r} cannot be decoded ({one_line(exc, 100)}); its stored values do not match its shape "
             "and data type") from None
 
 
-def _array_from_raw(buf, dims: tuple[int, ...], data_type: int, dt, name: str):
+def _array_from_raw(buf: Any, dims: tuple[int, ...], data_type: int, dt: Any, name: str) -> Any:
     """The array that little-endian ``raw_data`` bytes ``buf`` (a uint8 array) hold."""
     if int(data_type) == 8:
         raise ModelLoadError(f"tensor {name!r} stores strings as raw bytes, which ONNX does not allow")
     expected = _stored_bytes(dims, data_type, dt)
     if buf.size != expected:
         raise ModelLoadError(
-            f"tensor {name!r} stores {buf.size:,} bytes, but {num_elements(dims):,} {dtype_name(data_type)} values need "
-            f"{expected:,}; the file is corrupt")
+            f"tensor {name!r} stores {buf.size:,} bytes, but {num_elements(dims):,} {dtype_name(data_type)} values "
+            f"need {expected:,}; the file is corrupt")
     if int(data_type) in _SUB_BYTE_BITS:  # packed: let onnx unpack it (bounded by tensor_bytes above)
         import onnx
 
@@ -95,20 +95,20 @@ def _array_from_raw(buf, dims: tuple[int, ...], data_type: int, dt, name: str):
     return arr.reshape(dims)
 
 
-def _read_raw(path: Path, offset: int, nbytes: int, what: str):
+def _read_raw(path: Path, offset: int, nbytes: int, what: str) -> Any:
     """``nbytes`` bytes of ``path`` at ``offset`` as a fresh uint8 array (one copy)."""
     import numpy as np
 
     buf = np.empty(nbytes, dtype=np.uint8)
     try:
-        wire.read_into(path, offset, memoryview(buf), what=what)
+        wire.read_into(path, offset, buf.data, what=what)
     except OSError as exc:
         raise ModelLoadError(f"{what} cannot be read from {path.name}: {exc.strerror or exc}") from None
     return buf
 
 
-def proto_reader(t, name: str) -> Callable[[], Any]:
-    def read():
+def proto_reader(t: Any, name: str) -> Callable[[], Any]:
+    def read() -> Any:
         _check_tensor_bytes(name, tuple(int(d) for d in t.dims), t.data_type)
         return _array_from_proto(t, name)
 
@@ -122,7 +122,7 @@ def inline_reader(path: Path, where: wire.InlineTensor, name: str, dims: tuple[i
     ``raw_data`` goes straight from the file into the array, so a tensor bigger than
     protobuf's 2 GiB limit reads like any other; values in the typed fields
     (``float_data`` …) are decoded by protobuf, which caps them at 2 GiB."""
-    def read():
+    def read() -> Any:
         dt = _check_tensor_bytes(name, dims, data_type)
         if where.raw is not None:
             start, end = where.raw
@@ -154,7 +154,7 @@ def inline_reader(path: Path, where: wire.InlineTensor, name: str, dims: tuple[i
         try:
             t.ParseFromString(data)
         except DecodeError as exc:
-            raise ModelLoadError(f"tensor {name!r} is corrupt ({short(exc, 100)})") from None
+            raise ModelLoadError(f"tensor {name!r} is corrupt ({one_line(exc, 100)})") from None
         del data
         return _array_from_proto(t, name)
 
@@ -163,7 +163,7 @@ def inline_reader(path: Path, where: wire.InlineTensor, name: str, dims: tuple[i
 
 def external_reader(base: Path, location: str, offset: int, length: int | None, dims: tuple[int, ...],
                      data_type: int, name: str) -> Callable[[], Any]:
-    def read():
+    def read() -> Any:
         dt = _check_tensor_bytes(name, dims, data_type)
         resolved, reason = resolve_inside(base, location)
         if resolved is None:
@@ -193,7 +193,7 @@ def external_reader(base: Path, location: str, offset: int, length: int | None, 
 
 def _fill_reader(dims: tuple[int, ...], fill: Any, dtype: str, name: str) -> Callable[[], Any]:
     # ``inspector.analysis.weights.is_placeholder`` recognizes this reader by its name.
-    def read():
+    def read() -> Any:
         import numpy as np
 
         dt = np_dtype(dtype)
@@ -207,13 +207,13 @@ def _fill_reader(dims: tuple[int, ...], fill: Any, dtype: str, name: str) -> Cal
             return np.full(dims, fill, dtype=dt)
         except (ValueError, TypeError, OverflowError) as exc:  # a fill value that does not fit the dtype
             raise ModelLoadError(f"tensor {name!r} (generated by ConstantOfShape) cannot be filled with {fill!r} "
-                                 f"({short(exc, 80)})") from None
+                                 f"({one_line(exc, 80)})") from None
 
     return read
 
 
-def const_reader(value) -> Callable[[], Any]:
-    def read():
+def const_reader(value: Any) -> Callable[[], Any]:
+    def read() -> Any:
         return value
 
     return read
