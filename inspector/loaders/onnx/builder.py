@@ -465,7 +465,7 @@ class Builder:
                 if (id(src), q) not in seen:
                     seen.add((id(src), q))
                     origins.append((src, q))
-        value = evaluate(node, inputs, self)
+        value = evaluate(node, inputs, self.value_of)
         for k, out in enumerate(node.output):
             if not out:
                 continue

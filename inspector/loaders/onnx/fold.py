@@ -3,15 +3,12 @@ few shape-arithmetic ops the builder evaluates."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ...ir import Shape
 from .ops import SMALL_VALUE
 from .protos import attribute_value, decode_text
 from .scope import Const
-
-if TYPE_CHECKING:
-    from .builder import Builder
 
 
 # -- values ------------------------------------------------------------------------------
@@ -73,7 +70,7 @@ def propagate_shape(op: str, node: Any, inputs: list[Const | None]) -> Shape | N
     return None
 
 
-def evaluate(node: Any, inputs: list[Const | None], builder: Builder) -> Any:
+def evaluate(node: Any, inputs: list[Const | None], value_of: Callable[[Const], Any]) -> Any:
     """Values of a folded node's outputs for a few shape-arithmetic ops, or ``None``.
 
     Only small tensors are evaluated: this exists to find the shapes that
@@ -91,7 +88,7 @@ def evaluate(node: Any, inputs: list[Const | None], builder: Builder) -> Any:
             continue
         if c.shape is None or not is_static(c.shape) or num_elements(c.shape) > SMALL_VALUE:
             return None
-        v = builder.value_of(c)
+        v = value_of(c)
         if v is None:
             return None
         vals.append(v)
