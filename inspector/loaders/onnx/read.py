@@ -4,7 +4,7 @@ format, into a ``ModelProto``; then :func:`load` builds the graph."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ... import limits
 from ...errors import InspectorError, LimitExceeded, ModelLoadError, UnsupportedFormat
@@ -126,8 +126,9 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
     return bytes in set(map(type, items))
 
 
-def _any_bytes(message: Any) -> bool:
-    """Any string field anywhere in ``message`` that decoded as bytes (iterative)."""
+def _string_fields(message: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """(message, field descriptor, value) of every string field set anywhere in
+    ``message``, nested messages included (iterative, depth first)."""
     from google.protobuf.descriptor import FieldDescriptor
 
     stack = [message]
@@ -135,11 +136,17 @@ def _any_bytes(message: Any) -> bool:
         msg = stack.pop()
         for fd, value in msg.ListFields():
             if fd.type == FieldDescriptor.TYPE_STRING:
-                values = value if _is_repeated(fd) else [value]
-                if any(type(v) is bytes for v in values):
-                    return True
+                yield msg, fd, value
             elif fd.type == FieldDescriptor.TYPE_MESSAGE:
                 stack.extend(value if _is_repeated(fd) else [value])
+
+
+def _any_bytes(message: Any) -> bool:
+    """Any string field anywhere in ``message`` that decoded as bytes (iterative)."""
+    for _, fd, value in _string_fields(message):
+        values = value if _is_repeated(fd) else [value]
+        if any(type(v) is bytes for v in values):
+            return True
     return False
 
 
@@ -152,21 +159,13 @@ def _is_repeated(fd: Any) -> bool:
 
 def _sanitize_strings(message: Any) -> None:
     """Replace every string field that decoded as bytes by its UTF-8 text (lossy)."""
-    from google.protobuf.descriptor import FieldDescriptor
-
-    stack = [message]
-    while stack:
-        msg = stack.pop()
-        for fd, value in msg.ListFields():
-            if fd.type == FieldDescriptor.TYPE_STRING:
-                if _is_repeated(fd):
-                    for i, v in enumerate(value):
-                        if type(v) is bytes:
-                            value[i] = v.decode("utf-8", errors="replace")
-                elif type(value) is bytes:
-                    setattr(msg, fd.name, value.decode("utf-8", errors="replace"))
-            elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-                stack.extend(value if _is_repeated(fd) else [value])
+    for msg, fd, value in _string_fields(message):
+        if _is_repeated(fd):
+            for i, v in enumerate(value):
+                if type(v) is bytes:
+                    value[i] = v.decode("utf-8", errors="replace")
+        elif type(value) is bytes:
+            setattr(msg, fd.name, value.decode("utf-8", errors="replace"))
 
 
 _TEXT_STARTS = (b"ir_version", b"producer_name", b"producer_version", b"opset_import", b"graph", b"domain",
