@@ -116,6 +116,42 @@ class Inbound:
         return f"{self.layer}[{self.node_index}][{self.tensor_index}]"
 
 
+@dataclass(frozen=True, slots=True)
+class Operand:
+    """One input of an ONNX node: what the node consumes at that position.
+
+    ``name`` is the operator schema's name for the position (``X``, ``W``, ``B``;
+    ``input_<i>`` when the schema is unknown), ``tensor`` the tensor's name in the
+    file (empty when the optional input is left out).  ``kind`` is ``input`` (a
+    tensor some layer produces), ``weight`` (a stored constant counted as a
+    parameter), ``constant`` (a shape, index or other non-parameter constant) or
+    ``absent``.  ``dtype`` and ``shape`` are known from the file or shape inference;
+    ``value`` holds the values (nested lists) of a small constant, else ``None``."""
+
+    name: str
+    tensor: str
+    kind: str
+    dtype: str | None = None
+    shape: Shape | None = None
+    value: Any = None
+
+    @property
+    def present(self) -> bool:
+        """True unless the optional input was left out."""
+        return self.kind != "absent"
+
+    def describe(self) -> dict[str, Any]:
+        """This operand as a plain dict, as JSON outputs show it under ``"@inputs"``."""
+        entry: dict[str, Any] = {"name": self.name, "tensor": self.tensor, "kind": self.kind}
+        if self.kind == "absent":
+            return entry
+        entry["dtype"] = self.dtype
+        entry["shape"] = list(self.shape) if self.shape is not None else None
+        if self.value is not None:
+            entry["value"] = self.value
+        return entry
+
+
 @dataclass(slots=True, eq=False)
 class Layer:
     """One layer (Keras) or node (ONNX) of a graph."""
@@ -137,6 +173,8 @@ class Layer:
     dtype: str | None = None
     """Compute dtype policy (Keras) or output element type (ONNX)."""
     notes: list[str] = field(default_factory=list)
+    operands: list[Operand] = field(default_factory=list)
+    """Per input of an ONNX node, what it consumes there (empty for Keras layers)."""
 
     @property
     def output_shapes(self) -> list[Shape | None]:
@@ -165,6 +203,23 @@ class Layer:
 
     def inbound_flat(self) -> list[Inbound]:
         return [t for node in self.inbound for t in node]
+
+    def operand(self, index: int) -> Operand | None:
+        """The ``index``-th operand of an ONNX node, or ``None`` past the last one."""
+        return self.operands[index] if 0 <= index < len(self.operands) else None
+
+    def described_config(self) -> dict[str, Any]:
+        """``config`` as outputs (graph JSON, diffs) show it: for an ONNX node (whose
+        config names its ``"@outputs"``) the operands described under ``"@inputs"``,
+        just before ``"@outputs"``."""
+        if "@outputs" not in self.config:
+            return self.config
+        out: dict[str, Any] = {}
+        for key, value in self.config.items():
+            if key == "@outputs":
+                out["@inputs"] = [op.describe() for op in self.operands]
+            out[key] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True)

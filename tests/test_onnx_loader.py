@@ -30,6 +30,7 @@ from inspector.errors import InspectorError, LimitExceeded, ModelLoadError, Unsa
 from inspector.ir import ModelGraph
 from inspector.loaders import load
 from inspector.loaders import onnx as onnx_loader
+from inspector.loaders.onnx import inference as onnx_inference
 
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 BACKEND_FILES = sorted(DATA.rglob("*.onnx"))
@@ -220,7 +221,7 @@ def test_light_model_layers_fold_constants():
     assert conv.node_shapes == [[(1, 96, 54, 54)]]
     reshape = next(lay for lay in graph.layers if lay.type == "Reshape")
     assert reshape.weights == []  # the shape operand is not a parameter
-    assert reshape.config["@inputs"][1]["value"] == [1, 9216]
+    assert reshape.operands[1].value == [1, 9216]
     assert graph.metadata["folded_nodes"] == 16
     assert graph.metadata["ir_version"] == 3
 
@@ -1029,7 +1030,7 @@ def test_constant_of_shape_declaring_terabytes_is_refused_without_allocating(tmp
 
 
 def test_raw_data_is_read_in_chunks_straight_into_the_array(tmp_path, monkeypatch):
-    from inspector.loaders import onnx_wire
+    from inspector.loaders.onnx import wire as onnx_wire
 
     path, name, expected = _tensor_kinds(tmp_path)["stripped"]
     weight = {w.name: w for w in load(path).iter_weights()}[name]
@@ -1159,7 +1160,7 @@ def test_shape_inference_bombs_are_contained(tmp_path):
 
 
 def test_shape_inference_time_budget(tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_loader, "INFER_SECONDS", 1)
+    monkeypatch.setattr(onnx_inference, "INFER_SECONDS", 1)
     path = _expand_bomb(tmp_path, 3_000_000)  # several seconds of inference, within the memory budget
     start = time.perf_counter()
     graph = load(path)
@@ -1173,7 +1174,7 @@ def test_shape_inference_time_budget(tmp_path, monkeypatch):
 def test_shape_inference_in_process_gives_the_same_graph(tmp_path, monkeypatch):
     path, _ = tf2onnx_style(tmp_path)
     isolated = load(path)
-    monkeypatch.setattr(onnx_loader, "ISOLATE_INFERENCE", False)
+    monkeypatch.setattr(onnx_inference, "ISOLATE_INFERENCE", False)
     direct = load(path)
     assert [lay.node_shapes for lay in isolated.layers] == [lay.node_shapes for lay in direct.layers]
     assert isolated.metadata == direct.metadata and isolated.notes == direct.notes

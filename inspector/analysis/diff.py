@@ -259,8 +259,8 @@ def _shape_text(shapes: Sequence[Any]) -> str:
 
 
 def _config_changes(a: Layer, b: Layer) -> list[Change]:
-    ca = {k: v for k, v in a.config.items() if k != "name"}
-    cb = {k: v for k, v in b.config.items() if k != "name"}
+    ca = {k: v for k, v in a.described_config().items() if k != "name"}
+    cb = {k: v for k, v in b.described_config().items() if k != "name"}
 
     def dump(v: Any) -> str:
         if isinstance(v, dict) and isinstance(v.get("class_name"), str):

@@ -455,28 +455,19 @@ _ONNX_MATMUL = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 
 _ONNX_GEMM = {"Gemm": (0, 1), "com.microsoft.QGemm": (0, 3)}
 
 
-def _operands(layer: Layer) -> list[dict[str, Any]]:
-    ops = layer.config.get("@inputs")
-    return ops if isinstance(ops, list) else []
-
-
 def _operand_shape(layer: Layer, index: int) -> list[Any] | None:
-    ops = _operands(layer)
-    if index < len(ops) and isinstance(ops[index], dict):
-        return ops[index].get("shape")
-    return None
+    op = layer.operand(index)
+    return list(op.shape) if op is not None and op.shape is not None else None
 
 
 def _operand_value(layer: Layer, index: int) -> Any:
-    ops = _operands(layer)
-    if index < len(ops) and isinstance(ops[index], dict):
-        return ops[index].get("value")
-    return None
+    op = layer.operand(index)
+    return op.value if op is not None else None
 
 
 def _present(layer: Layer, index: int) -> bool:
-    ops = _operands(layer)
-    return index < len(ops) and ops[index].get("kind") not in (None, "absent")
+    op = layer.operand(index)
+    return op is not None and op.present
 
 
 def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
@@ -498,7 +489,7 @@ def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: i
         a = _resolve(_operand_shape(layer, 0))
         own = _prod(a[:-1]) * k * n
     elif op == "Einsum":
-        shapes = [_operand_shape(layer, i) for i in range(len(_operands(layer)))]
+        shapes = [_operand_shape(layer, i) for i in range(len(layer.operands))]
         own = _einsum_cost(str(layer.config["equation"]), shapes)
     elif op in ("LSTM", "GRU", "RNN"):
         own = _onnx_rnn(layer)
@@ -634,15 +625,15 @@ def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], 
             return None if inner else 0
         return inner * trips
     # Scan (opset >= 9): the last num_scan_inputs operands are scanned along their axis.
-    ops = _operands(layer)
-    if ops and ops[0].get("name") == "sequence_lens":
+    ops = layer.operands
+    if ops and ops[0].name == "sequence_lens":
         return None if inner else 0
     n_scan = int(layer.config.get("num_scan_inputs", 0) or 0)
     if n_scan <= 0 or n_scan > len(ops):
         return None
     axes = layer.config.get("scan_input_axes") or [0] * n_scan
     first = ops[len(ops) - n_scan]
-    shape = first.get("shape")
+    shape = first.shape
     if shape is None:
         return None if inner else 0
     axis = int(axes[0]) % len(shape)

@@ -314,12 +314,12 @@ def _weight_values(layer: Layer, role_or_name: str, *, limit: int = 4096) -> lis
 
 def _onnx_constant(layer: Layer) -> list[float]:
     """The values of the constant operand of a binary ONNX node, if small."""
-    for entry in (layer.config or {}).get("@inputs", []):
-        if not isinstance(entry, dict) or entry.get("kind") not in ("weight", "constant"):
+    for operand in layer.operands:
+        if operand.kind not in ("weight", "constant"):
             continue
-        if "value" in entry:
-            return _floats(entry["value"])
-        values = _weight_values(layer, str(entry.get("tensor", "")))
+        if operand.value is not None:
+            return _floats(operand.value)
+        values = _weight_values(layer, operand.tensor)
         if values:
             return values
     return []

@@ -79,7 +79,7 @@ def unit_axis(graph: ModelGraph, layer: Layer, rank: int) -> int:
 
 
 def _load(onnx: Any, path: Path) -> Any:
-    from ..loaders.onnx import _resolve_inside
+    from ..pathsafety import resolve_inside
     from onnx import external_data_helper as edh
 
     try:
@@ -92,7 +92,7 @@ def _load(onnx: Any, path: Path) -> Any:
         if not edh.uses_external_data(tensor):
             continue
         info = edh.ExternalDataInfo(tensor)
-        real, why = _resolve_inside(base, info.location)
+        real, why = resolve_inside(base, info.location)
         if real is None:
             raise UnsafeModel(f"tensor {tensor.name!r} keeps its data at {info.location!r}, which the probe "
                               f"never reads: {why}")
@@ -326,8 +326,8 @@ def instrument(graph: ModelGraph, model: Any) -> Instrumented:
         act = activation_of(lay)
         if act is None or act == "linear":
             continue
-        entries = (lay.config or {}).get("@inputs", [])
-        tensor = entries[0].get("tensor") if entries and isinstance(entries[0], dict) else None
+        first = lay.operand(0)
+        tensor = first.tensor if first is not None else None
         if not tensor:
             continue
         shapes = graph.input_shapes(lay)

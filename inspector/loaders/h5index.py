@@ -27,15 +27,16 @@ from __future__ import annotations
 import io
 import os
 import struct
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
-from ..errors import InspectorError, LimitExceeded, ModelLoadError, UnsafeModel
+from .. import isolation
+from ..errors import LimitExceeded, ModelLoadError, UnsafeModel
 from ..ir import SecurityFact
 from ..limits import DEFAULTS, current, hint
+from ..pathsafety import hdf5_link_fact, hdf5_storage_outside
 
 MAX_OBJECTS = DEFAULTS.hdf5_objects
 """Default most links (groups + datasets) an HDF5 file may hold before it is refused
@@ -154,7 +155,7 @@ def _dtype_name(dt: Any) -> str:
         return "string"
     if dt.kind == "V" and dt.fields is None:
         return f"opaque{dt.itemsize * 8}"
-    return dt.name
+    return str(dt.name)
 
 
 def read_attrs(obj: Any, names: Iterable[str], *, where: str) -> dict[str, Any]:
@@ -232,8 +233,8 @@ def index_h5(source: str | os.PathLike[str] | BinaryIO, *,
     return _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs, subject=subject, what=what)
 
 
-_ISOLATE = sys.platform.startswith("linux") and hasattr(os, "fork")
-"""Whether HDF5 metadata is read in a forked, time-limited child process."""
+_ISOLATE = isolation.ISOLATE
+"""Whether HDF5 metadata is read in a forked, time-limited child process (:mod:`inspector.isolation`)."""
 
 
 def _index_here(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callable[[str], Iterable[str]],
@@ -263,85 +264,23 @@ def _index_here(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callab
 
 def _index_isolated(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callable[[str], Iterable[str]],
                     root_attrs: Iterable[str], subject: str, what: str) -> tuple[H5Index, dict[str, Any]]:
-    import pickle
-    import select
-    import signal
-    import time
-    import warnings
-
     import h5py  # imported before the fork, so the child does not pay for it
 
     assert h5py
     seconds = current().hdf5_seconds
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded, use of fork()"
-        pid = os.fork()
-    if pid == 0:  # the child: index, send the result, and leave without any cleanup
-        status = 0
-        try:
-            import faulthandler
-
-            faulthandler.disable()  # a crash of the C library here is reported by the parent, in one line
-            os.close(read_fd)
-            try:
-                result: tuple[str, Any] = ("ok", _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs,
-                                                            subject=subject, what=what))
-            except InspectorError as exc:
-                result = ("error", exc)
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent as a bug
-                result = ("bug", f"{type(exc).__name__}: {exc}")
-            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write_fd, view):]
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + seconds
-    timed_out = False
-    kill = True  # until the child has said everything (also on KeyboardInterrupt)
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(read_fd, 1 << 20)
-            if not chunk:
-                kill = False
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-        if kill:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # pragma: no cover - it just finished
-                pass
-        _, wait_status = os.waitpid(pid, 0)
-    if timed_out:
+    outcome = isolation.call_in_child(
+        lambda: _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs, subject=subject, what=what),
+        seconds=seconds, what="indexing the HDF5 file")
+    if not isinstance(outcome, isolation.Failure):
+        return outcome  # type: ignore[no-any-return]
+    if outcome.kind == "timeout":
         raise LimitExceeded(
             f"{subject} an HDF5 file the HDF5 library could not finish reading in {seconds:g} s: {what} is damaged "
             f"or crafted to hang its reader ({hint('hdf5_seconds')})")
-    if not chunks:
-        if os.WIFSIGNALED(wait_status):
-            sig = os.WTERMSIG(wait_status)
-            raise ModelLoadError(
-                f"{subject} an HDF5 file that crashed the HDF5 library (signal {sig}): {what} is corrupt or crafted")
-        raise ModelLoadError(f"{subject} an HDF5 file whose metadata could not be read: {what} is corrupt")
-    kind, value = pickle.loads(b"".join(chunks))
-    if kind == "ok":
-        return value
-    if kind == "error":
-        raise value
-    raise RuntimeError(f"indexing the HDF5 file failed in the worker process: {value}")
+    if outcome.kind == "crash":
+        raise ModelLoadError(f"{subject} an HDF5 file that crashed the HDF5 library (signal {outcome.signal}): "
+                             f"{what} is corrupt or crafted")
+    raise ModelLoadError(f"{subject} an HDF5 file whose metadata could not be read: {what} is corrupt")
 
 
 def _h5_reason(exc: BaseException) -> str:
@@ -358,29 +297,7 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
 
     index = H5Index()
     fid = f.id
-    links: list[tuple[str, int, int]] = []
-    kinds: dict[int, int] = {}
-
-    # Two C-level traversals instead of one call per object: H5Lvisit lists every
-    # link with its type and (for hard links) the object's address, without following
-    # soft or external links; H5Ovisit gives each object's type by address.
-    max_objects = current().hdf5_objects
-
-    def on_link(name: bytes, info: Any) -> Any:
-        links.append((name.decode("utf-8", "replace"), info.type, info.u))
-        return True if len(links) > max_objects else None  # True stops the visit
-
-    def on_object(name: bytes, info: Any) -> Any:
-        kinds.setdefault(info.addr, info.type)
-        return True if len(kinds) > max_objects else None
-
-    fid.links.visit(on_link, info=True)
-    if len(links) > max_objects:
-        raise LimitExceeded(
-            f"the HDF5 file holds more than {max_objects:,} objects: refusing to index it ({hint('hdf5_objects')})"
-        )
-    h5py.h5o.visit(fid, on_object, info=True)
-
+    links, kinds = _visit(fid)
     index.groups[""] = []
     seen_objects: dict[int, str] = {}
     for path, ltype, addr in links:
@@ -388,20 +305,11 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
         if parent not in index.groups:
             # The parent is reached through a soft/external link or is not a group.
             continue
-        if ltype == h5py.h5l.TYPE_EXTERNAL:
-            target = _link_value(fid, path)
-            index.add_fact(path, f"HDF5 external link {path!r} points into another file ({target}); "
-                                 "h5py and Keras would open that file, inspector did not",
-                           kind="external-link", detail=target)
-            continue
-        if ltype == h5py.h5l.TYPE_SOFT:
-            target = _link_value(fid, path)
-            index.add_fact(path, f"HDF5 soft link {path!r} -> {target!r}: Keras writes none; it was not followed",
-                           kind="soft-link", detail=target)
-            continue
-        if ltype != h5py.h5l.TYPE_HARD:
-            index.add_fact(path, f"HDF5 user-defined link {path!r} (link class {ltype}): its target is "
-                                 "resolved by a plugin; it was not followed", kind="user-link")
+        if ltype != h5py.h5l.TYPE_HARD:  # soft, external or user-defined: never followed
+            external_or_soft = ltype in (h5py.h5l.TYPE_EXTERNAL, h5py.h5l.TYPE_SOFT)
+            target = _link_value(fid, path) if external_or_soft else ""
+            link_kind, message = hdf5_link_fact(ltype, path, target)
+            index.add_fact(path, message, kind=link_kind, detail=target if external_or_soft else None)
             continue
         bpath = path.encode()
         kind = kinds.get(addr)
@@ -434,6 +342,35 @@ def _walk(f: Any, *, want_attrs: Callable[[str], Iterable[str]],
         # Named datatypes and other object kinds carry no weights: skipped.
     attrs = read_attrs(fid, list(root_attrs), where="") if root_attrs else {}
     return index, attrs
+
+
+def _visit(fid: Any) -> tuple[list[tuple[str, int, int]], dict[int, int]]:
+    """Every link of the file as (path, link type, object address), and each object's
+    type by address, in two C-level traversals instead of one call per object:
+    H5Lvisit lists every link with its type and (for hard links) the object's address,
+    without following soft or external links; H5Ovisit gives each object's type.
+    Stops past the ``hdf5_objects`` limit."""
+    import h5py
+
+    links: list[tuple[str, int, int]] = []
+    kinds: dict[int, int] = {}
+    max_objects = current().hdf5_objects
+
+    def on_link(name: bytes, info: Any) -> Any:
+        links.append((name.decode("utf-8", "replace"), info.type, info.u))
+        return True if len(links) > max_objects else None  # True stops the visit
+
+    def on_object(name: bytes, info: Any) -> Any:
+        kinds.setdefault(info.addr, info.type)
+        return True if len(kinds) > max_objects else None
+
+    fid.links.visit(on_link, info=True)
+    if len(links) > max_objects:
+        raise LimitExceeded(
+            f"the HDF5 file holds more than {max_objects:,} objects: refusing to index it ({hint('hdf5_objects')})"
+        )
+    h5py.h5o.visit(fid, on_object, info=True)
+    return links, kinds
 
 
 def _link_value(fid: Any, path: str) -> str:
@@ -473,20 +410,12 @@ def _dataset_info(fid: Any, path: str, bpath: bytes, index: H5Index) -> DatasetI
 def storage_problem(did: Any) -> tuple[str, str] | None:
     """Why the dataset ``did`` must not be read, as (kind, explanation), or None.
 
-    A virtual dataset maps regions of other files; a dataset with external storage
-    keeps its bytes in raw files named in the HDF5 file; both make HDF5 open files
-    the file names.  A dataset declaring far more than it stores expands out of
+    A dataset that keeps its bytes in other files (:func:`inspector.pathsafety.hdf5_storage_outside`)
+    makes HDF5 open them; a dataset declaring far more than it stores expands out of
     nothing when read."""
-    import h5py
-
-    dcpl = did.get_create_plist()
-    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
-        return "virtual-dataset", "is a virtual dataset that maps data from other files; they were not opened"
-    if dcpl.get_external_count() > 0:
-        name = dcpl.get_external(0)[0]
-        target = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-        return "external-storage", (f"keeps its bytes in the external file {target!r}; "
-                                    "it was not opened")
+    outside = hdf5_storage_outside(did.get_create_plist())
+    if outside is not None:
+        return outside
     n = 1
     for d in did.shape or ():
         n *= int(d)

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from ..limits import DEFAULTS, current, hint
+from ..pathsafety import lies_inside
 from .keras_config import compile_config_from_training_config, parse_json
 from .keras_graph import finish, graph_from_config
 from .keras_security import scan_config
@@ -374,13 +375,10 @@ def _ident(og: Any, node_id: int) -> tuple[Any, ...]:
 def _checkpoint_files_inside(path: Path) -> None:
     """Refuse to read variables through a symbolic link or from outside the folder
     (TensorFlow's checkpoint reader would follow them anywhere)."""
-    import os
-
-    base = os.path.realpath(path)
     folder = path / "variables"
     candidates = [folder, *(folder.glob("variables.*") if folder.is_dir() else [])]
     for candidate in candidates:
-        if candidate.is_symlink() or not os.path.realpath(candidate).startswith(base + os.sep):
+        if not lies_inside(path, candidate):
             raise UnsafeModel(f"the SavedModel's {candidate.relative_to(path)} is a symbolic link or lies outside "
                               "its folder: inspector does not read variables from there")
 

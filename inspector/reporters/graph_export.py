@@ -105,7 +105,7 @@ def render_json(graph: ModelGraph, *, indent: int | None = 2) -> str:
         node["output_shapes"] = [shape_json(s) for s in lay.output_shapes]
         node["weights"] = [{"name": w.name, "role": w.role, "shape": list(w.shape), "dtype": w.dtype,
                             "trainable": w.trainable} for w in lay.weights]
-        node["config"] = _jsonable(lay.config)
+        node["config"] = _jsonable(lay.described_config())
         nodes.append(node)
     edges = [{"source": e.source, "target": e.target, **e.attributes()} for e in facts.edges]
     doc = {"schema": SCHEMA, "directed": True, "multigraph": False,

@@ -303,7 +303,7 @@ def batchnorm_training_mode(ctx: Context):
         training = cfg.get("training_mode") in (1, True) or cfg.get("is_test") in (0, False)
     else:
         # Keras loaders record each call's keyword arguments as config["@call_kwargs"]
-        # (one dict per call), like the ONNX loader's "@inputs".
+        # (one dict per call); ONNX nodes carry typed Layer.operands instead.
         kwargs = cfg.get("@call_kwargs") or []
         training = any(isinstance(k, dict) and k.get("training") is True for k in kwargs)
     if training:

@@ -34,11 +34,12 @@ protobuf's 2 GiB message limit: :class:`InlineTensor` records where its
 from __future__ import annotations
 
 import os
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LimitExceeded, ModelLoadError
-from ..limits import DEFAULTS, hint
+from ...errors import LimitExceeded, ModelLoadError
+from ...limits import DEFAULTS, hint
 
 INLINE_THRESHOLD = 1024
 """Tensors whose encoding is at least this many bytes are described by reference."""
@@ -191,16 +192,20 @@ class _Stripper:
         self.inline: dict[str, InlineTensor] = {}
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
-    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:
+    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:  # 65 lines: one field loop
         """The message in ``buf[start:end]`` with big tensors stripped, or ``None``
-        when nothing inside changed (the caller then copies it verbatim)."""
+        when nothing inside changed (the caller then copies it verbatim).
+
+        One loop over the wire fields, kept whole: it is the loader's hot path (every
+        byte of structure passes through it once) and splitting it would add a call
+        per field."""
         if depth > self.max_depth:
             raise LimitExceeded(
                 f"nests protobuf messages more than {self.max_depth} levels deep, past the proto_depth limit; "
                 f"{hint('proto_depth')}")
         r = self.r
         children = _CHILDREN.get(kind, {})
-        chunks: list = []
+        chunks: list[Any] = []
         kept = 0  # bytes in ``chunks``: no message of the output may exceed max_bytes
         changed = False
         copy_from = start

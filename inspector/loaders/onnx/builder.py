@@ -1,0 +1,775 @@
+"""Building the :class:`~inspector.ir.ModelGraph` from a parsed ``ModelProto``:
+graphs, sub-graphs and functions, folded constants, weights, layers, metadata."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ...errors import UnsafeModel
+from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, SecurityFact, Shape, Weight
+from ...isolation import one_line
+from ...limits import Limits
+from ...pathsafety import resolve_inside
+from . import inference, wire
+from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
+from .ops import (BN_STATS, CONFIG_VALUE, DEFAULT_DOMAINS, FOLDABLE_OTHER_DOMAIN, NON_DATA, NOT_FOLDABLE, QUANT,
+                  SMALL_VALUE)
+from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info
+from .scope import Const, Scope, Source, Task
+from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
+from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
+from .wire import PROTOBUF_MAX_BYTES
+
+
+class Builder:
+    """Builds one :class:`~inspector.ir.ModelGraph` from a parsed ``ModelProto``
+    (:meth:`build`); graphs, sub-graphs and function bodies are built from a work
+    queue, not by recursion."""
+
+    def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
+                 infer_shapes: bool) -> None:
+        self.path = path
+        self.limits = lim
+        self.model = model
+        self.stripped = stripped
+        self.file_size = size
+        self.do_infer = infer_shapes
+        self.notes: list[str] = []
+        self.security: list[SecurityFact] = []
+        self.external: dict[str, dict[str, Any]] = {}
+        self.node_count = 0
+        self.folded = 0
+        self.referenced: set[str] = set()
+        self._schemas: dict[tuple[str, str, int], Any] = {}
+        self.functions: dict[tuple[str, str, str], ModelGraph] = {}
+        self.function_protos: dict[tuple[str, str, str], Any] = {}
+        self.shape_inference = "not run"
+        self.cyclic_functions: set[tuple[str, str, str]] = set()
+        self._refused: dict[str, tuple[str, str]] = {}
+        self._sec_first: dict[str, str] = {}
+
+    # ---- top level ----
+    def build(self) -> ModelGraph:
+        model = self.model
+        check_counts(model, self.limits)
+        if self.do_infer:
+            model = self._infer(model)
+        self.model = model
+        g = model.graph
+        opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
+        if "ai.onnx" in opsets and "" not in opsets:
+            opsets[""] = opsets["ai.onnx"]
+        name = g.name or self.path.stem
+        graph = ModelGraph(name=name, format="onnx", kind="onnx", path=str(self.path))
+        queue: deque[Task] = deque()
+        self._plan_functions(model, queue)
+        queue.appendleft(Task(g, graph, None, "", opsets, 0))
+        main_scope: Scope | None = None
+        while queue:
+            task = queue.popleft()
+            scope = self._build_graph(task, queue)
+            if task.graph is graph:
+                main_scope = scope
+        assert main_scope is not None
+        check_expansion(graph, self.limits)
+        for location, (tensor, reason) in self._refused.items():
+            self.security.append(SecurityFact(
+                code="SEC003",
+                message=(f"external data location {location!r} of tensor {tensor!r} is outside the model's folder "
+                         f"({reason}); inspector did not open it"),
+                layer=self._sec_first.get(location), detail=location))
+        graph.security = self.security
+        graph.notes = self.notes
+        graph.metadata = self._metadata(model, main_scope, graph)
+        graph.invalidate()
+        return graph
+
+    def _infer(self, model: Any) -> Any:
+        if model.ByteSize() > PROTOBUF_MAX_BYTES - (1 << 20):  # inference serializes the model
+            self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
+            self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
+            return model
+        errors: list[str] = []
+        for data_prop in (True, False):
+            outcome = inference.run_shape_inference(model, data_prop=data_prop)
+            if isinstance(outcome, str):
+                errors.append(outcome)
+                if outcome.startswith(inference.INFER_TIMEOUT):
+                    break  # without data propagation it would only time out again
+                continue
+            self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
+            if not data_prop:
+                self.notes.append(
+                    f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")
+            return outcome
+        self.shape_inference = f"failed: {errors[-1]}"
+        self.notes.append(f"Shape inference failed ({errors[-1]}); shapes come from the file's value_info only.")
+        return model
+
+    # ---- model-local functions ----
+    def _plan_functions(self, model: Any, queue: deque[Task]) -> None:
+        protos: dict[tuple[str, str, str], Any] = {}
+        for f in model.functions:
+            key = (f.domain, f.name, getattr(f, "overload", "") or "")
+            if key in protos:
+                self.notes.append(f"Function {f.domain}::{f.name} is defined twice; the first definition is used.")
+                continue
+            protos[key] = f
+        if not protos:
+            return
+        # Call graph between functions; functions on a cycle are not expanded.
+        calls: dict[Any, set[Any]] = {}
+        for key, f in protos.items():
+            callees = set()
+            for node in iter_nodes_flat(f.node):
+                ck = (node.domain, node.op_type, getattr(node, "overload", "") or "")
+                if ck in protos:
+                    callees.add(ck)
+            calls[key] = callees
+        cyclic = cyclic_nodes(calls)
+        for key in sorted(cyclic):
+            self.notes.append(
+                f"Function {key[0]}::{key[1]} calls itself (directly or not); its calls are not expanded.")
+        self.cyclic_functions = cyclic
+        self.function_protos = protos
+        model_opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
+        for key, f in protos.items():
+            sub = ModelGraph(name=f.name, format="onnx", kind="onnx",
+                             metadata={"function": f"{f.domain}::{f.name}" if f.domain else f.name})
+            self.functions[key] = sub
+            opsets = dict(model_opsets)
+            opsets.update({(o.domain or ""): int(o.version) for o in f.opset_import})
+            prefix = f"{f.domain}::{f.name}/"
+            queue.append(Task(f, sub, None, prefix, opsets, 1, is_function=True))
+
+    # ---- one graph ----
+    def _build_graph(self, task: Task, queue: deque[Task]) -> Scope:
+        proto = task.proto
+        graph = task.graph
+        scope = Scope(task.parent, graph, task.key_prefix, task.opsets)
+        layers: list[Layer] = []
+        if task.is_function:
+            input_names = list(proto.input)
+            output_names = list(proto.output)
+            for vi in getattr(proto, "value_info", []):
+                scope.types[vi.name] = type_info(vi.type)
+            inits: list[Any] = []
+            sparse: list[Any] = []
+        else:
+            for vi in list(proto.input) + list(proto.output) + list(proto.value_info):
+                info = type_info(vi.type)
+                if vi.name not in scope.types or info[1] is not None:
+                    scope.types[vi.name] = info
+            input_names = [vi.name for vi in proto.input]
+            output_names = [vi.name for vi in proto.output]
+            inits = list(proto.initializer)
+            sparse = list(proto.sparse_initializer)
+        self._stored_constants(inits, sparse, scope)
+        # Inputs (weights listed as inputs are not model inputs).
+        for name in input_names:
+            if name in scope.consts:
+                continue
+            lname = self._unique(scope, name or "input")
+            dtype, shape = scope.types.get(name, (None, None))
+            layers.append(Layer(name=lname, type="InputLayer", config={"name": name}, inbound=[[]],
+                                node_shapes=[[shape]], dtype=dtype))
+            scope.producers[name] = Inbound(lname, 0, 0)
+            graph.inputs.append(Inbound(lname, 0, 0))
+        graph_outputs = set(output_names)
+        # Nodes, in a topological order that keeps the file order where it can.
+        nodes = list(proto.node)
+        order = self._topological(nodes, scope, task)
+        for idx in order:
+            node = nodes[idx]
+            self.node_count += 1
+            for name in node.input:
+                self.referenced.add(name)
+            if self._foldable(node, scope, graph_outputs, task):
+                self._fold(node, scope)
+                self.folded += 1
+                continue
+            layers.append(self._layer(node, idx, scope, task, queue))
+        self._drop_shape_computations(layers, scope, graph_outputs, nodes)
+        self._outputs(output_names, scope, layers)
+        # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
+        # put them first, then this graph's own layers.
+        graph.layers = graph.layers + layers
+        graph.invalidate()
+        return scope
+
+    def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
+        """The graph's initializers and sparse initializers become constants of ``scope``."""
+        for t in inits:
+            src = self._source_from_tensor(t, t.name, scope)
+            if src is None:
+                continue
+            scope.consts[t.name] = Const(t.name, src.dtype, src.shape, ((src, False),),
+                                          proto=t if t.data_location != 1 else None)
+            scope.types.setdefault(t.name, (src.dtype, src.shape))
+        for st in sparse:
+            name = st.values.name
+            dtype = dtype_name(st.values.data_type)
+            nnz = tensor_dims(st.values)
+            dense = tuple(int(d) for d in st.dims)
+            if nnz is None:
+                continue
+            src = Source(name, scope.key_prefix + name, dtype, nnz)
+            scope.consts[name] = Const(name, dtype, dense, ((src, False),))
+            scope.types.setdefault(name, (dtype, dense))
+
+    def _outputs(self, output_names: list[str], scope: Scope, layers: list[Layer]) -> None:
+        """Wire the graph's outputs (a constant returned as an output gets a layer of its own)."""
+        graph = scope.graph
+        for name in output_names:
+            self.referenced.add(name)
+            ref = scope.producers.get(name)
+            if ref is None and name in scope.outer:
+                ref = Inbound(scope.outer[name], 0, 0)
+            if ref is None:
+                const = scope.find_const(name)
+                if const is not None:
+                    layer = self._constant_output_layer(name, const, scope)
+                    layers.append(layer)
+                    ref = Inbound(layer.name, 0, 0)
+                elif scope.defined_outside(name):
+                    ref = Inbound(self._outer_input(name, scope), 0, 0)
+                else:
+                    self.notes.append(f"Graph output {name!r} of {graph.name!r} is produced by no node.")
+                    continue
+            graph.outputs.append(ref)
+
+    def _drop_shape_computations(self, layers: list[Layer], scope: Scope, graph_outputs: set[str],
+                                 nodes: list[Any]) -> None:
+        """Constants consumed by nodes that only compute shapes are not parameters.
+
+        tf2onnx and PyTorch compute target shapes at run time (``Shape`` →
+        ``Gather`` → ``Concat`` with a constant → ``Reshape``'s shape operand).  A
+        node all of whose outputs end, directly or through other such nodes, only
+        in shape/axes/index operands is a shape computation; the constants it
+        consumes are shape data, not weights."""
+        inner_refs: set[str] = set()
+        if any(a.type in (5, 10) or a.HasField("g") for n in nodes for a in n.attribute):
+            inner_refs = {name for n in iter_nodes_flat(nodes) for name in n.input}
+        consumers: dict[str, list[tuple[Layer, int]]] = {}
+        for lay in layers:
+            for i, operand in enumerate(lay.operands):
+                if operand.kind == "input":
+                    consumers.setdefault(operand.tensor, []).append((lay, i))
+        shape_only: set[str] = set()
+        for lay in reversed(layers):
+            outs = [o for o in lay.config.get("@outputs", []) if o]
+            if not outs or any(o in graph_outputs or o in inner_refs for o in outs):
+                continue
+            used = False
+            ok = True
+            for o in outs:
+                for consumer, i in consumers.get(o, ()):
+                    used = True
+                    if i in scope.non_data.get(consumer.name, frozenset()) or consumer.name in shape_only:
+                        continue
+                    ok = False
+                    break
+                if not ok:
+                    break
+            if ok and used:
+                shape_only.add(lay.name)
+                if lay.weights:
+                    lay.weights = []
+                    lay.operands = [replace(operand, kind="constant") if operand.kind == "weight" else operand
+                                    for operand in lay.operands]
+
+    def _topological(self, nodes: list[Any], scope: Scope, task: Task) -> list[int]:
+        produced_at: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            for out in node.output:
+                if out and out not in produced_at:
+                    produced_at[out] = i
+        in_order = True
+        for i, node in enumerate(nodes):
+            for name in node.input:
+                j = produced_at.get(name)
+                if j is not None and j > i:
+                    in_order = False
+                    break
+            if not in_order:
+                break
+        if in_order:
+            return list(range(len(nodes)))
+        import heapq
+
+        deps: list[set[int]] = []
+        users: dict[int, list[int]] = {}
+        for i, node in enumerate(nodes):
+            d = {produced_at[n] for n in node.input if n in produced_at and produced_at[n] != i}
+            deps.append(d)
+            for j in d:
+                users.setdefault(j, []).append(i)
+        remaining = [len(d) for d in deps]
+        heap = [i for i, r in enumerate(remaining) if r == 0]
+        heapq.heapify(heap)
+        order: list[int] = []
+        while heap:
+            i = heapq.heappop(heap)
+            order.append(i)
+            for u in users.get(i, ()):
+                remaining[u] -= 1
+                if remaining[u] == 0:
+                    heapq.heappush(heap, u)
+        if len(order) < len(nodes):
+            done = set(order)
+            rest = [i for i in range(len(nodes)) if i not in done]
+            order.extend(rest)
+            self.notes.append(
+                f"Graph {task.graph.name!r} has a cycle through {len(rest)} node(s); they are listed in file order.")
+        else:
+            self.notes.append(f"Nodes of graph {task.graph.name!r} are not in topological order in the file; "
+                              "they are listed in dependency order.")
+        return order
+
+    # ---- sources ----
+    def _source_from_tensor(self, t: Any, name: str, scope: Scope) -> Source | None:
+        dims = tensor_dims(t)
+        dtype = dtype_name(t.data_type)
+        if dims is None:
+            self.notes.append(f"Tensor {name!r} has negative dims {list(t.dims)}; it is not counted.")
+            return None
+        key = scope.key_prefix + name
+        external = None
+        reader: Callable[[], Any] | None
+        if t.data_location == 1:
+            entries = {e.key: e.value for e in t.external_data}
+            location = entries.get("location", "")
+            if self.stripped is not None and location.startswith(self.stripped.token_prefix) \
+                    and location in self.stripped.inline:
+                reader = inline_reader(self.path, self.stripped.inline[location], name, dims, t.data_type)
+            else:
+                external, reader = self._external(name, dims, t.data_type, entries)
+        else:
+            reader = proto_reader(t, name)
+        return Source(name, key, dtype, dims, external, reader)
+
+    def _external(self, name: str, dims: tuple[int, ...], data_type: int,
+                  entries: dict[str, str]) -> tuple[ExternalData | None, Callable[[], Any] | None]:
+        location = entries.get("location", "")
+        try:
+            offset = int(entries.get("offset", "0") or 0)
+            length = int(entries["length"]) if entries.get("length") else None
+        except ValueError:
+            self.notes.append(f"Tensor {name!r} has a malformed external-data offset or length.")
+            offset, length = 0, None
+        ext = ExternalData(location, offset, length)
+        info = self.external.setdefault(location, {"location": location, "tensors": 0, "bytes": 0,
+                                                   "size": None, "status": "ok"})
+        info["tensors"] += 1
+        if length is not None:
+            info["bytes"] += length
+        resolved, reason = resolve_inside(self.path.parent, location)
+        if resolved is None:
+            info["status"] = f"refused: {reason}"
+            self._refused.setdefault(location, (name, str(reason)))
+
+            def refused() -> Any:
+                raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
+
+            return ext, refused
+        if info["size"] is None and info["status"] == "ok":
+            try:
+                st = resolved.stat()
+                if not resolved.is_file():
+                    info["status"] = "not a regular file"
+                else:
+                    info["size"] = st.st_size
+            except OSError:
+                info["status"] = "missing"
+                self.notes.append(f"External data file {location!r} is missing next to the model.")
+        return ext, external_reader(self.path.parent, location, offset, length, dims, data_type, name)
+
+    def _constant_node_sources(self, node: Any, scope: Scope) -> Const | None:
+        out = node.output[0] if node.output else ""
+        if not out:
+            return None
+        key_name = out
+        for a in node.attribute:
+            kind = a.name
+            if kind == "value":
+                src = self._source_from_tensor(a.t, key_name, scope)
+                if src is None:
+                    return None
+                return Const(out, src.dtype, src.shape, ((src, False),), proto=a.t if a.t.data_location != 1 else None)
+            if kind == "sparse_value":
+                nnz = tensor_dims(a.sparse_tensor.values)
+                if nnz is None:
+                    return None
+                dtype = dtype_name(a.sparse_tensor.values.data_type)
+                src = Source(out, scope.key_prefix + out, dtype, nnz)
+                return Const(out, dtype, tuple(int(d) for d in a.sparse_tensor.dims), ((src, False),))
+            simple = {"value_float": ("float32", ()), "value_int": ("int64", ()), "value_string": ("string", ()),
+                      "value_floats": ("float32", (len(a.floats),)), "value_ints": ("int64", (len(a.ints),)),
+                      "value_strings": ("string", (len(a.strings),))}
+            if kind in simple:
+                dtype, shape = simple[kind]
+                value = simple_constant_value(a)
+                src = Source(out, scope.key_prefix + out, dtype, shape, reader=const_reader(value))
+                c = Const(out, dtype, shape, ((src, False),))
+                c.value, c.evaluated = value, True
+                return c
+        return None
+
+    # ---- folding ----
+    def _foldable(self, node: Any, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
+        domain = node.domain or ""
+        op = node.op_type
+        if domain not in DEFAULT_DOMAINS and (domain, op) not in FOLDABLE_OTHER_DOMAIN:
+            return False
+        if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
+            return False
+        if (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
+            return False
+        if any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
+            return False
+        if op == "Constant":
+            return True
+        inputs = [n for n in node.input if n]
+        if not inputs:
+            return False
+        return all(scope.find_const(n) is not None for n in inputs)
+
+    def _fold(self, node: Any, scope: Scope) -> None:
+        op = node.op_type
+        if op == "Constant":
+            c = self._constant_node_sources(node, scope)
+            if c is not None:
+                scope.consts[c.name] = c
+                scope.types.setdefault(c.name, (c.dtype, c.shape))
+            else:
+                for out in node.output:
+                    if out:
+                        scope.consts[out] = Const(out, None, None, ())
+            return
+        inputs = [scope.find_const(n) if n else None for n in node.input]
+        if op == "ConstantOfShape":
+            self._fold_constant_of_shape(node, inputs[0], scope)
+            return
+        non_data = NON_DATA.get(op, frozenset())
+        quant = QUANT.get(op, frozenset())
+        origins: list[tuple[Source, bool]] = []
+        seen: set[tuple[int, bool]] = set()
+        for i, c in enumerate(inputs):
+            if c is None or i in non_data:
+                continue
+            for src, is_q in c.origins:
+                q = is_q or i in quant
+                if (id(src), q) not in seen:
+                    seen.add((id(src), q))
+                    origins.append((src, q))
+        value = evaluate(node, inputs, self.value_of)
+        for k, out in enumerate(node.output):
+            if not out:
+                continue
+            dtype, shape = scope.types.get(out, (None, None))
+            val = value[k] if value is not None and k < len(value) else None
+            if val is not None:
+                dtype = dtype or str(val.dtype)
+                shape = tuple(int(d) for d in val.shape)
+            elif shape is None or not is_static(shape):
+                shape = propagate_shape(op, node, inputs) or shape
+            if dtype is None and inputs and inputs[0] is not None and op not in ("Cast", "DequantizeLinear",
+                                                                                   "QuantizeLinear", "Shape", "Size"):
+                dtype = inputs[0].dtype
+            c = Const(out, dtype, shape, tuple(origins))
+            if val is not None:
+                c.value, c.evaluated = val, True
+            scope.consts[out] = c
+
+    def _fold_constant_of_shape(self, node: Any, shape_const: Const | None, scope: Scope) -> None:
+        out = node.output[0] if node.output else ""
+        if not out:
+            return
+        dims = None
+        if shape_const is not None:
+            v = self.value_of(shape_const)
+            if v is not None:
+                try:
+                    dims = tuple(int(x) for x in v.reshape(-1))
+                except (TypeError, ValueError):
+                    dims = None
+        if dims is None:
+            _, inferred = scope.types.get(out, (None, None))
+            if inferred is not None and is_static(inferred):
+                dims = tuple(d for d in inferred if isinstance(d, int))  # all of them: it is static
+        if dims is not None and any(d < 0 for d in dims):
+            dims = None
+        dtype, fill = "float32", 0.0
+        for a in node.attribute:
+            if a.name == "value":
+                dtype = dtype_name(a.t.data_type)
+                arr = small_value(a.t) if num_elements(tensor_dims(a.t) or (0,)) <= SMALL_VALUE else None
+                fill = arr.reshape(-1)[0].item() if arr is not None and arr.size else 0
+        src = Source(out, scope.key_prefix + out, dtype, dims,
+                      reader=_fill_reader(dims, fill, dtype, out) if dims is not None else None)
+        c = Const(out, dtype, dims, ((src, False),))
+        if dims is not None and num_elements(dims) <= SMALL_VALUE:
+            try:
+                import numpy as np
+
+                c.value, c.evaluated = np.full(dims, fill, dtype=np_dtype(dtype)), True
+            except Exception:  # noqa: BLE001
+                pass
+        scope.consts[out] = c
+        scope.types.setdefault(out, (dtype, dims))
+
+    def value_of(self, c: Const) -> Any:
+        """The numpy value of a small constant, or ``None``."""
+        if c.evaluated:
+            return c.value
+        c.evaluated = True
+        if c.proto is None or c.shape is None or not is_static(c.shape) or num_elements(c.shape) > SMALL_VALUE:
+            return None
+        c.value = small_value(c.proto)  # a malformed tensor just has no value
+        return c.value
+
+    # ---- compute layers ----
+    def _layer(self, node: Any, idx: int, scope: Scope, task: Task, queue: deque[Task]) -> Layer:
+        domain = node.domain or ""
+        op = node.op_type
+        ltype = op if domain in DEFAULT_DOMAINS else f"{domain}.{op}"
+        lname = self._unique(scope, node.name or f"{op}_{idx}", idx)
+        layer = Layer(name=lname, type=ltype)
+        scope.non_data[lname] = (NON_DATA.get(op, frozenset()) if domain in DEFAULT_DOMAINS or op in NON_DATA
+                                 else frozenset())
+        config: dict[str, Any] = {}
+        for a in node.attribute:
+            try:
+                config[a.name] = attribute_value(a)
+            except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
+                config[a.name] = None
+                layer.notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
+        inbound: list[Inbound] = []
+        weights: dict[str, Weight] = {}
+        layer.operands = self._operands(node, layer, scope, inbound, weights)
+        config["@outputs"] = list(node.output)
+        layer.config = config
+        if op == "Constant" and domain in DEFAULT_DOMAINS:
+            const = self._constant_node_sources(node, scope)
+            for src, is_q in (const.origins if const is not None else ()):
+                if src.shape is not None and src.key not in weights:
+                    weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
+                                              key=src.key, external=src.external, reader=src.reader)
+        layer.inbound = [inbound]
+        layer.weights = list(weights.values())
+        shapes: list[Shape | None] = []
+        first_dtype = None
+        for k, out in enumerate(node.output):
+            if not out:
+                shapes.append(None)
+                continue
+            dtype, shape = scope.types.get(out, (None, None))
+            if k == 0:
+                first_dtype = dtype
+            shapes.append(shape)
+            scope.producers[out] = Inbound(lname, 0, k)
+        layer.node_shapes = [shapes]
+        layer.dtype = first_dtype
+        self._nested_graphs(node, layer, scope, task, queue)
+        return layer
+
+    def _operands(self, node: Any, layer: Layer, scope: Scope, inbound: list[Inbound],
+                  weights: dict[str, Weight]) -> list[Operand]:
+        """The node's operands; adds the producers of its inputs to ``inbound`` and
+        the stored tensors that reach it as data to ``weights``."""
+        domain = node.domain or ""
+        op = node.op_type
+        roles = self._roles(op, domain, len(node.input), scope.opsets)
+        non_data = scope.non_data[layer.name]
+        quant = QUANT.get(op, frozenset())
+        bn_stats = BN_STATS.get(op, frozenset()) if domain in DEFAULT_DOMAINS else frozenset()
+        operands: list[Operand] = []
+        for i, tname in enumerate(node.input):
+            role = roles[i]
+            if not tname:
+                operands.append(Operand(role, tname, "absent"))
+                continue
+            const = scope.find_const(tname)
+            if const is None:
+                dtype, shape = scope.find_type(tname)
+                ref = scope.producers.get(tname)
+                if ref is None:
+                    ref = Inbound(self._outer_input(tname, scope), 0, 0)
+                inbound.append(ref)
+                operands.append(Operand(role, tname, "input", dtype, shape))
+                continue
+            data = i not in non_data
+            value = None
+            if not data or (const.shape is not None and is_static(const.shape) and num_elements(const.shape) <= 4
+                            and const.dtype in ("int64", "int32", "bool")):
+                v = self.value_of(const)
+                if v is not None and v.size <= CONFIG_VALUE:
+                    value = v.tolist()
+            if data:
+                self._add_weights(layer, const, role, weights, trainable=i not in bn_stats, quant=i in quant)
+            kind = "weight" if data and const.origins else "constant"
+            operands.append(Operand(role, tname, kind, const.dtype, const.shape, value))
+        return operands
+
+    def _add_weights(self, layer: Layer, const: Const, role: str, weights: dict[str, Weight], *,
+                     trainable: bool, quant: bool) -> None:
+        """The stored tensors that flow into ``const`` become weights of ``layer`` (once per key)."""
+        for src, is_q in const.origins:
+            if src.shape is None:
+                layer.notes.append(f"constant {src.name!r} has an unknown size and is not counted")
+                continue
+            if src.key in weights:
+                continue
+            weights[src.key] = Weight(
+                name=src.name, role=role, shape=src.shape, dtype=src.dtype,
+                trainable=trainable, key=src.key, external=src.external,
+                quantization=is_q or quant, reader=src.reader)
+            if src.external is not None:
+                self._sec_first.setdefault(src.external.location, layer.name)
+
+    def _nested_graphs(self, node: Any, layer: Layer, scope: Scope, task: Task, queue: deque[Task]) -> None:
+        """Queue the node's sub-graphs (``If``/``Loop``/``Scan`` bodies) and attach a called function's body."""
+        lname = layer.name
+        for a in node.attribute:
+            subs = []
+            if a.type == 5 or (a.type == 0 and a.HasField("g")):
+                subs = [(a.name, a.g)]
+            elif a.type == 10:
+                subs = [(f"{a.name}[{j}]", g) for j, g in enumerate(a.graphs)]
+            for key, g in subs:
+                if task.depth + 1 > self.limits.onnx_graph_depth:
+                    raise too_deep(self.limits)
+                sub = ModelGraph(name=g.name or f"{lname}/{key}", format="onnx", kind="onnx",
+                                 metadata={"attribute": key, "parent": lname})
+                layer.subgraphs[key] = sub
+                queue.append(Task(g, sub, scope, f"{scope.key_prefix}{lname}/{key}/", scope.opsets,
+                                  task.depth + 1))
+        fkey = (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
+        if fkey in self.functions:
+            if fkey in self.cyclic_functions:
+                layer.notes.append("calls a recursive function; its body is not expanded")
+            else:
+                layer.subgraphs["function"] = self.functions[fkey]
+
+    def _outer_input(self, tname: str, scope: Scope) -> str:
+        """An InputLayer in ``scope``'s graph standing for a tensor from an enclosing graph."""
+        existing = scope.outer.get(tname)
+        if existing is not None:
+            return existing
+        lname = self._unique(scope, tname)
+        outer = scope.defined_outside(tname)
+        dtype, shape = scope.find_type(tname)
+        config = {"name": tname, "outer_scope": True} if outer else {"name": tname, "undefined": True}
+        layer = Layer(name=lname, type="InputLayer", config=config, inbound=[[]], node_shapes=[[shape]],
+                      dtype=dtype)
+        if not outer:
+            layer.notes.append("this tensor is consumed but produced by no node, input or initializer")
+            self.notes.append(f"Tensor {tname!r} in graph {scope.graph.name!r} is used but never defined.")
+        scope.graph.layers.append(layer)
+        scope.outer[tname] = lname
+        scope.producers.setdefault(tname, Inbound(lname, 0, 0))
+        return lname
+
+    def _constant_output_layer(self, name: str, const: Const, scope: Scope) -> Layer:
+        lname = self._unique(scope, name)
+        weights = [Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
+                          external=src.external, quantization=is_q, reader=src.reader)
+                   for src, is_q in const.origins if src.shape is not None]
+        layer = Layer(name=lname, type="Constant", config={"@outputs": [name]}, inbound=[[]],
+                      node_shapes=[[const.shape]], weights=weights, dtype=const.dtype)
+        layer.notes.append("a constant tensor returned as a graph output")
+        scope.producers[name] = Inbound(lname, 0, 0)
+        return layer
+
+    def _unique(self, scope: Scope, base: str, idx: int | None = None) -> str:
+        used = scope.used_names
+        name = base
+        if name in used and idx is not None:
+            name = f"{base}_{idx}"
+        n = 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        return name
+
+    def _roles(self, op: str, domain: str, n: int, opsets: dict[str, int]) -> list[str]:
+        version = opsets.get(domain, opsets.get("ai.onnx" if domain == "" else domain, 0)) or 0
+        key = (op, domain, version)
+        schema = self._schemas.get(key, False)
+        if schema is False:
+            schema = None
+            if version:
+                try:
+                    from onnx import defs
+
+                    schema = defs.get_schema(op, version, domain)
+                except Exception:  # noqa: BLE001 - unknown or custom op
+                    schema = None
+            self._schemas[key] = schema
+        names: list[str] = []
+        formal = list(schema.inputs) if schema is not None else []
+        for i in range(n):
+            if i < len(formal):
+                names.append(formal[i].name)
+            elif formal and str(formal[-1].option).endswith("Variadic"):
+                names.append(formal[-1].name)
+            else:
+                names.append(f"input_{i}")
+        return names
+
+    # ---- checks and metadata ----
+    def _metadata(self, model: Any, scope: Scope, graph: ModelGraph) -> dict[str, Any]:
+        g = model.graph
+        opsets = {}
+        for o in model.opset_import:
+            opsets[o.domain or "ai.onnx"] = int(o.version)
+        ext = []
+        for loc in sorted(self.external):
+            info = dict(self.external[loc])
+            ext.append(info)
+        inits = {t.name for t in g.initializer}
+        unused = sorted(n for n in inits if n not in self.referenced)
+
+        def describe(refs: Iterable[Inbound], names: list[str]) -> list[dict[str, Any]]:
+            out = []
+            for ref, name in zip(refs, names):
+                dtype, shape = scope.types.get(name, (None, None))
+                out.append({"name": name, "dtype": dtype, "shape": list(shape) if shape is not None else None})
+            return out
+
+        input_names = [vi.name for vi in g.input if vi.name not in scope.consts]
+        output_names = [vi.name for vi in g.output]
+        meta: dict[str, Any] = {
+            "producer_name": model.producer_name,
+            "producer_version": model.producer_version,
+            "ir_version": int(model.ir_version),
+            "opset_import": dict(sorted(opsets.items())),
+            "domain": model.domain,
+            "model_version": int(model.model_version),
+            "doc_string": model.doc_string,
+            "graph_name": g.name,
+            "metadata_props": {p.key: p.value for p in model.metadata_props},
+            "inputs": describe(graph.inputs, input_names),
+            "outputs": [{"name": n, "dtype": scope.types.get(n, (None, None))[0],
+                         "shape": _listed(scope.types.get(n, (None, None))[1])}
+                        for n in output_names],
+            "external_data": ext,
+            "file_size": self.file_size,
+            "functions": sorted(f"{k[0]}::{k[1]}" if k[0] else k[1] for k in self.function_protos),
+            "nodes": self.node_count,
+            "folded_nodes": self.folded,
+            "initializers": len(g.initializer) + len(g.sparse_initializer),
+            "unused_initializers": unused,
+            "shape_inference": self.shape_inference,
+            "training_info": len(model.training_info),
+        }
+        return meta
+
+
+def _listed(shape: Shape | None) -> list[Dim] | None:
+    """A shape as a list (how metadata holds it), or ``None`` when unknown."""
+    return list(shape) if shape is not None else None

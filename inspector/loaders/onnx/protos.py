@@ -1,0 +1,166 @@
+"""Plain Python values out of ONNX protobuf messages: data type names, tensor
+types and shapes, attribute values, small inline tensor values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...ir import Shape
+
+DTYPES: dict[int, str] = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+    14: "complex64", 15: "complex128", 16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz",
+    19: "float8_e5m2", 20: "float8_e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4_e2m1",
+    24: "float8_e8m0", 25: "uint2", 26: "int2", 27: "float6_e2m3", 28: "float6_e3m2",
+}
+
+
+# -- helpers over protos -------------------------------------------------------------------
+def dtype_name(code: int) -> str:
+    return DTYPES.get(int(code), f"dtype{int(code)}")
+
+
+def tensor_dims(tensor: Any) -> tuple[int, ...] | None:
+    dims = tuple(int(d) for d in tensor.dims)
+    return None if any(d < 0 for d in dims) else dims
+
+
+def type_info(tp: Any) -> tuple[str | None, Shape | None]:
+    """(dtype, shape) of a TypeProto; shape ``None`` when unknown or not a tensor."""
+    wrappers: list[str] = []
+    for _ in range(64):  # optional(optional(...)) nests at most this deep here
+        which = tp.WhichOneof("value")
+        if which in ("tensor_type", "sparse_tensor_type"):
+            t = getattr(tp, which)
+            dtype = dtype_name(t.elem_type) if t.elem_type else None
+            shape = None
+            if t.HasField("shape"):
+                shape = tuple(_dim(d) for d in t.shape.dim)
+            for w in reversed(wrappers):
+                dtype = f"{w}({dtype or '?'})"
+                if w != "optional":
+                    shape = None
+            return dtype, shape
+        if which == "optional_type":
+            wrappers.append("optional")
+            tp = tp.optional_type.elem_type
+        elif which == "sequence_type":
+            wrappers.append("seq")
+            tp = tp.sequence_type.elem_type
+        elif which == "map_type":
+            key = dtype_name(tp.map_type.key_type)
+            inner, _ = _type_info_flat(tp.map_type.value_type)
+            return f"map({key},{inner or '?'})", None
+        else:
+            return None, None
+    return None, None
+
+
+def _type_info_flat(tp: Any) -> tuple[str | None, None]:
+    which = tp.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        return dtype_name(getattr(tp, which).elem_type), None
+    return which, None
+
+
+def _dim(d: Any) -> int | str | None:
+    which = d.WhichOneof("value")
+    if which == "dim_value":
+        return int(d.dim_value)
+    if which == "dim_param" and d.dim_param:
+        return str(d.dim_param)
+    return None
+
+
+def float32_value(x: float) -> float:
+    """A float32 attribute as the shortest decimal that round-trips (1e-4, not 9.99999974737875e-05)."""
+    try:
+        import numpy as np
+
+        return float(str(np.float32(x)))
+    except (ValueError, OverflowError):
+        return float(x)
+
+
+def decode_text(b: bytes) -> str:
+    return b.decode("utf-8", errors="replace")
+
+
+def small_value(t: Any) -> Any:
+    """The values of a small inline ``TensorProto`` the builder evaluates (shape
+    operands, fill values, attribute tensors), or ``None`` when they cannot be had.
+
+    A tensor marked as external data is never read here: onnx would resolve its
+    location against the working directory, not the model's folder."""
+    if t.data_location == 1 or t.data_type == 8:
+        return None
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, IndexError):  # inconsistent dims, data and dtype
+        return None
+
+
+def _tensor_desc(t: Any) -> dict[str, Any]:
+    desc: dict[str, Any] = {"dtype": dtype_name(t.data_type), "shape": [int(d) for d in t.dims]}
+    if t.name:
+        desc["name"] = t.name
+    if t.data_location == 1:
+        desc["external"] = True
+    else:
+        n = 1
+        for d in t.dims:
+            n *= int(d)
+        if 0 <= n <= 16:
+            value = small_value(t)  # a malformed tiny tensor only loses its value
+            if value is not None:
+                desc["value"] = value.tolist()
+    return desc
+
+
+def attribute_value(a: Any) -> Any:
+    """An attribute as a plain Python value (graphs and tensors described, not inlined)."""
+    t = a.type
+    if a.ref_attr_name:
+        return {"ref": a.ref_attr_name}
+    if t == 0:  # UNDEFINED in old files: guess from the field that is set
+        for name, guess in (("g", 5), ("t", 4), ("s", 3), ("graphs", 10), ("tensors", 9), ("strings", 8),
+                            ("ints", 7), ("floats", 6)):
+            v = getattr(a, name)
+            if (name in ("g", "t") and a.HasField(name)) or (name == "s" and v) \
+                    or (name not in ("g", "t", "s") and len(v)):
+                t = guess
+                break
+        else:
+            t = 2 if a.i else 1
+    if t == 1:
+        return float32_value(a.f)
+    if t == 2:
+        return int(a.i)
+    if t == 3:
+        return decode_text(a.s)
+    if t == 4:
+        return _tensor_desc(a.t)
+    if t == 5:
+        return {"graph": a.g.name, "nodes": len(a.g.node)}
+    if t == 11:
+        return {"sparse_tensor": _tensor_desc(a.sparse_tensor.values), "dims": list(a.sparse_tensor.dims)}
+    if t == 13:
+        return {"type": type_info(a.tp)[0]}
+    if t == 6:
+        return [float32_value(x) for x in a.floats]
+    if t == 7:
+        return [int(x) for x in a.ints]
+    if t == 8:
+        return [decode_text(x) for x in a.strings]
+    if t == 9:
+        return [_tensor_desc(x) for x in a.tensors]
+    if t == 10:
+        return [{"graph": g.name, "nodes": len(g.node)} for g in a.graphs]
+    if t == 12:
+        return [{"sparse_tensor": _tensor_desc(x.values), "dims": list(x.dims)} for x in a.sparse_tensors]
+    if t == 14:
+        return [{"type": type_info(x)[0]} for x in a.type_protos]
+    return None

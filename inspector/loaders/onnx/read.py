@@ -1,0 +1,248 @@
+"""Reading an ONNX file: binary (through :mod:`.wire`, big tensors skipped) or text
+format, into a ``ModelProto``; then :func:`load` builds the graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from ... import limits
+from ...errors import InspectorError, LimitExceeded, ModelLoadError, UnsupportedFormat
+from ...ir import ModelGraph
+from ...isolation import one_line
+from ...limits import Limits, hint
+from . import inference, wire
+from .builder import Builder
+from .wire import PROTOBUF_MAX_BYTES
+
+
+# -- public entry point ------------------------------------------------------------------
+def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
+    """Read the ONNX model at ``path`` statically (nothing is executed)."""
+    path = Path(path)
+    lim = limits.current()  # the limits in force for this whole file
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ModelLoadError("is empty (0 bytes): not an ONNX model")
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if head[4:8] == b"ORTM":
+        raise UnsupportedFormat(
+            "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: "
+            "inspect the .onnx file it was converted from")
+    import gc
+
+    # Building creates many small objects and no garbage cycles: the cyclic
+    # collector would only rescan the growing graph again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if infer_shapes:
+            inference.prepare()  # the helper is forked while this process holds no model yet
+        if _looks_like_text(head, path):
+            model, stripped = _load_text(path, size, lim), None
+        else:
+            model, stripped = _load_binary(path, lim)
+        try:
+            graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
+            if not _graph_has_bytes(graph):
+                return graph
+        except InspectorError:
+            raise
+        except RecursionError:
+            raise ModelLoadError("nests its structure too deeply to be read safely") from None
+        except Exception as exc:  # noqa: BLE001 - retried below, then one actionable line
+            if not _any_bytes(model):
+                raise ModelLoadError(
+                    f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
+                    "(rerun with --debug to see where)") from exc
+        # Protobuf returns bytes for a proto2 string that is not valid UTF-8: make
+        # every such field text (lossy), then build again.
+        _sanitize_strings(model)
+        try:
+            return Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
+        except InspectorError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(
+                f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
+                "(rerun with --debug to see where)") from exc
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _graph_has_bytes(graph: ModelGraph) -> bool:
+    """Did some text reach the graph as bytes (invalid UTF-8 in the file)?  A
+    cheap scan of the Python objects the builder made, sub-graphs included."""
+    items: list[Any] = []
+    add, extend = items.append, items.extend
+    seen: set[int] = set()
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        if id(g) in seen:
+            continue
+        seen.add(id(g))
+        add(g.name)
+        for lay in g.layers:
+            add(lay.name)
+            add(lay.type)
+            config = lay.config
+            extend(config)
+            for operand in lay.operands:
+                add(operand.tensor)
+                if operand.shape:
+                    extend(operand.shape)
+            extend(config.get("@outputs", ()))
+            for shapes in lay.node_shapes:
+                for shape in shapes:
+                    if shape:
+                        extend(shape)
+            for w in lay.weights:
+                add(w.name)
+                if w.external is not None:
+                    add(w.external.location)
+            if lay.subgraphs:
+                stack.extend(lay.subgraphs.values())
+    for value in graph.metadata.values():
+        if isinstance(value, dict):
+            extend(value)
+            extend(value.values())
+        elif isinstance(value, list):
+            for v in value:
+                if isinstance(v, dict):
+                    extend(v.values())
+                    for x in v.values():
+                        if isinstance(x, list):
+                            extend(x)
+                else:
+                    add(v)
+        else:
+            add(value)
+    return bytes in set(map(type, items))
+
+
+def _string_fields(message: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """(message, field descriptor, value) of every string field set anywhere in
+    ``message``, nested messages included (iterative, depth first)."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    stack = [message]
+    while stack:
+        msg = stack.pop()
+        for fd, value in msg.ListFields():
+            if fd.type == FieldDescriptor.TYPE_STRING:
+                yield msg, fd, value
+            elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if _is_repeated(fd) else [value])
+
+
+def _any_bytes(message: Any) -> bool:
+    """Any string field anywhere in ``message`` that decoded as bytes (iterative)."""
+    for _, fd, value in _string_fields(message):
+        values = value if _is_repeated(fd) else [value]
+        if any(type(v) is bytes for v in values):
+            return True
+    return False
+
+
+def _is_repeated(fd: Any) -> bool:
+    label = getattr(fd, "label", None)
+    if label is not None:
+        return bool(label == fd.LABEL_REPEATED)
+    return bool(getattr(fd, "is_repeated", False))  # pragma: no cover - newer protobuf
+
+
+def _sanitize_strings(message: Any) -> None:
+    """Replace every string field that decoded as bytes by its UTF-8 text (lossy)."""
+    for msg, fd, value in _string_fields(message):
+        if _is_repeated(fd):
+            for i, v in enumerate(value):
+                if type(v) is bytes:
+                    value[i] = v.decode("utf-8", errors="replace")
+        elif type(value) is bytes:
+            setattr(msg, fd.name, value.decode("utf-8", errors="replace"))
+
+
+_TEXT_STARTS = (b"ir_version", b"producer_name", b"producer_version", b"opset_import", b"graph", b"domain",
+                b"model_version", b"doc_string", b"metadata_props", b"functions", b"<")
+
+
+def _looks_like_text(head: bytes, path: Path) -> bool:
+    """A text-format model (protobuf text or the ``onnxtxt`` syntax)?"""
+    if path.suffix.lower() in (".onnxtxt", ".textproto", ".pbtxt"):
+        return True
+    text = head.lstrip()
+    while text.startswith(b"#"):  # comment lines
+        text = text.partition(b"\n")[2].lstrip()
+    return text.startswith(_TEXT_STARTS) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+
+
+def _load_text(path: Path, size: int, lim: Limits) -> Any:
+    import warnings
+
+    import onnx
+
+    if size > lim.proto_bytes:  # text protobuf has no way to skip weights: the whole file is structure
+        raise LimitExceeded(
+            f"is a {size:,}-byte text-format model, more than the proto_bytes limit of {lim.proto_bytes:,} bytes; "
+            f"{hint('proto_bytes')}")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64).lstrip()
+        fmt = "onnxtxt" if path.suffix.lower() == ".onnxtxt" or head.startswith(b"<") else "textproto"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "The onnxtxt format is experimental"
+            try:
+                return onnx.load_model(str(path), format=fmt, load_external_data=False)
+            except Exception:  # noqa: BLE001 - try the other text syntax before giving up
+                other = "textproto" if fmt == "onnxtxt" else "onnxtxt"
+                return onnx.load_model(str(path), format=other, load_external_data=False)
+    except Exception as exc:  # the text parsers raise several unrelated types
+        msg = exc.decode("utf-8", "replace") if isinstance(exc, bytes) else one_line(exc)
+        if isinstance(exc.args[0] if exc.args else None, bytes):
+            msg = one_line(exc.args[0].decode("utf-8", "replace"))
+        raise ModelLoadError(
+            f"looks like a text-format ONNX model but does not parse ({msg}); "
+            "fix the text or save the model in binary .onnx form") from None
+
+
+def _load_binary(path: Path, lim: Limits) -> Any:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        stripped = wire.strip_file(path, max_depth=lim.proto_depth,
+                                        max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES))
+    except wire.StructureTooLarge as exc:
+        if exc.limit >= PROTOBUF_MAX_BYTES:
+            raise ModelLoadError(
+                "has more than 2 GiB of graph structure outside its weights, which protobuf cannot parse") from None
+        raise LimitExceeded(
+            f"has more than {lim.proto_bytes:,} bytes of graph structure outside its weights, past the proto_bytes "
+            f"limit; {hint('proto_bytes')}") from None
+    except wire.WireError as exc:
+        raise ModelLoadError(str(exc)) from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(stripped.data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise ModelLoadError(
+                "nests sub-graphs deeper than protobuf's parser allows (about 30 levels); it cannot be read") from None
+        raise ModelLoadError(
+            f"is not a valid ONNX protobuf ({one_line(exc)}); the file is corrupt, truncated or not an ONNX model"
+        ) from None
+    stripped.data = b""
+    if not model.HasField("graph") and not model.functions:
+        raise ModelLoadError(
+            "does not contain an ONNX graph (no ModelProto.graph); the file is corrupt or not an ONNX model")
+    if not model.ir_version and not model.opset_import and not model.graph.node:
+        raise ModelLoadError("does not look like an ONNX model (no IR version, opsets or nodes)")
+    return model, stripped

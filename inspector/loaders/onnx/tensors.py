@@ -1,0 +1,220 @@
+"""Lazy readers of stored ONNX tensors: inline, skipped by the wire reader,
+external, generated; each checks the ``tensor_bytes`` limit before allocating."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ... import limits
+from ...errors import LimitExceeded, ModelLoadError, UnsafeModel
+from ...isolation import one_line
+from ...limits import hint
+from ...pathsafety import resolve_inside
+from . import wire
+from .fold import np_dtype, num_elements
+from .protos import dtype_name
+from .wire import PROTOBUF_MAX_BYTES
+
+
+# -- lazy readers ---------------------------------------------------------------------------
+# Every reader checks the tensor's declared size against the ``tensor_bytes`` limit in
+# force when it is called, before it allocates anything, and turns a tensor whose
+# stored bytes do not decode into one ModelLoadError sentence.
+_SUB_BYTE_BITS = {21: 4, 22: 4, 23: 4, 25: 2, 26: 2, 27: 6, 28: 6}
+"""Data types packed several to a byte in ``raw_data`` (uint4, int4, float4, uint2, int2, float6)."""
+
+
+def _np_type(data_type: int, name: str) -> Any:
+    """The numpy dtype of ONNX ``data_type`` (ml_dtypes types included)."""
+    import numpy as np
+    from onnx import helper
+
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(int(data_type)))
+    except (KeyError, TypeError, ValueError):
+        raise ModelLoadError(
+            f"tensor {name!r} has data type {int(data_type)}, which is not an ONNX data type this version of onnx "
+            "can decode") from None
+
+
+def _check_tensor_bytes(name: str, dims: tuple[int, ...], data_type: int) -> Any:
+    """Refuse a tensor whose values would take more memory than ``tensor_bytes``;
+    return its numpy dtype."""
+    dt = _np_type(data_type, name)
+    _check_size(f"tensor {name!r}", dims, dt)
+    return dt
+
+
+def _check_size(what: str, dims: tuple[int, ...], dt: Any) -> None:
+    """Refuse ``what`` (a tensor of ``dims`` and numpy dtype ``dt``) when it would take
+    more memory than the ``tensor_bytes`` limit in force now."""
+    nbytes = num_elements(dims) * dt.itemsize
+    limit = limits.current().tensor_bytes
+    if nbytes > limit:
+        raise LimitExceeded(
+            f"{what} declares {nbytes:,} bytes, more than the tensor_bytes limit of {limit:,} bytes; "
+            f"{hint('tensor_bytes')}")
+
+
+def _stored_bytes(dims: tuple[int, ...], data_type: int, dt: Any) -> int:
+    """Bytes the ``raw_data`` of a tensor of ``dims`` and ``data_type`` takes."""
+    bits = _SUB_BYTE_BITS.get(int(data_type))
+    if bits is not None:
+        return (num_elements(dims) * bits + 7) // 8
+    return num_elements(dims) * int(dt.itemsize)
+
+
+def _array_from_proto(t: Any, name: str) -> Any:
+    """``numpy_helper.to_array`` of an inline ``TensorProto``, its failures as one sentence."""
+    from onnx import numpy_helper
+
+    if t.data_location == 1:  # pragma: no cover - callers pass inline tensors only
+        raise ModelLoadError(f"tensor {name!r} is marked as external data and has no inline values")
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # what to_array raises on inconsistent data
+        raise ModelLoadError(
+            f"tensor {name!r} cannot be decoded ({one_line(exc, 100)}); its stored values do not match its shape "
+            "and data type") from None
+
+
+def _array_from_raw(buf: Any, dims: tuple[int, ...], data_type: int, dt: Any, name: str) -> Any:
+    """The array that little-endian ``raw_data`` bytes ``buf`` (a uint8 array) hold."""
+    if int(data_type) == 8:
+        raise ModelLoadError(f"tensor {name!r} stores strings as raw bytes, which ONNX does not allow")
+    expected = _stored_bytes(dims, data_type, dt)
+    if buf.size != expected:
+        raise ModelLoadError(
+            f"tensor {name!r} stores {buf.size:,} bytes, but {num_elements(dims):,} {dtype_name(data_type)} values "
+            f"need {expected:,}; the file is corrupt")
+    if int(data_type) in _SUB_BYTE_BITS:  # packed: let onnx unpack it (bounded by tensor_bytes above)
+        import onnx
+
+        t = onnx.TensorProto(data_type=int(data_type), dims=dims)
+        t.raw_data = buf.tobytes()
+        return _array_from_proto(t, name)
+    arr = buf.view(dt)
+    if sys.byteorder == "big":  # pragma: no cover - ONNX stores little-endian
+        arr = arr.byteswap()
+    return arr.reshape(dims)
+
+
+def _read_raw(path: Path, offset: int, nbytes: int, what: str) -> Any:
+    """``nbytes`` bytes of ``path`` at ``offset`` as a fresh uint8 array (one copy)."""
+    import numpy as np
+
+    buf = np.empty(nbytes, dtype=np.uint8)
+    try:
+        wire.read_into(path, offset, buf.data, what=what)
+    except OSError as exc:
+        raise ModelLoadError(f"{what} cannot be read from {path.name}: {exc.strerror or exc}") from None
+    return buf
+
+
+def proto_reader(t: Any, name: str) -> Callable[[], Any]:
+    def read() -> Any:
+        _check_tensor_bytes(name, tuple(int(d) for d in t.dims), t.data_type)
+        return _array_from_proto(t, name)
+
+    return read
+
+
+def inline_reader(path: Path, where: wire.InlineTensor, name: str, dims: tuple[int, ...],
+                   data_type: int) -> Callable[[], Any]:
+    """Read a tensor stored in the model file whose bytes the loader skipped.
+
+    ``raw_data`` goes straight from the file into the array, so a tensor bigger than
+    protobuf's 2 GiB limit reads like any other; values in the typed fields
+    (``float_data`` …) are decoded by protobuf, which caps them at 2 GiB."""
+    def read() -> Any:
+        dt = _check_tensor_bytes(name, dims, data_type)
+        if where.raw is not None:
+            start, end = where.raw
+            expected = _stored_bytes(dims, data_type, dt)
+            if end - start != expected:  # checked before reading a byte
+                raise ModelLoadError(
+                    f"tensor {name!r} stores {end - start:,} bytes, but {num_elements(dims):,} {dtype_name(data_type)} "
+                    f"values need {expected:,}; the file is corrupt")
+            buf = _read_raw(path, start, end - start, f"tensor {name!r}")
+            return _array_from_raw(buf, dims, data_type, dt, name)
+        import onnx
+        from google.protobuf.message import DecodeError
+
+        encoded = where.end - where.start
+        if encoded > PROTOBUF_MAX_BYTES:
+            raise ModelLoadError(
+                f"tensor {name!r} stores {encoded:,} bytes of values in typed protobuf fields, more "
+                "than protobuf's 2 GiB limit; it cannot be decoded (store it as raw_data or as external data)")
+        if int(data_type) != 8 and encoded > 10 * num_elements(dims) * dt.itemsize + 4096:
+            # a number takes at most 10 bytes (a varint) in the typed fields
+            raise ModelLoadError(
+                f"tensor {name!r} stores {encoded:,} bytes of values, far more than its shape {list(dims)} of "
+                f"{dtype_name(data_type)} holds; the file is corrupt")
+        try:
+            data = wire.read_range(path, where.start, where.end)
+        except OSError as exc:
+            raise ModelLoadError(f"tensor {name!r} cannot be read from {path.name}: {exc.strerror or exc}") from None
+        t = onnx.TensorProto()
+        try:
+            t.ParseFromString(data)
+        except DecodeError as exc:
+            raise ModelLoadError(f"tensor {name!r} is corrupt ({one_line(exc, 100)})") from None
+        del data
+        return _array_from_proto(t, name)
+
+    return read
+
+
+def external_reader(base: Path, location: str, offset: int, length: int | None, dims: tuple[int, ...],
+                     data_type: int, name: str) -> Callable[[], Any]:
+    def read() -> Any:
+        dt = _check_tensor_bytes(name, dims, data_type)
+        resolved, reason = resolve_inside(base, location)
+        if resolved is None:
+            raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
+        try:
+            if not resolved.is_file():
+                raise ModelLoadError(f"external data file {location!r} of {name!r} is missing or not a regular file")
+            size = resolved.stat().st_size
+        except OSError as exc:
+            raise ModelLoadError(f"external data file {location!r} of {name!r} cannot be read: "
+                                 f"{exc.strerror or exc}") from None
+        expected = _stored_bytes(dims, data_type, dt)
+        want = length if length is not None else expected
+        if offset < 0 or want < 0 or offset + want > size:
+            raise ModelLoadError(
+                f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of {location!r} "
+                f"({size:,} bytes)")
+        if want != expected:
+            raise ModelLoadError(
+                f"external data of {name!r} is {want:,} bytes long, but {num_elements(dims):,} {dtype_name(data_type)} "
+                f"values need {expected:,}; the model or {location!r} is corrupt")
+        buf = _read_raw(resolved, offset, want, f"external data of {name!r}")
+        return _array_from_raw(buf, dims, data_type, dt, name)
+
+    return read
+
+
+def _fill_reader(dims: tuple[int, ...], fill: Any, dtype: str, name: str) -> Callable[[], Any]:
+    # ``inspector.analysis.weights.is_placeholder`` recognizes this reader by its name.
+    def read() -> Any:
+        import numpy as np
+
+        dt = np_dtype(dtype)
+        _check_size(f"tensor {name!r} (generated by ConstantOfShape)", dims, dt)
+        try:
+            return np.full(dims, fill, dtype=dt)
+        except (ValueError, TypeError, OverflowError) as exc:  # a fill value that does not fit the dtype
+            raise ModelLoadError(f"tensor {name!r} (generated by ConstantOfShape) cannot be filled with {fill!r} "
+                                 f"({one_line(exc, 80)})") from None
+
+    return read
+
+
+def const_reader(value: Any) -> Callable[[], Any]:
+    def read() -> Any:
+        return value
+
+    return read
