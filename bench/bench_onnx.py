@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         cli_ratio = cli["seconds"] / ref_cli["seconds"]
         mem = ours["peak_kib"] * 1024 / size
         cli_mem = cli["peak_kib"] * 1024 / size
-        print(f"- time, in-process: inspector / onnx = {ratio:.3f} (target ≤ 0.5): {'PASS' if ratio <= 0.5 else 'FAIL'}")
+        print(f"- time, in-process: inspector / onnx = {ratio:.3f} (target ≤ 0.5): "
+              f"{'PASS' if ratio <= 0.5 else 'FAIL'}")
         print(f"- time, commands: inspector summary / onnx.load+infer_shapes = {cli_ratio:.3f} (target ≤ 0.5): "
               f"{'PASS' if cli_ratio <= 0.5 else 'FAIL'}")
         print(f"- peak memory / file size: in-process {mem:.2f}, `inspector summary` {cli_mem:.2f} (target ≤ 1.2): "

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import exporters  # after the path set-up above
+from tests.helpers import exporters  # noqa: E402 (after the path set-up above)
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def _split(g: _Graph, total: int) -> None:
         raise ValueError(f"--split-tensors {total} exceeds the {capacity} weight rows of this model")
     sizes = [math.prod(w.shape) for w in g.weights]
     whole = sum(sizes)
-    for w, size in zip(g.weights, sizes):
+    for w, size in zip(g.weights, sizes, strict=True):
         w.pieces = max(1, min(w.shape[0], (total * size) // whole))
     missing = total - sum(w.pieces for w in g.weights)
     for w in sorted(g.weights, key=lambda w: -math.prod(w.shape)):  # hand out the rounding remainder

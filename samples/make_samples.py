@@ -136,8 +136,8 @@ def lint_deep_sigmoid(out: Path) -> list[str]:
 def lint_bn_cnn(out: Path) -> list[str]:
     """A small CNN trained for one step: BatchNormalization with epsilon 0 (BN001) and a
     Normalization layer that was never adapted (NORM002)."""
-    import numpy as np
     import keras
+    import numpy as np
     from keras import layers
 
     keras.utils.set_random_seed(0)

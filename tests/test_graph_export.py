@@ -139,8 +139,8 @@ def test_mermaid_collapses_resnet50(saved_app):
 def test_mermaid_falls_back_to_segments():
     """Names that do not group (numbered nodes in a chain) still give at most
     ``max_nodes`` blocks, in graph order."""
-    from inspector.ir import Inbound, Layer, ModelGraph
     from inspector.analysis.diagram import diagram
+    from inspector.ir import Inbound, Layer, ModelGraph
 
     layers = [Layer("in", "InputLayer", node_shapes=[[(None, 4)]])]
     for i in range(200):

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def assert_matches_keras(graph, facts):
     got = km.graph_facts(graph)
     assert [lay.name for lay in got.layers] == [lay.name for lay in facts.layers]
-    for mine, theirs in zip(got.layers, facts.layers):
+    for mine, theirs in zip(got.layers, facts.layers, strict=True):
         assert mine == theirs, f"layer {theirs.name}"
     assert (got.total, got.trainable, got.non_trainable) == (facts.total, facts.trainable, facts.non_trainable)
 

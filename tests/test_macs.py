@@ -79,8 +79,8 @@ def keras_layer_macs(layer) -> int | None:
     if cls == "EinsumDense":
         lhs = layer.equation.split("->")[0].split(",")
         sizes = {}
-        for term, shape in zip(lhs, (_in(layer), tuple(layer.kernel.shape))):
-            for letter, d in zip(term, shape):
+        for term, shape in zip(lhs, (_in(layer), tuple(layer.kernel.shape)), strict=False):
+            for letter, d in zip(term, shape, strict=False):
                 sizes[letter] = 1 if d is None else int(d)
         return _size(sizes.values())
     if cls == "MultiHeadAttention":

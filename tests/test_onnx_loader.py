@@ -451,7 +451,8 @@ def test_external_data_outside_the_folder_is_never_opened(tmp_path, monkeypatch,
     opened: list[str] = []
     real_path_open = Path.open
     real_open = builtins.open
-    monkeypatch.setattr(Path, "open", lambda self, *a, **k: (opened.append(str(self)), real_path_open(self, *a, **k))[1])
+    monkeypatch.setattr(Path, "open",
+                        lambda self, *a, **k: (opened.append(str(self)), real_path_open(self, *a, **k))[1])
     monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (opened.append(str(f)), real_open(f, *a, **k))[1])
     graph = load(path)
     assert count_params(graph).totals.params == 16

@@ -17,7 +17,6 @@ import pytest
 
 from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info
 from helpers.probe import HIDDEN, IN_DIM, batch_file, dense_onnx, mlp, pre_activation, probe_path
-
 from inspector.analysis.probe import SIGMOID_LIMIT, SOFTSIGN_LIMIT, TANH_LIMIT, saturation_region
 from inspector.errors import MissingDependency, UnsafeModel, UnsupportedFormat, UsageError
 
@@ -65,8 +64,8 @@ def test_moments_and_shares_match_numpy(fmt):
 def test_keras_and_onnx_agree_on_a_convnet(tmp_path):
     # tf2onnx turns the NHWC Keras model into NCHW ONNX: the probe's unit axes must follow.
     import keras
-    import tf2onnx
     import tensorflow as tf
+    import tf2onnx
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((12, 12, 3), name="image")
@@ -87,7 +86,7 @@ def test_keras_and_onnx_agree_on_a_convnet(tmp_path):
     k = probe_path(kpath, inputs=tmp_path / "x.npy")
     o = probe_path(opath, inputs=tmp_path / "x.npy")
     assert [s.activation for s in k.layers] == [s.activation for s in o.layers] == ["relu", "tanh"]
-    for ks, os_ in zip(k.layers, o.layers):
+    for ks, os_ in zip(k.layers, o.layers, strict=True):
         assert ks.units == os_.units and ks.values == os_.values
         assert ks.mean == pytest.approx(os_.mean, rel=1e-3, abs=1e-4)
         assert ks.std == pytest.approx(os_.std, rel=1e-3)

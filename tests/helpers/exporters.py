@@ -270,7 +270,7 @@ def _tuple_outputs_class() -> type[torch.nn.Module]:
             self.names = names
 
         def forward(self, *tensors: torch.Tensor) -> tuple[Any, ...]:
-            outputs = self.model(**dict(zip(self.names, tensors)))
+            outputs = self.model(**dict(zip(self.names, tensors, strict=True)))
             return tuple(outputs.to_tuple()) if hasattr(outputs, "to_tuple") else tuple(outputs)
 
     return TupleOutputs
