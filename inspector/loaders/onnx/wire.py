@@ -192,7 +192,8 @@ class _Stripper:
         self.inline: dict[str, InlineTensor] = {}
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
-    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:  # 65 lines: one field loop
+    # long: one loop over a message's fields is the hot path of every ONNX read; helpers per field cost time
+    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:
         """The message in ``buf[start:end]`` with big tensors stripped, or ``None``
         when nothing inside changed (the caller then copies it verbatim).
 
