@@ -51,7 +51,7 @@ def seed_cnn_model():
 
 @sample
 def seed_cnn(out: Path) -> list[str]:
-    """samples/seed_cnn.keras and .h5: the seed's CNN (its listing is shared/golden's)."""
+    """samples/seed_cnn.keras and .h5: the seed's CNN (its listing is tests/golden/sequential_keras2_summary.txt)."""
     import keras
 
     keras.utils.set_random_seed(0)

@@ -35,7 +35,7 @@ def test_codes_and_names():
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", n) for n in names)
     assert all(isinstance(r.severity, Severity) for r in rules)
-    # the first catalog of DESIGN.md / issue 4 is all there
+    # the first catalog (issue 4) is all there
     expected = {"INIT001", "INIT002", "INIT003", "INIT004", "ACT001", "ACT002", "ACT005", "ACT006",
                 "BN001", "BN002", "BN003", "BN004", "BN005", "BN006", "NUM001", "NUM002", "NUM003",
                 "NUM004", "NORM001", "NORM002", "NORM003", "REG001", "REG002", "REG003", "GRAPH001",

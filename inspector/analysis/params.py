@@ -1,6 +1,6 @@
 """Parameter counts: per layer, totals, and bytes by dtype.
 
-Semantics (DESIGN.md, Parameter semantics): a weight counts once however many
+Semantics (docs/architecture.md, Parameter semantics): a weight counts once however many
 layers share it (``Weight.key``); trainability is the loader's ``Weight.trainable``
 (it already applied frozen layers and nested models); quantization scales and
 zero points and optimizer state are reported apart, not as parameters.

@@ -1,7 +1,7 @@
 """The classic Keras 2 ``model.summary()`` listing, byte for byte.
 
 This is the listing of the Keras releases before 2.7 (cells are cut to their
-column, not wrapped).  Facts of the format (see ``shared/golden/README.md``):
+column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*_keras2_summary.txt``):
 
 * a model that is not sequential-like gets four columns (``Layer (type)``,
   ``Output Shape``, ``Param #``, ``Connected to``), 98 characters, stops at

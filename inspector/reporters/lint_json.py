@@ -1,4 +1,4 @@
-"""``inspector.lint/1`` JSON (the contract in DESIGN.md)."""
+"""``inspector.lint/1`` JSON (the contract in docs/architecture.md, Output contracts)."""
 
 from __future__ import annotations
 

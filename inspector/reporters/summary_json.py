@@ -1,4 +1,4 @@
-"""``inspector.summary/1`` JSON (DESIGN.md, Output contracts), plus ``macs``."""
+"""``inspector.summary/1`` JSON (docs/architecture.md, Output contracts), plus ``macs``."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ What the graph holds
   by attribute name); a call of a model-local function gets the function body as
   ``subgraphs["function"]`` (one shared graph per function).
 
-Parameters (DESIGN.md)
-----------------------
+Parameters (docs/architecture.md, Parameter semantics)
+------------------------------------------------------
 A parameter is a stored constant — an initializer, a ``Constant`` node's value,
 or the output of a ``ConstantOfShape`` generator — that reaches an operator as
 *data*, possibly through constant-only nodes (``Cast``, ``Reshape``,
