@@ -18,12 +18,14 @@ Results (``Finding``, ``Severity``, ``ModelReport``) live in :mod:`inspector.fin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .engine import resolve, run_rules
 from .registry import STATES, all_rules
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis.history_logs import History
+    from ..analysis.probe import ProbeReport
     from ..config import LintConfig
     from ..findings import Finding
     from ..ir import ModelGraph
@@ -33,7 +35,7 @@ __all__ = ["lint"]
 
 def lint(graph: ModelGraph, *, config: LintConfig | None = None,
          select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
-         probe: Any = None, history: Any = None, debug: bool = False) -> list[Finding]:
+         probe: ProbeReport | None = None, history: History | None = None, debug: bool = False) -> list[Finding]:
     """Check ``graph`` and return its findings, sorted by graph order then code.
 
     Tensor values are read only if an enabled rule needs them, each tensor once,

@@ -9,13 +9,37 @@ vanishing gradient the seed document opens with).
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..findings import Severity
-from ..graphquery import (activation_of, consumers, input_width, is_activation_layer, is_gate, is_output,
-                          is_weighted, nonlinear, producers, source_through, tensor_inputs, topological, units_of,
-                          walk_forward)
+from ..graphquery import (
+    activation_of,
+    consumers,
+    input_width,
+    is_activation_layer,
+    is_gate,
+    is_output,
+    is_weighted,
+    nonlinear,
+    producers,
+    source_through,
+    tensor_inputs,
+    topological,
+    units_of,
+    walk_forward,
+)
 from ..ir import Layer, ModelGraph
-from ..vocab import (ACTIVATION_TYPES, BATCHNORM, DROPOUT_LIKE, KERAS_ACTIVATION_LAYERS, KERAS_DEPTHWISE,
-                     KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_MATMUL, SATURATING)
+from ..vocab import (
+    ACTIVATION_TYPES,
+    BATCHNORM,
+    DROPOUT_LIKE,
+    KERAS_ACTIVATION_LAYERS,
+    KERAS_DEPTHWISE,
+    KERAS_KERNEL_LAYERS,
+    NORMALIZERS,
+    ONNX_MATMUL,
+    SATURATING,
+)
 from .engine import Context, Hit
 from .registry import rule
 
@@ -81,8 +105,10 @@ def saturating_stacks(ctx: Context) -> list[list[Layer]]:
         for lay in sats:
             if run[lay.name] >= depth and lay.name not in extended:
                 chain = [lay]
-                while prev.get(chain[-1].name) is not None:
-                    chain.append(prev[chain[-1].name])
+                step = prev.get(lay.name)
+                while step is not None:
+                    chain.append(step)
+                    step = prev.get(step.name)
                 stacks.append(chain[::-1])
         return stacks
 
@@ -91,7 +117,7 @@ def saturating_stacks(ctx: Context) -> list[list[Layer]]:
 
 @rule("ACT001", "saturating-activation", Severity.WARNING,
       types=ACTIVATION_LAYERS | FUSED_ACTIVATION_LAYERS)
-def saturating_activation(ctx: Context):
+def saturating_activation(ctx: Context) -> Iterator[Hit]:
     """A sigmoid, tanh, hard-sigmoid or softsign is used as a hidden-layer non-linearity.
 
     ## What it does
@@ -119,7 +145,7 @@ def saturating_activation(ctx: Context):
     layers.Dense(1, activation="sigmoid")    # fine: the output
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     nxt = saturating_trunk(ctx, layer)
     if nxt is None:
         return
@@ -134,7 +160,7 @@ def saturating_activation(ctx: Context):
 @rule("ACT002", "saturating-stack", Severity.WARNING,
       types=ACTIVATION_LAYERS | FUSED_ACTIVATION_LAYERS,
       options={"min-depth": DEFAULT_STACK_DEPTH})
-def saturating_stack(ctx: Context):
+def saturating_stack(ctx: Context) -> Iterator[Hit]:
     """Several saturating activations follow each other with no normalization between them.
 
     ## What it does
@@ -160,7 +186,7 @@ def saturating_stack(ctx: Context):
     # fix: activation="relu", or Dense -> BatchNormalization -> Activation
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     for chain in saturating_stacks(ctx):
         if chain[-1] is layer:
             names = ", ".join(repr(lay.name) for lay in chain[:3]) + (", …" if len(chain) > 3 else "")
@@ -206,7 +232,7 @@ def _affine(layer: Layer) -> bool:
 
 
 @rule("ACT005", "missing-nonlinearity", Severity.WARNING, types=DENSE_LIKE)
-def missing_nonlinearity(ctx: Context):
+def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     """Two linear layers follow each other with no non-linearity between them.
 
     ## What it does
@@ -233,7 +259,7 @@ def missing_nonlinearity(ctx: Context):
     x = layers.Dense(256, activation="relu")(x)    # fixed
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     if not _pointwise(layer) or not _is_linear(layer):
         return
     cur = layer
@@ -267,7 +293,7 @@ def missing_nonlinearity(ctx: Context):
 
 
 @rule("ACT006", "double-activation", Severity.WARNING, types=ACTIVATION_LAYERS)
-def double_activation(ctx: Context):
+def double_activation(ctx: Context) -> Iterator[Hit]:
     """An activation is applied to the output of another activation.
 
     ## What it does
@@ -290,7 +316,7 @@ def double_activation(ctx: Context):
     x = layers.Activation("relu")(x)   # ACT006: relu twice
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     if not is_activation_layer(layer):
         return
     src = source_through(ctx.graph, layer, DROPOUT_LIKE | {"Reshape", "Flatten"})

@@ -13,6 +13,7 @@ training mode).
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 
@@ -20,13 +21,14 @@ from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
 from ..findings import Severity
 from ..graphquery import activation_of, consumers, is_weighted, nonlinear, producers, source_through
+from ..ir import Layer, ModelGraph
 from ..vocab import BATCHNORM, DROPOUT_LIKE
 from .engine import Context, Hit, graphs_of
 from .registry import rule
 
 
 def _epsilon(ctx: Context) -> float | None:
-    cfg = ctx.layer.config or {}
+    cfg = ctx.current.config or {}
     if "epsilon" in cfg:
         try:
             return float(cfg["epsilon"])
@@ -39,12 +41,12 @@ def _compute_dtype(ctx: Context) -> str:
     """BN's arithmetic dtype: Keras computes BatchNormalization in float32 even
     under a float16 policy; an ONNX node computes in its tensor type."""
     if ctx.graph.format == "onnx":
-        return str(ctx.layer.dtype or "float32")
+        return str(ctx.current.dtype or "float32")
     return "float32"
 
 
 @rule("BN001", "batchnorm-epsilon", Severity.ERROR, types=BATCHNORM)
-def batchnorm_epsilon(ctx: Context):
+def batchnorm_epsilon(ctx: Context) -> Iterator[Hit]:
     """BatchNormalization's epsilon is zero, negative, or too small for its dtype.
 
     ## What it does
@@ -86,7 +88,7 @@ def batchnorm_epsilon(ctx: Context):
 
 
 @rule("BN002", "invalid-moving-variance", Severity.ERROR, types=BATCHNORM, needs=("weights",))
-def invalid_moving_variance(ctx: Context):
+def invalid_moving_variance(ctx: Context) -> Iterator[Hit]:
     """A BatchNormalization moving variance is negative, zero, or not finite.
 
     ## What it does
@@ -108,7 +110,7 @@ def invalid_moving_variance(ctx: Context):
     bn.set_weights([gamma, beta, mean, -np.ones(c)])  # BN002
     ```
     """
-    _, var = bn_statistics(ctx.layer, ctx.weights)
+    _, var = bn_statistics(ctx.current, ctx.weight_report)
     if var is None or not var.numeric or var.placeholder:
         return
     if not var.finite:
@@ -123,7 +125,7 @@ def invalid_moving_variance(ctx: Context):
                   severity=Severity.WARNING)
 
 
-def _channel_axis(layer, rank: int | None) -> int | None:
+def _channel_axis(layer: Layer, rank: int | None) -> int | None:
     """Non-negative axis a producer's bias is added on."""
     cfg = layer.config or {}
     if layer.type in ("Conv", "ConvTranspose", "Gemm"):
@@ -133,7 +135,7 @@ def _channel_axis(layer, rank: int | None) -> int | None:
     return None if rank is None else rank - 1
 
 
-def _bn_axes(layer, rank: int | None) -> set[int] | None:
+def _bn_axes(layer: Layer, rank: int | None) -> set[int] | None:
     cfg = layer.config or {}
     if layer.type == "BatchNormalization" and "axis" not in cfg:
         return {1}  # ONNX: the channel axis
@@ -152,7 +154,7 @@ def _bn_axes(layer, rank: int | None) -> set[int] | None:
 
 
 @rule("BN003", "bias-before-batchnorm", Severity.INFO)
-def bias_before_batchnorm(ctx: Context):
+def bias_before_batchnorm(ctx: Context) -> Iterator[Hit]:
     """A layer adds a bias that the BatchNormalization right after it removes again.
 
     ## What it does
@@ -186,8 +188,8 @@ def bias_before_batchnorm(ctx: Context):
         return
     first, size, bn_name = wasted[0]
     if len(wasted) == 1:
-        yield Hit(f"its bias ({size} value{'' if size == 1 else 's'}) is cancelled by the mean subtraction of {bn_name!r} "
-                  "right after it; build it with use_bias=False", layer=first)
+        yield Hit(f"its bias ({size} value{'' if size == 1 else 's'}) is cancelled by the mean subtraction of "
+                  f"{bn_name!r} right after it; build it with use_bias=False", layer=first)
         return
     names = ", ".join(repr(path) for path, _, _ in wasted[:3]) + (", …" if len(wasted) > 3 else "")
     total = sum(n for _, n, _ in wasted)
@@ -195,7 +197,7 @@ def bias_before_batchnorm(ctx: Context):
               f"cancels: {total:,} wasted parameters; build them with use_bias=False", layer=first)
 
 
-def _wasted_bias(graph, bn) -> tuple[str, int] | None:
+def _wasted_bias(graph: ModelGraph, bn: Layer) -> tuple[str, int] | None:
     """(name, bias size) of the layer whose bias ``bn`` cancels, if there is one."""
     prods = producers(graph, bn)
     if len(prods) != 1:
@@ -215,7 +217,7 @@ def _wasted_bias(graph, bn) -> tuple[str, int] | None:
 
 
 @rule("BN004", "batchnorm-after-activation", Severity.INFO, types=BATCHNORM)
-def batchnorm_after_activation(ctx: Context):
+def batchnorm_after_activation(ctx: Context) -> Iterator[Hit]:
     """BatchNormalization normalizes the output of an activation instead of its input.
 
     ## What it does
@@ -239,7 +241,7 @@ def batchnorm_after_activation(ctx: Context):
     # usual order: Conv2D(use_bias=False) -> BatchNormalization -> ReLU
     ```
     """
-    src = source_through(ctx.graph, ctx.layer, DROPOUT_LIKE)
+    src = source_through(ctx.graph, ctx.current, DROPOUT_LIKE)
     if src is None or not nonlinear(src):
         return
     yield Hit(f"normalizes the output of {activation_of(src)} from {src.name!r}; the usual order is "
@@ -248,7 +250,7 @@ def batchnorm_after_activation(ctx: Context):
 
 @rule("BN005", "stale-moving-statistics", Severity.WARNING, types=BATCHNORM, needs=("weights",),
       states=("trained",))
-def stale_moving_statistics(ctx: Context):
+def stale_moving_statistics(ctx: Context) -> Iterator[Hit]:
     """A trained model's BatchNormalization still holds its initial moving statistics.
 
     ## What it does
@@ -271,13 +273,13 @@ def stale_moving_statistics(ctx: Context):
     model.fit(...)                                            # BN005: stats stay 0/1
     ```
     """
-    if bn_at_init(ctx.layer, ctx.weights):
+    if bn_at_init(ctx.current, ctx.weight_report):
         yield Hit("moving mean is still 0 and moving variance 1 in a trained model: this layer never "
                   "ran in training mode, so at inference it does not normalize")
 
 
 @rule("BN006", "batchnorm-training-mode", Severity.WARNING, types=BATCHNORM)
-def batchnorm_training_mode(ctx: Context):
+def batchnorm_training_mode(ctx: Context) -> Iterator[Hit]:
     """BatchNormalization is saved in training mode in a graph meant for inference.
 
     ## What it does
@@ -297,7 +299,7 @@ def batchnorm_training_mode(ctx: Context):
     y = layers.BatchNormalization()(x, training=True)   # BN006: frozen into the graph
     ```
     """
-    lay = ctx.layer
+    lay = ctx.current
     cfg = lay.config or {}
     if ctx.graph.format == "onnx":
         training = cfg.get("training_mode") in (1, True) or cfg.get("is_test") in (0, False)

@@ -19,7 +19,7 @@ skipped silently, so ``inspector lint model.keras`` stays static and fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, Mapping, TypeVar
 
 from ..errors import InspectorError, UsageError
 from ..findings import Finding, Severity
@@ -27,9 +27,14 @@ from ..ir import Layer, ModelGraph
 from .registry import Rule, all_rules, get_rule
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis.history_logs import History
+    from ..analysis.probe import ProbeReport
     from ..analysis.state import StateReport
     from ..analysis.weights import WeightReport
     from ..config import LintConfig
+
+
+T = TypeVar("T")
 
 
 class RuleCrash(InspectorError):
@@ -152,15 +157,35 @@ class Context:
     prefix: str = ""
     weights: WeightReport | None = None
     state: StateReport | None = None
-    probe: Any = None
-    history: Any = None
-    extras: dict[Any, Any] = field(default_factory=dict)
+    probe: ProbeReport | None = None
+    history: History | None = None
+    extras: dict[Hashable, Any] = field(default_factory=dict)
     """Shared per-run scratch space for rules of one family (e.g. cached walks)."""
 
     @property
     def path(self) -> str | None:
         """The current layer's path (``outer/inner/dense``)."""
         return None if self.layer is None else self.prefix + self.layer.name
+
+    @property
+    def current(self) -> Layer:
+        """The layer a per-layer rule (registered with ``types``) is called on."""
+        return _supplied(self.layer, "a layer")
+
+    @property
+    def weight_report(self) -> WeightReport:
+        """The tensor statistics, for a rule that ``needs`` ``weights``."""
+        return _supplied(self.weights, "weight statistics")
+
+    @property
+    def probe_report(self) -> ProbeReport:
+        """The activation measurements, for a rule that ``needs`` ``probe``."""
+        return _supplied(self.probe, "probe measurements")
+
+    @property
+    def training_log(self) -> History:
+        """The training history, for a rule that ``needs`` ``history``."""
+        return _supplied(self.history, "a training history")
 
     def path_of(self, layer: Layer | str) -> str:
         return self.prefix + (layer if isinstance(layer, str) else layer.name)
@@ -181,12 +206,23 @@ class Context:
     def model_state(self) -> str:
         return self.state.state if self.state is not None else "unknown"
 
-    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
         """Compute something once per graph and share it between rules."""
-        k = (key, id(self.graph))
-        if k not in self.extras:
-            self.extras[k] = compute()
-        return self.extras[k]
+        return self.shared((key, id(self.graph)), compute)
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Compute something once per run (under ``key``) and share it between rules."""
+        if key not in self.extras:
+            self.extras[key] = compute()
+        value: T = self.extras[key]
+        return value
+
+
+def _supplied(value: T | None, what: str) -> T:
+    """``value``, which the engine guarantees for the rule running (its ``types``/``needs``)."""
+    if value is None:
+        raise RuntimeError(f"the engine passed no {what} to this rule")
+    return value
 
 
 # -- running ----------------------------------------------------------------------------
@@ -218,10 +254,10 @@ def layer_order(graph: ModelGraph) -> dict[str, int]:
 
 def run_rules(graph: ModelGraph, rules: Iterable[Rule], *, selection: Selection,
               weights: WeightReport | None = None, state: StateReport | None = None,
-              probe: Any = None, history: Any = None, path: str | None = None,
+              probe: ProbeReport | None = None, history: History | None = None, path: str | None = None,
               debug: bool = False) -> list[Finding]:
     """Run ``rules`` over ``graph`` and return the findings sorted by graph order then code."""
-    shared: dict[Any, Any] = {"debug": debug}
+    shared: dict[Hashable, Any] = {"debug": debug}
     model_state = state.state if state is not None else "unknown"
     findings: list[Finding] = []
     available = {"weights": weights is not None, "probe": probe is not None,

@@ -7,6 +7,8 @@ input was never wired in) and at best costs file size and load time.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..findings import Severity
 from ..ir import ModelGraph
 from .engine import Context, Hit
@@ -41,7 +43,7 @@ def _unused_initializers(graph: ModelGraph) -> list[tuple[str, int]]:
 
 
 @rule("GRAPH001", "dead-nodes", Severity.WARNING, options={"min-bytes": 1 << 20})
-def dead_nodes(ctx: Context):
+def dead_nodes(ctx: Context) -> Iterator[Hit]:
     """Nodes whose results no output uses, and stored tensors no node uses.
 
     ## What it does
@@ -83,7 +85,7 @@ def dead_nodes(ctx: Context):
 
 
 @rule("GRAPH002", "unused-inputs", Severity.WARNING)
-def unused_inputs(ctx: Context):
+def unused_inputs(ctx: Context) -> Iterator[Hit]:
     """A model input that nothing consumes.
 
     ## What it does

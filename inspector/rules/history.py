@@ -17,7 +17,7 @@ validation epoch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..analysis.curves import find_instability, find_nonfinite, find_overfitting, find_plateau, find_validation_better
 from ..analysis.history_logs import History
@@ -48,7 +48,7 @@ def epoch_location(epoch: int) -> str:
 
 @rule("HIST001", "overfitting", Severity.WARNING, formats=HISTORY_FORMATS, needs=("history",),
       options={"patience": 5, "min-rise": 0.05, "min-train-improvement": 0.01})
-def overfitting(ctx: Context):
+def overfitting(ctx: Context) -> Iterator[Hit]:
     """The validation curve gets worse for a sustained window while the training curve keeps improving.
 
     ## What it does
@@ -81,7 +81,7 @@ def overfitting(ctx: Context):
     30,0.02,0.71    training still improving, validation far worse
     ```
     """
-    h: History = ctx.history
+    h = ctx.training_log
     found = find_overfitting(h, patience=int(ctx.option("patience")), min_rise=float(ctx.option("min-rise")),
                              min_train_improvement=float(ctx.option("min-train-improvement")))
     if found is None:
@@ -97,7 +97,7 @@ def overfitting(ctx: Context):
 
 @rule("HIST002", "unstable-validation", Severity.WARNING, formats=HISTORY_FORMATS, needs=("history",),
       options={"min-swing": 0.15, "min-accuracy-swing": 0.05, "noise-ratio": 4.0, "min-swings": 3})
-def unstable_validation(ctx: Context):
+def unstable_validation(ctx: Context) -> Iterator[Hit]:
     """The validation curve spikes or oscillates far more than the training curve.
 
     ## What it does
@@ -128,7 +128,7 @@ def unstable_validation(ctx: Context):
     7,0.88,0.80    <- spike: HIST002 from epoch 5
     ```
     """
-    h: History = ctx.history
+    h = ctx.training_log
     found = find_instability(h, min_swing=float(ctx.option("min-swing")),
                              min_accuracy_swing=float(ctx.option("min-accuracy-swing")),
                              noise_ratio=float(ctx.option("noise-ratio")),
@@ -149,7 +149,7 @@ def unstable_validation(ctx: Context):
 
 
 @rule("HIST003", "non-finite-loss", Severity.ERROR, formats=HISTORY_FORMATS, needs=("history",))
-def non_finite_loss(ctx: Context):
+def non_finite_loss(ctx: Context) -> Iterator[Hit]:
     """The loss (or another metric) became NaN or infinite.
 
     ## What it does
@@ -176,7 +176,7 @@ def non_finite_loss(ctx: Context):
     8,nan,nan      <- HIST003 at epoch 7 (val_loss infinite)
     ```
     """
-    h: History = ctx.history
+    h = ctx.training_log
     found = find_nonfinite(h)
     if found is None:
         return
@@ -191,7 +191,7 @@ def non_finite_loss(ctx: Context):
 
 @rule("HIST004", "plateau", Severity.WARNING, formats=HISTORY_FORMATS, needs=("history",),
       options={"window": 5, "min-improvement": 0.01})
-def plateau(ctx: Context):
+def plateau(ctx: Context) -> Iterator[Hit]:
     """The training loss does not improve from the start.
 
     ## What it does
@@ -220,7 +220,7 @@ def plateau(ctx: Context):
     5,2.3024     <- HIST004 at epoch 0: ln(10), a 10-class model guessing
     ```
     """
-    h: History = ctx.history
+    h = ctx.training_log
     window = max(int(ctx.option("window")), 1)
     found = find_plateau(h, window=window, min_improvement=float(ctx.option("min-improvement")))
     if found is None:
@@ -237,7 +237,7 @@ def plateau(ctx: Context):
 
 @rule("HIST005", "validation-better-than-training", Severity.INFO, formats=HISTORY_FORMATS,
       needs=("history",), options={"min-gap": 0.10, "min-accuracy-gap": 0.05, "min-share": 0.8})
-def validation_better(ctx: Context):
+def validation_better(ctx: Context) -> Iterator[Hit]:
     """The validation curve is consistently better than the training curve by a wide margin.
 
     ## What it does
@@ -264,7 +264,7 @@ def validation_better(ctx: Context):
     2,0.71,0.45     <- validation 35 % better, epoch after epoch
     ```
     """
-    h: History = ctx.history
+    h = ctx.training_log
     found = find_validation_better(h, min_gap=float(ctx.option("min-gap")),
                                    min_accuracy_gap=float(ctx.option("min-accuracy-gap")),
                                    min_share=float(ctx.option("min-share")))

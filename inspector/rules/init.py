@@ -69,7 +69,7 @@ def _describe(init: inits.Initializer) -> str:
 
 @rule("INIT001", "symmetric-initializer", Severity.WARNING, types=KERAS_KERNEL_LAYERS,
       formats=("keras",))
-def symmetric_initializer(ctx: Context):
+def symmetric_initializer(ctx: Context) -> Iterator[Hit]:
     """The layer's config initializes its kernel with one value for every weight.
 
     ## What it does
@@ -96,7 +96,7 @@ def symmetric_initializer(ctx: Context):
     layers.Dense(128, activation="relu")  # glorot_uniform: random, scaled
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     for w, layout, stats in kernels(ctx, layer):
         init = symmetric_config(layer, w.role)
         if init is None or (layout is not None and layout.depthwise):
@@ -116,7 +116,7 @@ def symmetric_initializer(ctx: Context):
 
 
 @rule("INIT002", "constant-kernel", Severity.ERROR, types=KERNEL_LAYERS, needs=("weights",))
-def constant_kernel(ctx: Context):
+def constant_kernel(ctx: Context) -> Iterator[Hit]:
     """A saved kernel holds the same value everywhere (all zeros, or one constant).
 
     ## What it does
@@ -139,7 +139,7 @@ def constant_kernel(ctx: Context):
     model.layers[1].set_weights([np.zeros((784, 128)), np.zeros(128)])  # INIT002
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     for w, layout, stats in kernels(ctx, layer):
         if stats is None or not stats.numeric or stats.placeholder or not stats.constant:
             continue
@@ -155,7 +155,7 @@ def constant_kernel(ctx: Context):
 
 
 @rule("INIT003", "duplicate-units", Severity.WARNING, types=KERNEL_LAYERS, needs=("weights",))
-def duplicate_units(ctx: Context):
+def duplicate_units(ctx: Context) -> Iterator[Hit]:
     """Several output units (neurons, filters) have identical weights and bias.
 
     ## What it does
@@ -178,13 +178,13 @@ def duplicate_units(ctx: Context):
     dense.set_weights([k, np.zeros(32)])                 # INIT003
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     if ctx.weights is None:
         return
-    stats = ctx.weights.layer(ctx.path)
+    stats = ctx.weights.layer(ctx.path_of(layer))
     if stats is None or not stats.duplicate_groups:
         return
-    for w, layout, ks in kernels(ctx, layer):
+    for _, layout, ks in kernels(ctx, layer):
         if ks is None or layout is None or ks.constant:
             continue
         if ks.dtype.startswith(("int", "uint")) and layout.fan_in < 8:
@@ -216,7 +216,7 @@ def normalized_after(ctx: Context, layer: Layer) -> bool:
 
 @rule("INIT004", "initial-scale", Severity.WARNING, types=KERNEL_LAYERS,
       options={"max-ratio": 4.0})
-def initial_scale(ctx: Context):
+def initial_scale(ctx: Context) -> Iterator[Hit]:
     """The initial spread of a kernel is far from what its fan-in and fan-out call for.
 
     ## What it does
@@ -246,38 +246,52 @@ def initial_scale(ctx: Context):
     layers.Dense(256, kernel_initializer="he_normal")                                  # std sqrt(2/1024)
     ```
     """
-    layer = ctx.layer
+    layer = ctx.current
     ratio = float(ctx.option("max-ratio"))
     for w, layout, stats in kernels(ctx, layer):
         if layout is None or layout.recurrent or not w.shape:
             continue
-        init = None
-        source = ""
-        std = None
-        if ctx.graph.format in ("keras", "keras-h5"):
-            init = inits.parse((layer.config or {}).get(init_key(layer, w.role) or ""))
-            if init is not None and init.symmetric_value is not None:
-                continue  # INIT001's business
-            std = inits.expected_std(init, tuple(w.shape))
-            if std is not None:
-                source = f"its initializer ({init.name}) draws std {std:.3g}"
-        if std is None and stats is not None and ctx.model_state == "untrained" and stats.numeric \
-                and not stats.placeholder and stats.finite and stats.size >= 64:
-            std = stats.std
-            source = f"its untrained kernel has std {std:.3g}"
-        if std is None or std == 0:
+        spread = _initial_spread(ctx, layer, w, stats)
+        if spread is None:
             continue
-        lo, hi = _band(layout)
-        fans = f"fan-in {layout.fan_in}, fan-out {layout.fan_out}"
-        if std > hi * ratio:
-            if normalized_after(ctx, layer):
-                continue
-            yield Hit(f"{source}, {std / hi:.1f}x the largest variance-scaling spread "
-                      f"(He: {hi:.3g} for {fans}); activations grow about {std * math.sqrt(layout.fan_in):.3g}x "
-                      "per layer; use glorot_uniform or he_normal")
-        elif std < lo / ratio and feeds_weighted(ctx, layer):
-            if normalized_after(ctx, layer):
-                continue
-            yield Hit(f"{source}, {lo / std:.1f}x below the smallest variance-scaling spread "
-                      f"(Glorot/LeCun: {lo:.3g} for {fans}); the signal shrinks layer after layer; "
-                      "use glorot_uniform or he_normal")
+        hit = _scale_hit(ctx, layer, layout, spread, ratio)
+        if hit is not None:
+            yield hit
+
+
+def _initial_spread(ctx: Context, layer: Layer, w: Weight, stats: TensorStats | None) -> tuple[float, str] | None:
+    """(std, where it comes from) of kernel ``w`` at initialization: what the Keras
+    initializer draws, else what an untrained saved kernel measures.  ``None`` when
+    unknown or zero, and for a symmetric initializer (INIT001's business)."""
+    if ctx.graph.format in ("keras", "keras-h5"):
+        init = inits.parse((layer.config or {}).get(init_key(layer, w.role) or ""))
+        if init is not None and init.symmetric_value is not None:
+            return None  # INIT001's business
+        std = inits.expected_std(init, tuple(w.shape))
+        if init is not None and std is not None:  # expected_std knows nothing without an initializer
+            return (std, f"its initializer ({init.name}) draws std {std:.3g}") if std != 0 else None
+    if stats is not None and ctx.model_state == "untrained" and stats.numeric \
+            and not stats.placeholder and stats.finite and stats.size >= 64:
+        return (stats.std, f"its untrained kernel has std {stats.std:.3g}") if stats.std != 0 else None
+    return None
+
+
+def _scale_hit(ctx: Context, layer: Layer, layout: KernelLayout, spread: tuple[float, str],
+               ratio: float) -> Hit | None:
+    """The finding for an initial ``spread`` more than ``ratio`` times outside the variance-scaling band."""
+    std, source = spread
+    lo, hi = _band(layout)
+    fans = f"fan-in {layout.fan_in}, fan-out {layout.fan_out}"
+    if std > hi * ratio:
+        if normalized_after(ctx, layer):
+            return None
+        return Hit(f"{source}, {std / hi:.1f}x the largest variance-scaling spread "
+                   f"(He: {hi:.3g} for {fans}); activations grow about {std * math.sqrt(layout.fan_in):.3g}x "
+                   "per layer; use glorot_uniform or he_normal")
+    if std < lo / ratio and feeds_weighted(ctx, layer):
+        if normalized_after(ctx, layer):
+            return None
+        return Hit(f"{source}, {lo / std:.1f}x below the smallest variance-scaling spread "
+                   f"(Glorot/LeCun: {lo:.3g} for {fans}); the signal shrinks layer after layer; "
+                   "use glorot_uniform or he_normal")
+    return None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..findings import Severity
 from .engine import Context, Hit
 from .registry import rule
 
 
 @rule("MODEL001", "model-state", Severity.INFO, needs=("weights",))
-def model_state(ctx: Context):
+def model_state(ctx: Context) -> Iterator[Hit]:
     """Whether the saved weights look trained, untrained, or cannot tell.
 
     ## What it does

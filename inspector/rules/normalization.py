@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Iterator
 
+from ..analysis.weights import TensorStats
 from ..findings import Severity
 from ..graphquery import consumers, is_weighted, producers, tensor_inputs, walk_forward
-from ..ir import Layer, ModelGraph
+from ..ir import Dim, Layer, ModelGraph, Shape
 from ..vocab import NORMALIZERS
 from .engine import Context, Hit
 from .registry import rule
@@ -25,19 +26,23 @@ PREPROCESSING = frozenset({"Rescaling", "Normalization", "Lambda", "TFOpLambda"}
 ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Sub", "Div", "Mul"})
 
 
-def _dims(shape) -> list:
+def _dims(shape: Shape | None) -> list[Dim]:
     return list(shape) if shape is not None else []
 
 
-def image_like(shape, fmt: str) -> bool:
+def _spatial_ok(d: Dim) -> bool:
+    """An image side: unknown, symbolic, or at least 8 pixels."""
+    return d is None or isinstance(d, str) or (isinstance(d, int) and d >= 8)
+
+
+def image_like(shape: Shape | None, fmt: str) -> bool:
     """A batch of images: rank 4 with 1, 3 or 4 channels on the channel axis."""
     dims = _dims(shape)
     if len(dims) != 4:
         return False
-    spatial_ok = lambda d: d is None or isinstance(d, str) or (isinstance(d, int) and d >= 8)  # noqa: E731
     if fmt == "onnx":
-        return dims[1] in (1, 3) and spatial_ok(dims[2]) and spatial_ok(dims[3])
-    return dims[3] in (1, 3, 4) and spatial_ok(dims[1]) and spatial_ok(dims[2])
+        return dims[1] in (1, 3) and _spatial_ok(dims[2]) and _spatial_ok(dims[3])
+    return dims[3] in (1, 3, 4) and _spatial_ok(dims[1]) and _spatial_ok(dims[2])
 
 
 def _preprocesses(lay: Layer) -> bool:
@@ -48,7 +53,7 @@ def _preprocesses(lay: Layer) -> bool:
 
 
 @rule("NORM001", "missing-input-normalization", Severity.INFO)
-def missing_input_normalization(ctx: Context):
+def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     """An image input reaches the first weighted layer without rescaling or normalization.
 
     ## What it does
@@ -93,7 +98,7 @@ def missing_input_normalization(ctx: Context):
                       layer=ctx.path_of(lay))
 
 
-def _stats_role(ctx: Context, layer: Layer, names: tuple[str, ...]):
+def _stats_role(ctx: Context, layer: Layer, names: tuple[str, ...]) -> TensorStats | None:
     for w in layer.weights:
         leaf = w.name.rsplit("/", 1)[-1].split(":")[0]
         if w.role in names or leaf in names:
@@ -103,7 +108,7 @@ def _stats_role(ctx: Context, layer: Layer, names: tuple[str, ...]):
 
 @rule("NORM002", "unadapted-normalization", Severity.WARNING, types={"Normalization"}, formats=("keras",),
       needs=("weights",))
-def unadapted_normalization(ctx: Context):
+def unadapted_normalization(ctx: Context) -> Iterator[Hit]:
     """A ``Normalization`` layer was never adapted to the data.
 
     ## What it does
@@ -125,7 +130,7 @@ def unadapted_normalization(ctx: Context):
     norm.adapt(x_train)            # without this line: NORM002
     ```
     """
-    lay = ctx.layer
+    lay = ctx.current
     cfg = lay.config or {}
     if cfg.get("mean") is not None and cfg.get("variance") is not None:
         return
@@ -191,7 +196,7 @@ def _chain(graph: ModelGraph, layer: Layer) -> list[Layer]:
 
 @rule("NORM003", "suspicious-rescaling", Severity.WARNING, types={"Rescaling"},
       options={"max-scale": 100.0, "min-scale": 0.001})
-def suspicious_rescaling(ctx: Context):
+def suspicious_rescaling(ctx: Context) -> Iterator[Hit]:
     """A ``Rescaling`` factor that cannot be right, such as 255 instead of 1/255.
 
     ## What it does
@@ -215,7 +220,7 @@ def suspicious_rescaling(ctx: Context):
     layers.Rescaling(1.0 / 255)    # fine
     ```
     """
-    lay = ctx.layer
+    lay = ctx.current
     chain = _chain(ctx.graph, lay)
     last = [n for n in chain if n.type == "Rescaling"][-1]
     if last is not lay:

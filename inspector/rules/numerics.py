@@ -19,7 +19,7 @@ from .registry import rule
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))
-def non_finite_weights(ctx: Context):
+def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     """A stored tensor contains NaN or infinite values.
 
     ## What it does
@@ -39,7 +39,7 @@ def non_finite_weights(ctx: Context):
     model.save("m.keras")    # NUM001: the weights are NaN too
     ```
     """
-    for stats in sorted(ctx.weights.tensors.values(), key=lambda s: s.layer):
+    for stats in sorted(ctx.weight_report.tensors.values(), key=lambda s: s.layer):
         if stats.numeric and not stats.finite:
             yield Hit(f"{stats.role} {stats.name!r} has {stats.nan} NaN and {stats.inf} infinite "
                       f"value(s) of {stats.size}: every output depending on it is NaN",
@@ -53,8 +53,9 @@ def _policy(layer: Layer) -> str:
     d = (layer.config or {}).get("dtype")
     if isinstance(d, dict):
         cfg = d.get("config")
-        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
-            return cfg["name"]
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+        if isinstance(name, str):
+            return name
     return d if isinstance(d, str) else ""
 
 
@@ -75,7 +76,7 @@ def _float16_context(graph: ModelGraph) -> dict[str, str]:
 
 
 @rule("NUM002", "float16-overflow", Severity.ERROR, needs=("weights",))
-def float16_overflow(ctx: Context):
+def float16_overflow(ctx: Context) -> Iterator[Hit]:
     """Weights exceed the float16 range in a model that computes in float16.
 
     ## What it does
@@ -98,7 +99,7 @@ def float16_overflow(ctx: Context):
     fp16 = _float16_context(ctx.model)
     if not fp16:
         return
-    for stats in sorted(ctx.weights.tensors.values(), key=lambda s: s.layer):
+    for stats in sorted(ctx.weight_report.tensors.values(), key=lambda s: s.layer):
         if stats.f16_overflow and stats.layer in fp16:
             yield Hit(f"{stats.role} {stats.name!r} has {stats.f16_overflow} value(s) beyond ±65504 "
                       f"(max |x| {max(abs(stats.minimum), abs(stats.maximum)):.4g}) and {fp16[stats.layer]}: "
@@ -109,7 +110,7 @@ LOG_TYPES = frozenset({"Log", "log", "TFOpLambda"})
 
 
 @rule("NUM003", "log-of-softmax", Severity.WARNING, types=LOG_TYPES)
-def log_of_softmax(ctx: Context):
+def log_of_softmax(ctx: Context) -> Iterator[Hit]:
     """The model takes the logarithm of a softmax instead of using log-softmax.
 
     ## What it does
@@ -129,7 +130,7 @@ def log_of_softmax(ctx: Context):
     y = keras.ops.log_softmax(logits)              # stable
     ```
     """
-    lay = ctx.layer
+    lay = ctx.current
     if lay.type == "TFOpLambda" and not str((lay.config or {}).get("function", "")).endswith("log"):
         return
     src = source_through(ctx.graph, lay, DROPOUT_LIKE)
@@ -159,9 +160,10 @@ def _loss_spec(loss: Any) -> tuple[str, bool] | None:
         return (PROB_LOSSES[key], False) if key in PROB_LOSSES else None
     if isinstance(loss, dict):
         cls = loss.get("class_name")
-        cfg = loss.get("config") if isinstance(loss.get("config"), dict) else {}
-        if cls == "function" and isinstance(loss.get("config"), str):
-            return _loss_spec(loss["config"])
+        raw_cfg = loss.get("config")
+        cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
+        if cls == "function" and isinstance(raw_cfg, str):
+            return _loss_spec(raw_cfg)
         if isinstance(cls, str):
             key = cls.replace("_", "").lower()
             if key in PROB_LOSSES:
@@ -175,14 +177,14 @@ def _losses_per_output(loss: Any, outputs: list[str]) -> Iterator[tuple[str, Any
             if name in outputs:
                 yield name, spec
     elif isinstance(loss, (list, tuple)):
-        yield from zip(outputs, loss)
+        yield from zip(outputs, loss, strict=False)  # the file may list fewer or more losses than outputs
     elif loss is not None:
         for name in outputs:
             yield name, loss
 
 
 @rule("NUM004", "loss-activation-mismatch", Severity.ERROR, formats=("keras",))
-def loss_activation_mismatch(ctx: Context):
+def loss_activation_mismatch(ctx: Context) -> Iterator[Hit]:
     """The compiled loss expects logits but gets probabilities, or the reverse.
 
     ## What it does

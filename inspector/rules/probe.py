@@ -15,9 +15,10 @@ about real data.
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Iterator
 
-from ..analysis.probe import ActivationStats, ProbeReport
+from ..analysis.probe import ActivationStats
 from ..findings import Severity
 from ..graphquery import walk_backward
 from ..ir import Layer, ModelGraph
@@ -44,10 +45,7 @@ def _locate(ctx: Context) -> dict[str, tuple[ModelGraph, Layer]]:
                 out[prefix + lay.name] = (g, lay)
         return out
 
-    key = ("probe:locate", id(ctx.model))
-    if key not in ctx.extras:
-        ctx.extras[key] = compute()
-    return ctx.extras[key]
+    return ctx.shared(("probe:locate", id(ctx.model)), compute)
 
 
 def _region(s: ActivationStats) -> str:
@@ -61,7 +59,7 @@ def _region(s: ActivationStats) -> str:
 
 @rule("ACT003", "measured-saturation", Severity.WARNING, needs=("probe",),
       options={"max-saturated-units": 0.5})
-def measured_saturation(ctx: Context):
+def measured_saturation(ctx: Context) -> Iterator[Hit]:
     """Most units of a hidden sigmoid/tanh/hard-sigmoid/softsign layer are saturated when the model runs.
 
     ## What it does
@@ -92,7 +90,7 @@ def measured_saturation(ctx: Context):
     # 80 % of them beyond ±5.99 -> ACT003
     ```
     """
-    report: ProbeReport = ctx.probe
+    report = ctx.probe_report
     limit = float(ctx.option("max-saturated-units"))
     where = _locate(ctx)
     for s in report.layers:
@@ -103,7 +101,7 @@ def measured_saturation(ctx: Context):
         found = where.get(s.layer)
         if found is not None:
             g, lay = found
-            consumer = ctx.cached(f"probe:trunk:{s.layer}", lambda g=g, lay=lay: trunk_consumer(g, lay))
+            consumer = ctx.cached(f"probe:trunk:{s.layer}", partial(trunk_consumer, g, lay))
             if consumer is None:
                 continue  # a gate or the model's output: saturation is confidence there
         share_values = "" if s.saturated is None else f" ({_pct(s.saturated)} of all values)"
@@ -117,7 +115,7 @@ def measured_saturation(ctx: Context):
 
 @rule("ACT004", "dead-relu", Severity.WARNING, needs=("probe",),
       options={"min-dead-units": 0.5, "min-values": 8})
-def dead_relu(ctx: Context):
+def dead_relu(ctx: Context) -> Iterator[Hit]:
     """Half or more of a ReLU layer's units never fire when the model runs.
 
     ## What it does
@@ -153,7 +151,7 @@ def dead_relu(ctx: Context):
     # pre-activations below 0 for every input -> ACT004
     ```
     """
-    report: ProbeReport = ctx.probe
+    report = ctx.probe_report
     limit = float(ctx.option("min-dead-units"))
     min_values = int(ctx.option("min-values"))
     for s in report.layers:
@@ -175,7 +173,7 @@ def dead_relu(ctx: Context):
 
 
 @rule("NUM005", "non-finite-activations", Severity.ERROR, needs=("probe",))
-def non_finite_activations(ctx: Context):
+def non_finite_activations(ctx: Context) -> Iterator[Hit]:
     """Activations become NaN or infinite when the model runs.
 
     ## What it does
@@ -201,7 +199,7 @@ def non_finite_activations(ctx: Context):
     x = layers.Activation("tanh")(x)   # pre-activation overflows to inf -> NUM005
     ```
     """
-    report: ProbeReport = ctx.probe
+    report = ctx.probe_report
     bad = [s for s in report.layers if s.nonfinite]
     order = {s.layer: i for i, s in enumerate(report.layers)}
 
@@ -230,16 +228,16 @@ def non_finite_activations(ctx: Context):
 
 
 def _ancestors(ctx: Context, name: str) -> set[str]:
-    def compute() -> Any:
+    def compute() -> set[str]:
         import networkx as nx
 
         g = ctx.model.nx
-        return nx.ancestors(g, name) if name in g else set()
+        if name not in g:
+            return set()
+        ancestors: set[str] = nx.ancestors(g, name)
+        return ancestors
 
-    key = ("probe:ancestors", id(ctx.model), name)
-    if key not in ctx.extras:
-        ctx.extras[key] = compute()
-    return ctx.extras[key]
+    return ctx.shared(("probe:ancestors", id(ctx.model), name), compute)
 
 
 SPATIAL = frozenset({"Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",

@@ -126,7 +126,7 @@ def rule(code: str, name: str, severity: Severity | str, *,
             needs=frozenset(needs), states=tuple(states), options=dict(options or {}),
             module=fn.__module__,
         )
-        fn.rule_code = code  # type: ignore[attr-defined]
+        fn.rule_code = code  # type: ignore[attr-defined]  # a plain attribute on the function; mypy models none
         return fn
 
     return register

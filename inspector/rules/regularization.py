@@ -8,6 +8,8 @@ augmentation, which shows the model more varied data than it was given.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..analysis.params import count_params
 from ..findings import Severity
 from ..vocab import AUGMENTATION_PIPELINES, DROPOUT, KERAS_AUGMENTATION, NOISE
@@ -34,7 +36,7 @@ def _weight_decay(ctx: Context) -> bool:
 
 @rule("REG001", "no-regularization", Severity.INFO, formats=("keras",),
       options={"min-params": 1_000_000})
-def no_regularization(ctx: Context):
+def no_regularization(ctx: Context) -> Iterator[Hit]:
     """A large model has no regularization of any kind.
 
     ## What it does
@@ -81,7 +83,7 @@ RATE_KEYS = ("rate", "ratio")
 
 
 @rule("REG002", "dropout-rate", Severity.WARNING, types=DROPOUT, options={"max-rate": 0.8})
-def dropout_rate(ctx: Context):
+def dropout_rate(ctx: Context) -> Iterator[Hit]:
     """A dropout rate of 0 (does nothing) or so high that little signal gets through.
 
     ## What it does
@@ -102,7 +104,7 @@ def dropout_rate(ctx: Context):
     layers.Dropout(0.5)   # fine
     ```
     """
-    cfg = ctx.layer.config or {}
+    cfg = ctx.current.config or {}
     rate = None
     for key in RATE_KEYS:
         if key in cfg:
@@ -110,7 +112,7 @@ def dropout_rate(ctx: Context):
             break
     if rate is None and ctx.weights is not None:
         # ONNX opset 12+: the ratio is a (constant) input rather than an attribute.
-        for w in ctx.layer.weights:
+        for w in ctx.current.weights:
             stats = ctx.weights.of(w)
             if stats is not None and stats.size == 1 and stats.numeric and stats.finite \
                     and stats.dtype.startswith("float"):
@@ -126,7 +128,7 @@ def dropout_rate(ctx: Context):
 
 
 @rule("REG003", "augmentation-in-model", Severity.INFO, types=AUGMENTATION_LAYERS, formats=("keras",))
-def augmentation_in_model(ctx: Context):
+def augmentation_in_model(ctx: Context) -> Iterator[Hit]:
     """Data augmentation layers are part of the saved model.
 
     ## What it does
@@ -147,5 +149,5 @@ def augmentation_in_model(ctx: Context):
     model = keras.Sequential([layers.RandomFlip(), layers.Conv2D(32, 3), ...])   # REG003
     ```
     """
-    yield Hit(f"{ctx.layer.type} is inactive at inference but ships with the model; converters may "
+    yield Hit(f"{ctx.current.type} is inactive at inference but ships with the model; converters may "
               "reject or bake it in; consider augmenting in the input pipeline")

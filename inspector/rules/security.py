@@ -83,7 +83,7 @@ def _hits(ctx: Context, code: str) -> Iterator[tuple[SecurityFact, str | None]]:
 
 
 @rule("SEC001", "code-carrying-layer", Severity.ERROR)
-def code_carrying_layer(ctx: Context):
+def code_carrying_layer(ctx: Context) -> Iterator[Hit]:
     """A layer carries code that would run when the model is loaded.
 
     ## What it does
@@ -121,7 +121,7 @@ def code_carrying_layer(ctx: Context):
 
 
 @rule("SEC002", "non-keras-reference", Severity.ERROR)
-def non_keras_reference(ctx: Context):
+def non_keras_reference(ctx: Context) -> Iterator[Hit]:
     """The config names Python code or files from outside Keras.
 
     ## What it does
@@ -190,7 +190,7 @@ def _external_data_problems(ctx: Context, reported: set[str]) -> Iterator[Hit]:
 
 
 @rule("SEC003", "external-data-outside-folder", Severity.ERROR)
-def external_data_outside_folder(ctx: Context):
+def external_data_outside_folder(ctx: Context) -> Iterator[Hit]:
     """ONNX external data points outside the model's folder, or at something that is not data.
 
     ## What it does
@@ -225,7 +225,7 @@ def external_data_outside_folder(ctx: Context):
 
 
 @rule("SEC004", "hdf5-external-reference", Severity.ERROR)
-def hdf5_external_reference(ctx: Context):
+def hdf5_external_reference(ctx: Context) -> Iterator[Hit]:
     """The HDF5 file links to other files, or declares data it does not store.
 
     ## What it does
@@ -257,7 +257,7 @@ def hdf5_external_reference(ctx: Context):
 
 
 @rule("SEC005", "unsafe-savedmodel-op", Severity.ERROR)
-def unsafe_savedmodel_op(ctx: Context):
+def unsafe_savedmodel_op(ctx: Context) -> Iterator[Hit]:
     """A SavedModel's graph holds file-system, network or Python-callback ops.
 
     ## What it does
