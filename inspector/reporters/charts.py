@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import MissingDependency
-from .units import compact_count, count_text, percent
+from ..units import compact_count, count_text, percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import LayerShare, OtherShare, ReportData, TypeShare, WeightHistogram
@@ -302,7 +302,7 @@ def split(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         if dtypes and total_bytes > 0:
             ax2.pie([b for _, _, b in dtypes], colors=palette[: len(dtypes)] + [GREY] * (len(dtypes) - 6),
                     startangle=90, counterclock=False, wedgeprops=wedge)
-            from .units import readable_size
+            from ..units import readable_size
 
             ax2.text(0, 0.08, readable_size(total_bytes), ha="center", va="center", fontsize=11,
                      weight="bold")

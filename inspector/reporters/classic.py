@@ -21,8 +21,8 @@ from typing import Sequence
 
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
-from .shapes import format_output
-from .units import number
+from ..shapetext import format_output
+from ..units import number
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))

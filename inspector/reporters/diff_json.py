@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from ..analysis.diff import LayerFacts, ModelDiff
-from .shapes import shape_json
+from ..shapetext import shape_json
 
 SCHEMA = "inspector.diff/1"
 

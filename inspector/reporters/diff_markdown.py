@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..analysis.diff import ModelDiff
+from ..shapetext import format_output
+from ..units import number, signed
 from .diff_text import LABELS, pair_changes, percent, summary_line
 from .markdown import _table, md_code, md_text
-from .shapes import format_output
-from .units import number, signed
 
 MAX_ROWS = 200
 

@@ -33,8 +33,8 @@ from typing import Any, Callable
 from ..analysis.graphfacts import graph_facts
 from ..errors import UsageError
 from ..ir import ModelGraph
-from .shapes import shape_json
-from .units import count_text
+from ..shapetext import shape_json
+from ..units import count_text
 
 SCHEMA = "inspector.graph/1"
 
