@@ -17,6 +17,7 @@ column, not wrapped).  Facts of the format (see ``shared/golden/README.md``):
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Sequence
 
 from ..analysis.summary import Summary, SummaryRow
@@ -69,7 +70,7 @@ def render(summary: Summary, *, line_length: int | None = None,
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
     stops = _stops(length, pos)
-    if any(b <= a for a, b in zip(stops, stops[1:])) or stops[0] <= 0:
+    if any(b <= a for a, b in pairwise(stops)) or stops[0] <= 0:
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]

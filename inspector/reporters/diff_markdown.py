@@ -12,8 +12,8 @@ MAX_ROWS = 200
 
 
 def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
-    out = [f"## Model diff: {md_code(d.a.path or d.a.name, table=False)} → {md_code(d.b.path or d.b.name, table=False)}",
-           ""]
+    before, after = md_code(d.a.path or d.a.name, table=False), md_code(d.b.path or d.b.name, table=False)
+    out = [f"## Model diff: {before} → {after}", ""]
     rows = []
     for t in d.totals:
         rows.append((LABELS.get(t.what, t.what), number(t.before),

@@ -165,7 +165,8 @@ def _architecture(graph: ModelGraph | None) -> str:
     for b in d.blocks:
         if b.is_layer:
             sub = e(b.types[0]) + (f" · {e(count_text(b.params))}" if b.params else "")
-            chips.append(f'<span class="blk layer" title="{e(b.detail)}"><b>{e(b.title)}</b><small>{sub}</small></span>')
+            chips.append(f'<span class="blk layer" title="{e(b.detail)}"><b>{e(b.title)}</b>'
+                         f'<small>{sub}</small></span>')
         else:
             n = len(b.layers)
             what = f"{b.repeat}× {n // b.repeat} layers" if b.repeat > 1 else f"{n} layers"
@@ -274,8 +275,8 @@ def _layers(data: ReportData) -> str:
              "</div>")
     table = (f'<div class="tablebox"><table id="layer-table"><thead>{head}</thead><tbody>{"".join(rows)}'
              "</tbody></table></div>")
-    return _section("layers", "Layers", "The summary table, in graph order; the shading behind Params and MACs is the share of the largest layer.",
-                    tools + table + foot)
+    return _section("layers", "Layers", "The summary table, in graph order; the shading behind Params and MACs "
+                    "is the share of the largest layer.", tools + table + foot)
 
 
 def _weights(data: ReportData, charts: dict[str, Chart]) -> str:
