@@ -20,7 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
 
 
-def _size(path: str) -> int | None:
+def size_on_disk(path: str) -> int | None:
     """Bytes on disk: the file, or every file of a SavedModel folder that lies inside it
     (no symbolic links: :func:`inspector.pathsafety.lies_inside`)."""
     p = Path(path)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     def one(path: str) -> int:
         graph = load_graph(path)
         card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
-                          file_size=_size(path))
+                          file_size=size_on_disk(path))
         sys.stdout.write(fmt.each(card, len(cards)))
         cards.append(card)
         return 0

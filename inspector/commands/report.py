@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
 from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
+from .info import size_on_disk
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.history_logs import History
@@ -71,12 +72,6 @@ def output_format(args: argparse.Namespace) -> str:
                              "or pass --format html|markdown")
         return fmt
     return "html"
-
-
-def _file_size(path: str) -> int | None:
-    from .info import _size
-
-    return _size(path)
 
 
 def _lint(graph: ModelGraph, args: argparse.Namespace, config: LintConfig, *, probe: ProbeReport | None = None,
@@ -193,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     graph.path = args.model
     probe, probe_page = run_probe(graph, args) if args.probe else (None, None)
     findings, lint_error = _lint(graph, args, config, probe=probe, history=history)
-    data = collect(graph, file_size=_file_size(args.model), file_name=Path(args.model).name, findings=findings,
+    data = collect(graph, file_size=size_on_disk(args.model), file_name=Path(args.model).name, findings=findings,
                    rules=_rules_of(findings), lint_error=lint_error, probe=probe_page,
                    history=history_view(history, options=config.rule_options) if history is not None else None,
                    top=args.top)
