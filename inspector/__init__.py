@@ -13,7 +13,7 @@ functions that need them, never here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -22,9 +22,15 @@ from .errors import InspectorError, ModelLoadError, UnsafeModel, UnsupportedForm
 from .ir import Inbound, Layer, ModelGraph, Weight
 from .loaders import load
 
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
 
-def summarize(graph: ModelGraph, *, fmt: str = "classic", **options: Any) -> str:
-    """Format the summary of ``graph`` (``classic``, ``json``, ``csv`` or a tabulate format)."""
+    from .reporters.summary import SummaryOptions
+
+
+def summarize(graph: ModelGraph, *, fmt: str = "classic", **options: Unpack[SummaryOptions]) -> str:
+    """Format the summary of ``graph`` (``classic``, ``json``, ``csv`` or a tabulate format);
+    ``options`` are :class:`inspector.reporters.summary.SummaryOptions`."""
     from .reporters.summary import render
 
     return render(graph, fmt=fmt, **options)

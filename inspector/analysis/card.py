@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..ir import ModelGraph
-from ..reporters.shapes import format_shape
-from ..reporters.units import bytes_text, count_text, readable_size
+from ..shapetext import format_shape
+from ..units import bytes_text, count_text, readable_size
 from .macs import MacsReport
 from .params import ParamCount, ParamReport
 

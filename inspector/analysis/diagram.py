@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ..ir import ModelGraph
-from ..reporters.shapes import format_output
+from ..shapetext import format_output
 from .params import layer_params
 
 MAX_NODES = 60

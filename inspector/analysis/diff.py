@@ -253,7 +253,7 @@ def _shape_key(shape: Any, *, cross: bool) -> Any:
 
 
 def _shape_text(shapes: Sequence[Any]) -> str:
-    from ..reporters.shapes import format_output
+    from ..shapetext import format_output
 
     return format_output(list(shapes))
 

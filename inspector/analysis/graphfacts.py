@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import ModelGraph
-from ..reporters.shapes import format_output
+from ..shapetext import format_output
 from .macs import count_macs
 from .params import count_params
 

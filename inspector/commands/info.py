@@ -6,21 +6,23 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping
 
 from ..batch import for_each_file, load_graph
+from ..pathsafety import lies_inside
+from ..reporters.info import FORMATS, RENDERERS
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help=".keras, .h5 or .onnx file, or a SavedModel folder")
-    p.add_argument("-f", "--format", default="text", choices=("text", "json"),
+    p.add_argument("-f", "--format", default="text", choices=FORMATS,
                    help="text (default) or json (schema inspector.info/1)")
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
 
 
-def _size(path: str) -> int | None:
-    """Bytes on disk: the file, or every file of a SavedModel folder."""
+def size_on_disk(path: str) -> int | None:
+    """Bytes on disk: the file, or every file of a SavedModel folder that lies inside it
+    (no symbolic links: :func:`inspector.pathsafety.lies_inside`)."""
     p = Path(path)
     try:
         if p.is_file():
@@ -29,7 +31,7 @@ def _size(path: str) -> int | None:
         for root, _dirs, files in os.walk(p, followlinks=False):
             for name in files:
                 fp = Path(root, name)
-                if fp.is_file() and not fp.is_symlink():
+                if fp.is_file() and lies_inside(p, fp):
                     total += fp.stat().st_size
         return total
     except OSError:
@@ -37,28 +39,21 @@ def _size(path: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.card import model_card
+    from ..analysis.card import ModelCard, model_card
     from ..analysis.macs import count_macs
     from ..analysis.params import count_params
-    from ..reporters.info import render_json, render_text
 
-    docs: list[Mapping[str, Any]] = []
+    fmt = RENDERERS[args.format]
+    cards: list[ModelCard] = []
 
     def one(path: str) -> int:
         graph = load_graph(path)
         card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
-                          file_size=_size(path))
-        if args.format != "json":
-            if docs:
-                sys.stdout.write("\n")
-            sys.stdout.write(render_text(card))
-        docs.append(card.doc)
+                          file_size=size_on_disk(path))
+        sys.stdout.write(fmt.each(card, len(cards)))
+        cards.append(card)
         return 0
 
     code = for_each_file(args.models, one, debug=getattr(args, "debug", False))
-    if args.format == "json":
-        if len(args.models) == 1 and docs:
-            sys.stdout.write(render_json(docs[0]))
-        else:
-            sys.stdout.write(render_json({"schema": "inspector.info-list/1", "models": docs}))
+    sys.stdout.write(fmt.end(cards, len(args.models)))
     return code

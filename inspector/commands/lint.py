@@ -10,8 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import (add_finding_options, add_probe_arguments, probe_options, resolve_finding_options, use_color,
-                       write_output)
+from ._options import (
+    add_finding_options,
+    add_probe_arguments,
+    probe_options,
+    resolve_finding_options,
+    use_color,
+    write_output,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

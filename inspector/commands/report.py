@@ -14,16 +14,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
 from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
+from .info import size_on_disk
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..analysis.report import ReportData
+    from ..analysis.history_logs import History
+    from ..analysis.probe import ProbeReport
+    from ..analysis.report import ProbeView, ReportData
+    from ..config import LintConfig
+    from ..findings import Finding
     from ..ir import ModelGraph
     from ..reporters.charts import Chart
+    from ..rules.registry import Rule
 
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
 
@@ -58,7 +64,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def output_format(args: argparse.Namespace) -> str:
     if args.format:
-        return args.format
+        return str(args.format)
     if args.output:
         fmt = _SUFFIX.get(Path(args.output).suffix.lower())
         if fmt is None:
@@ -68,13 +74,8 @@ def output_format(args: argparse.Namespace) -> str:
     return "html"
 
 
-def _file_size(path: str) -> int | None:
-    from .info import _size
-
-    return _size(path)
-
-
-def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) -> tuple[list | None, str | None]:
+def _lint(graph: ModelGraph, args: argparse.Namespace, config: LintConfig, *, probe: ProbeReport | None = None,
+          history: History | None = None) -> tuple[list[Finding] | None, str | None]:
     """(findings, why lint failed): a failing rule must not cost the whole report."""
     from ..rules import lint
 
@@ -89,11 +90,11 @@ def _lint(graph, args: argparse.Namespace, config, *, probe=None, history=None) 
         return None, f"lint could not run: {exc}"
 
 
-def _rules_of(findings: Sequence[Any] | None) -> list[Any]:
+def _rules_of(findings: Sequence[Finding] | None) -> list[Rule]:
     """The rule of every code in ``findings``, sorted by code (the report documents them)."""
     from ..rules.registry import get_rule
 
-    rules: list[Any] = []
+    rules: list[Rule] = []
     for code in sorted({f.code for f in findings or ()}):
         try:
             rules.append(get_rule(code))
@@ -102,7 +103,7 @@ def _rules_of(findings: Sequence[Any] | None) -> list[Any]:
     return rules
 
 
-def run_probe(graph, args: argparse.Namespace):
+def run_probe(graph: ModelGraph, args: argparse.Namespace) -> tuple[ProbeReport | None, ProbeView]:
     """(the probe's report for lint, its view for the page) for ``graph``.  A file
     with security findings is not run (unless ``--trust``): the report says why,
     as ``lint --probe`` does, and the probe rules get nothing."""
@@ -118,7 +119,7 @@ def run_probe(graph, args: argparse.Namespace):
     return report, probe_view(report)
 
 
-def run_history(path: str):
+def run_history(path: str) -> History:
     """The training log at ``path`` (CSVLogger, History JSON or TensorBoard events)."""
     from ..analysis.history_logs import read_history
 
@@ -187,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     graph.path = args.model
     probe, probe_page = run_probe(graph, args) if args.probe else (None, None)
     findings, lint_error = _lint(graph, args, config, probe=probe, history=history)
-    data = collect(graph, file_size=_file_size(args.model), file_name=Path(args.model).name, findings=findings,
+    data = collect(graph, file_size=size_on_disk(args.model), file_name=Path(args.model).name, findings=findings,
                    rules=_rules_of(findings), lint_error=lint_error, probe=probe_page,
                    history=history_view(history, options=config.rule_options) if history is not None else None,
                    top=args.top)

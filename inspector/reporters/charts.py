@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import MissingDependency
-from .units import compact_count, count_text, percent
+from ..units import compact_count, count_text, percent
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.typing import RcKeyType
+
     from ..analysis.report import LayerShare, OtherShare, ReportData, TypeShare, WeightHistogram
 
 # One palette for every chart (colour-blind safe: Okabe–Ito inspired).
@@ -39,7 +41,7 @@ INK = "#25303b"
 MUTED = "#6b7683"
 GRID = "#e6e9ee"
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "path",
     "svg.hashsalt": "inspector",
     "text.parse_math": False,
@@ -183,7 +185,7 @@ def _layer_bars(rows: Sequence[LayerShare], other: OtherShare | None, *, key: st
         ax.invert_yaxis()
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_fmt))
         peak = max(values) if values else 1
-        for yi, v in zip(y, values):
+        for yi, v in zip(y, values, strict=True):
             ax.text(v + peak * 0.01, yi, f"{count_text(v)}  {_pct(v, total)}", va="center", ha="left",
                     fontsize=7.5, color=MUTED)
         ax.set_xlim(0, peak * 1.22 if peak else 1)
@@ -197,7 +199,7 @@ def _layer_bars(rows: Sequence[LayerShare], other: OtherShare | None, *, key: st
         _style(ax)
         if any(second):
             ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
-        shown = ", ".join(f"{r.name} ({count_text(v)})" for r, v in zip(rows[:3], values[:3]))
+        shown = ", ".join(f"{r.name} ({count_text(v)})" for r, v in zip(rows[:3], values[:3], strict=True))
         alt = f"Horizontal bars: the {len(rows)} layers with the most {what}; largest: {shown}."
         return _save(fig, chart_key, title, alt, fmt)
 
@@ -247,7 +249,7 @@ def by_type(data: ReportData, *, fmt: str = "svg", top: int = 12) -> Chart | Non
         ax1, ax2 = fig.subplots(1, 2, sharey=True)
         y = list(range(n))
         ax1.barh(y, train, color=colors_p, height=0.68, label="trainable")
-        nt = [p - t for p, t in zip(params, train)]
+        nt = [p - t for p, t in zip(params, train, strict=True)]
         if any(nt):
             ax1.barh(y, nt, left=train, color=ORANGE, height=0.68, label="non-trainable")
         ax2.barh(y, macs, color=colors_m, height=0.68)
@@ -258,7 +260,7 @@ def by_type(data: ReportData, *, fmt: str = "svg", top: int = 12) -> Chart | Non
         for ax, vals, total, title in ((ax1, params, total_p, "Parameters by layer type"),
                                        (ax2, macs, total_m, "MACs by layer type")):
             peak = max(vals) if vals and max(vals) > 0 else 1
-            for yi, v in zip(y, vals):
+            for yi, v in zip(y, vals, strict=True):
                 if v:
                     ax.text(v + peak * 0.02, yi, _pct(v, total), va="center", fontsize=7.5, color=MUTED)
             ax.set_xlim(0, peak * 1.25)
@@ -302,7 +304,7 @@ def split(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         if dtypes and total_bytes > 0:
             ax2.pie([b for _, _, b in dtypes], colors=palette[: len(dtypes)] + [GREY] * (len(dtypes) - 6),
                     startangle=90, counterclock=False, wedgeprops=wedge)
-            from .units import readable_size
+            from ..units import readable_size
 
             ax2.text(0, 0.08, readable_size(total_bytes), ha="center", va="center", fontsize=11,
                      weight="bold")
@@ -350,7 +352,7 @@ def profile(data: ReportData, *, fmt: str = "svg") -> Chart | None:
             ax.set_xlim(-1, len(rows))
         axes[-1].set_xlabel("layer index")
         # Name the single largest layer of each panel.
-        for ax, vals in zip(axes, (params, macs)):
+        for ax, vals in zip(axes, (params, macs), strict=False):  # no MACs panel: params only
             if not any(vals):
                 continue
             i = max(range(len(vals)), key=lambda k: (vals[k], -k))
@@ -395,7 +397,8 @@ def histograms(data: ReportData, *, fmt: str = "svg") -> Chart | None:
             if h.nonfinite:
                 note += f"\n{h.nonfinite:,} non-finite"
             ax.set_xlabel(note, fontsize=6.8, color=MUTED, labelpad=3, linespacing=1.4)
-            ax.set_ylim(0, max(h.counts) * 1.12 if h.counts and max(h.counts) else 1)
+            peak = max(h.counts, default=0)
+            ax.set_ylim(0, peak * 1.12 if peak else 1)
             _style(ax, axis="y")
             ax.tick_params(labelsize=6.8, colors=MUTED)
             ax.set_yticks([])
@@ -470,11 +473,12 @@ def curves(series: Sequence[tuple[str, Sequence[float | None]]], *, epochs: Sequ
         palette = [BLUE, ORANGE, GREEN, PURPLE, RED, GREY]
         base_names = sorted({_train_name(n) for n, _ in series})
         color_of = {n: palette[i % len(palette)] for i, n in enumerate(base_names)}
-        for ax, panel in zip(axes, panels):
+        for ax, panel in zip(axes, panels, strict=True):
             for name, vals in panel:
                 base = _train_name(name)
                 val = base != name
-                pts = [(x, v) for x, v in zip(xs, vals) if v is not None and math.isfinite(v)]
+                # A series may end early (xs spans the longest one).
+                pts = [(x, v) for x, v in zip(xs, vals, strict=False) if v is not None and math.isfinite(v)]
                 if not pts:
                     continue
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color_of[base],

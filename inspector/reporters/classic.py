@@ -17,12 +17,13 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Sequence
 
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
-from .shapes import format_output
-from .units import number
+from ..shapetext import format_output
+from ..units import number
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -69,7 +70,7 @@ def render(summary: Summary, *, line_length: int | None = None,
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
     stops = _stops(length, pos)
-    if any(b <= a for a, b in zip(stops, stops[1:])) or stops[0] <= 0:
+    if any(b <= a for a, b in pairwise(stops)) or stops[0] <= 0:
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]

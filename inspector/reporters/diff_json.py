@@ -19,7 +19,8 @@ import json
 from typing import Any
 
 from ..analysis.diff import LayerFacts, ModelDiff
-from .shapes import shape_json
+from ..findings import Finding
+from ..shapetext import shape_json
 
 SCHEMA = "inspector.diff/1"
 
@@ -29,7 +30,7 @@ def _facts(f: LayerFacts) -> dict[str, Any]:
             "params": f.params, "trainable": f.trainable, "dtypes": list(f.dtypes)}
 
 
-def _finding(f: Any) -> dict[str, Any]:
+def _finding(f: Finding) -> dict[str, Any]:
     return {"code": f.code, "name": f.name, "severity": str(f.severity), "layer": f.layer, "message": f.message}
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from ..analysis.diff import ModelDiff
+from ..shapetext import format_output
+from ..units import number, signed
 from .diff_text import LABELS, pair_changes, percent, summary_line
 from .markdown import _table, md_code, md_text
-from .shapes import format_output
-from .units import number, signed
 
 MAX_ROWS = 200
 
 
 def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
-    out = [f"## Model diff: {md_code(d.a.path or d.a.name, table=False)} → {md_code(d.b.path or d.b.name, table=False)}",
-           ""]
+    before, after = md_code(d.a.path or d.a.name, table=False), md_code(d.b.path or d.b.name, table=False)
+    out = [f"## Model diff: {before} → {after}", ""]
     rows = []
     for t in d.totals:
         rows.append((LABELS.get(t.what, t.what), number(t.before),

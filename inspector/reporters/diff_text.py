@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..analysis.diff import Delta, LayerFacts, ModelDiff, Pair
-from .shapes import format_output
-from .units import number, relative_change, signed
+from ..shapetext import format_output
+from ..units import number, relative_change, signed
 
 
 def percent(d: Delta) -> str:

@@ -33,8 +33,8 @@ from typing import Any, Callable
 from ..analysis.graphfacts import graph_facts
 from ..errors import UsageError
 from ..ir import ModelGraph
-from .shapes import shape_json
-from .units import count_text
+from ..shapetext import shape_json
+from ..units import count_text
 
 SCHEMA = "inspector.graph/1"
 
@@ -148,19 +148,19 @@ def _dot_label(text: str) -> str:
     return '"' + "\\n".join(parts) + '"'
 
 
-def _mermaid(graph: ModelGraph, *, max_nodes: int | None = None) -> str:
+def _mermaid(graph: ModelGraph, max_nodes: int | None) -> str:
     from .mermaid import render as mermaid
 
     return mermaid(graph, max_nodes=max_nodes)
 
 
-RENDERERS: dict[str, Callable[..., str]] = {
-    "graphml": lambda graph, *, max_nodes=None: render_graphml(graph),
-    "json": lambda graph, *, max_nodes=None: render_json(graph),
-    "dot": lambda graph, *, max_nodes=None: render_dot(graph),
+RENDERERS: dict[str, Callable[[ModelGraph, int | None], str]] = {
+    "graphml": lambda graph, _max_nodes: render_graphml(graph),
+    "json": lambda graph, _max_nodes: render_json(graph),
+    "dot": lambda graph, _max_nodes: render_dot(graph),
     "mermaid": _mermaid,
 }
-"""Graph formats by name: ``render(graph, *, max_nodes)`` (only Mermaid collapses)."""
+"""Graph formats by name: ``render(graph, max_nodes)`` (only Mermaid collapses)."""
 FORMATS = tuple(RENDERERS)
 
 
@@ -169,4 +169,4 @@ def render(graph: ModelGraph, *, fmt: str, max_nodes: int | None = None) -> str:
     renderer = RENDERERS.get(fmt)
     if renderer is None:
         raise UsageError(f"unknown graph format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    return renderer(graph, max_nodes=max_nodes)
+    return renderer(graph, max_nodes)

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
+from ..shapetext import format_output, format_shape
+from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .html_assets import CSS, JS
 from .report_text import SEVERITIES, epochs_text, written_by
-from .shapes import format_output, format_shape
-from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import HistoryView, ReportData
@@ -165,7 +165,8 @@ def _architecture(graph: ModelGraph | None) -> str:
     for b in d.blocks:
         if b.is_layer:
             sub = e(b.types[0]) + (f" · {e(count_text(b.params))}" if b.params else "")
-            chips.append(f'<span class="blk layer" title="{e(b.detail)}"><b>{e(b.title)}</b><small>{sub}</small></span>')
+            chips.append(f'<span class="blk layer" title="{e(b.detail)}"><b>{e(b.title)}</b>'
+                         f'<small>{sub}</small></span>')
         else:
             n = len(b.layers)
             what = f"{b.repeat}× {n // b.repeat} layers" if b.repeat > 1 else f"{n} layers"
@@ -274,8 +275,8 @@ def _layers(data: ReportData) -> str:
              "</div>")
     table = (f'<div class="tablebox"><table id="layer-table"><thead>{head}</thead><tbody>{"".join(rows)}'
              "</tbody></table></div>")
-    return _section("layers", "Layers", "The summary table, in graph order; the shading behind Params and MACs is the share of the largest layer.",
-                    tools + table + foot)
+    return _section("layers", "Layers", "The summary table, in graph order; the shading behind Params and MACs "
+                    "is the share of the largest layer.", tools + table + foot)
 
 
 def _weights(data: ReportData, charts: dict[str, Chart]) -> str:

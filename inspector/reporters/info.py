@@ -1,11 +1,15 @@
 """``inspector info``: the model card (:mod:`inspector.analysis.card`), as text or
 ``inspector.info/1`` JSON.  Only layout happens here: the rows come from the card.
+
+The formats are one ``{name: InfoFormat}`` registry, :data:`FORMATS` the only
+list of their names (the ``--format`` choices read it).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 from ..analysis.card import CardRow, ModelCard, one_line
 
@@ -51,3 +55,35 @@ def render_text(card: ModelCard) -> str:
         lines.append("Notes")
         lines += [f"  - {one_line(n, 200)}" for n in card.notes]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class InfoFormat:
+    """How one ``--format`` writes the cards of the models named on the command line."""
+
+    each: Callable[[ModelCard, int], str]
+    """Written as soon as a model's card is ready: ``(card, how many cards came before)``."""
+    end: Callable[[Sequence[ModelCard], int], str]
+    """Written after the last model: ``(every card, how many models were named)``."""
+
+
+def _text_each(card: ModelCard, before: int) -> str:
+    return ("\n" if before else "") + render_text(card)
+
+
+def _json_end(cards: Sequence[ModelCard], named: int) -> str:
+    """One document for one model, else an ``inspector.info-list/1`` list (also when a model failed)."""
+    if named == 1 and cards:
+        return render_json(cards[0].doc)
+    return render_json({"schema": "inspector.info-list/1", "models": [c.doc for c in cards]})
+
+
+def _nothing(*_args: object) -> str:
+    return ""
+
+
+RENDERERS: dict[str, InfoFormat] = {
+    "text": InfoFormat(each=_text_each, end=_nothing),
+    "json": InfoFormat(each=_nothing, end=_json_end),
+}
+FORMATS: tuple[str, ...] = tuple(RENDERERS)

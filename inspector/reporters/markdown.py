@@ -21,9 +21,9 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..analysis.card import CardRow, TensorRow, report_identity
+from ..shapetext import format_output, format_shape
+from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .report_text import SEVERITIES, epochs_text, written_by
-from .shapes import format_output, format_shape
-from .units import count_text, fraction, number, percent, readable_size, short_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.report import HistoryView, ReportData

@@ -15,7 +15,7 @@ import re
 
 from ..analysis.diagram import MAX_NODES, Block, Diagram, diagram
 from ..ir import ModelGraph
-from .units import count_text
+from ..units import count_text
 
 _SAFE = re.compile(r"[A-Za-z0-9 ,.:/()×…·+\-=_]")
 

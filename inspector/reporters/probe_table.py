@@ -17,7 +17,7 @@ import math
 from typing import Any, Callable
 
 from ..analysis.probe import ActivationStats, ProbeReport
-from .units import fraction, short_float
+from ..units import fraction, short_float
 
 SCHEMA = "inspector.probe/1"
 COLUMNS = ("Layer", "Activation", "Units", "Mean", "Std", "Saturated", "Sat. units", "Dead units", "Non-finite")

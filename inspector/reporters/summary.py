@@ -8,7 +8,7 @@ reporter for a name, any other valid name is a tabulate table format.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypedDict
 
 from ..errors import UsageError
 from ..ir import ModelGraph
@@ -26,6 +26,15 @@ class SummaryOutput:
     line_length: int | None = None
     positions: Sequence[float] | None = None
     compact: bool = False
+
+
+class SummaryOptions(TypedDict, total=False):
+    """The keyword options of :func:`render` besides ``fmt`` (``inspector.summarize`` passes them on)."""
+
+    macs: bool
+    line_length: int | None
+    positions: Sequence[float] | None
+    compact: bool
 
 
 def _classic(summary: Summary, out: SummaryOutput) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..analysis.summary import Summary
-from .shapes import shape_json
+from ..shapetext import shape_json
 
 SCHEMA = "inspector.summary/1"
 

@@ -10,9 +10,9 @@ import csv
 import io
 
 from ..analysis.summary import Summary, SummaryRow
-from .shapes import format_output
-from .units import number
-from .units import readable_size as human_bytes
+from ..shapetext import format_output
+from ..units import number
+from ..units import readable_size as human_bytes
 
 
 def _shape(row: SummaryRow) -> str:

@@ -1,11 +1,12 @@
 """How shapes read in every text format: ``(None, 112, 112, 64)`` as Python prints a tuple,
-with symbolic ONNX dimensions shown by name and unknown shapes as ``?``."""
+with symbolic ONNX dimensions shown by name and unknown shapes as ``?``.  Shared by the reporters and
+the analyses that describe shapes (diagram, graph facts, model card, diff)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..ir import Shape
+from .ir import Shape
 
 
 def format_shape(shape: Shape | None) -> str:

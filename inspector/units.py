@@ -1,5 +1,7 @@
 """How numbers read in every report: sizes and counts (Keras's style: 1024-based, two decimals),
-thousands-separated integers, percentages and short floats.  Every reporter formats through these."""
+thousands-separated integers, percentages and short floats.  Every reporter, and the analyses that write
+prose (model card, graph facts), format through these; the module sits outside ``reporters/`` so that
+``analysis/`` need not import a reporter."""
 
 from __future__ import annotations
 
