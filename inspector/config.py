@@ -45,7 +45,8 @@ from .reporters import lint as lint_formats
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    # tomli is the 3.10 back-port of tomllib; the type-check environment may lack it.
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 
 
@@ -162,7 +163,8 @@ def from_table(table: Mapping[str, Any], *, source: str | None = None) -> LintCo
 def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except FileNotFoundError:
         raise UsageError(f"{path}: configuration file not found") from None
     except OSError as exc:

@@ -1,10 +1,11 @@
-"""Writing result files so that nobody ever sees half of one."""
+"""Writing result files so that nobody ever sees half of one; reading files with a size cap."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from .errors import UsageError
 
@@ -19,9 +20,10 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
         raise UsageError(f"{target}: cannot write: folder {str(folder)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        binary = isinstance(text, bytes)
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
-            fh.write(text)
+        # UTF-8 without newline translation: the same bytes a text-mode ``newline=""`` write gives.
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         try:
@@ -44,3 +46,23 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def read_capped(path: Path, limit: int, *, too_big: Callable[[int | None], Exception],
+                unreadable: Callable[[OSError], Exception]) -> bytes:
+    """The bytes of ``path``, never more than ``limit`` of them in memory.
+
+    A file larger than ``limit`` raises ``too_big(size)`` before it is read, or
+    ``too_big(None)`` when it grew past the limit while it was read; a file that cannot
+    be read raises ``unreadable(exc)``.  The callers word the messages."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise too_big(size)
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise unreadable(exc) from None
+    if len(data) > limit:
+        raise too_big(None)
+    return data

@@ -83,7 +83,7 @@ def finite_prefix(h: History, *names: str) -> tuple[list[int], dict[str, list[fl
         if any(not math.isfinite(v) for v in vals):  # type: ignore[arg-type]
             break
         epochs.append(e)
-        for n, v in zip(names, vals):
+        for n, v in zip(names, vals, strict=True):  # one value per name
             out[n].append(float(v))  # type: ignore[arg-type]
     return epochs, out
 
@@ -374,13 +374,14 @@ def find_validation_better(h: History, *, min_gap: float = 0.10, min_accuracy_ga
         if len(t) < min_epochs:
             continue
         if d == "min":
-            gaps = [(ti - vi) / abs(ti) if ti else 0.0 for ti, vi in zip(t, v)]
+            # finite_prefix fills every column in step: t and v have the same length
+            gaps = [(ti - vi) / abs(ti) if ti else 0.0 for ti, vi in zip(t, v, strict=True)]
             limit, relative = min_gap, True
         else:
             scale = bounded(t + v)
             if scale is None:
                 continue
-            gaps = [(vi - ti) / scale for ti, vi in zip(t, v)]
+            gaps = [(vi - ti) / scale for ti, vi in zip(t, v, strict=True)]
             limit, relative = min_accuracy_gap, False
         better = [i for i, g in enumerate(gaps) if g > limit]
         if len(better) >= max(min_epochs, math.ceil(min_share * len(gaps))):

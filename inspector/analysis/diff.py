@@ -46,8 +46,17 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..ir import Layer, ModelGraph
-from ..vocab import (KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DENSE, KERAS_DEPTHWISE, KERAS_PADDING, KERAS_SEPARABLE,
-                     ONNX_CONV, ONNX_CONV_TRANSPOSE, ONNX_MATMUL)
+from ..vocab import (
+    KERAS_CONV,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_DENSE,
+    KERAS_DEPTHWISE,
+    KERAS_PADDING,
+    KERAS_SEPARABLE,
+    ONNX_CONV,
+    ONNX_CONV_TRANSPOSE,
+    ONNX_MATMUL,
+)
 from .params import count_params
 
 KINDS = ("params", "shapes", "layers", "macs", "findings")
@@ -86,7 +95,7 @@ for _kind, _types in {
 
 PLUMBING = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Shape", "Gather",
                       "Slice", "Concat", "Flatten", "ConstantOfShape", "Constant", "Expand", "Range",
-                      "InputLayer", "Dropout", "Permute", "Unsqueeze", "Size", "Split"})
+                      "InputLayer", "Dropout", "Permute", "Size", "Split"})
 """Parameter-free layer types that exporters add or drop for layout and shape bookkeeping."""
 
 
@@ -266,7 +275,9 @@ def _config_changes(a: Layer, b: Layer) -> list[Change]:
         if isinstance(v, dict) and isinstance(v.get("class_name"), str):
             # A serialized Keras object (initializer, regularizer, dtype policy): its class
             # and non-empty settings read better than the raw dict.
-            inner = v.get("config") if isinstance(v.get("config"), dict) else {}
+            inner = v.get("config")
+            if not isinstance(inner, dict):
+                inner = {}
             args = ", ".join(f"{k}={json.dumps(x, default=str)}" for k, x in sorted(inner.items()) if x is not None)
             text = f"{v['class_name']}({args})"
         else:
@@ -390,11 +401,11 @@ def _by_scope(a: ModelGraph, b: ModelGraph, fa: dict[str, LayerFacts], fb: dict[
 def _align(la: Sequence[LayerFacts], lb: Sequence[LayerFacts]) -> list[tuple[LayerFacts, LayerFacts]]:
     sa = [f.kind for f in la]
     sb = [f.kind for f in lb]
-    pairs = []
+    pairs: list[tuple[LayerFacts, LayerFacts]] = []
     sm = difflib.SequenceMatcher(a=sa, b=sb, autojunk=False)
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":  # a layer whose kind changed is removed + added, not "changed"
-            pairs.extend(zip(la[i1:i2], lb[j1:j2]))
+            pairs.extend(zip(la[i1:i2], lb[j1:j2], strict=True))  # "equal" blocks have the same length
     return pairs
 
 
@@ -434,6 +445,66 @@ def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | Non
 
     cross = _family(a.format) != _family(b.format)
     facts_a, facts_b = _facts(a), _facts(b)
+    m = _match(a, b, facts_a, facts_b)
+    fb = {f.name: f for f in facts_b}
+    out_pairs = []
+    for f in facts_a:
+        if f.name not in m.pairs:
+            continue
+        nb, how = m.pairs[f.name]
+        changes = _compare(f, fb[nb], a.layer(f.name), b.layer(nb), cross=cross)
+        out_pairs.append(Pair(f, fb[nb], how, changes, tuple(m.parts.get(f.name, ())),
+                              tuple(m.folded.get(f.name, ()))))
+    removed = [f for f in facts_a if f.name not in m.pairs and f.name not in m.folded_a]
+    added = [f for f in facts_b if f.name not in m.paired_b]
+    plumbing = (0, 0)
+    if cross:
+        def is_plumbing(f: LayerFacts) -> bool:
+            return f.params == 0 and (f.type in PLUMBING or f.kind in ("input", "reshape", "dropout"))
+
+        plumbing = (sum(map(is_plumbing, removed)), sum(map(is_plumbing, added)))
+        removed = [f for f in removed if not is_plumbing(f)]
+        added = [f for f in added if not is_plumbing(f)]
+    pa, pb = count_params(a).totals, count_params(b).totals
+    ma, mb = count_macs(a), count_macs(b)
+    totals = (Delta("layers", len(a.layers), len(b.layers)), Delta("params", pa.params, pb.params),
+              Delta("trainable", pa.trainable, pb.trainable), Delta("non_trainable", pa.non_trainable,
+                                                                     pb.non_trainable),
+              Delta("bytes", pa.bytes, pb.bytes), Delta("macs", ma.total, mb.total))
+    compared = findings_a is not None and findings_b is not None
+    new, fixed = _finding_changes(out_pairs, m.scope, findings_a, findings_b) if compared else ([], [])
+    notes = []
+    if cross:
+        notes.append(f"The models are in different formats ({a.format} and {b.format}): layers are matched by name "
+                     "scope and by the order of their kinds, shapes are compared whatever their layout, and "
+                     "exporters fold and split layers, so some per-layer differences are expected.")
+    if not ma.complete or not mb.complete:
+        notes.append("MACs are a lower bound for a model with layers of unknown cost.")
+    return ModelDiff(
+        a=Side(a.name, a.format, a.path, len(a.layers)), b=Side(b.name, b.format, b.path, len(b.layers)),
+        cross_format=cross, pairs=tuple(out_pairs), removed=tuple(removed), added=tuple(added),
+        plumbing=plumbing, totals=totals, io=_io_changes(a, b, cross=cross), new_findings=tuple(new),
+        fixed_findings=tuple(fixed), findings_compared=compared, notes=tuple(notes))
+
+
+@dataclass
+class _Matching:
+    """Which layer of A became which layer of B."""
+
+    pairs: dict[str, tuple[str, str]]
+    """A name -> (B name, how it was matched)."""
+    scope: dict[str, str]
+    """B name -> A name it was matched to by name scope ("" when claimed as a part)."""
+    parts: dict[str, list[str]]
+    folded: dict[str, list[str]]
+    folded_a: set[str]
+    """A layers folded into another A layer's match."""
+    paired_b: set[str]
+    """B layers matched or claimed."""
+
+
+def _match(a: ModelGraph, b: ModelGraph, facts_a: list[LayerFacts], facts_b: list[LayerFacts]) -> _Matching:
+    """Match layers by name, then by name scope, then by aligning the order of their kinds."""
     fa = {f.name: f for f in facts_a}
     fb = {f.name: f for f in facts_b}
     pairs: dict[str, tuple[str, str]] = {}  # a name -> (b name, how)
@@ -454,57 +525,24 @@ def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | Non
     for x, y in _align(rest_a, rest_b):
         pairs[x.name] = (y.name, "alignment")
     paired_b = {nb for nb, _ in pairs.values()} | claimed_b
-    out_pairs = []
-    for f in facts_a:
-        if f.name not in pairs:
-            continue
-        nb, how = pairs[f.name]
-        changes = _compare(f, fb[nb], a.layer(f.name), b.layer(nb), cross=cross)
-        out_pairs.append(Pair(f, fb[nb], how, changes, tuple(parts.get(f.name, ())),
-                              tuple(folded.get(f.name, ()))))
-    removed = [f for f in facts_a if f.name not in pairs and f.name not in folded_a]
-    added = [f for f in facts_b if f.name not in paired_b]
-    plumbing = (0, 0)
-    if cross:
-        def is_plumbing(f: LayerFacts) -> bool:
-            return f.params == 0 and (f.type in PLUMBING or f.kind in ("input", "reshape", "dropout"))
+    return _Matching(pairs, scope, parts, folded, folded_a, paired_b)
 
-        plumbing = (sum(map(is_plumbing, removed)), sum(map(is_plumbing, added)))
-        removed = [f for f in removed if not is_plumbing(f)]
-        added = [f for f in added if not is_plumbing(f)]
-    pa, pb = count_params(a).totals, count_params(b).totals
-    ma, mb = count_macs(a), count_macs(b)
-    totals = (Delta("layers", len(a.layers), len(b.layers)), Delta("params", pa.params, pb.params),
-              Delta("trainable", pa.trainable, pb.trainable), Delta("non_trainable", pa.non_trainable,
-                                                                     pb.non_trainable),
-              Delta("bytes", pa.bytes, pb.bytes), Delta("macs", ma.total, mb.total))
-    new: list[Any] = []
-    fixed: list[Any] = []
-    compared = findings_a is not None and findings_b is not None
-    if compared:
-        rename = {p.b.name: p.a.name for p in out_pairs}
-        for n, na in scope.items():
-            if na == "":
-                owner = next((p.a.name for p in out_pairs if n in p.parts), None)
-                if owner:
-                    rename[n] = owner
-        list_a, list_b = list(findings_a or ()), list(findings_b or ())
-        keys_a = {_finding_key(f, {}) for f in list_a}
-        keys_b = {_finding_key(f, rename) for f in list_b}
-        new = [f for f in list_b if _finding_key(f, rename) not in keys_a]
-        fixed = [f for f in list_a if _finding_key(f, {}) not in keys_b]
-    notes = []
-    if cross:
-        notes.append(f"The models are in different formats ({a.format} and {b.format}): layers are matched by name "
-                     "scope and by the order of their kinds, shapes are compared whatever their layout, and "
-                     "exporters fold and split layers, so some per-layer differences are expected.")
-    if not ma.complete or not mb.complete:
-        notes.append("MACs are a lower bound for a model with layers of unknown cost.")
-    return ModelDiff(
-        a=Side(a.name, a.format, a.path, len(a.layers)), b=Side(b.name, b.format, b.path, len(b.layers)),
-        cross_format=cross, pairs=tuple(out_pairs), removed=tuple(removed), added=tuple(added),
-        plumbing=plumbing, totals=totals, io=_io_changes(a, b, cross=cross), new_findings=tuple(new),
-        fixed_findings=tuple(fixed), findings_compared=compared, notes=tuple(notes))
+
+def _finding_changes(out_pairs: Sequence[Pair], scope: dict[str, str], findings_a: Iterable[Any] | None,
+                     findings_b: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
+    """``(new, fixed)`` findings, B's layers named as their A counterparts."""
+    rename = {p.b.name: p.a.name for p in out_pairs}
+    for n, na in scope.items():
+        if na == "":
+            owner = next((p.a.name for p in out_pairs if n in p.parts), None)
+            if owner:
+                rename[n] = owner
+    list_a, list_b = list(findings_a or ()), list(findings_b or ())
+    keys_a = {_finding_key(f, {}) for f in list_a}
+    keys_b = {_finding_key(f, rename) for f in list_b}
+    new = [f for f in list_b if _finding_key(f, rename) not in keys_a]
+    fixed = [f for f in list_a if _finding_key(f, {}) not in keys_b]
+    return new, fixed
 
 
 def _family(fmt: str) -> str:

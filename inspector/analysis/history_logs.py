@@ -81,7 +81,7 @@ class History:
     def series(self, name: str) -> tuple[list[int], list[float]]:
         """``(epochs, values)`` of metric ``name`` without its missing epochs."""
         values = self.metrics.get(name, ())
-        pairs = [(e, v) for e, v in zip(self.epochs, values) if v is not None]
+        pairs = [(e, v) for e, v in zip(self.epochs, values, strict=False) if v is not None]
         return [e for e, _ in pairs], [v for _, v in pairs]
 
     def pairs(self) -> list[tuple[str, str]]:
@@ -145,18 +145,20 @@ def read_history(path: str | os.PathLike[str]) -> History:
 
 
 def _read_bytes(p: Path) -> bytes:
+    from ..fileio import read_capped
     from ..limits import Limits, current
 
     limit = current().json_bytes
-    try:
-        size = p.stat().st_size
-        if size > limit:
-            raise LimitExceeded(f"the training log is {size:,} bytes, more than the limit of {limit:,} "
-                                f"(raise it with {Limits.env_name('json_bytes')})")
-        with p.open("rb") as fh:
-            return fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read the training log ({exc.strerror or exc})") from None
+
+    def too_big(size: int | None) -> LimitExceeded:
+        how_big = f"{size:,} bytes, more than" if size is not None else "more than"
+        return LimitExceeded(f"the training log is {how_big} the limit of {limit:,} "
+                             f"(raise it with {Limits.env_name('json_bytes')})")
+
+    def unreadable(exc: OSError) -> UsageError:
+        return UsageError(f"cannot read the training log ({exc.strerror or exc})")
+
+    return read_capped(p, limit, too_big=too_big, unreadable=unreadable)
 
 
 def _decode(data: bytes, p: Path) -> str:
@@ -205,7 +207,7 @@ def _from_csv(text: str, p: Path) -> History:
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise ModelLoadError(f"not a training log: line {i} has {len(row)} fields, the header {len(header)}")
-        for h, cell in zip(header, row):
+        for h, cell in zip(header, row, strict=True):  # row length checked above
             columns[h].append(_number(cell, where=f"line {i}, column {h!r}"))
     return _build(p, "csv", columns)
 
@@ -366,27 +368,37 @@ def _scalar_reader() -> ScalarReader:
     tensorboard documents for this is registered, so the stub is used."""
     if "tensorflow" not in sys.modules and "tensorboard.compat.notf" not in sys.modules:
         sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+    reader = _tensorboard_reader()
+    return reader if reader is not None else _tensorflow_reader()
+
+
+def _tensorboard_reader() -> ScalarReader | None:
+    """tensorboard's EventAccumulator, or None when tensorboard is not installed."""
     try:
         from tensorboard.backend.event_processing import event_accumulator as ea
         from tensorboard.util import tensor_util
     except ImportError:
-        ea = None
-    if ea is not None:
-        def read_tb(path: Path) -> list[tuple[str, int, float]]:
-            acc = ea.EventAccumulator(str(path), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})
-            acc.Reload()
-            out: list[tuple[str, int, float]] = []
-            tags = acc.Tags()
-            for tag in tags.get("scalars", []):
-                out.extend((tag, e.step, float(e.value)) for e in acc.Scalars(tag))
-            for tag in tags.get("tensors", []):
-                for e in acc.Tensors(tag):
-                    v = _scalar(tensor_util.make_ndarray(e.tensor_proto))
-                    if v is not None:
-                        out.append((tag, e.step, v))
-            return out
+        return None
 
-        return read_tb
+    def read_tb(path: Path) -> list[tuple[str, int, float]]:
+        acc = ea.EventAccumulator(str(path), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})
+        acc.Reload()
+        out: list[tuple[str, int, float]] = []
+        tags = acc.Tags()
+        for tag in tags.get("scalars", []):
+            out.extend((tag, e.step, float(e.value)) for e in acc.Scalars(tag))
+        for tag in tags.get("tensors", []):
+            for e in acc.Tensors(tag):
+                v = _scalar(tensor_util.make_ndarray(e.tensor_proto))
+                if v is not None:
+                    out.append((tag, e.step, v))
+        return out
+
+    return read_tb
+
+
+def _tensorflow_reader() -> ScalarReader:
+    """TensorFlow's summary iterator (MissingDependency when TensorFlow is missing too)."""
     try:
         import tensorflow as tf
     except ImportError:

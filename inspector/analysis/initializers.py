@@ -76,7 +76,8 @@ def parse(value: Any) -> Initializer | None:
         module = value.get("module")
         key = re.sub(r"[^a-z]", "", cls.lower())
         name = _ALIASES.get(key)
-        custom = name is None or (isinstance(module, str) and not module.startswith(("keras", "tensorflow", "tf_keras")))
+        foreign = isinstance(module, str) and not module.startswith(("keras", "tensorflow", "tf_keras"))
+        custom = name is None or foreign
         return Initializer(name or cls, dict(cfg), custom=custom)
     return None
 
@@ -125,7 +126,7 @@ def expected_std(init: Initializer | None, shape: tuple[int, ...]) -> float | No
                "HeUniform": (2.0, "fan_in"), "HeNormal": (2.0, "fan_in"),
                "LecunUniform": (1.0, "fan_in"), "LecunNormal": (1.0, "fan_in")}
     if name in presets or name == "VarianceScaling":
-        scale, mode = presets.get(name, (None, None))
+        scale, mode = presets.get(name, (None, "fan_avg"))  # VarianceScaling: both read below
         if name == "VarianceScaling":
             scale = _num(cfg, "scale", 1.0)
             mode = str(cfg.get("mode", "fan_in")).lower()

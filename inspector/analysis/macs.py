@@ -56,17 +56,41 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..ir import Layer, ModelGraph, Weight
-from ..vocab import (BATCHNORM, CUDNN_RNN, INFERENCE_IDENTITY, KERAS_ACTIVATION_LAYERS, KERAS_AUGMENTATION, KERAS_CONV,
-                     KERAS_CONV_RNN, KERAS_CONV_TRANSPOSE, KERAS_CROPPING, KERAS_DECONVOLUTION, KERAS_DEPTHWISE,
-                     KERAS_GLOBAL_POOLING, KERAS_GLOBAL_POOLING_ALIASES, KERAS_IMAGE_ADJUST, KERAS_MERGE,
-                     KERAS_NORMALIZATION, KERAS_PADDING, KERAS_POOLING, KERAS_RNN, KERAS_RNN_LEGACY, KERAS_SEPARABLE,
-                     KERAS_STATEFUL_PREPROCESSING, KERAS_UPSAMPLING, RNN_WRAPPERS)
+from ..ir import Layer, ModelGraph, Shape, Weight
+from ..vocab import (
+    BATCHNORM,
+    CUDNN_RNN,
+    INFERENCE_IDENTITY,
+    KERAS_ACTIVATION_LAYERS,
+    KERAS_AUGMENTATION,
+    KERAS_CONV,
+    KERAS_CONV_RNN,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_CROPPING,
+    KERAS_DECONVOLUTION,
+    KERAS_DEPTHWISE,
+    KERAS_GLOBAL_POOLING,
+    KERAS_GLOBAL_POOLING_ALIASES,
+    KERAS_IMAGE_ADJUST,
+    KERAS_MERGE,
+    KERAS_NORMALIZATION,
+    KERAS_PADDING,
+    KERAS_POOLING,
+    KERAS_RNN,
+    KERAS_RNN_LEGACY,
+    KERAS_SEPARABLE,
+    KERAS_STATEFUL_PREPROCESSING,
+    KERAS_UPSAMPLING,
+    RNN_WRAPPERS,
+)
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
 
 MAX_DEPTH = 128
 """Deepest nesting of sub-graphs followed (loaders bound it well below this)."""
+
+_Shapes = Sequence[Shape | None]
+"""The input (or output) shapes of one call of a layer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +146,7 @@ def _graph_total(graph: ModelGraph, memo: dict[int, int | None], depth: int) -> 
     for lay in graph.layers:
         m = _layer(graph, lay, memo, depth + 1)
         if m is None:
-            total = None
-            break
+            return None  # memo[key] stays None
         total += m
     memo[key] = total
     return total
@@ -219,7 +242,7 @@ def _first(shapes: Sequence[Any]) -> Any:
     return shapes[0]
 
 
-def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: _Shapes, outs: _Shapes) -> int:
     if cls in _KERAS_ZERO:
         return 0
     if cls in ("Dense", "QuantizedDense"):
@@ -268,7 +291,7 @@ def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: list, outs:
     raise _Unknown
 
 
-def _keras_rnn(config: dict[str, Any], layer: Layer, ins: list) -> int:
+def _keras_rnn(config: dict[str, Any], layer: Layer, ins: _Shapes) -> int:
     x = _first(ins)
     time_major = bool(config.get("time_major"))
     if x is None or len(x) < 3:
@@ -286,7 +309,7 @@ def _keras_rnn(config: dict[str, Any], layer: Layer, ins: list) -> int:
     return steps * per_step
 
 
-def _keras_conv_rnn(config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+def _keras_conv_rnn(config: dict[str, Any], layer: Layer, ins: _Shapes, outs: _Shapes) -> int:
     x = _resolve(_first(ins))
     steps = x[1]
     kernel = _weight(layer, "kernel")
@@ -297,7 +320,7 @@ def _keras_conv_rnn(config: dict[str, Any], layer: Layer, ins: list, outs: list)
     return steps * _prod(spatial) * (_prod(kernel.shape) + _prod(recurrent.shape))
 
 
-def _keras_time_distributed(config: dict[str, Any], layer: Layer, ins: list, outs: list) -> int:
+def _keras_time_distributed(config: dict[str, Any], layer: Layer, ins: _Shapes, outs: _Shapes) -> int:
     inner = config.get("layer")
     if not isinstance(inner, dict) or not isinstance(inner.get("class_name"), str):
         raise _Unknown
@@ -309,11 +332,13 @@ def _keras_time_distributed(config: dict[str, Any], layer: Layer, ins: list, out
         raise _Unknown
     inner_in = [(s[0],) + tuple(s[2:]) if s is not None else None for s in ins]
     inner_out = [(s[0],) + tuple(s[2:]) if s is not None else None for s in outs]
-    inner_cfg = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    inner_cfg = inner.get("config")
+    if not isinstance(inner_cfg, dict):
+        inner_cfg = {}
     return steps * _keras_call(inner["class_name"], inner_cfg, layer, inner_in, inner_out)
 
 
-def _keras_mha(layer: Layer, ins: list) -> int:
+def _keras_mha(layer: Layer, ins: _Shapes) -> int:
     q = _resolve(_first(ins))
     v = _resolve(ins[1]) if len(ins) > 1 and ins[1] is not None else q
     k = _resolve(ins[2]) if len(ins) > 2 and ins[2] is not None else v
@@ -328,9 +353,11 @@ def _keras_mha(layer: Layer, ins: list) -> int:
                 return w
         return None
 
-    wq, wk, wv, wo = pick("query"), pick("key"), pick("value"), pick("output")
-    if None in (wq, wk, wv, wo) or len({id(w) for w in (wq, wk, wv, wo)}) != 4:
-        wq, wk, wv, wo = kernels  # Keras creates them in this order
+    picked = [pick("query"), pick("key"), pick("value"), pick("output")]
+    named = [w for w in picked if w is not None]
+    if len(named) != 4 or len({id(w) for w in named}) != 4:
+        named = kernels  # Keras creates them in this order
+    wq, wk, wv, wo = named
     tq, tk, tv = _prod(q[1:-1]), _prod(k[1:-1]), _prod(v[1:-1])
     if len(wq.shape) != 3 or len(wv.shape) != 3:
         raise _Unknown
@@ -340,7 +367,7 @@ def _keras_mha(layer: Layer, ins: list) -> int:
     return projections + attention
 
 
-def _keras_dot(config: dict[str, Any], ins: list, outs: list) -> int:
+def _keras_dot(config: dict[str, Any], ins: _Shapes, outs: _Shapes) -> int:
     if len(ins) != 2:
         raise _Unknown
     x = _resolve(ins[0])
@@ -370,25 +397,11 @@ def _einsum_cost(equation: str, shapes: Sequence[Sequence[Any] | None]) -> int:
     batch_letter = terms[0][0] if terms[0] and terms[0][0].isalpha() else None
     sizes: dict[str, int] = {}
     ellipsis_dims: list[int] = []
-    for n, (term, shape) in enumerate(zip(terms, shapes)):
+    for n, (term, shape) in enumerate(zip(terms, shapes, strict=True)):  # lengths checked above
         letters = term.replace("...", "*")
-        shape = list(shape)  # type: ignore[arg-type]
+        shape = list(shape)  # type: ignore[arg-type]  # no shape is None (checked above)
         if "*" in letters:
-            pos = letters.index("*")
-            n_ell = len(shape) - (len(letters) - 1)
-            if n_ell < 0:
-                raise _Unknown
-            ell = shape[pos:pos + n_ell]
-            named = shape[:pos] + shape[pos + n_ell:]
-            letters = letters.replace("*", "")
-            ell_ints = []
-            for i, d in enumerate(ell):
-                if isinstance(d, int) and not isinstance(d, bool):
-                    ell_ints.append(d)
-                elif n == 0 and pos == 0 and i == 0:
-                    ell_ints.append(1)  # a leading batch dim
-                else:
-                    raise _Unknown
+            letters, named, ell_ints = _split_ellipsis(letters, shape, first=n == 0)
             if len(ell_ints) > len(ellipsis_dims):
                 ellipsis_dims = [1] * (len(ell_ints) - len(ellipsis_dims)) + ellipsis_dims
             for i, d in enumerate(reversed(ell_ints)):
@@ -398,7 +411,7 @@ def _einsum_cost(equation: str, shapes: Sequence[Sequence[Any] | None]) -> int:
             named = shape
         if len(letters) != len(named):
             raise _Unknown
-        for letter, d in zip(letters, named):
+        for letter, d in zip(letters, named, strict=True):  # lengths checked above
             if not isinstance(d, int) or isinstance(d, bool):
                 if letter != batch_letter:
                     raise _Unknown
@@ -407,6 +420,27 @@ def _einsum_cost(equation: str, shapes: Sequence[Sequence[Any] | None]) -> int:
                 raise _Unknown
             sizes[letter] = max(sizes.get(letter, d), d)
     return _prod(list(sizes.values())) * _prod(ellipsis_dims)
+
+
+def _split_ellipsis(letters: str, shape: list[Any], *, first: bool) -> tuple[str, list[Any], list[int]]:
+    """An operand whose term has an ellipsis (``*`` in ``letters``): ``(letters without
+    it, the dims the letters name, the ellipsis dims)``.  An unknown ellipsis dim is
+    allowed only as the leading (batch) dim of the first operand, counting 1."""
+    pos = letters.index("*")
+    n_ell = len(shape) - (len(letters) - 1)
+    if n_ell < 0:
+        raise _Unknown
+    ell = shape[pos:pos + n_ell]
+    named = shape[:pos] + shape[pos + n_ell:]
+    ell_ints = []
+    for i, d in enumerate(ell):
+        if isinstance(d, int) and not isinstance(d, bool):
+            ell_ints.append(d)
+        elif first and pos == 0 and i == 0:
+            ell_ints.append(1)  # a leading batch dim
+        else:
+            raise _Unknown
+    return letters.replace("*", ""), named, ell_ints
 
 
 # -- ONNX --------------------------------------------------------------------------------------
@@ -435,7 +469,7 @@ _ONNX_ZERO = frozenset({
     "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement",
     "OptionalHasElement", "StringNormalizer", "StringConcat", "StringSplit", "RegexFullMatch",
     "Col2Im", "ImageDecoder", "GridSample", "AffineGrid", "Det", "Binarizer", "LabelEncoder",
-    "RotaryEmbedding", "TensorScatter", "Swish",
+    "RotaryEmbedding", "TensorScatter",
     # com.microsoft element-wise and layout ops
     "com.microsoft.Gelu", "com.microsoft.FastGelu", "com.microsoft.BiasGelu", "com.microsoft.QuickGelu",
     "com.microsoft.SkipLayerNormalization", "com.microsoft.SimplifiedLayerNormalization",
@@ -608,9 +642,10 @@ def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], 
         if cond is not None and not isinstance(cond, list):
             chosen = branches["then_branch" if cond else "else_branch"]
             return chosen
-        if None in branches.values():
+        known = [m for m in branches.values() if m is not None]
+        if len(known) != len(branches):
             return None
-        return max(branches.values())
+        return max(known)
     body = layer.subgraphs.get("body")
     if body is None:
         return None

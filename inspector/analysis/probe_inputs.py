@@ -188,7 +188,7 @@ def _from_file(path: Path, specs: Sequence[InputSpec], *, batch_size: int, fixed
         if arr.ndim != len(spec.shape):
             raise UsageError(f"{path}: input {spec.name!r} needs {len(spec.shape)} dimensions "
                              f"(batch first, model shape {_shape(spec.shape)}), the file gives {arr.shape}")
-        for want, got in zip(dims, arr.shape[1:]):
+        for want, got in zip(dims, arr.shape[1:], strict=True):  # ranks checked above
             if isinstance(want, int) and want >= 0 and want != got:
                 raise UsageError(f"{path}: input {spec.name!r} has shape {arr.shape}, the model expects "
                                  f"{_shape(spec.shape)}")
@@ -229,7 +229,7 @@ def _match_npz(path: Path, data: dict[str, Any], specs: Sequence[InputSpec]) -> 
         return {n: data[n] for n in names}
     positional = [f"arr_{i}" for i in range(len(specs))]
     if set(data) == set(positional):
-        return {n: data[p] for n, p in zip(names, positional)}
+        return {n: data[p] for n, p in zip(names, positional, strict=True)}  # both one per spec
     if len(data) == 1 and len(specs) == 1:
         return {names[0]: next(iter(data.values()))}
     missing = [n for n in names if n not in data]

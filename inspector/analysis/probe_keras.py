@@ -23,13 +23,12 @@ How (see :mod:`inspector.analysis.probe` for what is measured):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import InspectorError, MissingDependency, ModelLoadError, UsageError
 from ..graphquery import activation_of, is_activation_layer, producers
 from ..ir import Layer, ModelGraph
-from .probe import (Aggregator, Progress, ProbeReport, RawStats, Target, finish, make_target, output_layers,
-                    timer)
+from .probe import Aggregator, ProbeReport, Progress, RawStats, Target, finish, make_target, output_layers, timer
 from .probe_inputs import InputSpec, make_batch
 
 
@@ -74,9 +73,9 @@ def _live_layers(keras: Any, model: Any) -> dict[str, Any]:
     return out
 
 
-def _graphs(graph: ModelGraph):
+def _graphs(graph: ModelGraph) -> Iterator[tuple[str, ModelGraph]]:
     """``(prefix, graph)`` for the graph and every nested Keras model."""
-    stack = [("", graph, 0)]
+    stack: list[tuple[str, ModelGraph, int]] = [("", graph, 0)]
     while stack:
         prefix, g, depth = stack.pop()
         yield prefix, g
@@ -138,7 +137,8 @@ def _install(live: dict[str, Any], targets: list[Target], state: dict[str, Any])
         if t.fused:
             original_act = obj.activation
 
-            def activation(x: Any, *args: Any, _orig: Callable = original_act, _rec: Callable = record, **kw: Any):
+            def activation(x: Any, *args: Any, _orig: Callable[..., Any] = original_act,
+                           _rec: Callable[[Any], None] = record, **kw: Any) -> Any:
                 _rec(x)
                 return _orig(x, *args, **kw)
 
@@ -146,7 +146,8 @@ def _install(live: dict[str, Any], targets: list[Target], state: dict[str, Any])
         else:
             original_call = obj.call
 
-            def call(*args: Any, _orig: Callable = original_call, _rec: Callable = record, **kw: Any):
+            def call(*args: Any, _orig: Callable[..., Any] = original_call, _rec: Callable[[Any], None] = record,
+                     **kw: Any) -> Any:
                 x = args[0] if args else kw.get("inputs")
                 if x is not None:
                     _rec(x)
@@ -167,10 +168,10 @@ def _stats_ops(tf: Any, x: Any, t: Target) -> dict[str, Any]:
     ok = tf.logical_and(tf.math.is_finite(mean), tf.math.is_finite(var))
     n = tf.cast(size, tf.float64)
 
-    def clean():
+    def clean() -> tuple[Any, Any, Any]:
         return tf.cast(mean, tf.float64), tf.cast(var, tf.float64) * n, tf.constant(0, tf.int64)
 
-    def dirty():
+    def dirty() -> tuple[Any, Any, Any]:
         finite = tf.math.is_finite(x)
         bad = tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int64))
         xd = tf.cast(tf.where(finite, x, tf.zeros_like(x)), tf.float64)
@@ -199,7 +200,13 @@ def _stats_ops(tf: Any, x: Any, t: Target) -> dict[str, Any]:
     return out
 
 
-def instrument(graph: ModelGraph, model: Any) -> tuple[Callable, list[Target], list[str]]:
+Records = dict[str, list[dict[str, Any]]]
+"""Per layer path, one dict of in-graph statistics (TensorFlow tensors) per call."""
+Forward = Callable[[list[Any]], tuple[Records, list[tuple[Any, Any]]]]
+"""The traced forward pass: input tensors -> (records, ``(size, non-finite count)`` per output)."""
+
+
+def instrument(graph: ModelGraph, model: Any) -> tuple[Forward, list[Target], list[str]]:
     """Tap ``model`` (a live Keras model loaded from ``graph``'s file) and return the
     traced forward function ``forward(list_of_input_tensors) -> (records, outputs)``,
     the measured targets, and notes.  ``records`` maps a layer path to one dict of
@@ -211,15 +218,14 @@ def instrument(graph: ModelGraph, model: Any) -> tuple[Callable, list[Target], l
     _install(live, targets, state)
     by_path = {t.path: t for t in targets}
 
-    @tf.function(reduce_retracing=True)
-    def forward(feeds):
-        records: dict[str, list[dict[str, Any]]] = {}
+    def forward(feeds: list[Any]) -> tuple[Records, list[tuple[Any, Any]]]:
+        records: Records = {}
         state["rec"] = lambda path, x: records.setdefault(path, []).append(_stats_ops(tf, x, by_path[path]))
         try:
             outputs = model(feeds[0] if len(feeds) == 1 else list(feeds), training=False)
         finally:
             state["rec"] = None
-        outs = []
+        outs: list[tuple[Any, Any]] = []
         for o in tf.nest.flatten(outputs):
             o = tf.convert_to_tensor(o)
             bad = (tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(o)), tf.int64))
@@ -227,7 +233,8 @@ def instrument(graph: ModelGraph, model: Any) -> tuple[Callable, list[Target], l
             outs.append((tf.size(o, out_type=tf.int64), bad))
         return records, outs
 
-    return forward, targets, notes
+    traced: Forward = tf.function(reduce_retracing=True)(forward)
+    return traced, targets, notes
 
 
 def run(graph: ModelGraph, *, inputs: str | Path | None, batch_size: int, seed: int,
@@ -277,5 +284,6 @@ def load(graph: ModelGraph) -> Any:
 
 def _raw(c: dict[str, Any]) -> RawStats:
     return RawStats(size=int(c["size"]), nonfinite=int(c["nonfinite"]), mean=float(c["mean"]),
-                    m2=float(c["m2"]), units=int(c["units"]), unit_max=c["unit_max"].numpy() if "unit_max" in c else None,
+                    m2=float(c["m2"]), units=int(c["units"]),
+                    unit_max=c["unit_max"].numpy() if "unit_max" in c else None,
                     unit_saturated=c["unit_saturated"].numpy() if "unit_saturated" in c else None)

@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import InspectorError, MissingDependency, ModelLoadError, UnsafeModel
 from ..graphquery import activation_of, producers
 from ..ir import Layer, ModelGraph
-from .probe import Aggregator, Progress, ProbeReport, RawStats, Target, finish, make_target, output_layers, timer
+from .probe import Aggregator, ProbeReport, Progress, RawStats, Target, finish, make_target, output_layers, timer
 from .probe_inputs import InputSpec, make_batch
 
 CHANNELS_FIRST = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
@@ -79,8 +79,9 @@ def unit_axis(graph: ModelGraph, layer: Layer, rank: int) -> int:
 
 
 def _load(onnx: Any, path: Path) -> Any:
-    from ..pathsafety import resolve_inside
     from onnx import external_data_helper as edh
+
+    from ..pathsafety import resolve_inside
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -137,12 +138,12 @@ class _Builder:
         self.inits.append(self.onnx.numpy_helper.from_array(arr, name=n))
         return n
 
-    def node(self, op: str, inputs: list[str], hint: str, *, into: list | None = None, **attrs: Any) -> str:
+    def node(self, op: str, inputs: list[str], hint: str, *, into: list[Any] | None = None, **attrs: Any) -> str:
         out = self.name(hint)
         (self.nodes if into is None else into).append(self.h.make_node(op, inputs, [out], **attrs))
         return out
 
-    def reduce(self, op: str, x: str, axes: list[int] | None, hint: str, *, into: list | None = None) -> str:
+    def reduce(self, op: str, x: str, axes: list[int] | None, hint: str, *, into: list[Any] | None = None) -> str:
         """``op`` over ``axes`` (all when ``None``), without keeping dims."""
         axes_as_input = self.opset >= (13 if op == "ReduceSum" else 18)
         if axes is None:
@@ -191,7 +192,7 @@ def _add_reductions(b: _Builder, t: Target, tensor: str, rank: int, dtype: str |
     fs_e = b.node("Cast", [s], "sumd", into=else_nodes, to=TP.DOUBLE)
     fss_e = b.node("Cast", [ss], "sumsqd", into=else_nodes, to=TP.DOUBLE)
 
-    def branch(name: str, nodes: list, outs: list[str]) -> Any:
+    def branch(name: str, nodes: list[Any], outs: list[str]) -> Any:
         return b.h.make_graph(nodes, name, [], [b.h.make_tensor_value_info(o, TP.DOUBLE, []) for o in outs])
 
     outs = [b.name("nonfinite"), b.name("fsum"), b.name("fsumsq")]
@@ -239,7 +240,9 @@ def _raw_in_numpy(arr: Any, t: Target) -> RawStats:
     if t.family == "rectifier":
         raw.unit_max = np.max(x, axis=axes).reshape(-1) if x.size else None
     elif t.family == "saturating":
-        sat = (x <= t.lo) | (x >= t.hi) if t.inclusive else (x < t.lo) | (x > t.hi)
+        lo, hi = t.lo, t.hi
+        assert lo is not None and hi is not None  # make_target sets both for a saturating target
+        sat = (x <= lo) | (x >= hi) if t.inclusive else (x < lo) | (x > hi)
         raw.unit_saturated = sat.sum(axis=axes).reshape(-1)
     return raw
 
@@ -385,11 +388,11 @@ def run(graph: ModelGraph, *, inputs: str | Path | None, batch_size: int, seed: 
     for i, chunk in enumerate(batch.chunks()):
         report("running the model", i, total)
         try:
-            values = sess.run(fetch, dict(zip(input_names, chunk)))
+            values = sess.run(fetch, dict(zip(input_names, chunk, strict=False)))
         except Exception as exc:  # noqa: BLE001 - a model that fails on the batch: one line
             text = " ".join(str(exc).split())[:200]
             raise ModelLoadError(f"the model failed on the probe batch ({type(exc).__name__}: {text})") from None
-        got = dict(zip(fetch, values))
+        got = dict(zip(fetch, values, strict=False))
         for j, name in enumerate(inst.original_outputs):
             out = np.asarray(got[name])
             bad = int(out.size - np.count_nonzero(np.isfinite(out))) if out.dtype.kind == "f" else 0

@@ -23,7 +23,8 @@ nothing but an initializer produces exact zeros and ones across whole layers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..ir import Layer, ModelGraph, Weight
 from ..vocab import BATCHNORM
@@ -104,23 +105,52 @@ def _iterations(graph: ModelGraph) -> int | None:
     return None
 
 
+@dataclass
+class _Evidence:
+    """What the weights say, counted over the whole graph."""
+
+    bn_init: list[str] = field(default_factory=list)
+    """Paths of BatchNormalization layers still at their initial moving statistics."""
+    bn_moved: int = 0
+    bias_init: int = 0
+    bias_moved: int = 0
+    kern_match: int = 0
+    kern_miss: int = 0
+
+
 def infer_state(graph: ModelGraph, report: WeightReport | None) -> StateReport:
     """Decide whether ``graph`` looks trained (see the module docstring)."""
     if report is None:
         return StateReport(UNKNOWN, ("weights were not read",))
-    keras = graph.format in ("keras", "keras-h5")
-    bn_init: list[str] = []
-    bn_moved = 0
-    bias_init = bias_moved = 0
-    kern_match = kern_miss = 0
+    ev = _collect(graph, report)
     placeholders = sum(1 for s in report.tensors.values() if s.placeholder)
+    trained, untrained = _reasons(ev, _iterations(graph))
+    if placeholders:
+        note = (f"{placeholders} tensor(s) are placeholders the graph fills with a constant "
+                "(the file stores no values for them)")
+    else:
+        note = ""
+    if trained:
+        state, reasons = TRAINED, tuple(trained)
+    elif untrained:
+        state, reasons = UNTRAINED, tuple(untrained)
+    else:
+        state, reasons = UNKNOWN, ("no BatchNormalization statistics, optimizer state or initializer config to go by",)
+    return StateReport(state, reasons + ((note,) if note else ()), tuple(ev.bn_init), ev.bn_moved, placeholders)
+
+
+def _collect(graph: ModelGraph, report: WeightReport) -> _Evidence:
+    """BatchNormalization statistics of every model; biases and kernels against their
+    initializer config in Keras models (ONNX keeps no initializer config)."""
+    ev = _Evidence()
+    keras = graph.format in ("keras", "keras-h5")
     for path, lay in graph.walk():
         if lay.type in BATCHNORM:
             at = bn_at_init(lay, report)
             if at is True:
-                bn_init.append(path)
+                ev.bn_init.append(path)
             elif at is False:
-                bn_moved += 1
+                ev.bn_moved += 1
         if not keras:
             continue
         cfg = lay.config or {}
@@ -129,58 +159,59 @@ def infer_state(graph: ModelGraph, report: WeightReport | None) -> StateReport:
             if stats is None or not stats.numeric or stats.placeholder or stats.size == 0:
                 continue
             if w.role == "bias" and "bias_initializer" in cfg:
-                init = inits.parse(cfg.get("bias_initializer"))
-                value = init.symmetric_value if init is not None else None
-                if value is None:
-                    continue
-                if stats.is_constant_value(value) or (stats.size == 1 and stats.minimum == value):
-                    bias_init += 1
-                else:
-                    bias_moved += 1
+                _bias_evidence(ev, cfg, stats)
             elif w.role in ("kernel", "depthwise_kernel", "pointwise_kernel") and stats.size >= KERNEL_MATCH_MIN_SIZE:
-                init = inits.parse(cfg.get(inits.config_key(lay.type, w.role)))
-                std = inits.expected_std(init, stats.shape)
-                mu = inits.expected_mean(init)
-                if not std or mu is None or not stats.finite:
-                    continue
-                close = (abs(stats.std / std - 1.0) <= KERNEL_MATCH_TOLERANCE
-                         and abs(stats.mean - mu) <= 0.1 * std + 1e-12)
-                if close:
-                    kern_match += 1
-                else:
-                    kern_miss += 1
-    steps = _iterations(graph)
+                _kernel_evidence(ev, lay, cfg, w, stats)
+    return ev
 
+
+def _bias_evidence(ev: _Evidence, cfg: dict[str, Any], stats: TensorStats) -> None:
+    """Is the bias still the constant its initializer fills in?"""
+    init = inits.parse(cfg.get("bias_initializer"))
+    value = init.symmetric_value if init is not None else None
+    if value is None:
+        return
+    if stats.is_constant_value(value) or (stats.size == 1 and stats.minimum == value):
+        ev.bias_init += 1
+    else:
+        ev.bias_moved += 1
+
+
+def _kernel_evidence(ev: _Evidence, lay: Layer, cfg: dict[str, Any], w: Weight, stats: TensorStats) -> None:
+    """Does the kernel still have the mean and spread its initializer draws?"""
+    key = inits.config_key(lay.type, w.role)
+    init = inits.parse(cfg.get(key) if key is not None else None)
+    std = inits.expected_std(init, stats.shape)
+    mu = inits.expected_mean(init)
+    if not std or mu is None or not stats.finite:
+        return
+    close = (abs(stats.std / std - 1.0) <= KERNEL_MATCH_TOLERANCE
+             and abs(stats.mean - mu) <= 0.1 * std + 1e-12)
+    if close:
+        ev.kern_match += 1
+    else:
+        ev.kern_miss += 1
+
+
+def _reasons(ev: _Evidence, steps: int | None) -> tuple[list[str], list[str]]:
+    """The evidence as sentences: ``(for trained, for untrained)``."""
     trained: list[str] = []
     untrained: list[str] = []
     if steps:
         trained.append(f"the stored optimizer state has taken {steps} step(s)")
-    if bn_moved:
-        trained.append(f"{bn_moved} BatchNormalization layer(s) have updated moving statistics")
-    if bias_moved:
-        trained.append(f"{bias_moved} bias(es) differ from the value their initializer fills in")
-    if kern_miss and kern_miss >= kern_match:
-        trained.append(f"{kern_miss} kernel(s) no longer have the spread their initializer draws")
+    if ev.bn_moved:
+        trained.append(f"{ev.bn_moved} BatchNormalization layer(s) have updated moving statistics")
+    if ev.bias_moved:
+        trained.append(f"{ev.bias_moved} bias(es) differ from the value their initializer fills in")
+    if ev.kern_miss and ev.kern_miss >= ev.kern_match:
+        trained.append(f"{ev.kern_miss} kernel(s) no longer have the spread their initializer draws")
     if steps == 0:
         untrained.append("the stored optimizer state has taken no step")
-    if bn_init:
-        untrained.append(f"{len(bn_init)} BatchNormalization layer(s) still hold their initial "
+    if ev.bn_init:
+        untrained.append(f"{len(ev.bn_init)} BatchNormalization layer(s) still hold their initial "
                          "moving statistics (mean 0, variance 1)")
-    if bias_init:
-        untrained.append(f"{bias_init} bias(es) are exactly their initial value")
-    if kern_match and kern_match > kern_miss:
-        untrained.append(f"{kern_match} kernel(s) have exactly the spread their initializer draws")
-    if placeholders:
-        note = (f"{placeholders} tensor(s) are placeholders the graph fills with a constant "
-                "(the file stores no values for them)")
-    else:
-        note = ""
-    if trained:
-        reasons = tuple(trained) + ((note,) if note else ())
-        return StateReport(TRAINED, reasons, tuple(bn_init), bn_moved, placeholders)
-    if untrained:
-        reasons = tuple(untrained) + ((note,) if note else ())
-        return StateReport(UNTRAINED, reasons, tuple(bn_init), bn_moved, placeholders)
-    reasons = ("no BatchNormalization statistics, optimizer state or initializer config to go by",)
-    return StateReport(UNKNOWN, reasons + ((note,) if note else ()), tuple(bn_init), bn_moved,
-                       placeholders)
+    if ev.bias_init:
+        untrained.append(f"{ev.bias_init} bias(es) are exactly their initial value")
+    if ev.kern_match and ev.kern_match > ev.kern_miss:
+        untrained.append(f"{ev.kern_match} kernel(s) have exactly the spread their initializer draws")
+    return trained, untrained

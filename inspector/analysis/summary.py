@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graphquery import call_inputs
-from ..ir import Inbound, Layer, ModelGraph, Shape
+from ..ir import Inbound, Layer, ModelGraph, Shape, Weight
 from ..trust import facts_by_code
 from .params import ParamCount, count_params
 
@@ -28,7 +28,7 @@ class SummaryRow:
     """Every tensor consumed, call after call (Keras 2's "Connected to")."""
     macs: int | None
     dtype: str | None
-    weights: tuple
+    weights: tuple[Weight, ...]
     """The layer's own weights (``ir.Weight``), for machine-readable formats."""
     notes: tuple[str, ...]
 

@@ -26,15 +26,24 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, TypedDict
 
 import numpy as np
 
 from ..errors import InspectorError
 from ..ir import Layer, ModelGraph, Weight
-from ..vocab import (KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DEPTHWISE, KERAS_SEPARABLE, KERNEL_ROLES,
-                     ONNX_CONV, ONNX_CONV_TRANSPOSE, ONNX_MATMUL, RECURRENT_KERNEL_LAYERS)
+from ..vocab import (
+    KERAS_CONV,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_DEPTHWISE,
+    KERAS_SEPARABLE,
+    KERNEL_ROLES,
+    ONNX_CONV,
+    ONNX_CONV_TRANSPOSE,
+    ONNX_MATMUL,
+    RECURRENT_KERNEL_LAYERS,
+)
 
 CHUNK = 1 << 18
 """Elements reduced at a time: temporaries stay at a few MiB whatever the tensor size."""
@@ -154,7 +163,7 @@ def _prod(values: Iterable[int]) -> int:
     return n
 
 
-def _int(value, default: int = 1) -> int:
+def _int(value: Any, default: int = 1) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -229,7 +238,21 @@ def kernel_layout(layer: Layer, weight: Weight) -> KernelLayout | None:
 # -- one tensor ----------------------------------------------------------------------
 
 
-def _moments(flat: np.ndarray, is_float: bool) -> dict:
+class _Moments(TypedDict):
+    """The :class:`TensorStats` fields :func:`_moments` computes."""
+
+    nan: int
+    inf: int
+    zeros: int
+    f16_overflow: int
+    f16_underflow: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+
+
+def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     """Chunked reductions over a flat array: no temporaries larger than a chunk.
 
     The variance is accumulated about a shift (the first finite value of each
@@ -384,29 +407,30 @@ def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = No
         arr = arr.astype(np.float32)  # ml_dtypes' low-precision floats: reduce them as float32
     kind = arr.dtype.kind
     numeric = kind in "fiub" and arr.dtype.names is None
-    base = dict(key=weight.key, name=weight.name, role=weight.role, layer=layer_path,
-                shape=tuple(int(d) for d in arr.shape), dtype=str(arr.dtype), size=int(arr.size),
-                numeric=numeric, placeholder=placeholder)
+    base = TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path,
+                       shape=tuple(int(d) for d in arr.shape), dtype=str(arr.dtype), size=int(arr.size),
+                       numeric=numeric, placeholder=placeholder)
     if not numeric or arr.size == 0:
-        return TensorStats(**base)
+        return base
     if kind == "b":
         arr = arr.view(np.uint8)
     flat = arr.reshape(-1)
     moments = _moments(flat, kind == "f")
     layout = kernel_layout(layer, weight) if layer is not None else None
-    zero_units, dups = 0, ()
+    zero_units: int = 0
+    dups: tuple[tuple[int, ...], ...] = ()
     if (layout is not None and not layout.depthwise and not layout.recurrent and moments["nan"] == 0
             and moments["inf"] == 0 and moments["minimum"] != moments["maximum"]
             and layout.units == arr.shape[layout.unit_axis]):
         zero_units, dups = _unit_analysis(arr, layout)
-    return TensorStats(**base, **moments, layout=layout, zero_units=zero_units, duplicate_groups=dups)
+    return replace(base, **moments, layout=layout, zero_units=zero_units, duplicate_groups=dups)
 
 
 def _bias_split(groups: tuple[tuple[int, ...], ...], bias: np.ndarray | None) -> tuple[tuple[int, ...], ...]:
     if bias is None:
         return groups
     flat = np.asarray(bias).reshape(-1)
-    out = []
+    out: list[tuple[int, ...]] = []
     for g in groups:
         if max(g) >= flat.size:
             continue

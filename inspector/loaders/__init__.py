@@ -72,7 +72,8 @@ def detect(path: str | os.PathLike[str]) -> str:
         kind = "a .keras zip archive" if suffix == ".keras" else "an HDF5 file"
         raise ModelLoadError(f"is not {kind} (no zip or HDF5 signature): the file is corrupt or not a Keras model")
     raise UnsupportedFormat(
-        f"unknown model format (suffix {suffix or 'none'!r}): inspector reads .keras, .h5, .onnx files and SavedModel folders"
+        f"unknown model format (suffix {suffix or 'none'!r}): "
+        "inspector reads .keras, .h5, .onnx files and SavedModel folders"
     )
 
 
@@ -87,13 +88,20 @@ def load(path: str | os.PathLike[str]) -> ModelGraph:
     p = Path(path)
     kind = detect(p)
     if kind == "keras":
-        from . import keras_v3 as mod
+        from . import keras_v3
+
+        graph = keras_v3.load(p)
     elif kind == "keras-h5":
-        from . import keras_h5 as mod
+        from . import keras_h5
+
+        graph = keras_h5.load(p)
     elif kind == "savedmodel":
-        from . import savedmodel as mod
+        from . import savedmodel
+
+        graph = savedmodel.load(p)
     else:
-        from . import onnx as mod
-    graph = mod.load(p)
+        from . import onnx
+
+        graph = onnx.load(p)
     graph.path = str(path)
     return graph

@@ -101,7 +101,7 @@ class H5Index:
         """The facts, each attributed to the layer that owns its HDF5 path
         (``owner_of(path)`` returns a layer path or None)."""
         out = []
-        for fact, path in zip(self.security, self.security_paths):
+        for fact, path in zip(self.security, self.security_paths, strict=True):  # appended in step by add_security
             layer = owner_of(path)
             out.append(fact if layer is None else SecurityFact(
                 fact.code, fact.message, layer=layer, detail=fact.detail, kind=fact.kind))

@@ -24,8 +24,16 @@ from typing import Any, Iterator
 from ..errors import LimitExceeded, ModelLoadError
 from ..ir import Inbound, Layer, ModelGraph, Shape
 from ..limits import current, hint
-from .keras_config import (flat_refs, input_layer_shape, is_model_entry, keras2_node, keras3_node, policy_name,
-                           single_shape, snake_case)
+from .keras_config import (
+    flat_refs,
+    input_layer_shape,
+    is_model_entry,
+    keras2_node,
+    keras3_node,
+    policy_name,
+    single_shape,
+    snake_case,
+)
 from .keras_security import scan_config
 
 MAX_LAYER_OUTPUTS = 10_000
@@ -165,7 +173,7 @@ def _build_functional(graph: ModelGraph, conf: dict[str, Any], entries: list[dic
     names = set(by_name)
     recorded: list[tuple[Inbound, Shape | None]] = []
     keras2 = False
-    for lay, e in zip(layers, entries):
+    for lay, e in zip(layers, entries, strict=True):  # one layer per entry
         nodes = e.get("inbound_nodes")
         if not isinstance(nodes, list):
             nodes = []
@@ -189,13 +197,24 @@ def _build_functional(graph: ModelGraph, conf: dict[str, Any], entries: list[dic
     graph.outputs = flat_refs(conf.get("output_layers"))
     if keras2:
         _renumber_keras2_model_nodes(graph, entries)
+    _record_output_shapes(graph, by_name, recorded)
+    missing = sorted({ref.layer for lay in layers for ref in lay.inbound_flat() if ref.layer not in names})
+    if missing:
+        graph.notes.append(f"the config refers to layers it does not define: {', '.join(missing[:5])}")
+    graph.invalidate()
+
+
+def _record_output_shapes(graph: ModelGraph, by_name: dict[str, Layer],
+                          recorded: list[tuple[Inbound, Shape | None]]) -> None:
+    """Make room in each producer for every output some layer (or the model) reads,
+    then fill in the shapes Keras 3 recorded in the inbound nodes."""
     for ref, _ in recorded:
         if ref.layer in by_name:
             _set_shape(by_name[ref.layer], ref, None)
     for ref in graph.outputs:
         if ref.layer in by_name:
             _set_shape(by_name[ref.layer], ref, None)
-    for lay in layers:
+    for lay in graph.layers:
         for node in lay.inbound:
             for ref in node:
                 if ref.layer in by_name:
@@ -203,10 +222,6 @@ def _build_functional(graph: ModelGraph, conf: dict[str, Any], entries: list[dic
     for ref, shape in recorded:
         if ref.layer in by_name:
             _set_shape(by_name[ref.layer], ref, shape)
-    missing = sorted({ref.layer for lay in layers for ref in lay.inbound_flat() if ref.layer not in names})
-    if missing:
-        graph.notes.append(f"the config refers to layers it does not define: {', '.join(missing[:5])}")
-    graph.invalidate()
 
 
 def _renumber_keras2_model_nodes(graph: ModelGraph, entries: list[dict[str, Any]]) -> None:
@@ -214,7 +229,7 @@ def _renumber_keras2_model_nodes(graph: ModelGraph, entries: list[dict[str, Any]
     node 0 is the model's own construction, which the config omits): shift to 0."""
     shift: dict[str, int] = {}
     all_refs = [ref for lay in graph.layers for ref in lay.inbound_flat()] + graph.outputs
-    for lay, e in zip(graph.layers, entries):
+    for lay, e in zip(graph.layers, entries, strict=True):  # graph.layers is the list made from entries
         sub = lay.subgraph
         if sub is None:
             continue
@@ -266,7 +281,7 @@ def _build_sequential(graph: ModelGraph, conf: dict[str, Any], entries: list[dic
     inp.inbound = [[]]
     inp.node_shapes = [[shape]]
     prev = inp
-    for lay, e in zip(layers, body):
+    for lay, e in zip(layers, body, strict=True):  # one layer per body entry
         lay.inbound = [[Inbound(prev.name, 0, 0)]]
         lay.node_shapes = [[None]]
         build = e.get("build_config")

@@ -22,9 +22,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import limits
 from ..errors import ModelLoadError
 from ..ir import Layer, ModelGraph, Weight
-from .. import limits
 from .h5index import DatasetInfo, H5Index, dataset_reader, index_h5, join
 from .keras_config import compile_config_from_training_config, parse_json
 from .keras_graph import container_layers, finish, graph_from_config
@@ -77,7 +77,10 @@ def load(path: Path) -> ModelGraph:
     graph.metadata["weights_format"] = "h5"
 
     src = str(path)
-    opener: Callable[[], Any] = lambda: src
+
+    def opener() -> Any:
+        return src
+
     if index.is_group("model_weights"):
         _Binder(index, opener).bind(graph)
     else:
@@ -98,7 +101,8 @@ def load(path: Path) -> ModelGraph:
 
 
 def _no_config_reason(index: H5Index, root: dict[str, Any]) -> str:
-    if index.is_group("model_weights") or "layer_names" in root or (index.is_group("layers") and index.is_group("vars")):
+    if (index.is_group("model_weights") or "layer_names" in root
+            or (index.is_group("layers") and index.is_group("vars"))):
         return ("holds weights only, no model config (it was written by save_weights()): "
                 "inspector needs a full model saved with model.save()")
     return "is an HDF5 file without a Keras model_config attribute: not a Keras model"

@@ -35,13 +35,28 @@ import contextvars
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..ir import Dim, Inbound, Layer, ModelGraph, Shape
-from ..vocab import (BATCHNORM, BATCHNORM_LEGACY, INFERENCE_IDENTITY, KERAS_ACTIVATION_LAYERS, KERAS_AUGMENTATION,
-                     KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DECONVOLUTION, KERAS_DEPTHWISE, KERAS_GLOBAL_POOLING,
-                     KERAS_GLOBAL_POOLING_ALIASES, KERAS_IMAGE_ADJUST, KERAS_LOCALLY_CONNECTED, KERAS_NORMALIZATION,
-                     KERAS_POOLING, KERAS_SEPARABLE, RESIZING_AUGMENTATION)
+from ..vocab import (
+    BATCHNORM,
+    BATCHNORM_LEGACY,
+    INFERENCE_IDENTITY,
+    KERAS_ACTIVATION_LAYERS,
+    KERAS_AUGMENTATION,
+    KERAS_CONV,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_DECONVOLUTION,
+    KERAS_DEPTHWISE,
+    KERAS_GLOBAL_POOLING,
+    KERAS_GLOBAL_POOLING_ALIASES,
+    KERAS_IMAGE_ADJUST,
+    KERAS_LOCALLY_CONNECTED,
+    KERAS_NORMALIZATION,
+    KERAS_POOLING,
+    KERAS_SEPARABLE,
+    RESIZING_AUGMENTATION,
+)
 
 __all__ = ["MAX_NESTING", "fill_shapes", "has_rule", "infer", "keras_major", "supported_layers"]
 
@@ -133,7 +148,7 @@ def infer(
 def keras_major(version: int | str | None) -> int:
     """The major version in ``2``, ``"2.15.0"``, ``"3.1.1"``; 3 when unknown."""
     if _is_int(version):
-        return 2 if version < 3 else 3  # type: ignore[operator]
+        return 2 if version < 3 else 3
     if isinstance(version, str):
         m = re.match(r"\s*(\d+)", version)
         if m:
@@ -148,7 +163,7 @@ def _keras2() -> bool:
 # -- small helpers ----------------------------------------------------------------------
 
 
-def _is_int(d: object) -> bool:
+def _is_int(d: object) -> TypeGuard[int]:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
@@ -156,7 +171,7 @@ def _as_dim(d: object) -> Dim:
     if d is None or isinstance(d, str):
         return d
     if _is_int(d):
-        return int(d) if d >= 0 else None  # type: ignore[operator]
+        return int(d) if d >= 0 else None
     if isinstance(d, float) and d.is_integer() and d >= 0:
         return int(d)
     raise _Unknown(f"not a dimension: {d!r}")
@@ -189,14 +204,14 @@ def _as_outputs(result: object) -> list[Shape] | None:
                 return None
     for shape in outs:
         for d in shape:
-            if _is_int(d) and d < 0:  # type: ignore[operator]
+            if _is_int(d) and d < 0:
                 return None
     return outs or None
 
 
 def _num(d: Dim) -> int | None:
     """``d`` when it is a known size, else ``None`` (symbols cannot take part in arithmetic)."""
-    return d if _is_int(d) else None  # type: ignore[return-value]
+    return d if _is_int(d) else None
 
 
 def _first(ins: list[Shape | None]) -> Shape:
@@ -213,7 +228,7 @@ def _all(ins: list[Shape | None], *, at_least: int = 1) -> list[Shape]:
 
 def _int(value: object) -> int:
     if _is_int(value):
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise _Unknown(f"not an integer: {value!r}")
@@ -352,7 +367,8 @@ def _dense(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     return (*x[:-1], _int(cfg["units"]))
 
 
-_EINSUM = re.compile(r"^([a-zA-Z]*|\.\.\.[a-zA-Z]*|[a-zA-Z]*\.\.\.),([a-zA-Z]+)->([a-zA-Z]*|\.\.\.[a-zA-Z]*|[a-zA-Z]*\.\.\.)$")
+_EINSUM = re.compile(r"^([a-zA-Z]*|\.\.\.[a-zA-Z]*|[a-zA-Z]*\.\.\.),([a-zA-Z]+)"
+                     r"->([a-zA-Z]*|\.\.\.[a-zA-Z]*|[a-zA-Z]*\.\.\.)$")
 
 
 @_rule("EinsumDense")
@@ -427,7 +443,8 @@ def _conv_length(n: Dim, kernel: int, stride: int, padding: str, dilation: int =
     return out
 
 
-def _deconv_length(n: Dim, kernel: int, stride: int, padding: str, output_padding: int | None, dilation: int) -> int | None:
+def _deconv_length(n: Dim, kernel: int, stride: int, padding: str, output_padding: int | None,
+                   dilation: int) -> int | None:
     """Output length of a transposed convolution (Keras ``deconv_output_length``)."""
     n = _num(n)
     if n is None:
@@ -538,7 +555,7 @@ def _broadcast_tail(a: Shape, b: Shape) -> Shape:
         return a
     out = list(a[: len(a) - len(b)])
     tf_rules = _keras2()
-    for i, j in zip(a[len(a) - len(b):], b):
+    for i, j in zip(a[len(a) - len(b):], b, strict=True):  # the tail of a has len(b) dims
         if tf_rules and (i is None or j is None):
             # TensorFlow: an unknown size broadcast against k > 1 must be k.
             known = j if i is None else i
@@ -578,7 +595,8 @@ def _concatenate(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     out = list(shapes[0])
     if _keras2():  # TensorFlow merges the other sizes across inputs
         for s in shapes[1:]:
-            out = [d if d is not None else e for d, e in zip(out, s)]
+            # every shape has rank dims (checked above)
+            out = [d if d is not None else e for d, e in zip(out, s, strict=True)]
     total: int | None = 0
     for s in shapes:
         n = _num(s[axis])
@@ -682,8 +700,8 @@ def _pad_or_crop(cfg: dict[str, Any], ins: list[Shape | None], key: str, sign: i
     cf = _channels_first(cfg)
     batch, spatial, channels = _split(x, cf)
     amounts = _pairs(cfg.get(key, 1), rank)
-    out = []
-    for n, (a, b) in zip(spatial, amounts):
+    out: list[Dim] = []
+    for n, (a, b) in zip(spatial, amounts, strict=True):  # _pairs gives one pair per spatial dim
         m = _num(n)
         if m is None:
             out.append(None)
@@ -731,7 +749,7 @@ def _up_sampling(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     cf = _channels_first(cfg)
     batch, spatial, channels = _split(x, cf)
     size = _ints(cfg.get("size", 2), len(spatial))
-    out = [None if _num(n) is None else _num(n) * s for n, s in zip(spatial, size)]  # type: ignore[operator]
+    out = [None if (m := _num(n)) is None else m * s for n, s in zip(spatial, size, strict=True)]
     if _keras2() and len(spatial) == 2 and None in out:
         out = [None, None]  # Keras 2 resizes with a dynamic size tensor
     return _join(batch, out, channels, cf)
@@ -965,7 +983,7 @@ def _tf_broadcast(a: Shape, b: Shape) -> Shape:
         a, b = b, a
     b = (1,) * (len(a) - len(b)) + tuple(b)
     out: list[Dim] = []
-    for i, j in zip(a, b):
+    for i, j in zip(a, b, strict=True):  # b padded to len(a)
         if i == j or j == 1:
             out.append(i)
         elif i == 1:
@@ -1115,7 +1133,7 @@ class _Filler:
             return None
         entries = _entry_layers(sub)
         feeds: dict[str, Shape] = {}
-        for entry, outer in zip(entries, ins):
+        for entry, outer in zip(entries, ins, strict=False):
             if outer is None:
                 continue
             if entry.type == "InputLayer":
@@ -1128,7 +1146,7 @@ class _Filler:
         outer_ins = list(ins[: len(entries)])
         if not entries or own == outer_ins:
             return _graph_outputs(sub)
-        return self.rerun(sub, {e.name: s for e, s in zip(entries, outer_ins)}, depth)
+        return self.rerun(sub, {e.name: s for e, s in zip(entries, outer_ins, strict=False)}, depth)
 
     def rerun(self, sub: ModelGraph, feeds: dict[str, Shape | None], depth: int) -> list[Shape] | None:
         """Propagate other input shapes through ``sub`` without touching its layers."""

@@ -38,8 +38,10 @@ except ImportError:  # pragma: no cover - Python built without lzma
 from typing import Any, Callable
 
 from ..errors import LimitExceeded, ModelLoadError
+from ..fileio import read_capped
 from ..ir import Layer, ModelGraph, Weight
 from ..limits import DEFAULTS, current, hint
+from ..pathsafety import lies_inside
 from .h5index import H5Index, ZipMemberFile, dataset_reader, index_h5, join, stored_member_span
 from .keras_config import parse_json, snake_case
 from .keras_graph import container_layers, finish, graph_from_config
@@ -142,8 +144,11 @@ def _load_folder(path: Path) -> ModelGraph:
     meta_raw = _read_folder_file(meta_path, MAX_METADATA_BYTES) if meta_path.is_file() else b""
     _metadata(graph, cfg, meta_raw)
     weights = path / WEIGHTS_H5
-    if weights.is_file() and not weights.is_symlink():
-        opener: Callable[[], Any] = lambda: str(weights)
+    if weights.is_file() and lies_inside(path, weights):
+
+        def opener() -> Any:
+            return str(weights)
+
         bind_v3_weights(graph, _index(opener), opener, keepalive=None)
         graph.metadata["weights_format"] = "h5"
     else:
@@ -153,21 +158,20 @@ def _load_folder(path: Path) -> ModelGraph:
 
 def _read_folder_file(path: Path, limit: int, *, limit_name: str | None = None) -> bytes:
     """A file of an unzipped Keras model folder: a regular file, not a link, at most ``limit`` bytes."""
-    if path.is_symlink():
+    if not lies_inside(path.parent, path):  # a direct child of the folder: inside unless a link
         raise ModelLoadError(
             f"has a {path.name} that is a symbolic link: inspector only reads files inside the model folder")
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            how = f" ({hint(limit_name)})" if limit_name else ""
-            raise LimitExceeded(f"{path.name} is {size:,} bytes, more than the {limit:,}-byte limit{how}")
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise ModelLoadError(f"{path.name} cannot be read: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise LimitExceeded(f"{path.name} grew past the {limit:,}-byte limit while it was read")
-    return data
+
+    def too_big(size: int | None) -> LimitExceeded:
+        if size is None:
+            return LimitExceeded(f"{path.name} grew past the {limit:,}-byte limit while it was read")
+        how = f" ({hint(limit_name)})" if limit_name else ""
+        return LimitExceeded(f"{path.name} is {size:,} bytes, more than the {limit:,}-byte limit{how}")
+
+    def unreadable(exc: OSError) -> ModelLoadError:
+        return ModelLoadError(f"{path.name} cannot be read: {exc.strerror or exc}")
+
+    return read_capped(path, limit, too_big=too_big, unreadable=unreadable)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, *, limit_name: str | None = None) -> bytes:
@@ -451,7 +455,7 @@ class _Binder:
                 layer.notes.append(
                     f"weights of {cls or 'a sub-object'}{' ' + prefix.rstrip('/') if prefix else ''}: "
                     "roles unknown, shown as var_N")
-        for (_, n), role in zip(numbered, roles or []):
+        for (_, n), role in zip(numbered, roles or [], strict=False):
             out.append(self._weight(join(vars_path, n), prefix + role, role, cls, cfg, trainable))
         for n in named:
             out.append(self._weight(join(vars_path, n), prefix + n, n, cls, cfg, trainable))

@@ -13,10 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..vocab import (BATCHNORM, BATCHNORM_LEGACY, KERAS_CONV, KERAS_CONV_TRANSPOSE, KERAS_DEPTHWISE,
-                     KERAS_LOCALLY_CONNECTED, KERAS_SEPARABLE, KERAS_STATEFUL_PREPROCESSING, RNN_CELL_CLASSES)
+from ..vocab import (
+    BATCHNORM,
+    BATCHNORM_LEGACY,
+    KERAS_CONV,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_DEPTHWISE,
+    KERAS_LOCALLY_CONNECTED,
+    KERAS_SEPARABLE,
+    KERAS_STATEFUL_PREPROCESSING,
+    RNN_CELL_CLASSES,
+)
 from .keras_config import quantization_mode
-
 
 _CONV = KERAS_CONV | KERAS_CONV_TRANSPOSE | KERAS_DEPTHWISE | KERAS_LOCALLY_CONNECTED
 """Layers whose variables are ``kernel`` then ``bias``."""
@@ -64,7 +72,7 @@ def _fit(candidates: list[str], n: int, *, optional: tuple[str, ...] = ()) -> li
     return roles if len(roles) == n else None
 
 
-def ordered_roles(cls: str, config: dict[str, Any], n: int) -> list[str] | None:
+def ordered_roles(cls: str, config: dict[str, Any], n: int) -> list[str] | None:  # noqa: C901 - one branch per layer family
     """Roles of a layer's own variables in the order Keras saves them (trainable ones
     first, each group in creation order), or None when the class is not known or the
     count does not match what the config implies."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
+from ..fileio import read_capped
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from ..limits import DEFAULTS, current, hint
 from ..pathsafety import lies_inside
@@ -192,21 +193,18 @@ def _protos() -> Any:
 
 
 def _read_capped(path: Path) -> bytes:
-    if path.is_symlink():
+    if not lies_inside(path.parent, path):  # a direct child of the folder: inside unless a link
         raise ModelLoadError(f"its {path.name} is a symbolic link: inspector only reads files inside the model folder")
     limit = current().proto_bytes
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise LimitExceeded(f"{path.name} is {size:,} bytes, more than the {limit:,}-byte limit "
-                                f"({hint('proto_bytes')})")
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise ModelLoadError(f"its {path.name} cannot be read: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise LimitExceeded(f"{path.name} is more than the {limit:,}-byte limit ({hint('proto_bytes')})")
-    return data
+
+    def too_big(size: int | None) -> LimitExceeded:
+        how_big = f"{size:,} bytes, more than" if size is not None else "more than"
+        return LimitExceeded(f"{path.name} is {how_big} the {limit:,}-byte limit ({hint('proto_bytes')})")
+
+    def unreadable(exc: OSError) -> ModelLoadError:
+        return ModelLoadError(f"its {path.name} cannot be read: {exc.strerror or exc}")
+
+    return read_capped(path, limit, too_big=too_big, unreadable=unreadable)
 
 
 # -- keras_metadata.pb: a tiny protobuf wire-format reader ---------------------------------
@@ -314,7 +312,7 @@ def _dtype_name(enum_value: int) -> str:
     try:
         from tensorflow.core.framework import types_pb2
 
-        name = types_pb2.DataType.Name(enum_value)
+        name = str(types_pb2.DataType.Name(enum_value))
     except Exception:
         return "unknown"
     name = name[3:].lower() if name.startswith("DT_") else name.lower()

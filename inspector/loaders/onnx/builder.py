@@ -15,8 +15,16 @@ from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, wire
 from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
-from .ops import (BN_STATS, CONFIG_VALUE, DEFAULT_DOMAINS, FOLDABLE_OTHER_DOMAIN, NON_DATA, NOT_FOLDABLE, QUANT,
-                  SMALL_VALUE)
+from .ops import (
+    BN_STATS,
+    CONFIG_VALUE,
+    DEFAULT_DOMAINS,
+    FOLDABLE_OTHER_DOMAIN,
+    NON_DATA,
+    NOT_FOLDABLE,
+    QUANT,
+    SMALL_VALUE,
+)
 from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info
 from .scope import Const, Scope, Source, Task
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
@@ -453,18 +461,7 @@ class Builder:
         if op == "ConstantOfShape":
             self._fold_constant_of_shape(node, inputs[0], scope)
             return
-        non_data = NON_DATA.get(op, frozenset())
-        quant = QUANT.get(op, frozenset())
-        origins: list[tuple[Source, bool]] = []
-        seen: set[tuple[int, bool]] = set()
-        for i, c in enumerate(inputs):
-            if c is None or i in non_data:
-                continue
-            for src, is_q in c.origins:
-                q = is_q or i in quant
-                if (id(src), q) not in seen:
-                    seen.add((id(src), q))
-                    origins.append((src, q))
+        origins = _data_origins(op, inputs)
         value = evaluate(node, inputs, self.value_of)
         for k, out in enumerate(node.output):
             if not out:
@@ -479,7 +476,7 @@ class Builder:
             if dtype is None and inputs and inputs[0] is not None and op not in ("Cast", "DequantizeLinear",
                                                                                    "QuantizeLinear", "Shape", "Size"):
                 dtype = inputs[0].dtype
-            c = Const(out, dtype, shape, tuple(origins))
+            c = Const(out, dtype, shape, origins)
             if val is not None:
                 c.value, c.evaluated = val, True
             scope.consts[out] = c
@@ -554,7 +551,7 @@ class Builder:
         layer.config = config
         if op == "Constant" and domain in DEFAULT_DOMAINS:
             const = self._constant_node_sources(node, scope)
-            for src, is_q in (const.origins if const is not None else ()):
+            for src, _is_q in (const.origins if const is not None else ()):
                 if src.shape is not None and src.key not in weights:
                     weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
                                               key=src.key, external=src.external, reader=src.reader)
@@ -736,7 +733,7 @@ class Builder:
 
         def describe(refs: Iterable[Inbound], names: list[str]) -> list[dict[str, Any]]:
             out = []
-            for ref, name in zip(refs, names):
+            for _ref, name in zip(refs, names, strict=False):
                 dtype, shape = scope.types.get(name, (None, None))
                 out.append({"name": name, "dtype": dtype, "shape": list(shape) if shape is not None else None})
             return out
@@ -773,3 +770,21 @@ class Builder:
 def _listed(shape: Shape | None) -> list[Dim] | None:
     """A shape as a list (how metadata holds it), or ``None`` when unknown."""
     return list(shape) if shape is not None else None
+
+
+def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bool], ...]:
+    """The initializers the outputs of an ``op`` node fed ``inputs`` are computed from,
+    each once, with whether it reaches them through a quantized operand."""
+    non_data = NON_DATA.get(op, frozenset())
+    quant = QUANT.get(op, frozenset())
+    origins: list[tuple[Source, bool]] = []
+    seen: set[tuple[int, bool]] = set()
+    for i, c in enumerate(inputs):
+        if c is None or i in non_data:
+            continue
+        for src, is_q in c.origins:
+            q = is_q or i in quant
+            if (id(src), q) not in seen:
+                seen.add((id(src), q))
+                origins.append((src, q))
+    return tuple(origins)

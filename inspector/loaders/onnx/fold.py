@@ -157,7 +157,7 @@ def _ev_slice(v: Any, a: Any) -> Any:
         axes = a.get("axes", list(range(len(starts))))
         steps = [1] * len(starts)
     index = [slice(None)] * x.ndim
-    for s, e, ax, st in zip(starts, ends, axes, steps):
+    for s, e, ax, st in zip(starts, ends, axes, steps, strict=False):
         index[ax] = slice(s, e, st)
     return np.asarray(x[tuple(index)])
 

@@ -120,7 +120,7 @@ def _tensor_desc(t: Any) -> dict[str, Any]:
     return desc
 
 
-def attribute_value(a: Any) -> Any:
+def attribute_value(a: Any) -> Any:  # noqa: C901 - one branch per attribute type
     """An attribute as a plain Python value (graphs and tensors described, not inlined)."""
     t = a.type
     if a.ref_attr_name:

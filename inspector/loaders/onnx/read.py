@@ -108,7 +108,16 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
                     add(w.external.location)
             if lay.subgraphs:
                 stack.extend(lay.subgraphs.values())
-    for value in graph.metadata.values():
+    extend(_metadata_items(graph.metadata))
+    return bytes in set(map(type, items))
+
+
+def _metadata_items(metadata: dict[str, Any]) -> list[Any]:
+    """The values of the graph's metadata, with the keys and values of dicts in it (and
+    lists in those) unpacked."""
+    items: list[Any] = []
+    add, extend = items.append, items.extend
+    for value in metadata.values():
         if isinstance(value, dict):
             extend(value)
             extend(value.values())
@@ -123,7 +132,7 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
                     add(v)
         else:
             add(value)
-    return bytes in set(map(type, items))
+    return items
 
 
 def _string_fields(message: Any) -> Iterator[tuple[Any, Any, Any]]:

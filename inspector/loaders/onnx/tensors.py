@@ -17,7 +17,6 @@ from .fold import np_dtype, num_elements
 from .protos import dtype_name
 from .wire import PROTOBUF_MAX_BYTES
 
-
 # -- lazy readers ---------------------------------------------------------------------------
 # Every reader checks the tensor's declared size against the ``tensor_bytes`` limit in
 # force when it is called, before it allocates anything, and turns a tensor whose

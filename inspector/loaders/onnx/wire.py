@@ -34,9 +34,9 @@ protobuf's 2 GiB message limit: :class:`InlineTensor` records where its
 from __future__ import annotations
 
 import os
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...errors import LimitExceeded, ModelLoadError
 from ...limits import DEFAULTS, hint
@@ -193,7 +193,7 @@ class _Stripper:
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
     # long: one loop over a message's fields is the hot path of every ONNX read; helpers per field cost time
-    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:
+    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:  # noqa: C901 (see above)
         """The message in ``buf[start:end]`` with big tensors stripped, or ``None``
         when nothing inside changed (the caller then copies it verbatim).
 
