@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UsageError
+from .pathsafety import lies_inside
 
 
 def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
@@ -66,3 +67,21 @@ def read_capped(path: Path, limit: int, *, too_big: Callable[[int | None], Excep
     if len(data) > limit:
         raise too_big(None)
     return data
+
+
+def size_on_disk(path: str) -> int | None:
+    """Bytes on disk: the file, or every file of a SavedModel folder that lies inside it
+    (no symbolic links: :func:`inspector.pathsafety.lies_inside`)."""
+    p = Path(path)
+    try:
+        if p.is_file():
+            return p.stat().st_size
+        total = 0
+        for root, _dirs, files in os.walk(p, followlinks=False):
+            for name in files:
+                fp = Path(root, name)
+                if fp.is_file() and lies_inside(p, fp):
+                    total += fp.stat().st_size
+        return total
+    except OSError:
+        return None

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from ..batch import for_each_file, load_graph
-from ..pathsafety import lies_inside
+from ..fileio import size_on_disk
 from ..reporters.info import FORMATS, RENDERERS
 
 
@@ -18,24 +16,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", default="text", choices=FORMATS,
                    help="text (default) or json (schema inspector.info/1)")
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
-
-
-def size_on_disk(path: str) -> int | None:
-    """Bytes on disk: the file, or every file of a SavedModel folder that lies inside it
-    (no symbolic links: :func:`inspector.pathsafety.lies_inside`)."""
-    p = Path(path)
-    try:
-        if p.is_file():
-            return p.stat().st_size
-        total = 0
-        for root, _dirs, files in os.walk(p, followlinks=False):
-            for name in files:
-                fp = Path(root, name)
-                if fp.is_file() and lies_inside(p, fp):
-                    total += fp.stat().st_size
-        return total
-    except OSError:
-        return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
+from ..fileio import size_on_disk
 from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
-from .info import size_on_disk
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.history_logs import History
