@@ -97,6 +97,7 @@ def test_lint_takes_a_path_and_matches_the_cli_json(sigmoid_file, cli):
     code, out, _ = cli("lint", sigmoid_file, "--output-format", "json", "--isolated")
     assert code in (0, 1)
     assert result.to_dict() == json.loads(out)
+    assert str(result) == cli("lint", sigmoid_file, "--isolated").out
     assert all(isinstance(f, Finding) for f in result.findings) and len(result) == len(result.findings)
 
 
