@@ -58,10 +58,11 @@ def _is_keras_model(obj: object) -> bool:
 
 @contextmanager
 def _tagged(path: str) -> Iterator[None]:
-    """Give an :class:`InspectorError` raised inside the file it is about (``err.path``)."""
+    """Give an :class:`InspectorError` raised inside the file it is about (``err.path``);
+    a :class:`UsageError` is about the call's options, not the file, and stays as it is."""
     try:
         yield
-    except FileError:
+    except (FileError, UsageError):
         raise
     except InspectorError as exc:
         if exc.path is None:

@@ -214,6 +214,12 @@ def test_api_errors_name_the_file(not_onnx):
     assert str(info.value).count(str(not_onnx)) == 1
 
 
+def test_a_bad_option_is_not_blamed_on_the_file(sigmoid_file):
+    with pytest.raises(UsageError) as info:
+        inspector.lint(sigmoid_file, select="NOPE123")
+    assert info.value.path is None and str(sigmoid_file) not in str(info.value)
+
+
 def test_the_cli_prints_the_same_line_as_before(not_onnx, cli):
     from inspector.loaders import load
 
