@@ -8,9 +8,19 @@ from __future__ import annotations
 
 
 class InspectorError(Exception):
-    """Base of every error inspector reports to a user (exit code 2)."""
+    """Base of every error inspector reports to a user (exit code 2).
+
+    ``path`` is the file the error is about when the code that raised or re-raised it
+    knows it (the Python API, :mod:`inspector.api`, sets it); ``str()`` then starts
+    with it (``x.onnx: is not an ONNX model (…)``).  The CLI names the file itself.
+    """
 
     exit_code = 2
+    path: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.path}: {text}" if self.path else text
 
 
 class UsageError(InspectorError):
@@ -48,7 +58,7 @@ class FileError(InspectorError):
     """An InspectorError tied to the file it happened on (prints ``FILE: message``)."""
 
     def __init__(self, path: str, error: InspectorError) -> None:
-        super().__init__(f"{path}: {error}")
+        super().__init__(str(error))
         self.path = path
         self.error = error
         self.exit_code = error.exit_code
