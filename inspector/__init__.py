@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one home of the version: pyproject.toml reads it (setuptools dynamic)
 
 from .analysis.params import ParamCount, ParamReport, count_params
 from .errors import InspectorError, ModelLoadError, UnsafeModel, UnsupportedFormat

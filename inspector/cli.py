@@ -3,7 +3,9 @@
 Each subcommand lives in ``inspector/commands/<name>.py`` with ``configure(parser)``
 and ``run(args) -> int``.  This module only builds the parser, dispatches, and
 turns :class:`~inspector.errors.InspectorError` into ``inspector: error: …`` plus
-exit code 2 (a traceback only with ``--debug``).
+its exit code (2): ``--debug`` prints the traceback first and keeps the exit code.
+``--version`` names the optional engines installed, read from package metadata
+without importing them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import NoReturn, Sequence
+import traceback
+from importlib import metadata
+from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from .errors import InspectorError
@@ -31,6 +35,50 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# What ``--version`` names, by role: (shown name, distributions that provide it).  The engines
+# run or convert models; matplotlib draws the report charts.
+ENGINES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("onnx", ("onnx",)),
+    ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tf-nightly")),
+    ("keras", ("keras", "keras-nightly")),
+    ("onnxruntime", ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml")),
+)
+EXTRAS: tuple[tuple[str, tuple[str, ...]], ...] = (("matplotlib", ("matplotlib",)),)
+
+
+def _installed(distributions: tuple[str, ...]) -> str | None:
+    """The version of the first of ``distributions`` installed (package metadata only: nothing is imported)."""
+    for dist in distributions:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def version_text() -> str:
+    """``inspector 0.1.0 (onnx 1.19.1, tensorflow 2.20.0, keras 3.12.0, onnxruntime 1.23.2; matplotlib 3.10.7)``:
+    the versions of the optional packages found; the missing ones are left out."""
+    groups = []
+    for table in (ENGINES, EXTRAS):
+        found = [f"{name} {version}" for name, dists in table if (version := _installed(dists)) is not None]
+        if found:
+            groups.append(", ".join(found))
+    return f"inspector {__version__}" + (f" ({'; '.join(groups)})" if groups else "")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit 0 (computed only when asked for)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> NoReturn:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit(0)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with inspector's one-line error format and exit code 2."""
 
@@ -42,13 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="inspector", description=(
         "Open saved deep-learning models (Keras .keras/.h5/SavedModel, ONNX) without running them, "
         "summarize them exactly, and lint them."))
-    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and those of the optional engines found, then exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks for errors (the exit codes stay the same)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks for errors")
+                       help="show tracebacks for errors (the exit codes stay the same)")
         mod = importlib.import_module(f".commands.{module}", __package__)
         mod.configure(p)
         p.set_defaults(_run=mod.run)
@@ -65,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except InspectorError as exc:
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"inspector: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # pragma: no cover

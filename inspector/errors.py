@@ -36,11 +36,11 @@ class UnsupportedFormat(ModelLoadError):
 
 
 class MissingDependency(InspectorError):
-    """An optional extra is needed (``pip install 'inspector[tensorflow]'``)."""
+    """An optional extra is needed (``pip install 'dl-inspector[tensorflow]'``)."""
 
     def __init__(self, what: str, *, extra: str, package: str) -> None:
         super().__init__(
-            f"{what} needs {package}: install it with pip install 'inspector[{extra}]'"
+            f"{what} needs {package}: install it with pip install 'dl-inspector[{extra}]'"
         )
         self.extra = extra
         self.package = package

@@ -101,7 +101,7 @@ def test_debug_shows_the_traceback(tmp_path):
     bad.write_bytes(b"not hdf5")
     proc = subprocess.run([sys.executable, "-m", "inspector", "--debug", "summary", str(bad)],
                           capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # the documented exit code, traceback or not
     assert "Traceback" in proc.stderr
 
 

@@ -305,7 +305,7 @@ def test_savedmodel_without_tensorflow_names_the_extra(savedmodels):
     env = dict(os.environ, PYTHONPATH=str(Path(inspector.__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", code, str(savedmodels / "module")], env=env,
                          capture_output=True, text=True, check=True).stdout
-    assert "pip install 'inspector[tensorflow]'" in out
+    assert "pip install 'dl-inspector[tensorflow]'" in out
 
 
 # -- broken and hostile files ----------------------------------------------------------------

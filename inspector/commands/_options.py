@@ -1,8 +1,11 @@
 """Command-line options shared by several commands, and writing a command's output.
 
-One definition each of: the finding options (``--select`` … ``--statistics``)
-and how they resolve against ``[tool.inspector]``; the probe's batch options;
-``-o/--output`` with its atomic write; and when text output is coloured.
+One definition each of: the output format option (``-f/--format`` and its other
+spelling ``--output-format``, one destination ``args.format``); the finding options
+(``--select`` … ``--statistics``) and how they resolve against ``[tool.inspector]``;
+the probe's batch options; ``-o/--output`` with its atomic write and the check that
+it does not name one of the command's inputs; when text output is coloured; and a
+model's size on disk (``info`` and ``report`` show it).
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
 
 from ..config import LintConfig, load_config
+from ..errors import UsageError
 from ..findings import FAIL_ON
 from ..probe_run import ProbeOptions
 from ..reporters import lint as lint_formats
@@ -25,10 +31,39 @@ def split_codes(values: list[str] | None) -> list[str] | None:
     return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
+def add_format_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+                      choices: Sequence[str] | None, default: str | None, help: str) -> None:
+    """``-f/--format FORMAT``, also spelled ``--output-format`` (ruff's name): one option, ``args.format``.
+
+    ``choices`` are the names of the command's format registry; ``None`` when the command
+    checks the name itself (the summary and probe tables accept every tabulate format)."""
+    parser.add_argument("-f", "--format", "--output-format", dest="format", metavar="FORMAT",
+                        choices=tuple(choices) if choices is not None else None, default=default,
+                        help=f"{help}; --output-format is the same option")
+
+
 def add_output_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,
                       help: str = "write to FILE (atomically) instead of standard output") -> None:
-    """``-o/--output FILE``: see :func:`write_output`."""
+    """``-o/--output FILE``: see :func:`write_output` and :func:`check_output`."""
     parser.add_argument("-o", "--output", metavar="FILE", help=help)
+
+
+def check_output(output: str | None, inputs: Iterable[str | None]) -> None:
+    """A :class:`UsageError` when ``-o FILE`` names one of the command's inputs (a model, a log,
+    a batch): writing the result there would destroy the file being read."""
+    if not output:
+        return
+    target = Path(output)
+    for item in inputs:
+        if not item:
+            continue
+        source = Path(item)
+        try:
+            same = target.exists() and source.exists() and os.path.samefile(target, source)
+        except OSError:
+            same = False
+        if same or target.absolute() == source.absolute():
+            raise UsageError(f"{output}: refusing to write the output over an input file")
 
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, config_help: str) -> None:
@@ -48,8 +83,8 @@ def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ig
     parser.add_argument("--ignore", action="append", metavar="CODES", help=ignore_help)
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None,
                         help="lowest severity that makes the exit code 1 (default: error)")
-    parser.add_argument("--output-format", choices=lint_formats.FORMATS, default=None,
-                        help="text (default), json, sarif, junit or github (workflow annotations)")
+    add_format_option(parser, choices=lint_formats.FORMATS, default=None,
+                      help="text (default), json, sarif, junit or github (workflow annotations)")
     add_output_option(parser, help="write the report to FILE (atomically) instead of standard output")
     add_config_options(parser, config_help="read options from FILE instead of the nearest pyproject.toml "
                                            "[tool.inspector]")
@@ -75,7 +110,7 @@ def resolve_finding_options(args: argparse.Namespace) -> FindingOptions:
     return FindingOptions(
         config=config, select=split_codes(args.select), ignore=split_codes(args.ignore),
         fail_on=args.fail_on or config.fail_on,
-        fmt=args.output_format or config.output_format,
+        fmt=args.format or config.output_format,
         debug=bool(getattr(args, "debug", False)))
 
 
@@ -126,11 +161,13 @@ def use_color(fmt: str, output: str | None) -> bool:
             and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
 
 
-def write_output(text: str, output: str | None) -> None:
-    """``text`` to the file ``output`` (atomically), or to standard output."""
+def write_output(text: str, output: str | None, *, flush: bool = False) -> None:
+    """``text`` to the file ``output`` (atomically), or to standard output (``flush``: at once)."""
     if output:
         from ..fileio import write_atomic
 
         write_atomic(output, text)
     else:
         sys.stdout.write(text)
+        if flush:
+            sys.stdout.flush()

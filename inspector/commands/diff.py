@@ -13,7 +13,14 @@ import sys
 from ..errors import InspectorError, UsageError
 from ..findings import SEVERITIES
 from ..reporters import diff as diff_formats
-from ._options import add_config_options, add_output_option, load_config_option, write_output
+from ._options import (
+    add_config_options,
+    add_format_option,
+    add_output_option,
+    check_output,
+    load_config_option,
+    write_output,
+)
 
 
 def _kinds(values: list[str] | None) -> tuple[str, ...]:
@@ -39,8 +46,8 @@ def _kinds(values: list[str] | None) -> tuple[str, ...]:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", metavar="A", help="the model before (.keras, .h5, .onnx or SavedModel folder)")
     p.add_argument("b", metavar="B", help="the model after (any format: a .keras and its ONNX export compare)")
-    p.add_argument("-f", "--format", choices=diff_formats.FORMATS, default="text",
-                   help="text (default), json (schema inspector.diff/1) or markdown (for a PR comment)")
+    add_format_option(p, choices=diff_formats.FORMATS, default="text",
+                      help="text (default), json (schema inspector.diff/1) or markdown (for a PR comment)")
     add_output_option(p)
     p.add_argument("--fail-on-change", action="append", metavar="KINDS",
                    help="exit 1 when one of these changed, comma-separated: params, shapes, layers (added, "
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..batch import load_graph
 
     gate = _kinds(args.fail_on_change)
+    check_output(args.output, [args.a, args.b])
     a = load_graph(args.a)
     a.path = args.a
     b = load_graph(args.b)

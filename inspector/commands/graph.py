@@ -6,7 +6,7 @@ import argparse
 
 from ..batch import load_graph
 from ..reporters.graph_export import FORMATS
-from ._options import add_output_option, write_output
+from ._options import add_format_option, add_output_option, check_output, write_output
 
 
 def _max_nodes(text: str) -> int:
@@ -21,9 +21,9 @@ def _max_nodes(text: str) -> int:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=".keras, .h5 or .onnx file, or a SavedModel folder")
-    p.add_argument("-f", "--format", default="graphml", choices=FORMATS,
-                   help="graphml (default; networkx/Gephi/yEd), json (networkx node-link), "
-                        "dot (Graphviz) or mermaid")
+    add_format_option(p, choices=FORMATS, default="graphml",
+                      help="graphml (default; networkx/Gephi/yEd), json (networkx node-link), "
+                           "dot (Graphviz) or mermaid")
     add_output_option(p)
     p.add_argument("--max-nodes", type=_max_nodes, default=0, metavar="N",
                    help="mermaid: collapse the drawing into at most N blocks (default 0: every layer)")
@@ -32,6 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..reporters.graph_export import render
 
+    check_output(args.output, [args.model])
     graph = load_graph(args.model)
     write_output(render(graph, fmt=args.format, max_nodes=args.max_nodes or None), args.output)
     return 0

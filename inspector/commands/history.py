@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_finding_options, resolve_finding_options, use_color, write_output
+from ._options import add_finding_options, check_output, resolve_finding_options, use_color, write_output
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..reporters.lint import render
 
     opts = resolve_finding_options(args)
+    check_output(args.output, args.logs)
     result = lint_logs(args.logs, config=opts.config, select=opts.select, ignore=opts.ignore,
                        fail_on=opts.fail_on, debug=opts.debug)
     write_output(render(result.reports, fmt=opts.fmt, rules=result.rules, fail_on=opts.fail_on,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..batch import for_each_file, load_graph
 from ..fileio import size_on_disk
 from ..reporters.info import FORMATS, RENDERERS
+from ._options import add_format_option, add_output_option, check_output, write_output
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help=".keras, .h5 or .onnx file, or a SavedModel folder")
-    p.add_argument("-f", "--format", default="text", choices=FORMATS,
-                   help="text (default) or json (schema inspector.info/1)")
+    add_format_option(p, choices=FORMATS, default="text", help="text (default) or json (schema inspector.info/1)")
+    add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
 
 
@@ -24,16 +24,21 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.params import count_params
 
     fmt = RENDERERS[args.format]
+    check_output(args.output, args.models)
     cards: list[ModelCard] = []
+    parts: list[str] = []
 
     def one(path: str) -> int:
         graph = load_graph(path)
         card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
                           file_size=size_on_disk(path))
-        sys.stdout.write(fmt.each(card, len(cards)))
+        parts.append(fmt.each(card, len(cards)))
+        if not args.output:
+            write_output(parts[-1], None, flush=True)
         cards.append(card)
         return 0
 
     code = for_each_file(args.models, one, debug=getattr(args, "debug", False))
-    sys.stdout.write(fmt.end(cards, len(args.models)))
+    parts.append(fmt.end(cards, len(args.models)))
+    write_output("".join(parts) if args.output else parts[-1], args.output)
     return code

@@ -13,6 +13,7 @@ import sys
 from ._options import (
     add_finding_options,
     add_probe_arguments,
+    check_output,
     probe_options,
     resolve_finding_options,
     use_color,
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..reporters.lint import render
 
     opts = resolve_finding_options(args)
+    check_output(args.output, [*args.models, args.history, args.inputs, args.baseline])
     result = lint_files(args.models, config=opts.config, select=opts.select, ignore=opts.ignore,
                         fail_on=opts.fail_on, baseline=args.baseline, write_baseline=args.write_baseline,
                         probe=probe_options(args) if args.probe else None, history=args.history,

@@ -11,15 +11,22 @@ into findings (ACT003, ACT004, NUM005).  The work is :mod:`inspector.probe_run`.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ._options import add_probe_arguments, probe_options
+from ._options import (
+    add_format_option,
+    add_output_option,
+    add_probe_arguments,
+    check_output,
+    probe_options,
+    write_output,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL", help=".keras, .h5 or .onnx file")
-    parser.add_argument("-f", "--format", default="classic", metavar="FORMAT",
-                        help="classic (default), json, csv, or any tabulate format (simple, github, grid, …)")
+    add_format_option(parser, choices=None, default="classic",
+                      help="classic (default), json, csv, or any tabulate format (simple, github, grid, …)")
+    add_output_option(parser)
     add_probe_arguments(parser)
 
 
@@ -31,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from ..reporters.summary import check_format, streams_as_lines
 
     check_format(args.format)
+    check_output(args.output, [*args.models, args.inputs])
     options = probe_options(args)
-    first = True
+    parts: list[str] = []
 
     def one(path: str) -> int:
-        nonlocal first
         graph = load_graph(path)
         graph.path = path
         try:
@@ -45,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
         except InspectorError as exc:
             raise FileError(path, exc) from exc
         text = render(report, fmt=args.format, compact=len(args.models) > 1)
-        if not first and not streams_as_lines(args.format):
-            sys.stdout.write("\n")
-        first = False
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if parts and not streams_as_lines(args.format):
+            text = "\n" + text
+        parts.append(text)
+        if not args.output:  # on a terminal each table appears as soon as it is ready
+            write_output(text, None, flush=True)
         return 0
 
-    return for_each_file(args.models, one, debug=bool(getattr(args, "debug", False)))
+    code = for_each_file(args.models, one, debug=bool(getattr(args, "debug", False)))
+    if args.output:
+        write_output("".join(parts), args.output)
+    return code

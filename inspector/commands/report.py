@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..batch import load_graph
 from ..errors import InspectorError, UsageError
 from ..fileio import size_on_disk
-from ._options import add_config_options, add_probe_arguments, load_config_option, probe_options, split_codes
+from ._options import (
+    add_config_options,
+    add_format_option,
+    add_probe_arguments,
+    check_output,
+    load_config_option,
+    probe_options,
+    split_codes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.history_logs import History
@@ -39,8 +47,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the report to FILE (.html or .md; atomically); Markdown charts go to "
                         "FILE_STEM_files/ beside it")
-    p.add_argument("-f", "--format", choices=FORMATS, default=None,
-                   help="html or markdown (default: from the suffix of -o, else html)")
+    add_format_option(p, choices=FORMATS, default=None,
+                      help="html or markdown (default: from the suffix of -o, else html)")
     p.add_argument("--no-charts", action="store_true", help="leave out the charts (no matplotlib needed)")
     p.add_argument("--image-format", choices=("png", "svg"), default="png",
                    help="Markdown: format of the chart files (default png)")
@@ -175,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.report import collect
     from ..fileio import write_atomic
 
+    check_output(args.output, [args.model, args.history, args.inputs])
     fmt = output_format(args)
     if args.top < 1:
         raise UsageError("--top must be at least 1")
@@ -198,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not available():
             print("inspector: warning: matplotlib is not installed, so the report has no charts "
-                  "(pip install 'inspector[report]')", file=sys.stderr)
+                  "(pip install 'dl-inspector[report]')", file=sys.stderr)
             want_charts = False
     text = RENDERERS[fmt](data, graph, args, want_charts)
     if args.output:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..reporters import catalog
+from ._options import add_format_option, add_output_option, write_output
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", action="append", metavar="CODES",
                         help="only these codes or prefixes (comma-separated)")
-    parser.add_argument("--output-format", choices=catalog.FORMATS, default="text")
+    add_format_option(parser, choices=catalog.FORMATS, default="text",
+                      help="text (default) or json (every field of each rule, for tooling)")
+    add_output_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,5 +24,5 @@ def run(args: argparse.Namespace) -> int:
     if args.select:
         wanted = select_rules([p for v in args.select for p in v.split(",")])
         rules = [r for r in rules if r.code in wanted]
-    sys.stdout.write(catalog.render(rules, fmt=args.output_format))
+    write_output(catalog.render(rules, fmt=args.format), args.output)
     return 0

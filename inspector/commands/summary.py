@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..batch import for_each_file, load_graph
+from ._options import add_format_option, add_output_option, check_output, write_output
 
 
 def _positions(text: str) -> list[float]:
@@ -18,9 +18,10 @@ def _positions(text: str) -> list[float]:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help=".keras, .h5 or .onnx file, or a SavedModel folder")
-    p.add_argument("-f", "--format", default="classic", metavar="FORMAT",
-                   help="classic (the Keras listing, default), json, csv, or any tabulate format "
-                        "(github, grid, simple, pipe, …)")
+    add_format_option(p, choices=None, default="classic",
+                      help="classic (the Keras listing, default), json, csv, or any tabulate format "
+                           "(github, grid, simple, pipe, …)")
+    add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add a multiply-accumulate column and total")
     p.add_argument("--line-length", type=int, default=None, metavar="N",
                    help="classic format: total line length (default 98, or 65 for sequential models)")
@@ -32,19 +33,22 @@ def run(args: argparse.Namespace) -> int:
     from ..reporters.summary import check_format, render, streams_as_lines
 
     check_format(args.format)
-    first = True
+    check_output(args.output, args.models)
+    parts: list[str] = []
 
     def one(path: str) -> int:
-        nonlocal first
         graph = load_graph(path)
         # Several models in JSON: one compact document per line (JSON Lines).
         text = render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
                       positions=args.positions, compact=len(args.models) > 1)
-        if not first and not streams_as_lines(args.format):
-            sys.stdout.write("\n")
-        first = False
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if parts and not streams_as_lines(args.format):
+            text = "\n" + text
+        parts.append(text)
+        if not args.output:  # on a terminal each table appears as soon as it is ready
+            write_output(text, None, flush=True)
         return 0
 
-    return for_each_file(args.models, one, debug=args.debug)
+    code = for_each_file(args.models, one, debug=args.debug)
+    if args.output:
+        write_output("".join(parts), args.output)
+    return code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..rules.registry import Rule
 
@@ -19,12 +19,15 @@ def _text(rules: Sequence[Rule]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json(rules: Sequence[Rule]) -> str:
-    doc = [{"code": r.code, "name": r.name, "severity": r.severity.value, "family": r.family,
+def _fields(r: Rule) -> dict[str, Any]:
+    return {"code": r.code, "name": r.name, "severity": r.severity.value, "family": r.family,
             "applies_to": sorted(r.types) if r.types is not None else None,
             "formats": list(r.formats), "needs": sorted(r.needs), "states": list(r.states),
-            "options": dict(r.options), "summary": r.summary} for r in rules]
-    return json.dumps(doc, indent=2) + "\n"
+            "options": dict(r.options), "summary": r.summary}
+
+
+def _json(rules: Sequence[Rule]) -> str:
+    return json.dumps([_fields(r) for r in rules], indent=2) + "\n"
 
 
 RENDERERS: dict[str, Callable[[Sequence[Rule]], str]] = {"text": _text, "json": _json}
@@ -46,3 +49,11 @@ def rule_page(r: Rule) -> str:
         lines.append(f"Options ([tool.inspector.rules.{r.code}]): {opts}")
     lines += ["", r.doc, ""]
     return "\n".join(lines)
+
+
+def _json_page(r: Rule) -> str:
+    return json.dumps({**_fields(r), "doc": r.doc}, indent=2) + "\n"
+
+
+PAGE_FORMATS: dict[str, Callable[[Rule], str]] = {"text": rule_page, "json": _json_page}
+"""``inspector rule`` formats by name: the page people read, or its fields for tooling."""

@@ -227,7 +227,7 @@ def _compute(data: ReportData, charts: dict[str, Chart]) -> str:
     body.append(_figure(charts.get("profile"), "Every layer in graph order: where depth holds the weights "
                                                "and spends the compute."))
     if not charts:
-        body.append('<p class="empty">Charts need matplotlib: <code>pip install \'inspector[report]\'</code>.</p>')
+        body.append('<p class="empty">Charts need matplotlib: <code>pip install \'dl-inspector[report]\'</code>.</p>')
     rows = []
     for t in data.by_type:
         rows.append(f"<tr><td><code>{e(t.type)}</code></td><td class=num>{t.count:,}</td>"

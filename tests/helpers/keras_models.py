@@ -258,7 +258,7 @@ def tf_keras_module() -> Any:
         import tf_keras
     except ImportError as exc:  # pragma: no cover - environment problem, not a skip
         raise AssertionError(
-            "tf_keras is required for the Keras 2 tests: pip install 'inspector[test]'") from exc
+            "tf_keras is required for the Keras 2 tests: pip install 'dl-inspector[test]'") from exc
     return tf_keras
 
 
