@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..config import LintConfig, load_config
 from ..errors import UsageError
@@ -114,24 +114,45 @@ def resolve_finding_options(args: argparse.Namespace) -> FindingOptions:
         debug=bool(getattr(args, "debug", False)))
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def whole_number(*, minimum: int, why: str) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number of at least ``minimum`` (``why`` is the
+    error when it is smaller, e.g. ``"must be at least 1"``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(why)
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+class ModelOutputs:
+    """The results of a command run over several models, in order: without ``-o`` each
+    appears on standard output as soon as it is ready; with ``-o FILE`` they are written
+    together, atomically, by :meth:`close`.  Text formats are separated by a blank line;
+    JSON and CSV stream one document per model (see ``streams_as_lines``)."""
+
+    def __init__(self, output: str | None, *, fmt: str) -> None:
+        from ..reporters.summary import streams_as_lines
+
+        self.output = output
+        self.separate = not streams_as_lines(fmt)
+        self.parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        if self.parts and self.separate:
+            text = "\n" + text
+        self.parts.append(text)
+        if not self.output:
+            write_output(text, None, flush=True)
+
+    def close(self) -> None:
+        if self.output:
+            write_output("".join(self.parts), self.output)
 
 
 def add_probe_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, trust: bool = True) -> None:
@@ -139,9 +160,9 @@ def add_probe_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     parser.add_argument("--inputs", metavar="FILE",
                         help="a batch to feed: .npy (one input) or .npz (one array per input, by name or arr_0…); "
                              "default: synthetic data (standard normal, or 0..255 for inputs the model rescales)")
-    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
+    parser.add_argument("--batch-size", type=whole_number(minimum=1, why="must be at least 1"), default=8, metavar="N",
                         help="synthetic samples to draw, and samples per forward pass (default 8)")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="N",
+    parser.add_argument("--seed", type=whole_number(minimum=0, why="must be 0 or more"), default=0, metavar="N",
                         help="random seed of the synthetic inputs (default 0)")
     if trust:
         parser.add_argument("--trust", action="store_true",

@@ -6,17 +6,7 @@ import argparse
 
 from ..batch import load_graph
 from ..reporters.graph_export import FORMATS
-from ._options import add_format_option, add_output_option, check_output, write_output
-
-
-def _max_nodes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no collapsing) or more")
-    return value
+from ._options import add_format_option, add_output_option, check_output, whole_number, write_output
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -25,7 +15,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                       help="graphml (default; networkx/Gephi/yEd), json (networkx node-link), "
                            "dot (Graphviz) or mermaid")
     add_output_option(p)
-    p.add_argument("--max-nodes", type=_max_nodes, default=0, metavar="N",
+    p.add_argument("--max-nodes", type=whole_number(minimum=0, why="must be 0 (no collapsing) or more"),
+                   default=0, metavar="N",
                    help="mermaid: collapse the drawing into at most N blocks (default 0: every layer)")
 
 

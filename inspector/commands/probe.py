@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 
 from ._options import (
+    ModelOutputs,
     add_format_option,
     add_output_option,
     add_probe_arguments,
     check_output,
     probe_options,
-    write_output,
 )
 
 
@@ -35,12 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import FileError, InspectorError
     from ..probe_run import run_probe
     from ..reporters.probe_table import render
-    from ..reporters.summary import check_format, streams_as_lines
+    from ..reporters.summary import check_format
 
     check_format(args.format)
     check_output(args.output, [*args.models, args.inputs])
     options = probe_options(args)
-    parts: list[str] = []
+    outputs = ModelOutputs(args.output, fmt=args.format)
 
     def one(path: str) -> int:
         graph = load_graph(path)
@@ -51,15 +51,9 @@ def run(args: argparse.Namespace) -> int:
             raise
         except InspectorError as exc:
             raise FileError(path, exc) from exc
-        text = render(report, fmt=args.format, compact=len(args.models) > 1)
-        if parts and not streams_as_lines(args.format):
-            text = "\n" + text
-        parts.append(text)
-        if not args.output:  # on a terminal each table appears as soon as it is ready
-            write_output(text, None, flush=True)
+        outputs.add(render(report, fmt=args.format, compact=len(args.models) > 1))
         return 0
 
     code = for_each_file(args.models, one, debug=bool(getattr(args, "debug", False)))
-    if args.output:
-        write_output("".join(parts), args.output)
+    outputs.close()
     return code

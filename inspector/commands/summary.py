@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..batch import for_each_file, load_graph
-from ._options import add_format_option, add_output_option, check_output, write_output
+from ._options import ModelOutputs, add_format_option, add_output_option, check_output
 
 
 def _positions(text: str) -> list[float]:
@@ -30,25 +30,19 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporters.summary import check_format, render, streams_as_lines
+    from ..reporters.summary import check_format, render
 
     check_format(args.format)
     check_output(args.output, args.models)
-    parts: list[str] = []
+    outputs = ModelOutputs(args.output, fmt=args.format)
 
     def one(path: str) -> int:
         graph = load_graph(path)
         # Several models in JSON: one compact document per line (JSON Lines).
-        text = render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
-                      positions=args.positions, compact=len(args.models) > 1)
-        if parts and not streams_as_lines(args.format):
-            text = "\n" + text
-        parts.append(text)
-        if not args.output:  # on a terminal each table appears as soon as it is ready
-            write_output(text, None, flush=True)
+        outputs.add(render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
+                           positions=args.positions, compact=len(args.models) > 1))
         return 0
 
     code = for_each_file(args.models, one, debug=args.debug)
-    if args.output:
-        write_output("".join(parts), args.output)
+    outputs.close()
     return code
