@@ -61,7 +61,9 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     own epoch-to-epoch noise) while the training value keeps improving (by more
     than ``min-train-improvement``, 1 %) and the gap between the two widens.
     The finding points at the first epoch after the best one; a single bad
-    epoch, or a dip the curve recovers from, is not reported.
+    epoch, or a dip the curve recovers from, is not reported.  The values the
+    message quotes are the smoothed ones the rule compared, and it says so:
+    they can differ from the raw log (a raw minimum one epoch later, say).
 
     ## Why is this bad?
     From that epoch on the model fits details of its training data that do
@@ -87,9 +89,10 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     if found is None:
         return
     what = f"{found.val} (as an error rate)" if found.error_rate else found.val
-    yield Hit(f"overfitting: {what} was best at epoch {found.best_epoch} ({_v(found.val_best)}) and got worse "
-              f"for the {found.epochs_after} epochs after it (to {_v(found.val_end)}) while {found.train} kept "
-              f"improving ({_v(found.train_at_best)} -> {_v(found.train_end)}); the gap grew from "
+    yield Hit(f"overfitting: {what}, smoothed over 3 epochs (running median), was best at epoch "
+              f"{found.best_epoch} ({_v(found.val_best)}) and got worse for the {found.epochs_after} epochs "
+              f"after it (to {_v(found.val_end)}) while {found.train} kept improving ({_v(found.train_at_best)} "
+              f"-> {_v(found.train_end)}; values smoothed the same way); the gap grew from "
               f"{_v(found.gap_at_best)} to {_v(found.gap_end)}. Stop at epoch {found.best_epoch} (EarlyStopping "
               "with restore_best_weights=True) and regularize: data augmentation, dropout, L1/L2 penalties",
               layer=epoch_location(found.start_epoch))
