@@ -135,3 +135,41 @@ def test_summary_macs_widens_the_line_instead_of_cutting_names(tmp_path):
     # without --macs the listing stays Keras's own: fixed 98 columns, names cut
     plain = inspector.summarize(inspector.load(path)).splitlines()
     assert len(plain[1]) == 98 and "first_convolution_with_a_long_name (Conv2D)" not in "\n".join(plain)
+
+
+# -- lint --probe without the runtime extra ---------------------------------------------------------
+
+
+def _static_lint(cli, path):
+    code, out, _ = cli("lint", path, "--output-format", "json")
+    return code, [f["code"] for r in json.loads(out)["results"] for f in r["findings"]]
+
+
+def test_lint_probe_without_onnxruntime_keeps_the_static_findings(cli, monkeypatch):
+    import sys
+
+    path = ROOT / "samples" / "lint_deep_sigmoid.onnx"
+    static_code, static = _static_lint(cli, path)
+    assert "ACT002" in static
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the runtime extra were not installed
+    code, out, err = cli("lint", "--probe", path, "--output-format", "json")
+    assert code == static_code
+    assert [f["code"] for r in json.loads(out)["results"] for f in r["findings"]] == static
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"inspector: warning: {path}: probe unavailable")
+    assert "[runtime]" in lines[0] and "onnxruntime" in lines[0]
+    code, out, _ = cli("lint", "--probe", path)
+    assert "No model was linted" not in out and "ACT002" in out
+
+
+def test_lint_probe_with_onnxruntime_measures(cli, monkeypatch):
+    import inspector.probe_run as probe_run
+
+    path = ROOT / "samples" / "lint_deep_sigmoid.onnx"
+    reports = []
+    real = probe_run.run_probe
+    monkeypatch.setattr(probe_run, "run_probe", lambda *a: reports.append(real(*a)) or reports[-1])
+    code, out, err = cli("lint", "--probe", path, "--output-format", "json")
+    assert "probe unavailable" not in err
+    assert len(reports) == 1 and reports[0] is not None  # the model ran
