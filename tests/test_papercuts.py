@@ -173,3 +173,24 @@ def test_lint_probe_with_onnxruntime_measures(cli, monkeypatch):
     code, out, err = cli("lint", "--probe", path, "--output-format", "json")
     assert "probe unavailable" not in err
     assert len(reports) == 1 and reports[0] is not None  # the model ran
+
+
+# -- a cross-format diff matches the same finding ----------------------------------------------------
+
+
+@pytest.mark.parametrize("a,b", [("lint_deep_sigmoid.keras", "lint_deep_sigmoid.onnx"),
+                                 ("lint_deep_sigmoid.onnx", "lint_deep_sigmoid.keras")])
+def test_cross_format_diff_reports_an_exported_finding_as_unchanged(cli, a, b):
+    code, out, _ = cli("diff", ROOT / "samples" / a, ROOT / "samples" / b, "--format", "json", "--isolated")
+    findings = json.loads(out)["findings"]
+    assert findings["new"] == [] and findings["fixed"] == []
+    assert findings["unchanged"] >= 1
+    _, text, _ = cli("diff", ROOT / "samples" / a, ROOT / "samples" / b, "--isolated")
+    assert "Findings: 0 new, 0 fixed, 2 unchanged" in text
+
+
+def test_cross_format_diff_still_reports_a_really_new_finding(cli):
+    code, out, _ = cli("diff", SEED, ROOT / "samples" / "lint_deep_sigmoid.onnx", "--format", "json", "--isolated")
+    findings = json.loads(out)["findings"]
+    assert [f["code"] for f in findings["new"]] == ["ACT002"]
+    assert {f["code"] for f in findings["fixed"]} >= {"BN003"}

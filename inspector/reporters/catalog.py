@@ -8,7 +8,6 @@ from typing import Callable, Sequence
 
 from ..rules.registry import Rule
 
-
 _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
 _LITERAL = re.compile(r"``([^`]+)``")
 
