@@ -7,7 +7,7 @@ file: ``inspector history LOG`` runs them alone and ``inspector lint MODEL
 epoch where the problem starts (``LOG:epoch 12``), numbered as the log numbers
 epochs (Keras: from 0).
 
-The seed's lesson behind most of them: a model that keeps getting better on its
+The idea behind most of them: a model that keeps getting better on its
 training data while getting worse, or erratic, on data it has not seen is
 memorizing instead of generalizing.  The remedies are more (or augmented)
 data, regularization (dropout, L1/L2 weight penalties) and stopping at the best
@@ -73,6 +73,12 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     memorizing, give it more varied data (data augmentation: random flips,
     rotations, zooms, crops), dropout, or L1/L2 weight penalties.
 
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 7.8 (early stopping); Srivastava et al.
+    (2014), "Dropout: A Simple Way to Prevent Neural Networks from
+    Overfitting", JMLR 15; Shorten & Khoshgoftaar (2019), "A survey on Image
+    Data Augmentation for Deep Learning", Journal of Big Data 6.
+
     ## Example
     ```text
     epoch,loss,val_loss
@@ -121,6 +127,9 @@ def unstable_validation(ctx: Context) -> Iterator[Hit]:
     too high for the data).  Get more data or augment it (random flips,
     rotations, zooms, crops), add dropout, use a larger validation set, or
     lower the learning rate.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8 (optimization for training deep models).
 
     ## Example
     ```text
@@ -171,6 +180,9 @@ def non_finite_loss(ctx: Context) -> Iterator[Hit]:
     logs, use a numerically stable loss (``from_logits=True``), check the
     inputs for NaN, and use loss scaling with mixed precision.
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
+
     ## Example
     ```text
     epoch,loss,val_loss
@@ -213,6 +225,11 @@ def plateau(ctx: Context) -> Iterator[Hit]:
     initialization, unnormalized inputs, saturated sigmoid/tanh units or
     dead ReLUs (``inspector lint --probe`` measures both), or a loss that
     does not match the labels.
+
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8 (optimization for training deep models);
+    Glorot & Bengio (2010), "Understanding the difficulty of training deep
+    feedforward neural networks", AISTATS.
 
     ## Example
     ```text
@@ -259,6 +276,11 @@ def validation_better(ctx: Context) -> Iterator[Hit]:
     with, the training data (duplicates, leakage through preprocessing
     fitted on all data, a split by sample instead of by subject), and the
     validation score overstates how the model will do on new data.
+
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 7 (regularization); Srivastava et al. (2014),
+    "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR
+    15.
 
     ## Example
     ```text
