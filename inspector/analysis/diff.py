@@ -431,6 +431,23 @@ def _finding_key(f: Any, rename: dict[str, str], *, cross: bool) -> tuple[str, s
     return f.code, layer
 
 
+def _compare_findings(pairs: Sequence[Pair], scope: dict[str, str], list_a: list[Any], list_b: list[Any], *,
+                      cross: bool) -> tuple[list[Any], list[Any], int]:
+    """(new in B, fixed since A, how many of B's A has too), layers matched through ``pairs``."""
+    rename = {p.b.name: p.a.name for p in pairs}
+    for n, na in scope.items():
+        if na == "":
+            owner = next((p.a.name for p in pairs if n in p.parts), None)
+            if owner:
+                rename[n] = owner
+    same = {p.a.name: p.a.name for p in pairs}
+    keys_a = {_finding_key(f, same, cross=cross) for f in list_a}
+    keys_b = {_finding_key(f, rename, cross=cross) for f in list_b}
+    new = [f for f in list_b if _finding_key(f, rename, cross=cross) not in keys_a]
+    fixed = [f for f in list_a if _finding_key(f, same, cross=cross) not in keys_b]
+    return new, fixed, len(list_b) - len(new)
+
+
 def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | None = None,
                 findings_b: Iterable[Any] | None = None) -> ModelDiff:
     """Compare ``a`` (before) with ``b`` (after).  ``findings_*`` are lint results of
@@ -483,24 +500,9 @@ def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | Non
               Delta("trainable", pa.trainable, pb.trainable), Delta("non_trainable", pa.non_trainable,
                                                                      pb.non_trainable),
               Delta("bytes", pa.bytes, pb.bytes), Delta("macs", ma.total, mb.total))
-    new: list[Any] = []
-    fixed: list[Any] = []
-    unchanged = 0
     compared = findings_a is not None and findings_b is not None
-    if compared:
-        rename = {p.b.name: p.a.name for p in out_pairs}
-        for n, na in scope.items():
-            if na == "":
-                owner = next((p.a.name for p in out_pairs if n in p.parts), None)
-                if owner:
-                    rename[n] = owner
-        list_a, list_b = list(findings_a or ()), list(findings_b or ())
-        same = {p.a.name: p.a.name for p in out_pairs}
-        keys_a = {_finding_key(f, same, cross=cross) for f in list_a}
-        keys_b = {_finding_key(f, rename, cross=cross) for f in list_b}
-        new = [f for f in list_b if _finding_key(f, rename, cross=cross) not in keys_a]
-        fixed = [f for f in list_a if _finding_key(f, same, cross=cross) not in keys_b]
-        unchanged = len(list_b) - len(new)
+    new, fixed, unchanged = _compare_findings(out_pairs, scope, list(findings_a or ()), list(findings_b or ()),
+                                              cross=cross)
     notes = []
     if cross:
         notes.append(f"The models are in different formats ({a.format} and {b.format}): layers are matched by name "
