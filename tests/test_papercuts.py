@@ -46,6 +46,7 @@ def test_report_missing_history_names_the_path_once(cli, tmp_path):
     ("notes.txt", b"these are my notes\n"),
     ("training.csv", b"epoch,loss\n0,1.0\n"),
     ("README", b":3 colons first\n"),
+    ("notes.md", "\ufeff# Überblick: été\n".encode()),
 ])
 def test_a_text_file_is_not_a_model_file(cli, tmp_path, name, content):
     path = tmp_path / name

@@ -82,9 +82,9 @@ def detect(path: str | os.PathLike[str]) -> str:
 
 
 def _is_text(head: bytes) -> bool:
-    # Source files, notes, CSV logs: printable ASCII and whitespace only.  A binary ONNX
-    # ModelProto always holds a tag or varint byte below 0x20 within its first bytes.
-    return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    # Source files, notes, CSV logs: printable characters (UTF-8 included) and whitespace only.
+    # A binary ONNX ModelProto starts with tag and varint bytes below 0x20 (ir_version: 0x08).
+    return all(b >= 32 and b != 127 or b in (9, 10, 13) for b in head)
 
 
 def _looks_like_onnx(head: bytes) -> bool:
