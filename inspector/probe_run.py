@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import UnsafeModel
+from .errors import MissingDependency, UnsafeModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.probe import ProbeReport
@@ -48,11 +48,16 @@ def probe_for_lint(graph: ModelGraph, path: str, options: ProbeOptions,
                    selection: Selection | None = None) -> ProbeReport | None:
     """``lint --probe``: the probe report for one model, or ``None`` when no probe
     rule is enabled or the static scan found a security problem (then the model is
-    not run — the SEC findings say why — and a warning goes to stderr)."""
+    not run — the SEC findings say why — and a warning goes to stderr).  Without the
+    framework that runs the model the probe is unavailable: one warning line names the
+    extra to install and the static rules still run."""
     if selection is not None and not any(selection.is_enabled(code) for code in PROBE_RULES):
         return None
     try:
         return run_probe(graph, path, options)
     except UnsafeModel as exc:
         print(f"inspector: warning: {path}: probe skipped: {exc}", file=sys.stderr)
+        return None
+    except MissingDependency as exc:
+        print(f"inspector: warning: {path}: probe unavailable, static rules only: {exc}", file=sys.stderr)
         return None

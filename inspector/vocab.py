@@ -151,7 +151,7 @@ ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu", "leakyrelu": "
 """Serialized activation names → the canonical name."""
 
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
-"""Activations whose derivative vanishes for large |x| (the seed's first hazard)."""
+"""Activations whose derivative vanishes for large |x| (saturation: Glorot & Bengio 2010)."""
 
 # -- pooling, merging, layout ---------------------------------------------------------------
 

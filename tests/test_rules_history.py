@@ -252,3 +252,23 @@ def test_hist005_near_misses(tmp_path):
     for name, val in {"slightly": slightly, "early": early_only}.items():
         path = write_csv(tmp_path / f"{name}.csv", {"loss": list(loss), "val_loss": list(val)})
         assert "HIST005" not in codes(diagnose(path)), name
+
+
+def test_hist001_quotes_the_smoothed_values_it_compared_and_says_so(tmp_path):
+    # A one-epoch dip at epoch 9 is the raw minimum; the 3-epoch running median ignores it.
+    import re
+
+    from inspector.analysis.curves import median3
+
+    val = [1.0, 0.9, 0.8, 0.75, 0.7, 0.66, 0.63, 0.6, 0.57, 0.52, 0.6, 0.64, 0.68, 0.72, 0.76, 0.8, 0.84, 0.88,
+           0.92, 0.96]
+    loss = [2.0 * 0.85 ** e for e in range(len(val))]
+    f = only(diagnose(write_csv(tmp_path / "log.csv", {"loss": loss, "val_loss": val})), "HIST001")
+    m = re.search(r"val_loss, smoothed over 3 epochs \(running median\), was best at epoch (\d+) \(([\d.]+)\)",
+                  f.message)
+    assert m, f.message
+    best, quoted = int(m.group(1)), float(m.group(2))
+    smoothed = median3(val)
+    assert quoted == pytest.approx(smoothed[best], abs=5e-4)
+    assert quoted != pytest.approx(min(val), abs=5e-4)  # not the raw minimum (0.52 at epoch 9) …
+    assert "values smoothed the same way" in f.message  # … and the message says which values it quotes

@@ -439,7 +439,8 @@ def test_broken_input_messages_say_what_is_wrong(tmp_path, cli):
 
     assert "empty" in message("empty.onnx")
     assert "saved_model.pb" in message("empty_dir")
-    assert "unknown model format" in message("model.pt") and "unknown model format" in message("config.json")
+    assert "unknown model format" in message("model.pt")
+    assert "not a model file" in message("config.json")  # text with a non-model suffix (issue 16)
     assert "saved_model.pb" in message("bad_savedmodel")
 
 

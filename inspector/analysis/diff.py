@@ -198,6 +198,8 @@ class ModelDiff:
     fixed_findings: tuple[Any, ...] = ()
     findings_compared: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unchanged_findings: int = 0
+    """Findings of B that A has too (same code, same or paired layer)."""
 
     @property
     def changed(self) -> tuple[Pair, ...]:
@@ -426,15 +428,35 @@ def _io_changes(a: ModelGraph, b: ModelGraph, *, cross: bool) -> tuple[Change, .
     return tuple(out)
 
 
-def _finding_key(f: Any, rename: dict[str, str]) -> tuple[str, str | None]:
+def _finding_key(f: Any, rename: dict[str, str], *, cross: bool) -> tuple[str, str | None]:
+    """``(code, layer)`` with the layer named as in model A.  Between formats a node
+    inside a paired layer's name scope (ONNX ``dense/Sigmoid`` of Keras ``dense``) is
+    that layer, so one finding reported on either side of an export is the same."""
     layer = f.layer
     if layer is not None:
         head, sep, tail = layer.partition("/")
         if layer in rename:
             layer = rename[layer]
         elif head in rename:
-            layer = rename[head] + sep + tail
+            layer = rename[head] if cross else rename[head] + sep + tail
     return f.code, layer
+
+
+def _compare_findings(pairs: Sequence[Pair], scope: dict[str, str], list_a: list[Any], list_b: list[Any], *,
+                      cross: bool) -> tuple[list[Any], list[Any], int]:
+    """(new in B, fixed since A, how many of B's A has too), layers matched through ``pairs``."""
+    rename = {p.b.name: p.a.name for p in pairs}
+    for n, na in scope.items():
+        if na == "":
+            owner = next((p.a.name for p in pairs if n in p.parts), None)
+            if owner:
+                rename[n] = owner
+    same = {p.a.name: p.a.name for p in pairs}
+    keys_a = {_finding_key(f, same, cross=cross) for f in list_a}
+    keys_b = {_finding_key(f, rename, cross=cross) for f in list_b}
+    new = [f for f in list_b if _finding_key(f, rename, cross=cross) not in keys_a]
+    fixed = [f for f in list_a if _finding_key(f, same, cross=cross) not in keys_b]
+    return new, fixed, len(list_b) - len(new)
 
 
 def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | None = None,
@@ -472,7 +494,8 @@ def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | Non
                                                                      pb.non_trainable),
               Delta("bytes", pa.bytes, pb.bytes), Delta("macs", ma.total, mb.total))
     compared = findings_a is not None and findings_b is not None
-    new, fixed = _finding_changes(out_pairs, m.scope, findings_a, findings_b) if compared else ([], [])
+    new, fixed, unchanged = (_compare_findings(out_pairs, m.scope, list(findings_a or ()), list(findings_b or ()),
+                                               cross=cross) if compared else ([], [], 0))
     notes = []
     if cross:
         notes.append(f"The models are in different formats ({a.format} and {b.format}): layers are matched by name "
@@ -484,7 +507,7 @@ def diff_models(a: ModelGraph, b: ModelGraph, *, findings_a: Iterable[Any] | Non
         a=Side(a.name, a.format, a.path, len(a.layers)), b=Side(b.name, b.format, b.path, len(b.layers)),
         cross_format=cross, pairs=tuple(out_pairs), removed=tuple(removed), added=tuple(added),
         plumbing=plumbing, totals=totals, io=_io_changes(a, b, cross=cross), new_findings=tuple(new),
-        fixed_findings=tuple(fixed), findings_compared=compared, notes=tuple(notes))
+        fixed_findings=tuple(fixed), findings_compared=compared, notes=tuple(notes), unchanged_findings=unchanged)
 
 
 @dataclass
@@ -526,23 +549,6 @@ def _match(a: ModelGraph, b: ModelGraph, facts_a: list[LayerFacts], facts_b: lis
         pairs[x.name] = (y.name, "alignment")
     paired_b = {nb for nb, _ in pairs.values()} | claimed_b
     return _Matching(pairs, scope, parts, folded, folded_a, paired_b)
-
-
-def _finding_changes(out_pairs: Sequence[Pair], scope: dict[str, str], findings_a: Iterable[Any] | None,
-                     findings_b: Iterable[Any] | None) -> tuple[list[Any], list[Any]]:
-    """``(new, fixed)`` findings, B's layers named as their A counterparts."""
-    rename = {p.b.name: p.a.name for p in out_pairs}
-    for n, na in scope.items():
-        if na == "":
-            owner = next((p.a.name for p in out_pairs if n in p.parts), None)
-            if owner:
-                rename[n] = owner
-    list_a, list_b = list(findings_a or ()), list(findings_b or ())
-    keys_a = {_finding_key(f, {}) for f in list_a}
-    keys_b = {_finding_key(f, rename) for f in list_b}
-    new = [f for f in list_b if _finding_key(f, rename) not in keys_a]
-    fixed = [f for f in list_a if _finding_key(f, {}) not in keys_b]
-    return new, fixed
 
 
 def _family(fmt: str) -> str:

@@ -131,7 +131,7 @@ def read_history(path: str | os.PathLike[str]) -> History:
     TensorBoard, text starting with ``{`` or ``[`` is JSON, other text is CSV."""
     p = Path(path)
     if not p.exists():
-        raise UsageError(f"{p}: no such file or folder")
+        raise UsageError("no such file or folder")
     if p.is_dir() or "tfevents" in p.name:
         return _read_tensorboard(p)
     data = _read_bytes(p)

@@ -1,6 +1,6 @@
 """Dynamic activation statistics: run the model on one batch and measure its activations.
 
-Static rules see the file; some of the seed's problems only show when data flows:
+Static rules see the file; some training problems only show when data flows:
 sigmoid/tanh units stuck where their derivative is practically 0, ReLU units
 that never fire, values that turn into NaN or Inf.  :func:`probe` runs a model
 once on a batch (given, or drawn to match its inputs) and measures, for every

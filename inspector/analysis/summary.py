@@ -31,6 +31,8 @@ class SummaryRow:
     weights: tuple[Weight, ...]
     """The layer's own weights (``ir.Weight``), for machine-readable formats."""
     notes: tuple[str, ...]
+    last_call_shapes: tuple[Shape | None, ...] = ()
+    """Shapes of the last call's outputs (Keras 3 prints these for a shared layer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
         dtype=layer.dtype,
         weights=tuple(layer.weights),
         notes=tuple(layer.notes),
+        last_call_shapes=tuple(layer.node_shapes[-1]) if layer.node_shapes else (),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..batch import load_graph
-from ..errors import InspectorError, UsageError
+from ..errors import FileError, InspectorError, UsageError
 from ..fileio import size_on_disk
 from ._options import (
     add_config_options,
@@ -131,7 +131,12 @@ def run_history(path: str) -> History:
     """The training log at ``path`` (CSVLogger, History JSON or TensorBoard events)."""
     from ..analysis.history_logs import read_history
 
-    return read_history(path)
+    try:
+        return read_history(path)
+    except FileError:
+        raise
+    except InspectorError as exc:
+        raise FileError(path, exc) from exc
 
 
 def write_images(folder: Path, charts: Sequence[Chart]) -> None:

@@ -19,14 +19,16 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help=".keras, .h5 or .onnx file, or a SavedModel folder")
     add_format_option(p, choices=None, default="classic",
-                      help="classic (the Keras listing, default), json, csv, or any tabulate format "
+                      help="classic (the Keras 2 listing, default), keras3 (Keras 3's table), json, csv, "
+                           "or any tabulate format "
                            "(github, grid, simple, pipe, …)")
     add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add a multiply-accumulate column and total")
     p.add_argument("--line-length", type=int, default=None, metavar="N",
-                   help="classic format: total line length (default 98, or 65 for sequential models)")
+                   help="classic/keras3 formats: total line length (classic: 98, or 65 for sequential "
+                        "models; keras3: 108, or 88)")
     p.add_argument("--positions", type=_positions, default=None, metavar="P1,P2,…",
-                   help="classic format: column stops, as fractions of the line or absolute columns")
+                   help="classic/keras3 formats: column stops, as fractions of the line or absolute columns")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -66,6 +66,11 @@ def detect(path: str | os.PathLike[str]) -> str:
     if _is_hdf5(head, p):
         return "keras-h5"
     suffix = p.suffix.lower()
+    if suffix not in ONNX_SUFFIXES | H5_SUFFIXES and _is_text(head):
+        raise UnsupportedFormat(
+            f"not a model file (suffix {suffix or 'none'!r}, no model signature): "
+            "inspector reads .keras, .h5, .onnx files and SavedModel folders"
+        )
     if suffix in ONNX_SUFFIXES or _looks_like_onnx(head):
         return "onnx"
     if suffix in KERAS_SUFFIXES or suffix in H5_SUFFIXES:
@@ -75,6 +80,12 @@ def detect(path: str | os.PathLike[str]) -> str:
         f"unknown model format (suffix {suffix or 'none'!r}): "
         "inspector reads .keras, .h5, .onnx files and SavedModel folders"
     )
+
+
+def _is_text(head: bytes) -> bool:
+    # Source files, notes, CSV logs: printable characters (UTF-8 included) and whitespace only.
+    # A binary ONNX ModelProto starts with tag and varint bytes below 0x20 (ir_version: 0x08).
+    return all(b >= 32 and b != 127 or b in (9, 10, 13) for b in head)
 
 
 def _looks_like_onnx(head: bytes) -> bool:

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Sequence
 
 from ..rules.registry import Rule
+
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(text: str, *, code: str = "") -> str:
+    """``text`` with reStructuredText inline markup undone, for a terminal.
+
+    Inline literals (````Normalization````) and roles (``:class:`~a.b.Context```` → ``Context``)
+    lose their markup; ``code`` (``""`` or a backtick) is put around them instead.
+    Fenced code blocks (```` ``` ````) are left alone."""
+    parts = re.split(r"(^```.*?^```)", text, flags=re.M | re.S)
+
+    def role(m: re.Match[str]) -> str:
+        return code + m.group(1).rsplit(".", 1)[-1] + code if "~" in m.group(0) else code + m.group(1) + code
+
+    for i in range(0, len(parts), 2):  # even parts lie outside fences
+        parts[i] = _LITERAL.sub(lambda m: code + m.group(1) + code, _ROLE.sub(role, parts[i]))
+    return "".join(parts)
 
 
 def _text(rules: Sequence[Rule]) -> str:
@@ -13,7 +33,7 @@ def _text(rules: Sequence[Rule]) -> str:
     nwidth = max((len(r.name) for r in rules), default=4)
     lines = [f"{'CODE':<{width}}  {'NAME':<{nwidth}}  {'SEVERITY':<8}  SUMMARY"]
     for r in rules:
-        lines.append(f"{r.code:<{width}}  {r.name:<{nwidth}}  {r.severity.value:<8}  {r.summary}")
+        lines.append(f"{r.code:<{width}}  {r.name:<{nwidth}}  {r.severity.value:<8}  {plain_text(r.summary)}")
     lines.append("")
     lines.append(f"{len(rules)} rules. `inspector rule CODE` shows what a rule checks and why.")
     return "\n".join(lines) + "\n"
@@ -47,7 +67,7 @@ def rule_page(r: Rule) -> str:
     if r.options:
         opts = ", ".join(f"{k} = {v!r}" for k, v in r.options.items())
         lines.append(f"Options ([tool.inspector.rules.{r.code}]): {opts}")
-    lines += ["", r.doc, ""]
+    lines += ["", plain_text(r.doc, code="`"), ""]
     return "\n".join(lines)
 
 

@@ -54,6 +54,31 @@ def _shape_cell(row: SummaryRow) -> str:
     return format_output(row.output_shapes, as_list=row.is_input, multiple=row.multiple_shapes)
 
 
+def _macs_cell(row: SummaryRow) -> str:
+    return "?" if row.macs is None else str(row.macs)
+
+
+def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[int],
+                line_length: int | None) -> list[float]:
+    """Absolute column stops for the listing with a MACs column: no cell is ever cut."""
+    base = list(pairwise([0, *keras_stops]))
+    widths = [b - a for a, b in base]
+    widths.insert(3, 12)  # MACs
+    columns: list[list[str]] = [[_type_label(r) for r in summary.rows], [_shape_cell(r) for r in summary.rows],
+                                [str(r.params.params) for r in summary.rows], [_macs_cell(r) for r in summary.rows]]
+    if len(headers) == 5:
+        columns.append([str(c) for r in summary.rows for c in r.connections])
+    for i, cells in enumerate(columns):
+        widths[i] = max([widths[i], len(headers[i]) + 1] + [len(c) + 1 for c in cells])
+    if line_length is not None and line_length > sum(widths):
+        widths[-1] += line_length - sum(widths)
+    stops, at = [], 0
+    for w in widths:
+        at += w
+        stops.append(float(at))
+    return stops
+
+
 def render(summary: Summary, *, line_length: int | None = None,
            positions: Sequence[float] | None = None, macs: bool = False) -> str:
     """The listing as one string ending in a newline."""
@@ -63,10 +88,12 @@ def render(summary: Summary, *, line_length: int | None = None,
     pos = list(positions or default_positions)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if wide else [])
     if macs:
-        # One more column before Connected to (or at the end): MACs.
-        if positions is None:
-            pos = [0.30, 0.50, 0.60, 0.72, 1.0] if wide else [0.40, 0.70, 0.83, 1.0]
+        # One more column before Connected to (or at the end): MACs.  The line widens instead
+        # of cutting names: each column is as wide as Keras makes it, or its longest cell + 1.
         headers.insert(3, "MACs")
+        if positions is None:
+            pos = _macs_stops(summary, headers, _stops(default_length, default_positions), line_length)
+            length = int(pos[-1])
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
     stops = _stops(length, pos)
@@ -78,7 +105,7 @@ def render(summary: Summary, *, line_length: int | None = None,
     for i, row in enumerate(summary.rows):
         fields = [_type_label(row), _shape_cell(row), str(row.params.params)]
         if macs:
-            fields.append("?" if row.macs is None else str(row.macs))
+            fields.append(_macs_cell(row))
         if wide:
             conns = [str(c) for c in row.connections]
             out.append(_row(fields + [conns[0] if conns else ""], stops))

@@ -10,7 +10,7 @@
                 "changed": [{"a": "conv2d_7", "b": "conv2d_7", "matched_by": "name",
                              "changes": [{"what": "params", "a": "20", "b": "40"}], ...}],
                 "unchanged": 7},
-     "io": [...], "findings": {"new": [...], "fixed": [...]}, "changed_kinds": ["params"]}
+     "io": [...], "findings": {"new": [...], "fixed": [...], "unchanged": 1}, "changed_kinds": ["params"]}
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def document(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> dict[str, Any]:
         },
         "io": [{"what": c.what, "a": c.before, "b": c.after} for c in d.io],
         "findings": ({"new": [_finding(f) for f in d.new_findings],
-                      "fixed": [_finding(f) for f in d.fixed_findings]} if d.findings_compared else None),
+                      "fixed": [_finding(f) for f in d.fixed_findings],
+                      "unchanged": d.unchanged_findings} if d.findings_compared else None),
         "changed_kinds": list(kinds),
         "notes": list(d.notes),
     }

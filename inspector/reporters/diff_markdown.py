@@ -41,7 +41,8 @@ def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
     if d.io:
         out += _table(["Model", "A", "B"], [(c.what, md_code(c.before), md_code(c.after)) for c in d.io]) + [""]
     if d.findings_compared:
-        out += [f"**Findings:** {len(d.new_findings)} new, {len(d.fixed_findings)} fixed", ""]
+        out += [f"**Findings:** {len(d.new_findings)} new, {len(d.fixed_findings)} fixed, "
+                f"{d.unchanged_findings} unchanged", ""]
         frows = [("new", f"`{f.code}`", md_text(f.severity), md_code(f.layer) if f.layer else "*model*",
                   md_text(f.message)) for f in d.new_findings]
         frows += [("fixed", f"`{f.code}`", md_text(f.severity), md_code(f.layer) if f.layer else "*model*",

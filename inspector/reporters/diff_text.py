@@ -70,7 +70,8 @@ def render(d: ModelDiff, *, kinds: tuple[str, ...] = ()) -> str:
         lines += ["", "Model inputs/outputs:"]
         lines += [f"  ~ {c.what}: {c.before} → {c.after}" for c in d.io]
     if d.findings_compared:
-        lines += ["", f"Findings: {len(d.new_findings)} new, {len(d.fixed_findings)} fixed"]
+        lines += ["", f"Findings: {len(d.new_findings)} new, {len(d.fixed_findings)} fixed, "
+                        f"{d.unchanged_findings} unchanged"]
         for f in d.new_findings:
             lines.append(f"  new   {f.code} [{f.severity}] {f.layer or '(model)'}: {f.message}")
         for f in d.fixed_findings:

@@ -19,9 +19,31 @@ def render_json(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
     return json.dumps(doc, indent=indent, default=str) + "\n"
 
 
+# Text labels of the format-specific facts the card lists under their metadata key.
+LABELS: dict[str, str] = {
+    "config_style": "Config style",
+    "weights_format": "Weights format",
+    "keras_version": "Keras version",
+    "tensorflow_version": "TensorFlow version",
+    "saved_model_schema_version": "SavedModel schema version",
+    "compile_config": "Compile config",
+    "training_info": "Training info",
+    "date_saved": "Saved",
+    "onnx": "ONNX",
+}
+
+
+def human_label(row: CardRow) -> str:
+    """The row's label for people: a raw metadata key (``weights_format``) becomes ``Weights format``."""
+    if row.label != row.key:
+        return row.label
+    return LABELS.get(row.key) or row.key.replace("_", " ").capitalize()
+
+
 def _key_values(rows: Sequence[CardRow]) -> list[str]:
-    width = max(len(r.label) for r in rows) + 2
-    return [f"{r.label:<{width}}{r.value}" for r in rows]
+    labels = [human_label(r) for r in rows]
+    width = max(len(label) for label in labels) + 2
+    return [f"{label:<{width}}{r.value}" for label, r in zip(labels, rows, strict=True)]
 
 
 def _table(lines: list[str], title: str, items: Sequence[Sequence[str]]) -> None:

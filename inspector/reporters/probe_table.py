@@ -132,6 +132,11 @@ RENDERERS: dict[str, Callable[[ProbeReport, str, bool], str]] = {"json": _json, 
 """Formats of inspector's own; any other summary format name is a tabulate table (:func:`_table`)."""
 
 
+BOX_DRAWN = {"keras3": "mixed_grid"}
+"""Summary formats that are no tabulate format: the probe table draws them in a like style."""
+
+
 def render(report: ProbeReport, *, fmt: str = "classic", compact: bool = False) -> str:
     """Format ``report`` as ``fmt`` (a name of :func:`inspector.reporters.summary.formats`)."""
+    fmt = BOX_DRAWN.get(fmt, fmt)
     return RENDERERS.get(fmt, _table)(report, fmt, compact)

@@ -43,6 +43,12 @@ def _classic(summary: Summary, out: SummaryOutput) -> str:
     return classic.render(summary, line_length=out.line_length, positions=out.positions, macs=out.macs)
 
 
+def _keras3(summary: Summary, out: SummaryOutput) -> str:
+    from . import keras3
+
+    return keras3.render(summary, line_length=out.line_length, positions=out.positions, macs=out.macs)
+
+
 def _json(summary: Summary, out: SummaryOutput) -> str:
     from . import summary_json
 
@@ -61,14 +67,15 @@ def _tabulate(summary: Summary, out: SummaryOutput) -> str:
     return table.render(summary, fmt=out.fmt, macs=out.macs)
 
 
-RENDERERS: dict[str, Callable[[Summary, SummaryOutput], str]] = {"classic": _classic, "json": _json, "csv": _csv}
+RENDERERS: dict[str, Callable[[Summary, SummaryOutput], str]] = {"classic": _classic, "keras3": _keras3,
+                                                                  "json": _json, "csv": _csv}
 """The formats of inspector's own; every other format name is one of tabulate's."""
 LINE_FORMATS = frozenset({"json", "csv"})
 """Formats that print several models without a blank line between them (JSON Lines, CSV rows)."""
 
 
 def formats() -> list[str]:
-    """Every summary format name: classic, json, csv and tabulate's table formats."""
+    """Every summary format name: classic, keras3, json, csv and tabulate's table formats."""
     from tabulate import tabulate_formats
 
     return list(RENDERERS) + sorted(tabulate_formats)

@@ -3,8 +3,9 @@
 The non-linearity between two weighted layers is what makes a deep network
 more than one big matrix.  The choice matters: sigmoid and tanh flatten out
 for large |x|, their derivatives go to 0 there, and a stack of them multiplies
-those small derivatives together until the early layers stop learning (the
-vanishing gradient the seed document opens with).
+those small derivatives together until the early layers stop learning: the
+vanishing gradient (Glorot & Bengio 2010, "Understanding the difficulty of
+training deep feedforward neural networks").
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ def saturating_activation(ctx: Context) -> Iterator[Hit]:
     slows the next layer down.  As hidden non-linearities, ReLU and its
     relatives (GELU, SiLU) keep a derivative of 1 where they are active.
 
+    Source: Glorot & Bengio (2010), "Understanding the difficulty of training
+    deep feedforward neural networks", AISTATS.
+
     ## Example
     ```python
     layers.Dense(256, activation="sigmoid")  # ACT001 in a hidden layer
@@ -178,6 +182,11 @@ def saturating_stack(ctx: Context) -> Iterator[Hit]:
     hard to train.  Use ReLU-family activations, or put a normalization
     layer before each activation so its inputs stay in the region where
     the derivative is large.
+
+    Sources: Glorot & Bengio (2010), "Understanding the difficulty of training
+    deep feedforward neural networks", AISTATS; Ioffe & Szegedy (2015), "Batch
+    Normalization: Accelerating Deep Network Training by Reducing Internal
+    Covariate Shift", ICML.
 
     ## Example
     ```python
@@ -252,6 +261,9 @@ def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     is shallower than it looks.  Usually an activation was forgotten
     (``Dense(64)`` defaults to ``activation=None``).
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 6 (deep feedforward networks).
+
     ## Example
     ```python
     x = layers.Dense(256)(x)                       # ACT005: no activation
@@ -309,6 +321,9 @@ def double_activation(ctx: Context) -> Iterator[Hit]:
     softmax over probabilities squashes them towards uniform, a ReLU
     before a softmax throws away every negative logit, and a sigmoid after
     a softmax breaks the loss that expects either.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 6.3 (hidden units).
 
     ## Example
     ```python

@@ -61,8 +61,12 @@ def batchnorm_epsilon(ctx: Context) -> Iterator[Hit]:
     that division finite for a channel whose batch variance is zero (a
     dead ReLU channel, a constant input, a batch of one): with epsilon 0,
     such a channel becomes ``0/0 = NaN`` and the NaN spreads through the
-    rest of the network.  This is the numerical-stability trick the seed
-    document describes.
+    rest of the network.  Batch normalization is defined with this small
+    constant added to the variance for exactly that reason (Ioffe & Szegedy
+    2015, Algorithm 1).
+
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
 
     ## Example
     ```python
@@ -104,6 +108,9 @@ def invalid_moving_variance(ctx: Context) -> Iterator[Hit]:
     variance of exactly zero means the channel was constant throughout
     training (a dead or pruned filter); at inference it is scaled by
     ``1/sqrt(epsilon)``, which turns any small deviation into a large one.
+
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
 
     ## Example
     ```python
@@ -170,6 +177,9 @@ def bias_before_batchnorm(ctx: Context) -> Iterator[Hit]:
     Harmless, hence informational; build such layers with
     ``use_bias=False``.
 
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
+
     ## Example
     ```python
     x = layers.Conv2D(64, 3)(x)                  # BN003: use_bias=True by default
@@ -234,6 +244,9 @@ def batchnorm_after_activation(ctx: Context) -> Iterator[Hit]:
     always better, so this is informational: check that the order is the
     one you meant.
 
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
+
     ## Example
     ```python
     x = layers.Conv2D(64, 3, activation="relu")(x)
@@ -267,6 +280,9 @@ def stale_moving_statistics(ctx: Context) -> Iterator[Hit]:
     normalize at all, and the model behaves differently from the one that
     was evaluated during training.
 
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
+
     ## Example
     ```python
     bn = layers.BatchNormalization(); bn.trainable = False   # before the first fit
@@ -293,6 +309,9 @@ def batchnorm_training_mode(ctx: Context) -> Iterator[Hit]:
     depends on which other inputs share its batch, and a batch of one
     normalizes every channel to zero.  Export with the layer in inference
     mode (``model.eval()`` in PyTorch, ``training=False`` in Keras).
+
+    Source: Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift", ICML.
 
     ## Example
     ```python

@@ -7,7 +7,7 @@ file: ``inspector history LOG`` runs them alone and ``inspector lint MODEL
 epoch where the problem starts (``LOG:epoch 12``), numbered as the log numbers
 epochs (Keras: from 0).
 
-The seed's lesson behind most of them: a model that keeps getting better on its
+The idea behind most of them: a model that keeps getting better on its
 training data while getting worse, or erratic, on data it has not seen is
 memorizing instead of generalizing.  The remedies are more (or augmented)
 data, regularization (dropout, L1/L2 weight penalties) and stopping at the best
@@ -61,7 +61,9 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     own epoch-to-epoch noise) while the training value keeps improving (by more
     than ``min-train-improvement``, 1 %) and the gap between the two widens.
     The finding points at the first epoch after the best one; a single bad
-    epoch, or a dip the curve recovers from, is not reported.
+    epoch, or a dip the curve recovers from, is not reported.  The values the
+    message quotes are the smoothed ones the rule compared, and it says so:
+    they can differ from the raw log (a raw minimum one epoch later, say).
 
     ## Why is this bad?
     From that epoch on the model fits details of its training data that do
@@ -70,6 +72,12 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     restore_best_weights=True)``), and to let it learn longer without
     memorizing, give it more varied data (data augmentation: random flips,
     rotations, zooms, crops), dropout, or L1/L2 weight penalties.
+
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 7.8 (early stopping); Srivastava et al.
+    (2014), "Dropout: A Simple Way to Prevent Neural Networks from
+    Overfitting", JMLR 15; Shorten & Khoshgoftaar (2019), "A survey on Image
+    Data Augmentation for Deep Learning", Journal of Big Data 6.
 
     ## Example
     ```text
@@ -87,9 +95,10 @@ def overfitting(ctx: Context) -> Iterator[Hit]:
     if found is None:
         return
     what = f"{found.val} (as an error rate)" if found.error_rate else found.val
-    yield Hit(f"overfitting: {what} was best at epoch {found.best_epoch} ({_v(found.val_best)}) and got worse "
-              f"for the {found.epochs_after} epochs after it (to {_v(found.val_end)}) while {found.train} kept "
-              f"improving ({_v(found.train_at_best)} -> {_v(found.train_end)}); the gap grew from "
+    yield Hit(f"overfitting: {what}, smoothed over 3 epochs (running median), was best at epoch "
+              f"{found.best_epoch} ({_v(found.val_best)}) and got worse for the {found.epochs_after} epochs "
+              f"after it (to {_v(found.val_end)}) while {found.train} kept improving ({_v(found.train_at_best)} "
+              f"-> {_v(found.train_end)}; values smoothed the same way); the gap grew from "
               f"{_v(found.gap_at_best)} to {_v(found.gap_end)}. Stop at epoch {found.best_epoch} (EarlyStopping "
               "with restore_best_weights=True) and regularize: data augmentation, dropout, L1/L2 penalties",
               layer=epoch_location(found.start_epoch))
@@ -118,6 +127,9 @@ def unstable_validation(ctx: Context) -> Iterator[Hit]:
     too high for the data).  Get more data or augment it (random flips,
     rotations, zooms, crops), add dropout, use a larger validation set, or
     lower the learning rate.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8 (optimization for training deep models).
 
     ## Example
     ```text
@@ -168,6 +180,9 @@ def non_finite_loss(ctx: Context) -> Iterator[Hit]:
     logs, use a numerically stable loss (``from_logits=True``), check the
     inputs for NaN, and use loss scaling with mixed precision.
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
+
     ## Example
     ```text
     epoch,loss,val_loss
@@ -210,6 +225,11 @@ def plateau(ctx: Context) -> Iterator[Hit]:
     initialization, unnormalized inputs, saturated sigmoid/tanh units or
     dead ReLUs (``inspector lint --probe`` measures both), or a loss that
     does not match the labels.
+
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8 (optimization for training deep models);
+    Glorot & Bengio (2010), "Understanding the difficulty of training deep
+    feedforward neural networks", AISTATS.
 
     ## Example
     ```text
@@ -256,6 +276,11 @@ def validation_better(ctx: Context) -> Iterator[Hit]:
     with, the training data (duplicates, leakage through preprocessing
     fitted on all data, a split by sample instead of by subject), and the
     validation score overstates how the model will do on new data.
+
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 7 (regularization); Srivastava et al. (2014),
+    "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR
+    15.
 
     ## Example
     ```text

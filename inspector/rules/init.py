@@ -90,6 +90,11 @@ def symmetric_initializer(ctx: Context) -> Iterator[Hit]:
     An output layer is exempt: each of its units receives its own error
     signal, so a zero-initialized classifier head (a common trick) trains.
 
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8.4 (parameter initialization: breaking
+    symmetry); Glorot & Bengio (2010), "Understanding the difficulty of
+    training deep feedforward neural networks", AISTATS.
+
     ## Example
     ```python
     layers.Dense(128, activation="relu", kernel_initializer="zeros")  # INIT001
@@ -134,6 +139,10 @@ def constant_kernel(ctx: Context) -> Iterator[Hit]:
     gradient flows back at all.  In a trained model a constant kernel means
     the layer never learned.  Re-initialize with a random initializer.
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8.4 (parameter initialization: breaking
+    symmetry).
+
     ## Example
     ```python
     model.layers[1].set_weights([np.zeros((784, 128)), np.zeros(128)])  # INIT002
@@ -171,6 +180,10 @@ def duplicate_units(ctx: Context) -> Iterator[Hit]:
     training cannot separate them.  Copies come from symmetric
     initialization, from weights tiled or copied by hand, or from a bug in
     a conversion script.  Re-initialize the layer randomly.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 8.4 (parameter initialization: breaking
+    symmetry).
 
     ## Example
     ```python
@@ -239,6 +252,10 @@ def initial_scale(ctx: Context) -> Iterator[Hit]:
     that is too small makes the signal die out instead.  Glorot (Xavier)
     and He initializers pick the zero-mean distribution whose spread keeps
     the signal's variance constant from layer to layer.
+
+    Sources: Glorot & Bengio (2010), "Understanding the difficulty of training
+    deep feedforward neural networks", AISTATS; He et al. (2015), "Delving
+    Deep into Rectifiers", ICCV.
 
     ## Example
     ```python

@@ -72,6 +72,9 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     ``layers.Rescaling(1/255)`` or an adapted ``layers.Normalization``
     guarantees training and serving do the same.
 
+    Source: LeCun et al. (1998), "Efficient BackProp", in *Neural Networks:
+    Tricks of the Trade*.
+
     ## Example
     ```python
     inputs = keras.Input((224, 224, 3))
@@ -123,6 +126,9 @@ def unadapted_normalization(ctx: Context) -> Iterator[Hit]:
     ``layer.adapt(data)``, not in ``fit()``.  Never adapted, it computes
     ``(x - 0) / sqrt(1)``: nothing.  The model trains on unstandardized
     inputs although its author meant to standardize them.
+
+    Source: LeCun et al. (1998), "Efficient BackProp", in *Neural Networks:
+    Tricks of the Trade*.
 
     ## Example
     ```python
@@ -213,6 +219,9 @@ def suspicious_rescaling(ctx: Context) -> Iterator[Hit]:
     of thousands; dividing twice squeezes every image into 0–0.00002 so
     the network sees nearly constant input.  Either way training starts
     badly or not at all.
+
+    Source: LeCun et al. (1998), "Efficient BackProp", in *Neural Networks:
+    Tricks of the Trade*.
 
     ## Example
     ```python

@@ -33,6 +33,9 @@ def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     too high, a log or division of zero, no epsilon) and was saved anyway.
     Restore an earlier checkpoint and fix the instability.
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
+
     ## Example
     ```python
     model.fit(x, y)          # loss: nan
@@ -90,6 +93,9 @@ def float16_overflow(ctx: Context) -> Iterator[Hit]:
     into NaN at the first subtraction or multiplication by zero.  Keep such
     layers in float32 (``dtype="float32"``) or rescale the weights.
 
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
+
     ## Example
     ```python
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -123,6 +129,9 @@ def log_of_softmax(ctx: Context) -> Iterator[Hit]:
     ever forming the small probabilities, so it stays finite.  Use
     ``keras.ops.log_softmax`` / ``tf.nn.log_softmax``, or pass logits to a
     loss with ``from_logits=True``.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
 
     ## Example
     ```python
@@ -201,6 +210,9 @@ def loss_activation_mismatch(ctx: Context) -> Iterator[Hit]:
     loss takes the outputs as probabilities: raw logits get clipped into
     [1e-7, 1 - 1e-7] and training silently goes wrong.  Computing the loss
     from logits is also the numerically stable choice.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
 
     ## Example
     ```python

@@ -82,6 +82,9 @@ def measured_saturation(ctx: Context) -> Iterator[Hit]:
     BatchNormalization before the activation, or use ReLU-family hidden
     activations.
 
+    Source: Glorot & Bengio (2010), "Understanding the difficulty of training
+    deep feedforward neural networks", AISTATS.
+
     ## Example
     ```python
     layers.Dense(256, activation="sigmoid",
@@ -144,6 +147,10 @@ def dead_relu(ctx: Context) -> Iterator[Hit]:
     LeakyReLU/ELU, which keep a small gradient for negative inputs (for
     those, "never fired" means the unit only ever used that small slope).
 
+    Sources: He et al. (2015), "Delving Deep into Rectifiers", ICCV;
+    Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 6.3 (hidden units).
+
     ## Example
     ```python
     layers.Dense(128, activation="relu",
@@ -192,6 +199,9 @@ def non_finite_activations(ctx: Context) -> Iterator[Hit]:
     ``log``/``sqrt``/division without an epsilon, float16 overflow, or bad
     input values.  Add normalization, epsilons and gradient clipping, and
     check the weights and the inputs.
+
+    Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 4 (numerical computation).
 
     ## Example
     ```python

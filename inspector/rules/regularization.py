@@ -55,6 +55,12 @@ def no_regularization(ctx: Context) -> Iterator[Hit]:
     generalizes: dropout, L1/L2 penalties (Lasso/Ridge), noisy inputs,
     data augmentation, early stopping, ensembles.
 
+    Sources: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
+    (deeplearningbook.org), ch. 7 (regularization); Srivastava et al. (2014),
+    "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR
+    15; Shorten & Khoshgoftaar (2019), "A survey on Image Data Augmentation
+    for Deep Learning", Journal of Big Data 6.
+
     ## Example
     ```python
     x = layers.Dense(4096, activation="relu")(x)
@@ -98,6 +104,9 @@ def dropout_rate(ctx: Context) -> Iterator[Hit]:
     keeps a fifth of the signal or less, so the layers after it see mostly
     noise and the model underfits.  Typical rates are 0.1–0.5.
 
+    Source: Srivastava et al. (2014), "Dropout: A Simple Way to Prevent Neural
+    Networks from Overfitting", JMLR 15.
+
     ## Example
     ```python
     layers.Dropout(0.9)   # REG002
@@ -137,12 +146,17 @@ def augmentation_in_model(ctx: Context) -> Iterator[Hit]:
     model.  Informational.
 
     ## Why is this bad?
-    Augmentation is the seed document's remedy for too little data, and
-    Keras turns these layers off at inference, so the model predicts
+    Augmentation (random flips, rotations, crops of the training images)
+    is the standard remedy for too little data: the model sees a new
+    variant of each example every epoch and cannot memorize them.  Keras
+    turns these layers off at inference, so the model predicts
     correctly.  But the layers ship with the inference model: converters
     (TFLite, ONNX, TF Serving signatures) may reject them or bake them in,
     and they cost time in every call.  Consider augmenting in the input
     pipeline (``dataset.map``), or strip them before export.
+
+    Source: Shorten & Khoshgoftaar (2019), "A survey on Image Data
+    Augmentation for Deep Learning", Journal of Big Data 6.
 
     ## Example
     ```python
