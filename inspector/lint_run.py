@@ -88,6 +88,15 @@ class _Collector:
         cause = error.error if isinstance(error, FileError) else error
         self.reports.append(ModelReport(path=path, format=fmt, error=str(cause)))
 
+    def add_history(self, path: str, *, config: LintConfig, select: Sequence[str] | None,
+                    ignore: Sequence[str] | None, debug: bool) -> int:
+        """Diagnose the training log ``path`` and record it as one more file."""
+        try:
+            return self.add(history_report(path, config=config, select=select, ignore=ignore, debug=debug))
+        except FileError as exc:
+            self.failed(path, exc, fmt="history")
+            raise
+
 
 def _enabled(selection: Selection, *, need: str | None = None) -> tuple[Rule, ...]:
     from .rules.registry import all_rules
@@ -133,11 +142,7 @@ def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[st
         return found.add(ModelReport(path=path, name=graph.name, format=graph.format, findings=tuple(findings)))
 
     def history_one(path: str) -> int:
-        try:
-            return found.add(history_report(path, config=config, select=select, ignore=ignore, debug=debug))
-        except FileError as exc:
-            found.failed(path, exc, fmt="history")
-            raise
+        return found.add_history(path, config=config, select=select, ignore=ignore, debug=debug)
 
     code = for_each_file(models, lint_one, debug=debug)
     if history:
@@ -158,11 +163,7 @@ def lint_logs(logs: Sequence[str], *, config: LintConfig, select: Sequence[str] 
     found = _Collector(fail_on=fail_on, baseline=None)
 
     def one(path: str) -> int:
-        try:
-            return found.add(history_report(path, config=config, select=select, ignore=ignore, debug=debug))
-        except FileError as exc:
-            found.failed(path, exc, fmt="history")
-            raise
+        return found.add_history(path, config=config, select=select, ignore=ignore, debug=debug)
 
     code = for_each_file(logs, one, debug=debug)
     return LintRun(tuple(found.reports), _enabled(selection, need="history"), code)
