@@ -223,3 +223,43 @@ def input_width(graph: ModelGraph, layer: Layer) -> int | None:
     except IndexError:
         return None
     return d if isinstance(d, int) else None
+
+
+def tensor_producers(graph: ModelGraph) -> dict[str, str]:
+    """ONNX tensor name → the layer of ``graph`` that produces it (a node's ``@outputs``,
+    an input's ``name``); empty for Keras graphs, whose tensors have no names."""
+    out: dict[str, str] = {}
+    for lay in graph.layers:
+        cfg = lay.config or {}
+        if lay.type == "InputLayer" and isinstance(cfg.get("name"), str):
+            out.setdefault(cfg["name"], lay.name)
+        for tname in cfg.get("@outputs") or ():
+            if isinstance(tname, str) and tname:
+                out.setdefault(tname, lay.name)
+    return out
+
+
+def outer_captures(graph: ModelGraph) -> dict[str, list[str]]:
+    """For each layer of ``graph`` with nested bodies (ONNX ``If``/``Loop``/``Scan``), the
+    layers of ``graph`` whose outputs those bodies (at any depth) read through outer-scope
+    names: uses that the body's wiring does not show as edges of ``graph``.  Model-local
+    function bodies are skipped (a function sees only its own inputs)."""
+    captured: dict[str, list[str]] = {}
+    names: dict[str, str] | None = None
+    for lay in graph.layers:
+        stack = [sub for key, sub in lay.subgraphs.items() if key != "function"]
+        found: list[str] = []
+        while stack:  # no recursion: the nesting depth comes from the file
+            sub = stack.pop()
+            for inner in sub.layers:
+                stack.extend(s for key, s in inner.subgraphs.items() if key != "function")
+                cfg = inner.config or {}
+                if inner.type != "InputLayer" or not cfg.get("outer_scope"):
+                    continue
+                names = tensor_producers(graph) if names is None else names
+                producer = names.get(str(cfg.get("name")))
+                if producer is not None and producer != lay.name and producer not in found:
+                    found.append(producer)
+        if found:
+            captured[lay.name] = found
+    return captured
