@@ -14,7 +14,21 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .ir import Inbound, Layer, ModelGraph
-from .vocab import ACTIVATION_ALIASES, ACTIVATION_TYPES, MULTIPLY, ONNX_WEIGHTED_OPS, RECURRENT, WEIGHTED_ROLES
+from .vocab import (
+    ACTIVATION_ALIASES,
+    ACTIVATION_TYPES,
+    MULTIPLY,
+    ONNX_WEIGHTED_OPS,
+    PASSTHROUGH,
+    RECURRENT,
+    WEIGHTED_ROLES,
+)
+
+SUM_JOINS = frozenset({"Add", "Sum", "add"})
+"""Element-wise sums of computed tensors: where a residual branch rejoins the trunk."""
+BRANCH_SCALES = PASSTHROUGH | MULTIPLY | {"Div", "Split", "Slice", "Gather", "Identity", "Cast"}
+"""What may lie between a residual branch's last layer and the sum: layer scale, gates
+(adaLN-zero's ``gate * x``), LoRA's ``alpha / r``, splits of a modulation vector, reshapes."""
 
 _TFOP = re.compile(r"(?:^|\.)(sigmoid|tanh|relu|relu6|softmax|log_softmax|softplus|softsign|elu|selu|"
                    r"gelu|silu|swish|leaky_relu|hard_sigmoid)$")
@@ -263,3 +277,37 @@ def outer_captures(graph: ModelGraph) -> dict[str, list[str]]:
         if found:
             captured[lay.name] = found
     return captured
+
+
+def residual_joins(graph: ModelGraph, layer: Layer) -> list[Layer]:
+    """The sums where ``layer``'s output rejoins a skip connection, when that is *all* its
+    output does: every path forward (through :data:`BRANCH_SCALES`) ends in an element-wise
+    sum whose other operand shares an ancestor with ``layer``'s input, i.e. a path around
+    ``layer``.  Empty when any use is something else (the layer is on the trunk)."""
+    import networkx as nx
+
+    g = graph.nx
+    if layer.name not in g or is_output(graph, layer):
+        return []
+    before = nx.ancestors(g, layer.name)
+    if not before:
+        return []
+
+    def visit(n: Layer) -> str:
+        through = n.type in BRANCH_SCALES and not is_output(graph, n) and bool(consumers(graph, n))
+        return "go" if through else "yield"  # a scale whose result leaves the graph is not a branch
+
+    branch = {layer.name}
+    joins: list[Layer] = []
+    for lay in walk_forward(graph, layer, visit):
+        if lay.type not in SUM_JOINS:
+            return []
+        joins.append(lay)
+    if not joins:
+        return []
+    branch |= nx.descendants(g, layer.name)
+    for join in joins:
+        others = [p for p in producers(graph, join) if p.name not in branch]
+        if not others or not any(before & (nx.ancestors(g, p.name) | {p.name}) for p in others):
+            return []
+    return joins
