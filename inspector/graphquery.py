@@ -282,32 +282,29 @@ def outer_captures(graph: ModelGraph) -> dict[str, list[str]]:
 def residual_joins(graph: ModelGraph, layer: Layer) -> list[Layer]:
     """The sums where ``layer``'s output rejoins a skip connection, when that is *all* its
     output does: every path forward (through :data:`BRANCH_SCALES`) ends in an element-wise
-    sum whose other operand shares an ancestor with ``layer``'s input, i.e. a path around
-    ``layer``.  Empty when any use is something else (the layer is on the trunk)."""
+    sum whose other operand shares an ancestor with the branch side of the sum, i.e. a path
+    around the branch ``layer`` sits on (or gates, as adaLN-zero's ``gate * attn(x)``).
+    Empty when any use is something else (the layer is on the trunk)."""
     import networkx as nx
 
     g = graph.nx
-    if layer.name not in g or is_output(graph, layer):
-        return []
-    before = nx.ancestors(g, layer.name)
-    if not before:
+    if layer.name not in g or is_output(graph, layer) or not nx.ancestors(g, layer.name):
         return []
 
     def visit(n: Layer) -> str:
         through = n.type in BRANCH_SCALES and not is_output(graph, n) and bool(consumers(graph, n))
         return "go" if through else "yield"  # a scale whose result leaves the graph is not a branch
 
-    branch = {layer.name}
     joins: list[Layer] = []
     for lay in walk_forward(graph, layer, visit):
         if lay.type not in SUM_JOINS:
             return []
         joins.append(lay)
-    if not joins:
-        return []
-    branch |= nx.descendants(g, layer.name)
+    branch = nx.descendants(g, layer.name) | {layer.name}
     for join in joins:
-        others = [p for p in producers(graph, join) if p.name not in branch]
-        if not others or not any(before & (nx.ancestors(g, p.name) | {p.name}) for p in others):
+        side = [p.name for p in producers(graph, join) if p.name in branch]
+        feeding = set().union(*(nx.ancestors(g, name) for name in side)) - branch
+        others = [p.name for p in producers(graph, join) if p.name not in branch]
+        if not others or not any(feeding & (nx.ancestors(g, name) | {name}) for name in others):
             return []
     return joins

@@ -126,6 +126,25 @@ def _lora(*, residual: bool = True):
     return build
 
 
+def _adaln_zero():
+    """DiT's adaLN-zero: a gate computed from the conditioning ``c`` by an all-zero projection
+    multiplies the branch ``x @ W`` before the residual sum ``x + gate * branch``."""
+    def build():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("MatMul", ["c", "Wz"], ["gate"], name="ada_gate"),
+                 helper.make_node("MatMul", ["x", "W"], ["h"], name="branch"),
+                 helper.make_node("Mul", ["h", "gate"], ["g"], name="gated"),
+                 helper.make_node("Add", ["x", "g"], ["r"], name="residual"),
+                 helper.make_node("MatMul", ["r", "W2"], ["y"], name="next")]
+        inits = [tensor("Wz", np.zeros((16, 16), np.float32)),
+                 tensor("W", rng.standard_normal((16, 16)).astype(np.float32) * 0.25),
+                 tensor("W2", rng.standard_normal((16, 8)).astype(np.float32) * 0.25)]
+        return onnx_model(nodes, [value_info("x", [1, 16]), value_info("c", [1, 16])], [value_info("y", [1, 8])],
+                          inits)
+
+    return build
+
+
 def _keras_zero_residual():
     import keras
     from keras import layers
@@ -140,7 +159,8 @@ def _keras_zero_residual():
 
 def test_init002_zero_init_residual_branches():
     # issue 12: an all-zero kernel whose output only feeds a residual sum is by design: info only
-    for key, build, layer in (("zero_residual_block", _block(), "conv2"), ("lora_b", _lora(), "lora_B")):
+    for key, build, layer in (("zero_residual_block", _block(), "conv2"), ("lora_b", _lora(), "lora_B"),
+                              ("adaln_zero", _adaln_zero(), "ada_gate")):
         findings = lint_path(onnx_file(f"init002_{key}", build))
         [f] = hits(findings, "INIT002")
         assert (f.layer, f.severity.value) == (layer, "info") and "residual" in f.message, key

@@ -92,6 +92,24 @@ def _attention(*, fill=-np.inf, stored_mask=None, bias=None, sink="Softmax", cla
     return build
 
 
+def _expanded_fill():
+    """``Constant(-inf) → Expand(Shape(scores)) → Where(mask, scores, ·) → Softmax``: the fill is held by Expand."""
+    def build():
+        from onnx import TensorProto
+
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["s0"], name="scores"),
+                 helper.make_node("Shape", ["s0"], ["shape"], name="shape"),
+                 helper.make_node("Constant", [], ["fill"], value=tensor("fill_v", np.array(-np.inf, np.float32))),
+                 helper.make_node("Expand", ["fill", "shape"], ["fills"], name="expand"),
+                 helper.make_node("Where", ["mask", "s0", "fills"], ["s1"], name="masked_fill"),
+                 helper.make_node("Softmax", ["s1"], ["y"], name="probs")]
+        inputs = [value_info("x", [1, 4, 4]), value_info("mask", [1, 4, 4], TensorProto.BOOL)]
+        w = tensor("w", np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32))
+        return onnx_model(nodes, inputs, [value_info("y", [1, 4, 4])], [w])
+
+    return build
+
+
 CAUSAL = np.triu(np.full((4, 4), -np.inf, np.float32), k=1)
 
 
@@ -99,7 +117,7 @@ def test_num001_attention_masks_and_bounds():
     # issue 12: infinite constants used as a mask fill or a bound are deliberate
     for key, build in (("where_mask", _attention()), ("stored_causal", _attention(fill=None, stored_mask=CAUSAL)),
                        ("max_floor", _attention(fill=None, clamp=True, sink="Relu")),
-                       ("both_masks", _attention(stored_mask=CAUSAL))):
+                       ("both_masks", _attention(stored_mask=CAUSAL)), ("expanded_fill", _expanded_fill())):
         findings = lint_path(onnx_file(f"num001_{key}", build))
         assert not hits(findings, "NUM001"), key
         assert not [f for f in findings if f.severity.value == "error"], key
