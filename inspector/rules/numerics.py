@@ -54,11 +54,11 @@ def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     Infinite constants used on purpose, as a mask fill or a bound: every
     TorchScript transformer export has ``Where(mask, 0, -inf) → Add →
     Softmax`` (masked_fill), and models clamp with ``Max``/``Min``/``Clip``
-    against ±inf or start a running maximum at ``-inf``.  An infinite
-    tensor is left alone when every node that holds it is such a fill or
-    bound (``Where``, ``Max``, ``Min``, ``Clip``, ``ReduceMax`` …) or, when
-    it holds only 0 and ±inf (an additive mask), adds it to scores that
-    reach a ``Softmax``/``ReduceMax``/``ArgMax``/``TopK``.
+    against ±inf or start a running maximum at ``-inf``.  A tensor that
+    holds only 0 and ±inf is left alone when every node that holds it is
+    such a fill or bound (``Where``, ``Max``, ``Min``, ``Clip``,
+    ``ReduceMax`` …) or adds it to scores that reach a
+    ``Softmax``/``ReduceMax``/``ArgMax``/``TopK`` (an additive mask).
     A NaN is never deliberate and is always reported.
     """
     owners = _owners(ctx.model)
@@ -83,8 +83,9 @@ def _deliberate_inf(stats: TensorStats, owners: list[tuple[ModelGraph, Layer]]) 
     """An infinite (never NaN) tensor that every holder uses as a fill value or a bound."""
     if stats.nan or not owners:
         return False
-    mask_values = stats.zeros + stats.inf == stats.size  # an additive mask holds only 0 and ±inf
-    return all(lay.type in FILL_OPS or mask_values and _reaches_mask_sink(g, lay) for g, lay in owners)
+    if stats.zeros + stats.inf != stats.size:
+        return False  # a fill, a bound or an additive mask holds only 0 and ±inf; finite values mean weights
+    return all(lay.type in FILL_OPS or _reaches_mask_sink(g, lay) for g, lay in owners)
 
 
 def _reaches_mask_sink(graph: ModelGraph, start: Layer, *, max_steps: int = 64) -> bool:
