@@ -85,9 +85,33 @@ def _if_model(*, dead: bool = False):
     return build
 
 
+def _loop_model():
+    """A ``Loop`` whose body adds ``h`` (a MatMul of the outer graph) and the outer input ``bias``."""
+    def build():
+        from onnx import TensorProto
+
+        vec = [1, 4]
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+             helper.make_node("Add", ["v_in", "h"], ["v1"], name="add_h"),
+             helper.make_node("Add", ["v1", "bias"], ["v_out"], name="add_bias")],
+            "body", [value_info("i", [], TensorProto.INT64), value_info("cond_in", [], TensorProto.BOOL),
+                     value_info("v_in", vec)],
+            [value_info("cond_out", [], TensorProto.BOOL), value_info("v_out", vec)])
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+                 helper.make_node("Loop", ["trips", "", "v0"], ["y"], name="loop", body=body)]
+        inputs = [value_info("x", vec), value_info("bias", vec), value_info("v0", vec),
+                  value_info("trips", [], TensorProto.INT64)]
+        w = tensor("w", np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32))
+        return onnx_model(nodes, inputs, [value_info("y", vec)], [w], opset=16)
+
+    return build
+
+
 def test_graph_outer_scope_captures_are_uses():
-    findings = lint_path(onnx_file("if_captures", _if_model()))
-    assert not hits(findings, "GRAPH001") and not hits(findings, "GRAPH002")
+    for key, build in (("if_captures", _if_model()), ("loop_captures", _loop_model())):
+        findings = lint_path(onnx_file(key, build))
+        assert not hits(findings, "GRAPH001") and not hits(findings, "GRAPH002"), key
 
 
 def test_graph_subgraph_captures_next_to_real_dead_parts():
