@@ -14,7 +14,21 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .ir import Inbound, Layer, ModelGraph
-from .vocab import ACTIVATION_ALIASES, ACTIVATION_TYPES, MULTIPLY, ONNX_WEIGHTED_OPS, RECURRENT, WEIGHTED_ROLES
+from .vocab import (
+    ACTIVATION_ALIASES,
+    ACTIVATION_TYPES,
+    MULTIPLY,
+    ONNX_WEIGHTED_OPS,
+    PASSTHROUGH,
+    RECURRENT,
+    WEIGHTED_ROLES,
+)
+
+SUM_JOINS = frozenset({"Add", "Sum", "add"})
+"""Element-wise sums of computed tensors: where a residual branch rejoins the trunk."""
+BRANCH_SCALES = PASSTHROUGH | MULTIPLY | {"Div", "Split", "Slice", "Gather", "Identity", "Cast"}
+"""What may lie between a residual branch's last layer and the sum: layer scale, gates
+(adaLN-zero's ``gate * x``), LoRA's ``alpha / r``, splits of a modulation vector, reshapes."""
 
 _TFOP = re.compile(r"(?:^|\.)(sigmoid|tanh|relu|relu6|softmax|log_softmax|softplus|softsign|elu|selu|"
                    r"gelu|silu|swish|leaky_relu|hard_sigmoid)$")
@@ -223,3 +237,74 @@ def input_width(graph: ModelGraph, layer: Layer) -> int | None:
     except IndexError:
         return None
     return d if isinstance(d, int) else None
+
+
+def tensor_producers(graph: ModelGraph) -> dict[str, str]:
+    """ONNX tensor name → the layer of ``graph`` that produces it (a node's ``@outputs``,
+    an input's ``name``); empty for Keras graphs, whose tensors have no names."""
+    out: dict[str, str] = {}
+    for lay in graph.layers:
+        cfg = lay.config or {}
+        if lay.type == "InputLayer" and isinstance(cfg.get("name"), str):
+            out.setdefault(cfg["name"], lay.name)
+        for tname in cfg.get("@outputs") or ():
+            if isinstance(tname, str) and tname:
+                out.setdefault(tname, lay.name)
+    return out
+
+
+def outer_captures(graph: ModelGraph) -> dict[str, list[str]]:
+    """For each layer of ``graph`` with nested bodies (ONNX ``If``/``Loop``/``Scan``), the
+    layers of ``graph`` whose outputs those bodies (at any depth) read through outer-scope
+    names: uses that the body's wiring does not show as edges of ``graph``.  Model-local
+    function bodies are skipped (a function sees only its own inputs)."""
+    captured: dict[str, list[str]] = {}
+    names: dict[str, str] | None = None
+    for lay in graph.layers:
+        stack = [sub for key, sub in lay.subgraphs.items() if key != "function"]
+        found: list[str] = []
+        while stack:  # no recursion: the nesting depth comes from the file
+            sub = stack.pop()
+            for inner in sub.layers:
+                stack.extend(s for key, s in inner.subgraphs.items() if key != "function")
+                cfg = inner.config or {}
+                if inner.type != "InputLayer" or not cfg.get("outer_scope"):
+                    continue
+                names = tensor_producers(graph) if names is None else names
+                producer = names.get(str(cfg.get("name")))
+                if producer is not None and producer != lay.name and producer not in found:
+                    found.append(producer)
+        if found:
+            captured[lay.name] = found
+    return captured
+
+
+def residual_joins(graph: ModelGraph, layer: Layer) -> list[Layer]:
+    """The sums where ``layer``'s output rejoins a skip connection, when that is *all* its
+    output does: every path forward (through :data:`BRANCH_SCALES`) ends in an element-wise
+    sum whose other operand shares an ancestor with the branch side of the sum, i.e. a path
+    around the branch ``layer`` sits on (or gates, as adaLN-zero's ``gate * attn(x)``).
+    Empty when any use is something else (the layer is on the trunk)."""
+    import networkx as nx
+
+    g = graph.nx
+    if layer.name not in g or is_output(graph, layer) or not nx.ancestors(g, layer.name):
+        return []
+
+    def visit(n: Layer) -> str:
+        through = n.type in BRANCH_SCALES and not is_output(graph, n) and bool(consumers(graph, n))
+        return "go" if through else "yield"  # a scale whose result leaves the graph is not a branch
+
+    joins: list[Layer] = []
+    for lay in walk_forward(graph, layer, visit):
+        if lay.type not in SUM_JOINS:
+            return []
+        joins.append(lay)
+    branch = nx.descendants(g, layer.name) | {layer.name}
+    for join in joins:
+        side = [p.name for p in producers(graph, join) if p.name in branch]
+        feeding = set().union(*(nx.ancestors(g, name) for name in side)) - branch
+        others = [p.name for p in producers(graph, join) if p.name not in branch]
+        if not others or not any(feeding & (nx.ancestors(g, name) | {name}) for name in others):
+            return []
+    return joins

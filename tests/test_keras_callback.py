@@ -64,7 +64,8 @@ def test_overfitting_is_warned_once_at_the_epoch_it_shows(tiny_model, caplog):
     records = _hist_records(caplog)
     assert len(records) == 1 and records[0].levelno == logging.WARNING
     text = records[0].getMessage()
-    assert text.startswith("fit:epoch 13: HIST001 [warning] overfitting: val_loss was best at epoch 12")
+    assert text.startswith("fit:epoch 13: HIST001 [warning] overfitting: val_loss, smoothed over 3 epochs "
+                           "(running median), was best at epoch 12")
     for advice in ("data augmentation", "dropout", "L1/L2", "EarlyStopping"):
         assert advice in text
     assert [f.code for f in callback.findings] == ["HIST001"]

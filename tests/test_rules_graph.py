@@ -10,8 +10,10 @@ from helpers.lint import hits, lint_path, problems
 from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
-    "GRAPH001": ("test_graph001_dead_node_and_unused_initializer", "test_graph_near_misses"),
-    "GRAPH002": ("test_graph002_unused_input", "test_graph_near_misses"),
+    "GRAPH001": ("test_graph001_dead_node_and_unused_initializer", "test_graph_near_misses",
+                 "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
+    "GRAPH002": ("test_graph002_unused_input", "test_graph_near_misses",
+                 "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
     "MODEL001": ("test_model001_states", "test_model001_near_miss"),
 }
 
@@ -49,6 +51,73 @@ def test_graph002_unused_input():
 def test_graph_near_misses():
     findings = lint_path(onnx_file("clean", _onnx()))
     assert not hits(findings, "GRAPH001") and not hits(findings, "GRAPH002") and not problems(findings)
+
+
+def _if_model(*, dead: bool = False):
+    """silero-vad's shape: an ``If`` (opset 16) whose branches read outer tensors by name — a node's
+    output (``h``), an input (``sr``, two bodies deep), a computed state and a stored tensor (``w2``)
+    that nothing in the outer graph consumes.  ``dead`` adds a really dead node and an unused input."""
+    def build():
+        from onnx import TensorProto
+
+        rng = np.random.default_rng(0)
+        vec = [1, 4]
+        inner = helper.make_graph([helper.make_node("Add", ["t0", "sr"], ["t1"], name="add_sr")], "inner",
+                                  [], [value_info("t1", vec)])
+        then = helper.make_graph([helper.make_node("Add", ["h", "s2"], ["t0"], name="add_state"),
+                                  helper.make_node("If", ["flag"], ["t2"], name="inner_if",
+                                                   then_branch=inner, else_branch=inner)],
+                                 "then", [], [value_info("t2", vec)])
+        other = helper.make_graph([helper.make_node("Mul", ["h", "w2"], ["e"], name="scale")], "else", [],
+                                  [value_info("e", vec)])
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+                 helper.make_node("Relu", ["state"], ["s2"], name="state_relu"),
+                 helper.make_node("If", ["flag"], ["y"], name="branch", then_branch=then, else_branch=other)]
+        inputs = [value_info("x", vec), value_info("flag", [], TensorProto.BOOL), value_info("sr", vec),
+                  value_info("state", vec)]
+        if dead:
+            nodes.append(helper.make_node("Sigmoid", ["h"], ["unused_out"], name="dead_sigmoid"))
+            inputs.append(value_info("mask", vec))
+        inits = [tensor("w", rng.standard_normal((4, 4)).astype(np.float32)),
+                 tensor("w2", rng.standard_normal((1, 4)).astype(np.float32))]
+        return onnx_model(nodes, inputs, [value_info("y", vec)], inits, opset=16)
+
+    return build
+
+
+def _loop_model():
+    """A ``Loop`` whose body adds ``h`` (a MatMul of the outer graph) and the outer input ``bias``."""
+    def build():
+        from onnx import TensorProto
+
+        vec = [1, 4]
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+             helper.make_node("Add", ["v_in", "h"], ["v1"], name="add_h"),
+             helper.make_node("Add", ["v1", "bias"], ["v_out"], name="add_bias")],
+            "body", [value_info("i", [], TensorProto.INT64), value_info("cond_in", [], TensorProto.BOOL),
+                     value_info("v_in", vec)],
+            [value_info("cond_out", [], TensorProto.BOOL), value_info("v_out", vec)])
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+                 helper.make_node("Loop", ["trips", "", "v0"], ["y"], name="loop", body=body)]
+        inputs = [value_info("x", vec), value_info("bias", vec), value_info("v0", vec),
+                  value_info("trips", [], TensorProto.INT64)]
+        w = tensor("w", np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32))
+        return onnx_model(nodes, inputs, [value_info("y", vec)], [w], opset=16)
+
+    return build
+
+
+def test_graph_outer_scope_captures_are_uses():
+    for key, build in (("if_captures", _if_model()), ("loop_captures", _loop_model())):
+        findings = lint_path(onnx_file(key, build))
+        assert not hits(findings, "GRAPH001") and not hits(findings, "GRAPH002"), key
+
+
+def test_graph_subgraph_captures_next_to_real_dead_parts():
+    findings = lint_path(onnx_file("if_captures_dead", _if_model(dead=True)))
+    assert [(f.layer, f.severity.value) for f in hits(findings, "GRAPH001")] == [("dead_sigmoid", "warning")]
+    assert [f.layer for f in hits(findings, "GRAPH002")] == ["mask"]
 
 
 def _mlp(train: bool):

@@ -11,7 +11,8 @@ from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
     "INIT001": ("test_init001_zeros_initializer_in_config", "test_init001_near_misses"),
-    "INIT002": ("test_init002_zero_kernels", "test_init002_near_misses"),
+    "INIT002": ("test_init002_zero_kernels", "test_init002_near_misses",
+                "test_init002_zero_kernel_on_the_trunk", "test_init002_zero_init_residual_branches"),
     "INIT003": ("test_init003_duplicate_units", "test_init003_near_misses"),
     "INIT004": ("test_init004_random_normal_std_one", "test_init004_near_misses"),
 }
@@ -67,6 +68,116 @@ def test_init002_near_misses():
     findings = lint_path(keras_file("zero_head_cnn", build))
     assert not hits(findings, "INIT002") and not hits(findings, "INIT001")
     assert not problems(findings)
+
+
+def _block(*, skip: str = "x", extra_use: bool = False, residual: bool = True):
+    """A timm-style ResNet block exported with its zero-initialized last BatchNorm folded into an
+    all-zero convolution: ``x → conv1 → relu → conv2 (zeros) → Add(skip) → relu → head``.
+    ``skip="other"`` adds a second input instead of ``x`` (no path around conv2);
+    ``extra_use`` also feeds conv2 to another conv; ``residual=False`` drops the Add."""
+    def build():
+        rng = np.random.default_rng(0)
+
+        def conv(name, src, out, w):
+            return helper.make_node("Conv", [src, w, f"{w}_b"], [out], name=name, pads=[1, 1, 1, 1])
+
+        def weights(name, zero=False):
+            k = np.zeros((4, 4, 3, 3), np.float32) if zero else rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+            return [tensor(name, k * 0.2), tensor(f"{name}_b", np.zeros(4, np.float32))]
+
+        inputs = [value_info("x", [1, 4, 8, 8])]
+        nodes = [conv("conv1", "x", "a", "w1"), helper.make_node("Relu", ["a"], ["r"], name="relu1"),
+                 conv("conv2", "r", "z", "w2")]
+        if skip == "other":
+            inputs.append(value_info("other", [1, 4, 8, 8]))
+        if residual:
+            nodes.append(helper.make_node("Add", ["z", skip], ["s"], name="residual_add"))
+        else:
+            nodes.append(helper.make_node("Identity", ["z"], ["s"], name="no_skip"))
+        nodes += [helper.make_node("Relu", ["s"], ["r2"], name="relu2"), conv("head", "r2", "y0", "w3")]
+        out = "y0"
+        if extra_use:
+            nodes += [conv("side", "z", "side_out", "w4"), helper.make_node("Add", ["y0", "side_out"], ["y1"])]
+            out = "y1"
+        nodes.append(helper.make_node("Identity", [out], ["y"], name="out"))
+        inits = weights("w1") + weights("w2", zero=True) + weights("w3") + weights("w4")
+        return onnx_model(nodes, inputs, [value_info("y", [1, 4, 8, 8])], inits if extra_use else inits[:6])
+
+    return build
+
+
+def _lora(*, residual: bool = True):
+    """A LoRA adapter: ``x @ W + (x @ A) @ B * scale`` with B all zeros, as initialized."""
+    def build():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["base"], name="base"),
+                 helper.make_node("MatMul", ["x", "A"], ["down"], name="lora_A"),
+                 helper.make_node("MatMul", ["down", "B"], ["up"], name="lora_B"),
+                 helper.make_node("Mul", ["up", "scale"], ["scaled"], name="lora_scale")]
+        nodes.append(helper.make_node("Add", ["base", "scaled"], ["h"], name="merge") if residual else
+                     helper.make_node("Relu", ["scaled"], ["h"], name="act"))
+        nodes.append(helper.make_node("MatMul", ["h", "W2"], ["y"], name="next"))
+        inits = [tensor("W", rng.standard_normal((16, 16)).astype(np.float32) * 0.25),
+                 tensor("A", rng.standard_normal((16, 4)).astype(np.float32) * 0.25),
+                 tensor("B", np.zeros((4, 16), np.float32)), tensor("scale", np.array(2.0, np.float32)),
+                 tensor("W2", rng.standard_normal((16, 8)).astype(np.float32) * 0.25)]
+        return onnx_model(nodes, [value_info("x", [1, 16])], [value_info("y", [1, 8])], inits)
+
+    return build
+
+
+def _adaln_zero():
+    """DiT's adaLN-zero: a gate computed from the conditioning ``c`` by an all-zero projection
+    multiplies the branch ``x @ W`` before the residual sum ``x + gate * branch``."""
+    def build():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("MatMul", ["c", "Wz"], ["gate"], name="ada_gate"),
+                 helper.make_node("MatMul", ["x", "W"], ["h"], name="branch"),
+                 helper.make_node("Mul", ["h", "gate"], ["g"], name="gated"),
+                 helper.make_node("Add", ["x", "g"], ["r"], name="residual"),
+                 helper.make_node("MatMul", ["r", "W2"], ["y"], name="next")]
+        inits = [tensor("Wz", np.zeros((16, 16), np.float32)),
+                 tensor("W", rng.standard_normal((16, 16)).astype(np.float32) * 0.25),
+                 tensor("W2", rng.standard_normal((16, 8)).astype(np.float32) * 0.25)]
+        return onnx_model(nodes, [value_info("x", [1, 16]), value_info("c", [1, 16])], [value_info("y", [1, 8])],
+                          inits)
+
+    return build
+
+
+def _keras_zero_residual():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((8, 8, 4))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = layers.Conv2D(4, 3, padding="same", kernel_initializer="zeros", name="conv2")(x)
+    x = layers.Add(name="residual_add")([inp, x])
+    x = layers.Flatten()(layers.ReLU()(x))
+    return keras.Model(inp, layers.Dense(2, name="out")(x))
+
+
+def test_init002_zero_init_residual_branches():
+    # issue 12: an all-zero kernel whose output only feeds a residual sum is by design: info only
+    for key, build, layer in (("zero_residual_block", _block(), "conv2"), ("lora_b", _lora(), "lora_B"),
+                              ("adaln_zero", _adaln_zero(), "ada_gate")):
+        findings = lint_path(onnx_file(f"init002_{key}", build))
+        [f] = hits(findings, "INIT002")
+        assert (f.layer, f.severity.value) == (layer, "info") and "residual" in f.message, key
+        assert not [f for f in findings if f.severity.value == "error"], key
+    findings = lint_path(keras_file("init002_keras_zero_residual", _keras_zero_residual))
+    assert [(f.layer, f.severity.value) for f in hits(findings, "INIT002")] == [("conv2", "info")]
+    assert not hits(findings, "INIT001") and not [f for f in findings if f.severity.value == "error"]
+
+
+def test_init002_zero_kernel_on_the_trunk():
+    # no path around the zero kernel: still an error
+    for key, build, layer in (("no_skip", _block(residual=False), "conv2"),
+                              ("unrelated_sum", _block(skip="other"), "conv2"),
+                              ("also_feeds_conv", _block(extra_use=True), "conv2"),
+                              ("lora_no_base", _lora(residual=False), "lora_B")):
+        [f] = hits(lint_path(onnx_file(f"init002_{key}", build)), "INIT002")
+        assert (f.layer, f.severity.value) == (layer, "error") and "constant" in f.message, key
 
 
 def test_init001_zeros_initializer_in_config():

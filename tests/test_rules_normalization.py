@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import helper
 
 from helpers.keras_models import keras_file
 from helpers.lint import hits, lint_path
+from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
-    "NORM001": ("test_norm001_raw_image_input", "test_norm001_near_misses"),
+    "NORM001": ("test_norm001_raw_image_input", "test_norm001_near_misses",
+                "test_norm001_onnx_images_by_evidence", "test_norm001_rank4_inputs_that_are_not_images"),
     "NORM002": ("test_norm002_never_adapted", "test_norm002_near_misses"),
     "NORM003": ("test_norm003_rescaling_factors", "test_norm003_near_misses"),
 }
@@ -47,6 +50,58 @@ def test_norm001_near_misses():
     assert not hits(lint_path(keras_file("rescaled_image", _image_model(lambda: layers.Rescaling(1 / 255)))),
                     "NORM001")
     assert not hits(lint_path(keras_file("tabular", _image_model(shape=(10,)))), "NORM001")
+
+
+def _decoder_mask(name: str = "causal_mask"):
+    """A decoder's attention: float ``inputs_embeds`` (rank 3) and a 4-D float mask
+    (batch, 1, seq, seq) added to the scores before the softmax, then an output projection."""
+    def build():
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("MatMul", ["inputs_embeds", "wq"], ["q"], name="q_proj"),
+                 helper.make_node("Add", ["q", name], ["s"], name="add_mask"),
+                 helper.make_node("Softmax", ["s"], ["p"], name="softmax"),
+                 helper.make_node("MatMul", ["p", "wo"], ["y"], name="o_proj")]
+        inits = [tensor("wq", rng.standard_normal((16, 16)).astype(np.float32)),
+                 tensor("wo", rng.standard_normal((16, 16)).astype(np.float32))]
+        inputs = [value_info("inputs_embeds", [1, 16, 16]), value_info(name, [1, 1, 16, 16])]
+        return onnx_model(nodes, inputs, [value_info("y", [1, 1, 16, 16])], inits)
+
+    return build
+
+
+def _onnx_image(name: str, channels: int, *, conv: bool):
+    """An ONNX NCHW input reaching a convolution, or a flattening Gemm."""
+    def build():
+        rng = np.random.default_rng(0)
+        x = value_info(name, [1, channels, 16, 16])
+        if conv:
+            nodes = [helper.make_node("Conv", [name, "k"], ["y"], name="conv")]
+            inits = [tensor("k", rng.standard_normal((4, channels, 3, 3)).astype(np.float32))]
+            return onnx_model(nodes, [x], [value_info("y", [1, 4, 14, 14])], inits)
+        nodes = [helper.make_node("Flatten", [name], ["f"], name="flatten"),
+                 helper.make_node("Gemm", ["f", "w"], ["y"], name="fc")]
+        inits = [tensor("w", rng.standard_normal((channels * 256, 4)).astype(np.float32))]
+        return onnx_model(nodes, [x], [value_info("y", [1, 4])], inits)
+
+    return build
+
+
+def test_norm001_onnx_images_by_evidence():
+    # a convolution consumer, three channels, or an image name make a rank-4 input an image
+    for name, channels, conv, layer in (("input", 1, True, "conv"), ("data", 3, False, "fc"),
+                                        ("pixel_values", 1, False, "fc")):
+        [f] = hits(lint_path(onnx_file(f"norm001_{name}_{channels}_{conv}", _onnx_image(name, channels, conv=conv))),
+                   "NORM001")
+        assert f.layer == name and f"'{layer}'" in f.message and f.severity.value == "info"
+
+
+def test_norm001_rank4_inputs_that_are_not_images():
+    # issue 12: a decoder's 4-D float causal mask is no image, nor is a 1-channel input without evidence
+    for name in ("causal_mask", "attention_mask", "input_2"):
+        assert not hits(lint_path(onnx_file(f"norm001_mask_{name}", _decoder_mask(name))), "NORM001"), name
+    # a mask named as such is not an image even when a convolution reads it (inpainting masks are 0/1)
+    assert not hits(lint_path(onnx_file("norm001_conv_mask", _onnx_image("mask", 1, conv=True))), "NORM001")
+    assert not hits(lint_path(onnx_file("norm001_flat_1ch", _onnx_image("input", 1, conv=False))), "NORM001")
 
 
 def test_norm002_never_adapted():

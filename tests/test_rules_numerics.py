@@ -10,7 +10,8 @@ from helpers.lint import hits, lint_path
 from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
-    "NUM001": ("test_num001_nan_and_inf_weights", "test_num001_near_miss"),
+    "NUM001": ("test_num001_nan_and_inf_weights", "test_num001_near_miss",
+               "test_num001_infinite_values_that_are_not_masks", "test_num001_attention_masks_and_bounds"),
     "NUM002": ("test_num002_float16_overflow", "test_num002_near_misses"),
     "NUM003": ("test_num003_log_of_softmax", "test_num003_near_misses"),
     "NUM004": ("test_num004_loss_activation_mismatch", "test_num004_near_misses"),
@@ -55,6 +56,86 @@ def test_num001_nan_and_inf_weights():
 
 def test_num001_near_miss():
     assert not hits(lint_path(keras_file("plain_mlp", _mlp())), "NUM001")
+
+
+def _attention(*, fill=-np.inf, stored_mask=None, bias=None, sink="Softmax", clamp=False):
+    """A TorchScript-style attention score path: ``scores = x @ w`` then, by the arguments,
+    ``Where(mask, 0, fill)`` (Constant nodes) added to the scores, a stored additive ``stored_mask``,
+    a stored ``bias``, ``Max(·, -inf)`` as a clamp; then ``sink`` (Softmax or Relu)."""
+    def build():
+        from onnx import TensorProto
+
+        rng = np.random.default_rng(0)
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["s0"], name="scores")]
+        inits = [tensor("w", rng.standard_normal((4, 4)).astype(np.float32))]
+        inputs = [value_info("x", [1, 4, 4])]
+        cur = "s0"
+        if fill is not None:
+            inputs.append(value_info("mask", [1, 4, 4], TensorProto.BOOL))
+            nodes += [helper.make_node("Constant", [], ["zero"], value=tensor("zero_v", np.array(0, np.float32))),
+                      helper.make_node("Constant", [], ["fill"], value=tensor("fill_v", np.array(fill, np.float32))),
+                      helper.make_node("Where", ["mask", "zero", "fill"], ["m"], name="masked_fill"),
+                      helper.make_node("Add", [cur, "m"], ["s1"], name="add_mask")]
+            cur = "s1"
+        for name, value in (("causal", stored_mask), ("bias", bias)):
+            if value is not None:
+                inits.append(tensor(name, value))
+                nodes.append(helper.make_node("Add", [cur, name], [f"{cur}_{name}"], name=f"add_{name}"))
+                cur = f"{cur}_{name}"
+        if clamp:
+            inits.append(tensor("floor", np.array([-np.inf], np.float32)))
+            nodes.append(helper.make_node("Max", [cur, "floor"], ["clamped"], name="clamp"))
+            cur = "clamped"
+        nodes.append(helper.make_node(sink, [cur], ["y"], name="probs"))
+        return onnx_model(nodes, inputs, [value_info("y", [1, 4, 4])], inits)
+
+    return build
+
+
+def _expanded_fill():
+    """``Constant(-inf) → Expand(Shape(scores)) → Where(mask, scores, ·) → Softmax``: the fill is held by Expand."""
+    def build():
+        from onnx import TensorProto
+
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["s0"], name="scores"),
+                 helper.make_node("Shape", ["s0"], ["shape"], name="shape"),
+                 helper.make_node("Constant", [], ["fill"], value=tensor("fill_v", np.array(-np.inf, np.float32))),
+                 helper.make_node("Expand", ["fill", "shape"], ["fills"], name="expand"),
+                 helper.make_node("Where", ["mask", "s0", "fills"], ["s1"], name="masked_fill"),
+                 helper.make_node("Softmax", ["s1"], ["y"], name="probs")]
+        inputs = [value_info("x", [1, 4, 4]), value_info("mask", [1, 4, 4], TensorProto.BOOL)]
+        w = tensor("w", np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32))
+        return onnx_model(nodes, inputs, [value_info("y", [1, 4, 4])], [w])
+
+    return build
+
+
+CAUSAL = np.triu(np.full((4, 4), -np.inf, np.float32), k=1)
+
+
+def test_num001_attention_masks_and_bounds():
+    # issue 12: infinite constants used as a mask fill or a bound are deliberate
+    for key, build in (("where_mask", _attention()), ("stored_causal", _attention(fill=None, stored_mask=CAUSAL)),
+                       ("max_floor", _attention(fill=None, clamp=True, sink="Relu")),
+                       ("both_masks", _attention(stored_mask=CAUSAL)), ("expanded_fill", _expanded_fill())):
+        findings = lint_path(onnx_file(f"num001_{key}", build))
+        assert not hits(findings, "NUM001"), key
+        assert not [f for f in findings if f.severity.value == "error"], key
+
+
+def test_num001_infinite_values_that_are_not_masks():
+    # a NaN fill is never deliberate
+    [f] = hits(lint_path(onnx_file("num001_nan_fill", _attention(fill=np.nan))), "NUM001")
+    assert f.layer == "masked_fill" and "1 NaN" in f.message
+    # a diverged bias (finite values next to an inf) is not a mask, even before a softmax
+    bias = np.linspace(-1, 1, 4, dtype=np.float32)
+    bias[2] = -np.inf
+    [f] = hits(lint_path(onnx_file("num001_inf_bias", _attention(fill=None, bias=bias))), "NUM001")
+    assert f.layer == "add_bias" and f.severity.value == "error"
+    # a 0/-inf tensor added to values that no softmax (or max) consumes is not masking anything
+    [f] = hits(lint_path(onnx_file("num001_mask_no_softmax", _attention(fill=None, stored_mask=CAUSAL,
+                                                                        sink="Relu"))), "NUM001")
+    assert f.layer == "add_causal" and "6 infinite" in f.message
 
 
 def test_num002_float16_overflow():

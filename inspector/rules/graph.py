@@ -10,16 +10,22 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Severity
+from ..graphquery import outer_captures
 from ..ir import ModelGraph
 from .engine import Context, Hit
 from .registry import rule
 
 
 def live_layers(graph: ModelGraph) -> set[str]:
-    """Layers the graph's outputs depend on (the outputs included)."""
+    """Layers the graph's outputs depend on (the outputs included).  A tensor that an
+    ``If``/``Loop``/``Scan`` body reads by its outer-scope name is used by that node."""
     import networkx as nx
 
     g = graph.nx
+    captures = outer_captures(graph)
+    if captures:
+        g = g.copy()
+        g.add_edges_from((producer, user) for user, producers in captures.items() for producer in producers)
     live: set[str] = set()
     for ref in graph.outputs:
         if ref.layer in g and ref.layer not in live:
@@ -49,7 +55,8 @@ def dead_nodes(ctx: Context) -> Iterator[Hit]:
     ## What it does
     Walks back from the graph's outputs and reports every node (layer)
     that none of them depends on, and every stored initializer (ONNX) that
-    no node consumes.  Unused tensors smaller than ``min-bytes`` in total
+    no node consumes.  A tensor read inside an ``If``/``Loop``/``Scan``
+    body by its outer-scope name counts as used by that node.  Unused tensors smaller than ``min-bytes`` in total
     (default 1 MiB) are informational: leftovers that only cost a little
     file size.
 
@@ -66,6 +73,12 @@ def dead_nodes(ctx: Context) -> Iterator[Hit]:
     aux = layers.Dense(10, name="aux_head")(features)
     model = keras.Model(inputs, main_output)   # aux_head is not an output: dead in an export
     ```
+
+    ## What it does not flag
+    Nodes whose results only ``If``/``Loop``/``Scan`` bodies read through
+    outer-scope names (silero-vad's branches, for instance): those reads are
+    uses, even though no edge of the outer graph shows them.  Dead nodes
+    inside such bodies are not reported either.
     """
     graph = ctx.model
     if graph.outputs:
@@ -90,7 +103,8 @@ def unused_inputs(ctx: Context) -> Iterator[Hit]:
 
     ## What it does
     Reports graph inputs that no layer or node reads (and that are not
-    passed straight through as outputs).
+    passed straight through as outputs).  An input that an
+    ``If``/``Loop``/``Scan`` body reads by its outer-scope name is read.
 
     ## Why is this bad?
     Callers must still provide a value for the input, so they prepare data
@@ -103,12 +117,18 @@ def unused_inputs(ctx: Context) -> Iterator[Hit]:
     a, b = keras.Input((8,)), keras.Input((8,))
     model = keras.Model([a, b], layers.Dense(1)(a))   # GRAPH002: b is unused
     ```
+
+    ## What it does not flag
+    Inputs consumed only inside ``If``/``Loop``/``Scan`` bodies (outer-scope
+    captures, e.g. the ``sr`` or ``state`` inputs of silero-vad), and inputs
+    returned unchanged as outputs.
     """
     graph = ctx.model
     outputs = {ref.layer for ref in graph.outputs}
+    captured = {name for producers in outer_captures(graph).values() for name in producers}
     for lay in graph.layers:
         if lay.type != "InputLayer" or lay.name in outputs:
             continue
-        if not graph.consumers(lay.name):
+        if not graph.consumers(lay.name) and lay.name not in captured:
             yield Hit("this input is consumed by no layer: callers must feed data the model ignores",
                       layer=ctx.path_of(lay))

@@ -11,6 +11,7 @@ training is slow or fails.  Keras models often do this inside the model
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Iterator
 
@@ -18,7 +19,15 @@ from ..analysis.weights import TensorStats
 from ..findings import Severity
 from ..graphquery import consumers, is_weighted, producers, tensor_inputs, walk_forward
 from ..ir import Dim, Layer, ModelGraph, Shape
-from ..vocab import NORMALIZERS
+from ..vocab import (
+    KERAS_CONV,
+    KERAS_CONV_TRANSPOSE,
+    KERAS_DEPTHWISE,
+    KERAS_SEPARABLE,
+    NORMALIZERS,
+    ONNX_CONV,
+    ONNX_CONV_TRANSPOSE,
+)
 from .engine import Context, Hit
 from .registry import rule
 
@@ -45,6 +54,36 @@ def image_like(shape: Shape | None, fmt: str) -> bool:
     return dims[3] in (1, 3, 4) and _spatial_ok(dims[1]) and _spatial_ok(dims[2])
 
 
+CONVOLUTIONS = KERAS_CONV | KERAS_CONV_TRANSPOSE | KERAS_DEPTHWISE | KERAS_SEPARABLE | ONNX_CONV | ONNX_CONV_TRANSPOSE
+_NOT_IMAGE_WORDS = re.compile(r"mask|attention|causal|position|token|cache|hidden|embed|(?:^|[^a-z])(?:attn|ids|"
+                              r"pos|past|bias|state|key|value|kv)(?:[^a-z]|$)")
+_IMAGE_WORDS = re.compile(r"image|img|pixel|photo|picture|frame|video|rgb|bgr|(?:^|[^a-z])im(?:[^a-z]|$)")
+
+
+def image_evidence(graph: ModelGraph, lay: Layer, first: Layer) -> str | None:
+    """Why the image-shaped input ``lay`` (see :func:`image_like`), whose data first reaches
+    ``first``, is an image — or ``None``.  Rank alone is no evidence: a decoder's float
+    ``causal_mask`` of shape (batch, 1, seq, seq) is rank 4 with one "channel".  Evidence is
+    a name (``pixel_values``, ``image``), dtype uint8, three channels, a convolution as the
+    first weighted layer, or a Keras channels-last axis of 1, 3 or 4; a mask/ids/position/
+    cache name rules it out."""
+    name = str((lay.config or {}).get("name") or lay.name).lower()
+    if _NOT_IMAGE_WORDS.search(name):
+        return None
+    if _IMAGE_WORDS.search(name):
+        return f"its name {name!r}"
+    if str(lay.dtype or "") == "uint8":
+        return "its dtype uint8"
+    dims = _dims(lay.output_shapes[0] if lay.output_shapes else None)
+    if graph.format != "onnx":
+        return "its channels-last shape"  # Keras: a trailing axis of 1, 3 or 4 is declared channels
+    if len(dims) == 4 and dims[1] == 3:
+        return "its 3 channels"
+    if first.type in CONVOLUTIONS:
+        return f"the convolution {first.name!r} it feeds"
+    return None
+
+
 def _preprocesses(lay: Layer) -> bool:
     """Rescaling, Normalization, BN/LN, a Lambda, or arithmetic with a constant."""
     if lay.type in PREPROCESSING:
@@ -57,8 +96,10 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     """An image input reaches the first weighted layer without rescaling or normalization.
 
     ## What it does
-    For every image-like model input (rank 4 with 1, 3 or 4 channels),
-    follows the data to the first weighted layer and reports the input
+    For every model input that is an image batch (rank 4 with 1, 3 or 4
+    channels, and evidence beyond the rank: an image-like name, dtype
+    uint8, 3 channels, a convolution as the first weighted layer, or a
+    Keras channels-last axis), follows the data to the first weighted layer and reports the input
     when no ``Rescaling``, ``Normalization``, normalization layer, or
     arithmetic with a constant lies on the way.  Informational: the
     scaling often happens outside the model, in the data pipeline.
@@ -81,6 +122,12 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     x = layers.Conv2D(32, 3)(inputs)          # NORM001 (info)
     x = layers.Rescaling(1 / 255)(inputs)     # scaled inside the model
     ```
+
+    ## What it does not flag
+    Rank-4 float inputs with no evidence of being images, and inputs whose
+    name says they are something else (``causal_mask``,
+    ``attention_mask``, ``position_ids``, ``past_key_values`` …): a
+    decoder's (batch, 1, seq, seq) mask is not a picture to rescale.
     """
     graph = ctx.model
     for lay in graph.layers:
@@ -95,7 +142,7 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
             return "yield" if is_weighted(n) else "go"
 
         first = next(walk_forward(graph, lay, visit), None)
-        if first is not None:
+        if first is not None and image_evidence(graph, lay, first) is not None:
             yield Hit(f"image input reaches {first.name!r} with no rescaling or normalization in the "
                       "model; make sure the pipeline scales pixels (e.g. Rescaling(1/255))",
                       layer=ctx.path_of(lay))

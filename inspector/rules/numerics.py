@@ -10,12 +10,23 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..analysis.weights import TensorStats
 from ..findings import Severity
-from ..graphquery import activation_of, source_through
+from ..graphquery import activation_of, consumers, source_through
 from ..ir import Layer, ModelGraph
 from ..vocab import DROPOUT_LIKE
-from .engine import Context, Hit
+from .engine import Context, Hit, graphs_of
 from .registry import rule
+
+FILL_OPS = frozenset({"Where", "Max", "Min", "Clip", "Maximum", "Minimum", "ReduceMax", "ReduceMin"})
+"""Operators for which an infinite constant is a fill value or a bound: ``Where(mask, x, -inf)``
+(masked_fill), clamps and the initial value of a running maximum or minimum."""
+MASK_SINKS = frozenset({"Softmax", "LogSoftmax", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "TopK",
+                        "Max", "Min"})
+"""Operators after which an additive ``-inf`` mask is exactly what is wanted (probability 0, never picked)."""
+MASK_CARRIERS = DROPOUT_LIKE | {"Add", "Sub", "Where", "Expand", "Reshape", "Unsqueeze", "Squeeze", "Tile",
+                                "Slice", "Transpose", "Concat", "Trilu", "Gather", "Mul", "Div"}
+"""Operators a mask flows through on its way to the softmax (building, broadcasting, adding, scaling)."""
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))
@@ -41,12 +52,66 @@ def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     model.fit(x, y)          # loss: nan
     model.save("m.keras")    # NUM001: the weights are NaN too
     ```
+
+    ## What it does not flag
+    Infinite constants used on purpose, as a mask fill or a bound: every
+    TorchScript transformer export has ``Where(mask, 0, -inf) → Add →
+    Softmax`` (masked_fill), and models clamp with ``Max``/``Min``/``Clip``
+    against ±inf or start a running maximum at ``-inf``.  A tensor that
+    holds only 0 and ±inf is left alone when every node that holds it is
+    such a fill or bound (``Where``, ``Max``, ``Min``, ``Clip``,
+    ``ReduceMax`` …) or adds it to scores that reach a
+    ``Softmax``/``ReduceMax``/``ArgMax``/``TopK`` (an additive mask).
+    A NaN is never deliberate and is always reported.
     """
+    owners = _owners(ctx.model)
     for stats in sorted(ctx.weight_report.tensors.values(), key=lambda s: s.layer):
-        if stats.numeric and not stats.finite:
+        if stats.numeric and not stats.finite and not _deliberate_inf(stats, owners.get(stats.key, [])):
             yield Hit(f"{stats.role} {stats.name!r} has {stats.nan} NaN and {stats.inf} infinite "
                       f"value(s) of {stats.size}: every output depending on it is NaN",
                       layer=stats.layer or None)
+
+
+def _owners(model: ModelGraph) -> dict[str, list[tuple[ModelGraph, Layer]]]:
+    """Weight key → every (graph, layer) that holds the tensor, nested graphs included."""
+    out: dict[str, list[tuple[ModelGraph, Layer]]] = {}
+    for _, g in graphs_of(model):
+        for lay in g.layers:
+            for w in lay.weights:
+                out.setdefault(w.key, []).append((g, lay))
+    return out
+
+
+def _deliberate_inf(stats: TensorStats, owners: list[tuple[ModelGraph, Layer]]) -> bool:
+    """An infinite (never NaN) tensor that every holder uses as a fill value or a bound."""
+    if stats.nan or not owners:
+        return False
+    if stats.zeros + stats.inf != stats.size:
+        return False  # a fill, a bound or an additive mask holds only 0 and ±inf; finite values mean weights
+    return all(lay.type in FILL_OPS or _reaches_mask_sink(g, lay) for g, lay in owners)
+
+
+def _reaches_mask_sink(graph: ModelGraph, start: Layer, *, max_steps: int = 64) -> bool:
+    """``start`` adds or builds a mask whose every path, through mask-building operators,
+    ends in a softmax, a max or an arg-max (at most ``max_steps`` nodes visited)."""
+    if start.type not in MASK_CARRIERS:
+        return False
+    seen = {start.name}
+    todo = [start]
+    steps = 0
+    while todo:
+        lay = todo.pop()
+        nxt = consumers(graph, lay)
+        if not nxt:
+            return False  # the mask itself is an output, or the graph ends here
+        for c in nxt:
+            steps += 1
+            if steps > max_steps or c.type not in MASK_SINKS | MASK_CARRIERS:
+                return False
+            if c.type not in MASK_SINKS and c.name not in seen:
+                seen.add(c.name)
+                todo.append(c)
+    return True
 
 
 def _policy(layer: Layer) -> str:
