@@ -9,7 +9,7 @@ from helpers.lint import hits, lint_path
 from helpers.onnx_models import onnx_file, onnx_model, value_info
 
 COVERED = {
-    "REG001": ("test_reg001_large_unregularized", "test_reg001_near_misses"),
+    "REG001": ("test_reg001_large_unregularized", "test_reg001_near_misses", "test_reg001_composite_layer_dropout"),
     "REG002": ("test_reg002_dropout_rates", "test_reg002_near_miss"),
     "REG003": ("test_reg003_augmentation_layers", "test_reg003_near_miss"),
 }
