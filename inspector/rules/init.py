@@ -15,7 +15,7 @@ from typing import Iterator
 from ..analysis import initializers as inits
 from ..analysis.weights import KernelLayout, TensorStats, kernel_layout, weight_kind
 from ..findings import Severity
-from ..graphquery import first_consumers_through, is_weighted, residual_joins, walk_forward
+from ..graphquery import first_consumers_through, is_weighted, walk_forward
 from ..ir import Layer, Weight
 from ..vocab import KERAS_DEPTHWISE, KERAS_KERNEL_LAYERS, NORMALIZERS, ONNX_KERNEL_OPS, PASSTHROUGH
 from .engine import Context, Hit
@@ -138,15 +138,6 @@ def constant_kernel(ctx: Context) -> Iterator[Hit]:
     ```python
     model.layers[1].set_weights([np.zeros((784, 128)), np.zeros(128)])  # INIT002
     ```
-
-    ## What it does not flag
-    An all-zero kernel whose output only feeds the sum of a residual
-    connection (a path around the layer joins it there, possibly through
-    a gate or a scale) is a branch that starts as the identity on purpose:
-    zero-init residual (timm zero-initialises the last BatchNorm γ of each
-    ResNet block, and exporters fold it into an all-zero convolution),
-    ReZero, LoRA's B matrix, adaLN-zero.  It is reported as info only.  A
-    zero kernel on the trunk (no skip around it) stays an error.
     """
     layer = ctx.current
     for w, layout, stats in kernels(ctx, layer):
@@ -159,12 +150,6 @@ def constant_kernel(ctx: Context) -> Iterator[Hit]:
         init = symmetric_config(layer, w.role) if ctx.graph.format in ("keras", "keras-h5") else None
         cause = f" (its {init_key(layer, w.role)} is {_describe(init)})" if init is not None else ""
         value = "0" if stats.minimum == 0 else f"{stats.minimum:g}"
-        joins = residual_joins(ctx.graph, layer) if stats.minimum == 0 else []
-        if joins:
-            yield Hit(f"the kernel is all zeros and its output only feeds the residual sum {joins[0].name!r}: "
-                      "a zero-initialized residual branch (the block starts as the identity), by design",
-                      severity=Severity.INFO)
-            continue
         yield Hit(f"the kernel is constant: all {stats.size} values are {value}{cause}, so its "
                   f"{_units(layer, w, layout)} units are identical and stay identical; initialize it randomly")
 
