@@ -274,6 +274,14 @@ def _linear_successor(graph: ModelGraph, layer: Layer) -> tuple[Layer, bool] | N
     return None
 
 
+def _collapse_message(layer: Layer, cur: Layer, mid: int, fan_in: int, out: int) -> str:
+    """ACT005's message for two full k x k convolutions in a row."""
+    first, second = ("x".join(map(str, _kernel(lay) or ())) for lay in (layer, cur))
+    return (f"linear {first} convolution ({mid} filters) feeds the {second} convolution {cur.name!r} with no "
+            f"non-linearity between them: the two collapse into one larger convolution ({fan_in}->{out} "
+            "channels); add an activation (e.g. activation='relu')")
+
+
 @rule("ACT005", "missing-nonlinearity", Severity.WARNING, types=DENSE_LIKE)
 def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     """Two linear layers follow each other with no non-linearity between them.
@@ -329,13 +337,8 @@ def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
         return
     if mid < min(fan_in, out) or (normalized and mid <= min(fan_in, out)):
         return  # a linear bottleneck (low rank by design; with BN between, a block boundary)
-    if spatial:
-        yield Hit(f"linear {'x'.join(map(str, _kernel(layer) or ()))} convolution ({mid} filters) feeds the "
-                  f"{'x'.join(map(str, _kernel(cur) or ()))} convolution {cur.name!r} with no non-linearity "
-                  "between them: the two collapse into one larger convolution; add an activation "
-                  "(e.g. activation='relu')")
-        return
-    yield Hit(f"linear output ({mid} units) feeds {cur.name!r} with no non-linearity between them: "
+    yield Hit(_collapse_message(layer, cur, mid, fan_in, out) if spatial else
+              f"linear output ({mid} units) feeds {cur.name!r} with no non-linearity between them: "
               f"the two collapse into one {fan_in}x{out} linear map; add an activation "
               "(e.g. activation='relu')")
 

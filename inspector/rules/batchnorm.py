@@ -371,6 +371,15 @@ def _decomposed_epsilon(ctx: Context, add: Layer) -> float | None:
     return stats.minimum
 
 
+def _epsilon_and_name(ctx: Context, layer: Layer) -> tuple[float | None, str]:
+    """The epsilon BN007 checks on ``layer`` and how its message names it."""
+    if layer.type != "Add":
+        return _norm_epsilon(ctx, layer), "epsilon"
+    if ctx.graph.format != "onnx":
+        return None, ""
+    return _decomposed_epsilon(ctx, layer), "the epsilon of this decomposed normalization"
+
+
 @rule("BN007", "normalization-epsilon", Severity.ERROR, types=LAYER_NORMS | {"Add"})
 def normalization_epsilon(ctx: Context) -> Iterator[Hit]:
     """A LayerNorm, RMSNorm, GroupNorm or InstanceNorm epsilon is zero, negative, or too small for its dtype.
@@ -412,14 +421,7 @@ def normalization_epsilon(ctx: Context) -> Iterator[Hit]:
     ```
     """
     layer = ctx.current
-    if layer.type == "Add":
-        if ctx.graph.format != "onnx":
-            return
-        eps = _decomposed_epsilon(ctx, layer)
-        what = "the epsilon of this decomposed normalization"
-    else:
-        eps = _norm_epsilon(ctx, layer)
-        what = "epsilon"
+    eps, what = _epsilon_and_name(ctx, layer)
     if eps is None:
         return
     if not math.isfinite(eps) or eps <= 0:
