@@ -14,7 +14,8 @@ from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 COVERED = {
     "ACT001": ("test_act001_hidden_sigmoid", "test_act001_gates_outputs_and_cells_are_fine"),
     "ACT002": ("test_act002_deep_sigmoid_stack", "test_act002_near_misses"),
-    "ACT005": ("test_act005_linear_dense_stack", "test_act005_near_misses"),
+    "ACT005": ("test_act005_linear_dense_stack", "test_act005_near_misses", "test_act005_linear_spatial_convs",
+               "test_act005_factorizations_are_deliberate"),
     "ACT006": ("test_act006_double_activation", "test_act006_near_misses"),
 }
 
@@ -155,6 +156,81 @@ def test_act005_near_misses():
     findings = lint_path(keras_file("bottleneck", _bottleneck_and_residual))
     assert not hits(findings, "ACT005"), findings
     assert not hits(lint_path(keras_file("relu_stack", _dense_stack(["relu"]))), "ACT005")
+
+
+def _onnx_convs(key: str, specs, *, channels: int = 8, between=()):
+    """An ONNX chain of convolutions: ``specs`` is one ``(name, filters, kernel, group)`` per Conv (no
+    activation anywhere); ``between`` names the ops put between the first two (``"bn"``, ``"relu"``)."""
+    def build():
+        rng = np.random.default_rng(0)
+        nodes, inits, cur, cin = [], [], "x", channels
+        for i, (name, filters, kernel, group) in enumerate(specs):
+            w = rng.standard_normal((filters, cin // group, *kernel)).astype(np.float32)
+            pads = [k // 2 for k in kernel] * 2
+            inits.append(tensor(f"{name}_w", w))
+            nodes.append(helper.make_node("Conv", [cur, f"{name}_w"], [f"{name}_y"], name=name, group=group,
+                                          pads=pads))
+            cur, cin = f"{name}_y", filters
+            if i == 0 and "bn" in between:
+                for stat, value in (("g", 1.0), ("b", 0.0), ("m", 0.0), ("v", 1.0)):
+                    inits.append(tensor(f"bn_{stat}", np.full(filters, value, np.float32)))
+                nodes.append(helper.make_node("BatchNormalization", [cur, "bn_g", "bn_b", "bn_m", "bn_v"],
+                                              ["bn_y"], name="bn"))
+                cur = "bn_y"
+            if i == 0 and "relu" in between:
+                nodes.append(helper.make_node("Relu", [cur], ["relu_y"], name="relu"))
+                cur = "relu_y"
+        nodes.append(helper.make_node("Relu", [cur], ["y"], name="out"))
+        return onnx_model(nodes, [value_info("x", [1, channels, 16, 16])],
+                          [value_info("y", [1, cin, 16, 16])], inits)
+
+    return onnx_file(key, build)
+
+
+def test_act005_linear_spatial_convs():
+    """Issue 12.8: two full k x k convolutions with nothing non-linear between them are one convolution."""
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((16, 16, 8))
+        x = layers.Conv2D(16, 3, padding="same", name="conv_a")(inp)
+        x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_b")(x)
+        return keras.Model(inp, x)
+
+    [f] = hits(lint_path(keras_file("conv3_conv3", build)), "ACT005")
+    assert f.layer == "conv_a" and "3x3 convolution" in f.message and "'conv_b'" in f.message
+    assert f.severity.value == "warning"
+    path = _onnx_convs("conv3_conv5", [("a", 8, (3, 3), 1), ("b", 8, (5, 5), 1)])
+    [f] = hits(lint_path(path), "ACT005")
+    assert f.layer == "a" and "one larger convolution" in f.message
+
+
+def test_act005_factorizations_are_deliberate():
+    """Issue 12.6: depthwise -> pointwise, 1 x k -> k x 1, low rank, 1x1 -> k x k, norm or activation between."""
+    cases = {
+        "depthwise_pointwise": ([("dw", 8, (3, 3), 8), ("pw", 16, (1, 1), 1)], ()),
+        "spatial_factorization": ([("row", 8, (1, 3), 1), ("col", 8, (3, 1), 1)], ()),
+        "low_rank_3x3": ([("narrow", 4, (3, 3), 1), ("wide", 8, (3, 3), 1)], ()),
+        "pointwise_then_conv": ([("pw", 8, (1, 1), 1), ("conv", 8, (3, 3), 1)], ()),  # PP-OCR
+        "conv_then_pointwise": ([("conv", 8, (3, 3), 1), ("pw", 8, (1, 1), 1)], ()),
+        "grouped_convs": ([("g1", 8, (3, 3), 2), ("g2", 8, (3, 3), 2)], ()),
+        "conv_bn_conv": ([("a", 8, (3, 3), 1), ("b", 8, (3, 3), 1)], ("bn",)),
+        "conv_relu_conv": ([("a", 8, (3, 3), 1), ("b", 8, (3, 3), 1)], ("relu",)),
+    }
+    for key, (specs, between) in cases.items():
+        assert not hits(lint_path(_onnx_convs(key, specs, between=between)), "ACT005"), key
+
+    def residual():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((16, 16, 8))
+        x = layers.Conv2D(8, 3, padding="same", name="conv_a")(inp)   # linear, but also feeds the skip
+        y = layers.Conv2D(8, 3, padding="same", name="conv_b")(x)
+        return keras.Model(inp, layers.Activation("relu")(layers.Add()([x, y])))
+
+    assert not hits(lint_path(keras_file("conv_skip_conv", residual)), "ACT005")
 
 
 def test_act006_double_activation():

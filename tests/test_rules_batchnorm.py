@@ -17,6 +17,7 @@ COVERED = {
     "BN004": ("test_bn004_bn_after_relu", "test_bn004_near_miss"),
     "BN005": ("test_bn005_frozen_bn_in_trained_model", "test_bn005_near_misses"),
     "BN006": ("test_bn006_training_mode_onnx", "test_bn006_near_miss", "test_bn006_keras_call_kwargs_interface"),
+    "BN007": ("test_bn007_layer_norm_epsilon", "test_bn007_near_misses"),
 }
 
 
@@ -195,3 +196,66 @@ def test_bn003_reports_a_model_wide_habit_once():
     [f] = hits(lint_path(keras_file("bn_bias_many", build)), "BN003")
     assert f.layer == "conv0"
     assert f.message.startswith("4 layers ('conv0', 'conv1', 'conv2', …)") and "16 wasted parameters" in f.message
+
+
+def _keras_norms(**eps):
+    """LayerNormalization, RMSNormalization and GroupNormalization with the given epsilons."""
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input((8, 16))
+        x = layers.LayerNormalization(name="ln", **({"epsilon": eps["ln"]} if "ln" in eps else {}))(inp)
+        x = layers.RMSNormalization(name="rms", **({"epsilon": eps["rms"]} if "rms" in eps else {}))(x)
+        x = layers.GroupNormalization(4, name="gn", **({"epsilon": eps["gn"]} if "gn" in eps else {}))(x)
+        return keras.Model(inp, layers.Dense(2, activation="relu", name="out")(x))
+
+    return build
+
+
+def _decomposed_rms(key: str, eps: float, dtype: int = TensorProto.FLOAT, *, sqrt: bool = True):
+    """ONNX RMSNorm as exporters write it: Pow(x, 2) -> ReduceMean -> Add(eps) -> Sqrt -> Div."""
+    def build():
+        np_dtype = helper.tensor_dtype_to_np_dtype(dtype)
+        nodes = [helper.make_node("Pow", ["x", "two"], ["sq"], name="pow"),
+                 helper.make_node("ReduceMean", ["sq"], ["ms"], name="mean", axes=[-1], keepdims=1),
+                 helper.make_node("Add", ["ms", "eps"], ["mse"], name="add_eps")]
+        if sqrt:
+            nodes += [helper.make_node("Sqrt", ["mse"], ["rms"], name="sqrt"),
+                      helper.make_node("Div", ["x", "rms"], ["y"], name="div")]
+        else:  # the same Add feeding something else: not a normalization epsilon
+            nodes += [helper.make_node("Mul", ["x", "mse"], ["y"], name="mul")]
+        return onnx_model(nodes, [value_info("x", [1, 8, 16], dtype)], [value_info("y", [1, 8, 16], dtype)],
+                          [tensor("two", np.array(2.0, np_dtype)), tensor("eps", np.array(eps, np_dtype))],
+                          opset=17)
+
+    return onnx_file(key, build)
+
+
+def test_bn007_layer_norm_epsilon():
+    """Issue 12.9: LayerNorm / RMSNorm / GroupNorm epsilon <= 0, or too small for float16 statistics."""
+    findings = lint_path(keras_file("norms_eps0", _keras_norms(ln=0.0, rms=-1e-6, gn=0.0)))
+    got = {f.layer: f for f in hits(findings, "BN007")}
+    assert set(got) == {"ln", "rms", "gn"} and all(f.severity.value == "error" for f in got.values())
+    assert "divides 0 by 0" in got["ln"].message
+
+    def onnx_layernorm():
+        nodes = [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], name="ln", epsilon=0.0,
+                                  axis=-1)]
+        return onnx_model(nodes, [value_info("x", [1, 8, 16])], [value_info("y", [1, 8, 16])],
+                          [tensor("g", np.ones(16, np.float32)), tensor("b", np.zeros(16, np.float32))])
+
+    [f] = hits(lint_path(onnx_file("layernorm_eps0", onnx_layernorm)), "BN007")
+    assert f.layer == "ln" and f.severity.value == "error"
+    [f] = hits(lint_path(_decomposed_rms("rms_eps0", 0.0)), "BN007")
+    assert f.layer == "add_eps" and f.severity.value == "error" and "decomposed" in f.message
+    [f] = hits(lint_path(_decomposed_rms("rms_fp16_eps1e-6", 1e-6, TensorProto.FLOAT16)), "BN007")
+    assert f.severity.value == "warning" and "float16" in f.message
+
+
+def test_bn007_near_misses():
+    # Keras defaults (1e-3, 1e-6, 1e-3): RMSNorm's 1e-6 is fine, Keras computes the statistics in float32
+    assert not hits(lint_path(keras_file("norms_default", _keras_norms())), "BN007")
+    assert not hits(lint_path(_decomposed_rms("rms_eps1e-6", 1e-6)), "BN007")                # float32
+    assert not hits(lint_path(_decomposed_rms("rms_fp16_eps1e-5", 1e-5, TensorProto.FLOAT16)), "BN007")
+    assert not hits(lint_path(_decomposed_rms("add_not_eps", 0.0, sqrt=False)), "BN007")   # no Sqrt after it

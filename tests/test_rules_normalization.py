@@ -11,7 +11,8 @@ from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 
 COVERED = {
     "NORM001": ("test_norm001_raw_image_input", "test_norm001_near_misses",
-                "test_norm001_onnx_images_by_evidence", "test_norm001_rank4_inputs_that_are_not_images"),
+                "test_norm001_onnx_images_by_evidence", "test_norm001_rank4_inputs_that_are_not_images",
+                "test_norm001_raw_uint8_input", "test_norm001_uint8_input_near_misses"),
     "NORM002": ("test_norm002_never_adapted", "test_norm002_near_misses"),
     "NORM003": ("test_norm003_rescaling_factors", "test_norm003_near_misses"),
 }
@@ -102,6 +103,63 @@ def test_norm001_rank4_inputs_that_are_not_images():
     # a mask named as such is not an image even when a convolution reads it (inpainting masks are 0/1)
     assert not hits(lint_path(onnx_file("norm001_conv_mask", _onnx_image("mask", 1, conv=True))), "NORM001")
     assert not hits(lint_path(onnx_file("norm001_flat_1ch", _onnx_image("input", 1, conv=False))), "NORM001")
+
+
+def _uint8_model(shape, *prep, embedding: bool = False):
+    def build():
+        import keras
+        from keras import layers
+
+        inp = keras.Input(shape, dtype="uint8")
+        x = inp
+        for layer in prep:
+            x = layer()(x)
+        if embedding:
+            x = layers.Flatten()(layers.Embedding(256, 4, name="embed")(x))
+        elif len(shape) == 3:
+            x = layers.Flatten()(layers.Conv2D(4, 3, activation="relu", name="conv")(x))
+        return keras.Model(inp, layers.Dense(2, name="out")(x))
+
+    return build
+
+
+def _onnx_uint8_conv(key: str, *, scale: bool):
+    def build():
+        from onnx import TensorProto, helper
+
+        nodes = [helper.make_node("Cast", ["x"], ["xf"], name="cast", to=TensorProto.FLOAT)]
+        if scale:
+            nodes.append(helper.make_node("Div", ["xf", "k255"], ["xs"], name="scale"))
+        nodes.append(helper.make_node("Conv", ["xs" if scale else "xf", "w"], ["y"], name="conv"))
+        inits = [tensor("w", np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32))]
+        if scale:
+            inits.append(tensor("k255", np.array(255.0, np.float32)))
+        return onnx_model(nodes, [value_info("x", [1, 3, 32, 32], TensorProto.UINT8)],
+                          [value_info("y", [1, 4, 30, 30])], inits)
+
+    return onnx_file(key, build)
+
+
+def test_norm001_raw_uint8_input():
+    """Issue 12.7: a uint8 input reaching a kernel unscaled is a warning, whatever its rank."""
+    [f] = hits(lint_path(keras_file("uint8_mlp", _uint8_model((784,)))), "NORM001")   # flattened 28x28
+    assert f.severity.value == "warning" and "uint8 input reaches the Dense kernel of 'out'" in f.message
+    [f] = hits(lint_path(keras_file("uint8_cnn", _uint8_model((32, 32, 3)))), "NORM001")
+    assert f.severity.value == "warning" and "'conv'" in f.message
+    [f] = hits(lint_path(_onnx_uint8_conv("uint8_cast_conv", scale=False)), "NORM001")
+    assert f.severity.value == "warning" and "Conv kernel of 'conv'" in f.message
+
+
+def test_norm001_uint8_input_near_misses():
+    from keras import layers
+
+    rescaled = keras_file("uint8_mlp_rescaled", _uint8_model((784,), lambda: layers.Rescaling(1 / 255)))
+    assert not hits(lint_path(rescaled), "NORM001")
+    assert not hits(lint_path(keras_file("uint8_ids", _uint8_model((16,), embedding=True))), "NORM001")
+    assert not hits(lint_path(_onnx_uint8_conv("uint8_cast_div_conv", scale=True)), "NORM001")
+    # a float32 flattened input is not raw integers: nothing (as before)
+    assert not hits(lint_path(keras_file("float_mlp", _image_model(shape=(784,)))), "NORM001")
+
 
 
 def test_norm002_never_adapted():

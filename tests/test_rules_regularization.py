@@ -9,7 +9,7 @@ from helpers.lint import hits, lint_path
 from helpers.onnx_models import onnx_file, onnx_model, value_info
 
 COVERED = {
-    "REG001": ("test_reg001_large_unregularized", "test_reg001_near_misses"),
+    "REG001": ("test_reg001_large_unregularized", "test_reg001_near_misses", "test_reg001_composite_layer_dropout"),
     "REG002": ("test_reg002_dropout_rates", "test_reg002_near_miss"),
     "REG003": ("test_reg003_augmentation_layers", "test_reg003_near_miss"),
 }
@@ -42,6 +42,44 @@ def test_reg001_near_misses():
     assert not hits(lint_path(keras_file("wide_dropout", _wide(lambda: layers.Dropout(0.3)))), "REG001")
     assert not hits(lint_path(keras_file("wide_l2", _wide(regularizer=keras.regularizers.L2(1e-4)))), "REG001")
     assert not hits(lint_path(keras_file("narrow", _wide(units=64))), "REG001")  # < 1M parameters
+
+
+def _backbone(dropout: float):
+    """A model around a registered composite layer (as keras_hub backbones are) whose config says
+    ``dropout``: the Dropout it applies is inside its ``call``, invisible in the saved file."""
+    def build():
+        import keras
+        from keras import layers
+
+        @keras.saving.register_keras_serializable(package="test_hub")
+        class TinyBackbone(layers.Layer):
+            def __init__(self, width: int = 1024, dropout: float = 0.0, **kwargs):
+                super().__init__(**kwargs)
+                self.width, self.dropout = width, dropout
+                self.dense = layers.Dense(width, activation="relu")
+                self.drop = layers.Dropout(dropout)
+
+            def build(self, input_shape):
+                self.dense.build(input_shape)
+
+            def call(self, x, training=None):
+                return self.drop(self.dense(x), training=training)
+
+            def get_config(self):
+                return {**super().get_config(), "width": self.width, "dropout": self.dropout}
+
+        inp = keras.Input((1024,))
+        x = TinyBackbone(dropout=dropout, name="backbone")(inp)
+        return keras.Model(inp, layers.Dense(10, name="out")(x))
+
+    return build
+
+
+def test_reg001_composite_layer_dropout():
+    """Issue 12.5: a keras_hub-style backbone's own ``dropout: 0.1`` is dropout; ``dropout: 0`` is not."""
+    assert not hits(lint_path(keras_file("backbone_dropout", _backbone(0.1))), "REG001")
+    [f] = hits(lint_path(keras_file("backbone_no_dropout", _backbone(0.0))), "REG001")
+    assert "no dropout" in f.message
 
 
 def test_reg002_dropout_rates():

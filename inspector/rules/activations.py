@@ -209,6 +209,27 @@ def saturating_stack(ctx: Context) -> Iterator[Hit]:
 
 DENSE_LIKE = ONNX_MATMUL | {"Dense", "Gemm", "Conv1D", "Conv2D", "Conv3D", "Conv"}
 """Layer types that are a Dense applied per position when their kernel is 1x1 (or a plain matrix)."""
+CONVOLUTIONS = frozenset({"Conv1D", "Conv2D", "Conv3D", "Conv"})
+"""The convolutions ACT005 looks at (grouped and depthwise ones excluded by :func:`_kernel`)."""
+
+
+def _kernel(layer: Layer) -> tuple[int, ...] | None:
+    """The spatial kernel size of a full convolution (no groups), ``None`` for a grouped or
+    depthwise convolution or when the size is not known."""
+    cfg = layer.config or {}
+    if layer.type in ("Conv1D", "Conv2D", "Conv3D"):
+        if int(cfg.get("groups", 1) or 1) != 1:
+            return None
+        ks = cfg.get("kernel_size")
+        ks = [ks] if isinstance(ks, int) else ks
+        if isinstance(ks, (list, tuple)) and all(isinstance(k, int) for k in ks):
+            return tuple(int(k) for k in ks)
+        return None
+    if layer.type == "Conv" and int(cfg.get("group", 1) or 1) == 1:
+        w = next((w for w in layer.weights if len(w.shape) >= 3), None)
+        if w is not None and all(isinstance(d, int) for d in w.shape[2:]):
+            return tuple(int(d) for d in w.shape[2:])
+    return None
 
 
 def _pointwise(layer: Layer) -> bool:
@@ -216,15 +237,19 @@ def _pointwise(layer: Layer) -> bool:
     without groups (a Dense applied at every position)."""
     if layer.type not in DENSE_LIKE or not is_weighted(layer):
         return False
-    cfg = layer.config or {}
-    if layer.type in ("Conv1D", "Conv2D", "Conv3D"):
-        ks = cfg.get("kernel_size")
-        ks = [ks] if isinstance(ks, int) else ks
-        return isinstance(ks, (list, tuple)) and all(k == 1 for k in ks) and int(cfg.get("groups", 1) or 1) == 1
-    if layer.type == "Conv":
-        w = next((w for w in layer.weights if len(w.shape) >= 3), None)
-        return w is not None and all(d == 1 for d in w.shape[2:]) and int(cfg.get("group", 1) or 1) == 1
+    if layer.type in CONVOLUTIONS:
+        ks = _kernel(layer)
+        return ks is not None and all(k == 1 for k in ks)
     return True
+
+
+def _spatial(layer: Layer) -> bool:
+    """A full k x k convolution: no groups and every kernel side above 1 (a 1 x k or
+    k x 1 kernel is half of a spatial factorization, not a full convolution)."""
+    if layer.type not in CONVOLUTIONS or not is_weighted(layer):
+        return False
+    ks = _kernel(layer)
+    return bool(ks) and all(k > 1 for k in ks or ())
 
 
 def _is_linear(layer: Layer) -> bool:
@@ -240,6 +265,32 @@ def _affine(layer: Layer) -> bool:
     return layer.type in ("Add", "Sub", "Mul", "Div") and bool(layer.weights) and tensor_inputs(layer) <= 1
 
 
+def _linear_successor(graph: ModelGraph, layer: Layer) -> tuple[Layer, bool] | None:
+    """The one layer ``layer``'s output reaches through affine no-ops (dropout, a bias,
+    BatchNormalization), and whether a BatchNormalization lay between; ``None`` when the
+    output fans out (a residual, several heads) or leaves the model."""
+    cur, normalized = layer, False
+    for _ in range(len(graph.layers)):
+        if is_output(graph, cur):
+            return None
+        nxt = consumers(graph, cur)
+        if len(nxt) != 1:
+            return None
+        cur = nxt[0]
+        if not _affine(cur):
+            return cur, normalized
+        normalized = normalized or cur.type in BATCHNORM
+    return None
+
+
+def _collapse_message(layer: Layer, cur: Layer, mid: int, fan_in: int, out: int) -> str:
+    """ACT005's message for two full k x k convolutions in a row."""
+    first, second = ("x".join(map(str, _kernel(lay) or ())) for lay in (layer, cur))
+    return (f"linear {first} convolution ({mid} filters) feeds the {second} convolution {cur.name!r} with no "
+            f"non-linearity between them: the two collapse into one larger convolution ({fan_in}->{out} "
+            "channels); add an activation (e.g. activation='relu')")
+
+
 @rule("ACT005", "missing-nonlinearity", Severity.WARNING, types=DENSE_LIKE)
 def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     """Two linear layers follow each other with no non-linearity between them.
@@ -247,19 +298,29 @@ def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     ## What it does
     Flags a Dense-like layer (Dense, Gemm, MatMul, 1x1 convolution) with a
     linear activation whose output goes, only through dropout, a bias or
-    BatchNormalization, into another Dense-like layer.  Not flagged:
-    *linear bottlenecks*, where the middle is narrower than both ends
-    (low-rank factorizations, linear autoencoders) or, with a
-    BatchNormalization between them, no wider than either end (the 1x1
-    projections that end MobileNetV2/V3 blocks), and outputs that also
-    feed a residual connection.
+    BatchNormalization, into another Dense-like layer; and a full k x k
+    convolution (every kernel side above 1, no groups) with a linear
+    activation whose output goes, only through dropout or a bias (no
+    normalization, no skip), into another full k x k convolution: the two
+    collapse into one larger convolution.
+
+    Not flagged, because these factorizations are deliberate: *linear
+    bottlenecks*, where the middle is narrower than both ends (low-rank
+    factorizations, linear autoencoders) or, with a BatchNormalization
+    between them, no wider than either end (the 1x1 projections that end
+    MobileNetV2/V3 blocks); a depthwise or grouped convolution followed by
+    a pointwise one (separable convolutions); spatial factorizations (a
+    1 x k convolution then a k x 1 one); a 1x1 convolution feeding a k x k
+    one or the other way round; and outputs that also feed a residual
+    connection.
 
     ## Why is this bad?
-    The product of two matrices is one matrix: without a non-linearity
-    between them, two layers represent exactly what one layer of the
-    combined shape could, at more parameters and compute, and the network
-    is shallower than it looks.  Usually an activation was forgotten
-    (``Dense(64)`` defaults to ``activation=None``).
+    The product of two matrices is one matrix, and two convolutions in a
+    row are one convolution: without a non-linearity between them, two
+    layers represent exactly what one layer of the combined shape could,
+    and the network is shallower than it looks.  Usually an activation was
+    forgotten (``Dense(64)`` and ``Conv2D(64, 3)`` default to
+    ``activation=None``).
 
     Source: Goodfellow, Bengio & Courville (2016), *Deep Learning*, MIT Press
     (deeplearningbook.org), ch. 6 (deep feedforward networks).
@@ -269,34 +330,27 @@ def missing_nonlinearity(ctx: Context) -> Iterator[Hit]:
     x = layers.Dense(256)(x)                       # ACT005: no activation
     x = layers.Dense(10, activation="softmax")(x)
     x = layers.Dense(256, activation="relu")(x)    # fixed
+    x = layers.Conv2D(64, 3)(x)                    # ACT005: 3x3 then 3x3 = one 5x5
+    x = layers.Conv2D(64, 3, activation="relu")(x)
     ```
     """
     layer = ctx.current
-    if not _pointwise(layer) or not _is_linear(layer):
+    pointwise, spatial = _pointwise(layer), _spatial(layer)
+    if not (pointwise or spatial) or not _is_linear(layer):
         return
-    cur = layer
-    normalized = False
-    for _ in range(len(ctx.graph.layers)):
-        if is_output(ctx.graph, cur):
-            return
-        nxt = consumers(ctx.graph, cur)
-        if len(nxt) != 1:
-            return  # fans out (residual, several heads): not a plain stack
-        cur = nxt[0]
-        if _affine(cur):
-            normalized = normalized or cur.type in BATCHNORM
-            continue
-        break
-    else:
+    found = _linear_successor(ctx.graph, layer)
+    if found is None:
         return
-    if not _pointwise(cur) or tensor_inputs(cur) != 1:
+    cur, normalized = found
+    if tensor_inputs(cur) != 1 or not (_pointwise(cur) if pointwise else _spatial(cur) and not normalized):
         return
     mid, fan_in, out = units_of(layer), input_width(ctx.graph, layer), units_of(cur)
     if mid is None or fan_in is None or out is None:
         return
     if mid < min(fan_in, out) or (normalized and mid <= min(fan_in, out)):
         return  # a linear bottleneck (low rank by design; with BN between, a block boundary)
-    yield Hit(f"linear output ({mid} units) feeds {cur.name!r} with no non-linearity between them: "
+    yield Hit(_collapse_message(layer, cur, mid, fan_in, out) if spatial else
+              f"linear output ({mid} units) feeds {cur.name!r} with no non-linearity between them: "
               f"the two collapse into one {fan_in}x{out} linear map; add an activation "
               "(e.g. activation='relu')")
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..analysis.state import bn_at_init, bn_statistics
 from ..analysis.weights import weight_kind
 from ..findings import Severity
-from ..graphquery import activation_of, consumers, is_weighted, nonlinear, producers, source_through
+from ..graphquery import activation_of, consumers, is_weighted, nonlinear, producers, source_through, tensor_inputs
 from ..ir import Layer, ModelGraph
 from ..vocab import BATCHNORM, DROPOUT_LIKE
 from .engine import Context, Hit, graphs_of
@@ -330,3 +330,129 @@ def batchnorm_training_mode(ctx: Context) -> Iterator[Hit]:
     if training:
         yield Hit("normalizes with the statistics of each batch instead of the moving averages; "
                   "predictions depend on batch composition; export in inference mode")
+
+
+# -- BN007 --------------------------------------------------------------------------------
+
+LAYER_NORMS = frozenset({"LayerNormalization", "RMSNormalization", "GroupNormalization", "InstanceNormalization",
+                         "SimplifiedLayerNormalization", "SkipLayerNormalization",
+                         "SkipSimplifiedLayerNormalization"})
+"""Normalization layers other than BatchNormalization that divide by ``sqrt(variance + epsilon)``."""
+KERAS_EPSILON = {"LayerNormalization": 1e-3, "GroupNormalization": 1e-3, "RMSNormalization": 1e-6}
+"""Keras defaults of ``epsilon`` (ONNX operators default to 1e-5)."""
+STASH_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}
+"""ONNX ``stash_type`` (the precision the statistics are computed in) by TensorProto code."""
+MIN_EPSILON = {"float16": 1e-5}
+"""Smallest epsilon that keeps the variance sum from underflowing, per compute dtype (else: the
+dtype's smallest normal number)."""
+
+
+def _norm_epsilon(ctx: Context, layer: Layer) -> float | None:
+    """The epsilon of a named normalization layer (its config or the format's default)."""
+    cfg = layer.config or {}
+    if "epsilon" in cfg:
+        try:
+            return float(cfg["epsilon"])
+        except (TypeError, ValueError):
+            return None
+    if ctx.graph.format == "onnx":
+        return 1e-5
+    return KERAS_EPSILON.get(layer.type)
+
+
+def _norm_dtype(ctx: Context, layer: Layer) -> str:
+    """The dtype the statistics are computed in: Keras 3 computes LayerNormalization,
+    RMSNormalization and GroupNormalization in at least float32; an ONNX operator with a
+    ``stash_type`` in that type (float32 by default), others in their tensor type."""
+    if ctx.graph.format != "onnx":
+        return "float32"
+    if layer.type == "InstanceNormalization" or layer.type == "Add":
+        return str(layer.dtype or "float32")
+    stash = (layer.config or {}).get("stash_type", 1)
+    return STASH_TYPES.get(stash, "float32") if isinstance(stash, int) else "float32"
+
+
+def _decomposed_epsilon(ctx: Context, add: Layer) -> float | None:
+    """The constant an ONNX ``Add`` adds in a decomposed RMS/LayerNorm
+    (``Pow|Mul → ReduceMean → Add(eps) → Sqrt``), else ``None``."""
+    if ctx.weights is None or tensor_inputs(add) != 1 or len(add.weights) != 1:
+        return None
+    prods = producers(ctx.graph, add)
+    if len(prods) != 1 or prods[0].type != "ReduceMean":
+        return None
+    if not any(p.type in ("Pow", "Mul") for p in producers(ctx.graph, prods[0])):
+        return None
+    if not any(c.type == "Sqrt" for c in consumers(ctx.graph, add)):
+        return None
+    stats = ctx.weights.of(add.weights[0])
+    if stats is None or stats.size != 1 or not stats.numeric:
+        return None
+    return stats.minimum
+
+
+def _epsilon_and_name(ctx: Context, layer: Layer) -> tuple[float | None, str]:
+    """The epsilon BN007 checks on ``layer`` and how its message names it."""
+    if layer.type != "Add":
+        return _norm_epsilon(ctx, layer), "epsilon"
+    if ctx.graph.format != "onnx":
+        return None, ""
+    return _decomposed_epsilon(ctx, layer), "the epsilon of this decomposed normalization"
+
+
+@rule("BN007", "normalization-epsilon", Severity.ERROR, types=LAYER_NORMS | {"Add"})
+def normalization_epsilon(ctx: Context) -> Iterator[Hit]:
+    """A LayerNorm, RMSNorm, GroupNorm or InstanceNorm epsilon is zero, negative, or too small for its dtype.
+
+    ## What it does
+    Extends BN001 to the normalization layers of transformers and
+    generative models: Keras ``LayerNormalization``, ``RMSNormalization``
+    and ``GroupNormalization``; ONNX ``LayerNormalization``,
+    ``RMSNormalization``, ``GroupNormalization``, ``InstanceNormalization``
+    and the onnxruntime ``(Skip)SimplifiedLayerNormalization``; and the
+    decomposed form exporters write for RMSNorm and LayerNorm,
+    ``Pow → ReduceMean → Add(eps) → Sqrt → Div``.  An epsilon that is not
+    a positive finite number is an error; one too small for the dtype
+    the statistics are computed in is a warning: below 1e-5 in float16
+    (the variance sum underflows), below the smallest normal number in
+    other types.  The code belongs to the BN family because it is BN001's
+    check on the other normalization layers; NORM is about the model's
+    input.
+
+    Not flagged: Keras layers under a float16 policy (Keras computes
+    these statistics in float32), ONNX operators whose ``stash_type``
+    computes them in float32 (the default), and an ``Add`` that is not
+    the epsilon of a decomposed normalization.
+
+    ## Why is this bad?
+    These layers divide by ``sqrt(mean(x²) + epsilon)`` or
+    ``sqrt(variance + epsilon)``.  A token, group or channel whose values
+    are all equal (padding, a dead feature) has zero variance; with
+    epsilon 0 it becomes ``0/0 = NaN``, and the NaN spreads to every
+    later position through attention.  In float16 a small epsilon
+    (1e-6, the RMSNorm default of many LLMs) underflows together with the
+    variance of small activations, with the same result.
+
+    ## Example
+    ```python
+    layers.LayerNormalization(epsilon=0.0)    # BN007 (error)
+    layers.LayerNormalization(epsilon=1e-6)   # fine: computed in float32
+    # ONNX, float16: Pow -> ReduceMean -> Add(1e-6) -> Sqrt -> Div   # BN007 (warning)
+    ```
+    """
+    layer = ctx.current
+    eps, what = _epsilon_and_name(ctx, layer)
+    if eps is None:
+        return
+    if not math.isfinite(eps) or eps <= 0:
+        yield Hit(f"{what} is {eps:g}: a row with zero variance divides 0 by 0 and yields NaN; "
+                  "use a small positive value such as 1e-5")
+        return
+    dtype = _norm_dtype(ctx, layer)
+    try:
+        floor = MIN_EPSILON.get(dtype, float(np.finfo(np.dtype(dtype)).tiny))
+    except (TypeError, ValueError):
+        return
+    if eps < floor:
+        yield Hit(f"{what} {eps:g} is too small for {dtype} statistics (at least {floor:g}): the variance "
+                  "sum underflows and a flat row yields NaN or inf; use 1e-5 or more, or compute the "
+                  "statistics in float32", severity=Severity.WARNING)

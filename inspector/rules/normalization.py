@@ -23,10 +23,12 @@ from ..vocab import (
     KERAS_CONV,
     KERAS_CONV_TRANSPOSE,
     KERAS_DEPTHWISE,
+    KERAS_KERNEL_LAYERS,
     KERAS_SEPARABLE,
     NORMALIZERS,
     ONNX_CONV,
     ONNX_CONV_TRANSPOSE,
+    ONNX_KERNEL_OPS,
 )
 from .engine import Context, Hit
 from .registry import rule
@@ -91,6 +93,30 @@ def _preprocesses(lay: Layer) -> bool:
     return lay.type in ARITHMETIC and tensor_inputs(lay) <= 1
 
 
+RAW_INTEGER_DTYPES = frozenset({"uint8"})
+"""Input dtypes that hold raw pixel or byte values (0-255), never standardized data."""
+KERNEL_LAYERS = (KERAS_KERNEL_LAYERS | ONNX_KERNEL_OPS) - {"QLinearConv", "ConvInteger", "QLinearMatMul",
+                                                            "MatMulInteger"}
+"""Layers that multiply their input by a float kernel (quantized operators take integers by design)."""
+
+
+def _raw_integer_input(ctx: Context, lay: Layer) -> Hit | None:
+    """A warning when the uint8 input ``lay`` reaches a Dense/Conv kernel with no rescaling or
+    normalization on the way (casts are looked through; an Embedding or a lookup is fine)."""
+    def visit(n: Layer) -> str:
+        if _preprocesses(n):
+            return "stop"
+        return "yield" if is_weighted(n) else "go"
+
+    first = next(walk_forward(ctx.model, lay, visit), None)
+    if first is None or first.type not in KERNEL_LAYERS:
+        return None
+    return Hit(f"{lay.dtype} input reaches the {first.type} kernel of {first.name!r} with no Rescaling or "
+               "Normalization: raw 0-255 integers make the first layer's outputs hundreds of times too "
+               "large; add Rescaling(1/255) or an adapted Normalization",
+               layer=ctx.path_of(lay), severity=Severity.WARNING)
+
+
 @rule("NORM001", "missing-input-normalization", Severity.INFO)
 def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     """An image input reaches the first weighted layer without rescaling or normalization.
@@ -103,6 +129,16 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     when no ``Rescaling``, ``Normalization``, normalization layer, or
     arithmetic with a constant lies on the way.  Informational: the
     scaling often happens outside the model, in the data pipeline.
+
+    A ``uint8`` input of any rank (a flattened 28x28 MLP input as much as
+    an image batch) that reaches a Dense or convolution kernel that way is
+    a **warning**: the model itself receives raw 0-255 integers, so no
+    pipeline scales them.
+
+    Not flagged: a ``uint8`` input that goes into an ``Embedding`` or a
+    lookup (token or category ids), into quantized operators
+    (``QLinearConv``, ``ConvInteger``, ``MatMulInteger``) that take
+    integers by design, or through any rescaling on the way.
 
     ## Why is this bad?
     Raw pixels are in 0–255.  Fed to a network initialized for inputs of
@@ -120,6 +156,8 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     ```python
     inputs = keras.Input((224, 224, 3))
     x = layers.Conv2D(32, 3)(inputs)          # NORM001 (info)
+    pixels = keras.Input((784,), dtype="uint8")
+    x = layers.Dense(128)(pixels)             # NORM001 (warning): raw integers
     x = layers.Rescaling(1 / 255)(inputs)     # scaled inside the model
     ```
 
@@ -132,6 +170,11 @@ def missing_input_normalization(ctx: Context) -> Iterator[Hit]:
     graph = ctx.model
     for lay in graph.layers:
         if lay.type != "InputLayer" or not lay.output_shapes:
+            continue
+        if lay.dtype in RAW_INTEGER_DTYPES:  # raw integers: a definite mistake, whatever the rank
+            hit = _raw_integer_input(ctx, lay)
+            if hit is not None:
+                yield hit
             continue
         if not image_like(lay.output_shapes[0], graph.format):
             continue

@@ -8,7 +8,7 @@ augmentation, which shows the model more varied data than it was given.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..analysis.params import count_params
 from ..findings import Severity
@@ -20,6 +20,17 @@ AUGMENTATION_LAYERS = KERAS_AUGMENTATION | AUGMENTATION_PIPELINES
 REGULARIZER_KEYS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                     "depthwise_regularizer", "pointwise_regularizer", "embeddings_regularizer",
                     "recurrent_regularizer", "gamma_regularizer", "beta_regularizer")
+
+
+def _config_dropout(cfg: dict[str, Any]) -> bool:
+    """A layer's own config drops activations: a positive ``dropout``, ``*_dropout`` or
+    ``dropout_rate`` key, as composite layers (keras_hub backbones, attention, recurrent
+    layers) record the dropout they apply inside."""
+    for key, value in cfg.items():
+        if key == "dropout" or key.endswith("_dropout") or key == "dropout_rate":
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return True
+    return False
 
 
 def _weight_decay(ctx: Context) -> bool:
@@ -44,9 +55,17 @@ def no_regularization(ctx: Context) -> Iterator[Hit]:
     million), reports when no layer drops or perturbs activations
     (Dropout and its variants, GaussianNoise), no layer has a weight or
     activity regularizer (L1/L2), the compiled optimizer has no weight
-    decay, and no augmentation layer is present.  Informational: early
+    decay, and no augmentation layer is present.  A layer whose own
+    config has a positive ``dropout``, ``*_dropout`` or ``dropout_rate``
+    (a keras_hub backbone, ``MultiHeadAttention``, an LSTM's
+    ``recurrent_dropout``) counts as dropout.  Informational: early
     stopping, augmentation in the data pipeline and batch normalization
     also regularize, and none of them shows in the file.
+
+    Not flagged: models below ``min-params``, ONNX and other formats (an
+    inference export drops its dropout), and composite layers that
+    declare their dropout in their config, even when the file does not
+    show the Dropout layers inside them.
 
     ## Why is this bad?
     A model with millions of parameters can memorize its training set:
@@ -76,7 +95,7 @@ def no_regularization(ctx: Context) -> Iterator[Hit]:
         if lay.type in DROPOUT or lay.type in NOISE or lay.type in AUGMENTATION_LAYERS:
             return
         cfg = lay.config or {}
-        if any(cfg.get(k) for k in REGULARIZER_KEYS):
+        if any(cfg.get(k) for k in REGULARIZER_KEYS) or _config_dropout(cfg):
             return
     if _weight_decay(ctx):
         return
