@@ -18,8 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "inspector"
 MAX_FUNCTION_LINES = 60
-"""A longer function needs a ``# long: <reason>`` comment on the line above its ``def``
-(or above its decorators)."""
+"""Lines of a function, its docstring not counted.  A longer function needs a
+``# long: <reason>`` comment on the line above its ``def`` (or above its decorators)."""
 
 
 def _modules() -> list[tuple[str, Path, ast.Module]]:
@@ -129,6 +129,9 @@ def test_long_functions_say_why():
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             length = (node.end_lineno or node.lineno) - node.lineno + 1
+            doc = node.body[0] if node.body else None
+            if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+                length -= (doc.end_lineno or doc.lineno) - doc.lineno + 1  # a rule's docstring is its documentation
             if length <= MAX_FUNCTION_LINES:
                 continue
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
