@@ -6,9 +6,11 @@
     python bench/lint_precision.py --exporters     # only the torch.onnx.export models
 
 The exporter models are the tiny Hugging Face models of ``tests/helpers/exporters.py`` (BERT, GPT-2,
-Llama, T5, Whisper, ViT, ResNet, ResNet with a zero-initialised residual, ConvNeXt), exported by the
-TorchScript and the dynamo exporter with static shapes and with dynamic axes (cached exports are
-reused; needs torch, transformers and onnxscript, skipped with a note when they are missing).
+Llama, T5, Whisper, ViT, ResNet, ResNet with a zero-initialised residual, ConvNeXt, EfficientNet,
+MobileNetV2, and trained-like variants of BERT, Llama, ResNet and EfficientNet whose weights are moved
+away from their initialisation), exported by the TorchScript and the dynamo exporter with static shapes
+and with dynamic axes (cached exports are reused; needs torch, transformers and onnxscript, skipped with
+a note when they are missing).
 
 A linter that cries wolf gets switched off: healthy architectures must raise no
 warning and no error (infos are allowed).  Each Keras model is built with

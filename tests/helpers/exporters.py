@@ -241,6 +241,57 @@ def _convnext() -> _Built:
     return _image(ConvNextModel(config))
 
 
+def _efficientnet() -> _Built:
+    """EfficientNet (MBConv: depthwise convolutions, squeeze-and-excitation, swish): 3 stages of 1 block.
+
+    ``hidden_dim`` is the width of the top convolution, ``round_filters(1280)`` at width coefficient 0.5.
+    Width 0.5 keeps each linear projection a bottleneck (16 -> 8 -> 48), as in EfficientNet-B0 (32 -> 16 -> 96);
+    at 0.25 the channel rounding gives 8 -> 8 -> 48, where the projection and the next expansion really are
+    one linear map (ACT005 rightly warns).
+    """
+    from transformers import EfficientNetConfig, EfficientNetModel
+
+    config = EfficientNetConfig(image_size=32, width_coefficient=0.5, depth_coefficient=0.5, kernel_sizes=[3, 3, 5],
+                                in_channels=[32, 16, 24], out_channels=[16, 24, 40], strides=[1, 2, 2],
+                                num_block_repeats=[1, 1, 1], expand_ratios=[1, 6, 6], hidden_dim=640)
+    return _image(EfficientNetModel(config))
+
+
+def _mobilenet_v2() -> _Built:
+    """MobileNetV2 (inverted residuals, depthwise convolutions, ReLU6, TensorFlow padding) at width 0.35."""
+    from transformers import MobileNetV2Config, MobileNetV2Model
+
+    config = MobileNetV2Config(image_size=32, depth_multiplier=0.35)
+    return _image(MobileNetV2Model(config))
+
+
+def _trained(base: Callable[[], _Built]) -> Callable[[], _Built]:
+    """The builder ``base`` with trained-like weights: every floating parameter moved away from its initialisation.
+
+    Seeded Gaussian noise of each parameter's own scale (its standard deviation; a tenth of its mean magnitude
+    for a constant tensor such as a LayerNorm gamma of ones; 0.02 for an all-zero bias) is added, so that no
+    weight keeps the regular values of a fresh initialisation (constant gammas, zero biases).  BatchNorm
+    statistics are seeded afterwards by :func:`_build` as for every model.
+    """
+
+    def build() -> _Built:
+        import torch
+
+        built = base()
+        generator = torch.Generator().manual_seed(SEED + 1)
+        with torch.no_grad():
+            for parameter in built.module.parameters():
+                if not parameter.is_floating_point():
+                    continue
+                scale = float(parameter.std()) if parameter.numel() > 1 else 0.0
+                scale = scale or 0.1 * float(parameter.abs().mean()) or 0.02
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * scale)
+        return built
+
+    build.__doc__ = f"{(base.__doc__ or '').splitlines()[0]} With trained-like (perturbed) weights."
+    return build
+
+
 _BUILDERS: dict[str, Callable[[], _Built]] = {
     "bert": _bert,
     "gpt2": _gpt2,
@@ -251,6 +302,12 @@ _BUILDERS: dict[str, Callable[[], _Built]] = {
     "resnet": _resnet,
     "resnet-zero-init": _resnet_zero_init,
     "convnext": _convnext,
+    "efficientnet": _efficientnet,
+    "mobilenet-v2": _mobilenet_v2,
+    "bert-trained": _trained(_bert),
+    "llama-trained": _trained(_llama),
+    "resnet-trained": _trained(_resnet),
+    "efficientnet-trained": _trained(_efficientnet),
 }
 #: every model this module builds, in table order
 MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
