@@ -78,6 +78,9 @@ class Weight:
     external: ExternalData | None = None
     quantization: bool = False
     """True for quantization scales and zero points: reported apart from parameters."""
+    constant: bool = False
+    """True for a stored constant that is not a parameter (an ONNX 0-d scalar, a bool or
+    integer tensor that is not a quantized weight): reported apart as a *constant*."""
     reader: Callable[[], numpy.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

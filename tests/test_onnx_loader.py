@@ -711,12 +711,14 @@ def test_onnxruntime_dynamic_quantization(tmp_path):
     check_wiring(graph)
     report = count_params(graph)
     # Independently: initializers at MatMulInteger's zero-point operands are
-    # quantization data; every other consumed initializer is a parameter (the
-    # weight scale feeds a plain Mul, so it is one too).
+    # quantization data; the 0-d weight scale feeds a plain Mul, so by the convention
+    # it is a constant; every other consumed initializer is a parameter.
     sizes = {t.name: int(np.prod(t.dims)) for t in qmodel.graph.initializer}
+    scalars = {t.name for t in qmodel.graph.initializer if len(t.dims) == 0}
     quant = {n.input[i] for n in qmodel.graph.node if n.op_type == "MatMulInteger" for i in (2, 3)} & set(sizes)
     used = {i for n in qmodel.graph.node for i in n.input} & set(sizes)
-    assert report.totals.params == sum(sizes[n] for n in used - quant)
+    assert report.totals.params == sum(sizes[n] for n in used - quant - scalars)
+    assert report.constants.params == sum(sizes[n] for n in (used - quant) & scalars) > 0
     assert report.quantization.params == sum(sizes[n] for n in quant) > 0
     assert {w.dtype for w in graph.iter_weights() if w.name.endswith("quantized")} == {"int8"}
     mm = next(lay for lay in graph.layers if lay.type == "MatMulInteger")

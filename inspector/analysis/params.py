@@ -3,7 +3,8 @@
 Semantics (docs/architecture.md, Parameter semantics): a weight counts once however many
 layers share it (``Weight.key``); trainability is the loader's ``Weight.trainable``
 (it already applied frozen layers and nested models); quantization scales and
-zero points and optimizer state are reported apart, not as parameters.
+zero points, constants that are not parameters (``Weight.constant``: ONNX 0-d scalars,
+bool masks, integer ids and labels) and optimizer state are reported apart, not as parameters.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class ParamReport:
     """Scales and zero points of quantized tensors (not in ``totals``)."""
     optimizer: ParamCount
     """Optimizer state stored with the model (not in ``totals``)."""
+    constants: ParamCount = ParamCount(0, 0, 0, 0)
+    """Stored constants that are not parameters (``Weight.constant``; not in ``totals``)."""
 
     def layer(self, name: str) -> ParamCount:
         for lname, count in self.layers:
@@ -42,12 +45,12 @@ class ParamReport:
         raise KeyError(name)
 
 
-def _count(weights: Iterable[Weight], *, quantization: bool = False) -> ParamCount:
-    """Count unique tensors whose ``quantization`` flag equals ``quantization``."""
+def _count(weights: Iterable[Weight], *, quantization: bool = False, constant: bool = False) -> ParamCount:
+    """Count unique tensors whose ``quantization`` and ``constant`` flags equal the arguments."""
     seen: set[str] = set()
     params = trainable = nbytes = 0
     for w in weights:
-        if w.key in seen or w.quantization != quantization:
+        if w.key in seen or w.quantization != quantization or w.constant != constant:
             continue
         seen.add(w.key)
         params += w.size
@@ -71,7 +74,7 @@ def count_params(graph: ModelGraph) -> ParamReport:
     by_dtype: dict[str, list[int]] = {}
     seen: set[str] = set()
     for w in all_weights:
-        if w.key in seen or w.quantization:
+        if w.key in seen or w.quantization or w.constant:
             continue
         seen.add(w.key)
         entry = by_dtype.setdefault(w.dtype, [0, 0])
@@ -83,5 +86,7 @@ def count_params(graph: ModelGraph) -> ParamReport:
     quant = ParamCount(quant.params, 0, quant.params, quant.bytes)
     opt = _count(graph.optimizer_weights)
     opt = ParamCount(opt.params, 0, opt.params, opt.bytes)
-    return ParamReport(layers, totals, dtype_rows, quant, opt)
+    const = _count(all_weights, constant=True)
+    const = ParamCount(const.params, 0, const.params, const.bytes)
+    return ParamReport(layers, totals, dtype_rows, quant, opt, const)
 

@@ -48,6 +48,8 @@ class Summary:
     bytes_by_dtype: tuple[tuple[str, int, int], ...]
     optimizer: ParamCount
     quantization: ParamCount
+    constants: ParamCount
+    """Stored constants that are not parameters (ONNX scalars, masks, ids; not in ``totals``)."""
     macs_total: int | None
     macs_complete: bool
     notes: tuple[str, ...]
@@ -182,6 +184,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
         bytes_by_dtype=report.bytes_by_dtype,
         optimizer=report.optimizer,
         quantization=report.quantization,
+        constants=report.constants,
         macs_total=macs_total,
         macs_complete=macs_complete,
         notes=tuple(notes),

@@ -23,7 +23,7 @@ from typing import Sequence
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from ..shapetext import format_output
-from ..units import number
+from ..units import number, readable_size
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -124,6 +124,9 @@ def render(summary: Summary, *, line_length: int | None = None,
         out.append(f"Optimizer params: {summary.optimizer.params:,} (stored with the model, not counted above)")
     if summary.quantization.params:
         out.append(f"Quantization params: {summary.quantization.params:,} (scales and zero points, not counted above)")
+    if summary.constants.params:
+        out.append(f"Constants: {summary.constants.params:,} ({readable_size(summary.constants.bytes)}; "
+                   "scalars, masks, ids: not counted above)")
     if macs:
         total = number(summary.macs_total)
         suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"

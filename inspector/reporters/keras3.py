@@ -179,7 +179,7 @@ def _trainable_bytes(summary: Summary) -> int:
     total = 0
     for row in summary.rows:
         for w in row.weights:
-            if w.key not in seen and w.trainable and not w.quantization:
+            if w.key not in seen and w.trainable and not w.quantization and not w.constant:
                 seen.add(w.key)
                 total += w.nbytes
     return total
@@ -196,6 +196,9 @@ def _totals(summary: Summary, *, macs: bool) -> list[str]:
     if summary.quantization.params:
         out.append(f" Quantization params: {summary.quantization.params:,} (scales and zero points, "
                    "not counted above)")
+    if summary.constants.params:
+        out.append(f" Constants: {summary.constants.params:,} ({memory(summary.constants.bytes)}; "
+                   "scalars, masks, ids: not counted above)")
     if macs:
         suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"
         out.append(f" Total MACs: {number(summary.macs_total)}{suffix}")

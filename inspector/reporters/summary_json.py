@@ -38,6 +38,9 @@ def as_dict(summary: Summary) -> dict[str, Any]:
         totals["optimizer_params"] = summary.optimizer.params
     if summary.quantization.params:
         totals["quantization_params"] = summary.quantization.params
+    if summary.constants.params:
+        totals["constants"] = summary.constants.params
+        totals["constants_bytes"] = summary.constants.bytes
     doc = {
         "schema": SCHEMA,
         "model": {"name": summary.name, "format": summary.format, "path": summary.path},

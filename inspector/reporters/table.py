@@ -51,6 +51,9 @@ def footer_lines(summary: Summary, *, macs: bool) -> list[str]:
     if summary.quantization.params:
         lines.append(f"Quantization scales and zero points (not counted above): "
                      f"{summary.quantization.params:,} ({human_bytes(summary.quantization.bytes)})")
+    if summary.constants.params:
+        lines.append(f"Constants: scalars, masks, ids (not counted above): "
+                     f"{summary.constants.params:,} ({human_bytes(summary.constants.bytes)})")
     if macs:
         total = number(summary.macs_total)
         lines.append(f"Total MACs: {total}" + ("" if summary.macs_complete else " (lower bound: some layers unknown)"))

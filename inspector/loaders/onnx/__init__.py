@@ -28,7 +28,10 @@ Parameters (docs/architecture.md, Parameter semantics)
 A parameter is a stored constant — an initializer, a ``Constant`` node's value,
 or the output of a ``ConstantOfShape`` generator — that reaches an operator as
 *data*, possibly through constant-only nodes (``Cast``, ``Reshape``,
-``Transpose``, ``DequantizeLinear`` …).  Those constant-only nodes are folded:
+``Transpose``, ``DequantizeLinear`` …), and is of a floating dtype with rank ≥ 1
+or is the weight of a quantized op (:mod:`inspector.loaders.onnx.paramrule`);
+other such tensors (0-d scalars, bool masks, integer ids and labels) carry
+``Weight.constant=True`` and are reported apart as constants.  Those constant-only nodes are folded:
 they are not layers; the stored tensors they transform become weights of the
 operator that consumes the result.  Shape, axes, index and similar operands
 (``Reshape``'s shape, ``Resize``'s scales, ``Slice``'s starts, ``Gather``'s

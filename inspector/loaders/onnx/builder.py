@@ -25,6 +25,7 @@ from .ops import (
     QUANT,
     SMALL_VALUE,
 )
+from .paramrule import mark_constants, quantized_weight_keys
 from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info
 from .scope import Const, Scope, Source, Task
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
@@ -53,6 +54,8 @@ class Builder:
         self.referenced: set[str] = set()
         self._schemas: dict[tuple[str, str, int], Any] = {}
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
+        self._quantized_weights: set[str] = set()
+        """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
         self.function_protos: dict[tuple[str, str, str], Any] = {}
         self.shape_inference = "not run"
         self.cyclic_functions: set[tuple[str, str, str]] = set()
@@ -83,6 +86,7 @@ class Builder:
                 main_scope = scope
         assert main_scope is not None
         check_expansion(graph, self.limits)
+        mark_constants([graph, *self.functions.values()], self._quantized_weights)
         for location, (tensor, reason) in self._refused.items():
             self.security.append(SecurityFact(
                 code="SEC003",
@@ -462,6 +466,7 @@ class Builder:
             self._fold_constant_of_shape(node, inputs[0], scope)
             return
         origins = _data_origins(op, inputs)
+        self._quantized_weights.update(quantized_weight_keys(op, enumerate(inputs)))
         value = evaluate(node, inputs, self.value_of)
         for k, out in enumerate(node.output):
             if not out:
@@ -606,6 +611,7 @@ class Builder:
                 if v is not None and v.size <= CONFIG_VALUE:
                     value = v.tolist()
             if data:
+                self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
                 self._add_weights(layer, const, role, weights, trainable=i not in bn_stats, quant=i in quant)
             kind = "weight" if data and const.origins else "constant"
             operands.append(Operand(role, tname, kind, const.dtype, const.shape, value))

@@ -1,0 +1,55 @@
+"""Which stored ONNX constants are parameters (docs/architecture.md, Parameter semantics).
+
+A parameter is a stored constant of a floating dtype with rank ≥ 1 that reaches an
+operator as data, or an integer/packed tensor that reaches a quantized operator
+(:data:`~.ops.QUANT`) at a data position that is not a scale or zero point (the
+weight of ``QLinearConv``, ``MatMulInteger``, ``MatMulNBits``, the input of a
+``DequantizeLinear`` …).  Every other stored tensor that reaches an operator as data
+(0-d scalars, bool masks, integer ids and labels) is a *constant*: ``Weight.constant``
+is set and it is reported apart, like quantization scales.  Operands that are shapes,
+axes, indices, ``Clip`` bounds or ``Pad`` values (:data:`~.ops.NON_DATA`) never become
+weights at all.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ...ir import ModelGraph, Weight
+from .ops import NON_DATA, QUANT
+from .scope import Const
+
+_FLOAT_PREFIXES = ("float", "bfloat")
+
+
+def is_floating(dtype: str) -> bool:
+    """True for float16/32/64, bfloat16 and the float8/float4 types."""
+    return dtype.startswith(_FLOAT_PREFIXES)
+
+
+def quantized_weight_keys(op: str, inputs: Iterable[tuple[int, Const | None]]) -> list[str]:
+    """Keys of the stored tensors that reach quantized operator ``op`` at a data
+    position that is not a scale or zero point (its quantized weights)."""
+    quant = QUANT.get(op)
+    if quant is None:
+        return []
+    non_data = NON_DATA.get(op, frozenset())
+    keys: list[str] = []
+    for i, c in inputs:
+        if c is None or i in quant or i in non_data:
+            continue
+        keys.extend(src.key for src, is_q in c.origins if not is_q)
+    return keys
+
+
+def is_parameter(w: Weight, quantized_weights: set[str]) -> bool:
+    """The convention: floating with rank ≥ 1, or the weight of a quantized operator."""
+    return (is_floating(w.dtype) and len(w.shape) >= 1) or w.key in quantized_weights
+
+
+def mark_constants(graphs: Iterable[ModelGraph], quantized_weights: set[str]) -> None:
+    """Set ``Weight.constant`` on every weight of ``graphs`` (nested graphs included) that
+    is neither a parameter nor a quantization scale or zero point."""
+    for graph in graphs:
+        for w in graph.iter_weights():
+            w.constant = not w.quantization and not is_parameter(w, quantized_weights)
