@@ -174,7 +174,7 @@ def summary(source: Source) -> ModelSummary:
     from .analysis.summary import summarize as build
 
     with opened(source) as graph:
-        return ModelSummary(build(graph, macs=True))
+        return ModelSummary(build(graph, macs=True, duplicates=True))
 
 
 def count_macs(source: Source) -> MacsReport:

@@ -1199,3 +1199,23 @@ def test_attribute_tensors_marked_external_are_never_opened(tmp_path, monkeypatc
     graph = load(save(model, tmp_path / "model" / "cos.onnx"))
     (weight,) = graph.layer("mm").weights
     assert weight.shape == (2, 2) and not weight.read().any()
+
+
+def test_info_prints_nested_sequence_and_map_types_in_full(tmp_path, cli):
+    """An skl2onnx ZipMap output, ``seq(map(int64, tensor(float)))``, printed as ``map(...)`` before."""
+    from inspector.loaders.onnx.protos import type_info
+
+    seq_map = helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, None)))
+    zipmap = helper.make_node("ZipMap", ["x"], ["probs"], domain="ai.onnx.ml", classlabels_int64s=[0, 1])
+    model = make_model([zipmap], [vi("x", shape=["N", 2])], [helper.make_value_info("probs", seq_map)])
+    model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+    code, out, _ = cli("info", save(model, tmp_path / "zipmap.onnx"))
+    assert code == 0
+    assert "probs  seq(map(int64,float32))  ?" in out
+    tensor = helper.make_tensor_type_proto(TensorProto.FLOAT, [2, "n"])
+    assert type_info(tensor) == ("float32", (2, "n"))
+    assert type_info(helper.make_optional_type_proto(tensor)) == ("optional(float32)", (2, "n"))
+    assert type_info(helper.make_sequence_type_proto(tensor)) == ("seq(float32)", None)
+    map_of_seq = helper.make_map_type_proto(TensorProto.STRING, helper.make_sequence_type_proto(tensor))
+    assert type_info(helper.make_optional_type_proto(map_of_seq)) == ("optional(map(string,seq(float32)))", None)

@@ -7,13 +7,14 @@ from onnx import helper
 
 from helpers.keras_models import keras_file
 from helpers.lint import hits, lint_path, problems
-from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
+from helpers.onnx_models import onnx_file, onnx_model, tensor, tied_model, value_info
 
 COVERED = {
     "GRAPH001": ("test_graph001_dead_node_and_unused_initializer", "test_graph_near_misses",
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
     "GRAPH002": ("test_graph002_unused_input", "test_graph_near_misses",
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
+    "GRAPH003": ("test_graph003_transposed_and_identical_copies", "test_graph003_near_misses"),
     "MODEL001": ("test_model001_states", "test_model001_near_miss"),
 }
 
@@ -153,3 +154,17 @@ def test_model001_near_miss():
     findings = lint_path(keras_file("state_trained", _mlp(True)))
     assert [(f.layer, f.severity.value) for f in hits(findings, "MODEL001")] == [(None, "info")]
     assert not hits(lint_path(keras_file("state_trained", _mlp(True)), ignore=["MODEL"]), "MODEL001")
+
+
+def test_graph003_transposed_and_identical_copies():
+    findings = hits(lint_path(onnx_file("dup_copies", lambda: tied_model(copies=True))), "GRAPH003")
+    assert sorted((f.severity.value, f.layer, f.message) for f in findings) == [
+        ("info", None, "'E_T' is a transposed copy of 'E' (8,192 bytes wasted); store the tensor once"),
+        ("info", None, "'W2' is an identical copy of 'W' (4,096 bytes wasted); store the tensor once")]
+
+
+def test_graph003_near_misses():
+    """Different tensors of the same (or reversed) shapes, and equal tensors under 1,024 elements."""
+    findings = lint_path(onnx_file("dup_distinct", lambda: tied_model(copies=False)))
+    assert not hits(findings, "GRAPH003")
+    assert not hits(lint_path(onnx_file("clean", _onnx())), "GRAPH003")

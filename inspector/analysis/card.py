@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..ir import ModelGraph
 from ..shapetext import format_shape
 from ..units import bytes_text, count_text, readable_size
 from .macs import MacsReport
 from .params import ParamCount, ParamReport
+
+if TYPE_CHECKING:
+    from .duplicates import DuplicateReport
 
 SCHEMA = "inspector.info/1"
 
@@ -106,8 +109,9 @@ def _io(graph: ModelGraph, which: str) -> list[dict[str, Any]]:
 
 
 def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None = None,
-             file_size: int | None = None) -> dict[str, Any]:
-    """Everything the card shows, as the ``inspector.info/1`` JSON document."""
+             file_size: int | None = None, duplicates: DuplicateReport | None = None) -> dict[str, Any]:
+    """Everything the card shows, as the ``inspector.info/1`` JSON document (``duplicate_params`` when
+    ``duplicates`` is given)."""
     meta = graph.metadata
     producer = None
     if meta.get("producer_name") or meta.get("producer_version"):
@@ -144,6 +148,8 @@ def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None 
             doc["metadata"][key] = meta[key]
     if macs is not None:
         doc["macs"] = {"total": macs.total, "complete": macs.complete, "unknown_layers": len(macs.unknown)}
+    if duplicates is not None:
+        doc["duplicate_params"] = [p.as_dict() for p in duplicates.pairs]
     return doc
 
 
@@ -224,6 +230,11 @@ def _facts(doc: Mapping[str, Any]) -> tuple[CardRow, ...]:
         if not m["complete"]:
             text += f", {m['unknown_layers']} layer(s) unknown"
         rows.append(CardRow("macs", "MACs", text))
+    for pair in doc.get("duplicate_params", ()):
+        how = "a transposed copy" if pair["transposed"] else "an identical copy"
+        rows.append(CardRow("duplicate_params", "Duplicate tensor",
+                            f"{pair['copy']} is {how} of {pair['original']} "
+                            f"({readable_size(pair['wasted_bytes'])} wasted)"))
     if meta.get("functions"):
         rows.append(CardRow("functions", "Functions", ", ".join(meta["functions"])))
     if meta.get("shape_inference") and meta["shape_inference"] != "ok":
@@ -239,10 +250,11 @@ def _facts(doc: Mapping[str, Any]) -> tuple[CardRow, ...]:
 
 
 def model_card(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None = None,
-               file_size: int | None = None, kind: str | None = None) -> ModelCard:
+               file_size: int | None = None, kind: str | None = None,
+               duplicates: DuplicateReport | None = None) -> ModelCard:
     """The card of ``graph``.  ``kind`` (``sequential``/``functional``, from the
-    summary) is added to the Format row when given."""
-    doc = card_doc(graph, params, macs=macs, file_size=file_size)
+    summary) is added to the Format row when given; ``duplicates`` adds a row per copied tensor."""
+    doc = card_doc(graph, params, macs=macs, file_size=file_size, duplicates=duplicates)
     table, amounts = _parameters(doc)
     return ModelCard(
         doc=doc, identity=_identity(doc, kind), inputs=_tensor_rows(doc["inputs"]),

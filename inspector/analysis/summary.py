@@ -7,11 +7,15 @@ themselves (torchinfo's collect → aggregate → format split).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..graphquery import call_inputs
 from ..ir import Inbound, Layer, ModelGraph, Shape, Weight
 from ..trust import facts_by_code
 from .params import ParamCount, count_params
+
+if TYPE_CHECKING:
+    from .duplicates import DuplicateReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class Summary:
     notes: tuple[str, ...]
     security: tuple[tuple[str, int], ...]
     """Security facts the loader recorded, as (SEC code, count), sorted by code."""
+    duplicates: DuplicateReport | None = None
+    """Stored tensors that copy another one; ``None`` when not looked for (only JSON reports them)."""
 
     @property
     def security_warning(self) -> str | None:
@@ -151,8 +157,15 @@ def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
     )
 
 
-def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
-    """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``)."""
+def _duplicates(graph: ModelGraph) -> DuplicateReport:
+    from .duplicates import find_duplicates
+
+    return find_duplicates(graph)
+
+
+def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False) -> Summary:
+    """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``, copied tensors only when
+    ``duplicates``: finding them reads the candidate tensors)."""
     report = count_params(graph)
     per_layer = dict(report.layers)
     macs_by_layer: dict[str, int | None] = {}
@@ -189,4 +202,5 @@ def summarize(graph: ModelGraph, *, macs: bool = True) -> Summary:
         macs_complete=macs_complete,
         notes=tuple(notes),
         security=tuple(facts_by_code(graph).items()),
+        duplicates=_duplicates(graph) if duplicates else None,
     )

@@ -99,6 +99,6 @@ def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
     from ..analysis.summary import summarize
 
     check_format(fmt)
-    summary = summarize(graph, macs=macs or fmt == "json")
+    summary = summarize(graph, macs=macs or fmt == "json", duplicates=fmt == "json")
     out = SummaryOutput(fmt=fmt, macs=macs, line_length=line_length, positions=positions, compact=compact)
     return RENDERERS.get(fmt, _tabulate)(summary, out)

@@ -47,6 +47,8 @@ def as_dict(summary: Summary) -> dict[str, Any]:
         "layers": layers,
         "totals": totals,
     }
+    if summary.duplicates is not None:
+        doc["duplicate_params"] = [p.as_dict() for p in summary.duplicates.pairs]
     if summary.notes:
         doc["notes"] = list(summary.notes)
     if summary.security:

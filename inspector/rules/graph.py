@@ -132,3 +132,39 @@ def unused_inputs(ctx: Context) -> Iterator[Hit]:
         if not graph.consumers(lay.name) and lay.name not in captured:
             yield Hit("this input is consumed by no layer: callers must feed data the model ignores",
                       layer=ctx.path_of(lay))
+
+
+@rule("GRAPH003", "duplicate-tensors", Severity.INFO)
+def duplicate_tensors(ctx: Context) -> Iterator[Hit]:
+    """A stored tensor that is an identical or transposed copy of another stored tensor.
+
+    ## What it does
+    Compares the stored tensors (initializers, layer weights; nested graphs included) of one
+    dtype and size whose shapes are equal, or reversed for 2-D tensors, and reports each tensor
+    whose values equal another's, or the other's transpose, naming both tensors and the bytes
+    the copy wastes.  Shapes are compared first; values are read only for those candidates,
+    first as a small sample and in full only when the samples agree.
+
+    ## Why is this bad?
+    The copy doubles the file space and the load time of one weight, and it counts twice as
+    parameters, so the model looks bigger than it is.  The TorchScript ONNX exporter, for
+    instance, stores GPT-2's tied token embedding twice (``wte`` and its transpose for the
+    language-model head): 38.6M of the 162.9M numbers in the file are that copy.  Export with
+    the weights tied (or deduplicate the initializers, e.g. ``onnxsim``) to store it once.
+
+    ## Example
+    ```python
+    # an ONNX graph with initializers E [50257, 768] and E_T = E.T [768, 50257]
+    # GRAPH003: 'E_T' is a transposed copy of 'E' (154,389,504 bytes wasted)
+    ```
+
+    ## What it does not flag
+    Tensors with fewer than 1,024 elements (biases, scales and masks that coincide by chance
+    and waste little), quantization scales and zero points, tensors generated from one fill
+    value (``ConstantOfShape``), one tensor shared by several layers (it is stored once),
+    copies with any differing value, and tensors whose values the file does not hold.
+    """
+    from ..analysis.duplicates import find_duplicates
+
+    for pair in find_duplicates(ctx.model).pairs:
+        yield Hit(f"{pair.describe()}; store the tensor once")

@@ -51,3 +51,33 @@ def onnx_file(key: str, build: Callable[[], Any]) -> Path:
     if key not in _FILES:
         _FILES[key] = save_onnx(build(), model_dir() / f"lint_{key}.onnx")
     return _FILES[key]
+
+
+VOCAB, DIM = 64, 32  # the embedding has 2,048 elements, the square weights 1,024: both >= MIN_ELEMENTS
+
+
+def tied_model(*, copies: bool) -> Any:
+    """GPT-2's shape in small: a token embedding ``E`` (Gather) and an LM head ``E_T`` (MatMul), two square
+    weights ``W`` and ``W2`` and two tiny biases with equal values.  ``copies``: ``E_T`` is ``E``
+    transposed and ``W2`` equals ``W``; else all four are different random tensors of those shapes."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((VOCAB, DIM)).astype(np.float32)
+    w = rng.standard_normal((DIM, DIM)).astype(np.float32)
+    head = emb.T.copy() if copies else rng.standard_normal((DIM, VOCAB)).astype(np.float32)
+    w2 = w.copy() if copies else rng.standard_normal((DIM, DIM)).astype(np.float32)
+    bias = np.full((DIM,), 0.5, np.float32)
+    nodes = [helper.make_node("Gather", ["E", "ids"], ["h0"], name="embed"),
+             helper.make_node("MatMul", ["h0", "W"], ["h1"], name="mm1"),
+             helper.make_node("Add", ["h1", "b1"], ["h2"], name="add1"),
+             helper.make_node("MatMul", ["h2", "W2"], ["h3"], name="mm2"),
+             helper.make_node("Add", ["h3", "b2"], ["h4"], name="add2"),
+             helper.make_node("Mul", ["h4", "one_a"], ["h5"], name="scale_a"),
+             helper.make_node("Mul", ["h5", "one_b"], ["h6"], name="scale_b"),
+             helper.make_node("MatMul", ["h6", "E_T"], ["logits"], name="lm_head")]
+    inits = [tensor("E", emb), tensor("W", w), tensor("b1", bias), tensor("W2", w2), tensor("b2", bias.copy()),
+             tensor("one_a", np.ones((1,), np.float32)), tensor("one_b", np.ones((1,), np.float32)),
+             tensor("E_T", head)]
+    return onnx_model(nodes, [value_info("ids", [1, 4], TensorProto.INT64)], [value_info("logits", [1, 4, VOCAB])],
+                      inits)

@@ -27,41 +27,38 @@ def tensor_dims(tensor: Any) -> tuple[int, ...] | None:
 
 
 def type_info(tp: Any) -> tuple[str | None, Shape | None]:
-    """(dtype, shape) of a TypeProto; shape ``None`` when unknown or not a tensor."""
-    wrappers: list[str] = []
-    for _ in range(64):  # optional(optional(...)) nests at most this deep here
-        which = tp.WhichOneof("value")
-        if which in ("tensor_type", "sparse_tensor_type"):
-            t = getattr(tp, which)
-            dtype = dtype_name(t.elem_type) if t.elem_type else None
-            shape = None
-            if t.HasField("shape"):
-                shape = tuple(_dim(d) for d in t.shape.dim)
-            for w in reversed(wrappers):
-                dtype = f"{w}({dtype or '?'})"
-                if w != "optional":
-                    shape = None
-            return dtype, shape
-        if which == "optional_type":
-            wrappers.append("optional")
-            tp = tp.optional_type.elem_type
-        elif which == "sequence_type":
-            wrappers.append("seq")
-            tp = tp.sequence_type.elem_type
-        elif which == "map_type":
-            key = dtype_name(tp.map_type.key_type)
-            inner, _ = _type_info_flat(tp.map_type.value_type)
-            return f"map({key},{inner or '?'})", None
-        else:
-            return None, None
-    return None, None
-
-
-def _type_info_flat(tp: Any) -> tuple[str | None, None]:
+    """(dtype, shape) of a TypeProto; shape ``None`` when unknown or not a tensor (an ``optional``
+    tensor keeps its shape). Sequence, map and optional types print nested in full, e.g.
+    ``seq(map(int64,float32))`` for an skl2onnx ZipMap output."""
     which = tp.WhichOneof("value")
     if which in ("tensor_type", "sparse_tensor_type"):
-        return dtype_name(getattr(tp, which).elem_type), None
-    return which, None
+        t = getattr(tp, which)
+        dtype = dtype_name(t.elem_type) if t.elem_type else None
+        shape = tuple(_dim(d) for d in t.shape.dim) if t.HasField("shape") else None
+        return dtype, shape
+    shape = None
+    if which == "optional_type" and tp.optional_type.elem_type.WhichOneof("value") == "tensor_type":
+        shape = type_info(tp.optional_type.elem_type)[1]
+    return type_text(tp), shape
+
+
+def type_text(tp: Any, depth: int = 0) -> str | None:
+    """The element type of a TypeProto as text, nested types in full: ``float32``, ``seq(float32)``,
+    ``map(int64,float32)``, ``seq(map(string,float32))``, ``optional(seq(int64))``; ``None`` when unknown."""
+    which = tp.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        code = getattr(tp, which).elem_type
+        return dtype_name(code) if code else None
+    if depth >= _MAX_TYPE_DEPTH or which not in ("optional_type", "sequence_type", "map_type"):
+        return None
+    if which == "map_type":
+        inner = type_text(tp.map_type.value_type, depth + 1)
+        return f"map({dtype_name(tp.map_type.key_type)},{inner or '?'})"
+    wrapper, elem = ("optional", tp.optional_type) if which == "optional_type" else ("seq", tp.sequence_type)
+    return f"{wrapper}({type_text(elem.elem_type, depth + 1) or '?'})"
+
+
+_MAX_TYPE_DEPTH = 64  # nested seq/map/optional types deeper than this print as '?'
 
 
 def _dim(d: Any) -> int | str | None:

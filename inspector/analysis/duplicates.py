@@ -1,0 +1,139 @@
+"""Stored tensors that are copies of another stored tensor: identical, or (2-D) transposed.
+
+Some exporters store one weight twice: the TorchScript ONNX exporter writes GPT-2's tied
+token embedding once as ``wte`` and once transposed as the language-model head's ``MatMul``
+operand.  Both count as parameters and both take file space, with no hint that they are one.
+
+:func:`find_duplicates` finds such pairs cheaply.  Shapes come first: only tensors of one
+dtype and element count whose shapes are equal, or reversed for 2-D tensors, are candidates,
+and only candidates are read.  A candidate is read once and reduced to a small sample of its
+values (in its own orientation and, for a 2-D tensor, transposed); only tensors whose samples
+agree are compared in full, two tensors in memory at a time.  Tensors smaller than
+:data:`MIN_ELEMENTS` are ignored (small biases, scales and masks coincide by chance and waste
+nothing), as are quantization scales, placeholders generated from one fill value, strings and
+tensors whose values the file does not hold.  Reading goes through the loaders' readers, so
+the resource limits (``INSPECTOR_MAX_TENSOR_BYTES`` …) apply.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import InspectorError
+from ..ir import ModelGraph, Weight
+from .weights import is_placeholder
+
+MIN_ELEMENTS = 1024
+"""Tensors with fewer elements are never reported as copies."""
+
+_SAMPLE = 64  # values compared before two tensors are read in full
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePair:
+    """``copy`` holds the same values as ``original`` (transposed when ``transposed``)."""
+
+    original: str
+    copy: str
+    transposed: bool
+    wasted_bytes: int
+    """Bytes the copy takes: what storing the tensor once would save."""
+
+    def describe(self) -> str:
+        """One line: both names, how they relate and the wasted bytes."""
+        how = "a transposed copy" if self.transposed else "an identical copy"
+        return f"{self.copy!r} is {how} of {self.original!r} ({self.wasted_bytes:,} bytes wasted)"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"original": self.original, "copy": self.copy, "transposed": self.transposed,
+                "wasted_bytes": self.wasted_bytes}
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateReport:
+    """Every copy found, in graph order of the copy."""
+
+    pairs: tuple[DuplicatePair, ...]
+
+    @property
+    def wasted_bytes(self) -> int:
+        return sum(p.wasted_bytes for p in self.pairs)
+
+
+def _stored(graph: ModelGraph) -> list[Weight]:
+    """Distinct stored tensors (by ``Weight.key``) that may be copies, in graph order."""
+    seen: set[str] = set()
+    out: list[Weight] = []
+    for _, lay in graph.walk():
+        for w in lay.weights:
+            if w.key in seen:
+                continue
+            seen.add(w.key)
+            if (w.reader is not None and not w.quantization and w.size >= MIN_ELEMENTS
+                    and w.dtype != "string" and not is_placeholder(w)):
+                out.append(w)
+    return out
+
+
+def _candidates(weights: list[Weight]) -> list[Weight]:
+    """The tensors that share dtype, size and (possibly reversed, for 2-D) shape with another."""
+    groups: dict[tuple[str, tuple[int, ...]], list[Weight]] = defaultdict(list)
+    for w in weights:
+        shape = tuple(w.shape)
+        canonical = min(shape, shape[::-1]) if len(shape) == 2 else shape
+        groups[(w.dtype, canonical)].append(w)
+    keep = {id(w) for group in groups.values() if len(group) > 1 for w in group}
+    return [w for w in weights if id(w) in keep]
+
+
+def _read(w: Weight) -> np.ndarray | None:
+    try:
+        values = np.asarray(w.read())
+    except (InspectorError, OSError, ValueError, KeyError, TypeError):
+        return None  # a tensor that cannot be read is nobody's copy
+    return values if values.shape == tuple(w.shape) else None
+
+
+def _sample(values: np.ndarray, *, transposed: bool = False) -> bytes:
+    """Values at fixed positions of ``values`` (of ``values.T`` when ``transposed``; no copy is made)."""
+    positions = np.linspace(0, values.size - 1, _SAMPLE).astype(np.int64)
+    if transposed:
+        rows, cols = np.unravel_index(positions, values.shape[::-1])
+        return np.ascontiguousarray(values[cols, rows]).tobytes()
+    return np.ascontiguousarray(values.reshape(-1)[positions]).tobytes()
+
+
+def _same(original: Weight, copy: Weight, transposed: bool) -> bool:
+    a, b = _read(original), _read(copy)
+    if a is None or b is None:
+        return False
+    return bool(np.array_equal(a, b.T if transposed else b))
+
+
+def _pairs(weights: list[Weight]) -> Iterator[DuplicatePair]:
+    # (dtype, shape, sample) of every tensor read so far -> the tensors with that sample
+    index: dict[tuple[str, tuple[int, ...], bytes], list[Weight]] = defaultdict(list)
+    for w in weights:
+        values = _read(w)
+        if values is None:
+            continue
+        shape = tuple(w.shape)
+        own = (w.dtype, shape, _sample(values))
+        flipped = (w.dtype, shape[::-1], _sample(values, transposed=True)) if values.ndim == 2 else None
+        del values
+        found = next(((o, False) for o in index.get(own, ()) if _same(o, w, False)), None)
+        if found is None and flipped is not None:
+            found = next(((o, True) for o in index.get(flipped, ()) if _same(o, w, True)), None)
+        if found is not None:
+            yield DuplicatePair(found[0].name, w.name, found[1], w.nbytes)
+        else:
+            index[own].append(w)
+
+
+def find_duplicates(graph: ModelGraph) -> DuplicateReport:
+    """The stored tensors of ``graph`` (nested graphs included) that copy another one."""
+    return DuplicateReport(tuple(_pairs(_candidates(_stored(graph)))))
