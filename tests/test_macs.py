@@ -332,6 +332,29 @@ def test_onnx_leading_symbol_other_than_batch_is_unknown(tmp_path):
     assert m.unknown == ("on_seq",)
 
 
+@pytest.mark.parametrize("rows_per_sample,k", [(1, 24), (4, 6)])
+def test_onnx_reshape_of_unknown_shape_then_matmul(tmp_path, rows_per_sample, k):
+    """A tf2onnx-style Flatten (``Reshape`` to a shape computed from ``Shape``: the output
+    dims stay unknown) then a MatMul: the product is per sample only when it contracts a
+    whole sample (24 elements); with 4 rows per sample its leading dim is not the batch."""
+    ints = lambda n, v: numpy_helper.from_array(np.array(v, np.int64), n)  # noqa: E731
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["s", "zero", "one"], ["b"]),
+             helper.make_node("Mul", ["b", "rows"], ["br"]),
+             helper.make_node("Concat", ["br", "last"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["flat"], name="flatten"),
+             helper.make_node("MatMul", ["flat", "wm"], ["y"], name="dense")]
+    inits = [ints("zero", [0]), ints("one", [1]), ints("rows", [rows_per_sample]), ints("last", [-1]),
+             w("wm", (k, 5))]
+    g = onnx_graph(tmp_path, nodes, [vi("x", shape=["N", 2, 3, 4])], [vi("y")], inits)
+    assert g.layer("flatten").output_shapes[0] in (None, ("unk__0", "unk__1"))  # no dim inferred
+    m = count_macs(g)
+    if rows_per_sample == 1:
+        assert m.complete and m.layer("dense") == 24 * 5
+    else:
+        assert m.layer("dense") is None and m.unknown == ("dense",)
+
+
 @pytest.mark.parametrize("op,gates", [("LSTM", 4), ("GRU", 3), ("RNN", 1)])
 def test_onnx_recurrent(tmp_path, op, gates):
     hidden, inp, seq = 6, 5, 7

@@ -186,13 +186,13 @@ def _batch_dims(graph: ModelGraph) -> frozenset[Any] | None:
         op = lay.operand(0)
         x = op.shape if op is not None else None
         out = lay.output_shapes[0] if lay.output_shapes else None
-        if op is not None and x is None and op.tensor in flat and out and not isinstance(out[0], int):
-            if _contracts(lay, flat[op.tensor]):  # [?] -> [b * K] x [K, N] = [b, N]
+        if op is not None and op.tensor in flat and out and len(out) == 2 and not isinstance(out[0], int):
+            if _contracts(lay, flat[op.tensor]):  # [?, ?] holds b * K: [?, K] x [K, N] = [b, N]
                 dims.add(out[0])
             continue
         if not x or isinstance(x[0], int) or x[0] not in dims:
             continue
-        if out is None and lay.type in ("Reshape", "Flatten") and _same_rest(x, x):
+        if lay.type in ("Reshape", "Flatten") and _same_rest(x, x) and not (out and _same_rest(out, out)):
             outputs = lay.config.get("@outputs")
             if isinstance(outputs, list) and outputs and isinstance(outputs[0], str):
                 flat[outputs[0]] = _prod(x[1:])  # type: ignore[arg-type]  # ints (checked)
