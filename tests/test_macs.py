@@ -274,6 +274,87 @@ def test_onnx_matrix_products(tmp_path):
     assert m.total == sum(v for _, v in m.layers if v is not None)
 
 
+def _flattened_gemm(tmp_path, dims, name):
+    """A GPT-2-style projection: ``Reshape([batch, seq, 768] -> [-1, 768])`` then ``Gemm``."""
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["flat"], name="flatten"),
+             helper.make_node("Gemm", ["flat", "wp"], ["y"], name="proj")]
+    inits = [w("wp", (768, 768)), numpy_helper.from_array(np.array([-1, 768], np.int64), "shape")]
+    return onnx_graph(tmp_path, nodes, [vi("x", shape=dims)], [vi("y")], inits, name=name)
+
+
+@pytest.mark.parametrize("dims", [["batch", "seq", 768], [None, "seq", 768], ["batch", 4, 768]])
+def test_onnx_flattened_leading_dim_is_not_batch(tmp_path, dims):
+    """Item 11.1: the ``[unk, 768]`` a Reshape makes of ``[batch, seq, 768]`` is batch x seq,
+    not the batch: the Gemm's MACs are unknown and the total a lower bound, never 768 x 768."""
+    g = _flattened_gemm(tmp_path, dims, "dynamic")
+    assert g.layer("proj").output_shapes[0][0] not in (None, "batch")  # a fresh symbol from inference
+    m = count_macs(g)
+    assert m.layer("proj") is None
+    assert m.unknown == ("proj",) and not m.complete
+    assert m.total == 0
+
+
+def test_onnx_flattened_static_dims_are_exact(tmp_path):
+    m = count_macs(_flattened_gemm(tmp_path, [2, 5, 768], "static"))
+    assert m.complete
+    assert m.layer("proj") == 2 * 5 * 768 * 768
+
+
+@pytest.mark.parametrize("batch", ["N", None])
+def test_onnx_cnn_symbolic_batch_stays_per_sample(tmp_path, batch):
+    """The graph inputs' leading dim (named, or unnamed and renamed by shape inference
+    in each consumer) is the batch: counted as 1, the total complete."""
+    nodes = [helper.make_node("Conv", ["x", "wc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf"], ["y"], name="fc")]
+    g = onnx_graph(tmp_path, nodes, [vi("x", shape=[batch, 3, 8, 8])], [vi("y")],
+                   [w("wc", (4, 3, 3, 3)), w("wf", (4, 10))])
+    m = count_macs(g)
+    assert m.complete, m.unknown
+    assert m.layer("conv") == 4 * 8 * 8 * 27
+    assert m.layer("fc") == 4 * 10
+    assert m.total == 4 * 8 * 8 * 27 + 40
+
+
+def test_onnx_leading_symbol_other_than_batch_is_unknown(tmp_path):
+    """A MatMul whose leading dim is a symbol that is not the inputs' batch (``seq``, moved
+    to the front by a Transpose) is unknown; the same product on the batch symbol is not."""
+    nodes = [helper.make_node("Transpose", ["t"], ["tt"], name="swap", perm=[1, 0]),
+             helper.make_node("MatMul", ["tt", "wm"], ["y"], name="on_seq"),
+             helper.make_node("MatMul", ["x", "wm"], ["z"], name="on_batch")]
+    g = onnx_graph(tmp_path, nodes, [vi("x", shape=["batch", 16]), vi("t", shape=[16, "seq"])],
+                   [vi("y"), vi("z")], [w("wm", (16, 8))])
+    m = count_macs(g)
+    assert m.layer("on_batch") == 16 * 8
+    assert m.layer("on_seq") is None
+    assert m.unknown == ("on_seq",)
+
+
+@pytest.mark.parametrize("rows_per_sample,k", [(1, 24), (4, 6)])
+def test_onnx_reshape_of_unknown_shape_then_matmul(tmp_path, rows_per_sample, k):
+    """A tf2onnx-style Flatten (``Reshape`` to a shape computed from ``Shape``: the output
+    dims stay unknown) then a MatMul: the product is per sample only when it contracts a
+    whole sample (24 elements); with 4 rows per sample its leading dim is not the batch."""
+    ints = lambda n, v: numpy_helper.from_array(np.array(v, np.int64), n)  # noqa: E731
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["s", "zero", "one"], ["b"]),
+             helper.make_node("Mul", ["b", "rows"], ["br"]),
+             helper.make_node("Concat", ["br", "last"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["flat"], name="flatten"),
+             helper.make_node("MatMul", ["flat", "wm"], ["y"], name="dense")]
+    inits = [ints("zero", [0]), ints("one", [1]), ints("rows", [rows_per_sample]), ints("last", [-1]),
+             w("wm", (k, 5))]
+    g = onnx_graph(tmp_path, nodes, [vi("x", shape=["N", 2, 3, 4])], [vi("y")], inits)
+    assert g.layer("flatten").output_shapes[0] in (None, ("unk__0", "unk__1"))  # no dim inferred
+    m = count_macs(g)
+    if rows_per_sample == 1:
+        assert m.complete and m.layer("dense") == 24 * 5
+    else:
+        assert m.layer("dense") is None and m.unknown == ("dense",)
+
+
 @pytest.mark.parametrize("op,gates", [("LSTM", 4), ("GRU", 3), ("RNN", 1)])
 def test_onnx_recurrent(tmp_path, op, gates):
     hidden, inp, seq = 6, 5, 7

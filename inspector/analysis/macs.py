@@ -6,6 +6,17 @@ taken as 1.  Every other dimension must be known; where it is not (a symbolic
 sequence length, a shape inference could not derive) the layer's MACs are
 *unknown* (``None``) — never a guessed number.
 
+What "the batch dimension" is: in Keras, the leading ``None`` of a layer's shapes.
+In ONNX, a leading dim only when it is the graph inputs' leading dim: the same
+symbol (``batch``, ``N``), or the fresh symbol shape inference gave it in the
+output of an op that keeps it in front (``Conv``, element-wise ops, a ``Transpose``
+keeping axis 0, a ``Reshape``/``Flatten`` keeping every other element, a 2-D
+product that contracts a whole flattened sample); see ``_batch_dims``.  Any other
+unknown leading dim is not taken as 1 (an ONNX ``LSTM``/``GRU``/``RNN`` batch axis,
+which the op's specification names, excepted): a ``Reshape`` of ``[batch, seq, 768]``
+to ``[-1, 768]`` yields a symbol that stands for batch × seq, so a ``Gemm`` on it is
+unknown and the total a lower bound.
+
 What is counted
 ---------------
 * Convolutions (Keras ``Conv1D/2D/3D``, ``Depthwise``/``Separable`` and
@@ -53,6 +64,7 @@ ops and contrib ops) are unknown.
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -92,6 +104,18 @@ MAX_DEPTH = 128
 _Shapes = Sequence[Shape | None]
 """The input (or output) shapes of one call of a layer."""
 
+_BATCH: ContextVar[frozenset[Any] | None] = ContextVar("_BATCH", default=None)
+"""The unknown dims that stand for the batch while an ONNX graph is counted
+(``None`` = Keras: any unknown dim at the batch position)."""
+
+_BATCH_KEEPING = frozenset({
+    "Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "Gemm", "Cast", "Identity",
+    "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization", "LRN",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
+    "Softmax", "Add", "Sub", "Mul", "Div", "Clip", "QuantizeLinear", "DequantizeLinear",
+})
+"""ONNX ops whose output keeps operand 0's leading (batch) dim in front."""
+
 
 @dataclass(frozen=True, slots=True)
 class MacsReport:
@@ -123,7 +147,11 @@ class _Unknown(Exception):
 def count_macs(graph: ModelGraph) -> MacsReport:
     """MACs of every layer of ``graph`` (nested graphs roll up into their layer)."""
     memo: dict[int, int | None] = {}
-    rows = tuple((lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers)
+    token = _BATCH.set(_batch_dims(graph))
+    try:
+        rows = tuple((lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers)
+    finally:
+        _BATCH.reset(token)
     total = sum(m for _, m in rows if m is not None)
     unknown = tuple(name for name, m in rows if m is None)
     return MacsReport(rows, total, unknown)
@@ -131,7 +159,79 @@ def count_macs(graph: ModelGraph) -> MacsReport:
 
 def layer_macs(graph: ModelGraph, layer: Layer) -> int | None:
     """MACs of one layer of ``graph`` (all its calls), ``None`` when unknown."""
-    return _layer(graph, layer, {}, 0)
+    token = _BATCH.set(_batch_dims(graph))
+    try:
+        return _layer(graph, layer, {}, 0)
+    finally:
+        _BATCH.reset(token)
+
+
+def _batch_dims(graph: ModelGraph) -> frozenset[Any] | None:
+    """The unknown dims that stand for the batch (counted as 1) in ``graph``; ``None`` for Keras.
+
+    The graph inputs' unknown leading dims, followed forward in graph order: shape
+    inference gives an output a fresh symbol where it cannot copy the input's, so the
+    output's unknown leading dim is the batch too when the op keeps operand 0's leading
+    dim (``Conv``, element-wise ops, a ``Transpose`` that keeps axis 0) or is a
+    ``Reshape``/``Flatten`` that keeps every other element (``[b, 12, 12, 2] -> [?, 288]``)."""
+    if not (graph.format == "onnx" or graph.kind == "onnx"):
+        return None
+    dims: set[Any] = set()
+    for ref in graph.inputs:
+        shape = graph.shape_of(ref)
+        if shape and not isinstance(shape[0], int):
+            dims.add(shape[0])
+    flat: dict[str, int] = {}  # reshaped tensors of unknown shape: elements per sample
+    for lay in graph.layers:
+        op = lay.operand(0)
+        x = op.shape if op is not None else None
+        out = lay.output_shapes[0] if lay.output_shapes else None
+        if op is not None and op.tensor in flat and out and len(out) == 2 and not isinstance(out[0], int):
+            if _contracts(lay, flat[op.tensor]):  # [?, ?] holds b * K: [?, K] x [K, N] = [b, N]
+                dims.add(out[0])
+            continue
+        if not x or isinstance(x[0], int) or x[0] not in dims:
+            continue
+        if lay.type in ("Reshape", "Flatten") and _same_rest(x, x) and not (out and _same_rest(out, out)):
+            outputs = lay.config.get("@outputs")
+            if isinstance(outputs, list) and outputs and isinstance(outputs[0], str):
+                flat[outputs[0]] = _prod(x[1:])  # type: ignore[arg-type]  # ints (checked)
+        elif out and not isinstance(out[0], int) and _keeps_batch(lay, x, out):
+            dims.add(out[0])
+    return frozenset(dims)
+
+
+def _contracts(layer: Layer, per_sample: int) -> bool:
+    """Whether a 2-D ``MatMul``/``Gemm`` contracts all ``per_sample`` elements of a sample."""
+    w = _operand_shape(layer, 1)
+    if layer.type not in ("MatMul", "Gemm") or w is None or len(w) != 2 or layer.config.get("transA"):
+        return False
+    return bool(w[1 if layer.config.get("transB") else 0] == per_sample)
+
+
+def _keeps_batch(layer: Layer, x: Shape, out: Shape) -> bool:
+    """Whether ``layer``'s output leading dim is its operand 0's leading dim."""
+    if len(x) != len(out):
+        return layer.type in ("Reshape", "Flatten") and _same_rest(x, out)
+    if layer.type in _BATCH_KEEPING:
+        return not (layer.type == "Gemm" and layer.config.get("transA"))
+    if layer.type == "Transpose":
+        perm = layer.config.get("perm")
+        return isinstance(perm, list) and bool(perm) and int(perm[0]) == 0
+    return layer.type in ("Reshape", "Flatten") and _same_rest(x, out)
+
+
+def _same_rest(x: Shape, out: Shape) -> bool:
+    """Whether all dims after the leading one are known and hold as many elements in both shapes."""
+    rest_in = [d for d in x[1:] if isinstance(d, int)]
+    rest_out = [d for d in out[1:] if isinstance(d, int)]
+    return len(rest_in) == len(x) - 1 and len(rest_out) == len(out) - 1 and _prod(rest_in) == _prod(rest_out)
+
+
+def _is_batch(dim: Any) -> bool:
+    """Whether the unknown ``dim`` at a batch position stands for the batch (counted as 1)."""
+    allowed = _BATCH.get()
+    return allowed is None or dim in allowed
 
 
 # -- dispatch ------------------------------------------------------------------------------
@@ -165,8 +265,10 @@ def _layer(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: 
 
 
 # -- shape helpers ---------------------------------------------------------------------------
-def _resolve(shape: Sequence[Any] | None, *, batch_axis: int | None = 0) -> list[int]:
-    """Integer dims; an unknown or symbolic dim at ``batch_axis`` counts as 1."""
+def _resolve(shape: Sequence[Any] | None, *, batch_axis: int | None = 0, op_batch: bool = False) -> list[int]:
+    """Integer dims; an unknown or symbolic dim at ``batch_axis`` counts as 1 when it is
+    the batch (see the module docstring), or always when ``op_batch`` (the op's own
+    specification names that axis the batch, as ONNX ``LSTM`` does)."""
     if shape is None:
         raise _Unknown
     out = []
@@ -175,7 +277,7 @@ def _resolve(shape: Sequence[Any] | None, *, batch_axis: int | None = 0) -> list
             raise _Unknown
         if isinstance(d, int) and d >= 0:
             out.append(d)
-        elif i == batch_axis:
+        elif i == batch_axis and (op_batch or _is_batch(d)):
             out.append(1)
         else:
             raise _Unknown
@@ -413,7 +515,7 @@ def _einsum_cost(equation: str, shapes: Sequence[Sequence[Any] | None]) -> int:
             raise _Unknown
         for letter, d in zip(letters, named, strict=True):  # lengths checked above
             if not isinstance(d, int) or isinstance(d, bool):
-                if letter != batch_letter:
+                if letter != batch_letter or not _is_batch(d):
                     raise _Unknown
                 continue
             if letter in sizes and sizes[letter] != d and 1 not in (sizes[letter], d):
@@ -436,7 +538,7 @@ def _split_ellipsis(letters: str, shape: list[Any], *, first: bool) -> tuple[str
     for i, d in enumerate(ell):
         if isinstance(d, int) and not isinstance(d, bool):
             ell_ints.append(d)
-        elif first and pos == 0 and i == 0:
+        elif first and pos == 0 and i == 0 and _is_batch(d):
             ell_ints.append(1)  # a leading batch dim
         else:
             raise _Unknown
@@ -601,7 +703,7 @@ def _onnx_rnn(layer: Layer) -> int:
         raise _Unknown
     layout = int(layer.config.get("layout", 0) or 0)
     seq_axis, batch_axis = (1, 0) if layout else (0, 1)
-    dims = _resolve(x, batch_axis=batch_axis)
+    dims = _resolve(x, batch_axis=batch_axis, op_batch=True)
     return dims[seq_axis] * dims[batch_axis] * (_prod(_resolve(w, batch_axis=None))
                                                  + _prod(_resolve(r, batch_axis=None)))
 
