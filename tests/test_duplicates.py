@@ -67,3 +67,24 @@ def test_summary_json_reports_duplicate_params(cli):
     clean = json.loads(cli("summary", onnx_file("dup_distinct", lambda: tied_model(copies=False)),
                            "--format", "json").out)
     assert clean["duplicate_params"] == []
+
+
+def test_summary_and_info_read_no_weight_past_their_budget(cli, monkeypatch):
+    # A summary reads no weight byte of a model whose same-shaped tensors are large (an LLM):
+    # past the budget the check is skipped and says so; lint (GRAPH003) still checks.
+    import inspector.analysis.duplicates as dup
+    from inspector.ir import Weight
+
+    path = onnx_file("dup_copies", lambda: tied_model(copies=True))
+    monkeypatch.setattr(dup, "SUMMARY_READ_BYTES", 0)
+    def refuse(self: Weight) -> None:
+        raise AssertionError(f"read {self.name}")
+
+    monkeypatch.setattr(Weight, "read", refuse)
+    doc = json.loads(cli("summary", path, "--format", "json").out)
+    assert doc["duplicate_params"] is None
+    info = json.loads(cli("info", path, "--format", "json").out)
+    assert info["duplicate_params"] is None and info["duplicate_params_skipped_bytes"] > 0
+    assert "Duplicate tensors  not checked:" in cli("info", path).out
+    report = find_duplicates(load_graph(path), max_read_bytes=0)
+    assert report.pairs == () and report.skipped_bytes > 0

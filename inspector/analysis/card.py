@@ -149,7 +149,10 @@ def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None 
     if macs is not None:
         doc["macs"] = {"total": macs.total, "complete": macs.complete, "unknown_layers": len(macs.unknown)}
     if duplicates is not None:
-        doc["duplicate_params"] = [p.as_dict() for p in duplicates.pairs]
+        # null: not checked (the candidates hold more than a summary reads)
+        doc["duplicate_params"] = (None if duplicates.skipped_bytes else [p.as_dict() for p in duplicates.pairs])
+        if duplicates.skipped_bytes:
+            doc["duplicate_params_skipped_bytes"] = duplicates.skipped_bytes
     return doc
 
 
@@ -230,7 +233,11 @@ def _facts(doc: Mapping[str, Any]) -> tuple[CardRow, ...]:
         if not m["complete"]:
             text += f", {m['unknown_layers']} layer(s) unknown"
         rows.append(CardRow("macs", "MACs", text))
-    for pair in doc.get("duplicate_params", ()):
+    if doc.get("duplicate_params_skipped_bytes"):
+        rows.append(CardRow("duplicate_params", "Duplicate tensors",
+                            f"not checked: {readable_size(doc['duplicate_params_skipped_bytes'])} of same-shaped "
+                            "tensors to read (inspector lint checks them, GRAPH003)"))
+    for pair in doc.get("duplicate_params") or ():
         how = "a transposed copy" if pair["transposed"] else "an identical copy"
         rows.append(CardRow("duplicate_params", "Duplicate tensor",
                             f"{pair['copy']} is {how} of {pair['original']} "

@@ -32,6 +32,11 @@ MIN_ELEMENTS = 1024
 
 _SAMPLE = 64  # values compared before two tensors are read in full
 
+SUMMARY_READ_BYTES = 256 * 2**20
+"""The most a summary or ``info`` reads to look for copies.  A summary otherwise reads no
+weight byte; past this (every layer of an LLM has same-shaped candidates) the check is
+skipped and said to be (``DuplicateReport.skipped_bytes``).  ``lint`` always checks."""
+
 
 @dataclass(frozen=True, slots=True)
 class DuplicatePair:
@@ -58,6 +63,8 @@ class DuplicateReport:
     """Every copy found, in graph order of the copy."""
 
     pairs: tuple[DuplicatePair, ...]
+    skipped_bytes: int = 0
+    """When not 0, the check did not run: reading the candidates would have cost this much."""
 
     @property
     def wasted_bytes(self) -> int:
@@ -134,6 +141,13 @@ def _pairs(weights: list[Weight]) -> Iterator[DuplicatePair]:
             index[own].append(w)
 
 
-def find_duplicates(graph: ModelGraph) -> DuplicateReport:
-    """The stored tensors of ``graph`` (nested graphs included) that copy another one."""
-    return DuplicateReport(tuple(_pairs(_candidates(_stored(graph)))))
+def find_duplicates(graph: ModelGraph, *, max_read_bytes: int | None = None) -> DuplicateReport:
+    """The stored tensors of ``graph`` (nested graphs included) that copy another one.
+
+    With ``max_read_bytes``, nothing is read when the candidates hold more than that:
+    the report then has no pairs and says how many bytes were skipped."""
+    candidates = _candidates(_stored(graph))
+    needed = sum(w.nbytes for w in candidates)
+    if max_read_bytes is not None and needed > max_read_bytes:
+        return DuplicateReport((), skipped_bytes=needed)
+    return DuplicateReport(tuple(_pairs(candidates)))

@@ -158,9 +158,9 @@ def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
-    from .duplicates import find_duplicates
+    from .duplicates import SUMMARY_READ_BYTES, find_duplicates
 
-    return find_duplicates(graph)
+    return find_duplicates(graph, max_read_bytes=SUMMARY_READ_BYTES)
 
 
 def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False) -> Summary:

@@ -20,7 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.card import ModelCard, model_card
-    from ..analysis.duplicates import find_duplicates
+    from ..analysis.duplicates import SUMMARY_READ_BYTES, find_duplicates
     from ..analysis.macs import count_macs
     from ..analysis.params import count_params
 
@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     def one(path: str) -> int:
         graph = load_graph(path)
+        duplicates = find_duplicates(graph, max_read_bytes=SUMMARY_READ_BYTES)
         card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
-                          file_size=size_on_disk(path), duplicates=find_duplicates(graph))
+                          file_size=size_on_disk(path), duplicates=duplicates)
         parts.append(fmt.each(card, len(cards)))
         if not args.output:
             write_output(parts[-1], None, flush=True)

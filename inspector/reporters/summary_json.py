@@ -41,14 +41,16 @@ def as_dict(summary: Summary) -> dict[str, Any]:
     if summary.constants.params:
         totals["constants"] = summary.constants.params
         totals["constants_bytes"] = summary.constants.bytes
-    doc = {
+    doc: dict[str, Any] = {
         "schema": SCHEMA,
         "model": {"name": summary.name, "format": summary.format, "path": summary.path},
         "layers": layers,
         "totals": totals,
     }
     if summary.duplicates is not None:
-        doc["duplicate_params"] = [p.as_dict() for p in summary.duplicates.pairs]
+        # null: not checked (the candidates hold more than a summary reads)
+        doc["duplicate_params"] = (None if summary.duplicates.skipped_bytes
+                                   else [p.as_dict() for p in summary.duplicates.pairs])
     if summary.notes:
         doc["notes"] = list(summary.notes)
     if summary.security:
