@@ -286,3 +286,25 @@ def test_api_dims(decoder):
         inspector.count_macs(decoder, dims={"seq": 0})
     with pytest.raises(UsageError, match="dims are bound while a model is read"):
         inspector.count_macs(inspector.load(decoder), dims={"seq": 2})
+
+
+def test_exporter_named_dims_stay_anonymous(cli):
+    """A TorchScript export names intermediate dims (``MatMul5_dim_0``): not a symbol of the model, so
+    the layer's cost stays unknown (no formula in it) and ``--dim`` refuses the name."""
+    def build():
+        model = onnx_model(
+            [helper.make_node("Reshape", ["x", "flat"], ["x2"], name="flatten"),
+             helper.make_node("MatMul", ["x2", "w"], ["y"], name="proj"),
+             helper.make_node("MatMul", ["x", "w"], ["z"], name="proj3d")],
+            [value_info("x", ["batch", "seq", 8])], [value_info("y", ["MatMul5_dim_0", 4]),
+                                                     value_info("z", ["batch", "seq", 4])],
+            [tensor("flat", np.array([-1, 8], np.int64)), tensor("w", np.ones((8, 4), np.float32))])
+        model.graph.value_info.append(value_info("x2", ["MatMul5_dim_0", 8]))
+        return model
+
+    path = onnx_file("dims_exporter_named", build)
+    report = count_macs(load(path))
+    assert report.unknown == ("proj", "proj3d") and report.symbolic == ("proj3d",)
+    assert report.formula is not None and report.formula.text() == "32·seq" and not report.formula_complete
+    result = cli("summary", path, "--dim", "MatMul5_dim_0=3")
+    assert result.code == 2 and one_error_line(result.err, path).endswith("(its symbols: batch, seq)")

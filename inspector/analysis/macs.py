@@ -109,9 +109,11 @@ _BATCH: ContextVar[frozenset[Any] | None] = ContextVar("_BATCH", default=None)
 """The unknown dims that stand for the batch while an ONNX graph is counted
 (``None`` = Keras: any unknown dim at the batch position)."""
 
-_SYMBOLIC: ContextVar[bool] = ContextVar("_SYMBOLIC", default=False)
-"""While :func:`count_macs` runs: symbolic dims of matrix products and convolutions become
-polynomials (:mod:`.symbolic`) instead of making the layer unknown."""
+_SYMBOLS: ContextVar[frozenset[str]] = ContextVar("_SYMBOLS", default=frozenset())
+"""While :func:`count_macs` runs: the model's symbols (the names the graph inputs' symbolic dims
+use).  A dim of a matrix product or convolution that is a product or sum of them becomes a
+polynomial (:mod:`.symbolic`) instead of making the layer unknown; any other named dim (an
+exporter's own ``MatMul555_dim_0``, onnx's ``unk__3``) stays anonymous."""
 
 _BATCH_KEEPING = frozenset({
     "Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "Gemm", "Cast", "Identity",
@@ -165,11 +167,11 @@ def count_macs(graph: ModelGraph) -> MacsReport:
     dims leave layers unknown, also the total as a formula in them (``MacsReport.formula``)."""
     memo: dict[int, Value | None] = {}
     token = _BATCH.set(_batch_dims(graph))
-    symbolic = _SYMBOLIC.set(True)
+    symbolic = _SYMBOLS.set(_input_symbols(graph))
     try:
         values = [(lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers]
     finally:
-        _SYMBOLIC.reset(symbolic)
+        _SYMBOLS.reset(symbolic)
         _BATCH.reset(token)
     rows = tuple((name, _number(m)) for name, m in values)
     total = sum(m for _, m in rows if m is not None)
@@ -179,6 +181,24 @@ def count_macs(graph: ModelGraph) -> MacsReport:
     if formulas:
         formula = sum((Poly.of(m) for _, m in values if m is not None), Poly())
     return MacsReport(rows, total, unknown, formula, formulas)
+
+
+def _input_symbols(graph: ModelGraph) -> frozenset[str]:
+    """The names the symbolic dims of ``graph``'s inputs use (ONNX ``dim_param``s; none for Keras)."""
+    names: set[str] = set()
+    for ref in graph.inputs:
+        for d in graph.shape_of(ref) or ():
+            poly = parse_dim(d)
+            if poly is not None:
+                names.update(poly.symbols)
+    return frozenset(names)
+
+
+def _symbolic(dim: Any) -> Poly | None:
+    """``dim`` as a polynomial in the model's symbols (see ``_SYMBOLS``), else ``None``."""
+    allowed = _SYMBOLS.get()
+    poly = parse_dim(dim) if allowed else None
+    return poly if poly is not None and set(poly.symbols) <= allowed else None
 
 
 def _number(value: Value | None) -> int | None:
@@ -334,7 +354,7 @@ def _symbolic_dims(shape: Sequence[Any] | None, *, batch_axis: int | None = 0) -
         elif i == batch_axis and _is_batch(d):
             out.append(1)
         else:
-            poly = parse_dim(d) if _SYMBOLIC.get() else None
+            poly = _symbolic(d)
             if poly is None:
                 raise _Unknown
             if i == batch_axis:
@@ -348,7 +368,7 @@ def _dim(value: Any) -> Value | None:
     """One known or symbolic dim (contracted lengths), ``None`` when anonymous or unknown."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    poly = parse_dim(value) if _SYMBOLIC.get() else None
+    poly = _symbolic(value)
     return poly if poly is not None and not poly.is_constant else None
 
 

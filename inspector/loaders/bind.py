@@ -1,10 +1,11 @@
 """``--dim NAME=VALUE``: bind a model's symbolic dims to numbers before shapes and MACs are computed.
 
-ONNX: every ``dim_param`` equal to a bound name (graph inputs, outputs and ``value_info``,
-sub-graphs included) becomes that ``dim_value`` before shape inference runs, so every
-shape inferred downstream is concrete; a ``dim_param`` that is an exporter's expression
-(``batch*seq``, ``past_seq + 1``) is evaluated where its names are bound.  The model's
-symbols are the names its ``dim_param``s use.
+ONNX: the model's symbols are the names the graph inputs' ``dim_param``s use (``batch``,
+``seq``; not the names an exporter gives intermediate tensors, such as ``MatMul555_dim_0``).
+Every ``dim_param`` equal to a bound name (graph inputs, outputs and ``value_info``, sub-graphs
+included) becomes that ``dim_value`` before shape inference runs, so every shape inferred
+downstream is concrete; a ``dim_param`` that is an exporter's expression (``batch*seq``,
+``past_seq + 1``) is evaluated where its names are bound.
 
 Keras (and SavedModel): the only symbol is ``batch``, the leading ``None`` of every shape;
 other unknown dims (a ``None`` sequence length) are anonymous and cannot be bound.
@@ -98,8 +99,8 @@ def _names(expression: str) -> list[str]:
 
 
 def onnx_symbols(model: Any) -> set[str]:
-    """The names the model's ``dim_param``s use."""
-    return {name for info in _value_infos(model) for d in _dims(info) if d.dim_param for name in _names(d.dim_param)}
+    """The names the ``dim_param``s of the model's graph inputs use."""
+    return {name for info in model.graph.input for d in _dims(info) if d.dim_param for name in _names(d.dim_param)}
 
 
 def _evaluate(expression: str, dims: Mapping[str, int]) -> int | None:
