@@ -17,6 +17,19 @@ which the op's specification names, excepted): a ``Reshape`` of ``[batch, seq, 7
 to ``[-1, 768]`` yields a symbol that stands for batch × seq, so a ``Gemm`` on it is
 unknown and the total a lower bound.
 
+Symbolic dims: a formula
+------------------------
+The model's *symbols* are the names its graph inputs' dims use (``batch``, ``seq``).
+:func:`count_macs` also computes the cost of matrix products and convolutions whose dims
+are symbols, or sums and products of them (``batch*seq``), as a polynomial
+(:class:`~.symbolic.Poly`); such a layer is still unknown as a number, and
+``MacsReport.formula`` is the total: the known layers plus these, per sample like every
+figure (the batch dim counts 1, as above).  Dims without a name, onnx's ``unk__N`` and the
+names an exporter gives intermediate tensors (``MatMul555_dim_0``) are anonymous: such a
+layer stays unknown and the formula a lower bound (``formula_complete``).  Binding symbols
+to numbers (``--dim``, :mod:`inspector.loaders.bind`) happens before shapes are inferred,
+so bound models have numbers only.
+
 What is counted
 ---------------
 * Convolutions (Keras ``Conv1D/2D/3D``, ``Depthwise``/``Separable`` and
