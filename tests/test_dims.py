@@ -308,3 +308,17 @@ def test_exporter_named_dims_stay_anonymous(cli):
     assert report.formula is not None and report.formula.text() == "32·seq" and not report.formula_complete
     result = cli("summary", path, "--dim", "MatMul5_dim_0=3")
     assert result.code == 2 and one_error_line(result.err, path).endswith("(its symbols: batch, seq)")
+
+
+def test_matmul_with_exporter_named_output_counts_from_operands():
+    """TorchScript declares an LM head's output as ``[MatMul652_dim_0, MatMul652_dim_1, V]`` although
+    its operands are ``[batch, seq, D] x [D, V]``: the cost follows from the operands."""
+    def build():
+        return onnx_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="lm_head")],
+                          [value_info("x", ["batch", "seq", 8])], [value_info("y", ["MatMul6_dim_0", "MatMul6_dim_1", 5])],
+                          [tensor("w", np.ones((8, 5), np.float32))])
+
+    path = onnx_file("dims_lm_head_named_output", build)
+    report = count_macs(load(path))
+    assert report.formula is not None and report.formula.text() == "40·seq" and report.formula_complete
+    assert count_macs(load(path, dims={"seq": 3})).total == 120

@@ -775,13 +775,16 @@ def _onnx_matmul(layer: Layer, ai: int, bi: int) -> Value:
         k = _dim(a[-1])  # a symbolic contracted length: attention's scores x values (seq)
     if k is None:
         raise _Unknown
-    if out is None:
-        # Output type not inferred (e.g. a declared output type that conflicts):
-        # [..., M, K] x [K, N] -> [..., M, N] when B is a plain matrix.
-        if a is None or b is None or len(b) != 2 or len(a) < 1:
-            raise _Unknown
-        return _product(_symbolic_dims(a[:-1])) * k * _resolve(b, batch_axis=None)[1]
-    return _product(_symbolic_dims(out)) * k
+    if out is not None:
+        try:
+            return _product(_symbolic_dims(out)) * k
+        except _Unknown:
+            pass  # an exporter's own names in a declared output type (MatMul652_dim_0): from the operands
+    # Output type not inferred (e.g. a declared output type that conflicts), or anonymous:
+    # [..., M, K] x [K, N] -> [..., M, N] when B is a plain matrix.
+    if a is None or b is None or len(b) != 2 or len(a) < 1:
+        raise _Unknown
+    return _product(_symbolic_dims(a[:-1])) * k * _resolve(b, batch_axis=None)[1]
 
 
 def _onnx_gemm(layer: Layer, ai: int, bi: int) -> Value:
