@@ -13,12 +13,12 @@ import json
 import numpy as np
 import onnx
 import pytest
-from helpers.cli import one_error_line
-from helpers.golden import check_golden
-from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 from onnx import TensorProto, helper
 
 import inspector
+from helpers.cli import one_error_line
+from helpers.golden import check_golden
+from helpers.onnx_models import onnx_file, onnx_model, tensor, value_info
 from inspector.analysis.macs import count_macs
 from inspector.analysis.symbolic import Poly, parse_dim
 from inspector.errors import UsageError
@@ -28,6 +28,7 @@ from inspector.loaders.bind import bind_onnx, onnx_symbols
 LAYERS, D, HEADS, F, V = 2, 16, 2, 32, 50
 SEQ_COEF = LAYERS * (4 * D * D + 2 * D * F) + D * V  # 4,896
 SEQ2_COEF = 2 * LAYERS * D  # 64
+MONOMIALS = [{"coefficient": SEQ_COEF, "powers": {"seq": 1}}, {"coefficient": SEQ2_COEF, "powers": {"seq": 2}}]
 
 
 def _formula(seq: int) -> int:
@@ -52,7 +53,8 @@ def _decoder(*, extra_anonymous: bool = False) -> onnx.ModelProto:
         p = f"l{i}."
         for proj in "qkv":
             nodes += [helper.make_node("MatMul", [x, w(proj, (D, D))], [p + proj], name=p + proj + "_proj"),
-                      helper.make_node("Reshape", [p + proj, "heads_shape"], [p + proj + "4"], name=p + proj + "_split")]
+                      helper.make_node("Reshape", [p + proj, "heads_shape"], [p + proj + "4"],
+                                       name=p + proj + "_split")]
         nodes += [
             helper.make_node("Transpose", [p + "q4"], [p + "qt"], perm=[0, 2, 1, 3], name=p + "q_t"),
             helper.make_node("Transpose", [p + "k4"], [p + "kt"], perm=[0, 2, 3, 1], name=p + "k_t"),
@@ -115,8 +117,7 @@ def test_formula_of_symbolic_decoder(decoder):
     report = count_macs(load(decoder))
     assert report.formula is not None and report.formula_complete
     assert report.formula.as_dict() == {
-        "monomials": [{"coefficient": SEQ_COEF, "powers": {"seq": 1}}, {"coefficient": SEQ2_COEF, "powers": {"seq": 2}}],
-        "text": f"{SEQ_COEF}·seq + {SEQ2_COEF}·seq²"}
+        "monomials": MONOMIALS, "text": f"{SEQ_COEF}·seq + {SEQ2_COEF}·seq²"}
     # the numbers are unchanged: every MatMul depends on seq, so it is unknown and the total a lower bound
     assert report.total == 0 and not report.complete
     assert len(report.symbolic) == len(report.unknown) == LAYERS * 8 + 1
@@ -163,7 +164,8 @@ def test_static_model_has_no_formula(cli):
 # -- binding in ONNX protos ------------------------------------------------------------------
 def test_bind_onnx_evaluates_expressions_and_names_symbols():
     model = onnx_model([helper.make_node("Identity", ["x"], ["y"])],
-                       [value_info("x", ["batch", "seq + past", "2*seq"])], [value_info("y", ["batch", None, "unk__3"])])
+                       [value_info("x", ["batch", "seq + past", "2*seq"])],
+                       [value_info("y", ["batch", None, "unk__3"])])
     assert onnx_symbols(model) == {"batch", "seq", "past"}
     bind_onnx(model, {"seq": 3, "past": 5})
     dims = model.graph.input[0].type.tensor_type.shape.dim
@@ -189,8 +191,7 @@ def test_summary_formula_lower_bound_line(decoder_anonymous, cli):
 def test_summary_json_formula_and_bound(decoder, cli):
     doc = json.loads(cli("summary", decoder, "-f", "json").out)
     assert doc["totals"]["macs_formula"] == {
-        "monomials": [{"coefficient": SEQ_COEF, "powers": {"seq": 1}}, {"coefficient": SEQ2_COEF, "powers": {"seq": 2}}],
-        "text": f"{SEQ_COEF}·seq + {SEQ2_COEF}·seq²", "complete": True}
+        "monomials": MONOMIALS, "text": f"{SEQ_COEF}·seq + {SEQ2_COEF}·seq²", "complete": True}
     assert doc["totals"]["macs_complete"] is False
     bound = json.loads(cli("summary", decoder, "-f", "json", "--dim", "seq=9").out)
     assert "macs_formula" not in bound["totals"]
@@ -315,7 +316,8 @@ def test_matmul_with_exporter_named_output_counts_from_operands():
     its operands are ``[batch, seq, D] x [D, V]``: the cost follows from the operands."""
     def build():
         return onnx_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="lm_head")],
-                          [value_info("x", ["batch", "seq", 8])], [value_info("y", ["MatMul6_dim_0", "MatMul6_dim_1", 5])],
+                          [value_info("x", ["batch", "seq", 8])],
+                          [value_info("y", ["MatMul6_dim_0", "MatMul6_dim_1", 5])],
                           [tensor("w", np.ones((8, 5), np.float32))])
 
     path = onnx_file("dims_lm_head_named_output", build)
