@@ -98,14 +98,16 @@ def _save_in_memory(model: Any, folder: Path) -> Path:
 def _checked_dims(dims: Mapping[str, int] | None) -> dict[str, int] | None:
     """``dims`` as a dict, or a :class:`UsageError` for a name that is not text or a value that
     is not a positive whole number."""
+    from .loaders.bind import MAX_DIM
+
     if not dims:
         return None
     out: dict[str, int] = {}
     for name, value in dims.items():
         if not isinstance(name, str) or not name:
             raise UsageError(f"dims: a symbol name must be a non-empty str, got {name!r}")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"dims: {name}: expected a positive whole number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+            raise UsageError(f"dims: {name}: expected a whole number from 1 to {MAX_DIM:,}, got {value!r}")
         out[name] = value
     return out
 

@@ -235,7 +235,8 @@ def test_unknown_symbol_is_one_line_error(decoder, cli, command):
     assert line.endswith("no symbolic dim named 'len' in this model (its symbols: batch, seq)")
 
 
-@pytest.mark.parametrize("value", ["seq", "seq=", "=3", "seq=abc", "seq=0", "seq=-2", "seq=1.5", "9x=2"])
+@pytest.mark.parametrize("value", ["seq", "seq=", "=3", "seq=abc", "seq=0", "seq=-2", "seq=1.5", "9x=2",
+                                   "seq=2147483648", "seq=99999999999999999999999"])
 def test_bad_dim_syntax_is_one_line_error(decoder, cli, value):
     result = cli("summary", decoder, "--dim", value)
     assert result.code == 2
@@ -276,6 +277,7 @@ def test_api_dims(decoder):
     assert inspector.count_macs(decoder, dims={"seq": 9}).total == _formula(9)
     formula = inspector.count_macs(decoder).formula
     assert formula is not None and formula.evaluate({"seq": 9}) == _formula(9)
+    assert f"MACs: {SEQ_COEF}·seq + {SEQ2_COEF}·seq² (formula per sample" in inspector.summary(decoder)._repr_html_()
     doc = inspector.summary(decoder, dims={"seq": 9, "batch": 2}).to_dict()
     assert doc["totals"]["macs"] == 2 * _formula(9) and doc["totals"]["macs_complete"] is True
     assert inspector.load(decoder, dims={"seq": 3}).layer("lm_head").output_shapes == [("batch", 3, V)]
@@ -283,8 +285,10 @@ def test_api_dims(decoder):
     assert inspector.count_macs(model, dims={"seq": 2}).total == _formula(2)  # an in-memory ModelProto
     with pytest.raises(UsageError, match="no symbolic dim named 'len'"):
         inspector.count_macs(decoder, dims={"len": 2})
-    with pytest.raises(UsageError, match="positive whole number"):
+    with pytest.raises(UsageError, match="whole number from 1 to"):
         inspector.count_macs(decoder, dims={"seq": 0})
+    with pytest.raises(UsageError, match="whole number from 1 to"):
+        inspector.count_macs(decoder, dims={"seq": 2**31})
     with pytest.raises(UsageError, match="dims are bound while a model is read"):
         inspector.count_macs(inspector.load(decoder), dims={"seq": 2})
 

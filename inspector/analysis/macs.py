@@ -189,10 +189,13 @@ def count_macs(graph: ModelGraph) -> MacsReport:
     rows = tuple((name, _number(m)) for name, m in values)
     total = sum(m for _, m in rows if m is not None)
     unknown = tuple(name for name, m in rows if m is None)
-    formulas = tuple(name for name, m in values if isinstance(m, Poly) and not m.is_constant)
+    by_name = {name: m for name, m in values if isinstance(m, Poly) and not m.is_constant}
+    formulas = tuple(by_name)
     formula = None
     if formulas:
-        formula = sum((Poly.of(m) for _, m in values if m is not None), Poly())
+        formula = Poly.of(total)
+        for name in formulas:
+            formula = formula + by_name[name]
     return MacsReport(rows, total, unknown, formula, formulas)
 
 

@@ -10,6 +10,7 @@ expression such as ``batch*seq`` or ``past_seq + 1``); a dim it cannot read (onn
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
@@ -59,6 +60,8 @@ class Poly:
         return Poly(((((name, 1),), 1),))
 
     def __add__(self, other: int | Poly) -> Poly:
+        if isinstance(other, int) and not other:
+            return self
         acc = dict(self.terms)
         for m, c in Poly.of(other).terms:
             acc[m] = acc.get(m, 0) + c
@@ -67,6 +70,8 @@ class Poly:
     __radd__ = __add__
 
     def __mul__(self, other: int | Poly) -> Poly:
+        if isinstance(other, int):  # the order of the monomials stays
+            return Poly(tuple((m, c * other) for m, c in self.terms)) if other else Poly()
         acc: dict[Monomial, int] = {}
         for ma, ca in self.terms:
             for mb, cb in Poly.of(other).terms:
@@ -139,12 +144,8 @@ Value = Union[int, Poly]
 """A MAC count: a number, or a polynomial in symbolic dims."""
 
 
-def parse_dim(dim: object) -> Poly | None:
-    """A symbolic dim as a polynomial: a name (``seq``) or a sum of products of names and
-    whole numbers (``batch*seq``, ``past_seq + 1``); ``None`` for anything else, and for
-    onnx's anonymous ``unk__N`` symbols."""
-    if not isinstance(dim, str) or not dim or len(dim) > 200 or dim.startswith("unk__"):
-        return None
+@functools.lru_cache(maxsize=4096)
+def _parse(dim: str) -> Poly | None:
     total: Poly = Poly()
     for term in dim.split("+"):
         product: Poly = Poly.of(1)
@@ -158,3 +159,12 @@ def parse_dim(dim: object) -> Poly | None:
                 return None
         total = total + product
     return total
+
+
+def parse_dim(dim: object) -> Poly | None:
+    """A symbolic dim as a polynomial: a name (``seq``) or a sum of products of names and
+    whole numbers (``batch*seq``, ``past_seq + 1``); ``None`` for anything else, and for
+    onnx's anonymous ``unk__N`` symbols."""
+    if not isinstance(dim, str) or not dim or len(dim) > 200 or dim.startswith("unk__"):
+        return None
+    return _parse(dim)

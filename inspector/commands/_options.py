@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 from ..config import LintConfig, load_config
 from ..errors import UsageError
 from ..findings import FAIL_ON
+from ..loaders.bind import MAX_DIM
 from ..probe_run import ProbeOptions
 from ..reporters import lint as lint_formats
 
@@ -144,8 +145,8 @@ def dim_binding(text: str) -> tuple[str, int]:
         number = int(value.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{name}: expected a positive whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{name}: expected a positive whole number, got {value!r}")
+    if not 1 <= number <= MAX_DIM:
+        raise argparse.ArgumentTypeError(f"{name}: expected a whole number from 1 to {MAX_DIM:,}, got {value!r}")
     return name, number
 
 

@@ -23,7 +23,10 @@ from typing import Any, Iterator, Mapping
 from ..errors import UsageError
 from ..ir import ModelGraph, Shape
 
-__all__ = ["KERAS_BATCH", "bind_graph", "bind_onnx", "onnx_symbols"]
+__all__ = ["KERAS_BATCH", "MAX_DIM", "bind_graph", "bind_onnx", "onnx_symbols", "unknown_dims"]
+
+MAX_DIM = 2**31 - 1
+"""The largest value a dim may be bound to (a bigger one is no model's shape, and overflows onnx's)."""
 
 KERAS_BATCH = "batch"
 """The name of a Keras (or SavedModel) model's leading ``None`` dim."""
@@ -33,6 +36,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 def _check(dims: Mapping[str, int], symbols: set[str], found: set[str] | None) -> dict[str, int]:
     """The bindings of ``dims`` that name symbols; an error for any other unless ``found`` collects them."""
+    for name, value in dims.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+            raise UsageError(f"--dim {name}: expected a whole number from 1 to {MAX_DIM:,}, got {value!r}")
     if found is not None:
         found.update(name for name in dims if name in symbols)
         return {name: v for name, v in dims.items() if name in symbols}
