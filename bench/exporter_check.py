@@ -12,7 +12,7 @@ Prints one row per export: PyTorch's parameters (trainable / BatchNorm running s
 inspector's, ``FlopCounterMode`` MACs against the inspector's MACs and ``macs_complete``, and the lint
 findings by severity with their codes.  Models with BatchNorm (trained-like statistics) are also
 exported with the exporter's optimisations off (``unfolded``: BatchNorm kept).  Dynamic-axes exports are
-traced with 2 rows; their torch MACs are for those shapes, which the inspector cannot bind yet (issue 11.2).
+traced with 2 rows; their torch MACs are for those shapes, which the summary binds (``--dim batch=2 --dim seq=16``).
 Exports are cached (see ``cache_folder``); ``--fresh`` exports again.  Exits 0: this is a measurement, not a gate.
 """
 
@@ -59,10 +59,18 @@ def _inspector(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
-def check(path: Path) -> Check:
-    """``inspector summary --format json`` and ``inspector lint --output-format json`` on ``path``."""
+def dims_of(model: exporters.ExportedModel) -> list[str]:
+    """``--dim NAME=VALUE`` arguments binding a dynamic-axes export's symbols to its traced shapes."""
+    bound = {name: model.input_shapes[inp][int(axis)]
+             for inp, axes in model.dynamic_axes.items() for axis, name in axes.items()}
+    return [arg for name, value in sorted(bound.items()) for arg in ("--dim", f"{name}={value}")]
+
+
+def check(path: Path, dims: list[str] | None = None) -> Check:
+    """``inspector summary --format json`` (``dims``: ``--dim`` arguments) and ``inspector lint
+    --output-format json`` on ``path``."""
     start = time.perf_counter()
-    summary = _inspector("summary", "--format", "json", str(path))
+    summary = _inspector("summary", "--format", "json", *(dims or ()), str(path))
     lint = _inspector("lint", "--output-format", "json", "--fail-on", "never", str(path))
     seconds = time.perf_counter() - start
     try:
@@ -154,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             for exporter in args.exporters.split(","):
                 for dynamic in variants:
                     model = _export(name, exporter, dynamic=dynamic, fold=True, folder=folder)
-                    jobs.append((model, pool.submit(check, model.path)))
+                    jobs.append((model, pool.submit(check, model.path, dims_of(model))))
                     if model.truth.non_trainable and not dynamic:  # BatchNorm: also exported unfolded
                         model = _export(name, exporter, dynamic=False, fold=False, folder=folder)
-                        jobs.append((model, pool.submit(check, model.path)))
+                        jobs.append((model, pool.submit(check, model.path, dims_of(model))))
         rows = [row(model, future.result()) for model, future in jobs]
     print_table(rows)
     inspector_seconds = sum(future.result().seconds for _, future in jobs)

@@ -16,6 +16,10 @@ Results are frozen dataclasses with ``to_dict()`` (the ``inspector.summary/1`` a
 ``inspector.lint/1`` JSON documents, built by the JSON reporters) and
 ``_repr_html_`` (a table in Jupyter).  Errors are :class:`~inspector.errors.InspectorError`
 subclasses whose ``path`` names the file (``str(err)``: ``x.onnx: is not an ONNX model (…)``).
+
+``dims`` (``load``, ``summary``, ``count_macs``, ``lint``, ``write_report``) binds symbolic dims
+to numbers before shapes and MACs are computed, as ``--dim NAME=VALUE`` does:
+``inspector.count_macs("llama.onnx", dims={"batch": 1, "seq": 128})``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Union
 
 from .errors import FileError, InspectorError, ModelLoadError, UsageError
 from .ir import ModelGraph
@@ -91,11 +95,33 @@ def _save_in_memory(model: Any, folder: Path) -> Path:
     return path
 
 
+def _checked_dims(dims: Mapping[str, int] | None) -> dict[str, int] | None:
+    """``dims`` as a dict, or a :class:`UsageError` for a name that is not text or a value that
+    is not a positive whole number."""
+    from .loaders.bind import MAX_DIM
+
+    if not dims:
+        return None
+    out: dict[str, int] = {}
+    for name, value in dims.items():
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"dims: a symbol name must be a non-empty str, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+            raise UsageError(f"dims: {name}: expected a whole number from 1 to {MAX_DIM:,}, got {value!r}")
+        out[name] = value
+    return out
+
+
 @contextmanager
-def opened(source: Source) -> Iterator[ModelGraph]:
+def opened(source: Source, *, dims: Mapping[str, int] | None = None) -> Iterator[ModelGraph]:
     """The graph of ``source`` while its file exists (the temporary copy of an in-memory model
-    is deleted on exit, so read weight values inside the ``with`` block)."""
+    is deleted on exit, so read weight values inside the ``with`` block); ``dims`` binds
+    symbolic dims while reading (not possible for a graph already loaded)."""
+    bound = _checked_dims(dims)
     if isinstance(source, ModelGraph):
+        if bound:
+            raise UsageError("dims are bound while a model is read: pass the path or the model itself, "
+                             "or call inspector.load(path, dims=...)")
         yield source
         return
     if isinstance(source, (str, os.PathLike)):
@@ -103,7 +129,7 @@ def opened(source: Source) -> Iterator[ModelGraph]:
 
         path = os.fspath(source)
         with _tagged(path):
-            graph = load_file(Path(path))
+            graph = load_file(Path(path), dims=bound)
         graph.path = path
         yield graph
         return
@@ -115,7 +141,7 @@ def opened(source: Source) -> Iterator[ModelGraph]:
     folder = Path(tempfile.mkdtemp(prefix="inspector-"))
     try:
         with _tagged(in_memory_name(source)):
-            graph = load_file(_save_in_memory(source, folder))
+            graph = load_file(_save_in_memory(source, folder), dims=bound)
         graph.path = None
         yield graph
     finally:
@@ -132,13 +158,14 @@ def _detach(graph: ModelGraph) -> None:
         weight.reader = gone
 
 
-def load(source: Source) -> ModelGraph:
-    """Read ``source`` into a :class:`ModelGraph`, statically (nothing in the file is executed).
+def load(source: Source, *, dims: Mapping[str, int] | None = None) -> ModelGraph:
+    """Read ``source`` into a :class:`ModelGraph`, statically (nothing in the file is executed);
+    ``dims`` binds symbolic dims (``{"seq": 128}``) before shapes are computed.
 
     For an in-memory model the graph describes it fully (layers, shapes, parameters,
     MACs), but its weight values stay with the model: lint it by passing the model itself."""
     in_memory = not isinstance(source, (str, os.PathLike, ModelGraph))
-    with opened(source) as graph:
+    with opened(source, dims=dims) as graph:
         if in_memory:
             _detach(graph)
         return graph
@@ -169,19 +196,22 @@ class ModelSummary:
         return summary_html(self.summary)
 
 
-def summary(source: Source) -> ModelSummary:
-    """The summary of ``source`` with MACs (see :func:`inspector.summarize` for the text formats)."""
+def summary(source: Source, *, dims: Mapping[str, int] | None = None) -> ModelSummary:
+    """The summary of ``source`` with MACs (see :func:`inspector.summarize` for the text formats);
+    ``dims`` binds symbolic dims first, else MACs that depend on them are a formula."""
     from .analysis.summary import summarize as build
 
-    with opened(source) as graph:
+    with opened(source, dims=dims) as graph:
         return ModelSummary(build(graph, macs=True, duplicates=True))
 
 
-def count_macs(source: Source) -> MacsReport:
-    """Multiply-accumulates of one sample through every layer (:class:`~inspector.analysis.macs.MacsReport`)."""
+def count_macs(source: Source, *, dims: Mapping[str, int] | None = None) -> MacsReport:
+    """Multiply-accumulates of one sample through every layer (:class:`~inspector.analysis.macs.MacsReport`);
+    ``dims`` binds symbolic dims first (``{"seq": 128}``), else ``MacsReport.formula`` is the total
+    as a formula in them."""
     from .analysis.macs import count_macs as count
 
-    with opened(source) as graph:
+    with opened(source, dims=dims) as graph:
         return count(graph)
 
 
@@ -240,7 +270,7 @@ def split_codes(codes: str | Iterable[str] | None) -> list[str] | None:
 
 
 def lint(source: Source, *, select: str | Iterable[str] | None = None, ignore: str | Iterable[str] | None = None,
-         config: ConfigSource = None) -> LintResult:
+         config: ConfigSource = None, dims: Mapping[str, int] | None = None) -> LintResult:
     """Lint ``source``: ``select``/``ignore`` are rule codes or prefixes (``"INIT"``, ``["BN001"]``,
     ``"INIT,BN"``), ``config`` a :class:`~inspector.config.LintConfig` or a ``pyproject.toml``
     to read ``[tool.inspector]`` from (``None``: the defaults, no file is searched for)."""
@@ -248,7 +278,7 @@ def lint(source: Source, *, select: str | Iterable[str] | None = None, ignore: s
     from .rules import lint as run
 
     cfg = resolve_config(config)
-    with opened(source) as graph:
+    with opened(source, dims=dims) as graph:
         where = _where(source, graph)
         with _tagged(where):
             findings = run(graph, config=cfg, select=split_codes(select), ignore=split_codes(ignore))
@@ -269,7 +299,8 @@ _REPORT_SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown
 
 def write_report(source: Source, output: str | os.PathLike[str], *, fmt: str | None = None,
                  select: str | Iterable[str] | None = None, ignore: str | Iterable[str] | None = None,
-                 config: ConfigSource = None, lint: bool = True, charts: bool = True) -> Path:
+                 config: ConfigSource = None, lint: bool = True, charts: bool = True,
+                 dims: Mapping[str, int] | None = None) -> Path:
     """Write the report ``inspector report`` writes (HTML or Markdown, from ``output``'s suffix
     unless ``fmt`` says) and return its path.  Charts need matplotlib (else they are left out);
     Markdown charts go to ``OUTPUT_STEM_files/`` beside the report."""
@@ -283,7 +314,7 @@ def write_report(source: Source, output: str | os.PathLike[str], *, fmt: str | N
         raise UsageError(f"cannot tell the report format from {str(out)!r}: name it .html or .md, "
                          "or pass fmt='html' or 'markdown'")
     findings = rules = None
-    with opened(source) as graph:
+    with opened(source, dims=dims) as graph:
         if lint:
             with _tagged(_where(source, graph)):
                 findings = _lint_graph(graph, select=select, ignore=ignore, config=config)

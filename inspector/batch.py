@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from .errors import FileError, InspectorError
 from .ir import ModelGraph
 
 
-def load_graph(path: str) -> ModelGraph:
-    """Load one model, tagging any error with its path (:class:`FileError`)."""
+def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
+               dims_found: set[str] | None = None) -> ModelGraph:
+    """Load one model (``dims``: symbolic dims bound to numbers, see :func:`inspector.loaders.load`),
+    tagging any error with its path (:class:`FileError`)."""
     from .loaders import load
 
     try:
-        return load(Path(path))
+        return load(Path(path), dims=dims, dims_found=dims_found)
     except InspectorError as exc:
         raise FileError(path, exc) from exc
 

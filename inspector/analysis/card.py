@@ -148,6 +148,8 @@ def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None 
             doc["metadata"][key] = meta[key]
     if macs is not None:
         doc["macs"] = {"total": macs.total, "complete": macs.complete, "unknown_layers": len(macs.unknown)}
+        if macs.formula is not None:
+            doc["macs"]["formula"] = {**macs.formula.as_dict(), "complete": macs.formula_complete}
     if duplicates is not None:
         # null: not checked (the candidates hold more than a summary reads)
         doc["duplicate_params"] = (None if duplicates.skipped_bytes else [p.as_dict() for p in duplicates.pairs])
@@ -230,7 +232,11 @@ def _facts(doc: Mapping[str, Any]) -> tuple[CardRow, ...]:
     if "macs" in doc:
         m = doc["macs"]
         text = f"{count_text(m['total'])} ({m['total']:,})"
-        if not m["complete"]:
+        if "formula" in m:
+            text = f"{m['formula']['text']} (formula per sample; bind with --dim)"
+            if not m["formula"]["complete"]:
+                text += ", some layers unknown"
+        elif not m["complete"]:
             text += f", {m['unknown_layers']} layer(s) unknown"
         rows.append(CardRow("macs", "MACs", text))
     if doc.get("duplicate_params_skipped_bytes"):

@@ -17,6 +17,19 @@ which the op's specification names, excepted): a ``Reshape`` of ``[batch, seq, 7
 to ``[-1, 768]`` yields a symbol that stands for batch × seq, so a ``Gemm`` on it is
 unknown and the total a lower bound.
 
+Symbolic dims: a formula
+------------------------
+The model's *symbols* are the names its graph inputs' dims use (``batch``, ``seq``).
+:func:`count_macs` also computes the cost of matrix products and convolutions whose dims
+are symbols, or sums and products of them (``batch*seq``), as a polynomial
+(:class:`~.symbolic.Poly`); such a layer is still unknown as a number, and
+``MacsReport.formula`` is the total: the known layers plus these, per sample like every
+figure (the batch dim counts 1, as above).  Dims without a name, onnx's ``unk__N`` and the
+names an exporter gives intermediate tensors (``MatMul555_dim_0``) are anonymous: such a
+layer stays unknown and the formula a lower bound (``formula_complete``).  Binding symbols
+to numbers (``--dim``, :mod:`inspector.loaders.bind`) happens before shapes are inferred,
+so bound models have numbers only.
+
 What is counted
 ---------------
 * Convolutions (Keras ``Conv1D/2D/3D``, ``Depthwise``/``Separable`` and
@@ -95,6 +108,7 @@ from ..vocab import (
     KERAS_UPSAMPLING,
     RNN_WRAPPERS,
 )
+from .symbolic import Poly, Value, parse_dim
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
 
@@ -107,6 +121,12 @@ _Shapes = Sequence[Shape | None]
 _BATCH: ContextVar[frozenset[Any] | None] = ContextVar("_BATCH", default=None)
 """The unknown dims that stand for the batch while an ONNX graph is counted
 (``None`` = Keras: any unknown dim at the batch position)."""
+
+_SYMBOLS: ContextVar[frozenset[str]] = ContextVar("_SYMBOLS", default=frozenset())
+"""While :func:`count_macs` runs: the model's symbols (the names the graph inputs' symbolic dims
+use).  A dim of a matrix product or convolution that is a product or sum of them becomes a
+polynomial (:mod:`.symbolic`) instead of making the layer unknown; any other named dim (an
+exporter's own ``MatMul555_dim_0``, onnx's ``unk__3``) stays anonymous."""
 
 _BATCH_KEEPING = frozenset({
     "Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "Gemm", "Cast", "Identity",
@@ -127,6 +147,17 @@ class MacsReport:
     """Sum of the known per-layer figures."""
     unknown: tuple[str, ...]
     """Names of the layers whose MACs are unknown (in graph order)."""
+    formula: Poly | None = None
+    """The total as a polynomial in the model's symbolic dims (per sample: batch dims count 1):
+    the known layers plus the layers whose cost is a formula; ``None`` when no layer's cost
+    depends on a symbol (then ``total`` says it all)."""
+    symbolic: tuple[str, ...] = ()
+    """Names of the layers whose MACs are a formula in symbolic dims (a subset of ``unknown``)."""
+
+    @property
+    def formula_complete(self) -> bool:
+        """True when every layer's cost is known or a formula, so ``formula`` is the model's cost."""
+        return len(self.symbolic) == len(self.unknown)
 
     @property
     def complete(self) -> bool:
@@ -145,23 +176,59 @@ class _Unknown(Exception):
 
 
 def count_macs(graph: ModelGraph) -> MacsReport:
-    """MACs of every layer of ``graph`` (nested graphs roll up into their layer)."""
-    memo: dict[int, int | None] = {}
+    """MACs of every layer of ``graph`` (nested graphs roll up into their layer); where symbolic
+    dims leave layers unknown, also the total as a formula in them (``MacsReport.formula``)."""
+    memo: dict[int, Value | None] = {}
     token = _BATCH.set(_batch_dims(graph))
+    symbolic = _SYMBOLS.set(_input_symbols(graph))
     try:
-        rows = tuple((lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers)
+        values = [(lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers]
     finally:
+        _SYMBOLS.reset(symbolic)
         _BATCH.reset(token)
+    rows = tuple((name, _number(m)) for name, m in values)
     total = sum(m for _, m in rows if m is not None)
     unknown = tuple(name for name, m in rows if m is None)
-    return MacsReport(rows, total, unknown)
+    by_name = {name: m for name, m in values if isinstance(m, Poly) and not m.is_constant}
+    formulas = tuple(by_name)
+    formula = None
+    if formulas:
+        formula = Poly.of(total)
+        for name in formulas:
+            formula = formula + by_name[name]
+    return MacsReport(rows, total, unknown, formula, formulas)
+
+
+def _input_symbols(graph: ModelGraph) -> frozenset[str]:
+    """The names the symbolic dims of ``graph``'s inputs use (ONNX ``dim_param``s; none for Keras)."""
+    names: set[str] = set()
+    for ref in graph.inputs:
+        for d in graph.shape_of(ref) or ():
+            poly = parse_dim(d)
+            if poly is not None:
+                names.update(poly.symbols)
+    return frozenset(names)
+
+
+def _symbolic(dim: Any) -> Poly | None:
+    """``dim`` as a polynomial in the model's symbols (see ``_SYMBOLS``), else ``None``."""
+    allowed = _SYMBOLS.get()
+    poly = parse_dim(dim) if allowed else None
+    return poly if poly is not None and set(poly.symbols) <= allowed else None
+
+
+def _number(value: Value | None) -> int | None:
+    """A layer's MACs as a number: ``None`` for a formula that still has symbols."""
+    if isinstance(value, Poly):
+        return value.constant() if value.is_constant else None
+    return value
 
 
 def layer_macs(graph: ModelGraph, layer: Layer) -> int | None:
     """MACs of one layer of ``graph`` (all its calls), ``None`` when unknown."""
     token = _BATCH.set(_batch_dims(graph))
     try:
-        return _layer(graph, layer, {}, 0)
+        return _number(_layer(graph, layer, {}, 0))
     finally:
         _BATCH.reset(token)
 
@@ -235,14 +302,14 @@ def _is_batch(dim: Any) -> bool:
 
 
 # -- dispatch ------------------------------------------------------------------------------
-def _graph_total(graph: ModelGraph, memo: dict[int, int | None], depth: int) -> int | None:
+def _graph_total(graph: ModelGraph, memo: dict[int, Value | None], depth: int) -> Value | None:
     key = id(graph)
     if key in memo:
         return memo[key]
     if depth > MAX_DEPTH:
         return None
     memo[key] = None  # a (malformed) cycle stays unknown instead of recursing forever
-    total = 0
+    total: Value = 0
     for lay in graph.layers:
         m = _layer(graph, lay, memo, depth + 1)
         if m is None:
@@ -252,7 +319,7 @@ def _graph_total(graph: ModelGraph, memo: dict[int, int | None], depth: int) -> 
     return total
 
 
-def _layer(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+def _layer(graph: ModelGraph, layer: Layer, memo: dict[int, Value | None], depth: int) -> Value | None:
     try:
         if graph.format == "onnx" or graph.kind == "onnx":
             return _onnx(graph, layer, memo, depth)
@@ -288,6 +355,46 @@ def _prod(values: Sequence[int]) -> int:
     return math.prod(int(v) for v in values)
 
 
+def _symbolic_dims(shape: Sequence[Any] | None, *, batch_axis: int | None = 0) -> list[Value]:
+    """Like :func:`_resolve`, but while :func:`count_macs` runs a symbolic dim (``seq``,
+    ``batch*seq``) becomes a polynomial instead of making the layer unknown.  A batch dim
+    (see the module docstring) still counts 1, also inside a product (per sample)."""
+    if shape is None:
+        raise _Unknown
+    out: list[Value] = []
+    for i, d in enumerate(shape):
+        if isinstance(d, bool):
+            raise _Unknown
+        if isinstance(d, int) and d >= 0:
+            out.append(d)
+        elif i == batch_axis and _is_batch(d):
+            out.append(1)
+        else:
+            poly = _symbolic(d)
+            if poly is None:
+                raise _Unknown
+            if i == batch_axis:
+                batch = _BATCH.get() or frozenset()
+                poly = poly.substitute({name: 1 for name in poly.symbols if name in batch})
+            out.append(poly.constant() if poly.is_constant else poly)
+    return out
+
+
+def _dim(value: Any) -> Value | None:
+    """One known or symbolic dim (contracted lengths), ``None`` when anonymous or unknown."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    poly = _symbolic(value)
+    return poly if poly is not None and not poly.is_constant else None
+
+
+def _product(values: Sequence[Value]) -> Value:
+    out: Value = 1
+    for v in values:
+        out = out * v
+    return out
+
+
 def _weights(layer: Layer, *roles: str) -> list[Weight]:
     return [w for w in layer.weights if w.role in roles and not w.quantization]
 
@@ -313,7 +420,7 @@ _KERAS_CONV_T = KERAS_CONV_TRANSPOSE | KERAS_DECONVOLUTION
 _KERAS_RNN = KERAS_RNN | KERAS_RNN_LEGACY | CUDNN_RNN | RNN_WRAPPERS
 
 
-def _keras(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+def _keras(graph: ModelGraph, layer: Layer, memo: dict[int, Value | None], depth: int) -> Value | None:
     sub = layer.subgraphs.get("model")
     if sub is not None:
         inner = _graph_total(sub, memo, depth + 1)
@@ -606,24 +713,25 @@ def _present(layer: Layer, index: int) -> bool:
     return op is not None and op.present
 
 
-def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, Value | None], depth: int) -> Value | None:
     op = layer.type
+    own: Value
     if op in _ONNX_ZERO:
         own = 0
     elif op in _ONNX_CONV:
         own = _onnx_conv(layer, *_ONNX_CONV[op])
     elif op == "ConvTranspose":
-        x = _resolve(_operand_shape(layer, 0))
+        x = _symbolic_dims(_operand_shape(layer, 0))
         w = _resolve(_operand_shape(layer, 1), batch_axis=None)
-        own = _prod(x) * _prod(w[1:])
+        own = _product(x) * _prod(w[1:])
     elif op in _ONNX_MATMUL:
         own = _onnx_matmul(layer, *_ONNX_MATMUL[op])
     elif op in _ONNX_GEMM:
         own = _onnx_gemm(layer, *_ONNX_GEMM[op])
     elif op == "com.microsoft.MatMulNBits":
         k, n = int(layer.config["K"]), int(layer.config["N"])
-        a = _resolve(_operand_shape(layer, 0))
-        own = _prod(a[:-1]) * k * n
+        a = _symbolic_dims(_operand_shape(layer, 0))
+        own = _product(a[:-1]) * k * n
     elif op == "Einsum":
         shapes = [_operand_shape(layer, i) for i in range(len(layer.operands))]
         own = _einsum_cost(str(layer.config["equation"]), shapes)
@@ -640,48 +748,53 @@ def _onnx(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: i
     return own
 
 
-def _onnx_conv(layer: Layer, xi: int, wi: int) -> int:
+def _onnx_conv(layer: Layer, xi: int, wi: int) -> Value:
     out = layer.output_shapes[0] if layer.output_shapes else None
-    out_dims = _resolve(out)
+    out_dims = _product(_symbolic_dims(out))
     w = _operand_shape(layer, wi)
     if w is not None:
-        return _prod(out_dims) * _prod(_resolve(w, batch_axis=None)[1:])
+        return out_dims * _prod(_resolve(w, batch_axis=None)[1:])
     kernel = layer.config.get("kernel_shape")
     x = _operand_shape(layer, xi)
     if not kernel or x is None:
         raise _Unknown
     cin = _resolve(x)[1]
     group = int(layer.config.get("group", 1) or 1)
-    return _prod(out_dims) * (cin // group) * _prod(kernel)
+    return out_dims * (cin // group) * _prod(kernel)
 
 
-def _onnx_matmul(layer: Layer, ai: int, bi: int) -> int:
+def _onnx_matmul(layer: Layer, ai: int, bi: int) -> Value:
     out = layer.output_shapes[0] if layer.output_shapes else None
     a = _operand_shape(layer, ai)
     b = _operand_shape(layer, bi)
-    k = None
+    k: Value | None = None
     if a is not None and len(a) >= 1 and isinstance(a[-1], int):
         k = a[-1]
     elif b is not None and len(b) >= 1:
         kd = b[-2] if len(b) >= 2 else b[0]
         if isinstance(kd, int):
             k = kd
+    if k is None and a is not None and len(a) >= 1:
+        k = _dim(a[-1])  # a symbolic contracted length: attention's scores x values (seq)
     if k is None:
         raise _Unknown
-    if out is None:
-        # Output type not inferred (e.g. a declared output type that conflicts):
-        # [..., M, K] x [K, N] -> [..., M, N] when B is a plain matrix.
-        if a is None or b is None or len(b) != 2 or len(a) < 1:
-            raise _Unknown
-        return _prod(_resolve(a[:-1])) * k * _resolve(b, batch_axis=None)[1]
-    return _prod(_resolve(out)) * k
+    if out is not None:
+        try:
+            return _product(_symbolic_dims(out)) * k
+        except _Unknown:
+            pass  # an exporter's own names in a declared output type (MatMul652_dim_0): from the operands
+    # Output type not inferred (e.g. a declared output type that conflicts), or anonymous:
+    # [..., M, K] x [K, N] -> [..., M, N] when B is a plain matrix.
+    if a is None or b is None or len(b) != 2 or len(a) < 1:
+        raise _Unknown
+    return _product(_symbolic_dims(a[:-1])) * k * _resolve(b, batch_axis=None)[1]
 
 
-def _onnx_gemm(layer: Layer, ai: int, bi: int) -> int:
+def _onnx_gemm(layer: Layer, ai: int, bi: int) -> Value:
     out = layer.output_shapes[0] if layer.output_shapes else None
     a = _operand_shape(layer, ai)
     b = _operand_shape(layer, bi)
-    k = None
+    k: Value | None = None
     if a is not None and len(a) == 2:
         kd = a[0] if layer.config.get("transA") else a[1]
         if isinstance(kd, int):
@@ -692,7 +805,7 @@ def _onnx_gemm(layer: Layer, ai: int, bi: int) -> int:
             k = kd
     if k is None or out is None:
         raise _Unknown
-    return _prod(_resolve(out)) * k
+    return _product(_symbolic_dims(out)) * k
 
 
 def _onnx_rnn(layer: Layer) -> int:
@@ -732,7 +845,8 @@ def _onnx_attention(layer: Layer) -> int:
     return batch * heads * tq * tk * (hd + hv)
 
 
-def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], depth: int) -> int | None:
+def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, Value | None],
+                  depth: int) -> Value | None:
     op = layer.type
     if op == "If":
         branches = {}
@@ -744,9 +858,9 @@ def _onnx_control(graph: ModelGraph, layer: Layer, memo: dict[int, int | None], 
         if cond is not None and not isinstance(cond, list):
             chosen = branches["then_branch" if cond else "else_branch"]
             return chosen
-        known = [m for m in branches.values() if m is not None]
+        known = [m for m in branches.values() if isinstance(m, int)]
         if len(known) != len(branches):
-            return None
+            return None  # a branch unknown, or a formula: no upper bound to take
         return max(known)
     body = layer.subgraphs.get("body")
     if body is None:

@@ -16,6 +16,7 @@ from .params import ParamCount, count_params
 
 if TYPE_CHECKING:
     from .duplicates import DuplicateReport
+    from .symbolic import Poly
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class Summary:
     """Security facts the loader recorded, as (SEC code, count), sorted by code."""
     duplicates: DuplicateReport | None = None
     """Stored tensors that copy another one; ``None`` when not looked for (only JSON reports them)."""
+    macs_formula: Poly | None = None
+    """The MACs as a formula in symbolic dims, when they leave layers unknown (``MacsReport.formula``)."""
+    macs_formula_complete: bool = True
+    """Every layer's MACs are known or a formula, so ``macs_formula`` is the model's cost."""
 
     @property
     def security_warning(self) -> str | None:
@@ -171,6 +176,8 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
     macs_by_layer: dict[str, int | None] = {}
     macs_total: int | None = None
     macs_complete = False
+    formula: Poly | None = None
+    formula_complete = True
     if macs:
         from .macs import count_macs
 
@@ -178,6 +185,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_by_layer = dict(mreport.layers)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
+        formula, formula_complete = mreport.formula, mreport.formula_complete
     rows = []
     for lay in graph.layers:
         if graph.kind == "sequential" and lay.type == "InputLayer":
@@ -203,4 +211,6 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         notes=tuple(notes),
         security=tuple(facts_by_code(graph).items()),
         duplicates=_duplicates(graph) if duplicates else None,
+        macs_formula=formula,
+        macs_formula_complete=formula_complete,
     )

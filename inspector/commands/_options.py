@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 from ..config import LintConfig, load_config
 from ..errors import UsageError
 from ..findings import FAIL_ON
+from ..loaders.bind import MAX_DIM
 from ..probe_run import ProbeOptions
 from ..reporters import lint as lint_formats
 
@@ -128,6 +130,41 @@ def whole_number(*, minimum: int, why: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+_DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+def dim_binding(text: str) -> tuple[str, int]:
+    """An argparse ``type`` for ``--dim NAME=VALUE``: a symbol name and a positive whole number."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not _DIM_NAME.match(name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. seq=128), got {text!r}")
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: expected a positive whole number, got {value!r}") from None
+    if not 1 <= number <= MAX_DIM:
+        raise argparse.ArgumentTypeError(f"{name}: expected a whole number from 1 to {MAX_DIM:,}, got {value!r}")
+    return name, number
+
+
+def add_dim_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--dim NAME=VALUE`` (repeatable): bind a symbolic dim before shapes and MACs are computed."""
+    parser.add_argument("--dim", dest="dims", action="append", type=dim_binding, metavar="NAME=VALUE",
+                        help="bind the symbolic dim NAME (an ONNX dim_param such as seq; 'batch' for the leading "
+                             "None of a Keras model) to VALUE before shapes and MACs are computed; repeatable")
+
+
+def dims_option(args: argparse.Namespace) -> dict[str, int]:
+    """The ``--dim`` bindings of the command line (a :class:`UsageError` when one name gets two values)."""
+    dims: dict[str, int] = {}
+    for name, value in getattr(args, "dims", None) or ():
+        if dims.get(name, value) != value:
+            raise UsageError(f"--dim {name}: bound twice ({dims[name]} and {value})")
+        dims[name] = value
+    return dims
 
 
 class ModelOutputs:

@@ -15,9 +15,11 @@ from ..findings import SEVERITIES
 from ..reporters import diff as diff_formats
 from ._options import (
     add_config_options,
+    add_dim_option,
     add_format_option,
     add_output_option,
     check_output,
+    dims_option,
     load_config_option,
     write_output,
 )
@@ -55,6 +57,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=SEVERITIES, default="warning",
                    help="lowest severity of a new finding that counts as a findings change (default warning)")
     p.add_argument("--no-lint", action="store_true", help="do not lint the models (no findings comparison)")
+    add_dim_option(p)
     add_config_options(p, config_help="read [tool.inspector] lint options from FILE")
 
 
@@ -64,9 +67,15 @@ def run(args: argparse.Namespace) -> int:
 
     gate = _kinds(args.fail_on_change)
     check_output(args.output, [args.a, args.b])
-    a = load_graph(args.a)
+    dims = dims_option(args)
+    found: set[str] = set()  # each model binds the names that are its symbols; a name neither has is an error
+    a = load_graph(args.a, dims=dims, dims_found=found)
     a.path = args.a
-    b = load_graph(args.b)
+    b = load_graph(args.b, dims=dims, dims_found=found)
+    if set(dims) - found:
+        from ..loaders.bind import unknown_dims
+
+        raise unknown_dims(sorted(set(dims) - found), None)
     b.path = args.b
     findings_a = findings_b = None
     if not args.no_lint:

@@ -7,7 +7,7 @@ import argparse
 from ..batch import for_each_file, load_graph
 from ..fileio import size_on_disk
 from ..reporters.info import FORMATS, RENDERERS
-from ._options import add_format_option, add_output_option, check_output, write_output
+from ._options import add_dim_option, add_format_option, add_output_option, check_output, dims_option, write_output
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -16,6 +16,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_format_option(p, choices=FORMATS, default="text", help="text (default) or json (schema inspector.info/1)")
     add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
+    add_dim_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, args.models)
     cards: list[ModelCard] = []
     parts: list[str] = []
+    dims = dims_option(args)
 
     def one(path: str) -> int:
-        graph = load_graph(path)
+        graph = load_graph(path, dims=dims)
         duplicates = find_duplicates(graph, max_read_bytes=SUMMARY_READ_BYTES)
         card = model_card(graph, count_params(graph), macs=count_macs(graph) if args.macs else None,
                           file_size=size_on_disk(path), duplicates=duplicates)

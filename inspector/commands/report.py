@@ -21,9 +21,11 @@ from ..errors import FileError, InspectorError, UsageError
 from ..fileio import size_on_disk
 from ._options import (
     add_config_options,
+    add_dim_option,
     add_format_option,
     add_probe_arguments,
     check_output,
+    dims_option,
     load_config_option,
     probe_options,
     split_codes,
@@ -66,6 +68,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                      help="run the model on a batch and add activation saturation and dead units "
                           "(needs the tensorflow or runtime extra; refused for unsafe files unless --trust)")
     add_probe_arguments(dyn)
+    add_dim_option(p)
     dyn.add_argument("--history", metavar="LOG",
                      help="add the training curves of LOG (CSVLogger .csv, History .json, TensorBoard events)")
 
@@ -198,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config_option(args)
     history = run_history(args.history) if args.history else None  # a bad log fails before the model loads
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, dims=dims_option(args))
     graph.path = args.model
     probe, probe_page = run_probe(graph, args) if args.probe else (None, None)
     findings, lint_error = _lint(graph, args, config, probe=probe, history=history)

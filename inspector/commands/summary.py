@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..batch import for_each_file, load_graph
-from ._options import ModelOutputs, add_format_option, add_output_option, check_output
+from ._options import ModelOutputs, add_dim_option, add_format_option, add_output_option, check_output, dims_option
 
 
 def _positions(text: str) -> list[float]:
@@ -24,6 +24,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                            "(github, grid, simple, pipe, …)")
     add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add a multiply-accumulate column and total")
+    add_dim_option(p)
     p.add_argument("--line-length", type=int, default=None, metavar="N",
                    help="classic/keras3 formats: total line length (classic: 98, or 65 for sequential "
                         "models; keras3: 108, or 88)")
@@ -37,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     check_format(args.format)
     check_output(args.output, args.models)
     outputs = ModelOutputs(args.output, fmt=args.format)
+    dims = dims_option(args)
 
     def one(path: str) -> int:
-        graph = load_graph(path)
+        graph = load_graph(path, dims=dims)
         # Several models in JSON: one compact document per line (JSON Lines).
         outputs.add(render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
                            positions=args.positions, compact=len(args.models) > 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 from ..errors import ModelLoadError, UnsupportedFormat
 from ..ir import ModelGraph
@@ -94,8 +95,11 @@ def _looks_like_onnx(head: bytes) -> bool:
     return bool(head) and head[0] in (0x08, 0x12, 0x1A, 0x22, 0x3A)
 
 
-def load(path: str | os.PathLike[str]) -> ModelGraph:
-    """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible."""
+def load(path: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,
+         dims_found: set[str] | None = None) -> ModelGraph:
+    """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible; ``dims``
+    binds symbolic dims to numbers before shapes are computed (:mod:`.bind`; with ``dims_found``,
+    names that are not symbols of the model are skipped and the others added to that set)."""
     p = Path(path)
     kind = detect(p)
     if kind == "keras":
@@ -113,6 +117,10 @@ def load(path: str | os.PathLike[str]) -> ModelGraph:
     else:
         from . import onnx
 
-        graph = onnx.load(p)
+        graph = onnx.load(p, dims=dims, dims_found=dims_found)
+    if dims and kind != "onnx":
+        from .bind import bind_graph
+
+        bind_graph(graph, dims, found=dims_found)
     graph.path = str(path)
     return graph

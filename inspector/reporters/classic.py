@@ -23,7 +23,8 @@ from typing import Sequence
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from ..shapetext import format_output
-from ..units import number, readable_size
+from ..units import readable_size
+from .macs_text import total_macs
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -128,9 +129,7 @@ def render(summary: Summary, *, line_length: int | None = None,
         out.append(f"Constants: {summary.constants.params:,} ({readable_size(summary.constants.bytes)}; "
                    "scalars, masks, ids: not counted above)")
     if macs:
-        total = number(summary.macs_total)
-        suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"
-        out.append(f"Total MACs: {total}{suffix}")
+        out.append(f"Total MACs: {total_macs(summary)}")
     out.append("_" * length)
     out.extend(f"Note: {note}" for note in summary.notes)
     if summary.security_warning:

@@ -31,6 +31,7 @@ from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
 from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .html_assets import CSS, JS
+from .macs_text import formula_note
 from .report_text import SEVERITIES, epochs_text, written_by
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,7 +192,9 @@ def _overview(data: ReportData, graph: ModelGraph | None) -> str:
               percent(t.non_trainable, t.params)),
         _tile("Weight memory", readable_size(t.bytes), f"{t.bytes:,} bytes"),
     ]
-    if s.macs_total is not None:
+    if s.macs_formula is not None:
+        tiles.append(_tile("MACs / sample", s.macs_formula.text(), formula_note(s)))
+    elif s.macs_total is not None:
         tiles.append(_tile("MACs / sample", count_text(s.macs_total),
                            "complete" if s.macs_complete else "lower bound: some layers unknown"))
     tiles.append(_tile("Layers", f"{len(s.rows):,}", f"{len({r.type for r in s.rows})} types"))

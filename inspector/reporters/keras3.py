@@ -34,7 +34,7 @@ from typing import Sequence
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from ..shapetext import format_output
-from ..units import number
+from .macs_text import total_macs
 
 SEQUENTIAL = (88, (0.45, 0.80, 1.0))
 FUNCTIONAL = (108, (0.30, 0.56, 0.74, 1.0))
@@ -200,8 +200,7 @@ def _totals(summary: Summary, *, macs: bool) -> list[str]:
         out.append(f" Constants: {summary.constants.params:,} ({memory(summary.constants.bytes)}; "
                    "scalars, masks, ids: not counted above)")
     if macs:
-        suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"
-        out.append(f" Total MACs: {number(summary.macs_total)}{suffix}")
+        out.append(f" Total MACs: {total_macs(summary)}")
     return out
 
 

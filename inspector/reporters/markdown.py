@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
 from ..units import count_text, fraction, number, percent, readable_size, short_float
+from .macs_text import total_macs
 from .report_text import SEVERITIES, epochs_text, written_by
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,7 +104,9 @@ def _card(data: ReportData) -> list[str]:
     rows += [("Inputs", _tensors(card.inputs)), ("Outputs", _tensors(card.outputs))]
     rows += [(r.label, _card_cell(r)) for r in card.amounts]
     rows += [(f"Metadata: {md_text(k)}", md_text(v)) for k, v in card.metadata_props]
-    if s.macs_total is not None:
+    if s.macs_formula is not None:
+        rows.append(("MACs per sample", md_text(total_macs(s))))
+    elif s.macs_total is not None:
         rows.append(("MACs per sample", f"{s.macs_total:,}" + ("" if s.macs_complete else " (lower bound)")))
     rows.append(("Layers", f"{len(s.rows):,}"))
     out = ["## Model card", ""]

@@ -13,6 +13,7 @@ from ..analysis.summary import Summary
 from ..findings import ModelReport
 from ..shapetext import format_output
 from ..units import number, readable_size
+from .macs_text import total_macs
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str) -> str:
@@ -38,7 +39,9 @@ def summary_html(summary: Summary) -> str:
     t = summary.totals
     totals = [f"Total params: {number(t.params)} ({readable_size(t.bytes)})",
               f"Trainable params: {number(t.trainable)}", f"Non-trainable params: {number(t.non_trainable)}"]
-    if macs and summary.macs_total is not None:
+    if macs and summary.macs_formula is not None:
+        totals.append(f"MACs: {total_macs(summary)}")
+    elif macs and summary.macs_total is not None:
         totals.append(f"MACs: {number(summary.macs_total)}{'' if summary.macs_complete else ' (known layers)'}")
     warning = summary.security_warning
     foot = "".join(f"<p>{escape(line)}</p>" for line in totals + ([warning] if warning else []))

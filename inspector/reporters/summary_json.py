@@ -34,6 +34,8 @@ def as_dict(summary: Summary) -> dict[str, Any]:
         "macs": summary.macs_total,
         "macs_complete": summary.macs_complete,
     }
+    if summary.macs_formula is not None:
+        totals["macs_formula"] = {**summary.macs_formula.as_dict(), "complete": summary.macs_formula_complete}
     if summary.optimizer.params:
         totals["optimizer_params"] = summary.optimizer.params
     if summary.quantization.params:

@@ -13,6 +13,7 @@ from ..analysis.summary import Summary, SummaryRow
 from ..shapetext import format_output
 from ..units import number
 from ..units import readable_size as human_bytes
+from .macs_text import total_macs
 
 
 def _shape(row: SummaryRow) -> str:
@@ -55,8 +56,7 @@ def footer_lines(summary: Summary, *, macs: bool) -> list[str]:
         lines.append(f"Constants: scalars, masks, ids (not counted above): "
                      f"{summary.constants.params:,} ({human_bytes(summary.constants.bytes)})")
     if macs:
-        total = number(summary.macs_total)
-        lines.append(f"Total MACs: {total}" + ("" if summary.macs_complete else " (lower bound: some layers unknown)"))
+        lines.append(f"Total MACs: {total_macs(summary)}")
     return lines
 
 

@@ -4,7 +4,7 @@ format, into a ``ModelProto``; then :func:`load` builds the graph."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ... import limits
 from ...errors import InspectorError, LimitExceeded, ModelLoadError, UnsupportedFormat
@@ -17,8 +17,10 @@ from .wire import PROTOBUF_MAX_BYTES
 
 
 # -- public entry point ------------------------------------------------------------------
-def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
-    """Read the ONNX model at ``path`` statically (nothing is executed)."""
+def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | None = None,
+         dims_found: set[str] | None = None) -> ModelGraph:
+    """Read the ONNX model at ``path`` statically (nothing is executed); ``dims`` binds symbolic
+    dims to numbers before shape inference (:mod:`inspector.loaders.bind`)."""
     path = Path(path)
     lim = limits.current()  # the limits in force for this whole file
     try:
@@ -46,6 +48,10 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
             model, stripped = _load_text(path, size, lim), None
         else:
             model, stripped = _load_binary(path, lim)
+        if dims:
+            from ..bind import bind_onnx
+
+            bind_onnx(model, dims, found=dims_found)
         try:
             graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
             if not _graph_has_bytes(graph):

@@ -1,0 +1,26 @@
+"""The total-MACs line of the summary tables: a number, or a formula in the model's symbolic dims."""
+
+from __future__ import annotations
+
+from ..analysis.summary import Summary
+from ..units import number
+
+__all__ = ["FORMULA_NOTE", "formula_note", "total_macs"]
+
+FORMULA_NOTE = "formula per sample; bind with --dim"
+"""What follows a MACs formula: per sample (batch dims count 1), and how to get a number."""
+
+
+def total_macs(summary: Summary) -> str:
+    """What follows ``Total MACs:``: the number (``(lower bound: …)`` when layers are unknown), or,
+    when symbolic dims leave layers unknown, the formula in those dims."""
+    formula = summary.macs_formula
+    if formula is None:
+        suffix = "" if summary.macs_complete else " (lower bound: some layers unknown)"
+        return f"{number(summary.macs_total)}{suffix}"
+    return f"{formula.text()} ({formula_note(summary)})"
+
+
+def formula_note(summary: Summary) -> str:
+    """What a MACs formula is: per sample, bind with --dim, and a lower bound when layers are unknown."""
+    return FORMULA_NOTE if summary.macs_formula_complete else f"lower bound: some layers unknown; {FORMULA_NOTE}"
