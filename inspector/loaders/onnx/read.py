@@ -3,6 +3,7 @@ format, into a ``ModelProto``; then :func:`load` builds the graph."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,6 +14,7 @@ from ...isolation import one_line
 from ...limits import Limits, hint
 from . import inference, wire
 from .builder import Builder
+from .external import check_reachable
 from .wire import PROTOBUF_MAX_BYTES
 
 
@@ -48,8 +50,7 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
             model, stripped = _load_binary(path, lim)
         try:
             graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
-            if not _graph_has_bytes(graph):
-                return graph
+            clean = not _graph_has_bytes(graph)
         except InspectorError:
             raise
         except RecursionError:
@@ -59,17 +60,23 @@ def load(path: Path, *, infer_shapes: bool = True) -> ModelGraph:
                 raise ModelLoadError(
                     f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                     "(rerun with --debug to see where)") from exc
+        else:
+            if clean:
+                check_reachable(graph, model, stripped, path)
+                return graph
         # Protobuf returns bytes for a proto2 string that is not valid UTF-8: make
         # every such field text (lossy), then build again.
         _sanitize_strings(model)
         try:
-            return Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
+            graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
         except InspectorError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(
                 f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                 "(rerun with --debug to see where)") from exc
+        check_reachable(graph, model, stripped, path)
+        return graph
     finally:
         if was_enabled:
             gc.enable()
@@ -201,8 +208,13 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
             f"is a {size:,}-byte text-format model, more than the proto_bytes limit of {lim.proto_bytes:,} bytes; "
             f"{hint('proto_bytes')}")
     try:
-        with path.open("rb") as fh:
-            head = fh.read(64).lstrip()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    _check_text_nesting(data, lim.proto_depth)  # onnx's C++ text parsers recurse: deep nesting crashes them
+    head = data[:64].lstrip()
+    del data
+    try:
         fmt = "onnxtxt" if path.suffix.lower() == ".onnxtxt" or head.startswith(b"<") else "textproto"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "The onnxtxt format is experimental"
@@ -218,6 +230,32 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
         raise ModelLoadError(
             f"looks like a text-format ONNX model but does not parse ({msg}); "
             "fix the text or save the model in binary .onnx form") from None
+
+
+_TEXT_TOKENS = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|=>|[{}<>()\[\]]')
+"""Strings, comments, ``=>`` (onnxtxt's arrow, not a bracket) and brackets of a text model."""
+
+
+def _check_text_nesting(data: bytes, limit: int) -> None:
+    """Refuse a text-format model whose brackets (``{ < ( [``, outside strings and
+    comments) nest deeper than ``limit`` (the ``proto_depth`` limit): onnx parses text
+    with recursive C++ that a few thousand levels crash.  A file with fewer opening
+    brackets than the limit is not scanned."""
+    if sum(data.count(c) for c in (b"{", b"<", b"(", b"[")) <= limit:
+        return
+    depth = 0
+    for match in _TEXT_TOKENS.finditer(data):
+        token = match.group()
+        if len(token) != 1:
+            continue  # a string, a comment or "=>"
+        if token in b"{<([":
+            depth += 1
+            if depth > limit:
+                raise LimitExceeded(
+                    f"nests its text more than {limit} levels deep (brackets), past the proto_depth limit; "
+                    f"{hint('proto_depth')}")
+        elif depth:
+            depth -= 1
 
 
 def _load_binary(path: Path, lim: Limits) -> Any:
