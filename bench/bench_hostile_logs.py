@@ -33,16 +33,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import hostile as H  # noqa: E402 - the tests' builders of hostile files
 
-LEAF = "{ o = Constant <value = float[1] {1.0}> () }"
-
-
-def _nested_onnxtxt(depth: int) -> str:
-    body = LEAF
-    for k in range(depth):
-        body = (f"{{ o = If (c) <then_branch = t{k} () => (float[1] o) {body}, "
-                f"else_branch = e{k} () => (float[1] o) {LEAF}> }}")
-    return f'<ir_version: 8, opset_import: ["" : 17]>\ng (bool c) => (float[1] o) {body}\n'
-
 
 def build(folder: Path) -> dict[str, list[str]]:
     """``case -> inspector arguments``, the files made in ``folder``."""
@@ -52,8 +42,8 @@ def build(folder: Path) -> dict[str, list[str]]:
                                       [("epoch_loss", 0, [], [1.0]), ("epoch_loss", 1, [1 << power], [0.5])])
         cases[f"tensorboard-2^{power}"] = ["history", str(events)]
     deep, good = folder / "deep.onnxtxt", folder / "good.onnxtxt"
-    deep.write_text(_nested_onnxtxt(5000))
-    good.write_text(_nested_onnxtxt(3))
+    deep.write_text(H.nested_onnxtxt(5000))
+    good.write_text(H.nested_onnxtxt(3))
     cases["onnxtxt-5000"] = ["summary", str(deep), str(good)]
     return cases
 

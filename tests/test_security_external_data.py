@@ -33,10 +33,7 @@ BUILDERS = {
 @pytest.fixture
 def outside(tmp_path):
     """A model folder and, next to it, a FIFO called ``secret`` that records any open."""
-    folder = tmp_path / "model"
-    folder.mkdir()
-    secret = H.make_fifo(tmp_path / "secret")
-    return folder, secret, H.OpenWatch([secret], tmp_path / "opened.txt")
+    return H.outside_folder(tmp_path)
 
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))

@@ -19,17 +19,8 @@ from inspector.analysis.history_logs import read_history
 from inspector.errors import LimitExceeded
 from inspector.loaders.onnx.read import _check_text_nesting
 
-HEADER = '<ir_version: 8, opset_import: ["" : 17]>\n'
-LEAF = "{ o = Constant <value = float[1] {1.0}> () }"
-
-
-def _nested_onnxtxt(depth: int, *, doc: str = "") -> str:
-    """An onnxtxt model whose ``If`` then-branches nest ``depth`` graphs deep."""
-    body = LEAF
-    for k in range(depth):
-        body = (f"{{ o = If (c) <then_branch = t{k} () => (float[1] o) {body}, "
-                f"else_branch = e{k} () => (float[1] o) {LEAF}> }}")
-    return f"{HEADER}{doc}g (bool c) => (float[1] o) {body}\n"
+HEADER = H.ONNXTXT_HEADER
+_nested_onnxtxt = H.nested_onnxtxt
 
 
 def test_deeply_nested_text_is_one_error_and_the_other_files_are_reported(cli, tmp_path):

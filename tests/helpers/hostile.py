@@ -595,3 +595,25 @@ def tensorboard_events(path: Path, events: list[tuple[str, int, list[int], list[
             event = event_pb2.Event(wall_time=1.0 + step, step=step, summary=summary_pb2.Summary(value=[value]))
             writer.write(event.SerializeToString())
     return path
+
+
+def outside_folder(tmp_path: Path) -> tuple[Path, Path, OpenWatch]:
+    """A model folder and, next to it, a FIFO called ``secret`` that records any open."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    secret = make_fifo(tmp_path / "secret")
+    return folder, secret, OpenWatch([secret], tmp_path / "opened.txt")
+
+
+ONNXTXT_HEADER = '<ir_version: 8, opset_import: ["" : 17]>\n'
+_ONNXTXT_LEAF = "{ o = Constant <value = float[1] {1.0}> () }"
+
+
+def nested_onnxtxt(depth: int) -> str:
+    """An ``onnxtxt`` model whose ``If`` then-branches nest ``depth`` graphs deep (two
+    brackets a level)."""
+    body = _ONNXTXT_LEAF
+    for k in range(depth):
+        body = (f"{{ o = If (c) <then_branch = t{k} () => (float[1] o) {body}, "
+                f"else_branch = e{k} () => (float[1] o) {_ONNXTXT_LEAF}> }}")
+    return f"{ONNXTXT_HEADER}g (bool c) => (float[1] o) {body}\n"

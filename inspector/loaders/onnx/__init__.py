@@ -54,7 +54,8 @@ data is recorded by reference (file, offset, length) and read only by
 outside the model's folder (or is a hard link) is never opened and becomes a
 ``SEC003`` security fact — for every tensor the model reaches, sparse and
 attribute tensors included (:mod:`.external`).  A text model's bracket nesting is
-checked against ``proto_depth`` before onnx's recursive parser sees it.  Sub-graphs are built with an explicit work queue, not recursion.
+checked against ``proto_depth`` before onnx's recursive parser sees it.
+Sub-graphs are built with an explicit work queue, not recursion.
 
 The limits of :mod:`inspector.limits` in force when :func:`load` starts bound the
 graph structure's size (``proto_bytes``) and protobuf nesting (``proto_depth``),
