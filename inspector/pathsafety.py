@@ -56,8 +56,7 @@ def resolve_inside(base: Path, location: str, *, hard_links: bool = False) -> tu
     if not hard_links:
         links = hard_link_count(Path(real))
         if links > 1:
-            return None, (f"it is a hard link (the file has {links} names), so its bytes may be a file outside "
-                          "the model's folder")
+            return None, f"it is a hard link: the file has {links} names, and another may lie anywhere"
     return Path(real), None
 
 

@@ -58,6 +58,11 @@ def test_brackets_in_strings_and_comments_do_not_count(cli, tmp_path):
     with pytest.raises(LimitExceeded):
         _check_text_nesting(brackets.encode(), 200)
     _check_text_nesting(f'"{brackets}" # {brackets}\n\'{brackets}\' => > ) ]'.encode(), 200)
+    _check_text_nesting(b'"a\\"' + b"{" * 300 + b'"', 200)  # an escaped quote does not end the string
+    with pytest.raises(LimitExceeded):
+        _check_text_nesting(b'"a\\\\"' + b"{" * 201, 200)  # an escaped backslash does not escape the quote
+    with pytest.raises(LimitExceeded):
+        _check_text_nesting(b'"' + b"}" * 300 + b'"' + b"{" * 201, 200)  # closers in a string hide nothing
 
 
 def test_the_arrow_is_not_a_closing_bracket():

@@ -232,30 +232,44 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
             "fix the text or save the model in binary .onnx form") from None
 
 
-_TEXT_TOKENS = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|=>|[{}<>()\[\]]')
-"""Strings, comments, ``=>`` (onnxtxt's arrow, not a bracket) and brackets of a text model."""
+_TEXT_ESCAPE = re.compile(rb"\\.", re.S)
+_TEXT_SKIPPED = re.compile(rb'"[^"\n]*"|\'[^\'\n]*\'|#[^\n]*')
+"""Strings and comments, once escapes are gone and only quotes, ``#``, newlines and brackets are left."""
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"\"'#\n{}<>()[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}<>()[]")
+_TEXT_CHUNK = 1 << 23
+"""Brackets measured at a time (an int64 array of this many elements: 64 MiB)."""
 
 
 def _check_text_nesting(data: bytes, limit: int) -> None:
     """Refuse a text-format model whose brackets (``{ < ( [``, outside strings and
     comments) nest deeper than ``limit`` (the ``proto_depth`` limit): onnx parses text
     with recursive C++ that a few thousand levels crash.  A file with fewer opening
-    brackets than the limit is not scanned."""
+    brackets than the limit is not scanned; otherwise the depth is a running sum
+    (numpy, in chunks) over the brackets left once strings and comments are removed,
+    never below zero (a stray closing bracket does not hide deeper nesting)."""
     if sum(data.count(c) for c in (b"{", b"<", b"(", b"[")) <= limit:
         return
-    depth = 0
-    for match in _TEXT_TOKENS.finditer(data):
-        token = match.group()
-        if len(token) != 1:
-            continue  # a string, a comment or "=>"
-        if token in b"{<([":
-            depth += 1
-            if depth > limit:
-                raise LimitExceeded(
-                    f"nests its text more than {limit} levels deep (brackets), past the proto_depth limit; "
-                    f"{hint('proto_depth')}")
-        elif depth:
-            depth -= 1
+    import numpy as np
+
+    if b"\\" in data:
+        data = _TEXT_ESCAPE.sub(b"", data)  # an escaped quote ends no string
+    structure = data.replace(b"=>", b"").translate(None, _NOT_STRUCTURE)  # onnxtxt's arrow is no bracket
+    brackets = _TEXT_SKIPPED.sub(b"", structure).translate(None, _NOT_BRACKETS)
+    del structure
+    step = np.zeros(256, dtype=np.int64)
+    step[list(b"{<([")] = 1
+    step[list(b"}>)]")] = -1
+    level, lowest = 0, 0  # the running sum so far and its minimum (never above 0)
+    for at in range(0, len(brackets), _TEXT_CHUNK):
+        sums = np.cumsum(step[np.frombuffer(brackets, dtype=np.uint8, count=min(_TEXT_CHUNK, len(brackets) - at),
+                                            offset=at)]) + level
+        floor = np.minimum.accumulate(np.minimum(sums, lowest))
+        if int((sums - floor).max()) > limit:
+            raise LimitExceeded(
+                f"nests its text more than {limit} levels deep (brackets), past the proto_depth limit; "
+                f"{hint('proto_depth')}")
+        level, lowest = int(sums[-1]), int(floor[-1])
 
 
 def _load_binary(path: Path, lim: Limits) -> Any:
