@@ -98,3 +98,30 @@ def test_one_element_tensors_of_any_rank_are_read(tmp_path):
                            ("epoch_loss", 2, [0], [])])
     history = read_history(path)
     assert history.series("loss") == ([0, 1], [2.0, 1.0])
+
+
+def test_only_one_element_tensors_reach_the_decoder():
+    """Both readers (tensorboard's and TensorFlow's ``make_ndarray``) go through this check."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2
+
+    from inspector.analysis.history_logs import _tensor_scalar
+
+    decoded = []
+
+    def make_ndarray(proto):
+        decoded.append(proto)
+        return [float(proto.float_val[0])]
+
+    def tensor(shape, values=(1.5,), content=b""):
+        dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]
+        return tensor_pb2.TensorProto(dtype=1, float_val=values, tensor_content=content,
+                                      tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims))
+
+    for skipped in (tensor([1 << 28]), tensor([1 << 31, 1 << 31]), tensor([-1]), tensor([-1, -1]), tensor([0]),
+                    tensor([1], content=b"\0" * 64)):
+        assert _tensor_scalar(skipped, make_ndarray) is None
+    assert decoded == []
+    assert _tensor_scalar(tensor([]), make_ndarray) == 1.5
+    assert _tensor_scalar(tensor([1, 1]), make_ndarray) == 1.5
+    assert len(decoded) == 2
