@@ -74,15 +74,22 @@ def onnx_tensors(model: Any) -> Iterator[tuple[str, str | None, Any]]:
     """``(tensor name, node name or None, TensorProto)`` for every tensor the ONNX
     ``model`` reaches: graph initializers, sparse initializers (values and indices),
     node attributes (``value``, ``sparse_value``, tensor lists, sparse tensor lists),
-    sub-graphs at any depth, model-local functions and training graphs.  Iterative,
-    so nesting depth cannot overflow the stack."""
+    sub-graphs at any depth, model-local functions and training graphs."""
     graphs: list[Any] = [model.graph] if model.HasField("graph") else []
     for info in model.training_info:
         graphs.extend(g for g in (info.initialization, info.algorithm) if g.ByteSize())
-    graphs.extend(model.functions)
-    while graphs:
-        g = graphs.pop()
-        for t in getattr(g, "initializer", ()):
+    return graph_tensors([*graphs, *model.functions])
+
+
+def graph_tensors(graphs: list[Any], *, initializers: bool = True) -> Iterator[tuple[str, str | None, Any]]:
+    """What :func:`onnx_tensors` yields for ``graphs`` (``GraphProto`` or ``FunctionProto``
+    messages) and their sub-graphs; without the dense ``initializer`` lists of ``graphs``
+    themselves (those of their sub-graphs are still yielded) when ``initializers`` is
+    false.  Iterative, so nesting depth cannot overflow the stack."""
+    stack = [(g, initializers) for g in graphs]
+    while stack:
+        g, with_initializers = stack.pop()
+        for t in getattr(g, "initializer", ()) if with_initializers else ():
             yield t.name, None, t
         for st in getattr(g, "sparse_initializer", ()):
             yield from _sparse_parts(st, None)
@@ -99,8 +106,8 @@ def onnx_tensors(model: Any) -> Iterator[tuple[str, str | None, Any]]:
             for st in a.sparse_tensors:
                 yield from _sparse_parts(st, node, label)
             if a.HasField("g"):
-                graphs.append(a.g)
-            graphs.extend(a.graphs)
+                stack.append((a.g, True))
+            stack.extend((sub, True) for sub in a.graphs)
 
 
 def _sparse_parts(st: Any, node: str | None, label: str = "") -> Iterator[tuple[str, str | None, Any]]:

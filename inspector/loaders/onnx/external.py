@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import stat
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from ...ir import ModelGraph, SecurityFact
-from ...pathsafety import onnx_tensors, resolve_inside
+from ...pathsafety import graph_tensors, resolve_inside
 from .wire import StrippedModel
 
 
@@ -29,20 +30,25 @@ def check_reachable(graph: ModelGraph, model: Any, stripped: StrippedModel | Non
     ``graph.metadata["external_data"]``, and a ``SEC003`` fact for each refused location
     not reported yet."""
     known = {str(e.get("location")): e for e in graph.metadata.get("external_data") or [] if isinstance(e, dict)}
-    reported = {f.detail for f in graph.security if f.code == "SEC003"}
     inline = stripped.inline if stripped is not None else {}
+    named = _named_locations(model)
+    if named is not None and all(loc in known or loc in inline for loc in named):
+        return  # every location in the file was checked by the builder: nothing to walk
+    reported = {f.detail for f in graph.security if f.code == "SEC003"}
     added: dict[str, dict[str, Any]] = {}
-    for name, node, t in onnx_tensors(model):
+    # The builder records the dense initializers of the main graph (the bulk of a big
+    # model); everything else is walked here: sub-graphs, functions, training graphs.
+    built = graph_tensors([model.graph, *model.functions], initializers=False)
+    training = graph_tensors([g for info in model.training_info for g in (info.initialization, info.algorithm)])
+    for name, node, t in chain(built, training):
         if t.data_location != 1:
             continue
-        entries = {e.key: e.value for e in t.external_data}
-        location = entries.get("location", "")
+        entries = t.external_data
+        location = next((e.value for e in reversed(entries) if e.key == "location"), "")
+        if location in known or location in inline:  # checked by the builder; a big inline tensor's private token
+            continue
         if isinstance(location, bytes):  # not valid UTF-8 in the file
             location = location.decode("utf-8", "replace")
-        if location in inline:  # a big inline tensor the wire reader described by a private token
-            continue
-        if location in known:
-            continue
         info = added.get(location)
         if info is None:
             info = added[location] = _describe(path.parent, location)
@@ -54,7 +60,7 @@ def check_reachable(graph: ModelGraph, model: Any, stripped: StrippedModel | Non
                     message=(f"external data location {location!r} of tensor {name!r} {reason}; "
                              "inspector did not open it")))
         info["tensors"] += 1
-        length = entries.get("length", "")
+        length = next((e.value for e in reversed(entries) if e.key == "length"), "")
         if isinstance(length, str) and length.isdigit():
             info["bytes"] += int(length)
     if added:
@@ -83,3 +89,34 @@ def _describe(base: Path, location: str) -> dict[str, Any]:
     else:
         info["size"] = st.st_size
     return info
+
+
+_LOCATION_KEY = b"\n\x08location"
+"""A ``StringStringEntryProto`` whose key is ``location``, as protobuf serializes it."""
+
+
+def _named_locations(model: Any) -> set[str] | None:
+    """Every value of a ``location`` entry anywhere in ``model`` (external data, and
+    any metadata entry so named), or ``None`` when one cannot be read off.
+
+    The walk over every node attribute costs seconds on a graph of a million nodes;
+    the model's own serialization (canonical: the key before the value, minimal
+    lengths) names every location in microseconds per megabyte.  An over-long
+    match only adds candidates, which sends the caller to the full walk."""
+    data = model.SerializeToString()
+    found: set[str] = set()
+    at = data.find(_LOCATION_KEY)
+    while at >= 0:
+        pos = at + len(_LOCATION_KEY)
+        if data[pos:pos + 1] != b"\x12":
+            return None  # an empty location: let the walk report it
+        length, shift, pos = 0, 0, pos + 1
+        while pos < len(data) and data[pos] & 0x80 and shift < 35:
+            length |= (data[pos] & 0x7F) << shift
+            shift, pos = shift + 7, pos + 1
+        if pos >= len(data):
+            return None
+        length |= data[pos] << shift
+        found.add(data[pos + 1:pos + 1 + length].decode("utf-8", "replace"))
+        at = data.find(_LOCATION_KEY, pos + 1)
+    return found
