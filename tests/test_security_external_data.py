@@ -127,3 +127,30 @@ def test_a_file_with_one_name_is_read(cli, tmp_path):
     assert code == 0 and "SEC003" not in out
     [weight] = [w for lay in inspector.load(model).layers for w in lay.weights]
     assert weight.read().reshape(-1).tolist() == list(range(8))
+
+
+def test_an_initializer_with_negative_dims_still_gets_the_path_rules(tmp_path):
+    import onnx
+
+    path = H.onnx_with_external(tmp_path / "m.onnx", "/etc/passwd")
+    model = onnx.load(str(path), load_external_data=False)
+    model.graph.initializer[0].dims[0] = -4
+    path.write_bytes(model.SerializeToString())
+    graph = inspector.load(path)
+    assert [f.detail for f in graph.security if f.code == "SEC003"] == ["/etc/passwd"]
+
+
+def test_a_sparse_location_is_checked_next_to_a_known_one(tmp_path):
+    """The builder already checked the dense initializer's location; the sparse
+    tensor names another, which is walked and refused."""
+    import onnx
+
+    np.zeros(8, np.float32).tofile(tmp_path / "w.bin")
+    dense = onnx.load(str(H.onnx_with_external(tmp_path / "d.onnx", "w.bin")), load_external_data=False)
+    sparse = onnx.load(str(H.onnx_sparse_external(tmp_path / "s.onnx", "/etc/passwd")), load_external_data=False)
+    dense.graph.sparse_initializer.extend(sparse.graph.sparse_initializer)
+    path = tmp_path / "both.onnx"
+    path.write_bytes(dense.SerializeToString())
+    graph = inspector.load(path)
+    assert [f.detail for f in graph.security if f.code == "SEC003"] == ["/etc/passwd"]
+    assert sorted(e["location"] for e in graph.metadata["external_data"]) == ["/etc/passwd", "w.bin"]
