@@ -291,3 +291,60 @@ def test_mutations_change_the_file(mutation):
               mutate_h5_structure: seed_bytes(".h5")}.get(mutation, seed_bytes(".onnx"))
     changed = sum(mutation(random.Random(k), source)[0] != source for k in range(10))
     assert changed >= 8  # a mutation that rarely mutates would fuzz nothing
+
+
+# -- more seeds (issue 13): ONNX sparse tensors, ONNX text, TensorBoard events ---------------------------
+
+EXTRA_CASES = max(CASES // 5, 12)
+
+
+def extra_seeds(folder: Path) -> dict[str, tuple[bytes, tuple[str, ...]]]:
+    """``file name -> (valid bytes, commands)``: a model with a sparse initializer whose
+    values are external data next to it, the ONNX seed as ``onnxtxt`` text, and a
+    TensorBoard event file with scalar and tensor summaries."""
+    import onnx
+
+    from helpers import hostile as H
+
+    np.zeros(2, np.float32).tofile(folder / "w.bin")
+    sparse = H.onnx_sparse_external(folder / "seed-sparse.onnx", "w.bin").read_bytes()
+    text = onnx.printer.to_text(onnx.load_model_from_string(seed_bytes(".onnx"))).encode()
+    events = H.tensorboard_events(folder / "seed" / "events.out.tfevents.1.host", [
+        ("epoch_loss", 0, [], [1.0]), ("epoch_loss", 1, [1], [0.5]), ("epoch_accuracy", 0, [], [0.25]),
+        ("epoch_accuracy", 1, [1 << 20], [0.75])]).read_bytes()
+    return {"sparse.onnx": (sparse, COMMANDS), "text.onnxtxt": (text, COMMANDS),
+            "events.out.tfevents.2.host": (events, ("history",))}
+
+
+def test_mutated_extra_seeds_never_crash(tmp_path):
+    failures: list[Failure] = []
+    codes = {0: 0, 1: 0, 2: 0}
+    for n, (name, (data, commands)) in enumerate(sorted(extra_seeds(tmp_path).items())):
+        for i in range(EXTRA_CASES):
+            rng = random.Random(BASE_SEED * 1_000_003 + 7919 * n + i)
+            mutated, how = rng.choice(BYTE_MUTATIONS)(rng, data)
+            path = tmp_path / f"case{i}-{name}"
+            path.write_bytes(mutated)
+            for command in commands:
+                try:
+                    code, _, err = run_cli(command, path)
+                except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
+                    failures.append(Failure(f"{name} case {i} ({how})", command, f"{type(exc).__name__}: {exc}"))
+                    continue
+                codes[code] = codes.get(code, 0) + 1
+                problem = check(command, path, code, err)
+                if problem:
+                    failures.append(Failure(f"{name} case {i} ({how})", command, problem))
+            path.unlink()
+    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
+    assert not failures, f"{len(failures)} failure(s):\n{report}"
+    assert codes[2] > 0 and codes[0] + codes[1] > 0, codes
+
+
+def test_the_extra_seeds_are_valid(tmp_path):
+    for name, (data, commands) in extra_seeds(tmp_path).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        for command in commands:
+            code, out, err = run_cli(command, path)
+            assert code in (0, 1), (name, command, err)

@@ -134,10 +134,7 @@ def test_the_marker_files_really_carry_code(marker_models):
 @pytest.fixture
 def outside(tmp_path):
     """A model folder and, next to it, a FIFO called ``secret`` that records any open."""
-    folder = tmp_path / "model"
-    folder.mkdir()
-    secret = H.make_fifo(tmp_path / "secret")
-    return folder, secret, H.OpenWatch([secret], tmp_path / "opened.txt")
+    return H.outside_folder(tmp_path)
 
 
 def _all_commands(cli, path: Path) -> dict[str, int]:

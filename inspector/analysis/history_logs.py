@@ -389,7 +389,7 @@ def _tensorboard_reader() -> ScalarReader | None:
             out.extend((tag, e.step, float(e.value)) for e in acc.Scalars(tag))
         for tag in tags.get("tensors", []):
             for e in acc.Tensors(tag):
-                v = _scalar(tensor_util.make_ndarray(e.tensor_proto))
+                v = _tensor_scalar(e.tensor_proto, tensor_util.make_ndarray)
                 if v is not None:
                     out.append((tag, e.step, v))
         return out
@@ -413,12 +413,31 @@ def _tensorflow_reader() -> ScalarReader:
                 if kind == "simple_value":
                     out.append((v.tag, event.step, float(v.simple_value)))
                 elif kind == "tensor":
-                    value = _scalar(tf.make_ndarray(v.tensor))
+                    value = _tensor_scalar(v.tensor, tf.make_ndarray)
                     if value is not None:
                         out.append((v.tag, event.step, value))
         return out
 
     return read_tf
+
+
+MAX_SCALAR_BYTES = 16
+"""Most bytes one stored value of a TensorBoard tensor takes (a complex128)."""
+
+
+def _tensor_scalar(proto: Any, make_ndarray: Callable[[Any], Any]) -> float | None:
+    """The value of a TensorBoard ``TensorProto`` that declares exactly one element,
+    else ``None``, decided before anything is decoded.
+
+    ``make_ndarray`` materialises the declared shape, repeating a single stored value
+    to fill it: a 262-byte event declaring ``[2**28]`` floats would take a GiB.  An
+    epoch metric is one number, so a tensor declaring any other element count, or
+    storing more bytes than one value takes, is skipped unread."""
+    if any(d.size != 1 for d in proto.tensor_shape.dim):
+        return None
+    if len(proto.tensor_content) > MAX_SCALAR_BYTES or len(proto.string_val) > 1:
+        return None
+    return _scalar(make_ndarray(proto))
 
 
 def _scalar(arr: Any) -> float | None:

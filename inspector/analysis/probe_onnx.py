@@ -5,7 +5,9 @@ How (see :mod:`inspector.analysis.probe` for what is measured):
 1. The file is read again with ``onnx.load(…, load_external_data=False)``;
    external data is then loaded only from locations inside the model's folder
    (absolute paths, ``..`` and symbolic links that leave the folder are refused,
-   even with ``--trust``).
+   even with ``--trust``), for every tensor the model reaches — sparse values and
+   indices and attribute tensors too — so the copy onnxruntime gets names no file
+   it could resolve against the working directory.
 2. For every activation node of the main graph (``Relu``, ``Sigmoid``,
    ``Tanh``, ``HardSigmoid``, ``Softsign``, ``LeakyRelu``, ``Elu`` …) the
    in-memory copy gets reduction nodes on the node's input — the
@@ -79,9 +81,13 @@ def unit_axis(graph: ModelGraph, layer: Layer, rank: int) -> int:
 
 
 def _load(onnx: Any, path: Path) -> Any:
+    """The model at ``path`` with the external data of every tensor it reaches (sparse
+    values and indices and attribute tensors too) read from inside its folder, so the
+    copy handed to onnxruntime names no file: onnxruntime would resolve a location
+    left in it against the working directory, not the model's folder."""
     from onnx import external_data_helper as edh
 
-    from ..pathsafety import resolve_inside
+    from ..pathsafety import onnx_tensors
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -89,20 +95,47 @@ def _load(onnx: Any, path: Path) -> Any:
         raise ModelLoadError(f"onnx could not read the model to probe it ({type(exc).__name__}: "
                              f"{str(exc)[:120]})") from None
     base = path.resolve().parent
-    for tensor in edh._get_all_tensors(model):
+    for name, _, tensor in onnx_tensors(model):
         if not edh.uses_external_data(tensor):
             continue
         info = edh.ExternalDataInfo(tensor)
-        real, why = resolve_inside(base, info.location)
-        if real is None:
-            raise UnsafeModel(f"tensor {tensor.name!r} keeps its data at {info.location!r}, which the probe "
-                              f"never reads: {why}")
-        try:
-            edh.load_external_data_for_tensor(tensor, str(base))
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"cannot read the external data of tensor {tensor.name!r} "
-                                 f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        tensor.raw_data = _read_external(_check_external(base, name, info.location), name, info.offset,
+                                         info.length)
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
     return model
+
+
+def _read_external(real: Path, name: str, offset: int | None, length: int | None) -> bytes:
+    """``length`` bytes (all the rest when ``None``) of ``real`` from ``offset`` on."""
+    start = int(offset or 0)
+    try:
+        with real.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            want = size - start if length is None else int(length)
+            if start < 0 or want < 0 or start + want > size:
+                raise ModelLoadError(f"the external data of tensor {name!r} (offset {start:,}, length {want:,}) lies "
+                                     f"beyond the end of {real.name} ({size:,} bytes)")
+            fh.seek(start)
+            return fh.read(want)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the external data of tensor {name!r} ({exc.strerror or exc})") from None
+
+
+def _check_external(base: Path, name: str, location: str) -> Path:
+    """Refuse external data outside ``base`` (even with ``--trust``) or not a regular file.
+
+    Hard links are allowed here: the loader reports them (SEC003), so the probe only
+    gets this far when the user passed ``--trust``."""
+    from ..pathsafety import resolve_inside
+
+    real, why = resolve_inside(base, location, hard_links=True)
+    if real is None:
+        raise UnsafeModel(f"tensor {name!r} keeps its data at {location!r}, which the probe never reads: {why}")
+    if not real.is_file():
+        raise ModelLoadError(f"the external data file {location!r} of tensor {name!r} is missing or not a regular "
+                             "file")
+    return real
 
 
 class _Builder:

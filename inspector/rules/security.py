@@ -194,7 +194,9 @@ def external_data_outside_folder(ctx: Context) -> Iterator[Hit]:
     """ONNX external data points outside the model's folder, or at something that is not data.
 
     ## What it does
-    Reports tensors whose ``external_data`` location is absolute, contains
+    Reports tensors (initializers, sparse values and indices, attribute
+    tensors such as a ``ConstantOfShape`` value, in sub-graphs and functions)
+    whose ``external_data`` location is absolute, contains
     ``..``, starts with ``~``, passes through a symbolic link or a hard link,
     resolves outside the model's folder, is not a regular file, or whose
     offset and length overrun the file.  inspector never opens such a

@@ -515,3 +515,105 @@ def stat_is_fifo(path: Path) -> bool:
 def make_fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
+
+
+def _external_entries(t: Any, location: str, length: int) -> Any:
+    """Mark ``t`` as external data at ``location`` (offset 0, ``length`` bytes)."""
+    from onnx import TensorProto
+
+    t.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(length))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return t
+
+
+def onnx_sparse_external(path: Path, location: str, *, where: str = "initializer", part: str = "values") -> Path:
+    """A model whose sparse tensor (a ``sparse_initializer`` or a ``Constant``'s
+    ``sparse_value``) keeps its ``part`` (``values`` or ``indices``) in external data
+    at ``location``; the other part is inline."""
+    from onnx import TensorProto, helper
+
+    values = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2])
+    indices = TensorProto(name="w_idx", data_type=TensorProto.INT64, dims=[2])
+    if part == "values":
+        _external_entries(values, location, 8)
+        indices.int64_data.extend([0, 5])
+    else:
+        _external_entries(indices, location, 16)
+        values.float_data.extend([1.0, 2.0])
+    sparse = helper.make_sparse_tensor(values, indices, [8])
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")]
+    if where == "constant":
+        nodes.insert(0, helper.make_node("Constant", [], ["w"], name="const", sparse_value=sparse))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        sparse_initializer=[sparse] if where == "initializer" else None)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def onnx_constant_of_shape_external(path: Path, location: str) -> Path:
+    """``ConstantOfShape([4])`` whose ``value`` attribute tensor is external data at ``location``."""
+    from onnx import TensorProto, helper
+
+    value = _external_entries(TensorProto(name="fill", data_type=TensorProto.FLOAT, dims=[1]), location, 4)
+    shape = helper.make_tensor("shape", TensorProto.INT64, [1], [4])
+    graph = helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["shape"], ["c"], name="fill", value=value),
+         helper.make_node("Add", ["x", "c"], ["y"], name="add")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], initializer=[shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+# -- TensorBoard ------------------------------------------------------------------------------
+
+def tensorboard_events(path: Path, events: list[tuple[str, int, list[int], list[float]]]) -> Path:
+    """An event file holding one ``tensor`` summary per ``(tag, step, shape, float values)``:
+    the shape is declared as given, only ``values`` are stored (``float_val``)."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        writer = RecordWriter(fh)
+        writer.write(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
+        for tag, step, shape, values in events:
+            tensor = tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_FLOAT, float_val=values,
+                tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                    dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]))
+            value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+            value.metadata.plugin_data.plugin_name = "scalars"
+            event = event_pb2.Event(wall_time=1.0 + step, step=step, summary=summary_pb2.Summary(value=[value]))
+            writer.write(event.SerializeToString())
+    return path
+
+
+def outside_folder(tmp_path: Path) -> tuple[Path, Path, OpenWatch]:
+    """A model folder and, next to it, a FIFO called ``secret`` that records any open."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    secret = make_fifo(tmp_path / "secret")
+    return folder, secret, OpenWatch([secret], tmp_path / "opened.txt")
+
+
+ONNXTXT_HEADER = '<ir_version: 8, opset_import: ["" : 17]>\n'
+_ONNXTXT_LEAF = "{ o = Constant <value = float[1] {1.0}> () }"
+
+
+def nested_onnxtxt(depth: int) -> str:
+    """An ``onnxtxt`` model whose ``If`` then-branches nest ``depth`` graphs deep (two
+    brackets a level)."""
+    body = _ONNXTXT_LEAF
+    for k in range(depth):
+        body = (f"{{ o = If (c) <then_branch = t{k} () => (float[1] o) {body}, "
+                f"else_branch = e{k} () => (float[1] o) {_ONNXTXT_LEAF}> }}")
+    return f"{ONNXTXT_HEADER}g (bool c) => (float[1] o) {body}\n"

@@ -51,8 +51,11 @@ a forked helper process with a memory and time budget (Linux); when it fails the
 shapes come from the file's ``value_info`` and a note says why.  External
 data is recorded by reference (file, offset, length) and read only by
 ``Weight.read()``; a location that is absolute, contains ``..`` or resolves
-outside the model's folder is never opened and becomes a ``SEC003`` security
-fact.  Sub-graphs are built with an explicit work queue, not recursion.
+outside the model's folder (or is a hard link) is never opened and becomes a
+``SEC003`` security fact — for every tensor the model reaches, sparse and
+attribute tensors included (:mod:`.external`).  A text model's bracket nesting is
+checked against ``proto_depth`` before onnx's recursive parser sees it.
+Sub-graphs are built with an explicit work queue, not recursion.
 
 The limits of :mod:`inspector.limits` in force when :func:`load` starts bound the
 graph structure's size (``proto_bytes``) and protobuf nesting (``proto_depth``),
@@ -72,6 +75,7 @@ Layout
 * :mod:`.builder` — the ``ModelProto`` into a :class:`~inspector.ir.ModelGraph`;
 * :mod:`.fold` — values and shapes of folded constant-only nodes;
 * :mod:`.tensors` — lazy readers of stored tensors (``Weight.read()``);
+* :mod:`.external` — external data of every reachable tensor (sparse, attributes): ``info``, SEC003;
 * :mod:`.protos` — plain values out of protobuf messages (dtypes, types, attributes);
 * :mod:`.ops` — tables about operators (shape operands, quantization operands, folding).
 """

@@ -347,6 +347,8 @@ class Builder:
         dtype = dtype_name(t.data_type)
         if dims is None:
             self.notes.append(f"Tensor {name!r} has negative dims {list(t.dims)}; it is not counted.")
+            if t.data_location == 1:  # its external data is still checked and listed
+                self._external(name, (), t.data_type, {e.key: e.value for e in t.external_data})
             return None
         key = scope.key_prefix + name
         external = None

@@ -3,6 +3,7 @@ format, into a ``ModelProto``; then :func:`load` builds the graph."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -13,6 +14,7 @@ from ...isolation import one_line
 from ...limits import Limits, hint
 from . import inference, wire
 from .builder import Builder
+from .external import check_reachable
 from .wire import PROTOBUF_MAX_BYTES
 
 
@@ -54,8 +56,7 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
             bind_onnx(model, dims, found=dims_found)
         try:
             graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
-            if not _graph_has_bytes(graph):
-                return graph
+            clean = not _graph_has_bytes(graph)
         except InspectorError:
             raise
         except RecursionError:
@@ -65,17 +66,23 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
                 raise ModelLoadError(
                     f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                     "(rerun with --debug to see where)") from exc
+        else:
+            if clean:
+                check_reachable(graph, model, stripped, path)
+                return graph
         # Protobuf returns bytes for a proto2 string that is not valid UTF-8: make
         # every such field text (lossy), then build again.
         _sanitize_strings(model)
         try:
-            return Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
+            graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
         except InspectorError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(
                 f"could not be read ({type(exc).__name__}: {one_line(exc, 100)}); the file looks corrupt "
                 "(rerun with --debug to see where)") from exc
+        check_reachable(graph, model, stripped, path)
+        return graph
     finally:
         if was_enabled:
             gc.enable()
@@ -207,8 +214,13 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
             f"is a {size:,}-byte text-format model, more than the proto_bytes limit of {lim.proto_bytes:,} bytes; "
             f"{hint('proto_bytes')}")
     try:
-        with path.open("rb") as fh:
-            head = fh.read(64).lstrip()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    _check_text_nesting(data, lim.proto_depth)  # onnx's C++ text parsers recurse: deep nesting crashes them
+    head = data[:64].lstrip()
+    del data
+    try:
         fmt = "onnxtxt" if path.suffix.lower() == ".onnxtxt" or head.startswith(b"<") else "textproto"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "The onnxtxt format is experimental"
@@ -224,6 +236,46 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
         raise ModelLoadError(
             f"looks like a text-format ONNX model but does not parse ({msg}); "
             "fix the text or save the model in binary .onnx form") from None
+
+
+_TEXT_ESCAPE = re.compile(rb"\\.", re.S)
+_TEXT_SKIPPED = re.compile(rb'"[^"\n]*"|\'[^\'\n]*\'|#[^\n]*')
+"""Strings and comments, once escapes are gone and only quotes, ``#``, newlines and brackets are left."""
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"\"'#\n{}<>()[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}<>()[]")
+_TEXT_CHUNK = 1 << 23
+"""Brackets measured at a time (an int64 array of this many elements: 64 MiB)."""
+
+
+def _check_text_nesting(data: bytes, limit: int) -> None:
+    """Refuse a text-format model whose brackets (``{ < ( [``, outside strings and
+    comments) nest deeper than ``limit`` (the ``proto_depth`` limit): onnx parses text
+    with recursive C++ that a few thousand levels crash.  A file with fewer opening
+    brackets than the limit is not scanned; otherwise the depth is a running sum
+    (numpy, in chunks) over the brackets left once strings and comments are removed,
+    never below zero (a stray closing bracket does not hide deeper nesting)."""
+    if sum(data.count(c) for c in (b"{", b"<", b"(", b"[")) <= limit:
+        return
+    import numpy as np
+
+    if b"\\" in data:
+        data = _TEXT_ESCAPE.sub(b"", data)  # an escaped quote ends no string
+    structure = data.replace(b"=>", b"").translate(None, _NOT_STRUCTURE)  # onnxtxt's arrow is no bracket
+    brackets = _TEXT_SKIPPED.sub(b"", structure).translate(None, _NOT_BRACKETS)
+    del structure
+    step = np.zeros(256, dtype=np.int64)
+    step[list(b"{<([")] = 1
+    step[list(b"}>)]")] = -1
+    level, lowest = 0, 0  # the running sum so far and its minimum (never above 0)
+    for at in range(0, len(brackets), _TEXT_CHUNK):
+        sums = np.cumsum(step[np.frombuffer(brackets, dtype=np.uint8, count=min(_TEXT_CHUNK, len(brackets) - at),
+                                            offset=at)]) + level
+        floor = np.minimum.accumulate(np.minimum(sums, lowest))
+        if int((sums - floor).max()) > limit:
+            raise LimitExceeded(
+                f"nests its text more than {limit} levels deep (brackets), past the proto_depth limit; "
+                f"{hint('proto_depth')}")
+        level, lowest = int(sums[-1]), int(floor[-1])
 
 
 def _load_binary(path: Path, lim: Limits) -> Any:
