@@ -25,18 +25,7 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
     dims to numbers before shape inference (:mod:`inspector.loaders.bind`)."""
     path = Path(path)
     lim = limits.current()  # the limits in force for this whole file
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ModelLoadError("is empty (0 bytes): not an ONNX model")
-    with path.open("rb") as fh:
-        head = fh.read(64)
-    if head[4:8] == b"ORTM":
-        raise UnsupportedFormat(
-            "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: "
-            "inspect the .onnx file it was converted from")
+    size, head = _size_and_head(path)
     import gc
 
     # Building creates many small objects and no garbage cycles: the cyclic
@@ -86,6 +75,24 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _size_and_head(path: Path) -> tuple[int, bytes]:
+    """The file's size and first 64 bytes; an empty file or an ONNX Runtime ``.ort`` file is
+    refused here with one actionable line."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ModelLoadError("is empty (0 bytes): not an ONNX model")
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if head[4:8] == b"ORTM":
+        raise UnsupportedFormat(
+            "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: "
+            "inspect the .onnx file it was converted from")
+    return size, head
 
 
 def _graph_has_bytes(graph: ModelGraph) -> bool:
