@@ -123,10 +123,10 @@ def _tokens_and_width(shape: Shape | None) -> tuple[int, int] | None:
     """(tokens per sample, last dim) of ``[batch, …tokens…, width]``; the batch may be unknown."""
     if shape is None or len(shape) < 2:
         return None
-    dims = list(shape[1:])
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+    dims = [d for d in shape[1:] if isinstance(d, int) and not isinstance(d, bool) and d >= 0]
+    if len(dims) != len(shape) - 1:
         return None
-    return _prod(dims[:-1]), int(dims[-1])
+    return _prod(dims[:-1]), dims[-1]
 
 
 def _groups(layer: Layer) -> dict[str, list[Weight]]:
