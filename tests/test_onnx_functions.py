@@ -138,3 +138,38 @@ def test_function_with_a_subgraph_keeps_its_shared_body(tmp_path):
     bodies = [lay.subgraphs["function"] for lay in loaded.layers if "function" in lay.subgraphs]
     assert len(bodies) == 2 and bodies[0] is bodies[1]
     assert count_macs(loaded).total == 0
+
+
+def _doubling(levels: int) -> onnx.ModelProto:
+    """``F<k>`` calls ``F<k-1>`` twice: ``2**levels`` nodes once every call is inlined."""
+    functions = [helper.make_function("local", "F0", ["X"], ["Y"], [helper.make_node("Relu", ["X"], ["Y"])],
+                                      OPSETS[:1], [])]
+    for k in range(1, levels + 1):
+        body = [helper.make_node(f"F{k - 1}", ["X"], ["T"], domain="local"),
+                helper.make_node(f"F{k - 1}", ["T"], ["Y"], domain="local")]
+        functions.append(helper.make_function("local", f"F{k}", ["X"], ["Y"], body, OPSETS, []))
+    graph = helper.make_graph([helper.make_node(f"F{levels}", ["x"], ["y"], domain="local")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    return helper.make_model(graph, opset_imports=OPSETS, functions=functions)
+
+
+def test_inlining_stays_inside_the_expansion_limit(tmp_path, monkeypatch):
+    from inspector.errors import LimitExceeded
+    from inspector.limits import Limits
+    from inspector.loaders.onnx.inline import inline_calls
+
+    inlined = inline_calls(_doubling(5), Limits())
+    assert inlined is not None and len(inlined.model.graph.node) == 32
+    with pytest.raises(LimitExceeded, match="onnx_expanded_layers"):
+        inline_calls(_doubling(5), Limits(onnx_expanded_layers=31))  # refused before any copy
+    path = tmp_path / "doubling.onnx"  # 2**40 nodes: refused before shape inference runs on it
+    path.write_bytes(_doubling(40).SerializeToString())
+    with pytest.raises(LimitExceeded, match="onnx_expanded_layers"):
+        load(path)
+    small = tmp_path / "small.onnx"
+    small.write_bytes(_doubling(5).SerializeToString())
+    assert count_macs(load(small)).complete
+    monkeypatch.setenv(Limits.env_name("onnx_expanded_layers"), "31")
+    with pytest.raises(LimitExceeded, match="onnx_expanded_layers"):
+        load(small)

@@ -12,9 +12,10 @@ builder then builds one body per call (:class:`Inlined` tells it which names a b
 tensors have in the copy) and keeps the call as one layer: the summary shows the call,
 its MACs are its body's.
 
-Bounded by the existing limits: expansion stops at ``onnx_expanded_layers`` nodes and
-``onnx_graph_depth`` nested calls (the calls past them stay calls, unknown inside as
-before); calls on a cycle of the call graph and functions with sub-graphs (``If``,
+Bounded by the existing limits: a model whose calls expand past ``onnx_expanded_layers``
+nodes is refused before the copy or shape inference is made (``LimitExceeded``, as the
+build refuses it); calls nested past ``onnx_graph_depth`` stay calls, unknown inside as
+before; calls on a cycle of the call graph and functions with sub-graphs (``If``,
 ``Loop`` bodies, whose outer-scope names would need renaming) are not inlined.
 """
 
@@ -26,7 +27,7 @@ from typing import Any, Iterator
 from ...ir import Shape
 from ...limits import Limits
 from .protos import tensor_dims, type_info
-from .walk import cyclic_nodes, iter_nodes_flat
+from .walk import cyclic_nodes, iter_nodes_flat, too_large
 
 __all__ = ["MARK", "Inlined", "call_attributes", "call_prefix", "function_key", "inline_calls", "restore"]
 
@@ -107,6 +108,10 @@ def inline_calls(model: Any, lim: Limits) -> Inlined | None:
              for key, f in protos.items()}
     blocked = cyclic_nodes(calls) | {key for key, f in protos.items()
                                      if any(a.type in (5, 10) or a.HasField("g") for n in f.node for a in n.attribute)}
+    sizes = _expanded_sizes(protos, calls, blocked)
+    main = sum(sizes.get(function_key(n), 1) for n in model.graph.node)
+    if main > lim.onnx_expanded_layers:
+        raise too_large(lim)  # as the build would after shape inference, which could take long on it
     import onnx
 
     nodes, names = _expand(model.graph.node, protos, blocked, lim)
@@ -125,6 +130,28 @@ def inline_calls(model: Any, lim: Limits) -> Inlined | None:
     return Inlined(copy, names)
 
 
+def _expanded_sizes(protos: dict[FunctionKey, Any], calls: dict[FunctionKey, set[FunctionKey]],
+                    blocked: set[FunctionKey]) -> dict[FunctionKey, int]:
+    """How many nodes each inlinable function's body becomes with its calls inlined (iterative)."""
+    sizes: dict[FunctionKey, int] = {}
+    for root in protos:
+        if root in blocked:
+            continue
+        stack = [root]
+        while stack:
+            key = stack[-1]
+            if key in sizes:
+                stack.pop()
+                continue
+            waiting = [c for c in calls[key] if c not in blocked and c not in sizes]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            sizes[key] = sum(sizes.get(function_key(n), 1) for n in protos[key].node)
+    return sizes
+
+
 @dataclass(slots=True)
 class _Frame:
     """One body being copied: its nodes, prefix, name bindings and the call's attributes."""
@@ -141,6 +168,7 @@ def _expand(main: Any, protos: dict[FunctionKey, Any], blocked: set[FunctionKey]
     """The main graph's nodes with calls replaced by their bodies, without recursion."""
     out: list[Any] = []
     names: dict[str, dict[str, str]] = {}
+    admitted = len(main)  # nodes the copy will hold: the main graph's and every body let in so far
     stack = [_Frame(iter(enumerate(main)), "", None, {}, 0)]
     while stack:
         frame = stack[-1]
@@ -154,9 +182,10 @@ def _expand(main: Any, protos: dict[FunctionKey, Any], blocked: set[FunctionKey]
         key = function_key(node)
         f = protos.get(key)
         if f is None or key in blocked or frame.depth >= lim.onnx_graph_depth \
-                or len(out) + len(f.node) > lim.onnx_expanded_layers:
+                or admitted + len(f.node) > lim.onnx_expanded_layers:
             out.append(node)
             continue
+        admitted += len(f.node)
         prefix = call_prefix(frame.prefix, index)
         actual = list(node.input) + [""] * max(0, len(f.input) - len(node.input))  # missing inputs are absent
         bind = {formal: name for formal, name in zip(f.input, actual, strict=False) if formal}
