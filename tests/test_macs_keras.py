@@ -164,6 +164,18 @@ def test_grouped_query_attention_and_gated_ffn():
     assert count_macs(graph).layer("block") == expected
 
 
+def test_heads_first_kernels():
+    """Gemma's decoder block stores ``[heads, width, head_size]`` query/key/value kernels."""
+    kv_heads, ff = 2, 48
+    weights = [_w("attention/query/var_0", H, D, HD), _w("attention/key/var_0", kv_heads, D, HD),
+               _w("attention/value/var_0", kv_heads, D, HD), _w("attention/attention_output/var_0", H, HD, D),
+               _w("pre_attention_norm/var_0", D), _w("ffw_gating/var_0", D, ff), _w("ffw_gating_2/var_0", D, ff),
+               _w("ffw_linear/var_0", ff, D)]
+    graph = _composite("block", "GemmaDecoderBlock", weights, [(None, T, D)], (None, T, D))
+    expected = (T * D * H * HD * 2 + T * D * kv_heads * HD * 2 + T * T * 2 * H * HD + T * 3 * D * ff)
+    assert count_macs(graph).layer("block") == expected
+
+
 def test_composite_needs_known_tokens_and_a_complete_attention():
     weights = [_w("attn/query/kernel", D, H, HD), _w("attn/key/kernel", D, H, HD),
                _w("attn/value/kernel", D, H, HD), _w("attn/attention_output/kernel", H, HD, D)]

@@ -11,9 +11,10 @@ The cost is read from those weights and the call's input shapes:
   kernel element per token it is applied to;
 * an **attention block** (a sublayer path with ``query``, ``key``, ``value`` and
   ``output``/``attention_output`` kernels, ``_query_dense`` … and ``q_proj`` … too)
-  adds ``QKᵀ`` and ``AV``: ``T_q · T_k · (H·d_k + H·d_v)``, the query width and the
-  output projection's input width (grouped-query attention included: keys and values
-  are shared, not computed less often).  A causal mask does not halve it (ONNX
+  adds ``QKᵀ`` and ``AV``: ``T_q · T_k · (H·d_k + H·d_v)``, the query projection's
+  and the output projection's size over the layer's width, whatever the order of
+  their axes (``[D, H, d]`` in Keras, ``[H, D, d]`` in Gemma); grouped-query attention
+  included: keys and values are shared, not computed less often.  A causal mask does not halve it (ONNX
   ``MatMul`` does not either).  ``T_q`` is the number of tokens of the first input
   (every dim between the batch and the last); ``T_k`` is ``T_q``, or the second
   input's tokens for a block whose path says ``cross`` (a decoder's cross-attention);
@@ -93,8 +94,9 @@ def composite_macs(cls: str, layer: Layer, ins: Sequence[Shape | None], outs: Se
     total = 0
     for b in blocks:
         tk = kv_tokens if _reads_second(b) else tokens
-        q_width = _prod(b.query.shape[1:]) if b.query.shape else 0
-        o_width = _prod(b.output.shape[:-1]) if b.output.shape else 0
+        if width not in b.query.shape or width not in b.output.shape:
+            return None  # the block does not read and write the layer's width: not a placement we know
+        q_width, o_width = _prod(b.query.shape) // width, _prod(b.output.shape) // width
         total += (tokens * (_prod(b.query.shape) + _prod(b.output.shape))
                   + tk * (_prod(b.key.shape) + _prod(b.value.shape)) + tokens * tk * (q_width + o_width))
     projections = [w for path, ws in groups.items() if path not in in_block and not _is_embedding(path)
