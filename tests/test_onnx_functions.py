@@ -173,3 +173,20 @@ def test_inlining_stays_inside_the_expansion_limit(tmp_path, monkeypatch):
     monkeypatch.setenv(Limits.env_name("onnx_expanded_layers"), "31")
     with pytest.raises(LimitExceeded, match="onnx_expanded_layers"):
         load(small)
+
+
+def test_model_facts_are_the_file_s_not_the_inlined_copy_s(tmp_path):
+    """The opsets, nodes and value_info the card shows are the model's own."""
+    body = [helper.make_node("Relu", ["X"], ["Y"], domain="")]
+    f = helper.make_function("local", "R", ["X"], ["Y"], body, [helper.make_opsetid("", 17),
+                                                                  helper.make_opsetid("extra", 1)], [])
+    graph = helper.make_graph([helper.make_node("R", ["x"], ["y"], domain="local", name="call")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    path = tmp_path / "r.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=OPSETS, functions=[f]).SerializeToString())
+    loaded = load(path)
+    assert loaded.metadata["opset_import"] == {"ai.onnx": 17, "local": 1}
+    assert loaded.metadata["nodes"] == 2 and loaded.metadata["shape_inference"] == "ok"
+    body_layers = loaded.layer("call").subgraphs["function"].layers
+    assert [lay.output_shapes for lay in body_layers if lay.type == "Relu"] == [[(2, 3)]]

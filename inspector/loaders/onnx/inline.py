@@ -87,10 +87,12 @@ def call_attributes(function: Any, node: Any, outer: dict[str, Any]) -> dict[str
 
 
 def restore(original: Any, inferred: Any) -> Any:
-    """``inferred`` (the inlined model after shape inference) with the original nodes back and
-    only the main graph's tensors in its value_info."""
+    """``inferred`` (the inlined model after shape inference) with the original nodes and opsets
+    back and only the main graph's tensors in its value_info."""
     inferred.graph.ClearField("node")
     inferred.graph.node.extend(original.graph.node)
+    inferred.ClearField("opset_import")
+    inferred.opset_import.extend(original.opset_import)
     kept = [vi for vi in inferred.graph.value_info if not vi.name.startswith(MARK)]
     inferred.graph.ClearField("value_info")
     inferred.graph.value_info.extend(kept)
