@@ -108,6 +108,7 @@ from ..vocab import (
     KERAS_UPSAMPLING,
     RNN_WRAPPERS,
 )
+from .macs_keras import composite_macs
 from .symbolic import Poly, Value, parse_dim
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
@@ -497,7 +498,15 @@ def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: _Shapes, ou
         return _einsum_cost(str(config["equation"]), [_first(ins), list(kernel.shape)])
     if cls == "Dot":
         return _keras_dot(config, ins, outs)
-    raise _Unknown
+    return _keras_composite(cls, layer, ins, outs)
+
+
+def _keras_composite(cls: str, layer: Layer, ins: _Shapes, outs: _Shapes) -> int:
+    """keras_hub layers and other layers built of sublayers (:mod:`.macs_keras`)."""
+    composite = composite_macs(cls, layer, ins, outs)
+    if composite is None:
+        raise _Unknown
+    return composite
 
 
 def _keras_rnn(config: dict[str, Any], layer: Layer, ins: _Shapes) -> int:

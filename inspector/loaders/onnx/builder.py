@@ -15,6 +15,7 @@ from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, wire
 from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
+from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
     BN_STATS,
     CONFIG_VALUE,
@@ -60,6 +61,11 @@ class Builder:
         self.shape_inference = "not run"
         self.cyclic_functions: set[tuple[str, str, str]] = set()
         self._refused: dict[str, tuple[str, str]] = {}
+        self.inlined: Inlined | None = None
+        """Function calls inlined for shape inference: each call's body gets shapes (:mod:`.inline`)."""
+        self._function_tasks: dict[tuple[str, str, str], Task] = {}
+        self._call_bodies: dict[Any, ModelGraph] = {}
+        """Bodies built for calls, by function, tensor types and attributes: calls alike share one."""
         self._sec_first: dict[str, str] = {}
 
     # ---- top level ----
@@ -104,6 +110,18 @@ class Builder:
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
             return model
+        self.inlined = inline_calls(model, self.limits) if len(model.functions) else None
+        if self.inlined is not None:
+            notes = len(self.notes)
+            inferred = self._infer_model(self.inlined.model)
+            if inferred is not self.inlined.model:
+                self.inlined.learn(inferred)
+                return restore(model, inferred)
+            del self.notes[notes:]  # inference of the inlined copy failed: the model itself, as before
+            self.inlined = None
+        return self._infer_model(model)
+
+    def _infer_model(self, model: Any) -> Any:
         errors: list[str] = []
         for data_prop in (True, False):
             outcome = inference.run_shape_inference(model, data_prop=data_prop)
@@ -155,7 +173,8 @@ class Builder:
             opsets = dict(model_opsets)
             opsets.update({(o.domain or ""): int(o.version) for o in f.opset_import})
             prefix = f"{f.domain}::{f.name}/"
-            queue.append(Task(f, sub, None, prefix, opsets, 1, is_function=True))
+            self._function_tasks[key] = Task(f, sub, None, prefix, opsets, 1, is_function=True)
+            queue.append(self._function_tasks[key])
 
     # ---- one graph ----
     def _build_graph(self, task: Task, queue: deque[Task]) -> Scope:
@@ -168,6 +187,7 @@ class Builder:
             output_names = list(proto.output)
             for vi in getattr(proto, "value_info", []):
                 scope.types[vi.name] = type_info(vi.type)
+            scope.types.update(task.types)  # one call's body: what inference of the inlined model found
             inits: list[Any] = []
             sparse: list[Any] = []
         else:
@@ -196,7 +216,7 @@ class Builder:
         order = self._topological(nodes, scope, task)
         for idx in order:
             node = nodes[idx]
-            self.node_count += 1
+            self.node_count += task.call is None  # a call's own body is the function's, counted once
             for name in node.input:
                 self.referenced.add(name)
             if self._foldable(node, scope, graph_outputs, task):
@@ -547,7 +567,7 @@ class Builder:
         config: dict[str, Any] = {}
         for a in node.attribute:
             try:
-                config[a.name] = attribute_value(a)
+                config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
             except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
                 config[a.name] = None
                 layer.notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
@@ -577,7 +597,7 @@ class Builder:
             scope.producers[out] = Inbound(lname, 0, k)
         layer.node_shapes = [shapes]
         layer.dtype = first_dtype
-        self._nested_graphs(node, layer, scope, task, queue)
+        self._nested_graphs(node, idx, layer, scope, task, queue)
         return layer
 
     def _operands(self, node: Any, layer: Layer, scope: Scope, inbound: list[Inbound],
@@ -635,7 +655,8 @@ class Builder:
             if src.external is not None:
                 self._sec_first.setdefault(src.external.location, layer.name)
 
-    def _nested_graphs(self, node: Any, layer: Layer, scope: Scope, task: Task, queue: deque[Task]) -> None:
+    def _nested_graphs(self, node: Any, idx: int, layer: Layer, scope: Scope, task: Task,
+                       queue: deque[Task]) -> None:
         """Queue the node's sub-graphs (``If``/``Loop``/``Scan`` bodies) and attach a called function's body."""
         lname = layer.name
         for a in node.attribute:
@@ -657,7 +678,29 @@ class Builder:
             if fkey in self.cyclic_functions:
                 layer.notes.append("calls a recursive function; its body is not expanded")
             else:
-                layer.subgraphs["function"] = self.functions[fkey]
+                layer.subgraphs["function"] = self._call_body(node, idx, task, queue) or self.functions[fkey]
+
+    def _call_body(self, node: Any, idx: int, task: Task, queue: deque[Task]) -> ModelGraph | None:
+        """A body of its own for a call of the main graph (or of such a body) whose tensors got
+        shapes from inference of the inlined model; ``None``: the call shares the function's body."""
+        main = task.depth == 0 and not task.is_function
+        if self.inlined is None or not (main or task.call is not None):
+            return None
+        prefix = call_prefix(task.call or "", idx)
+        types = self.inlined.body_types(prefix)
+        fkey = (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
+        shared = self._function_tasks.get(fkey)
+        if types is None or shared is None:
+            return None
+        attrs = call_attributes(shared.proto, node, task.attrs)
+        alike = (fkey, tuple(sorted(types.items(), key=lambda item: item[0])),
+                 tuple(sorted((name, a.SerializeToString()) for name, a in attrs.items())))
+        sub = self._call_bodies.get(alike)
+        if sub is None:
+            sub = ModelGraph(name=shared.graph.name, format="onnx", kind="onnx", metadata=dict(shared.graph.metadata))
+            self._call_bodies[alike] = sub
+            queue.append(replace(shared, graph=sub, depth=task.depth + 1, call=prefix, types=types, attrs=attrs))
+        return sub
 
     def _outer_input(self, tname: str, scope: Scope) -> str:
         """An InputLayer in ``scope``'s graph standing for a tensor from an enclosing graph."""

@@ -90,3 +90,9 @@ class Task:
     opsets: dict[str, int]
     depth: int
     is_function: bool = False
+    call: str | None = None
+    """For the body of one call (:mod:`.inline`): the call's prefix; ``None`` for a shared body."""
+    attrs: dict[str, Any] = field(default_factory=dict)
+    """For the body of one call: the attributes the call binds (``ref_attr_name`` -> attribute)."""
+    types: dict[str, tuple[str | None, Shape | None]] = field(default_factory=dict)
+    """For the body of one call: the types shape inference gave its tensors."""

@@ -18,6 +18,13 @@ def too_deep(lim: Limits) -> LimitExceeded:
                          f"onnx_graph_depth limit; {hint('onnx_graph_depth')}")
 
 
+def too_large(lim: Limits) -> LimitExceeded:
+    """The error for nested sub-graphs and function calls that expand past ``onnx_expanded_layers``."""
+    return LimitExceeded(
+        f"expands to more than {lim.onnx_expanded_layers:,} layers through nested sub-graphs and function calls, "
+        f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
+
+
 def check_counts(model: Any, lim: Limits) -> None:
     """Refuse a model with more nodes (``onnx_nodes``) or deeper sub-graphs
     (``onnx_graph_depth``) than allowed; counted iteratively before any real work."""
@@ -61,9 +68,7 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
             sizes[gid], depths[gid] = size, depth
             on_stack.discard(gid)
             if size > max_layers:
-                raise LimitExceeded(
-                    f"expands to more than {max_layers:,} layers through nested sub-graphs and function calls, "
-                    f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
+                raise too_large(lim)
             if depth > max_depth:
                 raise too_deep(lim)
             continue
