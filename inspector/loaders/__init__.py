@@ -25,18 +25,9 @@ def _is_hdf5(head: bytes, path: Path) -> bool:
     if head.startswith(HDF5_SIGNATURE):
         return True
     # HDF5 allows a user block: the superblock then sits at 512, 1024, 2048 … bytes.
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            offset = 512
-            while offset + 8 <= size and offset <= 1 << 20:
-                fh.seek(offset)
-                if fh.read(8) == HDF5_SIGNATURE:
-                    return True
-                offset *= 2
-    except OSError:
-        return False
-    return False
+    from .containers import hdf5_offsets
+
+    return bool(hdf5_offsets(path))
 
 
 def detect(path: str | os.PathLike[str]) -> str:
@@ -95,24 +86,49 @@ def _looks_like_onnx(head: bytes) -> bool:
 
 
 def load(path: str | os.PathLike[str]) -> ModelGraph:
-    """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible."""
+    """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible.
+
+    A Keras file that is also another container (an HDF5 file with a zip appended, a
+    zip in an HDF5 user block) or a SavedModel folder that also holds a Keras model has
+    every other container scanned too (:mod:`inspector.loaders.polyglot`, SEC006)."""
     p = Path(path)
     kind = detect(p)
-    if kind == "keras":
+    if kind in ("keras", "keras-h5") and p.is_file():
+        graph = _load_keras_file(p, kind)
+    elif kind == "keras":
         from . import keras_v3
 
         graph = keras_v3.load(p)
-    elif kind == "keras-h5":
-        from . import keras_h5
-
-        graph = keras_h5.load(p)
     elif kind == "savedmodel":
-        from . import savedmodel
+        from . import polyglot, savedmodel
 
         graph = savedmodel.load(p)
+        polyglot.scan_folder(graph, p)
     else:
         from . import onnx
 
         graph = onnx.load(p)
     graph.path = str(path)
+    return graph
+
+
+def _load_keras_file(p: Path, kind: str) -> ModelGraph:
+    """A ``.keras`` zip or ``.h5`` file, then every other container it holds.  A zip whose
+    archive no reader finds but that holds an HDF5 file after its first bytes is read as HDF5."""
+    from . import keras_h5, keras_v3, polyglot
+
+    hdf5, zips = polyglot.containers_of(p)
+    if kind == "keras":
+        try:
+            graph = keras_v3.load(p)
+        except ModelLoadError as exc:
+            if not hdf5:
+                raise
+            try:
+                kind, graph = "keras-h5", keras_h5.load(p)
+            except ModelLoadError:
+                raise exc from None
+    else:
+        graph = keras_h5.load(p)
+    polyglot.scan_file(graph, p, read_as=kind, hdf5=hdf5, zips=zips)
     return graph

@@ -132,6 +132,16 @@ def load(path: Path) -> ModelGraph:
     return finish(graph)
 
 
+def load_folder(path: Path) -> ModelGraph:
+    """An unzipped ``.keras`` folder (also what a SavedModel folder's ``config.json`` would load as)."""
+    return _load_folder(path)
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, *, limit_name: str | None = None) -> bytes:
+    """One member of an open archive, at most ``limit`` bytes expanded."""
+    return _read_member(zf, info, limit, limit_name=limit_name)
+
+
 def _load_folder(path: Path) -> ModelGraph:
     """An unzipped ``.keras`` (``model.save(..., zipped=False)``): the same three files."""
     cfg_path = path / CONFIG_NAME

@@ -91,6 +91,38 @@ def keras2_h5(path: Path, model_config: Any) -> Path:
     return path
 
 
+# -- polyglots: one file, two containers ---------------------------------------------------------
+
+def h5_then_zip(path: Path, h5: Path, zip_config: Any) -> Path:
+    """The HDF5 file ``h5`` with a ``.keras`` zip holding ``zip_config`` appended."""
+    archive = keras_archive(path.with_name(path.name + ".part.keras"), zip_config)
+    path.write_bytes(h5.read_bytes() + archive.read_bytes())
+    archive.unlink()
+    return path
+
+
+def zip_then_h5(path: Path, h5_config: Any, zip_config: Any, *, pad: int = 0) -> Path:
+    """A legacy ``.h5`` holding ``h5_config`` whose user block starts with a ``.keras`` zip
+    holding ``zip_config`` (``pad`` bytes of HDF5 data grow the file after it)."""
+    import h5py
+
+    archive = keras_archive(path.with_name(path.name + ".part.keras"), zip_config)
+    head = archive.read_bytes()
+    archive.unlink()
+    block = 512
+    while block < len(head):
+        block *= 2
+    with h5py.File(path, "w", userblock_size=block) as f:
+        f.attrs["model_config"] = h5_config if isinstance(h5_config, str) else json.dumps(h5_config)
+        f.attrs["keras_version"] = "2.15.0"
+        f.create_group("model_weights").attrs["layer_names"] = np.array([], dtype="S1")
+        if pad:
+            f["padding"] = np.zeros(pad, dtype="uint8")
+    with path.open("r+b") as fh:
+        fh.write(head)
+    return path
+
+
 # -- zip bombs and broken archives --------------------------------------------------------------
 
 def patch_member_size(path: Path, member: str, size: int) -> Path:
@@ -381,26 +413,37 @@ def onnx_huge_initializer(path: Path, nbytes: int = (2 << 30) + (64 << 20)) -> P
 def savedmodel_proto(folder: Path, *, main: list[tuple[str, str]] = (),
                      functions: dict[str, list[tuple[str, str]]] | None = None, restore_op: str | None = None,
                      attrs: dict[str, dict[str, bytes]] | None = None,
-                     extra_meta_graphs: list[list[tuple[str, str]]] = ()) -> Path:
+                     extra_meta_graphs: list[list[tuple[str, str]]] = (),
+                     calls: dict[str, str] | None = None, signatures: dict[str, str] | None = None) -> Path:
     """A SavedModel folder whose ``saved_model.pb`` is built directly from protos
     (no TensorFlow runtime): ``main`` and each function list (op, node name) pairs;
-    ``attrs[node name]`` sets string attributes; ``restore_op`` fills the saver_def."""
+    ``attrs[node name]`` sets string (or, for ``bool``/``True``, boolean) attributes;
+    ``calls[node name]`` names the function the node calls (its ``f`` attribute);
+    ``signatures[key]`` names a signature's output tensor; ``restore_op`` fills the saver_def."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     sm = saved_model_pb2.SavedModel(saved_model_schema_version=1)
     attrs = attrs or {}
+    calls = calls or {}
 
     def fill(nodes: Any, pairs: list[tuple[str, str]]) -> None:
         for op, name in pairs:
             node = nodes.add(op=op, name=name)
             for key, value in attrs.get(name, {}).items():
-                node.attr[key].s = value
+                if isinstance(value, bool):
+                    node.attr[key].b = value
+                else:
+                    node.attr[key].s = value
+            if name in calls:
+                node.attr["f"].func.name = calls[name]
 
     for k, pairs in enumerate([list(main), *extra_meta_graphs]):
         mg = sm.meta_graphs.add()
         mg.meta_info_def.tags.append("serve" if k == 0 else f"tag{k}")
         fill(mg.graph_def.node, pairs)
         if k == 0:
+            for key, tensor in (signatures or {}).items():
+                mg.signature_def[key].outputs["output_0"].name = tensor
             for fname, fpairs in (functions or {}).items():
                 fn = mg.graph_def.library.function.add()
                 fn.signature.name = fname
