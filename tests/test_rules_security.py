@@ -226,7 +226,8 @@ def test_sec002_near_misses(tmp_path):
     assert _lint(H.keras_archive(tmp_path / "crafted.keras", crafted), "SEC002") == []
     # TensorFlow ops that stay inside the computation; Keras functions that are activations
     near = H.functional_config(_tfop("mm", "raw_ops.MatMul"), _tfop("sum", "math.reduce_sum"),
-                               _tfop("files", "raw_ops.WriteFileLike"), _function_ref("act", "keras.activations", "relu"))
+                               _tfop("files", "raw_ops.WriteFileLike"),
+                               _function_ref("act", "keras.activations", "relu"))
     assert _lint(H.keras_archive(tmp_path / "near.keras", near), "SEC002") == []
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import isolation
-
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..fileio import read_capped
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
