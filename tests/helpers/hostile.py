@@ -204,6 +204,72 @@ def _replace_seed_kernel(path: Path, put: Callable[[Any, str, tuple[int, ...], A
     return path
 
 
+def h5_with_unknown_filter(path: Path) -> Path:
+    """The seed ``.h5`` whose first kernel is compressed with a filter (id 31,420) no HDF5
+    knows: written with fletcher32, whose id is then patched in the filter pipeline."""
+
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
+        f.create_dataset(kernel, data=np.ones(shape, dtype), chunks=shape, fletcher32=True)
+
+    _replace_seed_kernel(path, put)
+    data = path.read_bytes()
+    message = b"\x03\x00\x10\x00\x00\x00\x00\x00fletcher32"  # pipeline v1: id, name length, flags, values
+    assert data.count(message) == 1
+    path.write_bytes(data.replace(message, b"\xbc\x7a" + message[2:]))
+    return path
+
+
+def h5_with_string_kernel(path: Path, *, fill: int = 1 << 20) -> Path:
+    """The seed ``.h5`` whose first kernel is a variable-length string dataset with a
+    ``fill``-byte fill value and nothing stored (8 bytes per element declared)."""
+    import h5py
+
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
+        f.create_dataset(kernel, shape=shape, dtype=h5py.string_dtype(), fillvalue="x" * fill)
+
+    return _replace_seed_kernel(path, put)
+
+
+def h5_with_shared_vlen_strings(path: Path, *, count: int = 1500, size: int = 1 << 20) -> Path:
+    """A legacy ``.h5`` whose ``layer_names`` attribute lists ``count`` variable-length
+    strings that all point at one ``size``-byte string (about ``size`` bytes on disk,
+    ``count * size`` when read)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs.create("layer_names", data=["x" * size] + ["y"] * (count - 1), dtype=h5py.string_dtype())
+    data = bytearray(path.read_bytes())
+    first, one = struct.pack("<I", size), struct.pack("<I", 1)
+    at = data.find(first)
+    while not all(data[at + 16 * k:at + 16 * k + 4] == one for k in range(1, 4)):
+        at = data.find(first, at + 1)
+    record = bytes(data[at:at + 16])  # length, heap collection address, object index
+    for k in range(1, count):
+        data[at + 16 * k:at + 16 * k + 16] = record
+    path.write_bytes(bytes(data))
+    return path
+
+
+def keras_with_lying_compress_size(path: Path, *, size: int = 300 << 20, ratio: int | None = 50) -> Path:
+    """A ``.keras`` whose deflated ``model.weights.h5`` expands ``size`` zero bytes, while
+    the directory claims it stores ``size / ratio`` bytes (below the ratio limit; ``None``:
+    the directory tells the truth)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", json.dumps(functional_config(layer_entry("Dense", "d", "x", units=2))))
+        info = zipfile.ZipInfo("model.weights.h5")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as fh:
+            chunk = bytes(1 << 20)
+            for _ in range(size >> 20):
+                fh.write(chunk)
+    if ratio is not None:
+        data = bytearray(path.read_bytes())
+        cd = data.rfind(b"PK\x01\x02")  # the last central-directory entry: the weights
+        data[cd + 20:cd + 24] = struct.pack("<I", size // ratio)
+        path.write_bytes(bytes(data))
+    return path
+
+
 def h5_with_external_link(path: Path, target: str) -> Path:
     """The seed ``.h5`` whose first kernel is an external link to ``target``."""
     import h5py
