@@ -216,7 +216,7 @@ def _compressed_bound(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) ->
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     data_start = info.header_offset + 30 + name_len + extra_len
     following = [i.header_offset for i in zf.infolist() if i.header_offset > info.header_offset]
-    end = min(following + [zf.start_dir])  # zipfile counts both from the file's start
+    end = min(following + [int(zf.start_dir)])  # zipfile counts both from the file's start
     return max(0, min(info.compress_size, end - data_start))
 
 
