@@ -214,10 +214,10 @@ def _compressed_bound(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) ->
     if len(header) < 30 or header[:4] != b"PK\x03\x04":
         return info.compress_size
     name_len, extra_len = struct.unpack("<HH", header[26:30])
-    data_start = info.header_offset + 30 + name_len + extra_len
-    following = [i.header_offset for i in zf.infolist() if i.header_offset > info.header_offset]
-    end = min(following + [int(zf.start_dir)])  # zipfile counts both from the file's start
-    return max(0, min(info.compress_size, end - data_start))
+    data_start = int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+    following = [int(i.header_offset) for i in zf.infolist() if i.header_offset > info.header_offset]
+    end = min([*following, int(zf.start_dir)])  # zipfile counts both from the file's start
+    return max(0, min(int(info.compress_size), end - data_start))
 
 
 def _check_bomb(info: zipfile.ZipInfo, *, stored_bound: int | None = None) -> None:
