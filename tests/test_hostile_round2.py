@@ -167,3 +167,37 @@ def test_an_unknown_hdf5_filter_does_not_load_plugins(tmp_path):
     assert h5py.h5pl.size() >= 1
     disable_plugins()
     assert h5py.h5pl.size() == 0
+
+
+# -- a configuration that comes with the models may not silence the security scan ---------------
+
+LAMBDA3 = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None, "closure": None}}
+
+
+@pytest.mark.parametrize("table", [
+    'ignore = ["SEC"]', 'select = ["INIT"]', 'ignore = ["ALL"]',
+    '[tool.inspector.per-file-ignores]\n"*.keras" = ["SEC001", "INIT"]',
+    '[tool.inspector.rules.SEC001]\nseverity = "info"'])
+def test_an_auto_found_pyproject_cannot_silence_sec_rules(table, tmp_path, cli, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    H.keras_archive(repo / "m.keras", H.functional_config(H.layer_entry("Lambda", "lam", "x", function=LAMBDA3)))
+    (repo / "pyproject.toml").write_text(f"[tool.inspector]\n{table}\n")
+    monkeypatch.chdir(repo)
+    code, out, err = cli("lint", "m.keras")
+    assert code == 1 and "SEC001 [error]" in out, out
+    assert err.startswith("inspector: warning: ") and "pyproject.toml" in err and "--config" in err, err
+    assert len(err.splitlines()) == 1
+    # named explicitly, the file applies as written
+    code, out, err = cli("lint", "m.keras", "--config", "pyproject.toml")
+    assert "SEC001 [error]" not in out and err == "", (out, err)
+
+
+def test_an_auto_found_pyproject_still_applies_everything_else(tmp_path, cli, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    H.keras_archive(repo / "m.keras", H.functional_config(H.layer_entry("Lambda", "lam", "x", function=LAMBDA3)))
+    (repo / "pyproject.toml").write_text('[tool.inspector]\nignore = ["MODEL", "INIT"]\nfail-on = "never"\n')
+    monkeypatch.chdir(repo)
+    code, out, err = cli("lint", "m.keras")
+    assert code == 0 and err == "" and "SEC001 [error]" in out and "MODEL001" not in out
