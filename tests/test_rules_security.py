@@ -397,7 +397,8 @@ LAMBDA_CONFIG = H.functional_config(E("Lambda", "lam", "x", function=LAMBDA3))
 CLEAN_CONFIG = H.functional_config(E("Dense", "d", "x", units=2))
 
 
-@pytest.mark.parametrize("case", ["h5_then_zip", "zip_then_h5", "zip_then_big_h5"])
+@pytest.mark.parametrize("case", ["h5_then_zip", "zip_then_h5", "zip_then_big_h5", "onnx_holding_h5",
+                                  "onnx_holding_h5_far"])
 def test_sec006_polyglot_files(case, tmp_path):
     """Each part is scanned: the Lambda in the part inspector does not read first is
     reported (SEC001, naming the part), and the ambiguity itself (SEC006); probe refuses."""
@@ -411,10 +412,16 @@ def test_sec006_polyglot_files(case, tmp_path):
         "zip_then_h5": lambda: H.zip_then_h5(tmp_path / "b.h5", KERAS2_LAMBDA, CLEAN_CONFIG),
         # past 64 KiB of HDF5 data no zip reader finds the archive: read as HDF5
         "zip_then_big_h5": lambda: H.zip_then_h5(tmp_path / "c.keras", KERAS2_CLEAN, LAMBDA_CONFIG, pad=200_000),
+        # an ONNX initializer holding an HDF5 model where HDF5 finds it: read as HDF5 (first MiB) or ONNX
+        "onnx_holding_h5": lambda: H.onnx_with_hdf5_inside(
+            tmp_path / "d.onnx", H.keras2_h5(tmp_path / "l.h5", KERAS2_LAMBDA), offset=1024),
+        "onnx_holding_h5_far": lambda: H.onnx_with_hdf5_inside(
+            tmp_path / "e.onnx", H.keras2_h5(tmp_path / "l.h5", KERAS2_LAMBDA), offset=2 << 20),
     }[case]()
     f = _one(path, "SEC006")
     assert f.severity.value == "error" and f.layer is None, f
-    assert "HDF5 file" in f.message and "zip archive" in f.message and "both were scanned" in f.message
+    other = "ONNX" if case.startswith("onnx") else "zip archive"
+    assert "HDF5 file" in f.message and other in f.message and "both were scanned" in f.message
     [lam] = _lint(path, "SEC001")
     assert "bytecode" in lam.message and ("'lam'" in lam.message or "'k2_lambda'" in lam.message)
     with pytest.raises(UnsafeModel, match="SEC006"):

@@ -25,9 +25,10 @@ def _is_hdf5(head: bytes, path: Path) -> bool:
     if head.startswith(HDF5_SIGNATURE):
         return True
     # HDF5 allows a user block: the superblock then sits at 512, 1024, 2048 … bytes.
+    # (The format is chosen from the first MiB; polyglot.py looks for superblocks further on.)
     from .containers import hdf5_offsets
 
-    return bool(hdf5_offsets(path))
+    return bool(hdf5_offsets(path, limit=1 << 20))
 
 
 def detect(path: str | os.PathLike[str]) -> str:
@@ -105,9 +106,12 @@ def load(path: str | os.PathLike[str]) -> ModelGraph:
         graph = savedmodel.load(p)
         polyglot.scan_folder(graph, p)
     else:
-        from . import onnx
+        from . import onnx, polyglot
 
         graph = onnx.load(p)
+        if p.is_file():
+            hdf5, zips = polyglot.containers_of(p)
+            polyglot.scan_file(graph, p, read_as="onnx", hdf5=hdf5, zips=zips)
     graph.path = str(path)
     return graph
 

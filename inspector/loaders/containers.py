@@ -44,18 +44,20 @@ class ZipSpan:
     """The end of its end-of-central-directory record and comment."""
     eocd: int
     """Offset of its end-of-central-directory record."""
+    directory: int
+    """Offset of its central directory."""
     entries: int
     """How many entries its directory lists."""
 
 
-def hdf5_offsets(path: Path) -> list[int]:
-    """Offsets ``0, 512, 1024, 2048 …`` (up to the file size) holding the HDF5 signature."""
+def hdf5_offsets(path: Path, *, limit: int | None = None) -> list[int]:
+    """Offsets ``0, 512, 1024, 2048 …`` (up to the file size, or ``limit``) holding the HDF5 signature."""
     out: list[int] = []
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             offset = 0
-            while offset + len(HDF5_SIGNATURE) <= size:
+            while offset + len(HDF5_SIGNATURE) <= size and (limit is None or offset <= limit):
                 fh.seek(offset)
                 if fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
                     out.append(offset)
@@ -127,4 +129,4 @@ def _span_at(fh: object, at: int, size: int) -> ZipSpan | None:
     start = cd_start - cd_offset  # > 0 when data was prepended to the archive
     if start < 0:
         return None
-    return ZipSpan(start=start, end=at + EOCD_SIZE + comment, eocd=at, entries=n_total)
+    return ZipSpan(start=start, end=at + EOCD_SIZE + comment, eocd=at, directory=cd_start, entries=n_total)

@@ -36,20 +36,27 @@ def containers_of(path: Path) -> tuple[list[int], list[ZipSpan]]:
 
 
 def scan_file(graph: ModelGraph, path: Path, *, read_as: str, hdf5: list[int], zips: list[ZipSpan]) -> None:
-    """Add to ``graph`` (the file read as ``read_as``: ``keras`` or ``keras-h5``) the facts of
-    every other Keras model in the file, and a SEC006 fact for each."""
+    """Add to ``graph`` (the file read as ``read_as``: ``keras``, ``keras-h5`` or ``onnx``) the
+    facts of every other Keras model in the file, and a SEC006 fact for each."""
+    others: list[tuple[str, Any]] = [("zip", span) for span in zips]
     if read_as == "keras-h5":
-        others: list[tuple[str, Any]] = [("zip", span) for span in zips]
+        first = f"an HDF5 file (superblock at byte {hdf5[0]:,})" if hdf5 else "an HDF5 file"
+        if hdf5 and hdf5[0] > 0:
+            others.append(("onnx", None))  # a user block: what else is in front of the HDF5 file?
     else:
-        last = max((s.eocd for s in zips), default=-1)  # the archive zipfile reads
-        others = [("zip", s) for s in zips if s.eocd != last] + [("hdf5", off) for off in hdf5[:1]]
-    first = f"an HDF5 file (superblock at byte {hdf5[0]:,})" if read_as == "keras-h5" and hdf5 \
-        else "a zip archive"
+        first = "an ONNX file" if read_as == "onnx" else "a zip archive"
+        others += [("hdf5", off) for off in hdf5[:1]]  # HDF5 reads the first superblock it finds
+        if read_as == "keras" and zips:
+            read = _directory_read(path)
+            others = [(k, w) for k, w in others if k != "zip" or w.directory != read]
     for kind, where in others:
         try:
             if kind == "zip":
                 what = f"a zip archive (bytes {where.start:,}–{where.end:,})"
                 facts = _zip_facts(path, where)
+            elif kind == "onnx":
+                what = "an ONNX model"
+                facts = _onnx_facts(path)
             else:
                 what = f"an HDF5 file (superblock at byte {where:,})"
                 facts = _hdf5_facts(path)
@@ -59,9 +66,19 @@ def scan_file(graph: ModelGraph, path: Path, *, read_as: str, hdf5: list[int], z
         if facts is None:
             continue  # not a model a loader would read (weights only, no config)
         _add(graph, what, facts, SecurityFact(
-            "SEC006", f"the file is {first} and also {what} holding a Keras model: inspector reads the first, "
+            "SEC006", f"the file is {first} and also {what}{'' if kind == 'onnx' else ' holding a Keras model'}: "
+                      "inspector reads the first, "
                       "a framework may load the second (Keras chooses by suffix); both were scanned",
             detail=what, kind="polyglot"))
+
+
+def _directory_read(path: Path) -> int | None:
+    """Where the central directory ``zipfile`` reads (the archive inspector loaded) starts."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return int(zf.start_dir)
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError):
+        return None
 
 
 def scan_folder(graph: ModelGraph, folder: Path) -> None:
@@ -128,6 +145,16 @@ def _zip_facts(path: Path, span: ZipSpan) -> list[SecurityFact] | None:
     finally:
         window.close()
     return scan_config(parse_json(raw, what="config.json"))
+
+
+def _onnx_facts(path: Path) -> list[SecurityFact] | None:
+    """The ONNX loader's facts when the file also reads as an ONNX model; None when it does not."""
+    from . import onnx
+
+    try:
+        return onnx.load(path).security
+    except InspectorError:
+        return None
 
 
 def _hdf5_facts(path: Path) -> list[SecurityFact] | None:

@@ -123,6 +123,29 @@ def zip_then_h5(path: Path, h5_config: Any, zip_config: Any, *, pad: int = 0) ->
     return path
 
 
+def onnx_with_hdf5_inside(path: Path, h5: Path, *, offset: int) -> Path:
+    """An ONNX model whose one initializer's raw bytes are the HDF5 file ``h5``, placed
+    (by the length of the model's doc string) at ``offset``, where HDF5 looks for a superblock."""
+    from onnx import TensorProto, helper
+
+    blob = h5.read_bytes()
+
+    def build(pad: int) -> bytes:
+        tensor = helper.make_tensor("blob", TensorProto.UINT8, [len(blob)], blob, raw=True)
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], initializer=[tensor])
+        return helper.make_model(graph, doc_string="p" * pad).SerializeToString()
+
+    first = build(0).find(blob[:8])
+    for pad in range(max(0, offset - first - 16), offset - first + 16):
+        data = build(pad)
+        if data.find(blob[:8]) == offset:
+            path.write_bytes(data)
+            return path
+    raise AssertionError(f"could not place the HDF5 file at byte {offset}")
+
+
 # -- zip bombs and broken archives --------------------------------------------------------------
 
 def patch_member_size(path: Path, member: str, size: int) -> Path:
