@@ -3,6 +3,7 @@
 inspector looks for a ``pyproject.toml`` with a ``[tool.inspector]`` table in the
 working directory and then in each parent directory, and uses the first one it
 finds (``--config FILE`` names one explicitly; ``--isolated`` ignores them all).
+A file found that way cannot turn the ``SEC`` rules off (:func:`keep_security`).
 Command-line flags override the file: ``--select`` replaces ``select``,
 ``--ignore`` adds to ``ignore``.
 
@@ -64,6 +65,9 @@ class LintConfig:
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str | None = None
     """The file this configuration came from (``None``: defaults)."""
+    security_kept: tuple[str, ...] = ()
+    """Settings of an automatically found file that would have turned SEC rules off or
+    down and were not applied (see :func:`keep_security`); empty otherwise."""
 
     @property
     def root(self) -> Path:
@@ -206,4 +210,53 @@ def load_config(path: str | os.PathLike[str] | None = None, *, isolated: bool = 
     found = find_pyproject(start)
     if found is None:
         return LintConfig()
-    return from_table(_tool_table(read_toml(found)) or {}, source=str(found))
+    return keep_security(from_table(_tool_table(read_toml(found)) or {}, source=str(found)))
+
+
+def _touches(selector: str, codes: Iterable[str]) -> bool:
+    sel = selector.upper()
+    return sel == "ALL" or any(code.startswith(sel) for code in codes)
+
+
+def keep_security(config: LintConfig) -> LintConfig:
+    """``config`` (found automatically, not named with ``--config``) without what would
+    turn the SEC rules off or lower their severity: a ``pyproject.toml`` in the working
+    folder or above may come with the models it lints (a cloned model repository), and
+    must not silence the scan for the files it ships.  ``select`` always keeps ``SEC``;
+    ``ignore`` and ``per-file-ignores`` selectors that match a SEC rule (``SEC``,
+    ``SEC001``, ``ALL`` …) and SEC severities are dropped.  What was dropped is listed
+    in ``security_kept`` for a warning; ``--config FILE`` applies the file as written."""
+    from .rules.registry import all_rules, load_families
+
+    load_families()
+    sec = [r.code for r in all_rules() if r.family == "SEC"]
+    kept: list[str] = []
+    select = config.select
+    if not all(any(code.startswith(sel.upper()) or sel.upper() == "ALL" for sel in select) for code in sec):
+        select = (*select, "SEC")
+        kept.append(f"select = {list(config.select)}")
+    ignore = tuple(sel for sel in config.ignore if not _touches(sel, sec))
+    kept += [f"ignore {sel!r}" for sel in config.ignore if sel not in ignore]
+    per_file: list[tuple[str, tuple[str, ...]]] = []
+    for pattern, codes in config.per_file_ignores:
+        kept += [f"per-file-ignores {pattern!r} {c!r}" for c in codes if _touches(c, sec)]
+        per_file.append((pattern, tuple(c for c in codes if not _touches(c, sec))))
+    options = {code: dict(opts) for code, opts in config.rule_options.items()}
+    for code, opts in options.items():
+        if code.upper() in sec and "severity" in opts:
+            kept.append(f"rules.{code} severity {opts.pop('severity')!r}")
+    if not kept:
+        return config
+    from dataclasses import replace
+
+    return replace(config, select=select, ignore=ignore, per_file_ignores=tuple(per_file), rule_options=options,
+                   security_kept=tuple(kept))
+
+
+def security_warning(config: LintConfig) -> str | None:
+    """One line saying which settings of an automatically found file were not applied to the SEC rules."""
+    if not config.security_kept:
+        return None
+    return (f"{config.source}: {len(config.security_kept)} setting(s) that would turn security (SEC) rules off "
+            f"were not applied ({'; '.join(config.security_kept)}): a configuration found automatically may not "
+            "silence them; name it with --config to apply it as written")

@@ -98,8 +98,10 @@ def _end_of(wait_status: int, *, alarm_seconds: float | None = None) -> Failure:
 
 
 # -- one call in a fresh child -----------------------------------------------------------
-def call_in_child(fn: Callable[[], Any], *, seconds: float, what: str) -> Any:
-    """``fn()`` run in a forked child that is killed after ``seconds``.
+def call_in_child(fn: Callable[[], Any], *, seconds: float, what: str, memory: int | None = None) -> Any:
+    """``fn()`` run in a forked child that is killed after ``seconds`` (and, with
+    ``memory``, may grow its address space by at most that many bytes: an allocation
+    past it fails in the child, as ``MemoryError`` or the native library's error).
 
     Returns what ``fn`` returned (it must pickle), or a :class:`Failure` when the
     child timed out, crashed or said nothing.  An :class:`InspectorError` raised in
@@ -115,6 +117,10 @@ def call_in_child(fn: Callable[[], Any], *, seconds: float, what: str) -> Any:
 
         faulthandler.disable()  # a crash of the native library is reported by the parent, in one line
         os.close(read_fd)
+        if memory is not None:
+            import resource
+
+            limit_address_space(memory, inherited=resource.getrlimit(resource.RLIMIT_AS))
         try:
             result: tuple[str, Any] = ("ok", fn())
         except InspectorError as exc:

@@ -2,7 +2,7 @@
 decide whether to go further than reading it.
 
 Loaders record everything they cannot trust as
-:class:`~inspector.ir.SecurityFact` objects (``SEC001``–``SEC005``), and never
+:class:`~inspector.ir.SecurityFact` objects (``SEC001``–``SEC006``), and never
 execute or follow any of it.  The ``SEC`` lint rules report those facts; this
 module answers the two questions commands ask of them:
 
@@ -24,6 +24,7 @@ SEC_TITLES = {
     "SEC003": "ONNX external data outside the model's folder",
     "SEC004": "HDF5 link or dataset that reaches outside the file",
     "SEC005": "file-system, network or Python-callback op in the SavedModel",
+    "SEC006": "a second model in the same file or folder (polyglot)",
 }
 """A short noun phrase per SEC code, for one-line messages."""
 

@@ -348,3 +348,51 @@ def test_the_extra_seeds_are_valid(tmp_path):
         for command in commands:
             code, out, err = run_cli(command, path)
             assert code in (0, 1), (name, command, err)
+
+
+# -- polyglot seeds (issue 13): one file, two containers ------------------------------------------------
+
+POLYGLOT_CASES = max(20, CASES // 10)
+
+
+def polyglot(rng: random.Random) -> tuple[bytes, str, str]:
+    """The ``.h5`` seed with the ``.keras`` seed appended, or the ``.keras`` seed in front of
+    the ``.h5`` seed at a user-block offset (512, 1024 … bytes, where HDF5 looks), then a
+    byte mutation half the time; the suffix says which loader Keras would pick."""
+    h5, keras = seed_bytes(".h5"), seed_bytes(".keras")
+    if rng.random() < 0.5:
+        data, how = h5 + keras, "h5 + keras appended"
+    else:
+        block = 512
+        while block < len(keras):
+            block *= 2
+        data, how = keras + bytes(block - len(keras)) + h5, f"keras in a {block}-byte user block + h5"
+    if rng.random() < 0.5:
+        data, mutation = rng.choice(BYTE_MUTATIONS)(rng, data)
+        how += f", {mutation}"
+    return data, how, rng.choice([".h5", ".keras"])
+
+
+def test_mutated_polyglots_never_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECTOR_MAX_HDF5_SECONDS", os.environ.get("INSPECTOR_MAX_HDF5_SECONDS", "5"))
+    failures: list[Failure] = []
+    flagged = 0
+    for i in range(POLYGLOT_CASES):
+        rng = random.Random(BASE_SEED * 7 + i)
+        data, how, suffix = polyglot(rng)
+        path = tmp_path / f"poly{i}{suffix}"
+        path.write_bytes(data)
+        for command in COMMANDS:
+            try:
+                code, out, err = run_cli(command, path)
+            except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
+                failures.append(Failure(f"polyglot {i} ({how})", command, f"{type(exc).__name__}: {exc}"))
+                continue
+            problem = check(command, path, code, err)
+            if problem:
+                failures.append(Failure(f"polyglot {i} ({how})", command, problem))
+            flagged += command == "lint" and "SEC006" in out
+        path.unlink()
+    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
+    assert not failures, f"{len(failures)} failure(s):\n{report}"
+    assert flagged > 0  # the unmutated polyglots are reported as such

@@ -23,6 +23,8 @@ COVERED = {
     "SEC003": ("test_sec003_external_data_outside_the_folder", "test_sec003_near_misses"),
     "SEC004": ("test_sec004_hdf5_references", "test_sec004_near_misses"),
     "SEC005": ("test_sec005_unsafe_ops", "test_sec005_tensorflow_written_read_file", "test_sec005_near_misses"),
+    "SEC006": ("test_sec006_polyglot_files", "test_sec006_savedmodel_folder_with_keras_files",
+               "test_sec006_near_misses"),
 }
 
 E = H.layer_entry
@@ -149,6 +151,28 @@ SEC002_CASES = {
 }
 
 
+def _tfop(name: str, function: str) -> dict:
+    return E("TFOpLambda", name, "x", module="keras.src.legacy", function=function)
+
+
+def _function_ref(name: str, module: str, function: str) -> dict:
+    return E("Dense", name, "x", units=2, activation={"module": module, "class_name": "function",
+                                                       "config": function, "registered_name": "function"})
+
+
+SEC002_CASES.update({  # issue 13: TensorFlow ops reaching out through TFOpLambda, Keras functions as gadgets
+    **{f"tfop_{op.lower()}": ([_tfop("op", f"raw_ops.{op}")], "op", [f"raw_ops.{op}", "reaches outside"])
+       for op in ("WriteFile", "ReadFile", "PyFunc", "EagerPyFunc", "MatchingFiles")},
+    "tfop_saved_model_load": ([_tfop("op", "saved_model.load")], "op", ["saved_model.load"]),
+    "tfop_summary_writer": ([_tfop("op", "summary.create_file_writer")], "op", ["create_file_writer"]),
+    "plot_model": ([_function_ref("f", "keras.utils", "plot_model")], "f", ["plot_model"]),
+    "load_data": ([_function_ref("f", "keras.datasets.mnist", "load_data")], "f", ["load_data"]),
+    "dataset_from_directory": ([_function_ref("f", "keras.utils", "image_dataset_from_directory")], "f",
+                               ["image_dataset_from_directory"]),
+    "set_backend": ([_function_ref("f", "keras.config", "set_backend")], "f", ["set_backend"]),
+})
+
+
 @pytest.mark.parametrize("case", sorted(SEC002_CASES))
 def test_sec002_references_outside_keras(case, tmp_path):
     _check_case(tmp_path, "SEC002", SEC002_CASES, case)
@@ -200,6 +224,11 @@ def test_sec002_near_misses(tmp_path):
         E("Backbone", "hub", "lookup", module="keras_hub.src.models.backbone", registered_name="keras_hub>Backbone"))
     crafted["compile_config"] = {"optimizer": {"class_name": "Custom>Adam", "config": {"name": "Adam"}}}
     assert _lint(H.keras_archive(tmp_path / "crafted.keras", crafted), "SEC002") == []
+    # TensorFlow ops that stay inside the computation; Keras functions that are activations
+    near = H.functional_config(_tfop("mm", "raw_ops.MatMul"), _tfop("sum", "math.reduce_sum"),
+                               _tfop("files", "raw_ops.WriteFileLike"),
+                               _function_ref("act", "keras.activations", "relu"))
+    assert _lint(H.keras_archive(tmp_path / "near.keras", near), "SEC002") == []
 
 
 # -- SEC003 -------------------------------------------------------------------------------------
@@ -304,10 +333,23 @@ def test_sec005_unsafe_ops(tmp_path):
                           "PrintV2"),
         "second_meta_graph": (dict(main=[("Identity", "i")], extra_meta_graphs=[[("MatchingFiles", "glob")]]),
                               "MatchingFiles"),
+        # a function named like the saver but called by the serving signature is serving code
+        "saver_named_serving": (dict(main=[("StatefulPartitionedCall", "serve")], calls={"serve": "__inference_sig_1"},
+                                     signatures={"serving_default": "serve:0"},
+                                     functions={"__inference_sig_1": [("PartitionedCall", "c")],
+                                                "__inference__traced_save_2": [("SaveV2", "save")]},
+                                     attrs={}), "SaveV2"),
+        "merge_delete_old_dirs": (dict(main=[("StatefulPartitionedCall", "serve")], calls={
+            "serve": "__inference__traced_save_3"}, signatures={"serving_default": "serve:0"},
+            functions={"__inference__traced_save_3": [("MergeV2Checkpoints", "merge")]},
+            attrs={"merge": {"delete_old_dirs": True}}), "delete_old_dirs"),
     }
     for case, (spec, op) in cases.items():
+        if case == "saver_named_serving":  # the signature's function calls the saver-named one
+            spec = dict(spec, calls={"serve": "__inference_sig_1", "c": "__inference__traced_save_2"})
         f = _one(H.savedmodel_proto(tmp_path / case, **spec), "SEC005")
         assert op in f.message and f.severity.value == "error", (case, f.message)
+    assert "called by a signature" in f.message
 
 
 def test_sec005_tensorflow_written_read_file(tmp_path):
@@ -331,5 +373,108 @@ def test_sec005_near_misses(tmp_path):
         "__inference__traced_restore_6": [("RestoreV2", "RestoreV2")]})
     printing = H.savedmodel_proto(tmp_path / "print", main=[("PrintV2", "p")],
                                   attrs={"p": {"output_stream": b"stderr"}})
-    for path in (tf1_saver, tf2_saver, printing):
+    # the real saver is called from the main graph, but not by a signature
+    tf2_wired = H.savedmodel_proto(
+        tmp_path / "tf2_wired", main=[("StatefulPartitionedCall", "serve"), ("StatefulPartitionedCall", "saver")],
+        calls={"serve": "__inference_sig_1", "saver": "__inference__traced_save_2"},
+        signatures={"serving_default": "serve:0"},
+        functions={"__inference_sig_1": [("MatMul", "mm")], "__inference__traced_save_2": [
+            ("SaveV2", "SaveV2"), ("MergeV2Checkpoints", "merge")]}, attrs={"merge": {"delete_old_dirs": True}})
+    for path in (tf1_saver, tf2_saver, printing, tf2_wired):
         assert _lint(path, "SEC005") == [], path.name
+
+
+# -- SEC006 -------------------------------------------------------------------------------------
+
+KERAS2_LAMBDA = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+    {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [None, 4]}},
+    {"class_name": "Lambda", "config": {"name": "k2_lambda", "function": ["4wEAAAAA", None, None],
+                                        "function_type": "lambda", "output_shape": None,
+                                        "output_shape_type": "raw", "arguments": {}}}]}}
+KERAS2_CLEAN = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+    {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [None, 4]}}]}}
+LAMBDA_CONFIG = H.functional_config(E("Lambda", "lam", "x", function=LAMBDA3))
+CLEAN_CONFIG = H.functional_config(E("Dense", "d", "x", units=2))
+
+
+@pytest.mark.parametrize("case", ["h5_then_zip", "zip_then_h5", "zip_then_big_h5", "onnx_holding_h5",
+                                  "onnx_holding_h5_far"])
+def test_sec006_polyglot_files(case, tmp_path):
+    """Each part is scanned: the Lambda in the part inspector does not read first is
+    reported (SEC001, naming the part), and the ambiguity itself (SEC006); probe refuses."""
+    from inspector.api import load
+    from inspector.errors import UnsafeModel
+    from inspector.trust import require_trust
+
+    path = {
+        "h5_then_zip": lambda: H.h5_then_zip(tmp_path / "a.h5", H.SEED_H5, LAMBDA_CONFIG),
+        # a zip in the user block: read as the zip (its first bytes), the HDF5 part holds the Lambda
+        "zip_then_h5": lambda: H.zip_then_h5(tmp_path / "b.h5", KERAS2_LAMBDA, CLEAN_CONFIG),
+        # past 64 KiB of HDF5 data no zip reader finds the archive: read as HDF5
+        "zip_then_big_h5": lambda: H.zip_then_h5(tmp_path / "c.keras", KERAS2_CLEAN, LAMBDA_CONFIG, pad=200_000),
+        # an ONNX initializer holding an HDF5 model where HDF5 finds it: read as HDF5 (first MiB) or ONNX
+        "onnx_holding_h5": lambda: H.onnx_with_hdf5_inside(
+            tmp_path / "d.onnx", H.keras2_h5(tmp_path / "l.h5", KERAS2_LAMBDA), offset=1024),
+        "onnx_holding_h5_far": lambda: H.onnx_with_hdf5_inside(
+            tmp_path / "e.onnx", H.keras2_h5(tmp_path / "l.h5", KERAS2_LAMBDA), offset=2 << 20),
+    }[case]()
+    f = _one(path, "SEC006")
+    assert f.severity.value == "error" and f.layer is None, f
+    other = "ONNX" if case.startswith("onnx") else "zip archive"
+    assert "HDF5 file" in f.message and other in f.message and "both were scanned" in f.message
+    [lam] = _lint(path, "SEC001")
+    assert "bytecode" in lam.message and ("'lam'" in lam.message or "'k2_lambda'" in lam.message)
+    with pytest.raises(UnsafeModel, match="SEC006"):
+        require_trust(load(path), trust=False)
+
+
+def test_sec006_savedmodel_folder_with_keras_files(tmp_path):
+    import json
+
+    with_config = H.savedmodel_proto(tmp_path / "config", main=[("Identity", "i")])
+    (with_config / "config.json").write_text(json.dumps(LAMBDA_CONFIG))
+    f = _one(with_config, "SEC006")
+    assert "config.json" in f.message and f.severity.value == "error"
+    [lam] = _lint(with_config, "SEC001")
+    assert "'lam'" in lam.message and "config.json" in lam.message
+    with_h5 = H.savedmodel_proto(tmp_path / "h5", main=[("Identity", "i")])
+    H.keras2_h5(with_h5 / "model.weights.h5", KERAS2_LAMBDA)
+    f = _one(with_h5, "SEC006")
+    assert "model.weights.h5" in f.message
+    assert len(_lint(with_h5, "SEC001")) == 1
+
+
+def test_sec006_near_misses(tmp_path):
+    """Keras-written files, an HDF5 file with data after it that is no archive, a zip
+    member holding an HDF5 weights file, a SavedModel with weights only next to it."""
+    assert _lint(H.SEED_KERAS, "SEC006") == [] and _lint(H.SEED_H5, "SEC006") == []
+    trailing = tmp_path / "trailing.h5"
+    trailing.write_bytes(H.SEED_H5.read_bytes() + b"PK\x05\x06" + bytes(18))  # an end record without directory
+    assert _lint(trailing, "SEC006") == []
+    weights_only = tmp_path / "w.h5"
+    import h5py
+
+    with h5py.File(weights_only, "w") as fh:
+        fh["layers/dense/vars/0"] = np.zeros((4, 2), "float32")
+    # a .keras whose weights member starts where HDF5 looks (byte 2048): still one model
+    from inspector.loaders.containers import hdf5_offsets
+    from inspector.loaders.h5index import stored_member_span
+
+    def aligned(pad: int) -> Path:
+        path = H.keras_archive(tmp_path / "aligned.keras", CLEAN_CONFIG,
+                               extra={"assets/pad": b"." * pad, "model.weights.h5": weights_only.read_bytes()})
+        with zipfile.ZipFile(path) as zf:
+            return path if stored_member_span(path, zf.getinfo("model.weights.h5"))[0] == 2048 else aligned(
+                pad + 2048 - stored_member_span(path, zf.getinfo("model.weights.h5"))[0])
+
+    archive = aligned(0)
+    assert hdf5_offsets(archive) == [2048]
+    assert _lint(archive, "SEC006") == []
+    folder = H.savedmodel_proto(tmp_path / "sm", main=[("Identity", "i")])
+    (folder / "model.weights.h5").write_bytes(weights_only.read_bytes())
+    assert _lint(folder, "SEC006") == []
+    plain_zip_after = tmp_path / "zip_after.h5"
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as zf:
+        zf.writestr("notes.txt", "no model here")
+    plain_zip_after.write_bytes(H.SEED_H5.read_bytes() + (tmp_path / "data.zip").read_bytes())
+    assert _lint(plain_zip_after, "SEC006") == []

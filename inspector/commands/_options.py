@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..config import LintConfig, load_config
+from ..config import LintConfig, load_config, security_warning
 from ..errors import UsageError
 from ..findings import FAIL_ON
 from ..loaders.bind import MAX_DIM
@@ -75,8 +75,13 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 
 def load_config_option(args: argparse.Namespace) -> LintConfig:
-    """The configuration the ``--config``/``--isolated`` options choose."""
-    return load_config(args.config, isolated=args.isolated)
+    """The configuration the ``--config``/``--isolated`` options choose (a warning on
+    stderr when an automatically found file tried to turn SEC rules off)."""
+    config = load_config(args.config, isolated=args.isolated)
+    warning = security_warning(config)
+    if warning:
+        print(f"inspector: warning: {warning}", file=sys.stderr)
+    return config
 
 
 def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ignore_help: str) -> None:

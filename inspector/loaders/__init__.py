@@ -26,18 +26,10 @@ def _is_hdf5(head: bytes, path: Path) -> bool:
     if head.startswith(HDF5_SIGNATURE):
         return True
     # HDF5 allows a user block: the superblock then sits at 512, 1024, 2048 … bytes.
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            offset = 512
-            while offset + 8 <= size and offset <= 1 << 20:
-                fh.seek(offset)
-                if fh.read(8) == HDF5_SIGNATURE:
-                    return True
-                offset *= 2
-    except OSError:
-        return False
-    return False
+    # (The format is chosen from the first MiB; polyglot.py looks for superblocks further on.)
+    from .containers import hdf5_offsets
+
+    return bool(hdf5_offsets(path, limit=1 << 20))
 
 
 def detect(path: str | os.PathLike[str]) -> str:
@@ -99,28 +91,56 @@ def load(path: str | os.PathLike[str], *, dims: Mapping[str, int] | None = None,
          dims_found: set[str] | None = None) -> ModelGraph:
     """Read the model at ``path`` into a :class:`ModelGraph`, statically where possible; ``dims``
     binds symbolic dims to numbers before shapes are computed (:mod:`.bind`; with ``dims_found``,
-    names that are not symbols of the model are skipped and the others added to that set)."""
+    names that are not symbols of the model are skipped and the others added to that set).
+
+    A Keras file that is also another container (an HDF5 file with a zip appended, a
+    zip in an HDF5 user block) or a SavedModel folder that also holds a Keras model has
+    every other container scanned too (:mod:`inspector.loaders.polyglot`, SEC006)."""
     p = Path(path)
     kind = detect(p)
-    if kind == "keras":
+    if kind in ("keras", "keras-h5") and p.is_file():
+        graph = _load_keras_file(p, kind)
+    elif kind == "keras":
         from . import keras_v3
 
         graph = keras_v3.load(p)
-    elif kind == "keras-h5":
-        from . import keras_h5
-
-        graph = keras_h5.load(p)
     elif kind == "savedmodel":
-        from . import savedmodel
+        from . import polyglot, savedmodel
 
         graph = savedmodel.load(p)
+        polyglot.scan_folder(graph, p)
     else:
-        from . import onnx
+        from . import onnx, polyglot
 
         graph = onnx.load(p, dims=dims, dims_found=dims_found)
+        if p.is_file():
+            hdf5, zips = polyglot.containers_of(p)
+            polyglot.scan_file(graph, p, read_as="onnx", hdf5=hdf5, zips=zips)
     if dims and kind != "onnx":
         from .bind import bind_graph
 
         bind_graph(graph, dims, found=dims_found)
     graph.path = str(path)
+    return graph
+
+
+def _load_keras_file(p: Path, kind: str) -> ModelGraph:
+    """A ``.keras`` zip or ``.h5`` file, then every other container it holds.  A zip whose
+    archive no reader finds but that holds an HDF5 file after its first bytes is read as HDF5."""
+    from . import keras_h5, keras_v3, polyglot
+
+    hdf5, zips = polyglot.containers_of(p)
+    if kind == "keras":
+        try:
+            graph = keras_v3.load(p)
+        except ModelLoadError as exc:
+            if not hdf5:
+                raise
+            try:
+                kind, graph = "keras-h5", keras_h5.load(p)
+            except ModelLoadError:
+                raise exc from None
+    else:
+        graph = keras_h5.load(p)
+    polyglot.scan_file(graph, p, read_as=kind, hdf5=hdf5, zips=zips)
     return graph

@@ -197,7 +197,50 @@ def _read_one_attr(obj: Any, bname: bytes, *, where: str) -> Any:
             f"more than the {limit:,}-byte limit: the file is not a Keras model "
             f"or was crafted to exhaust memory ({hint('hdf5_attribute_bytes')})"
         )
+    atype = aid.get_type()
+    if isinstance(atype, h5py.h5t.TypeStringID) and atype.is_variable_str():
+        return _read_vlen_strings(aid, bname.decode(), where=where, limit=limit)
     return _decode(h5py.AttributeManager(_IdHolder(obj))[bname.decode()])
+
+
+def _read_vlen_strings(aid: Any, name: str, *, where: str, limit: int) -> Any:
+    """A variable-length string attribute, at most ``limit`` bytes of text in memory.
+
+    Its stored size counts one heap reference per string, not the text: 1,500
+    references to one 1 MiB string are 24 KB on disk and 1.5 GB when read.  So the
+    strings are read converted to fixed-length strings (HDF5 truncates each one), 256
+    bytes wide first and 16 times wider while some string filled its width, as long as
+    all of them fit the limit."""
+    import h5py
+    import numpy as np
+
+    count = 1
+    for d in aid.shape or ():
+        count *= int(d)
+    cap = limit // max(1, count) + 1  # all the strings at this width fit the limit
+    width = min(256, cap)
+    while True:
+        out = np.zeros(aid.shape or (), dtype=f"S{width}")
+        try:
+            aid.read(out, mtype=h5py.h5t.py_create(out.dtype))
+        except (MemoryError, OSError) as exc:
+            # HDF5 expands every string before truncating it: an allocation past the
+            # memory budget of the child process (index_memory) fails here.
+            if isinstance(exc, OSError) and "alloc" not in str(exc).lower():
+                raise
+            raise LimitExceeded(
+                f"HDF5 attribute {name!r} of {where or '/'} holds {count:,} variable-length string(s) that expand "
+                f"past the memory budget when read: the file is not a Keras model or was crafted to exhaust "
+                f"memory ({hint('hdf5_attribute_bytes')})") from None
+        longest = max((len(v) for v in np.atleast_1d(out).tolist()), default=0)
+        if longest < width:
+            return _decode(out if out.shape else out[()])
+        if width >= cap:
+            raise LimitExceeded(
+                f"HDF5 attribute {name!r} of {where or '/'} holds {count:,} variable-length string(s) longer than "
+                f"the {limit:,}-byte limit allows: the file is not a Keras model or was crafted to exhaust memory "
+                f"({hint('hdf5_attribute_bytes')})")
+        width = min(width * 16, cap)
 
 
 class _IdHolder:
@@ -237,9 +280,25 @@ _ISOLATE = isolation.ISOLATE
 """Whether HDF5 metadata is read in a forked, time-limited child process (:mod:`inspector.isolation`)."""
 
 
+def disable_plugins() -> None:
+    """Empty HDF5's plugin search path: a dataset naming a filter HDF5 does not know
+    makes the library list its plugin folders (``HDF5_PLUGIN_PATH``, the default
+    ``/usr/local/hdf5/lib/plugin``) and load every shared library there.  Model files
+    never need a plugin filter (Keras writes none); without one such data is unreadable."""
+    import h5py
+
+    try:
+        while h5py.h5pl.size():
+            h5py.h5pl.remove(0)
+    except Exception:  # pragma: no cover - an HDF5 build without plugin support
+        pass
+
+
 def _index_here(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Callable[[str], Iterable[str]],
                 root_attrs: Iterable[str], subject: str, what: str) -> tuple[H5Index, dict[str, Any]]:
     import h5py
+
+    disable_plugins()
 
     try:
         f = h5py.File(source, "r", locking=False) if not isinstance(source, (str, os.PathLike)) \
@@ -270,7 +329,7 @@ def _index_isolated(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Ca
     seconds = current().hdf5_seconds
     outcome = isolation.call_in_child(
         lambda: _index_here(source, want_attrs=want_attrs, root_attrs=root_attrs, subject=subject, what=what),
-        seconds=seconds, what="indexing the HDF5 file")
+        seconds=seconds, what="indexing the HDF5 file", memory=index_memory())
     if not isinstance(outcome, isolation.Failure):
         return outcome  # type: ignore[no-any-return]
     if outcome.kind == "timeout":
@@ -281,6 +340,12 @@ def _index_isolated(source: str | os.PathLike[str] | BinaryIO, *, want_attrs: Ca
         raise ModelLoadError(f"{subject} an HDF5 file that crashed the HDF5 library (signal {outcome.signal}): "
                              f"{what} is corrupt or crafted")
     raise ModelLoadError(f"{subject} an HDF5 file whose metadata could not be read: {what} is corrupt")
+
+
+def index_memory() -> int:
+    """Address space the HDF5 layout walk may add in its child process: 128 MiB plus
+    three times the attribute limit (HDF5 expands variable-length strings in memory)."""
+    return 128 * 1024 * 1024 + 3 * current().hdf5_attribute_bytes
 
 
 def _h5_reason(exc: BaseException) -> str:
@@ -509,6 +574,20 @@ def stored_member_span(path: str | os.PathLike[str], info: zipfile.ZipInfo) -> t
     return offset, size
 
 
+def _check_numeric(ds: Any, path: str) -> None:
+    """Refuse, before reading a value, a tensor whose stored type is not numbers: strings
+    (variable-length ones declare 16 bytes per element, whatever each holds or its fill
+    value expands to), compound, opaque (other than a tagged bfloat16) or reference types."""
+    dt = ds.dtype
+    if dt.kind in "biufc" and dt.fields is None:
+        return
+    if dt.kind == "V" and dt.fields is None and dt.itemsize == 2:
+        tag = ds.attrs.get("dtype") if "dtype" in ds.attrs else None
+        if tag in ("bfloat16", b"bfloat16"):
+            return
+    raise ModelLoadError(f"tensor {path!r} is stored as {_dtype_name(dt)}, not as numbers: its values are not read")
+
+
 def dataset_reader(opener: Callable[[], Any], path: str) -> Callable[[], Any]:
     """A callable that opens the HDF5 file (``opener()`` returns a path or file object),
     reads the one dataset ``path`` and closes everything again."""
@@ -517,6 +596,7 @@ def dataset_reader(opener: Callable[[], Any], path: str) -> Callable[[], Any]:
         import h5py
         import numpy as np
 
+        disable_plugins()
         src = opener()
         try:
             with h5py.File(src, "r", locking=False) as f:
@@ -527,6 +607,7 @@ def dataset_reader(opener: Callable[[], Any], path: str) -> Callable[[], Any]:
                 if problem is not None:
                     error = LimitExceeded if problem[0] == "declared-size" else UnsafeModel
                     raise error(f"tensor {path!r} {problem[1]}")
+                _check_numeric(ds, path)
                 declared = ds.size * ds.dtype.itemsize
                 limit = current().tensor_bytes
                 if declared > limit:

@@ -32,8 +32,13 @@ GADGET_FUNCTIONS = frozenset({
     "deserialize_keras_object", "register_keras_serializable", "get_custom_objects",
     "load_img", "save_img", "set_random_seed", "custom_object_scope", "CustomObjectScope",
     "exec", "eval", "system", "popen", "open", "__import__", "compile",
+    "plot_model", "model_to_dot", "load_data", "image_dataset_from_directory", "text_dataset_from_directory",
+    "audio_dataset_from_directory", "set_backend",
 })
-"""Function names that have no business in a model config (SEC002 "gadgets")."""
+"""Function names that have no business in a model config (SEC002 "gadgets"): they fetch,
+load, write or run code or files (``keras.utils.plot_model`` writes an image file and runs
+Graphviz, ``keras.datasets.*.load_data`` downloads, ``image_dataset_from_directory`` lists
+and reads a folder) or change Keras itself (``keras.config.set_backend``)."""
 
 TRUSTED_OPTIMIZERS = frozenset({
     "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl",
@@ -104,8 +109,22 @@ VOCABULARY_KEYS = ("vocabulary", "idf_weights", "merges", "proto", "vocabulary_f
 """Config keys of lookup layers and tokenizers that Keras reads as a file when they hold a string."""
 
 _RISKY_TF_FUNCTIONS = ("io.", "py_function", "numpy_function", "py_func", "print", "gfile", "write_file",
-                       "read_file", "load_library", "load_op_library", "debugging")
-"""Parts of a TensorFlow function name (``TFOpLambda``) that reach outside the model."""
+                       "read_file", "load_library", "load_op_library", "debugging", "saved_model.", "summary.",
+                       "matching_files")
+"""Parts of a TensorFlow function name (``TFOpLambda``) that reach outside the model;
+``raw_ops.<Op>`` is also risky when ``<Op>`` is one of the SavedModel loader's risky ops
+(:data:`inspector.loaders.savedmodel.RISKY_OPS`: ``WriteFile``, ``PyFunc`` …)."""
+
+
+def risky_tf_function(name: str) -> bool:
+    """Whether a TensorFlow function a ``TFOpLambda`` calls (``io.write_file``,
+    ``raw_ops.EagerPyFunc``, ``saved_model.load``) reaches outside the model."""
+    from .savedmodel import RISKY_OPS  # the module imports TensorFlow only when it reads a SavedModel
+
+    if any(r in name for r in _RISKY_TF_FUNCTIONS):
+        return True
+    head, _, op = name.rpartition(".")
+    return head.endswith("raw_ops") and op in RISKY_OPS
 
 _Visit = tuple[Any, str, str | None, bool, bool, bool, str, str | None]
 """One value the walk of :func:`scan_config` still has to scan: (value, how messages name
@@ -274,8 +293,8 @@ def _scan_names(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -
     obj, cls, conf, module, where, layer = o.obj, o.cls, o.conf, o.module, o.where, o.layer
     short = cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
     if short in GADGET_FUNCTIONS:
-        add("SEC002", f"{where} names {cls!r} ({module or 'no module'}), a function that fetches, loads or runs "
-                      "code and has no place in a model", layer, cls, kind="gadget")
+        add("SEC002", f"{where} names {cls!r} ({module or 'no module'}), a function that fetches, loads, "
+                      "writes or runs code or files and has no place in a model", layer, cls, kind="gadget")
     if cls == "function" and module == "builtins":
         # Keras 3 writes every plain function this way and resolves it by name at load
         # time: a Keras activation is fine, anything else must be supplied as custom code.
@@ -297,7 +316,8 @@ def _scan_names(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -
         gadget = conf if isinstance(conf, str) else None
         if gadget and gadget.rsplit(".", 1)[-1] in GADGET_FUNCTIONS:
             add("SEC002", f"{where} refers to the function {gadget!r} ({module or '?'}), a function that "
-                          "fetches, loads or runs code and has no place in a model", layer, gadget, kind="gadget")
+                          "fetches, loads, writes or runs code or files and has no place in a model", layer, gadget,
+                kind="gadget")
     if module is None and not in_compile and (layer_entry or "inbound_nodes" in obj) \
             and cls not in KERAS_LAYER_CLASSES and cls not in MODEL_CLASSES and ">" not in cls:
         add("SEC002", f"{where} is of class {cls!r}, which is not part of Keras: loading it needs custom code",
@@ -317,7 +337,7 @@ def _scan_reads(o: _Object, add: _Add) -> None:
                 break
     if cls in ("TFOpLambda", "SlicingOpLambda") and isinstance(conf, dict):
         fn = str(conf.get("function", ""))
-        if any(r in fn for r in _RISKY_TF_FUNCTIONS):
+        if risky_tf_function(fn):
             add("SEC002", f"{where} calls the TensorFlow function {fn!r}, which reaches outside the model",
                 layer, fn, kind="tf-function")
 

@@ -109,7 +109,7 @@ def load(path: Path) -> ModelGraph:
         npz_info = members.get(WEIGHTS_NPZ)
         assets = sorted(n for n in members if n.startswith("assets/") and not n.endswith("/"))
         if weights_info is not None:
-            _check_bomb(weights_info)
+            _check_bomb(weights_info, stored_bound=_compressed_bound(path, zf, weights_info))
 
     cfg = parse_json(raw, what="config.json")
     graph = graph_from_config(cfg, fmt="keras")
@@ -130,6 +130,16 @@ def load(path: Path) -> ModelGraph:
     else:
         graph.notes.append("the archive holds no model.weights.h5: the model has no saved weights")
     return finish(graph)
+
+
+def load_folder(path: Path) -> ModelGraph:
+    """An unzipped ``.keras`` folder (also what a SavedModel folder's ``config.json`` would load as)."""
+    return _load_folder(path)
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, *, limit_name: str | None = None) -> bytes:
+    """One member of an open archive, at most ``limit`` bytes expanded."""
+    return _read_member(zf, info, limit, limit_name=limit_name)
 
 
 def _load_folder(path: Path) -> ModelGraph:
@@ -192,14 +202,35 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, *, limi
     return data
 
 
-def _check_bomb(info: zipfile.ZipInfo) -> None:
+def _compressed_bound(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """The most compressed bytes ``info`` can really have: from its data to the next
+    member's header or the central directory (its declared ``compress_size`` may lie)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(info.header_offset)
+            header = fh.read(30)
+    except OSError:
+        return info.compress_size
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        return info.compress_size
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    data_start = int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+    following = [int(i.header_offset) for i in zf.infolist() if i.header_offset > info.header_offset]
+    end = min([*following, int(zf.start_dir)])  # zipfile counts both from the file's start
+    return max(0, min(int(info.compress_size), end - data_start))
+
+
+def _check_bomb(info: zipfile.ZipInfo, *, stored_bound: int | None = None) -> None:
+    """Refuse a compressed member that would expand past the ratio or size limits;
+    ``stored_bound`` is the most compressed bytes it can really have."""
     if info.compress_type == zipfile.ZIP_STORED:
         return
     lim = current()
+    stored = info.compress_size if stored_bound is None else min(info.compress_size, stored_bound)
     if info.file_size > COMPRESSION_CHECK_FLOOR \
-            and info.file_size > lim.compression_ratio * max(1, info.compress_size):
+            and info.file_size > lim.compression_ratio * max(1, stored):
         raise LimitExceeded(
-            f"{info.filename} expands {info.compress_size:,} stored bytes to {info.file_size:,}: "
+            f"{info.filename} expands {stored:,} stored bytes to {info.file_size:,}: "
             f"refusing a likely zip bomb ({hint('compression_ratio')})"
         )
     if info.file_size > lim.zip_member_bytes:
@@ -280,14 +311,17 @@ def _weights_opener(path: Path, info: zipfile.ZipInfo) -> tuple[Callable[[], Any
     target = os.path.join(tmpdir, WEIGHTS_H5)
     try:
         with zipfile.ZipFile(path) as zf, zf.open(info) as src_fh, open(target, "wb") as out:
+            # checked while streaming too: the expansion so far against what the member can really hold
+            most = current().compression_ratio * max(1, _compressed_bound(path, zf, info))
             written = 0
             while True:
                 chunk = src_fh.read(1 << 20)
                 if not chunk:
                     break
                 written += len(chunk)
-                if written > info.file_size:
-                    raise LimitExceeded(f"{info.filename} expands past its declared size: refusing a zip bomb")
+                if written > info.file_size or written > COMPRESSION_CHECK_FLOOR and written > most:
+                    raise LimitExceeded(f"{info.filename} expands past its declared size or the compression "
+                                        f"ratio: refusing a zip bomb ({hint('compression_ratio')})")
                 out.write(chunk)
     except (zipfile.BadZipFile, zlib.error, LZMAError, EOFError, OSError) as exc:
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -23,9 +23,12 @@ checkpoint reader, one tensor per call.
 
 from __future__ import annotations
 
+import stat
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .. import isolation
 from ..errors import LimitExceeded, MissingDependency, ModelLoadError, UnsafeModel
 from ..fileio import read_capped
 from ..ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
@@ -183,10 +186,39 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at ``/dev/null`` meanwhile: TensorFlow's native start-up lines
+    (oneDNN, CUDA, absl) reach stderr whatever ``TF_CPP_MIN_LOG_LEVEL`` says, and inspector's
+    errors must stay one line."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to protect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _protos() -> Any:
     _quiet_tensorflow()
     try:
-        from tensorflow.core.protobuf import saved_model_pb2
+        with _stderr_silenced():
+            from tensorflow.core.protobuf import saved_model_pb2
     except ImportError:
         raise MissingDependency("reading a SavedModel", extra="tensorflow", package="tensorflow") from None
     return saved_model_pb2
@@ -371,31 +403,77 @@ def _ident(og: Any, node_id: int) -> tuple[Any, ...]:
 
 
 def _checkpoint_files_inside(path: Path) -> None:
-    """Refuse to read variables through a symbolic link or from outside the folder
-    (TensorFlow's checkpoint reader would follow them anywhere)."""
+    """Refuse to let TensorFlow read variables unless every file it may open is safe:
+    ``variables/`` and each entry in it (the index, the data shards, a TF1
+    ``variables/variables``, whatever a glob of the prefix matches) must be a regular file
+    inside the folder, not a symbolic link (TensorFlow's checkpoint reader would follow it
+    anywhere) and not a FIFO or device (TensorFlow would block on it forever); the index
+    is a protobuf table, bounded like ``saved_model.pb``."""
     folder = path / "variables"
-    candidates = [folder, *(folder.glob("variables.*") if folder.is_dir() else [])]
-    for candidate in candidates:
-        if not lies_inside(path, candidate):
-            raise UnsafeModel(f"the SavedModel's {candidate.relative_to(path)} is a symbolic link or lies outside "
-                              "its folder: inspector does not read variables from there")
+    if not lies_inside(path, folder):
+        raise UnsafeModel("the SavedModel's variables is a symbolic link or lies outside its folder: "
+                          "inspector does not read variables from there")
+    try:
+        entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError as exc:
+        raise ModelLoadError(f"the SavedModel's variables folder cannot be listed: {exc.strerror or exc}") from None
+    limit = current().proto_bytes
+    for entry in entries:
+        where = entry.relative_to(path)
+        if not lies_inside(path, entry):
+            raise UnsafeModel(f"the SavedModel's {where} is a symbolic link or lies outside its folder: "
+                              "inspector does not read variables from there")
+        try:
+            st = entry.lstat()
+        except OSError as exc:
+            raise ModelLoadError(f"the SavedModel's {where} cannot be read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
+                continue  # TensorFlow opens no folder below variables/
+            raise UnsafeModel(f"the SavedModel's {where} is not a regular file (a FIFO, device or socket): "
+                              "TensorFlow would block or read endlessly on it; its variables are not read")
+        if entry.name.endswith(".index") and st.st_size > limit:
+            raise LimitExceeded(f"the SavedModel's {where} is {st.st_size:,} bytes, more than the {limit:,}-byte "
+                                f"limit ({hint('proto_bytes')})")
 
 
 def _checkpoint_reader(path: Path) -> Callable[[str], Callable[[], Any]]:
     prefix = str(path / "variables" / "variables")
+    opened: list[bool] = []
+    """Whether TensorFlow has read this folder's checkpoint once, in a time-limited child."""
 
     def make(ckpt_path: str) -> Callable[[], Any]:
         key = f"{ckpt_path}/.ATTRIBUTES/VARIABLE_VALUE"
 
+        def tf_read() -> Any:
+            with _stderr_silenced():
+                import tensorflow as tf
+
+                try:
+                    return tf.train.load_checkpoint(prefix).get_tensor(key)
+                except Exception as exc:
+                    raise ModelLoadError(f"cannot read variable {ckpt_path!r} from the SavedModel: "
+                                         f"{isolation.one_line(exc)}") from None
+
         def read() -> Any:
             _checkpoint_files_inside(path)
             _quiet_tensorflow()
-            import tensorflow as tf
-
-            try:
-                return tf.train.load_checkpoint(prefix).get_tensor(key)
-            except Exception as exc:
-                raise ModelLoadError(f"cannot read variable {ckpt_path!r} from the SavedModel: {exc}") from None
+            if opened or not isolation.ISOLATE:
+                return tf_read()
+            with _stderr_silenced():
+                import tensorflow as tf  # imported before the fork, so the child does not pay for it
+            assert tf
+            seconds = current().hdf5_seconds
+            outcome = isolation.call_in_child(tf_read, seconds=seconds, what="reading the SavedModel's variables")
+            if isinstance(outcome, isolation.Failure):
+                if outcome.kind == "timeout":
+                    raise LimitExceeded(f"TensorFlow could not read the SavedModel's variables in {seconds:g} s: "
+                                        f"the checkpoint is damaged or crafted to hang its reader "
+                                        f"({hint('hdf5_seconds')})")
+                raise ModelLoadError(f"TensorFlow's checkpoint reader failed on the SavedModel's variables "
+                                     f"({outcome.kind}): the checkpoint is corrupt or crafted")
+            opened.append(True)
+            return outcome
 
         return read
 
@@ -491,18 +569,13 @@ def scan_ops(mg: Any) -> list[SecurityFact]:
     reported; any other risky op is, even inside a function named like a saver."""
     library = {f.signature.name: f for f in mg.graph_def.library.function}
     saver_roots = {name for name in library if name.startswith(_SAVER_FUNCTION_PREFIXES)}
-    saver_functions = set()
-    stack = list(saver_roots)
-    while stack:
-        fname = stack.pop()
-        if fname in saver_functions or fname not in library:
-            continue
-        saver_functions.add(fname)
-        stack.extend(_called_functions(library[fname].node_def, library))
+    # A function the signatures call is serving code, whatever its name says.
+    saver_functions = _reachable(saver_roots, library) - _reachable(set(_signature_calls(mg, library)), library)
     restore_op = mg.saver_def.restore_op_name if mg.HasField("saver_def") else ""
     saver_scope = restore_op.rpartition("/")[0] + "/" if "/" in restore_op else None
     facts: list[SecurityFact] = []
     seen: set[tuple[str, str]] = set()
+    serving = {f"function {name}" for name in _reachable(set(_signature_calls(mg, library)), library)}
 
     def check(nodes: Any, where: str, *, in_saver: bool) -> None:
         for node in nodes:
@@ -513,6 +586,8 @@ def scan_ops(mg: Any) -> list[SecurityFact]:
                 continue
             if (node.op, where) not in seen:
                 seen.add((node.op, where))
+                if where in serving:
+                    where += " (called by a signature)"
                 facts.append(SecurityFact("SEC005", f"{node.op} op {node.name!r} in {where} {reason}",
                                           detail=node.name, kind=node.op))
 
@@ -522,9 +597,31 @@ def scan_ops(mg: Any) -> list[SecurityFact]:
     return facts
 
 
+def _reachable(roots: set[str], library: dict[str, Any]) -> set[str]:
+    """The functions of ``library`` that ``roots`` are or call, directly or not."""
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        fname = stack.pop()
+        if fname in found or fname not in library:
+            continue
+        found.add(fname)
+        stack.extend(_called_functions(library[fname].node_def, library))
+    return found
+
+
+def _signature_calls(mg: Any, library: dict[str, Any]) -> Iterator[str]:
+    """Functions called by the main-graph nodes that produce the signatures' outputs."""
+    names = {t.name.split(":")[0].lstrip("^") for sig in mg.signature_def.values()
+             for t in list(sig.outputs.values()) + list(sig.inputs.values())}
+    yield from _called_functions([n for n in mg.graph_def.node if n.name in names], library)
+
+
 def _risk(node: Any) -> str | None:
     reason = RISKY_OPS.get(node.op)
     if reason is not None:
+        if node.op == "MergeV2Checkpoints" and "delete_old_dirs" in node.attr and node.attr["delete_old_dirs"].b:
+            return f"{reason} and deletes the checkpoint folders it merges (delete_old_dirs)"
         return reason
     if node.op in ("PrintV2", "Print"):
         attr = node.attr.get("output_stream")

@@ -31,6 +31,7 @@ _ADVICE = {
     "SEC003": "onnx.load and ONNX Runtime would read that file",
     "SEC004": "",
     "SEC005": "TensorFlow runs it when the SavedModel is loaded and called",
+    "SEC006": "do not load the file with a framework unless you trust its author",
 }
 
 SEC004_WARNING_KINDS = frozenset({"soft-link", "declared-size", "group-alias"})
@@ -286,4 +287,33 @@ def unsafe_savedmodel_op(ctx: Context) -> Iterator[Hit]:
     ```
     """
     for fact, layer in _hits(ctx, "SEC005"):
+        yield Hit(_message(fact), layer=layer)
+
+
+@rule("SEC006", "ambiguous-container", Severity.ERROR)
+def ambiguous_container(ctx: Context) -> Iterator[Hit]:
+    """The file or folder holds more than one model a loader could read (a polyglot).
+
+    ## What it does
+    Reports a model file that is two containers at once — an HDF5 file with a
+    zip archive appended, a zip archive in an HDF5 file's user block (HDF5
+    finds its superblock at byte 0, 512, 1024 …; zip readers find an archive
+    from its end, after prepended data) — and a SavedModel folder that also
+    holds a Keras model (``config.json``, ``.keras`` or ``.h5`` files).
+    inspector scans every such model with the other SEC rules (their findings
+    name the part they come from) and reports the ambiguity itself here.
+
+    ## Why is this bad?
+    Which part a framework loads depends on the tool, its version and the file
+    name (Keras picks the loader by suffix), not on what a scanner saw first: a
+    harmless-looking model can carry a second one with a ``Lambda`` that runs
+    on load.  Nothing legitimate needs a model file to be two formats.
+
+    ## Example
+    ```shell
+    cat harmless.h5 lambda.keras > model.h5     # SEC006: HDF5 and a .keras zip
+    cp lambda/config.json saved_model_dir/      # SEC006: a SavedModel plus a Keras config
+    ```
+    """
+    for fact, layer in _hits(ctx, "SEC006"):
         yield Hit(_message(fact), layer=layer)

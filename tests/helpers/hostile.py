@@ -91,6 +91,61 @@ def keras2_h5(path: Path, model_config: Any) -> Path:
     return path
 
 
+# -- polyglots: one file, two containers ---------------------------------------------------------
+
+def h5_then_zip(path: Path, h5: Path, zip_config: Any) -> Path:
+    """The HDF5 file ``h5`` with a ``.keras`` zip holding ``zip_config`` appended."""
+    archive = keras_archive(path.with_name(path.name + ".part.keras"), zip_config)
+    path.write_bytes(h5.read_bytes() + archive.read_bytes())
+    archive.unlink()
+    return path
+
+
+def zip_then_h5(path: Path, h5_config: Any, zip_config: Any, *, pad: int = 0) -> Path:
+    """A legacy ``.h5`` holding ``h5_config`` whose user block starts with a ``.keras`` zip
+    holding ``zip_config`` (``pad`` bytes of HDF5 data grow the file after it)."""
+    import h5py
+
+    archive = keras_archive(path.with_name(path.name + ".part.keras"), zip_config)
+    head = archive.read_bytes()
+    archive.unlink()
+    block = 512
+    while block < len(head):
+        block *= 2
+    with h5py.File(path, "w", userblock_size=block) as f:
+        f.attrs["model_config"] = h5_config if isinstance(h5_config, str) else json.dumps(h5_config)
+        f.attrs["keras_version"] = "2.15.0"
+        f.create_group("model_weights").attrs["layer_names"] = np.array([], dtype="S1")
+        if pad:
+            f["padding"] = np.zeros(pad, dtype="uint8")
+    with path.open("r+b") as fh:
+        fh.write(head)
+    return path
+
+
+def onnx_with_hdf5_inside(path: Path, h5: Path, *, offset: int) -> Path:
+    """An ONNX model whose one initializer's raw bytes are the HDF5 file ``h5``, placed
+    (by the length of the model's doc string) at ``offset``, where HDF5 looks for a superblock."""
+    from onnx import TensorProto, helper
+
+    blob = h5.read_bytes()
+
+    def build(pad: int) -> bytes:
+        tensor = helper.make_tensor("blob", TensorProto.UINT8, [len(blob)], blob, raw=True)
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], initializer=[tensor])
+        return helper.make_model(graph, doc_string="p" * pad).SerializeToString()
+
+    first = build(0).find(blob[:8])
+    for pad in range(max(0, offset - first - 16), offset - first + 16):
+        data = build(pad)
+        if data.find(blob[:8]) == offset:
+            path.write_bytes(data)
+            return path
+    raise AssertionError(f"could not place the HDF5 file at byte {offset}")
+
+
 # -- zip bombs and broken archives --------------------------------------------------------------
 
 def patch_member_size(path: Path, member: str, size: int) -> Path:
@@ -169,6 +224,72 @@ def _replace_seed_kernel(path: Path, put: Callable[[Any, str, tuple[int, ...], A
         shape, dtype = f[kernel].shape, f[kernel].dtype
         del f[kernel]
         put(f, kernel, shape, dtype)
+    return path
+
+
+def h5_with_unknown_filter(path: Path) -> Path:
+    """The seed ``.h5`` whose first kernel is compressed with a filter (id 31,420) no HDF5
+    knows: written with fletcher32, whose id is then patched in the filter pipeline."""
+
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
+        f.create_dataset(kernel, data=np.ones(shape, dtype), chunks=shape, fletcher32=True)
+
+    _replace_seed_kernel(path, put)
+    data = path.read_bytes()
+    message = b"\x03\x00\x10\x00\x00\x00\x00\x00fletcher32"  # pipeline v1: id, name length, flags, values
+    assert data.count(message) == 1
+    path.write_bytes(data.replace(message, b"\xbc\x7a" + message[2:]))
+    return path
+
+
+def h5_with_string_kernel(path: Path, *, fill: int = 1 << 20) -> Path:
+    """The seed ``.h5`` whose first kernel is a variable-length string dataset with a
+    ``fill``-byte fill value and nothing stored (8 bytes per element declared)."""
+    import h5py
+
+    def put(f: Any, kernel: str, shape: tuple[int, ...], dtype: Any) -> None:
+        f.create_dataset(kernel, shape=shape, dtype=h5py.string_dtype(), fillvalue="x" * fill)
+
+    return _replace_seed_kernel(path, put)
+
+
+def h5_with_shared_vlen_strings(path: Path, *, count: int = 1500, size: int = 1 << 20) -> Path:
+    """A legacy ``.h5`` whose ``layer_names`` attribute lists ``count`` variable-length
+    strings that all point at one ``size``-byte string (about ``size`` bytes on disk,
+    ``count * size`` when read)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs.create("layer_names", data=["x" * size] + ["y"] * (count - 1), dtype=h5py.string_dtype())
+    data = bytearray(path.read_bytes())
+    first, one = struct.pack("<I", size), struct.pack("<I", 1)
+    at = data.find(first)
+    while not all(data[at + 16 * k:at + 16 * k + 4] == one for k in range(1, 4)):
+        at = data.find(first, at + 1)
+    record = bytes(data[at:at + 16])  # length, heap collection address, object index
+    for k in range(1, count):
+        data[at + 16 * k:at + 16 * k + 16] = record
+    path.write_bytes(bytes(data))
+    return path
+
+
+def keras_with_lying_compress_size(path: Path, *, size: int = 300 << 20, ratio: int | None = 50) -> Path:
+    """A ``.keras`` whose deflated ``model.weights.h5`` expands ``size`` zero bytes, while
+    the directory claims it stores ``size / ratio`` bytes (below the ratio limit; ``None``:
+    the directory tells the truth)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.json", json.dumps(functional_config(layer_entry("Dense", "d", "x", units=2))))
+        info = zipfile.ZipInfo("model.weights.h5")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as fh:
+            chunk = bytes(1 << 20)
+            for _ in range(size >> 20):
+                fh.write(chunk)
+    if ratio is not None:
+        data = bytearray(path.read_bytes())
+        cd = data.rfind(b"PK\x01\x02")  # the last central-directory entry: the weights
+        data[cd + 20:cd + 24] = struct.pack("<I", size // ratio)
+        path.write_bytes(bytes(data))
     return path
 
 
@@ -381,26 +502,37 @@ def onnx_huge_initializer(path: Path, nbytes: int = (2 << 30) + (64 << 20)) -> P
 def savedmodel_proto(folder: Path, *, main: list[tuple[str, str]] = (),
                      functions: dict[str, list[tuple[str, str]]] | None = None, restore_op: str | None = None,
                      attrs: dict[str, dict[str, bytes]] | None = None,
-                     extra_meta_graphs: list[list[tuple[str, str]]] = ()) -> Path:
+                     extra_meta_graphs: list[list[tuple[str, str]]] = (),
+                     calls: dict[str, str] | None = None, signatures: dict[str, str] | None = None) -> Path:
     """A SavedModel folder whose ``saved_model.pb`` is built directly from protos
     (no TensorFlow runtime): ``main`` and each function list (op, node name) pairs;
-    ``attrs[node name]`` sets string attributes; ``restore_op`` fills the saver_def."""
+    ``attrs[node name]`` sets string (or, for ``bool``/``True``, boolean) attributes;
+    ``calls[node name]`` names the function the node calls (its ``f`` attribute);
+    ``signatures[key]`` names a signature's output tensor; ``restore_op`` fills the saver_def."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     sm = saved_model_pb2.SavedModel(saved_model_schema_version=1)
     attrs = attrs or {}
+    calls = calls or {}
 
     def fill(nodes: Any, pairs: list[tuple[str, str]]) -> None:
         for op, name in pairs:
             node = nodes.add(op=op, name=name)
             for key, value in attrs.get(name, {}).items():
-                node.attr[key].s = value
+                if isinstance(value, bool):
+                    node.attr[key].b = value
+                else:
+                    node.attr[key].s = value
+            if name in calls:
+                node.attr["f"].func.name = calls[name]
 
     for k, pairs in enumerate([list(main), *extra_meta_graphs]):
         mg = sm.meta_graphs.add()
         mg.meta_info_def.tags.append("serve" if k == 0 else f"tag{k}")
         fill(mg.graph_def.node, pairs)
         if k == 0:
+            for key, tensor in (signatures or {}).items():
+                mg.signature_def[key].outputs["output_0"].name = tensor
             for fname, fpairs in (functions or {}).items():
                 fn = mg.graph_def.library.function.add()
                 fn.signature.name = fname
