@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
+from ..textsafe import visible
 from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .html_assets import CSS, JS
 from .report_text import SEVERITIES, epochs_text, written_by
@@ -38,12 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..ir import ModelGraph
     from .charts import Chart
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def e(value: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute (control characters dropped)."""
-    return html.escape(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)), quote=True)
+    """Escape anything for HTML text or a quoted attribute (control and bidi characters shown as escapes)."""
+    return html.escape(visible(str(value), keep="\t\n\r"), quote=True)
 
 
 # -- rule documentation --------------------------------------------------------------------------
