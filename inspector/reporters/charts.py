@@ -156,7 +156,7 @@ def _count_fmt(value: float, _pos: Any = None) -> str:
 def floats(values: Iterable[int | float]) -> list[float]:
     """Counts as floats for matplotlib, which cannot take Python integers past 64 bits (a file
     can declare dims of 2^40 × 2^40); beyond float range they are capped."""
-    return [float(v) if abs(v) < 1e300 else math.copysign(1e300, v) for v in values]
+    return [float(v) if abs(v) < 1e300 else (1e300 if v > 0 else -1e300) for v in values]
 
 
 def _pct(part: int | float, whole: int | float) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
-from ..textsafe import visible
+from ..textsafe import scrub, visible
 from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .report_text import SEVERITIES, epochs_text, written_by
 
@@ -297,6 +297,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
            image_dir: str | None = None, max_nodes: int | None = 60) -> str:
     """The whole Markdown report.  ``image_dir`` is the folder (relative to the
     report) the chart files were written to; ``None`` leaves images out."""
+    data = scrub(data)  # names from the file: control and bidi characters as escapes, on one line
     by_key = {c.key: c for c in charts}
     s = data.summary
     head = [md_code(data.file_name, table=False), md_text(str(data.card.doc["model"]["format"])),
