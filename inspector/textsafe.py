@@ -48,40 +48,82 @@ def visible(text: str, *, keep: str = "") -> str:
     return UNSAFE.sub(_escape, text)
 
 
-def _scrub_dataclass(obj: Any, memo: dict[int, Any]) -> Any:
+MAX_DEPTH = 100
+"""Nesting :func:`scrub` walks; a deeper part (a hostile config's) is replaced by :data:`TOO_DEEP`."""
+TOO_DEEP = "(nested too deeply to show)"
+_LEAVES = frozenset({int, float, bool, type(None), bytes, complex})
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _frozen_fields(cls: type) -> tuple[str, ...] | None:
+    """The field names of a frozen dataclass whose fields are all ``__init__`` parameters (else ``None``)."""
+    if cls not in _FIELDS:
+        params = getattr(cls, "__dataclass_params__", None)
+        names: tuple[str, ...] | None = None
+        if params is not None and params.frozen:
+            fs = dataclasses.fields(cls)
+            names = tuple(f.name for f in fs) if all(f.init for f in fs) else None
+        _FIELDS[cls] = names
+    return _FIELDS[cls]
+
+
+def _scrub_items(items: Any, memo: dict[int, Any], depth: int) -> list[Any] | None:
+    """The scrubbed items of a sequence, or ``None`` when none changed."""
+    out: list[Any] | None = None
+    for i, v in enumerate(items):
+        clean = v if type(v) in _LEAVES else _scrub(v, memo, depth)
+        if clean is not v and out is None:
+            out = list(items[:i])
+        if out is not None:
+            out.append(clean)
+    return out
+
+
+def _scrub_fields(obj: Any, memo: dict[int, Any], depth: int) -> Any:
+    """A frozen dataclass with its fields scrubbed (a copy only if one changed); anything else as it is."""
+    names = _frozen_fields(type(obj))
+    if names is None:
+        return obj
     changes = {}
-    for f in dataclasses.fields(obj):
-        if not f.init:
-            return obj
-        value = getattr(obj, f.name)
-        clean = _scrub(value, memo)
+    for name in names:
+        value = getattr(obj, name)
+        if type(value) in _LEAVES:
+            continue
+        clean = _scrub(value, memo, depth)
         if clean is not value:
-            changes[f.name] = clean
+            changes[name] = clean
     return dataclasses.replace(obj, **changes) if changes else obj
 
 
-def _scrub(obj: Any, memo: dict[int, Any]) -> Any:
-    if isinstance(obj, str):
+def _scrub(obj: Any, memo: dict[int, Any], depth: int) -> Any:
+    cls = type(obj)
+    if cls is str:
         return visible(obj)
-    if obj is None or isinstance(obj, (int, float, bytes)):
+    if cls in _LEAVES:
         return obj
+    depth += 1
+    if depth > MAX_DEPTH:  # only a hostile config nests this deep: not walked, not shown
+        return TOO_DEEP
+    if cls is tuple:  # immutable: no cycle runs through a tuple alone, so no bookkeeping
+        items = _scrub_items(obj, memo, depth)
+        return obj if items is None else tuple(items)
     key = id(obj)
     if key in memo:
         return memo[key]
     memo[key] = obj  # a cycle resolves to the original object
     result: Any = obj
-    if isinstance(obj, (tuple, list)):
-        items = [_scrub(v, memo) for v in obj]
-        if any(a is not b for a, b in zip(items, obj)):
-            result = type(obj)(items) if type(obj) in (tuple, list) else obj
-    elif isinstance(obj, dict):
-        pairs = [(_scrub(k, memo), _scrub(v, memo)) for k, v in obj.items()]
-        if any(a is not k or b is not v for (a, b), (k, v) in zip(pairs, obj.items())):
+    if cls is list:
+        items = _scrub_items(obj, memo, depth)
+        if items is not None:
+            result = cls(items)
+    elif cls is dict:
+        pairs = [(_scrub(k, memo, depth), _scrub(v, memo, depth)) for k, v in obj.items()]
+        if any(a is not k or b is not v for (a, b), (k, v) in zip(pairs, obj.items(), strict=True)):
             result = dict(pairs)
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        params = getattr(type(obj), "__dataclass_params__", None)
-        if params is not None and params.frozen:
-            result = _scrub_dataclass(obj, memo)
+    elif isinstance(obj, str):  # a str subclass (an enum such as Severity): changed only if unsafe
+        result = obj if not UNSAFE.search(obj) else visible(str(obj))
+    else:
+        result = _scrub_fields(obj, memo, depth)
     memo[key] = result
     return result
 
@@ -90,7 +132,7 @@ def scrub(obj: T) -> T:
     """``obj`` with :func:`visible` applied to every string inside it: through tuples, lists,
     dicts and frozen dataclasses (copied only where something changed, so a clean result comes
     back as the same object).  Mutable objects (a ``ModelGraph``, a ``Layer``) are left as they are."""
-    result: T = _scrub(obj, {})
+    result: T = _scrub(obj, {}, 0)
     return result
 
 

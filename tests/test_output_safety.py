@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from helpers.cli import one_error_line
 from helpers.golden import check_golden
 from helpers.hostile import functional_config, keras_archive, layer_entry, onnx_with_external
 from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info
-
 from inspector.textsafe import UNSAFE, csv_cell, json_text, scrub, visible
 
 # -- the text-safety functions ----------------------------------------------------------------------
@@ -45,6 +45,21 @@ def test_scrub_copies_only_what_changes():
     [out] = scrub((dirty,))
     assert out.findings[0].message == "m\\x1b[2J" and out.findings[0].layer == "a\\nb"
     assert dirty.findings[0].layer == "a\nb"  # the original is untouched
+
+
+def test_scrub_survives_deep_nesting():
+    doc: dict = {}
+    inner = doc
+    for _ in range(900):
+        inner["k"] = {}
+        inner = inner["k"]
+    inner["k"] = "a\x1b"
+    out = scrub({"doc": doc, "name": "b\n"})
+    assert out["name"] == "b\\n"
+    while isinstance(out, dict):
+        out = out.get("doc") or out["k"]
+    assert out == "(nested too deeply to show)"
+    assert scrub({"doc": {"k": {"k": "clean"}}}) == {"doc": {"k": {"k": "clean"}}}
 
 
 def test_csv_cell_defuses_formulas_only():
@@ -188,7 +203,8 @@ def test_report_neutralises_names(cli, tmp_path, hostile_onnx, suffix):
 def test_history_neutralises_metric_names(cli, tmp_path):
     log = tmp_path / "history.json"
     name = "loss\n::error::x\x1b]8;;http://e\x07\u202e"
-    log.write_text(json.dumps({name: [1 / (i + 1) for i in range(30)], "val_" + name: [0.5 + i / 10 for i in range(30)]}))
+    curves = {name: [1 / (i + 1) for i in range(30)], "val_" + name: [0.5 + i / 10 for i in range(30)]}
+    log.write_text(json.dumps(curves))
     for fmt in ("text", "github", "junit", "sarif"):
         code, out, err = cli("history", log, "--output-format", fmt)
         assert code in (0, 1), err
@@ -290,7 +306,7 @@ def test_config_nested_too_deeply(cli, tmp_path):
 def test_found_pyproject_nested_too_deeply(cli, tmp_path, monkeypatch):
     from helpers.onnx_models import tied_model
 
-    model = save_onnx(tied_model(copies=False), tmp_path / "m.onnx")
+    save_onnx(tied_model(copies=False), tmp_path / "m.onnx")
     _deep_toml(tmp_path / "pyproject.toml")
     monkeypatch.chdir(tmp_path)
     code, _out, err = cli("lint", "m.onnx")

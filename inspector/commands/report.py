@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..batch import load_graph
 from ..errors import FileError, InspectorError, UsageError
 from ..fileio import size_on_disk
+from ..textsafe import visible
 from ._options import (
     add_config_options,
     add_format_option,
@@ -122,7 +123,7 @@ def run_probe(graph: ModelGraph, args: argparse.Namespace) -> tuple[ProbeReport 
     try:
         report = probe_model(graph, args.model, probe_options(args))
     except UnsafeModel as exc:
-        print(f"inspector: warning: {args.model}: probe skipped: {exc}", file=sys.stderr)
+        print(f"inspector: warning: {args.model}: probe skipped: {visible(str(exc))}", file=sys.stderr)
         return None, ProbeView((), (f"The model was not run: {exc}.",))
     return report, probe_view(report)
 
