@@ -408,6 +408,14 @@ def test_refuses_output_inside_an_input_folder(cli, tmp_path):
     assert "refusing" not in err  # beside the folder is fine (this folder is just not a real SavedModel)
 
 
+def test_report_chart_images_never_go_into_the_input_folder(cli, tmp_path):
+    folder = tmp_path / "m_files"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"")
+    _refused(cli, folder, "report", folder, "-o", tmp_path / "m.md", what="inside the input folder")
+    assert [p.name for p in folder.iterdir()] == ["saved_model.pb"]
+
+
 def test_refuses_to_overwrite_external_data(cli, tmp_path):
     model = onnx_with_external(tmp_path / "ext.onnx", "weights.bin")
     data = tmp_path / "weights.bin"

@@ -191,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output, [args.model, args.history, args.inputs])
     fmt = output_format(args)
+    if fmt == "markdown" and args.output:  # the chart images go to FILE_STEM_files/ beside it
+        out = Path(args.output)
+        check_output(str(out.parent / f"{out.stem}_files" / "chart.svg"), [args.model, args.history, args.inputs],
+                     what="the chart images")
     if args.top < 1:
         raise UsageError("--top must be at least 1")
     if args.output and not Path(args.output).parent.is_dir() and str(Path(args.output).parent):
