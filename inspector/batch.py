@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Mapping
 
 from .errors import FileError, InspectorError
 from .ir import ModelGraph
+from .textsafe import visible
 
 
 def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
@@ -38,7 +39,7 @@ def for_each_file(paths: Iterable[str], action: Callable[[str], int], *, debug: 
             if debug:
                 raise
             msg = str(exc) if isinstance(exc, FileError) else f"{path}: {exc}"
-            print(f"inspector: error: {msg}", file=sys.stderr)
+            print(f"inspector: error: {visible(msg)}", file=sys.stderr)
             code = exc.exit_code
         worst = max(worst, code)
     return worst

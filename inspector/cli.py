@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from .errors import InspectorError
+from .textsafe import visible
 
 # (command, module under inspector.commands, one-line help)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InspectorError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"inspector: error: {exc}", file=sys.stderr)
+        print(f"inspector: error: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # pragma: no cover
         print("inspector: interrupted", file=sys.stderr)

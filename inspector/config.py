@@ -175,6 +175,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read the configuration file ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise UsageError(f"{path}: invalid TOML: arrays or inline tables nested too deeply") from None
 
 
 def _tool_table(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -115,19 +115,26 @@ class Limits:
 DEFAULTS = Limits()
 """The documented defaults (what :func:`current` returns with a clean environment)."""
 
+MAX_DIGITS = 18
+"""Digits a limit value may have (10^18 bytes is far beyond any machine; Python's ``int`` refuses
+to parse more than 4,300 digits with an error of its own)."""
 _SIZE = re.compile(r"^\s*(\d[\d_,]*)\s*([KMGT]?)(?:I?B)?\s*$", re.I)
 _UNITS = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": 1024 * GiB}
 
 
 def parse_size(raw: str, *, name: str = "value") -> int:
     """``"64MiB"`` → 67108864; ``"1_000"`` → 1000.  Positive integers only."""
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
     m = _SIZE.match(raw)
     if not m:
-        raise UsageError(f"{name}={raw!r} is not a positive integer (optionally with a K/M/G/T size suffix)")
-    number = int(m.group(1).replace("_", "").replace(",", ""))
+        raise UsageError(f"{name}={shown!r} is not a positive integer (optionally with a K/M/G/T size suffix)")
+    digits = m.group(1).replace("_", "").replace(",", "").lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS:
+        raise UsageError(f"{name}={shown!r} is too large ({len(digits)} digits; at most {MAX_DIGITS})")
+    number = int(digits)
     value = number * _UNITS[m.group(2).upper()]
     if value <= 0:
-        raise UsageError(f"{name}={raw!r} must be greater than 0")
+        raise UsageError(f"{name}={shown!r} must be greater than 0")
     return value
 
 

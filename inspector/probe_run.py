@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import MissingDependency, UnsafeModel
+from .textsafe import visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.probe import ProbeReport
@@ -56,8 +57,9 @@ def probe_for_lint(graph: ModelGraph, path: str, options: ProbeOptions,
     try:
         return run_probe(graph, path, options)
     except UnsafeModel as exc:
-        print(f"inspector: warning: {path}: probe skipped: {exc}", file=sys.stderr)
+        print(f"inspector: warning: {path}: probe skipped: {visible(str(exc))}", file=sys.stderr)
         return None
     except MissingDependency as exc:
-        print(f"inspector: warning: {path}: probe unavailable, static rules only: {exc}", file=sys.stderr)
+        print(f"inspector: warning: {path}: probe unavailable, static rules only: {visible(str(exc))}",
+              file=sys.stderr)
         return None

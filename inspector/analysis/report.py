@@ -286,9 +286,11 @@ def _histogram(path: str, w: Weight, values: Any, *, sample: int, bins: int) -> 
     import numpy as np
 
     arr = np.asarray(values)
-    if arr.dtype.kind == "V":  # ml_dtypes low-precision floats
+    if arr.dtype.names is not None:  # an HDF5 compound type: records, not numbers
+        return None
+    if arr.dtype.kind == "V" and str(arr.dtype).startswith(("bfloat16", "float8", "float4")):  # ml_dtypes floats
         arr = arr.astype(np.float32)
-    if arr.dtype.kind not in "fiu":
+    if arr.dtype.kind not in "fiu":  # opaque bytes, strings, objects
         return None
     flat = arr.reshape(-1)
     if flat.size > sample:

@@ -113,6 +113,8 @@ def _keras_depths(graph: ModelGraph) -> dict[tuple[str, int], int]:
         depth_of[node] = depth
         lay = graph.layer(node[0])
         for ref in call_inputs(lay, node[1]):
+            if ref.layer not in graph:  # a config may name a layer it does not hold: no node, no depth
+                continue
             key = (ref.layer, ref.node_index)
             depth_of[key] = max(depth + 1, depth_of.get(key, 0))
     return depth_of

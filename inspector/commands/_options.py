@@ -15,7 +15,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..config import LintConfig, load_config, security_warning
@@ -50,22 +49,19 @@ def add_output_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("-o", "--output", metavar="FILE", help=help)
 
 
-def check_output(output: str | None, inputs: Iterable[str | None]) -> None:
-    """A :class:`UsageError` when ``-o FILE`` names one of the command's inputs (a model, a log,
-    a batch): writing the result there would destroy the file being read."""
+def check_output(output: str | None, inputs: Iterable[str | None], *, what: str = "the output") -> None:
+    """A :class:`UsageError` when ``output`` (``-o FILE``, ``--write-baseline FILE`` …) would destroy one of
+    the command's inputs (a model, a log, a batch, a baseline): the same file (by path, symbolic link or hard
+    link), a file inside an input folder (a SavedModel), or an external-data file an input ONNX model reads."""
     if not output:
         return
-    target = Path(output)
+    from ..outputguard import clash
+
     for item in inputs:
-        if not item:
-            continue
-        source = Path(item)
-        try:
-            same = target.exists() and source.exists() and os.path.samefile(target, source)
-        except OSError:
-            same = False
-        if same or target.absolute() == source.absolute():
-            raise UsageError(f"{output}: refusing to write the output over an input file")
+        if item:
+            problem = clash(output, item)
+            if problem:
+                raise UsageError(f"{output}: refusing to write {what} {problem}")
 
 
 def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, config_help: str) -> None:

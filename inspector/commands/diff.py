@@ -13,6 +13,7 @@ import sys
 from ..errors import InspectorError, UsageError
 from ..findings import SEVERITIES
 from ..reporters import diff as diff_formats
+from ..textsafe import visible
 from ._options import (
     add_config_options,
     add_dim_option,
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         except UsageError:
             raise
         except InspectorError as exc:
-            print(f"inspector: warning: findings not compared: {exc}", file=sys.stderr)
+            print(f"inspector: warning: findings not compared: {visible(str(exc))}", file=sys.stderr)
             findings_a = findings_b = None
     d = diff_models(a, b, findings_a=findings_a, findings_b=findings_b)
     kinds = d.kinds_changed(findings_at=args.fail_on)

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = resolve_finding_options(args)
     check_output(args.output, [*args.models, args.history, args.inputs, args.baseline])
+    check_output(args.write_baseline, [*args.models, args.history, args.inputs], what="the baseline")
     result = lint_files(args.models, config=opts.config, select=opts.select, ignore=opts.ignore,
                         fail_on=opts.fail_on, baseline=args.baseline, write_baseline=args.write_baseline,
                         probe=probe_options(args) if args.probe else None, history=args.history,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ..batch import load_graph
 from ..errors import FileError, InspectorError, UsageError
 from ..fileio import size_on_disk
+from ..textsafe import visible
 from ._options import (
     add_config_options,
     add_dim_option,
@@ -125,7 +126,7 @@ def run_probe(graph: ModelGraph, args: argparse.Namespace) -> tuple[ProbeReport 
     try:
         report = probe_model(graph, args.model, probe_options(args))
     except UnsafeModel as exc:
-        print(f"inspector: warning: {args.model}: probe skipped: {exc}", file=sys.stderr)
+        print(f"inspector: warning: {args.model}: probe skipped: {visible(str(exc))}", file=sys.stderr)
         return None, ProbeView((), (f"The model was not run: {exc}.",))
     return report, probe_view(report)
 
@@ -193,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output, [args.model, args.history, args.inputs])
     fmt = output_format(args)
+    if fmt == "markdown" and args.output:  # the chart images go to FILE_STEM_files/ beside it
+        out = Path(args.output)
+        check_output(str(out.parent / f"{out.stem}_files" / "chart.svg"), [args.model, args.history, args.inputs],
+                     what="the chart images")
     if args.top < 1:
         raise UsageError("--top must be at least 1")
     if args.output and not Path(args.output).parent.is_dir() and str(Path(args.output).parent):

@@ -20,7 +20,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import MissingDependency
 from ..units import compact_count, count_text, percent
@@ -153,7 +153,13 @@ def _count_fmt(value: float, _pos: Any = None) -> str:
     return compact_count(value)
 
 
-def _pct(part: int, whole: int) -> str:
+def floats(values: Iterable[int | float]) -> list[float]:
+    """Counts as floats for matplotlib, which cannot take Python integers past 64 bits (a file
+    can declare dims of 2^40 × 2^40); beyond float range they are capped."""
+    return [float(v) if abs(v) < 1e300 else (1e300 if v > 0 else -1e300) for v in values]
+
+
+def _pct(part: int | float, whole: int | float) -> str:
     return percent(part, whole, floor=0.1, cap=True)
 
 
@@ -166,13 +172,13 @@ def _layer_bars(rows: Sequence[LayerShare], other: OtherShare | None, *, key: st
     with matplotlib.rc_context(_RC):
         labels = [f"{label(r.name, 30)}  ·  {label(r.type, 18)}" for r in rows]
         if key == "params":
-            first = [r.trainable for r in rows]
-            second = [r.params - r.trainable for r in rows]
+            first = floats(r.trainable for r in rows)
+            second = floats(r.params - r.trainable for r in rows)
             values = [r.params for r in rows]
         else:
-            first = [int(r.macs or 0) for r in rows]
-            second = [0 for _ in rows]
-            values = list(first)
+            values = [int(r.macs or 0) for r in rows]
+            first = floats(values)
+            second = [0.0 for _ in rows]
         colors = [BLUE if key == "params" else GREEN] * len(rows)
         n = len(labels)
         fig = _figure(7.6, 0.9 + 0.26 * max(n, 1))
@@ -184,9 +190,9 @@ def _layer_bars(rows: Sequence[LayerShare], other: OtherShare | None, *, key: st
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_fmt))
-        peak = max(values) if values else 1
-        for yi, v in zip(y, values, strict=True):
-            ax.text(v + peak * 0.01, yi, f"{count_text(v)}  {_pct(v, total)}", va="center", ha="left",
+        peak = max(floats(values)) if values else 1.0
+        for yi, v, fv in zip(y, values, floats(values), strict=True):
+            ax.text(fv + peak * 0.01, yi, f"{count_text(v)}  {_pct(v, total)}", va="center", ha="left",
                     fontsize=7.5, color=MUTED)
         ax.set_xlim(0, peak * 1.22 if peak else 1)
         if other is not None:
@@ -233,15 +239,15 @@ def by_type(data: ReportData, *, fmt: str = "svg", top: int = 12) -> Chart | Non
     with matplotlib.rc_context(_RC):
         head, tail = rows[:top], rows[top:]
         labels = [f"{label(t.type, 24)} ×{t.count}" for t in head]
-        params = [t.params for t in head]
-        train = [t.trainable for t in head]
-        macs = [t.macs for t in head]
+        params = floats(t.params for t in head)
+        train = floats(t.trainable for t in head)
+        macs = floats(t.macs for t in head)
         colors_p, colors_m = [BLUE] * len(head), [GREEN] * len(head)
         if tail:
             labels.append(f"{len(tail)} other types")
-            params.append(sum(t.params for t in tail))
-            train.append(sum(t.trainable for t in tail))
-            macs.append(sum(t.macs for t in tail))
+            params += floats([sum(t.params for t in tail)])
+            train += floats([sum(t.trainable for t in tail)])
+            macs += floats([sum(t.macs for t in tail)])
             colors_p.append(GREY)
             colors_m.append(GREY)
         n = len(labels)
@@ -290,7 +296,7 @@ def split(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         parts = [(totals.trainable, "trainable", BLUE), (totals.non_trainable, "non-trainable", ORANGE)]
         parts = [p for p in parts if p[0] > 0]
         wedge = {"width": 0.36, "edgecolor": "white", "linewidth": 1.5}
-        ax1.pie([p[0] for p in parts], colors=[p[2] for p in parts], startangle=90, counterclock=False,
+        ax1.pie(floats(p[0] for p in parts), colors=[p[2] for p in parts], startangle=90, counterclock=False,
                 wedgeprops=wedge)
         ax1.text(0, 0.08, count_text(totals.params), ha="center", va="center", fontsize=11, weight="bold")
         ax1.text(0, -0.16, "parameters", ha="center", va="center", fontsize=7.5, color=MUTED)
@@ -302,7 +308,7 @@ def split(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         palette = [PURPLE, GREEN, BLUE, ORANGE, RED, GREY]
         total_bytes = sum(b for _, _, b in dtypes)
         if dtypes and total_bytes > 0:
-            ax2.pie([b for _, _, b in dtypes], colors=palette[: len(dtypes)] + [GREY] * (len(dtypes) - 6),
+            ax2.pie(floats(b for _, _, b in dtypes), colors=palette[: len(dtypes)] + [GREY] * (len(dtypes) - 6),
                     startangle=90, counterclock=False, wedgeprops=wedge)
             from ..units import readable_size
 
@@ -332,8 +338,8 @@ def profile(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         return None
     matplotlib, _ = _mpl()
     with matplotlib.rc_context(_RC):
-        params = [r.params.params for r in rows]
-        macs = [int(r.macs or 0) for r in rows]
+        params = floats(r.params.params for r in rows)
+        macs = floats(int(r.macs or 0) for r in rows)
         has_macs = any(macs)
         fig = _figure(7.6, 3.0 if has_macs else 1.9)
         axes = fig.subplots(2 if has_macs else 1, 1, sharex=True, squeeze=False)[:, 0]

@@ -34,4 +34,6 @@ FORMATS: tuple[str, ...] = tuple(RENDERERS)
 
 def render(d: ModelDiff, *, fmt: str = "text", kinds: tuple[str, ...] = ()) -> str:
     """Format ``d`` as ``fmt`` (one of :data:`FORMATS`); ``kinds`` are the kinds of change found."""
-    return RENDERERS[fmt](d, kinds)
+    from ..textsafe import scrub
+
+    return RENDERERS[fmt](d if fmt == "json" else scrub(d), kinds)

@@ -27,23 +27,20 @@ that flows on the edge), ``tensors`` (how many).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable
 
 from ..analysis.graphfacts import graph_facts
 from ..errors import UsageError
 from ..ir import ModelGraph
 from ..shapetext import shape_json
+from ..textsafe import json_text, visible
 from ..units import count_text
 
 SCHEMA = "inspector.graph/1"
 
-# Characters XML 1.0 cannot hold at all (GraphML is XML).
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
 def _xml_safe(text: str) -> str:
-    return _XML_BAD.sub("\N{REPLACEMENT CHARACTER}", text)
+    """Text XML 1.0 can hold and a terminal shows as it is: control characters as escapes."""
+    return visible(text)
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -111,11 +108,11 @@ def render_json(graph: ModelGraph, *, indent: int | None = 2) -> str:
     doc = {"schema": SCHEMA, "directed": True, "multigraph": False,
            "graph": {"name": graph.name, "format": graph.format},
            "nodes": nodes, "edges": edges}
-    return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(doc, indent=indent, ensure_ascii=False)) + "\n"
 
 
 def _dot_id(text: str) -> str:
-    flat = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
+    flat = visible(str(text))
     return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -127,7 +124,7 @@ def render_dot(graph: ModelGraph) -> str:
              "fontname=\"Helvetica\", fontsize=10];",
              "  edge [color=\"#6b7683\"];"]
     for f in facts.nodes:
-        label = f"{f.name}\n{f.type}\n{f.output_shape}"
+        label = f"{visible(f.name)}\n{visible(f.type)}\n{visible(f.output_shape)}"
         if f.params:
             label += f"\n{count_text(f.params)} params"
         attrs = {"label": label, "type": f.type, "output_shape": f.output_shape,

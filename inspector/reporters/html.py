@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from .. import __version__
 from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
+from ..textsafe import scrub, visible
 from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .html_assets import CSS, JS
 from .macs_text import formula_note
@@ -39,12 +40,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..ir import ModelGraph
     from .charts import Chart
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def e(value: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute (control characters dropped)."""
-    return html.escape(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)), quote=True)
+def e(value: Any, *, keep: str = "") -> str:
+    """Escape anything for HTML text or a quoted attribute, on one line (control, line-break and bidi
+    characters shown as escapes; ``keep``: characters left as they are, ``"\\n"`` in a code block)."""
+    return html.escape(visible(str(value), keep=keep), quote=True)
 
 
 # -- rule documentation --------------------------------------------------------------------------
@@ -95,7 +94,7 @@ def doc_html(doc: str) -> str:
                 body.append(lines[i])
                 i += 1
             cls = f' class="language-{e(lang)}"' if lang else ""
-            out.append(f"<pre><code{cls}>{e(chr(10).join(body))}</code></pre>")
+            out.append(f"<pre><code{cls}>{e(chr(10).join(body), keep=chr(10))}</code></pre>")
         elif stripped.startswith("#"):
             flush()
             out.append(f"<h4>{_inline(stripped.lstrip('#').strip())}</h4>")
@@ -408,6 +407,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
     """The whole HTML page.  ``charts`` are SVG charts (see
     :func:`inspector.reporters.charts.model_charts`); ``graph`` adds the
     architecture strip."""
+    data = scrub(data)  # names from the file: control and bidi characters as escapes, on one line
     by_key = {c.key: c for c in charts}
     s = data.summary
     counts = data.counts

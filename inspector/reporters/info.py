@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from ..analysis.card import CardRow, ModelCard, one_line
+from ..textsafe import scrub
 
 
 def render_json(doc: Mapping[str, Any], *, indent: int | None = 2) -> str:
@@ -59,7 +60,8 @@ def _table(lines: list[str], title: str, items: Sequence[Sequence[str]]) -> None
 
 
 def render_text(card: ModelCard) -> str:
-    """The card as ``inspector info`` prints it."""
+    """The card as ``inspector info`` prints it (names and locations with control characters shown as escapes)."""
+    card = scrub(card)
     lines = _key_values(card.identity)
     _table(lines, "Inputs", [[t.name, t.dtype, t.shape] for t in card.inputs])
     _table(lines, "Outputs", [[t.name, t.dtype, t.shape] for t in card.outputs])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import UsageError
 from ..findings import ModelReport
+from ..textsafe import scrub
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..rules.registry import Rule
@@ -65,6 +66,8 @@ RENDERERS: dict[str, Callable[[Sequence[ModelReport], LintOutput], str]] = {
     "text": _text, "json": _json, "sarif": _sarif, "junit": _junit, "github": _github,
 }
 FORMATS: tuple[str, ...] = tuple(RENDERERS)
+PLAIN_JSON = frozenset({"json"})
+"""Formats that keep names as they are (JSON escapes control characters itself)."""
 
 
 def render(reports: Sequence[ModelReport], *, fmt: str = "text", rules: Sequence[Rule] = (),
@@ -74,4 +77,6 @@ def render(reports: Sequence[ModelReport], *, fmt: str = "text", rules: Sequence
         renderer = RENDERERS[fmt]
     except KeyError:
         raise UsageError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}") from None
+    if fmt not in PLAIN_JSON:  # names and messages come from the model file: no raw control characters
+        reports = scrub(reports)
     return renderer(reports, LintOutput(rules=rules, fail_on=fail_on, statistics=statistics, color=color))

@@ -6,6 +6,7 @@ import json
 from typing import Any, Sequence
 
 from ..findings import Finding, ModelReport, counts
+from ..textsafe import json_text
 
 SCHEMA = "inspector.lint/1"
 
@@ -29,4 +30,4 @@ def document(reports: Sequence[ModelReport]) -> dict[str, Any]:
 
 
 def render(reports: Sequence[ModelReport]) -> str:
-    return json.dumps(document(reports), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(document(reports), indent=2, ensure_ascii=False)) + "\n"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..analysis.card import CardRow, TensorRow, report_identity
 from ..shapetext import format_output, format_shape
+from ..textsafe import scrub, visible
 from ..units import count_text, fraction, number, percent, readable_size, short_float
 from .macs_text import total_macs
 from .report_text import SEVERITIES, epochs_text, written_by
@@ -34,16 +35,21 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_TABLE_ROWS = 400
 """Layer-table rows shown; a bigger model's table ends with a count of the rest."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\t\n\r\x0b\x0c]")
 _PUNCT = re.compile(r"([\\`*_{}\[\]<>#!|~&$])")
 _LEADING = re.compile(r"^(\s*)([-+=>]|\d+[.)](?=\s|$))")
+
+
+def _flat(value: Any) -> str:
+    """``value`` as one line: line breaks and tabs become spaces, other control and bidi characters escapes."""
+    return visible(_CONTROL.sub(" ", str(value)))
 
 
 def md_text(value: Any) -> str:
     """Free text safe in Markdown (and in a table cell), on one line: every character
     that can start markup (emphasis, code, links, images, raw HTML, entities, math,
     tables, headings) is backslash-escaped."""
-    flat = _PUNCT.sub(r"\\\1", _CONTROL.sub(" ", str(value)))
+    flat = _PUNCT.sub(r"\\\1", _flat(value))
     # A leading "-", "+", "=", ">" or "1." would start a list, heading underline or quote.
     def guard(m: re.Match[str]) -> str:
         mark = m.group(2)
@@ -55,7 +61,7 @@ def md_text(value: Any) -> str:
 def md_code(value: Any, *, table: bool = True) -> str:
     """A code span holding ``value`` verbatim (longer fence when it holds backticks;
     pipes escaped for tables, as GFM requires even inside code)."""
-    flat = _CONTROL.sub(" ", str(value))
+    flat = _flat(value)
     if not flat:
         return "*(empty)*"
     longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
@@ -294,6 +300,7 @@ def render(data: ReportData, *, graph: ModelGraph | None = None, charts: Iterabl
            image_dir: str | None = None, max_nodes: int | None = 60) -> str:
     """The whole Markdown report.  ``image_dir`` is the folder (relative to the
     report) the chart files were written to; ``None`` leaves images out."""
+    data = scrub(data)  # names from the file: control and bidi characters as escapes, on one line
     by_key = {c.key: c for c in charts}
     s = data.summary
     head = [md_code(data.file_name, table=False), md_text(str(data.card.doc["model"]["format"])),

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 from ..analysis.summary import Summary
 from ..findings import ModelReport
 from ..shapetext import format_output
+from ..textsafe import visible
 from ..units import number, readable_size
 from .macs_text import total_macs
 
@@ -22,7 +23,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str) 
     out += [f"<th>{escape(h)}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{escape(visible(cell))}</td>" for cell in row) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 

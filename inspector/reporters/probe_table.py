@@ -17,6 +17,7 @@ import math
 from typing import Any, Callable
 
 from ..analysis.probe import ActivationStats, ProbeReport
+from ..textsafe import csv_row, json_text, scrub
 from ..units import fraction, short_float
 
 SCHEMA = "inspector.probe/1"
@@ -97,7 +98,7 @@ def _classic(rows: list[list[str]]) -> list[str]:
 
 
 def _json(report: ProbeReport, fmt: str, compact: bool) -> str:
-    return json.dumps(as_dict(report), indent=None if compact else 2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(as_dict(report), indent=None if compact else 2, ensure_ascii=False)) + "\n"
 
 
 def _csv(report: ProbeReport, fmt: str, compact: bool) -> str:
@@ -106,10 +107,10 @@ def _csv(report: ProbeReport, fmt: str, compact: bool) -> str:
     w.writerow(["layer", "type", "activation", "family", "units", "values", "mean", "std", "saturated",
                 "saturated_units", "dead_units", "nonfinite"])
     for s in report.layers:
-        w.writerow([s.layer, s.type, s.activation, s.family, s.units, s.values, s.mean, s.std,
-                    "" if s.saturated is None else s.saturated,
-                    "" if s.saturated_units is None else s.saturated_units,
-                    "" if s.dead_units is None else s.dead_units, s.nonfinite])
+        w.writerow(csv_row([s.layer, s.type, s.activation, s.family, s.units, s.values, s.mean, s.std,
+                            "" if s.saturated is None else s.saturated,
+                            "" if s.saturated_units is None else s.saturated_units,
+                            "" if s.dead_units is None else s.dead_units, s.nonfinite]))
     return buf.getvalue()
 
 
@@ -139,4 +140,4 @@ BOX_DRAWN = {"keras3": "mixed_grid"}
 def render(report: ProbeReport, *, fmt: str = "classic", compact: bool = False) -> str:
     """Format ``report`` as ``fmt`` (a name of :func:`inspector.reporters.summary.formats`)."""
     fmt = BOX_DRAWN.get(fmt, fmt)
-    return RENDERERS.get(fmt, _table)(report, fmt, compact)
+    return RENDERERS.get(fmt, _table)(report if fmt == "json" else scrub(report), fmt, compact)

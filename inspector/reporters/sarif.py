@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from .. import __version__
 from ..findings import ModelReport
 from ..rules.registry import Rule
+from ..textsafe import json_text
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -87,4 +88,4 @@ def document(reports: Sequence[ModelReport], *, rules: Sequence[Rule] = ()) -> d
 
 
 def render(reports: Sequence[ModelReport], *, rules: Sequence[Rule] = ()) -> str:
-    return json.dumps(document(reports, rules=rules), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(document(reports, rules=rules), indent=2, ensure_ascii=False)) + "\n"

@@ -97,8 +97,11 @@ def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
            compact: bool = False) -> str:
     """Format ``graph`` as ``fmt``; ``compact`` puts a JSON document on one line."""
     from ..analysis.summary import summarize
+    from ..textsafe import scrub
 
     check_format(fmt)
     summary = summarize(graph, macs=macs or fmt == "json", duplicates=fmt == "json")
+    if fmt != "json":  # JSON escapes control characters itself; text formats show them as escapes
+        summary = scrub(summary)
     out = SummaryOutput(fmt=fmt, macs=macs, line_length=line_length, positions=positions, compact=compact)
     return RENDERERS.get(fmt, _tabulate)(summary, out)

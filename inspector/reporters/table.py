@@ -11,6 +11,7 @@ import io
 
 from ..analysis.summary import Summary, SummaryRow
 from ..shapetext import format_output
+from ..textsafe import csv_row
 from ..units import number
 from ..units import readable_size as human_bytes
 from .macs_text import total_macs
@@ -97,10 +98,10 @@ def render_csv(summary: Summary, *, macs: bool = False) -> str:
 
     for row in summary.rows:
         p = row.params
-        w.writerow([row.name, row.type, _shape(row), p.params, p.trainable, p.non_trainable, p.bytes,
-                    " ".join(str(c) for c in row.connections)] + tail(row.macs))
+        w.writerow(csv_row([row.name, row.type, _shape(row), p.params, p.trainable, p.non_trainable, p.bytes,
+                            " ".join(str(c) for c in row.connections)] + tail(row.macs)))
     t = summary.totals
     w.writerow(["(total)", "", "", t.params, t.trainable, t.non_trainable, t.bytes, ""] + tail(summary.macs_total))
     for dtype, n, b in summary.bytes_by_dtype:
-        w.writerow([f"(dtype {dtype})", "", "", n, "", "", b, ""] + tail(None))
+        w.writerow(csv_row([f"(dtype {dtype})", "", "", n, "", "", b, ""] + tail(None)))
     return buf.getvalue()
