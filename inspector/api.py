@@ -313,6 +313,12 @@ def write_report(source: Source, output: str | os.PathLike[str], *, fmt: str | N
     if fmt not in ("html", "markdown"):
         raise UsageError(f"cannot tell the report format from {str(out)!r}: name it .html or .md, "
                          "or pass fmt='html' or 'markdown'")
+    if isinstance(source, (str, os.PathLike)):
+        from .outputguard import clash
+
+        problem = clash(str(out), os.fspath(source))
+        if problem:
+            raise UsageError(f"{out}: refusing to write the report {problem}")
     findings = rules = None
     with opened(source, dims=dims) as graph:
         if lint:

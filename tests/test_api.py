@@ -179,6 +179,16 @@ def test_write_report_html_and_markdown(sigmoid_file, tmp_path):
         inspector.write_report(sigmoid_file, tmp_path / "r.txt")
 
 
+def test_write_report_never_writes_over_its_input(sigmoid_file, tmp_path):
+    model = tmp_path / "m.keras"
+    model.write_bytes(Path(sigmoid_file).read_bytes())
+    (tmp_path / "m.html").symlink_to(model)
+    before = model.read_bytes()
+    with pytest.raises(UsageError, match="refusing to write the report over an input file"):
+        inspector.write_report(model, tmp_path / "m.html", charts=False)
+    assert model.read_bytes() == before
+
+
 # -- Jupyter -----------------------------------------------------------------------------------
 
 def test_summary_renders_as_an_html_table(sigmoid_file):
