@@ -66,7 +66,7 @@ def _regular(path: Path) -> bool:
 def _spec(patterns: Iterable[str]) -> PathSpec[Any]:
     import pathspec
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", list(patterns))
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
 def expand_paths(paths: Sequence[str], *, settings: Discovery | None = None) -> list[str]:
