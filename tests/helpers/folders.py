@@ -38,7 +38,7 @@ def model_folder(root: Path) -> Path:
     mlp_onnx(folder / "team" / "z.onnx", seed=3, zero_bias=True)
     mlp_onnx(folder / "team" / "deep" / "c.onnx", seed=4)
     mlp_onnx(folder / "zz" / "last.onnx", seed=5)
-    (folder / "broken.onnx").write_bytes(b"\x08\x07garbage")
+    (folder / "broken.onnx").write_bytes(b"")  # empty: one stable error
     (folder / "notes.txt").write_text("not a model\n")
     (folder / "train.py").write_text("print('not a model')\n")
     (folder / "team" / "weights.npy").write_bytes(b"\x93NUMPY")
