@@ -2,8 +2,8 @@
 
     python bench/bench_folder.py [--models 64] [--jobs 2] [--folder bench/out/folder]
 
-Builds the folder once (small Keras ``.keras``/``.h5`` models saved by Keras in a subprocess,
-and ONNX models made with ``onnx.helper``), then times ``inspector lint FOLDER -f json`` as a
+Builds the folder once (small models of 0.1-1.5 MiB: Keras CNNs saved as ``.keras``/``.h5`` by Keras in
+a subprocess, and ONNX MLPs made with ``onnx.helper``), then times ``inspector lint FOLDER -f json`` as a
 user runs it (a new process each time, wall time, best of ``--repeat``) and checks that every
 run prints the same JSON.
 """
@@ -29,13 +29,15 @@ from keras import layers
 folder, count = sys.argv[1], int(sys.argv[2])
 keras.utils.set_random_seed(0)
 for i in range(count):
-    width = 16 + 8 * (i % 5)
-    inp = keras.Input((32, 32, 3))
+    width = 32 + 16 * (i % 4)
+    inp = keras.Input((64, 64, 3))
     x = layers.Conv2D(width, 3, activation="relu")(inp)
     x = layers.BatchNormalization()(x)
-    x = layers.Conv2D(width, 3, activation="relu")(x)
+    for k in range(3):
+        x = layers.Conv2D(width * 2, 3, strides=2, activation="relu")(x)
+        x = layers.BatchNormalization()(x)
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dense(256, activation="relu")(x)
     out = layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inp, out, name=f"cnn{i}")
     suffix = "h5" if i % 4 == 3 else "keras"
@@ -52,7 +54,7 @@ def _onnx_models(folder: Path, count: int) -> None:
     rng = np.random.default_rng(0)
     (folder / "onnx").mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        width = 32 + 16 * (i % 4)
+        width = 128 + 64 * (i % 4)
         nodes, inits, prev = [], [], "x"
         for k in range(6):
             w = rng.standard_normal((width, width)).astype(np.float32) / np.sqrt(width)
@@ -72,7 +74,7 @@ def _onnx_models(folder: Path, count: int) -> None:
 
 def build(folder: Path, count: int) -> Path:
     """``folder`` with ``count`` models (half Keras, half ONNX), unless already built."""
-    marker = folder / f".built-{count}"
+    marker = folder / f".built-{count}-v2"
     if marker.exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)

@@ -206,7 +206,9 @@ def scan_files(paths: Sequence[str], options: ScanOptions, *, jobs: int = 1,
                cache: bool = False) -> Iterator[InventoryRow]:
     """The rows of the models in ``paths`` (folders are searched), in order, as each is ready."""
     from .batch import model_paths, run_files
+    from .parallel import warm_up
 
+    warm_up(jobs)
     found = model_paths(paths, discovery=options.config.discovery if options.config else None)
     yield from run_files(scan_model, found, options, jobs=jobs, crashed=failed_row,
                          cached=scan_cache(options, enabled=cache), label="scan")

@@ -207,8 +207,10 @@ def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[st
     from .baseline import load_baseline
     from .baseline import write_baseline as record
     from .batch import model_paths, run_files
+    from .parallel import warm_up
     from .rules.engine import resolve
 
+    warm_up(1 if debug else jobs)
     selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
     baseline_path = baseline or (str(config.root / config.baseline) if config.baseline else None)
     found = _Collector(fail_on=fail_on,

@@ -40,23 +40,39 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-PRELOAD: tuple[str, ...] = ("numpy", "h5py", "onnx", "inspector.loaders.keras_v3", "inspector.loaders.keras_h5",
-                             "inspector.loaders.onnx", "inspector.analysis.weights")
+PRELOAD: tuple[str, ...] = (
+    "numpy", "h5py", "onnx", "inspector.loaders.keras_v3", "inspector.loaders.keras_h5", "inspector.loaders.onnx",
+    "inspector.analysis.weights", "inspector.analysis.state", "inspector.analysis.macs", "inspector.analysis.card",
+    "inspector.lint_run", "inspector.inventory", "inspector.rules.engine", "inspector.rules.registry",
+    *(f"inspector.rules.{family}" for family in ("init", "activations", "batchnorm", "normalization", "numerics",
+                                                 "regularization", "graph", "security", "history", "model",
+                                                 "probe")),
+)
 """Imported once by the fork server, so each worker starts with them (never TensorFlow)."""
 
 
-def _context(preload: Sequence[str] = ()) -> Any:
-    """A ``forkserver`` context whose server imports ``preload`` and what the parent has of inspector
-    (each worker then forks from it ready to work), else ``spawn``."""
+def _context() -> Any:
+    """A ``forkserver`` context whose server imports :data:`PRELOAD` (each worker then forks from it
+    ready to work), else ``spawn``."""
     import multiprocessing
-    import sys
 
     if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows, macOS < 3.14
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ours = sorted(name for name in sys.modules if name.startswith("inspector.") and name != "inspector.__main__")
-    ctx.set_forkserver_preload([*PRELOAD, *preload, *ours])
+    ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
+
+
+def warm_up(jobs: int) -> None:
+    """Start the fork server now (with ``jobs`` > 1), so its imports overlap the caller's own work
+    (reading the configuration, walking folders, hashing for the cache)."""
+    if jobs <= 1:
+        return
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jobs: int,
