@@ -2,7 +2,7 @@
 
     python bench/bench_folder.py [--models 64] [--jobs 2] [--folder bench/out/folder]
 
-Builds the folder once (small models of 0.1-1.5 MiB: Keras CNNs saved as ``.keras``/``.h5`` by Keras in
+Builds the folder once (small models of 0.5-5 MiB: Keras CNNs saved as ``.keras``/``.h5`` by Keras in
 a subprocess, and ONNX MLPs made with ``onnx.helper``), then times ``inspector lint FOLDER -f json`` as a
 user runs it (a new process each time, wall time, best of ``--repeat``) and checks that every
 run prints the same JSON.

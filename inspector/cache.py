@@ -30,6 +30,7 @@ TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
        "# This file is a cache directory tag created by inspector.\n"
        "# For information about cache directory tags see https://bford.info/cachedir/\n")
 _CHUNK = 1 << 20
+_NOT_ONNX = {".keras", ".h5", ".hdf5", ".zip"}
 # ONNX external data: a StringStringEntryProto ``key: "location"`` then ``value`` (field 2), in the
 # binary wire format, or ``key: "location" value: "…"`` in the text format.
 _LOCATION_BIN = re.compile(rb"\x0a\x08location\x12([\x01-\x7f])")
@@ -55,13 +56,13 @@ def _hash_file(digest: Any, path: Path, *, scan: bool) -> list[str]:
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-            if scan:
+            if scan and (b"location" in chunk or b"location" in tail + chunk[:16]):
                 window = tail + chunk
                 for m in _LOCATION_BIN.finditer(window):
                     start = m.end()
                     names.add(window[start:start + m.group(1)[0]].decode("utf-8", "replace"))
                 names.update(m.group(1).decode("utf-8", "replace") for m in _LOCATION_TXT.finditer(window))
-                tail = window[-4200:]
+            tail = chunk[-4200:] if scan else b""
     return sorted(names)
 
 
@@ -85,7 +86,7 @@ def content_digest(path: str | os.PathLike[str]) -> str | None:
             return digest.hexdigest()
         if not stat.S_ISREG(os.stat(p).st_mode):
             return None
-        for name in _hash_file(digest, p, scan=True):
+        for name in _hash_file(digest, p, scan=p.suffix.lower() not in _NOT_ONNX):
             digest.update(b"\0X" + name.encode("utf-8", "surrogateescape") + b"\0")
             data, _refused = resolve_inside(p.parent, name)  # refused: the loader reports it; the name is keyed
             if data is not None and data.is_file() and lies_inside(p.parent, data):
