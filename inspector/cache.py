@@ -8,6 +8,10 @@ configuration the caller passes (rules selected, options, dims, trust …).  It 
 computed result as JSON (never a pickle), with a schema tag and a checksum: an entry
 that is corrupt, truncated or for another key is ignored and rewritten, never trusted.
 Writes are atomic.  Only results are stored; a file that failed is read again next time.
+A file's digest is remembered under ``files/`` by its size, modification time, inode and
+device, as git's index does, so an unchanged file is not hashed again on the same machine
+(not for files modified within two seconds of being hashed, nor ONNX files with external
+data); a fresh checkout (new times) is hashed once.
 
 The folder is ``.inspector_cache/`` in the working folder (``INSPECTOR_CACHE_DIR``
 moves it), with a ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``; ``--no-cache`` or
@@ -21,6 +25,7 @@ import json
 import os
 import re
 import stat
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,7 +74,7 @@ def _hash_file(digest: Any, path: Path, *, scan: bool) -> list[str]:
 def content_digest(path: str | os.PathLike[str]) -> str | None:
     """A SHA-256 over what the model at ``path`` consists of (see the module docstring); ``None``
     when it cannot be read (the caller then runs without the cache)."""
-    from .pathsafety import lies_inside, resolve_inside
+    from .pathsafety import lies_inside
 
     p = Path(path)
     digest = hashlib.sha256()
@@ -86,14 +91,23 @@ def content_digest(path: str | os.PathLike[str]) -> str | None:
             return digest.hexdigest()
         if not stat.S_ISREG(os.stat(p).st_mode):
             return None
-        for name in _hash_file(digest, p, scan=p.suffix.lower() not in _NOT_ONNX):
-            digest.update(b"\0X" + name.encode("utf-8", "surrogateescape") + b"\0")
-            data, _refused = resolve_inside(p.parent, name)  # refused: the loader reports it; the name is keyed
-            if data is not None and data.is_file() and lies_inside(p.parent, data):
-                _hash_file(digest, data, scan=False)
-        return digest.hexdigest()
+        return _file_digest(p)[0]
     except OSError:
         return None
+
+
+def _file_digest(p: Path) -> tuple[str, int]:
+    """The digest of the model file ``p`` with the external data it names, and how many it names."""
+    from .pathsafety import lies_inside, resolve_inside
+
+    digest = hashlib.sha256()
+    names = _hash_file(digest, p, scan=p.suffix.lower() not in _NOT_ONNX)
+    for name in names:
+        digest.update(b"\0X" + name.encode("utf-8", "surrogateescape") + b"\0")
+        data, _refused = resolve_inside(p.parent, name)  # refused: the loader reports it; the name is keyed
+        if data is not None and data.is_file() and lies_inside(p.parent, data):
+            _hash_file(digest, data, scan=False)
+    return digest.hexdigest(), len(names)
 
 
 class ResultCache:
@@ -110,37 +124,50 @@ class ResultCache:
 
     def key(self, path: str) -> str | None:
         """The entry's key for the model at ``path`` (``None``: not cacheable now)."""
-        content = content_digest(path)
+        content = self._digest(path)
         if content is None:
             return None
         text = json.dumps([self._prefix, path, content])
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def _digest(self, path: str) -> str | None:
+        """:func:`content_digest`, remembered per file by its size, modification time, inode and device
+        (as git's index does), so an unchanged file is not hashed again; only for files that name no
+        external data and were last modified over two seconds before they were hashed."""
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return content_digest(path)
+            signature = [os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
+            name = hashlib.sha256(json.dumps(signature).encode("utf-8", "surrogateescape")).hexdigest()
+            entry = self.folder / "files" / name[:2] / f"{name}.json"
+            known = _load(entry, name)
+            if known is not None and known.get("stat") == signature and isinstance(known.get("digest"), str):
+                return str(known["digest"])
+            hashed_at = time.time_ns()
+            digest, external = _file_digest(Path(path))
+        except OSError:
+            return None
+        if not external and st.st_mtime_ns < hashed_at - 2_000_000_000:
+            self._store(entry, name, {"stat": signature, "digest": digest})
+        return digest
 
     def _entry(self, key: str) -> Path:
         return self.folder / self.namespace / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored result for ``key``, or ``None`` when absent, unreadable or not valid."""
-        try:
-            with self._entry(key).open("rb") as fh:
-                raw = fh.read(64 << 20)
-            doc = json.loads(raw)
-        except (OSError, ValueError, RecursionError):
-            return None
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("key") != key:
-            return None
-        result = doc.get("result")
-        if not isinstance(result, dict) or doc.get("checksum") != _checksum(result):
-            return None
-        return result
+        return _load(self._entry(key), key)
 
     def put(self, key: str, result: Mapping[str, Any]) -> None:
         """Store ``result`` (JSON-able) for ``key``; a cache that cannot be written is skipped."""
+        self._store(self._entry(key), key, result)
+
+    def _store(self, entry: Path, key: str, result: Mapping[str, Any]) -> None:
         from .errors import UsageError
         from .fileio import write_atomic
 
         doc = {"schema": SCHEMA, "key": key, "checksum": _checksum(result), "result": result}
-        entry = self._entry(key)
         try:
             self._prepare()
             entry.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +181,22 @@ class ResultCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / ".gitignore").write_text("# Created by inspector.\n*\n", encoding="utf-8")
         (self.folder / "CACHEDIR.TAG").write_text(TAG, encoding="utf-8")
+
+
+def _load(entry: Path, key: str) -> dict[str, Any] | None:
+    """The result stored in ``entry`` for ``key``, or ``None`` when absent, unreadable or not valid."""
+    try:
+        with entry.open("rb") as fh:
+            raw = fh.read(64 << 20)
+        doc = json.loads(raw)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("key") != key:
+        return None
+    result = doc.get("result")
+    if not isinstance(result, dict) or doc.get("checksum") != _checksum(result):
+        return None
+    return result
 
 
 def _checksum(result: Mapping[str, Any]) -> str:

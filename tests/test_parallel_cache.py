@@ -173,3 +173,24 @@ def test_content_digest_covers_folders_and_onnx_external_data(tmp_path):
     d1 = content_digest(folder)
     (folder / "variables" / "v.index").rename(folder / "variables" / "w.index")
     assert content_digest(folder) != d1  # relative paths count, not only bytes
+
+
+def test_unchanged_files_are_not_hashed_again(tmp_path, cache_dir, monkeypatch):
+    import os
+
+    import inspector.cache as cache_mod
+
+    hashed: list[str] = []
+    real = cache_mod._file_digest
+    monkeypatch.setattr(cache_mod, "_file_digest", lambda p: (hashed.append(p.name), real(p))[1])
+    cache = cache_mod.ResultCache(cache_dir, namespace="lint", fingerprint={})
+    old = mlp_onnx(tmp_path / "old.onnx", seed=1)
+    os.utime(old, ns=(10**18, 10**18))  # modified long before it is hashed
+    new = mlp_onnx(tmp_path / "new.onnx", seed=2)  # modified just now: not remembered (racy)
+    first = [cache.key(str(old)), cache.key(str(new))]
+    assert [cache.key(str(old)), cache.key(str(new))] == first
+    assert hashed == ["old.onnx", "new.onnx", "new.onnx"]
+    mlp_onnx(old, seed=1, zero_bias=True)  # same size, new bytes, new time
+    os.utime(old, ns=(10**18 + 1, 10**18 + 1))
+    assert cache.key(str(old)) != first[0] and hashed[-1] == "old.onnx"
+    assert len(list((cache_dir / "files").glob("*/*.json"))) == 2  # the two versions of old.onnx
