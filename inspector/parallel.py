@@ -2,7 +2,7 @@
 
 :func:`run_ordered` yields ``func(item, options)`` for every item in the order given,
 each as soon as it and every item before it are done (streaming), whatever order the
-workers finish in.  ``jobs <= 1`` (or a single item) runs in this process, as before.
+workers finish in.  ``jobs <= 1``, or fewer than ``2 * jobs`` items, run in this process, as before.
 The pool uses the ``forkserver`` start method where there is one, else ``spawn``: the
 workers start from a fresh interpreter, so nothing the parent imported (never
 TensorFlow) or monkey-patched is inherited, and per-file limits apply in each worker.
@@ -41,7 +41,9 @@ def default_jobs() -> int:
 
 
 PRELOAD: tuple[str, ...] = (
-    "numpy", "h5py", "onnx", "inspector.loaders.keras_v3", "inspector.loaders.keras_h5", "inspector.loaders.onnx",
+    "numpy", "h5py", "onnx", "networkx", "inspector.cache", "inspector.analysis.duplicates",
+    "inspector.loaders.keras_shapes", "inspector.loaders.keras_v3", "inspector.loaders.keras_h5",
+    "inspector.loaders.onnx",
     "inspector.analysis.weights", "inspector.analysis.state", "inspector.analysis.macs", "inspector.analysis.card",
     "inspector.lint_run", "inspector.inventory", "inspector.rules.engine", "inspector.rules.registry",
     *(f"inspector.rules.{family}" for family in ("init", "activations", "batchnorm", "normalization", "numerics",
@@ -81,7 +83,7 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
 
     ``func`` and ``options`` must be picklable (a top-level function, frozen dataclasses)
     when ``jobs > 1``; ``func`` should return its errors rather than raise them."""
-    if jobs <= 1 or len(items) <= 1:
+    if jobs <= 1 or len(items) < 2 * jobs:  # a few files: starting workers would cost more than it saves
         for item in items:
             yield func(item, options)
         return

@@ -11,7 +11,7 @@ import pytest
 
 import inspector
 import inspector.lint_run as lint_run
-from helpers.folders import mlp_onnx, model_folder, upper_or_die
+from helpers.folders import mlp_onnx, model_folder, pid_of, upper_or_die
 from inspector.cache import SCHEMA, content_digest
 from inspector.parallel import CRASH_MESSAGE, default_jobs, run_ordered
 
@@ -29,6 +29,14 @@ def test_pool_keeps_order_and_a_dying_worker_costs_only_its_item():
     got = list(run_ordered(upper_or_die, items, None, jobs=2, crashed=lambda item, why: f"{item}: {why}"))
     assert got == ["A", "B", f"die: {CRASH_MESSAGE}", "C", "D", "E"]
     assert list(run_ordered(upper_or_die, ["x", "y"], None, jobs=1, crashed=lambda i, w: "?")) == ["X", "Y"]
+
+
+def test_a_few_files_run_in_this_process_many_in_workers():
+    import os
+
+    ours = os.getpid()
+    assert set(run_ordered(pid_of, ["a", "b", "c"], None, jobs=2, crashed=lambda i, w: 0)) == {ours}
+    assert ours not in set(run_ordered(pid_of, ["a", "b", "c", "d"], None, jobs=2, crashed=lambda i, w: 0))
 
 
 def test_the_per_file_functions_and_their_options_pickle(tmp_path):

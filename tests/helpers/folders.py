@@ -50,3 +50,8 @@ def upper_or_die(item: str, options: object) -> str:
     if item == "die":
         os._exit(3)
     return item.upper()
+
+
+def pid_of(item: str, options: object) -> int:
+    """A per-file function for the pool tests: the id of the process that ran it."""
+    return os.getpid()
