@@ -208,7 +208,8 @@ def scan_files(paths: Sequence[str], options: ScanOptions, *, jobs: int = 1,
     from .batch import model_paths, run_files
     from .parallel import warm_up
 
-    warm_up(jobs)
+    if not cache:
+        warm_up(jobs)
     found = model_paths(paths, discovery=options.config.discovery if options.config else None)
     yield from run_files(scan_model, found, options, jobs=jobs, crashed=failed_row,
                          cached=scan_cache(options, enabled=cache), label="scan")

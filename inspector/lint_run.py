@@ -210,7 +210,8 @@ def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[st
     from .parallel import warm_up
     from .rules.engine import resolve
 
-    warm_up(1 if debug else jobs)
+    if not cache:  # every model will be read: let the workers' imports overlap this process's own
+        warm_up(1 if debug else jobs)
     selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
     baseline_path = baseline or (str(config.root / config.baseline) if config.baseline else None)
     found = _Collector(fail_on=fail_on,

@@ -70,7 +70,7 @@ def warm_up(jobs: int) -> None:
     (reading the configuration, walking folders, hashing for the cache)."""
     if jobs <= 1:
         return
-    ctx = _context()
+    ctx = _context()  # (the server holds standard output open until it has started: start it only for work)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
