@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("report", "report", "write a model report people read: HTML (charts inline) or Markdown (PR comments, CI)"),
     ("graph", "graph", "export the layer graph as GraphML, networkx JSON, Graphviz DOT or Mermaid"),
     ("diff", "diff", "compare two models: layers added, removed and changed, totals, MACs, lint findings"),
+    ("scan", "scan", "inventory models and folders of models: one row per model as JSON Lines, CSV or Parquet"),
 )
 
 

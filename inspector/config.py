@@ -24,6 +24,12 @@ Command-line flags override the file: ``--select`` replaces ``select``,
     [tool.inspector.rules.REG001]
     severity = "warning"             # any rule's severity can be changed
 
+Folders given on the command line are walked for models (:mod:`inspector.discover`):
+``include`` (file patterns taken, default ``*.keras``, ``*.h5``, ``*.hdf5``, ``*.onnx``,
+``*.onnxtxt``), ``exclude`` (replaces the default skipped names: ``.git``, ``.venv``,
+``__pycache__``, ``node_modules``, ``.inspector_cache`` …), ``extend-exclude`` (added to
+them) and ``respect-gitignore`` (default true), gitignore-style patterns like ruff's.
+
 Keys may be written kebab-case (as above) or snake_case.  A file that is not
 valid TOML, an unknown key or a value of the wrong type is a usage error (exit 2)
 naming the file, so a typo never silently turns a check off.
@@ -39,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, cast
 
+from .discover import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, Discovery
 from .errors import UsageError
 from .findings import FAIL_ON
 from .reporters import lint as lint_formats
@@ -68,6 +75,16 @@ class LintConfig:
     security_kept: tuple[str, ...] = ()
     """Settings of an automatically found file that would have turned SEC rules off or
     down and were not applied (see :func:`keep_security`); empty otherwise."""
+    include: tuple[str, ...] = DEFAULT_INCLUDE
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+
+    @property
+    def discovery(self) -> Discovery:
+        """What a folder walk takes (:mod:`inspector.discover`)."""
+        return Discovery(include=self.include, exclude=self.exclude, extend_exclude=self.extend_exclude,
+                         respect_gitignore=self.respect_gitignore)
 
     @property
     def root(self) -> Path:
@@ -117,6 +134,21 @@ def _baseline(value: Any, *, where: str) -> str:
     return value
 
 
+def _patterns(value: Any, *, where: str) -> tuple[str, ...]:
+    """A list of gitignore-style path patterns."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of path patterns, e.g. [\"*.onnx\", \"legacy/\"]")
+    return tuple(value)
+
+
+def _flag(value: Any, *, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{where} must be true or false")
+    return value
+
+
 def _per_file_ignores(value: Any, *, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(value, Mapping):
         raise UsageError(f"{where} must be a table of pattern = [codes]")
@@ -138,6 +170,10 @@ _FIELDS: dict[str, tuple[str, Callable[..., Any]]] = {
     "per-file-ignores": ("per_file_ignores", _per_file_ignores),
     "baseline": ("baseline", _baseline),
     "rules": ("rule_options", _rule_options),
+    "include": ("include", _patterns),
+    "exclude": ("exclude", _patterns),
+    "extend-exclude": ("extend_exclude", _patterns),
+    "respect-gitignore": ("respect_gitignore", _flag),
 }
 """Each ``[tool.inspector]`` key: the :class:`LintConfig` field it sets and how its value is checked
 (in this order, so the bad key named first is stable)."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .batch import for_each_file, load_graph
+from .batch import Cached, for_each_file, load_graph
 from .errors import FileError, InspectorError
-from .findings import Finding, ModelReport, fails
+from .findings import Finding, ModelReport, Severity, fails
 
 if TYPE_CHECKING:  # pragma: no cover
     from .baseline import Baseline
@@ -104,47 +104,133 @@ def _enabled(selection: Selection, *, need: str | None = None) -> tuple[Rule, ..
     return tuple(r for r in all_rules() if r.code in selection.enabled and (need is None or need in r.needs))
 
 
+@dataclass(frozen=True)
+class LintTask:
+    """What :func:`lint_model` needs besides the path (picklable: it goes to worker processes)."""
+
+    config: LintConfig
+    select: Sequence[str] | None = None
+    ignore: Sequence[str] | None = None
+    probe: ProbeOptions | None = None
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class Linted:
+    """One model's lint outcome: its report (``error`` set when it could not be read) and
+    the stderr line that says why (without the ``inspector: error:`` prefix)."""
+
+    report: ModelReport
+    error_line: str | None = None
+    exit_code: int = 0
+
+
+def lint_model(path: str, task: LintTask) -> Linted:
+    """Load and lint the model at ``path``: a pure top-level function, run in worker processes by
+    :func:`lint_files` (errors are returned, not raised, unless ``task.debug``)."""
+    from .rules import lint
+
+    try:
+        graph = load_graph(path)
+        graph.path = path
+        measured = None
+        if task.probe is not None:
+            from .probe_run import probe_for_lint
+            from .rules.engine import resolve
+
+            selection = resolve(task.config, select=task.select, ignore=task.ignore)
+            measured = probe_for_lint(graph, path, task.probe, selection)
+        findings = lint(graph, config=task.config, select=task.select, ignore=task.ignore, debug=task.debug,
+                        probe=measured)
+    except InspectorError as exc:
+        if task.debug:
+            raise
+        return failed_lint(path, exc)
+    return Linted(ModelReport(path=path, name=graph.name, format=graph.format, findings=tuple(findings)))
+
+
+def failed_lint(path: str, exc: InspectorError | str) -> Linted:
+    """The outcome of a model that could not be linted (``exc``: the error, or its text)."""
+    if isinstance(exc, str):
+        return Linted(ModelReport(path=path, error=exc), f"{path}: {exc}", 2)
+    cause = exc.error if isinstance(exc, FileError) else exc
+    line = str(exc) if isinstance(exc, FileError) else f"{path}: {exc}"
+    return Linted(ModelReport(path=path, error=str(cause)), line, exc.exit_code)
+
+
+def _encode(outcome: Linted) -> dict[str, Any] | None:
+    r = outcome.report
+    if r.error is not None:
+        return None
+    return {"name": r.name, "format": r.format,
+            "findings": [[f.code, f.name, f.severity.value, f.message, f.layer, f.path] for f in r.findings]}
+
+
+def _decode(path: str, doc: Mapping[str, Any]) -> Linted | None:
+    findings = []
+    for code, name, severity, message, layer, where in doc["findings"]:
+        if not all(isinstance(v, str) for v in (code, name, message)) or not isinstance(layer, (str, type(None))):
+            return None
+        findings.append(Finding(code, name, Severity(severity), message, layer, where))
+    name, fmt = doc["name"], doc["format"]
+    if not isinstance(name, (str, type(None))) or not isinstance(fmt, (str, type(None))):
+        return None
+    return Linted(ModelReport(path=path, name=name, format=fmt, findings=tuple(findings)))
+
+
+def lint_cache(task: LintTask, *, enabled: bool = True) -> Cached[Linted] | None:
+    """The cache of lint results under ``task``'s configuration (``None``: off, or a probe run)."""
+    from .cache import ResultCache, cache_folder
+
+    folder = cache_folder(enabled=enabled)
+    if folder is None or task.probe is not None:
+        return None
+    fingerprint = {"config": {k: v for k, v in asdict(task.config).items() if k != "source"},
+                   "select": task.select, "ignore": task.ignore}
+    return Cached(ResultCache(folder, namespace="lint", fingerprint=fingerprint), _encode, _decode)
+
+
+# long: the one lint use case: options, files, cache, workers, baseline, history, exit code
 def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[str] | None = None,
                ignore: Sequence[str] | None = None, fail_on: str = "error", baseline: str | None = None,
                write_baseline: str | None = None, probe: ProbeOptions | None = None,
-               history: str | None = None, debug: bool = False) -> LintRun:
-    """Lint ``models`` (paths), then the training log ``history`` as one more file.
+               history: str | None = None, debug: bool = False, jobs: int = 1, cache: bool = False) -> LintRun:
+    """Lint ``models`` (paths; folders are searched for models), then the training log ``history``
+    as one more file.
 
     ``baseline`` (default: the configuration's) hides recorded findings;
     ``write_baseline`` records every finding instead and turns exit code 1 into 0.
     ``probe`` runs each model on a batch first, for the rules that need it.
+    ``jobs`` > 1 lints in that many worker processes (``debug`` runs in this one);
+    ``cache`` reuses the results of unchanged models (:mod:`inspector.cache`).
     """
     from .baseline import load_baseline
     from .baseline import write_baseline as record
-    from .rules import lint
+    from .batch import model_paths, run_files
+    from .parallel import warm_up
     from .rules.engine import resolve
 
+    if not cache:  # every model will be read: let the workers' imports overlap this process's own
+        warm_up(1 if debug else jobs)
     selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
     baseline_path = baseline or (str(config.root / config.baseline) if config.baseline else None)
     found = _Collector(fail_on=fail_on,
                        baseline=load_baseline(baseline_path) if baseline_path and not write_baseline else None)
-
-    def lint_one(path: str) -> int:
-        try:
-            graph = load_graph(path)
-            graph.path = path
-            measured = None
-            if probe is not None:
-                from .probe_run import probe_for_lint
-
-                measured = probe_for_lint(graph, path, probe, selection)
-            findings = lint(graph, config=config, select=select, ignore=ignore, debug=debug, probe=measured)
-        except InspectorError as exc:
-            found.failed(path, exc)
-            if isinstance(exc, FileError):
-                raise
-            raise FileError(path, exc) from exc
-        return found.add(ModelReport(path=path, name=graph.name, format=graph.format, findings=tuple(findings)))
+    task = LintTask(config=config, select=select, ignore=ignore, probe=probe, debug=debug)
+    paths = model_paths(models, discovery=config.discovery)
+    code = 0
+    for outcome in run_files(lint_model, paths, task, jobs=1 if debug else jobs, crashed=failed_lint,
+                             cached=lint_cache(task, enabled=cache), label="lint"):
+        if outcome.error_line is not None:
+            print(f"inspector: error: {outcome.error_line}", file=sys.stderr)
+            found.reports.append(outcome.report)
+            code = max(code, outcome.exit_code)
+        else:
+            code = max(code, found.add(outcome.report))
 
     def history_one(path: str) -> int:
         return found.add_history(path, config=config, select=select, ignore=ignore, debug=debug)
 
-    code = for_each_file(models, lint_one, debug=debug)
     if history:
         code = max(code, for_each_file([history], history_one, debug=debug))
     written = None

@@ -14,6 +14,10 @@ import pytest
 from helpers.cli import CliResult, run_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Commands run in this process and without the result cache unless a test asks for them (their own
+# tests do): tests monkeypatch inspector's functions, which worker processes would not see.
+os.environ.setdefault("INSPECTOR_JOBS", "1")
+os.environ.setdefault("INSPECTOR_NO_CACHE", "1")
 
 
 @pytest.fixture

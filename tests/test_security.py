@@ -109,6 +109,21 @@ def test_no_model_code_runs_in_the_cli(marker_models, tmp_path):
         assert proc.returncode == 2 and proc.stderr.count("--trust") == len(files), proc.stderr
 
 
+def test_a_folder_of_hostile_models_is_reported_never_run(marker_models, tmp_path):
+    """The same files found by walking their folder, linted by worker processes (--jobs 2) and scanned:
+    each reported (SEC001), none run."""
+    marker, paths = marker_models
+    folder = paths["savedmodel"].parent
+    proc = _cli("lint", str(folder), "--jobs", "2", "--no-cache", cwd=tmp_path)
+    assert not marker.exists(), "`inspector lint FOLDER --jobs 2` ran a Lambda layer"
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    reported = set(re.findall(r"^(\S+?):\S+: SEC001 ", proc.stdout, re.M))
+    assert reported == {str(p) for p in paths.values()}, proc.stdout
+    proc = _cli("scan", str(folder), "--jobs", "2", "--no-cache", cwd=tmp_path)
+    assert not marker.exists(), "`inspector scan FOLDER --jobs 2` ran a Lambda layer"
+    assert proc.returncode == 0 and all('"SEC001"' in line for line in proc.stdout.splitlines()), proc.stdout
+
+
 def test_the_marker_files_really_carry_code(marker_models):
     """The oracle: loading the same files with the frameworks (unsafely) runs the
     Lambda — so the test above would notice if inspector did."""

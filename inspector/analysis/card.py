@@ -108,6 +108,11 @@ def _io(graph: ModelGraph, which: str) -> list[dict[str, Any]]:
     return out
 
 
+def card_io(graph: ModelGraph, which: str) -> list[dict[str, Any]]:
+    """The model's ``inputs`` or ``outputs`` (``which``) as the card lists them: {name, dtype, shape}."""
+    return _io(graph, which)
+
+
 def card_doc(graph: ModelGraph, params: ParamReport, *, macs: MacsReport | None = None,
              file_size: int | None = None, duplicates: DuplicateReport | None = None) -> dict[str, Any]:
     """Everything the card shows, as the ``inspector.info/1`` JSON document (``duplicate_params`` when

@@ -168,6 +168,24 @@ def dims_option(args: argparse.Namespace) -> dict[str, int]:
     return dims
 
 
+def add_batch_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--jobs N`` (worker processes; default ``INSPECTOR_JOBS`` or the number of CPUs) and, with
+    ``cache``, ``--no-cache`` (see :mod:`inspector.parallel` and :mod:`inspector.cache`)."""
+    parser.add_argument("-j", "--jobs", type=whole_number(minimum=1, why="must be at least 1"), default=None,
+                        metavar="N", help="models read at once, in worker processes (default: INSPECTOR_JOBS or "
+                                          "the number of CPUs; 1: one after the other, in this process)")
+    if cache:
+        parser.add_argument("--no-cache", action="store_true",
+                            help="do not read or write the result cache (.inspector_cache/, or INSPECTOR_CACHE_DIR)")
+
+
+def jobs_option(args: argparse.Namespace) -> int:
+    """The ``--jobs`` value, or its default (:func:`inspector.parallel.default_jobs`)."""
+    from ..parallel import default_jobs
+
+    return int(args.jobs) if args.jobs is not None else default_jobs()
+
+
 class ModelOutputs:
     """The results of a command run over several models, in order: without ``-o`` each
     appears on standard output as soon as it is ready; with ``-o FILE`` they are written
@@ -220,13 +238,14 @@ def use_color(fmt: str, output: str | None) -> bool:
             and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
 
 
-def write_output(text: str, output: str | None, *, flush: bool = False) -> None:
-    """``text`` to the file ``output`` (atomically), or to standard output (``flush``: at once)."""
+def write_output(text: str | bytes, output: str | None, *, flush: bool = False) -> None:
+    """``text`` to the file ``output`` (atomically), or to standard output (``flush``: at once;
+    bytes only go to a file)."""
     if output:
         from ..fileio import write_atomic
 
         write_atomic(output, text)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text if isinstance(text, str) else text.decode("utf-8"))
         if flush:
             sys.stdout.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..batch import for_each_file, load_graph
+from ..batch import for_each_file, load_graph, model_paths
 from ..fileio import size_on_disk
 from ..reporters.info import FORMATS, RENDERERS
 from ._options import add_dim_option, add_format_option, add_output_option, check_output, dims_option, write_output
@@ -12,7 +12,7 @@ from ._options import add_dim_option, add_format_option, add_output_option, chec
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help=".keras, .h5 or .onnx file, or a SavedModel folder")
+                   help=".keras, .h5 or .onnx file, a SavedModel folder, or a folder to search for models")
     add_format_option(p, choices=FORMATS, default="text", help="text (default) or json (schema inspector.info/1)")
     add_output_option(p)
     p.add_argument("--macs", action="store_true", help="add the total multiply-accumulate count")
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = RENDERERS[args.format]
     check_output(args.output, args.models)
     cards: list[ModelCard] = []
+    paths = model_paths(args.models)
     parts: list[str] = []
     dims = dims_option(args)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         cards.append(card)
         return 0
 
-    code = for_each_file(args.models, one, debug=getattr(args, "debug", False))
-    parts.append(fmt.end(cards, len(args.models)))
+    code = for_each_file(paths, one, debug=getattr(args, "debug", False))
+    parts.append(fmt.end(cards, len(paths)))
     write_output("".join(parts) if args.output else parts[-1], args.output)
     return code

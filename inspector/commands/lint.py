@@ -11,9 +11,11 @@ import argparse
 import sys
 
 from ._options import (
+    add_batch_options,
     add_finding_options,
     add_probe_arguments,
     check_output,
+    jobs_option,
     probe_options,
     resolve_finding_options,
     use_color,
@@ -23,12 +25,13 @@ from ._options import (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="model files (.keras, .h5, .onnx) or SavedModel folders")
+                        help="model files (.keras, .h5, .onnx), SavedModel folders, or folders to search for models")
     add_finding_options(
         parser,
         select_help="rule codes or prefixes to enable, comma-separated (replaces the configured selection; "
                     "default ALL)",
         ignore_help="rule codes or prefixes to disable, comma-separated (added to the configured ones)")
+    add_batch_options(parser)
     parser.add_argument("--baseline", metavar="FILE",
                         help="hide findings recorded in FILE (see --write-baseline)")
     parser.add_argument("--write-baseline", metavar="FILE",
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     result = lint_files(args.models, config=opts.config, select=opts.select, ignore=opts.ignore,
                         fail_on=opts.fail_on, baseline=args.baseline, write_baseline=args.write_baseline,
                         probe=probe_options(args) if args.probe else None, history=args.history,
-                        debug=opts.debug)
+                        debug=opts.debug, jobs=jobs_option(args), cache=not args.no_cache)
     if result.baseline_written is not None:
         print(f"inspector: wrote {result.baseline_written} finding(s) to {args.write_baseline}", file=sys.stderr)
     write_output(render(result.reports, fmt=opts.fmt, rules=result.rules, fail_on=opts.fail_on,

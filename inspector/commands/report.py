@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..batch import load_graph
+from ..batch import load_graph, model_paths
 from ..errors import FileError, InspectorError, UsageError
 from ..fileio import size_on_disk
 from ..textsafe import visible
@@ -46,7 +46,8 @@ _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "mar
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help=".keras, .h5 or .onnx file, or a SavedModel folder")
+    p.add_argument("model", metavar="MODEL",
+                   help=".keras, .h5 or .onnx file, a SavedModel folder, or a folder holding one model")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the report to FILE (.html or .md; atomically); Markdown charts go to "
                         "FILE_STEM_files/ beside it")
@@ -72,6 +73,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_dim_option(p)
     dyn.add_argument("--history", metavar="LOG",
                      help="add the training curves of LOG (CSVLogger .csv, History .json, TensorBoard events)")
+
+
+def one_model(path: str, config: LintConfig) -> str:
+    """``path``, or the one model a folder ``path`` holds (a report is about one model)."""
+    found = model_paths([path], discovery=config.discovery)
+    if len(found) != 1:
+        raise UsageError(f"{path}: a report is about one model, and this folder holds {len(found)} "
+                         f"({', '.join(found[:3])}{', …' if len(found) > 3 else ''}): name one")
+    return found[0]
 
 
 def output_format(args: argparse.Namespace) -> str:
@@ -205,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.report import history_view
 
     config = load_config_option(args)
+    args.model = one_model(args.model, config)
     history = run_history(args.history) if args.history else None  # a bad log fails before the model loads
     graph = load_graph(args.model, dims=dims_option(args))
     graph.path = args.model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..batch import for_each_file, load_graph
+from ..batch import for_each_file, load_graph, model_paths
 from ._options import ModelOutputs, add_dim_option, add_format_option, add_output_option, check_output, dims_option
 
 
@@ -17,7 +17,7 @@ def _positions(text: str) -> list[float]:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help=".keras, .h5 or .onnx file, or a SavedModel folder")
+                   help=".keras, .h5 or .onnx file, a SavedModel folder, or a folder to search for models")
     add_format_option(p, choices=None, default="classic",
                       help="classic (the Keras 2 listing, default), keras3 (Keras 3's table), json, csv, "
                            "or any tabulate format "
@@ -39,14 +39,15 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, args.models)
     outputs = ModelOutputs(args.output, fmt=args.format)
     dims = dims_option(args)
+    paths = model_paths(args.models)
 
     def one(path: str) -> int:
         graph = load_graph(path, dims=dims)
         # Several models in JSON: one compact document per line (JSON Lines).
         outputs.add(render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
-                           positions=args.positions, compact=len(args.models) > 1))
+                           positions=args.positions, compact=len(paths) > 1))
         return 0
 
-    code = for_each_file(args.models, one, debug=args.debug)
+    code = for_each_file(paths, one, debug=args.debug)
     outputs.close()
     return code

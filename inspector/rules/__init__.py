@@ -26,6 +26,7 @@ from .registry import STATES, all_rules
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis.history_logs import History
     from ..analysis.probe import ProbeReport
+    from ..analysis.state import StateReport
     from ..config import LintConfig
     from ..findings import Finding
     from ..ir import ModelGraph
@@ -43,14 +44,25 @@ def lint(graph: ModelGraph, *, config: LintConfig | None = None,
     ``history`` enable the rules that need activation measurements or a training
     log.
     """
+    return lint_with_state(graph, config=config, select=select, ignore=ignore, probe=probe, history=history,
+                           debug=debug)[0]
+
+
+def lint_with_state(graph: ModelGraph, *, config: LintConfig | None = None,
+                    select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                    probe: ProbeReport | None = None, history: History | None = None, debug: bool = False,
+                    need_state: bool = False) -> tuple[list[Finding], StateReport | None]:
+    """:func:`lint`, and the model state the rules used (``None`` when no rule needed the weights;
+    ``need_state``: read them anyway, e.g. for ``inspector scan``)."""
     selection = resolve(config, select=select, ignore=ignore, path=graph.path)
     rules = [r for r in all_rules() if r.code in selection.enabled]
     weights = state = None
-    if any("weights" in r.needs or set(r.states) != set(STATES) for r in rules):
+    if need_state or any("weights" in r.needs or set(r.states) != set(STATES) for r in rules):
         from ..analysis.state import infer_state
         from ..analysis.weights import analyze
 
         weights = analyze(graph)
         state = infer_state(graph, weights)
-    return run_rules(graph, rules, selection=selection, weights=weights, state=state,
-                     probe=probe, history=history, path=graph.path, debug=debug)
+    findings = run_rules(graph, rules, selection=selection, weights=weights, state=state,
+                         probe=probe, history=history, path=graph.path, debug=debug)
+    return findings, state
