@@ -1,0 +1,201 @@
+"""Constant shape subgraphs folded for shape inference.
+
+Exporters compute shapes at run time even when every input shape is static:
+TorchScript's ``expand`` becomes ``ConstantOfShape → Mul → Equal → Where →
+Expand``, ``view`` becomes ``Shape → Gather → Unsqueeze → Concat → Reshape``.
+ONNX's data propagation follows a few of these ops, not ``Where``, ``Equal`` or
+``ConstantOfShape``, so the tensor after the ``Expand`` — and every attention
+``MatMul`` after it — keeps an unknown shape.
+
+:func:`refine` evaluates the integer subgraphs that depend only on constants
+and on static shapes (``Shape`` of a tensor whose shape inference already knows)
+with :func:`.fold.evaluate`, hands every folded shape operand (the ``Expand``
+target, a ``Reshape`` shape …) to shape inference as a constant, and keeps the
+shapes it then infers.  A subgraph that reads a symbolic dim or a value that is
+not constant is never folded: those shapes stay unknown.
+
+Bounded: values of at most ``SMALL_VALUE`` elements, ``FOLD_ELEMENTS`` in all
+(:class:`.fold.FoldBudget`, result sizes checked before computing), nodes of the
+main graph only, and at most ``ROUNDS`` extra shape-inference runs — none at all
+when there is nothing to fold, so models whose shapes are already known pay one
+pass over their nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .fold import FoldBudget, evaluate, is_static, num_elements
+from .ops import DEFAULT_DOMAINS, NON_DATA, NOT_FOLDABLE, SMALL_VALUE
+from .protos import small_value, tensor_dims, type_info
+from .scope import Const
+
+ROUNDS = 3
+"""Extra shape-inference runs at most (a shape folded after one run can make the next subgraph static)."""
+_SUFFIX = "::inspector_folded"
+
+
+@dataclass
+class _Pass:
+    """One walk over the main graph: known small values and the static shapes inference gave."""
+
+    types: dict[str, Any]
+    budget: FoldBudget
+    values: dict[str, Any] = field(default_factory=dict)
+    stored: set[str] = field(default_factory=set)
+    """Tensors whose values shape inference already sees (initializers, ``Constant`` outputs)."""
+
+    def const(self, name: str) -> Const | None:
+        if name in self.values:
+            v = self.values[name]
+            c = Const(name, str(v.dtype), tuple(int(d) for d in v.shape), ())
+            c.value, c.evaluated = v, True
+            return c
+        shape = self.types.get(name)
+        if shape is not None and is_static(shape):
+            return Const(name, None, shape, ())  # a static shape: enough for Shape and Size
+        return None
+
+
+def refine(model: Any, infer: Callable[[Any], Any]) -> tuple[Any, int]:
+    """``model`` (already shape-inferred) with the shapes that folding constant shape subgraphs
+    reveals, and how many shape operands were folded; ``infer`` runs shape inference on a model
+    (returning the inferred model, or a string when it failed)."""
+    budget = FoldBudget()
+    done: set[str] = set()
+    for _ in range(ROUNDS):
+        foldable = _fold_pass(model, budget)
+        todo = {k: v for k, v in foldable.items() if k not in done}
+        if not todo:
+            break
+        done.update(todo)
+        refined = _infer_with(model, todo, infer)
+        if refined is None:
+            break
+        model = refined
+    return model, len(done)
+
+
+def _static_shapes(graph: Any) -> dict[str, Any]:
+    types: dict[str, Any] = {}
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        shape = type_info(vi.type)[1]
+        if shape is not None:
+            types[vi.name] = shape
+    return types
+
+
+def _seed(graph: Any, p: _Pass) -> None:
+    """Small integer initializers are known values."""
+    for t in graph.initializer:
+        p.stored.add(t.name)
+        dims = tensor_dims(t)
+        if dims is not None and num_elements(dims) <= SMALL_VALUE and t.data_type in _INT_TYPES:
+            v = small_value(t)
+            if v is not None:
+                p.values[t.name] = v
+
+
+_INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
+"""ONNX integer and bool element types: the values shape computations use."""
+
+
+def _fold_pass(model: Any, budget: FoldBudget) -> dict[str, Any]:
+    """Shape operands (tensor name → value) that fold to constants shape inference does not see,
+    on nodes whose output shape is not static yet."""
+    graph = model.graph
+    p = _Pass(_static_shapes(graph), budget)
+    _seed(graph, p)
+    found: dict[str, Any] = {}
+    for node in graph.node:
+        if budget.remaining <= 0:
+            break
+        domain = node.domain or ""
+        if domain not in DEFAULT_DOMAINS or node.op_type in NOT_FOLDABLE:
+            continue
+        if node.op_type == "Constant":
+            _constant(node, p)
+            continue
+        for i in NON_DATA.get(node.op_type, ()):
+            name = node.input[i] if i < len(node.input) else ""
+            if name and name in p.values and name not in p.stored and not _outputs_static(node, p):
+                found[name] = p.values[name]
+        _evaluate(node, p)
+    return found
+
+
+def _outputs_static(node: Any, p: _Pass) -> bool:
+    return all(is_static(p.types.get(o)) for o in node.output if o)
+
+
+def _constant(node: Any, p: _Pass) -> None:
+    for out in node.output:
+        p.stored.add(out)
+    for a in node.attribute:
+        if a.name == "value" and a.t.data_type in _INT_TYPES:
+            dims = tensor_dims(a.t)
+            if dims is not None and num_elements(dims) <= SMALL_VALUE:
+                v = small_value(a.t)
+                if v is not None and node.output:
+                    p.values[node.output[0]] = v
+        elif a.name in ("value_int", "value_ints") and node.output:
+            import numpy as np
+
+            p.values[node.output[0]] = np.array(a.i if a.name == "value_int" else list(a.ints), dtype=np.int64)
+
+
+def _evaluate(node: Any, p: _Pass) -> None:
+    """Fold ``node`` when its inputs are known values (or static shapes, for ``Shape``/``Size``)."""
+    if any(a.type in (5, 10) for a in node.attribute):
+        return
+    inputs: list[Const | None] = []
+    for name in node.input:
+        if not name:
+            inputs.append(None)
+            continue
+        c = p.const(name)
+        if c is None or (c.value is None and node.op_type not in ("Shape", "Size")):
+            return
+        inputs.append(c)
+    if not inputs:
+        return
+    outs = evaluate(node, inputs, lambda c: c.value, budget=p.budget)
+    if outs is None:
+        return
+    for name, v in zip(node.output, outs, strict=False):
+        if name and v.dtype.kind in "iub":
+            p.values[name] = v
+
+
+def _infer_with(model: Any, folded: dict[str, Any], infer: Callable[[Any], Any]) -> Any:
+    """Shape inference on ``model`` with every folded shape operand given as an initializer; the
+    model itself is put back as it was, and gets the inferred shapes (``None`` when inference failed)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    renamed: list[tuple[Any, int, str]] = []
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in folded:
+                renamed.append((node, i, name))
+                node.input[i] = name + _SUFFIX
+    added = len(folded)
+    for name, value in folded.items():
+        graph.initializer.append(numpy_helper.from_array(value, name + _SUFFIX))
+    try:
+        outcome = infer(model)
+    finally:
+        for node, i, name in renamed:
+            node.input[i] = name
+        del graph.initializer[len(graph.initializer) - added:]
+    if isinstance(outcome, str):
+        return None
+    inferred = outcome.graph
+    keep = [vi for vi in inferred.value_info if not vi.name.endswith(_SUFFIX)]
+    del graph.value_info[:]
+    graph.value_info.extend(keep)
+    for target, source in zip(graph.output, inferred.output, strict=False):
+        if target.name == source.name:
+            target.type.CopyFrom(source.type)
+    return model
