@@ -1,0 +1,60 @@
+"""Peak memory and time of ``inspector`` on the two small hostile ONNX files of issue 13 item 5.
+
+    python bench/bench_constant_blowups.py              # builds the files in a temporary folder, then measures
+    python bench/bench_constant_blowups.py --inspector /path/to/other/checkout
+
+* ``fill``: a 161-byte-class model whose ``ConstantOfShape`` generates a ``[2^28]`` float32 fill (1 GiB if
+  materialised) fed to ``Add`` at a data position; measured with ``lint`` (weight statistics) and ``summary``.
+* ``concat``: one 4,096-element int64 constant concatenated 65,536 times (about 197 KB of graph; 2 GiB if
+  the constant evaluator computed it); measured with ``summary`` and ``lint``.
+
+Each run is a fresh ``python -m inspector`` subprocess; memory is its peak resident set (``os.wait4``, the
+shape-inference helper included), time is wall-clock.  The target of issue 13 is < 512 MiB and < 30 s.
+Exits 0: this is a measurement, not a gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.constant_blowups import write_concat_blowup, write_fill_blowup  # noqa: E402
+
+
+def measure(checkout: Path, *args: str) -> tuple[float, float, int]:
+    """(seconds, peak MiB, exit code) of ``python -m inspector ARGS`` with ``checkout`` first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss / 1024, proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inspector", type=Path, default=ROOT, help="checkout to measure (default: this one)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        fill = write_fill_blowup(Path(tmp) / "fill.onnx")
+        concat = write_concat_blowup(Path(tmp) / "concat.onnx")
+        print(f"{'case':<10} {'bytes':>8} {'command':<8} {'seconds':>8} {'peak MiB':>9} {'exit':>5}")
+        for name, path in (("fill", fill), ("concat", concat)):
+            for command in ("lint", "summary"):
+                seconds, peak, code = measure(args.inspector, command, str(path))
+                print(f"{name:<10} {path.stat().st_size:>8,} {command:<8} {seconds:>8.1f} {peak:>9.0f} {code:>5}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
