@@ -18,7 +18,6 @@ from .ops import SMALL_VALUE
 from .protos import attribute_value, decode_text
 from .scope import Const
 
-
 FOLD_ELEMENTS = 1 << 22
 """Elements one load may fold in all (32 MiB of int64): many small folds cannot add up to gigabytes."""
 
