@@ -114,7 +114,7 @@ class Builder:
                     break  # without data propagation it would only time out again
                 continue
             self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
-            outcome, _ = shapefold.refine(outcome, lambda m, p=data_prop: inference.run_shape_inference(m, data_prop=p))
+            outcome, _ = shapefold.refine(outcome, data_prop=data_prop)
             if not data_prop:
                 self.notes.append(
                     f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")

@@ -58,10 +58,14 @@ class _Pass:
         return None
 
 
-def refine(model: Any, infer: Callable[[Any], Any]) -> tuple[Any, int]:
+def refine(model: Any, *, data_prop: bool) -> tuple[Any, int]:
     """``model`` (already shape-inferred) with the shapes that folding constant shape subgraphs
-    reveals, and how many shape operands were folded; ``infer`` runs shape inference on a model
-    (returning the inferred model, or a string when it failed)."""
+    reveals, and how many shape operands were folded (shape inference runs as it ran the first time)."""
+    from . import inference
+
+    def infer(m: Any) -> Any:
+        return inference.run_shape_inference(m, data_prop=data_prop)
+
     budget = FoldBudget()
     done: set[str] = set()
     for _ in range(ROUNDS):
