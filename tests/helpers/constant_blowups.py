@@ -31,20 +31,20 @@ def write_fill_blowup(path: Path, *, elements: int = FILL_ELEMENTS, fill: float 
 
 
 def write_concat_blowup(path: Path, *, piece: int = CONCAT_PIECE, repeats: int = CONCAT_REPEATS) -> Path:
-    """A model whose ``Concat`` repeats one ``piece``-element int64 constant ``repeats`` times, then
-    ``Reshape``s ``x`` by a slice of it (so the result matters for a shape)."""
+    """A model whose ``Concat`` repeats one ``piece``-element int64 ``Constant`` (``value_ints``: its
+    values are at hand) ``repeats`` times, then ``Reshape``s ``x`` by a slice of it (the result feeds a shape)."""
     import onnx
     from onnx import TensorProto, helper
 
-    base = helper.make_tensor("c", TensorProto.INT64, [piece], [1] * piece)
     starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
     ends = helper.make_tensor("ends", TensorProto.INT64, [1], [2])
     nodes = [
+        helper.make_node("Constant", [], ["c"], value_ints=[1] * piece),
         helper.make_node("Concat", ["c"] * repeats, ["big"], axis=0),
         helper.make_node("Slice", ["big", "starts", "ends"], ["target"]),
         helper.make_node("Reshape", ["x", "target"], ["y"]),
     ]
     graph = helper.make_graph(nodes, "concat", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [base, starts, ends])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [starts, ends])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     return path

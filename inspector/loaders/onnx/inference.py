@@ -111,6 +111,8 @@ def data_prop_hazard(graph: Any) -> str:
             for a in node.attribute:
                 if a.name == "value":
                     _note_tensor(a.t, node.output[0], lengths, scalars)
+                elif a.name in ("value_ints", "value_floats"):
+                    lengths[node.output[0]] = len(a.ints) + len(a.floats)
         elif node.op_type == "Concat" and node.output:
             lengths[node.output[0]] = sum(lengths.get(i, 0) for i in node.input)
         elif node.op_type == "ConstantOfShape" and node.input and node.output:
