@@ -388,3 +388,6 @@ _EVALUATORS: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "ReduceMin": _reduce(lambda x, **k: _np().min(x, **k)),
     "ReduceMax": _reduce(lambda x, **k: _np().max(x, **k)),
 }
+
+EVALUATED = frozenset(_EVALUATORS)
+"""The ops :func:`evaluate` can fold."""

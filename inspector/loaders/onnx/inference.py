@@ -85,6 +85,8 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
                     "which declares tensors of absurd rank")
         inferred = onnx.ModelProto()
         inferred.ParseFromString(outcome)
+        _UNRESOLVED.clear()
+        _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
         return inferred
     try:
         return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
@@ -92,6 +94,18 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
         return "it ran out of memory"
     except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError, ValueError, RuntimeError …
         return isolation.one_line(exc)
+
+
+_UNKNOWN_DIM = b"unk__"
+"""How onnx names a dim it could not infer (``dim_param``)."""
+_UNRESOLVED: dict[int, bool] = {}
+"""id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
+
+
+def unresolved_dims(inferred: Any) -> bool:
+    """Whether shape inference left a dim of ``inferred`` (the model :func:`run_shape_inference` just
+    returned) unresolved; ``True`` when not known (inference ran in-process), so callers look."""
+    return _UNRESOLVED.get(id(inferred), True)
 
 
 def data_prop_hazard(graph: Any) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .fold import FoldBudget, evaluate, is_static, num_elements
+from .fold import EVALUATED, FoldBudget, evaluate, is_static, num_elements
 from .ops import DEFAULT_DOMAINS, NON_DATA, NOT_FOLDABLE, SMALL_VALUE
 from .protos import small_value, tensor_dims, type_info
 from .scope import Const
@@ -38,23 +38,35 @@ _SUFFIX = "::inspector_folded"
 
 @dataclass
 class _Pass:
-    """One walk over the main graph: known small values and the static shapes inference gave."""
+    """One walk over the main graph: known small values, and the static shapes inference gave
+    (looked up lazily: most tensors are never asked about)."""
 
-    types: dict[str, Any]
+    graph: Any
     budget: FoldBudget
     values: dict[str, Any] = field(default_factory=dict)
     stored: set[str] = field(default_factory=set)
     """Tensors whose values shape inference already sees (initializers, ``Constant`` outputs)."""
+    shapes: dict[str, Any] = field(default_factory=dict)
+    infos: dict[str, Any] | None = None
 
-    def const(self, name: str) -> Const | None:
+    def shape(self, name: str) -> Any:
+        if self.infos is None:
+            self.infos = _value_infos(self.graph)
+        if name not in self.shapes:
+            vi = self.infos.get(name)
+            self.shapes[name] = type_info(vi.type)[1] if vi is not None else None
+        return self.shapes[name]
+
+    def const(self, name: str, *, shape_only: bool) -> Const | None:
         if name in self.values:
             v = self.values[name]
             c = Const(name, str(v.dtype), tuple(int(d) for d in v.shape), ())
             c.value, c.evaluated = v, True
             return c
-        shape = self.types.get(name)
-        if shape is not None and is_static(shape):
-            return Const(name, None, shape, ())  # a static shape: enough for Shape and Size
+        if shape_only:
+            shape = self.shape(name)
+            if shape is not None and is_static(shape):
+                return Const(name, None, shape, ())  # a static shape: enough for Shape and Size
         return None
 
 
@@ -69,6 +81,8 @@ def refine(model: Any, *, data_prop: bool) -> tuple[Any, int]:
     budget = FoldBudget()
     done: set[str] = set()
     for _ in range(ROUNDS):
+        if not inference.unresolved_dims(model):
+            break  # every dim is known (or symbolic in the file): nothing to fold, not even a pass
         foldable = _fold_pass(model, budget)
         todo = {k: v for k, v in foldable.items() if k not in done}
         if not todo:
@@ -81,13 +95,11 @@ def refine(model: Any, *, data_prop: bool) -> tuple[Any, int]:
     return model, len(done)
 
 
-def _static_shapes(graph: Any) -> dict[str, Any]:
-    types: dict[str, Any] = {}
+def _value_infos(graph: Any) -> dict[str, Any]:
+    infos: dict[str, Any] = {}
     for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
-        shape = type_info(vi.type)[1]
-        if shape is not None:
-            types[vi.name] = shape
-    return types
+        infos[vi.name] = vi
+    return infos
 
 
 def _seed(graph: Any, p: _Pass) -> None:
@@ -107,30 +119,42 @@ _INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
 
 def _fold_pass(model: Any, budget: FoldBudget) -> dict[str, Any]:
     """Shape operands (tensor name → value) that fold to constants shape inference does not see,
-    on nodes whose output shape is not static yet."""
+    on nodes whose output shape is not static yet.  Each node costs a look at its op type, and at
+    its inputs only when the op folds or takes shape operands."""
     graph = model.graph
-    p = _Pass(_static_shapes(graph), budget)
+    p = _Pass(graph, budget)
     _seed(graph, p)
     found: dict[str, Any] = {}
+    values = p.values
     for node in graph.node:
+        op = node.op_type
+        if op not in _RELEVANT:
+            continue
         if budget.remaining <= 0:
             break
-        domain = node.domain or ""
-        if domain not in DEFAULT_DOMAINS or node.op_type in NOT_FOLDABLE:
+        if op == "Constant":
+            if (node.domain or "") in DEFAULT_DOMAINS:
+                _constant(node, p)
             continue
-        if node.op_type == "Constant":
-            _constant(node, p)
+        names = list(node.input)
+        shape_ops = NON_DATA.get(op, ())
+        operands = [names[i] for i in shape_ops if i < len(names) and names[i] in values and names[i] not in p.stored]
+        evaluable = op in EVALUATED and (op in _SHAPE_OF or all(not n or n in values for n in names))
+        if not (operands or evaluable) or (node.domain or "") not in DEFAULT_DOMAINS:
             continue
-        for i in NON_DATA.get(node.op_type, ()):
-            name = node.input[i] if i < len(node.input) else ""
-            if name and name in p.values and name not in p.stored and not _outputs_static(node, p):
-                found[name] = p.values[name]
-        _evaluate(node, p)
+        if operands and not _outputs_static(node, p):
+            found.update((name, values[name]) for name in operands)
+        if evaluable:
+            _evaluate(node, names, p)
     return found
 
 
+_SHAPE_OF = frozenset({"Shape", "Size"})
+_RELEVANT = (EVALUATED | frozenset(NON_DATA) | {"Constant"}) - NOT_FOLDABLE
+
+
 def _outputs_static(node: Any, p: _Pass) -> bool:
-    return all(is_static(p.types.get(o)) for o in node.output if o)
+    return all(is_static(p.shape(o)) for o in node.output if o)
 
 
 def _constant(node: Any, p: _Pass) -> None:
@@ -149,17 +173,18 @@ def _constant(node: Any, p: _Pass) -> None:
             p.values[node.output[0]] = np.array(a.i if a.name == "value_int" else list(a.ints), dtype=np.int64)
 
 
-def _evaluate(node: Any, p: _Pass) -> None:
+def _evaluate(node: Any, names: list[str], p: _Pass) -> None:
     """Fold ``node`` when its inputs are known values (or static shapes, for ``Shape``/``Size``)."""
     if any(a.type in (5, 10) for a in node.attribute):
         return
+    shape_only = node.op_type in _SHAPE_OF
     inputs: list[Const | None] = []
-    for name in node.input:
+    for name in names:
         if not name:
             inputs.append(None)
             continue
-        c = p.const(name)
-        if c is None or (c.value is None and node.op_type not in ("Shape", "Size")):
+        c = p.const(name, shape_only=shape_only)
+        if c is None:
             return
         inputs.append(c)
     if not inputs:
