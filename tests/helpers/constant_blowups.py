@@ -48,3 +48,19 @@ def write_concat_blowup(path: Path, *, piece: int = CONCAT_PIECE, repeats: int =
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [starts, ends])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     return path
+
+
+def write_many_fills(path: Path, *, count: int = 100_000, elements: int = 4096) -> Path:
+    """``count`` small ``ConstantOfShape`` fills (each foldable on its own) concatenated and added to ``x``:
+    about 38 bytes a node, ``count * elements`` float32 values if every fill were built (1.6 GiB)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("s", TensorProto.INT64, [1], [elements])
+    nodes = [helper.make_node("ConstantOfShape", ["s"], [f"f{i}"]) for i in range(count)]
+    nodes += [helper.make_node("Concat", [f"f{i}" for i in range(count)], ["all"], axis=0),
+              helper.make_node("Add", ["x", "all"], ["y"])]
+    graph = helper.make_graph(nodes, "fills", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    return path

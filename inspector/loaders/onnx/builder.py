@@ -515,7 +515,7 @@ class Builder:
         src = Source(out, scope.key_prefix + out, dtype, dims,
                       reader=_fill_reader(dims, fill, dtype, out) if dims is not None else None)
         c = Const(out, dtype, dims, ((src, False),))
-        if dims is not None and num_elements(dims) <= SMALL_VALUE:
+        if dims is not None and num_elements(dims) <= SMALL_VALUE and self.fold_budget.take(num_elements(dims)):
             try:
                 import numpy as np
 
