@@ -26,9 +26,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.helpers.constant_blowups import write_concat_blowup, write_fill_blowup, write_many_fills  # noqa: E402
+
+
+def write(function: str, path: Path) -> Path:
+    """Build a file with ``tests.helpers.constant_blowups.FUNCTION`` in a subprocess: a child forked
+    from a process that built a big graph would start with that process's resident set."""
+    code = ("import sys; from pathlib import Path; from tests.helpers import constant_blowups as c; "
+            f"c.{function}(Path(sys.argv[1]))")
+    subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True)
+    return path
 
 
 def measure(checkout: Path, *args: str) -> tuple[float, float, int]:
@@ -48,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inspector", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        fill = write_fill_blowup(Path(tmp) / "fill.onnx")
-        concat = write_concat_blowup(Path(tmp) / "concat.onnx")
-        fills = write_many_fills(Path(tmp) / "fills.onnx")
+        fill = write("write_fill_blowup", Path(tmp) / "fill.onnx")
+        concat = write("write_concat_blowup", Path(tmp) / "concat.onnx")
+        fills = write("write_many_fills", Path(tmp) / "fills.onnx")
         print(f"{'case':<10} {'bytes':>9} {'command':<8} {'seconds':>8} {'peak MiB':>9} {'exit':>5}")
         for name, path in (("fill", fill), ("concat", concat), ("fills", fills)):
             for command in ("lint", "summary"):
