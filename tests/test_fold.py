@@ -175,3 +175,25 @@ def test_the_fold_budget_is_shared_and_refuses_when_spent():
     assert budget.remaining == 2
     assert _eval("Add", [1] * 8, [1] * 8, budget=budget) is None
     assert _eval("Add", [1], [1], budget=budget) is None  # spent: nothing more folds
+
+
+def test_no_fold_pass_when_inference_resolved_every_dim(tmp_path, monkeypatch):
+    """Models whose shapes inference already knows pay no pass over their nodes (the summary path's speed)."""
+    passes: list[int] = []
+    real = shapefold._fold_pass
+
+    def counting(model, budget):
+        passes.append(1)
+        return real(model, budget)
+
+    monkeypatch.setattr(shapefold, "_fold_pass", counting)
+    w = numpy_helper.from_array(np.ones((64, 8), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "plain.onnx")
+    assert count_macs(load(tmp_path / "plain.onnx")).total == 512
+    if shapefold.inference.ISOLATE_INFERENCE:  # the gate reads the helper's answer
+        assert passes == []
+    load(_mask_model(tmp_path))
+    assert passes

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import inference
 from .fold import EVALUATED, FoldBudget, evaluate, is_static, num_elements
 from .ops import DEFAULT_DOMAINS, NON_DATA, NOT_FOLDABLE, SMALL_VALUE
 from .protos import small_value, tensor_dims, type_info
@@ -73,8 +74,6 @@ class _Pass:
 def refine(model: Any, *, data_prop: bool) -> tuple[Any, int]:
     """``model`` (already shape-inferred) with the shapes that folding constant shape subgraphs
     reveals, and how many shape operands were folded (shape inference runs as it ran the first time)."""
-    from . import inference
-
     def infer(m: Any) -> Any:
         return inference.run_shape_inference(m, data_prop=data_prop)
 
