@@ -78,16 +78,15 @@ def refine(model: Any, *, data_prop: bool) -> tuple[Any, int]:
         return inference.run_shape_inference(m, data_prop=data_prop)
 
     budget = FoldBudget()
-    done: set[str] = set()
+    done: dict[str, Any] = {}
     for _ in range(ROUNDS):
         if not inference.unresolved_dims(model):
             break  # every dim is known (or symbolic in the file): nothing to fold, not even a pass
         foldable = _fold_pass(model, budget)
-        todo = {k: v for k, v in foldable.items() if k not in done}
-        if not todo:
+        if not foldable.keys() - done.keys():
             break
-        done.update(todo)
-        refined = _infer_with(model, todo, infer)
+        done.update(foldable)
+        refined = _infer_with(model, done, infer)  # every operand folded so far, not only the new ones
         if refined is None:
             break
         model = refined
