@@ -42,8 +42,8 @@ def measure(checkout: Path, *args: str) -> tuple[float, float, int]:
     """(seconds, peak MiB, exit code) of ``python -m inspector ARGS`` with ``checkout`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "inspector", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", *args], env=env, cwd=tempfile.gettempdir(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # not cwd: it comes first
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
