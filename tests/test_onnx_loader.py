@@ -1146,7 +1146,9 @@ def test_the_shape_inference_bombs_are_real(bomb, data_prop, tmp_path):
     assert out.returncode != 0 or out.stdout.strip() == "MemoryError", (out.stdout, out.stderr[-500:])
 
 
-def test_shape_inference_bombs_are_contained(tmp_path):
+def test_shape_inference_bombs_are_contained(tmp_path, monkeypatch):
+    # The helper's memory budget is what contains this; the cheaper pre-check (next test) is turned off.
+    monkeypatch.setattr(onnx_inference, "DATA_PROP_ELEMENTS", 1 << 62)
     start = time.perf_counter()
     graph = load(_expand_bomb(tmp_path, 1 << 62))
     assert time.perf_counter() - start < 30
@@ -1160,6 +1162,20 @@ def test_shape_inference_bombs_are_contained(tmp_path):
     good = load(path)
     assert good.metadata["shape_inference"] == "ok"
     assert good.layer("/fc/Gemm").node_shapes == [[("batch_size", 10)]]
+
+
+def test_data_propagation_of_long_1d_tensors_is_not_run(tmp_path):
+    """A 1-D tensor longer than DATA_PROP_ELEMENTS reaching an op onnx propagates data through: data
+    propagation is refused before it runs (no helper hits its memory budget), shapes come without it."""
+    graph = load(_data_prop_bomb(tmp_path))
+    assert graph.metadata["shape_inference"] == "ok (without data propagation)"
+    assert any("a 1-D tensor of 100,000,000 elements reaches Add 'add'" in note for note in graph.notes)
+    assert not any("ran out of memory" in note for note in graph.notes)
+    assert graph.layer("cast").node_shapes == [[(10 ** 8,)]]
+    short = onnx.load(_data_prop_bomb(tmp_path))
+    short.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.array([16], dtype=np.int64), "shape"))
+    assert onnx_inference.data_prop_hazard(short.graph) == ""
+    assert load(save(short, tmp_path / "short.onnx")).metadata["shape_inference"] == "ok"
 
 
 def test_shape_inference_time_budget(tmp_path, monkeypatch):

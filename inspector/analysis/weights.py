@@ -456,6 +456,69 @@ def is_placeholder(weight: Weight) -> bool:
         getattr(reader, "__qualname__", "").startswith("_fill_reader")
 
 
+def fill_spec(weight: Weight) -> tuple[Any, str] | None:
+    """(fill value, dtype) of a tensor the graph generates from one value (its reader's
+    ``fill_spec``), or ``None``: such a tensor's statistics need no values."""
+    spec = getattr(weight.reader, "fill_spec", None)
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str):
+        return spec
+    return None
+
+
+def fill_stats(weight: Weight, fill: Any, dtype: str, *, layer: Layer | None = None,
+               layer_path: str = "") -> TensorStats:
+    """The :class:`TensorStats` of ``weight.shape`` filled with ``fill``, in closed form: what
+    :func:`tensor_stats` would compute on the materialised tensor, without building it (a 161-byte
+    ``ConstantOfShape`` may declare gigabytes).  Raises ``ValueError``/``TypeError``/``OverflowError``
+    when the fill does not fit the dtype, as building it would."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = np.dtype(np.float32)  # the reader's fallback for dtypes numpy does not know
+    with np.errstate(over="ignore", invalid="ignore"):  # what building it would give (inf, wrapped ints)
+        one = np.full((), fill, dtype=dt)
+    if dt.kind == "V" and str(dt).startswith(("bfloat16", "float8", "float4")):
+        one = one.astype(np.float32)
+    kind = one.dtype.kind
+    size = _prod(weight.shape)
+    numeric = kind in "fiub" and one.dtype.names is None
+    base = TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path,
+                       shape=tuple(int(d) for d in weight.shape), dtype=str(dt), size=size, numeric=numeric,
+                       placeholder=True)
+    if not numeric or size == 0:
+        return base
+    v = float(one.astype(np.float64))
+    if not math.isfinite(v):
+        return replace(base, nan=size if math.isnan(v) else 0, inf=0 if math.isnan(v) else size,
+                       layout=kernel_layout(layer, weight) if layer is not None else None)
+    is_float = kind == "f"
+    return replace(base, minimum=v, maximum=v, mean=v, std=0.0, zeros=size if v == 0 else 0,
+                   f16_overflow=size if is_float and abs(v) > FLOAT16_MAX else 0,
+                   f16_underflow=size if is_float and v != 0 and abs(v) < FLOAT16_TINY else 0,
+                   layout=kernel_layout(layer, weight) if layer is not None else None)
+
+
+def _read_stats(w: Weight, lay: Layer, path: str,
+                unreadable: list[tuple[str, str]]) -> tuple[TensorStats | None, Any]:
+    """(statistics, values read) of one tensor; a generated fill is described, never built.  A tensor
+    that cannot be read adds (name, reason) to ``unreadable`` and gives ``(None, None)``."""
+    if w.reader is None:
+        unreadable.append((w.name, "values not stored in the file"))
+        return None, None
+    spec = fill_spec(w)
+    try:
+        if spec is not None:
+            return fill_stats(w, *spec, layer=lay, layer_path=path), None
+        values = w.read()
+    except InspectorError as exc:
+        unreadable.append((w.name, str(exc)))
+        return None, None
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:  # Overflow: a fill too big for its dtype
+        unreadable.append((w.name, f"{type(exc).__name__}: {exc}"))
+        return None, None
+    return tensor_stats(w, values, layer=lay, layer_path=path, placeholder=is_placeholder(w)), values
+
+
 def analyze(graph: ModelGraph) -> WeightReport:
     """Read every stored tensor of ``graph`` once and reduce it to statistics.
 
@@ -480,27 +543,17 @@ def analyze(graph: ModelGraph) -> WeightReport:
             stats = tensors.get(w.key)
             values = None
             if stats is None:
-                if w.reader is None:
-                    unreadable.append((w.name, "values not stored in the file"))
-                    continue
-                try:
-                    values = w.read()
-                except InspectorError as exc:
-                    unreadable.append((w.name, str(exc)))
-                    continue
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    unreadable.append((w.name, f"{type(exc).__name__}: {exc}"))
+                stats, values = _read_stats(w, lay, path, unreadable)
+                if stats is None:
                     continue
                 largest = max(largest, int(getattr(values, "nbytes", 0)))
-                stats = tensor_stats(w, values, layer=lay, layer_path=path,
-                                     placeholder=is_placeholder(w))
                 tensors[w.key] = stats
             lay_out = stats.layout
             if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
                     and kernel_groups is None):
                 kernel_groups = stats.duplicate_groups
             elif kinds[id(w)] == "bias" and kernel_groups:
-                if values is None and w.reader is not None:
+                if values is None and w.reader is not None and fill_spec(w) is None:  # a fill splits nothing
                     try:
                         values = w.read()
                     except Exception:  # noqa: BLE001 - a bias we cannot read splits nothing

@@ -13,8 +13,8 @@ from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, Securi
 from ...isolation import one_line
 from ...limits import Limits
 from ...pathsafety import resolve_inside
-from . import inference, wire
-from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
+from . import inference, shapefold, wire
+from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
     BN_STATS,
@@ -52,6 +52,7 @@ class Builder:
         self.external: dict[str, dict[str, Any]] = {}
         self.node_count = 0
         self.folded = 0
+        self.fold_budget = FoldBudget()
         self.referenced: set[str] = set()
         self._schemas: dict[tuple[str, str, int], Any] = {}
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
@@ -131,6 +132,7 @@ class Builder:
                     break  # without data propagation it would only time out again
                 continue
             self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
+            outcome, _ = shapefold.refine(outcome, data_prop=data_prop)
             if not data_prop:
                 self.notes.append(
                     f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")
@@ -489,7 +491,7 @@ class Builder:
             return
         origins = _data_origins(op, inputs)
         self._quantized_weights.update(quantized_weight_keys(op, enumerate(inputs)))
-        value = evaluate(node, inputs, self.value_of)
+        value = evaluate(node, inputs, self.value_of, budget=self.fold_budget)
         for k, out in enumerate(node.output):
             if not out:
                 continue
@@ -535,7 +537,7 @@ class Builder:
         src = Source(out, scope.key_prefix + out, dtype, dims,
                       reader=_fill_reader(dims, fill, dtype, out) if dims is not None else None)
         c = Const(out, dtype, dims, ((src, False),))
-        if dims is not None and num_elements(dims) <= SMALL_VALUE:
+        if dims is not None and num_elements(dims) <= SMALL_VALUE and self.fold_budget.take(num_elements(dims)):
             try:
                 import numpy as np
 

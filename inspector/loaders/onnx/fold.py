@@ -1,14 +1,39 @@
 """Constant folding: the value and shape of a constant-only node's outputs, for the
-few shape-arithmetic ops the builder evaluates."""
+shape-arithmetic ops the builder (and :mod:`.shapefold`) evaluates.
+
+Work and memory are bounded twice: a node is evaluated only when the size of its
+result, computed from its inputs' shapes *before* anything is computed, is at most
+``SMALL_VALUE`` elements (a ``Concat`` of 65,536 small constants is refused, not
+built), and one load folds at most ``FOLD_ELEMENTS`` elements in all
+(:class:`FoldBudget`).  A refused node is simply "not folded": its shape still
+comes from shape inference."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...ir import Shape
 from .ops import SMALL_VALUE
 from .protos import attribute_value, decode_text
 from .scope import Const
+
+FOLD_ELEMENTS = 1 << 22
+"""Elements one load may fold in all (32 MiB of int64): many small folds cannot add up to gigabytes."""
+
+
+@dataclass(slots=True)
+class FoldBudget:
+    """What is left of ``FOLD_ELEMENTS`` for one load; :meth:`take` refuses once it is spent."""
+
+    remaining: int = FOLD_ELEMENTS
+
+    def take(self, elements: int) -> bool:
+        if elements > self.remaining:
+            self.remaining = 0
+            return False
+        self.remaining -= elements
+        return True
 
 
 # -- values ------------------------------------------------------------------------------
@@ -70,11 +95,14 @@ def propagate_shape(op: str, node: Any, inputs: list[Const | None]) -> Shape | N
     return None
 
 
-def evaluate(node: Any, inputs: list[Const | None], value_of: Callable[[Const], Any]) -> Any:
-    """Values of a folded node's outputs for a few shape-arithmetic ops, or ``None``.
+def evaluate(node: Any, inputs: list[Const | None], value_of: Callable[[Const], Any], *,
+             budget: FoldBudget | None = None) -> Any:
+    """Values of a folded node's outputs for the shape-arithmetic ops, or ``None``.
 
     Only small tensors are evaluated: this exists to find the shapes that
-    ``ConstantOfShape`` generators produce and the values of shape operands."""
+    ``ConstantOfShape`` generators produce and the values of shape operands.  The
+    result's size is bounded from the inputs' shapes before it is computed, and
+    taken from ``budget`` when one is given."""
     op = node.op_type
     if op not in _EVALUATORS:
         return None
@@ -94,6 +122,9 @@ def evaluate(node: Any, inputs: list[Const | None], value_of: Callable[[Const], 
         vals.append(v)
     attrs = {a.name: attribute_value(a) for a in node.attribute}
     try:
+        bound = result_bound(op, vals, attrs)
+        if bound > SMALL_VALUE or (budget is not None and not budget.take(bound)):
+            return None
         out = _EVALUATORS[op](vals, attrs)
     except Exception:  # noqa: BLE001 - anything odd: no value, shapes still come from inference
         return None
@@ -228,6 +259,96 @@ def _ev_size(v: Any, a: Any) -> Any:
     return np.array(num_elements(c.shape), dtype=np.int64)
 
 
+def _ev_constant_of_shape(v: Any, a: Any) -> Any:
+    import numpy as np
+
+    desc = a.get("value")
+    dtype, fill = "float32", 0
+    if isinstance(desc, dict):
+        dtype = desc.get("dtype", dtype)
+        values = desc.get("value")
+        if values is None:
+            raise ValueError("fill value unknown")
+        fill = np.asarray(values).reshape(-1)[0].item()
+    return np.full(tuple(int(d) for d in v[0].reshape(-1)), fill, dtype=np_dtype(dtype))
+
+
+def _ev_expand(v: Any, a: Any) -> Any:
+    import numpy as np
+
+    shape = np.broadcast_shapes(v[0].shape, tuple(int(d) for d in v[1].reshape(-1)))
+    return np.array(np.broadcast_to(v[0], shape))
+
+
+def _reduce_axes(v: Any, a: Any) -> tuple[int, ...] | None:
+    if len(v) > 1 and v[1] is not None and v[1].size:
+        return tuple(int(x) for x in v[1].reshape(-1))
+    axes = a.get("axes")
+    if axes:
+        return tuple(int(x) for x in axes)
+    if a.get("noop_with_empty_axes", 0):
+        raise ValueError("no reduction")
+    return None
+
+
+def _reduce(fn: Callable[..., Any]) -> Callable[[list[Any], dict[str, Any]], Any]:
+    def ev(v: Any, a: Any) -> Any:
+        return fn(v[0], axis=_reduce_axes(v, a), keepdims=bool(a.get("keepdims", 1)))
+
+    return ev
+
+
+def _variadic(fn: Callable[[Any, Any], Any]) -> Callable[[list[Any], dict[str, Any]], Any]:
+    def ev(v: Any, a: Any) -> Any:
+        out = v[0]
+        for x in v[1:]:
+            out = fn(out, x)
+        return out
+
+    return ev
+
+
+def result_bound(op: str, vals: list[Any], attrs: dict[str, Any]) -> int:
+    """Elements of ``op``'s result, worked out from its inputs' shapes before anything is computed
+    (an upper bound where the exact size needs the values).  Raises ``ValueError`` on nonsense."""
+    import numpy as np
+
+    arrays = [x for x in vals if x is not None]
+    if op == "Shape":
+        return len(arrays[0].shape) if arrays and arrays[0].shape is not None else 0
+    if op == "Size":
+        return 1
+    if op == "Concat":
+        return sum(int(x.size) for x in arrays)
+    if op == "ConstantOfShape":
+        return num_elements(tuple(max(int(d), 0) for d in arrays[0].reshape(-1)))
+    if op == "Expand":
+        target = tuple(max(int(d), 0) for d in arrays[1].reshape(-1))
+        return num_elements(np.broadcast_shapes(arrays[0].shape, target))
+    if op == "Range":
+        start, limit, delta = (float(x.reshape(-1)[0]) for x in arrays)
+        if delta == 0:
+            raise ValueError("range with a zero step")
+        return max(int(np.ceil((limit - start) / delta)), 0)
+    if op == "Gather":
+        data, index = arrays[0], arrays[1]
+        axis = int(attrs.get("axis", 0)) % max(data.ndim, 1)
+        return int(index.size) * (int(data.size) // max(int(data.shape[axis]) if data.ndim else 1, 1))
+    if op in _BROADCAST_OPS:
+        return num_elements(np.broadcast_shapes(*(x.shape for x in arrays)))
+    return max((int(x.size) for x in arrays), default=0)
+
+
+_BROADCAST_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual",
+                            "GreaterOrEqual", "And", "Or", "Xor", "Where", "Min", "Max"})
+
+
+def _np() -> Any:
+    import numpy
+
+    return numpy
+
+
 _EVALUATORS: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Identity": lambda v, a: v[0],
     "Cast": _ev_cast,
@@ -247,4 +368,26 @@ _EVALUATORS: dict[str, Callable[[list[Any], dict[str, Any]], Any]] = {
     "Range": _ev_range,
     "Transpose": lambda v, a: v[0].transpose(a.get("perm")) if a.get("perm") else v[0].T,
     "Flatten": lambda v, a: v[0].reshape(int(__import__("numpy").prod(v[0].shape[:a.get("axis", 1)])), -1),
+    "ConstantOfShape": _ev_constant_of_shape,
+    "Expand": _ev_expand,
+    "Equal": _broadcast(lambda x, y: x == y),
+    "Less": _broadcast(lambda x, y: x < y),
+    "Greater": _broadcast(lambda x, y: x > y),
+    "LessOrEqual": _broadcast(lambda x, y: x <= y),
+    "GreaterOrEqual": _broadcast(lambda x, y: x >= y),
+    "And": _broadcast(lambda x, y: x & y),
+    "Or": _broadcast(lambda x, y: x | y),
+    "Xor": _broadcast(lambda x, y: x ^ y),
+    "Not": lambda v, a: ~v[0],
+    "Abs": lambda v, a: abs(v[0]),
+    "Where": lambda v, a: _np().where(v[0], v[1], v[2]),
+    "Min": _variadic(lambda x, y: _np().minimum(x, y)),
+    "Max": _variadic(lambda x, y: _np().maximum(x, y)),
+    "ReduceProd": _reduce(lambda x, **k: _np().prod(x, **k)),
+    "ReduceSum": _reduce(lambda x, **k: _np().sum(x, **k)),
+    "ReduceMin": _reduce(lambda x, **k: _np().min(x, **k)),
+    "ReduceMax": _reduce(lambda x, **k: _np().max(x, **k)),
 }
+
+EVALUATED = frozenset(_EVALUATORS)
+"""The ops :func:`evaluate` can fold."""

@@ -29,6 +29,11 @@ INFER_TIMEOUT = "stopped after"
 """How the reason of a shape inference that ran out of time starts."""
 ISOLATE_INFERENCE = isolation.ISOLATE
 """Run shape inference in a forked helper process (set ``False`` in a program that must not fork)."""
+DATA_PROP_ELEMENTS = 1 << 20
+"""A 1-D tensor longer than this reaching an op ONNX propagates data through makes data propagation
+build a value of that length (``Add`` on a ``[2^28]`` fill: gigabytes): it is not run then."""
+_PROPAGATING = frozenset({"Add", "Sub", "Mul", "Div", "Concat", "Gather", "Slice", "Cast", "CastLike",
+                          "Squeeze", "Unsqueeze", "Neg", "Abs", "Reshape", "Expand"})
 
 
 def _prepare() -> isolation.Serve:
@@ -65,6 +70,10 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
     import onnx
     from onnx import shape_inference
 
+    if data_prop:
+        hazard = data_prop_hazard(model.graph)
+        if hazard:
+            return hazard
     if ISOLATE_INFERENCE:
         size = model.ByteSize()
         outcome = _HELPER.call(model.SerializeToString(), flag=int(data_prop),
@@ -76,6 +85,8 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
                     "which declares tensors of absurd rank")
         inferred = onnx.ModelProto()
         inferred.ParseFromString(outcome)
+        _UNRESOLVED.clear()
+        _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
         return inferred
     try:
         return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
@@ -83,6 +94,62 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
         return "it ran out of memory"
     except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError, ValueError, RuntimeError …
         return isolation.one_line(exc)
+
+
+_UNKNOWN_DIM = b"unk__"
+"""How onnx names a dim it could not infer (``dim_param``)."""
+_UNRESOLVED: dict[int, bool] = {}
+"""id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
+
+
+def unresolved_dims(inferred: Any) -> bool:
+    """Whether shape inference left a dim of ``inferred`` (the model :func:`run_shape_inference` just
+    returned) unresolved; ``True`` when not known (inference ran in-process), so callers look."""
+    return _UNRESOLVED.get(id(inferred), True)
+
+
+def data_prop_hazard(graph: Any) -> str:
+    """Why ONNX's data propagation must not run on ``graph`` (a 1-D tensor, declared, stored or
+    generated from a constant, or a ``Concat`` of them, longer than ``DATA_PROP_ELEMENTS`` reaching an
+    op that propagates data), or ``""``.  One pass over the main graph; no tensor is read or built."""
+    lengths: dict[str, int] = {}
+    scalars: dict[str, int] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) == 1 and dims[0].HasField("dim_value"):
+            lengths[vi.name] = int(dims[0].dim_value)
+    for t in graph.initializer:
+        _note_tensor(t, t.name, lengths, scalars)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for a in node.attribute:
+                if a.name == "value":
+                    _note_tensor(a.t, node.output[0], lengths, scalars)
+                elif a.name in ("value_ints", "value_floats"):
+                    lengths[node.output[0]] = len(a.ints) + len(a.floats)
+        elif node.op_type == "Concat" and node.output:
+            lengths[node.output[0]] = sum(lengths.get(i, 0) for i in node.input)
+        elif node.op_type == "ConstantOfShape" and node.input and node.output:
+            lengths[node.output[0]] = scalars.get(node.input[0], 0)
+        if node.op_type in _PROPAGATING:
+            longest = max([lengths.get(i, 0) for i in node.input] + [lengths.get(o, 0) for o in node.output])
+            if longest > DATA_PROP_ELEMENTS:
+                where = node.name or (node.output[0] if node.output else "")
+                return (f"a 1-D tensor of {longest:,} elements reaches {node.op_type} {where!r}; "
+                        "data propagation would build a value that long")
+    return ""
+
+
+def _note_tensor(t: Any, name: str, lengths: dict[str, int], scalars: dict[str, int]) -> None:
+    """Record the length of a 1-D stored tensor, and the value of a one-element int64 one (a shape)."""
+    if len(t.dims) != 1:
+        return
+    lengths[name] = int(t.dims[0])
+    if int(t.dims[0]) == 1 and t.data_type == 7:
+        if t.int64_data:
+            scalars[name] = int(t.int64_data[0])
+        elif len(t.raw_data) == 8:
+            scalars[name] = int.from_bytes(t.raw_data, "little", signed=True)
 
 
 def _reason(failure: isolation.Failure) -> str:
