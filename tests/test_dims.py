@@ -226,6 +226,13 @@ def test_diff_binds_dims(decoder, decoder_anonymous, cli):
     assert error.code == 2 and error.err.strip() == "inspector: error: no symbolic dim named 'len' in either model"
 
 
+def test_scan_reports_the_formula_and_binds_dims(decoder, cli):
+    row = json.loads(cli("scan", decoder, "--isolated", "--no-cache", "--jobs", "1").out)
+    assert row["macs_formula"] == f"{SEQ_COEF}·seq + {SEQ2_COEF}·seq²" and row["macs_complete"] is False
+    bound = json.loads(cli("scan", decoder, "--isolated", "--no-cache", "--jobs", "1", "--dim", "seq=9").out)
+    assert bound["macs"] == _formula(9) and bound["macs_complete"] is True and bound["macs_formula"] is None
+
+
 @pytest.mark.parametrize("command", ["summary", "info", "report"])
 def test_unknown_symbol_is_one_line_error(decoder, cli, command):
     extra = ["-f", "markdown", "--no-charts", "--no-lint"] if command == "report" else []

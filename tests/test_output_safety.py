@@ -126,6 +126,18 @@ def test_summary_csv_cells_cannot_run(cli, hostile_onnx):
     assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:].isdigit())]
 
 
+@pytest.mark.parametrize("fmt", ("jsonl", "csv"))
+def test_scan_inventory_neutralises_names(cli, hostile_onnx, fmt):
+    code, out, err = cli("scan", hostile_onnx, "-f", fmt, "--isolated", "--no-cache", "--jobs", "1")
+    assert code == 0, err
+    _no_raw_control(out, what=fmt)
+    if fmt == "csv":
+        cells = [c for row in csv.reader(io.StringIO(out)) for c in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:].isdigit())]
+    else:
+        assert "::error::x" in json.loads(out)["name"] + json.dumps(json.loads(out)["inputs"])
+
+
 @pytest.mark.parametrize("fmt", ("text", "json", "sarif", "junit", "github"))
 def test_lint_formats_neutralise_names(cli, hostile_onnx, fmt):
     code, out, err = cli("lint", hostile_onnx, "--output-format", fmt)
