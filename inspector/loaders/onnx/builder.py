@@ -53,6 +53,8 @@ class Builder:
         self.folded = 0
         self.referenced: set[str] = set()
         self._schemas: dict[tuple[str, str, int], Any] = {}
+        self._role_names: dict[tuple[str, str, int, int], list[str]] = {}
+        self._resolved: dict[str, tuple[Path | None, str | None]] = {}
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
@@ -378,7 +380,10 @@ class Builder:
         info["tensors"] += 1
         if length is not None:
             info["bytes"] += length
-        resolved, reason = resolve_inside(self.path.parent, location)
+        checked = self._resolved.get(location)
+        if checked is None:  # the path checks (lstat of every component) once per data file, not per tensor
+            checked = self._resolved[location] = resolve_inside(self.path.parent, location)
+        resolved, reason = checked
         if resolved is None:
             info["status"] = f"refused: {reason}"
             self._refused.setdefault(location, (name, str(reason)))
@@ -438,9 +443,9 @@ class Builder:
             return False
         if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
             return False
-        if (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
+        if self.function_protos and (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
             return False
-        if any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
+        if node.attribute and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
             return False
         if op == "Constant":
             return True
@@ -637,6 +642,8 @@ class Builder:
         """Queue the node's sub-graphs (``If``/``Loop``/``Scan`` bodies) and attach a called function's body."""
         lname = layer.name
         for a in node.attribute:
+            if a.type not in (0, 5, 10):
+                continue
             subs = []
             if a.type == 5 or (a.type == 0 and a.HasField("g")):
                 subs = [(a.name, a.g)]
@@ -650,6 +657,8 @@ class Builder:
                 layer.subgraphs[key] = sub
                 queue.append(Task(g, sub, scope, f"{scope.key_prefix}{lname}/{key}/", scope.opsets,
                                   task.depth + 1))
+        if not self.functions:
+            return
         fkey = (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
         if fkey in self.functions:
             if fkey in self.cyclic_functions:
@@ -701,6 +710,13 @@ class Builder:
 
     def _roles(self, op: str, domain: str, n: int, opsets: dict[str, int]) -> list[str]:
         version = opsets.get(domain, opsets.get("ai.onnx" if domain == "" else domain, 0)) or 0
+        named = self._role_names.get((op, domain, version, n))
+        if named is None:
+            named = self._role_names[(op, domain, version, n)] = self._schema_roles(op, domain, version, n)
+        return named
+
+    def _schema_roles(self, op: str, domain: str, version: int, n: int) -> list[str]:
+        """The operator schema's names of ``n`` input positions (``input_<i>`` past a known schema)."""
         key = (op, domain, version)
         schema = self._schemas.get(key, False)
         if schema is False:
