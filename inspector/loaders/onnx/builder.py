@@ -14,6 +14,7 @@ from ...isolation import one_line
 from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, wire
+from .budget import check_function_fan_out
 from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .ops import (
     BN_STATS,
@@ -68,6 +69,7 @@ class Builder:
     def build(self) -> ModelGraph:
         model = self.model
         check_counts(model, self.limits)
+        check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
         if self.do_infer:
             model = self._infer(model)
         self.model = model

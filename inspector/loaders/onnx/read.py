@@ -226,7 +226,7 @@ def _load_binary(path: Path, lim: Limits) -> Any:
 
     try:
         stripped = wire.strip_file(path, max_depth=lim.proto_depth,
-                                        max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES))
+                                   max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES), max_nodes=lim.onnx_nodes)
     except wire.StructureTooLarge as exc:
         if exc.limit >= PROTOBUF_MAX_BYTES:
             raise ModelLoadError(
