@@ -42,6 +42,7 @@ class Builder:
     def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
         self.path = path
+        self.folder = path.parent
         self.limits = lim
         self.model = model
         self.stripped = stripped
@@ -384,7 +385,7 @@ class Builder:
             info["bytes"] += length
         checked = self._resolved.get(location)
         if checked is None:  # the path checks (lstat of every component) once per data file, not per tensor
-            checked = self._resolved[location] = resolve_inside(self.path.parent, location)
+            checked = self._resolved[location] = resolve_inside(self.folder, location)
         resolved, reason = checked
         if resolved is None:
             info["status"] = f"refused: {reason}"
@@ -404,7 +405,7 @@ class Builder:
             except OSError:
                 info["status"] = "missing"
                 self.notes.append(f"External data file {location!r} is missing next to the model.")
-        return ext, external_reader(self.path.parent, location, offset, length, dims, data_type, name)
+        return ext, external_reader(self.folder, location, offset, length, dims, data_type, name)
 
     def _constant_node_sources(self, node: Any, scope: Scope) -> Const | None:
         out = node.output[0] if node.output else ""
