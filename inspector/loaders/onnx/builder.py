@@ -13,7 +13,7 @@ from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, Securi
 from ...isolation import one_line
 from ...limits import Limits
 from ...pathsafety import resolve_inside
-from . import inference, wire
+from . import inference, lite, wire
 from .budget import check_function_fan_out
 from .fold import evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .ops import (
@@ -726,9 +726,7 @@ class Builder:
             schema = None
             if version:
                 try:
-                    from onnx import defs
-
-                    schema = defs.get_schema(op, version, domain)
+                    schema = lite.get_schema(op, version, domain)
                 except Exception:  # noqa: BLE001 - unknown or custom op
                     schema = None
             self._schemas[key] = schema

@@ -11,7 +11,7 @@ from ...errors import InspectorError, LimitExceeded, ModelLoadError, Unsupported
 from ...ir import ModelGraph
 from ...isolation import one_line
 from ...limits import Limits, hint
-from . import inference, wire
+from . import inference, lite, wire
 from .builder import Builder
 from .wire import PROTOBUF_MAX_BYTES
 
@@ -221,7 +221,6 @@ def _load_text(path: Path, size: int, lim: Limits) -> Any:
 
 
 def _load_binary(path: Path, lim: Limits) -> Any:
-    import onnx
     from google.protobuf.message import DecodeError
 
     try:
@@ -238,7 +237,7 @@ def _load_binary(path: Path, lim: Limits) -> Any:
         raise ModelLoadError(str(exc)) from None
     except OSError as exc:
         raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
-    model = onnx.ModelProto()
+    model = lite.model_proto()  # not ``import onnx``: see lite.py
     try:
         model.ParseFromString(stripped.data)
     except (DecodeError, RuntimeError, ValueError) as exc:
