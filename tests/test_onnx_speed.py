@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.onnx_models import onnx_model, value_info
 
+from helpers.onnx_models import onnx_model, value_info
 from inspector.analysis.params import count_params
 from inspector.errors import LimitExceeded
 from inspector.loaders import load

@@ -396,7 +396,7 @@ def _runs(first: np.ndarray, group: np.ndarray, tol: float) -> list[tuple[int, i
     linked = (np.diff(first) <= tol) & (group[1:] == group[:-1])
     starts = np.concatenate(([0], np.flatnonzero(~linked) + 1))
     ends = np.concatenate((starts[1:], [first.size]))
-    return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a > 1]
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a > 1]
 
 
 def _near_second(fp: np.ndarray, members: list[int], tol: float) -> list[int]:
@@ -408,7 +408,7 @@ def _near_second(fp: np.ndarray, members: list[int], tol: float) -> list[int]:
     second = fp[members, 1]
     near = np.abs(second[:, None] - second[None, :]) <= tol
     np.fill_diagonal(near, False)
-    return [idx for idx, hit in zip(members, near.any(axis=1)) if hit]
+    return [idx for idx, hit in zip(members, near.any(axis=1), strict=True) if hit]
 
 
 def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = None,
