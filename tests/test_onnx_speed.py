@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -215,3 +216,34 @@ def test_cli_runs_without_the_cyclic_collector_and_restores_it(cli, tmp_path, mo
     result = cli("summary", str(path))
     assert result.code == 0 and "Total params" in result.out
     assert seen == [False] and gc.isenabled()
+
+
+def test_onnx_summary_does_not_import_onnx_or_ml_dtypes(tmp_path):
+    """Startup (issue 14): a fresh process reads, infers shapes of and summarizes an ONNX file through
+    onnx's protobuf classes and C++ extension only; ``import onnx`` (and ml_dtypes, ~1 s) is left out."""
+    import subprocess
+
+    md = _make_decoder()
+    path = md.write_decoder(tmp_path / "decoder.onnx",
+                            md.DecoderSpec(layers=1, hidden=16, ffn=40, vocab=64, heads=2, max_positions=32))
+    code = ("import sys, io, contextlib\n"
+            "from inspector.cli import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    assert main(['summary', sys.argv[1]]) == 0\n"
+            "assert 'Total params' in out.getvalue()\n"
+            "print(sorted(m for m in ('onnx', 'ml_dtypes', 'onnx.onnx_ml_pb2') if m in sys.modules))\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, check=True)
+    assert done.stdout.strip() == "['onnx.onnx_ml_pb2']"
+
+
+def test_lite_proto_class_is_the_one_onnx_uses():
+    """After ``import onnx`` the lite loader hands out onnx's own classes (no second ModelProto)."""
+    import onnx
+
+    from inspector.loaders.onnx import lite
+
+    assert type(lite.model_proto()) is onnx.ModelProto
+    assert lite.get_schema("Conv", 17, "").inputs[1].name == "W"
