@@ -134,13 +134,14 @@ def parse_size(raw: str, *, name: str = "value") -> int:
 
 
 _cache: tuple[tuple[str | None, ...], Limits] | None = None
+_ENV_NAMES = tuple(Limits.env_name(f.name) for f in fields(Limits))
 
 
 def current() -> Limits:
     """The limits in force: defaults plus ``INSPECTOR_MAX_*`` overrides (re-read when
     the environment changes, cached otherwise)."""
     global _cache
-    key = tuple(os.environ.get(Limits.env_name(f.name)) for f in fields(Limits))
+    key = tuple(map(os.environ.get, _ENV_NAMES))  # called per tensor read: no per-call field or name building
     if _cache is None or _cache[0] != key:
         _cache = (key, Limits.from_env())
     return _cache[1]
