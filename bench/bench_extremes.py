@@ -25,8 +25,9 @@ resident set of that process and the children it waited for (``os.wait4``; the h
 starts for ONNX shape inference is included); CPU time (user + system of the same processes) is shown beside
 the wall time, as it varies less on a busy machine.  The median of ``--repeat`` runs is reported.  A run longer
 than ``--timeout`` seconds is killed and reported as such; a run that ends with a one-line ``INSPECTOR_MAX_*``
-limit error (exit 2, e.g. ``nodes-999k`` past ``INSPECTOR_MAX_ONNX_NODES``) is reported as a limit error.  The machine load (``os.getloadavg``) before and
-after, and the versions of the dependencies, are printed with the table.
+limit error (exit 2, e.g. ``nodes-999k`` past ``INSPECTOR_MAX_ONNX_NODES``) is reported as a limit error.
+The machine load (``os.getloadavg``) before and after, and the versions of the dependencies, are printed with
+the table.
 """
 
 from __future__ import annotations
