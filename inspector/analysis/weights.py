@@ -381,7 +381,7 @@ def _unit_analysis(x: np.ndarray, layout: KernelLayout) -> tuple[int, tuple[tupl
     order = np.lexsort((fp[:, 0], group_id))
     groups: list[tuple[int, ...]] = []
     for i, j in _runs(fp[order, 0], group_id[order], tol):
-        members = [int(k) for k in order[i:j] if int(k) not in zero]
+        members = [k for k in order[i:j].tolist() if k not in zero]
         buckets: dict[bytes, list[int]] = {}
         for idx in _near_second(fp, members, tol):
             digest = hashlib.blake2b(np.ascontiguousarray(x3[:, idx, :]).tobytes(), digest_size=20).digest()
@@ -396,7 +396,8 @@ def _runs(first: np.ndarray, group: np.ndarray, tol: float) -> list[tuple[int, i
     linked = (np.diff(first) <= tol) & (group[1:] == group[:-1])
     starts = np.concatenate(([0], np.flatnonzero(~linked) + 1))
     ends = np.concatenate((starts[1:], [first.size]))
-    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a > 1]
+    longer = ends - starts > 1
+    return list(zip(starts[longer].tolist(), ends[longer].tolist(), strict=True))
 
 
 def _near_second(fp: np.ndarray, members: list[int], tol: float) -> list[int]:
