@@ -156,6 +156,8 @@ class MacsReport:
     depends on a symbol (then ``total`` says it all)."""
     symbolic: tuple[str, ...] = ()
     """Names of the layers whose MACs are a formula in symbolic dims (a subset of ``unknown``)."""
+    layer_formulas: tuple[tuple[str, Poly], ...] = ()
+    """The formula of each layer named in ``symbolic``, in graph order."""
 
     @property
     def formula_complete(self) -> bool:
@@ -166,6 +168,10 @@ class MacsReport:
     def complete(self) -> bool:
         """True when every layer's MACs are known, so ``total`` is the model's cost."""
         return not self.unknown
+
+    def layer_formula(self, name: str) -> Poly | None:
+        """The MACs of layer ``name`` as a formula, when they are one (else ``None``)."""
+        return dict(self.layer_formulas).get(name)
 
     def layer(self, name: str) -> int | None:
         for lname, macs in self.layers:
@@ -199,7 +205,7 @@ def count_macs(graph: ModelGraph) -> MacsReport:
         formula = Poly.of(total)
         for name in formulas:
             formula = formula + by_name[name]
-    return MacsReport(rows, total, unknown, formula, formulas)
+    return MacsReport(rows, total, unknown, formula, formulas, tuple(by_name.items()))
 
 
 def _input_symbols(graph: ModelGraph) -> frozenset[str]:
