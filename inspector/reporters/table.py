@@ -11,7 +11,6 @@ import io
 
 from ..analysis.summary import Summary, SummaryRow
 from ..shapetext import format_output
-from ..units import number
 from ..units import readable_size as human_bytes
 from .macs_text import layer_macs, total_macs
 
