@@ -22,9 +22,12 @@ The models come from ``bench/make_decoder.py`` (run in a subprocess, so this pro
 ``--dir`` (default: a folder in the system temp directory) and are reused by later runs.  Every measurement
 is a fresh subprocess started after ``--warmup`` unmeasured runs; time is wall-clock, memory is the peak
 resident set of that process and the children it waited for (``os.wait4``; the helper process inspector
-starts for ONNX shape inference is included).  The median of ``--repeat`` runs is reported.  A run longer
-than ``--timeout`` seconds is killed and reported as such.  The machine load (``os.getloadavg``) before and
-after, and the versions of the dependencies, are printed with the table.
+starts for ONNX shape inference is included); CPU time (user + system of the same processes) is shown beside
+the wall time, as it varies less on a busy machine.  The median of ``--repeat`` runs is reported.  A run longer
+than ``--timeout`` seconds is killed and reported as such; a run that ends with a one-line ``INSPECTOR_MAX_*``
+limit error (exit 2, e.g. ``nodes-999k`` past ``INSPECTOR_MAX_ONNX_NODES``) is reported as a limit error.
+The machine load (``os.getloadavg``) before and after, and the versions of the dependencies, are printed with
+the table.
 """
 
 from __future__ import annotations
@@ -108,6 +111,10 @@ class Run:
     peak_mib: float
     code: int
     timed_out: bool
+    cpu: float = 0.0
+    """User + system CPU seconds of it and its waited-for children (steadier than wall time on a busy machine)."""
+    limit: bool = False
+    """It ended with one ``inspector: error:`` line naming an ``INSPECTOR_MAX_*`` limit (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,17 @@ class Row:
         """Whether any run was killed at the time limit."""
         return any(r.timed_out for r in self.runs)
 
+    @property
+    def cpu(self) -> float:
+        """Median CPU time."""
+        return statistics.median(r.cpu for r in self.runs)
+
     def text(self) -> str:
-        """``12.3 s, 456 MiB`` (or the time limit that was hit)."""
+        """``12.3 s (cpu 10.1 s), 456 MiB`` (or the time limit that was hit, or the limit error)."""
         if self.timed_out:
             return f"> {max(r.seconds for r in self.runs):.0f} s (killed), {self.peak_mib:,.0f} MiB so far"
-        return f"{self.seconds:.2f} s, {self.peak_mib:,.0f} MiB"
+        limit = "limit error after " if any(r.limit for r in self.runs) else ""
+        return f"{limit}{self.seconds:.2f} s (cpu {self.cpu:.2f} s), {self.peak_mib:,.0f} MiB"
 
 
 def model_name(preset: str, *, quick: bool) -> str:
@@ -164,11 +177,13 @@ def run_once(argv: Sequence[str], *, env: dict[str, str], cwd: Path, timeout: fl
         seconds = time.perf_counter() - start
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode not in (0, 1) and not killed.is_set():  # lint exits 1 when it finds something
-            err.seek(0)
-            tail = err.read().decode(errors="replace")[-2000:]
+        err.seek(0)
+        tail = err.read().decode(errors="replace")[-2000:]
+        limit = proc.returncode == 2 and tail.startswith("inspector: error:") and "INSPECTOR_MAX_" in tail
+        if proc.returncode not in (0, 1) and not killed.is_set() and not limit:  # lint exits 1 on findings
             raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, killed.is_set())
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, killed.is_set(),
+               usage.ru_utime + usage.ru_stime, limit)
 
 
 class Bench:
@@ -262,14 +277,15 @@ class Bench:
 def table(rows: Sequence[Row]) -> str:
     """Markdown: one line per command, its baseline's figures beside it, and the issue's numbers."""
     by_label = {(r.case, r.label): r for r in rows}
-    header = ("| case | command | median time, peak RSS | baseline | baseline time, peak RSS | time ratio "
+    header = ("| case | command | median wall (cpu) time, peak RSS | baseline | baseline time, peak RSS | time ratio "
               "| issue 14 measured | target |")
     lines = [header, "|---|---|---:|---|---:|---:|---|---|"]
     for row in rows:
         base = by_label.get((row.case, row.baseline)) if row.baseline else None
         if row.baseline is None and any(r.baseline == row.label and r.case == row.case for r in rows):
             continue  # shown beside the rows that compare with it
-        ratio = f"{row.seconds / base.seconds:.2f}x" if base and not row.timed_out else "-"
+        ratio = (f"{row.seconds / base.seconds:.2f}x (cpu {row.cpu / base.cpu:.2f}x)"
+                 if base and not row.timed_out and base.cpu else "-")
         then, target = ISSUE.get((row.case, row.label), ("-", "-"))
         lines.append(f"| {row.case} | `{row.label}` | {row.text()} | {f'`{base.label}`' if base else '-'} | "
                      f"{base.text() if base else '-'} | {ratio} | {then} | {target} |")

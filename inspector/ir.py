@@ -22,6 +22,7 @@ Vocabulary
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,10 +90,7 @@ class Weight:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= int(d)
-        return n
+        return prod(map(int, self.shape))
 
     @property
     def nbytes(self) -> int:
@@ -187,7 +185,8 @@ class Layer:
     @property
     def has_multiple_shapes(self) -> bool:
         """True when calls of a shared layer produce different shapes (Keras prints ``multiple``)."""
-        return len({tuple(s) for s in self.node_shapes}) > 1
+        shapes = self.node_shapes
+        return len(shapes) > 1 and len({tuple(s) for s in shapes}) > 1
 
     @property
     def subgraph(self) -> ModelGraph | None:
@@ -197,6 +196,11 @@ class Layer:
     def iter_weights(self) -> Iterator[Weight]:
         """This layer's own weights, then those of every nested graph (depth first,
         without recursion, so hostile nesting depth cannot overflow the stack)."""
+        if not self.subgraphs:
+            return iter(self.weights)
+        return self._iter_nested_weights()
+
+    def _iter_nested_weights(self) -> Iterator[Weight]:
         stack: list[Layer] = [self]
         while stack:
             lay = stack.pop()

@@ -87,8 +87,10 @@ class Limits:
     structure (weights excluded) parsed; protobuf itself stops at 2 GiB."""
     proto_depth: int = 200
     """Deepest nesting of protobuf messages walked in an ONNX file."""
-    onnx_nodes: int = 1_000_000
-    """Nodes in all graphs, sub-graphs and functions of one ONNX file."""
+    onnx_nodes: int = 500_000
+    """Nodes in all graphs, sub-graphs and functions of one ONNX file: counted in the wire-format pass,
+    before protobuf parses the graph (building costs about 5 KiB of memory per node; 162k nodes
+    take about 1 GiB, so a million would take 5)."""
     onnx_graph_depth: int = 48
     """Nesting of ONNX sub-graphs (``If``/``Loop``/``Scan`` bodies, function calls)."""
     onnx_expanded_layers: int = 5_000_000
@@ -139,13 +141,14 @@ def parse_size(raw: str, *, name: str = "value") -> int:
 
 
 _cache: tuple[tuple[str | None, ...], Limits] | None = None
+_ENV_NAMES = tuple(Limits.env_name(f.name) for f in fields(Limits))
 
 
 def current() -> Limits:
     """The limits in force: defaults plus ``INSPECTOR_MAX_*`` overrides (re-read when
     the environment changes, cached otherwise)."""
     global _cache
-    key = tuple(os.environ.get(Limits.env_name(f.name)) for f in fields(Limits))
+    key = tuple(map(os.environ.get, _ENV_NAMES))  # called per tensor read: no per-call field or name building
     if _cache is None or _cache[0] != key:
         _cache = (key, Limits.from_env())
     return _cache[1]

@@ -182,3 +182,12 @@ PASSTHROUGH = DROPOUT_LIKE | KERAS_PADDING | KERAS_CROPPING | {
     "Reshape", "Flatten", "Permute", "Masking", "Squeeze", "Unsqueeze", "Transpose", "Pad",
 }
 """Layers that only move, pad, drop or reshape values."""
+
+# -- symbolic dims of Keras models ---------------------------------------------------------------
+
+SEQ_DIM = "seq"
+"""The symbol of the sequence length of a Keras token model saved whole without wiring (a keras_hub
+``Backbone``: token inputs ``[batch, seq]``); ``--dim seq=N`` binds it."""
+
+BOUND_DIMS = "bound_dims"
+"""``ModelGraph.metadata`` key: the symbolic dims ``--dim`` bound where no shape holds them (``{"seq": N}``)."""

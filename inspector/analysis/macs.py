@@ -28,7 +28,9 @@ figure (the batch dim counts 1, as above).  Dims without a name, onnx's ``unk__N
 names an exporter gives intermediate tensors (``MatMul555_dim_0``) are anonymous: such a
 layer stays unknown and the formula a lower bound (``formula_complete``).  Binding symbols
 to numbers (``--dim``, :mod:`inspector.loaders.bind`) happens before shapes are inferred,
-so bound models have numbers only.
+so bound models have numbers only.  A Keras token model saved whole without wiring (a keras_hub
+``Backbone``) is costed from its weights with the sequence length as the symbol ``seq``
+(:func:`~.macs_keras.backbone_macs`).
 
 What is counted
 ---------------
@@ -108,7 +110,7 @@ from ..vocab import (
     KERAS_UPSAMPLING,
     RNN_WRAPPERS,
 )
-from .macs_keras import composite_macs
+from .macs_keras import backbone_macs, composite_macs
 from .symbolic import Poly, Value, parse_dim
 
 __all__ = ["MacsReport", "count_macs", "layer_macs"]
@@ -154,6 +156,8 @@ class MacsReport:
     depends on a symbol (then ``total`` says it all)."""
     symbolic: tuple[str, ...] = ()
     """Names of the layers whose MACs are a formula in symbolic dims (a subset of ``unknown``)."""
+    layer_formulas: tuple[tuple[str, Poly], ...] = ()
+    """The formula of each layer named in ``symbolic``, in graph order."""
 
     @property
     def formula_complete(self) -> bool:
@@ -164,6 +168,10 @@ class MacsReport:
     def complete(self) -> bool:
         """True when every layer's MACs are known, so ``total`` is the model's cost."""
         return not self.unknown
+
+    def layer_formula(self, name: str) -> Poly | None:
+        """The MACs of layer ``name`` as a formula, when they are one (else ``None``)."""
+        return dict(self.layer_formulas).get(name)
 
     def layer(self, name: str) -> int | None:
         for lname, macs in self.layers:
@@ -183,7 +191,7 @@ def count_macs(graph: ModelGraph) -> MacsReport:
     token = _BATCH.set(_batch_dims(graph))
     symbolic = _SYMBOLS.set(_input_symbols(graph))
     try:
-        values = [(lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers]
+        values = backbone_macs(graph) or [(lay.name, _layer(graph, lay, memo, 0)) for lay in graph.layers]
     finally:
         _SYMBOLS.reset(symbolic)
         _BATCH.reset(token)
@@ -197,7 +205,7 @@ def count_macs(graph: ModelGraph) -> MacsReport:
         formula = Poly.of(total)
         for name in formulas:
             formula = formula + by_name[name]
-    return MacsReport(rows, total, unknown, formula, formulas)
+    return MacsReport(rows, total, unknown, formula, formulas, tuple(by_name.items()))
 
 
 def _input_symbols(graph: ModelGraph) -> frozenset[str]:

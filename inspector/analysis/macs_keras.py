@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..ir import Layer, Shape, Weight
+from ..ir import Layer, ModelGraph, Shape, Weight
+from ..vocab import BOUND_DIMS, SEQ_DIM
+from .symbolic import Poly, Value
 
-__all__ = ["composite_macs"]
+__all__ = ["backbone_macs", "block_macs", "composite_macs"]
 
 _ZERO = frozenset({"PositionEmbedding", "SinePositionEncoding", "RotaryEmbedding", "AlibiBias"})
 """keras_hub layers that add or look up, never multiply-accumulate."""
@@ -73,6 +76,16 @@ def composite_macs(cls: str, layer: Layer, ins: Sequence[Shape | None], outs: Se
     x = _tokens_and_width(ins[0] if ins else None)
     if x is None:
         return None
+    kv = _tokens_and_width(ins[1]) if len(ins) > 1 else None
+    total = block_macs(cls, layer, x[0], x[1], second=len(ins) > 1, kv_tokens=kv[0] if kv else None)
+    return total if total is None or isinstance(total, int) else None
+
+
+def block_macs(cls: str, layer: Layer, tokens: Value, width: int, *, second: bool = False,
+               kv_tokens: Value | None = None) -> Value | None:
+    """MACs of one call of the composite layer ``layer`` on ``tokens`` tokens (a number, or a
+    polynomial in ``seq``) of ``width`` features; ``second``: the call has a second input, of
+    ``kv_tokens`` tokens (``None``: unknown).  ``None`` when the layer is not understood."""
     groups = _groups(layer)
     if not groups:
         return None
@@ -81,24 +94,20 @@ def composite_macs(cls: str, layer: Layer, ins: Sequence[Shape | None], outs: Se
         return None
     if not blocks and (_says_attention(cls) or any(_says_attention(path) for path in groups)):
         return None  # attention we cannot see (a fused projection, a matmul of inputs): unknown
-    tokens, width = x
-    kv_tokens = tokens
-    if any(_reads_second(b) for b in blocks) and len(ins) > 1:
-        kv = _tokens_and_width(ins[1])
-        if kv is None:
+    if any(_reads_second(b) for b in blocks) and second:
+        if kv_tokens is None:
             return None
-        kv_tokens = kv[0]
     elif any("cross" in b.path.lower() for b in blocks):
         return None  # a cross-attention without the sequence it attends to
     in_block = {path for b in blocks for path in b.groups}
-    total = 0
+    total: Value = 0
     for b in blocks:
-        tk = kv_tokens if _reads_second(b) else tokens
+        tk = kv_tokens if _reads_second(b) and second and kv_tokens is not None else tokens
         if width not in b.query.shape or width not in b.output.shape:
             return None  # the block does not read and write the layer's width: not a placement we know
         q_width, o_width = _prod(b.query.shape) // width, _prod(b.output.shape) // width
-        total += (tokens * (_prod(b.query.shape) + _prod(b.output.shape))
-                  + tk * (_prod(b.key.shape) + _prod(b.value.shape)) + tokens * tk * (q_width + o_width))
+        total = total + (tokens * (_prod(b.query.shape) + _prod(b.output.shape))
+                         + tk * (_prod(b.key.shape) + _prod(b.value.shape)) + tokens * tk * (q_width + o_width))
     projections = [w for path, ws in groups.items() if path not in in_block and not _is_embedding(path)
                    for w in ws if len(w.shape) >= 2]
     if any(len(w.shape) != 2 for w in projections):
@@ -181,3 +190,52 @@ def _is_embedding(name: str) -> bool:
 
 def _prod(values: Sequence[Any]) -> int:
     return math.prod(int(v) for v in values)
+
+
+# -- models saved whole without wiring (keras_hub backbones) -----------------------------------
+def backbone_macs(graph: ModelGraph) -> list[tuple[str, Value | None]] | None:
+    """MACs per layer of a token model saved whole without functional wiring (a registered
+    ``keras.Model`` subclass such as a keras_hub ``Backbone``), per sample, on ``[batch, seq]``
+    token inputs: a polynomial in ``seq``, or numbers when ``--dim seq=N`` bound it.  ``None``
+    when ``graph`` is not such a model (no embedding gives the model's width): image backbones
+    and other subclassed models keep the generic rules (their layers unknown).
+
+    Per layer: embeddings, normalizations and other layers with rank-1 weights only cost 0; a
+    ``ReversibleEmbedding`` is a lookup (a backbone outputs the hidden states, and a subclassed
+    model records no outputs that could show a projection onto the vocabulary); a ``Dense``
+    reading the model's width costs one MAC per kernel element per token, or per sample when
+    its name says ``pool`` (BERT's pooler reads the first token); a composite block costs what
+    :func:`block_macs` says; anything else is unknown."""
+    if graph.kind != "subclassed" or graph.format == "onnx":
+        return None
+    width = _model_width(graph)
+    if width is None:
+        return None
+    bound = graph.metadata.get(BOUND_DIMS)
+    value = bound.get(SEQ_DIM) if isinstance(bound, dict) else None
+    tokens: Value = value if isinstance(value, int) else Poly.symbol(SEQ_DIM)
+    return [(lay.name, _backbone_layer(lay, tokens, width)) for lay in graph.layers]
+
+
+def _model_width(graph: ModelGraph) -> int | None:
+    """The width of a token model: the most common feature dim of its embedding tables."""
+    widths = Counter(w.shape[-1] for lay in graph.layers if _is_embedding(lay.name) or _is_embedding(lay.type)
+                     for w in lay.weights if len(w.shape) == 2 and "/" not in w.name)
+    return int(widths.most_common(1)[0][0]) if widths else None
+
+
+def _backbone_layer(layer: Layer, tokens: Value, width: int) -> Value | None:
+    weights = [w for w in layer.weights if not w.quantization]
+    if len(weights) != len(layer.weights):
+        return None
+    if layer.type in _ZERO or layer.type == "ReversibleEmbedding" or all(len(w.shape) <= 1 for w in weights):
+        return 0
+    if any("/" in w.name for w in weights):
+        return block_macs(layer.type, layer, tokens, width)
+    if _is_embedding(layer.name) or _is_embedding(layer.type):
+        return 0 if all(len(w.shape) <= 2 for w in weights) else None
+    kernels = [w for w in weights if len(w.shape) >= 2]
+    if layer.type != "Dense" or len(kernels) != 1 or len(kernels[0].shape) != 2 or kernels[0].shape[0] != width:
+        return None
+    rows: Value = 1 if "pool" in layer.name.lower() else tokens
+    return rows * _prod(kernels[0].shape)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..ir import Layer, ModelGraph, Weight
+from ..ir import Layer, ModelGraph, Weight, dtype_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +67,36 @@ def layer_params(layer: Layer) -> ParamCount:
 
 
 def count_params(graph: ModelGraph) -> ParamReport:
-    """Count every parameter of ``graph`` once."""
+    """Count every parameter of ``graph`` once.
+
+    One pass over the weights fills the totals, the bytes by dtype, the quantization and the constant
+    counts (each stored tensor once per category, as :func:`_count` would count it)."""
     layers = tuple((lay.name, layer_params(lay)) for lay in graph.layers)
-    all_weights = list(graph.iter_weights())
-    totals = _count(all_weights)
+    sums: dict[tuple[bool, bool], list[int]] = {(False, False): [0, 0, 0], (True, False): [0, 0, 0],
+                                                (False, True): [0, 0, 0]}  # params, trainable, bytes
     by_dtype: dict[str, list[int]] = {}
-    seen: set[str] = set()
-    for w in all_weights:
-        if w.key in seen or w.quantization or w.constant:
+    seen: set[tuple[str, bool, bool]] = set()
+    for w in graph.iter_weights():
+        flags = (w.quantization, w.constant)
+        acc = sums.get(flags)
+        if acc is None or (w.key, *flags) in seen:
             continue
-        seen.add(w.key)
-        entry = by_dtype.setdefault(w.dtype, [0, 0])
-        entry[0] += w.size
-        entry[1] += w.nbytes
+        seen.add((w.key, *flags))
+        size = w.size
+        nbytes = int(size * dtype_bytes(w.dtype) + 0.999999)  # Weight.nbytes, without computing the size twice
+        acc[0] += size
+        acc[2] += nbytes
+        if w.trainable:
+            acc[1] += size
+        if flags == (False, False):
+            entry = by_dtype.setdefault(w.dtype, [0, 0])
+            entry[0] += size
+            entry[1] += nbytes
     dtype_rows = tuple(sorted(((d, n, b) for d, (n, b) in by_dtype.items()),
                               key=lambda r: (-r[2], r[0])))
-    quant = _count(all_weights, quantization=True)
-    quant = ParamCount(quant.params, 0, quant.params, quant.bytes)
+    params, trainable, nbytes = sums[(False, False)]
+    totals = ParamCount(params, trainable, params - trainable, nbytes)
+    quant, const = sums[(True, False)], sums[(False, True)]
     opt = _count(graph.optimizer_weights)
-    opt = ParamCount(opt.params, 0, opt.params, opt.bytes)
-    const = _count(all_weights, constant=True)
-    const = ParamCount(const.params, 0, const.params, const.bytes)
-    return ParamReport(layers, totals, dtype_rows, quant, opt, const)
-
+    return ParamReport(layers, totals, dtype_rows, ParamCount(quant[0], 0, quant[0], quant[2]),
+                       ParamCount(opt.params, 0, opt.params, opt.bytes), ParamCount(const[0], 0, const[0], const[2]))

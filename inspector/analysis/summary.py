@@ -38,6 +38,8 @@ class SummaryRow:
     notes: tuple[str, ...]
     last_call_shapes: tuple[Shape | None, ...] = ()
     """Shapes of the last call's outputs (Keras 3 prints these for a shared layer)."""
+    macs_formula: Poly | None = None
+    """The layer's MACs as a formula in symbolic dims, when they are one (``macs`` is then ``None``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ def is_sequential_like(graph: ModelGraph) -> bool:
     return True
 
 
-def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
+def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None = None) -> SummaryRow:
     return SummaryRow(
         name=layer.name,
         type=layer.type,
@@ -161,6 +163,7 @@ def _row(layer: Layer, params: ParamCount, macs: int | None) -> SummaryRow:
         weights=tuple(layer.weights),
         notes=tuple(layer.notes),
         last_call_shapes=tuple(layer.node_shapes[-1]) if layer.node_shapes else (),
+        macs_formula=formula,
     )
 
 
@@ -176,6 +179,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
     report = count_params(graph)
     per_layer = dict(report.layers)
     macs_by_layer: dict[str, int | None] = {}
+    formula_by_layer: dict[str, Poly] = {}
     macs_total: int | None = None
     macs_complete = False
     formula: Poly | None = None
@@ -185,6 +189,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
 
         mreport = count_macs(graph)
         macs_by_layer = dict(mreport.layers)
+        formula_by_layer = dict(mreport.layer_formulas)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
@@ -192,7 +197,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
     for lay in graph.layers:
         if graph.kind == "sequential" and lay.type == "InputLayer":
             continue  # Keras lists no InputLayer for a Sequential model
-        rows.append(_row(lay, per_layer[lay.name], macs_by_layer.get(lay.name)))
+        rows.append(_row(lay, per_layer[lay.name], macs_by_layer.get(lay.name), formula_by_layer.get(lay.name)))
     notes = list(graph.notes)
     for lay in graph.layers:
         notes.extend(f"{lay.name}: {note}" for note in lay.notes)

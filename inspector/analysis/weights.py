@@ -380,23 +380,36 @@ def _unit_analysis(x: np.ndarray, layout: KernelLayout) -> tuple[int, tuple[tupl
     group_id = np.arange(u) // per_group
     order = np.lexsort((fp[:, 0], group_id))
     groups: list[tuple[int, ...]] = []
-    i = 0
-    while i < u:
-        j = i + 1
-        while (j < u and group_id[order[j]] == group_id[order[i]]
-               and fp[order[j], 0] - fp[order[j - 1], 0] <= tol):
-            j += 1
-        if j - i > 1:
-            members = [int(k) for k in order[i:j] if int(k) not in zero]
-            buckets: dict[bytes, list[int]] = {}
-            for idx in members:
-                if any(abs(fp[idx, 1] - fp[m, 1]) <= tol for m in members if m != idx):
-                    digest = hashlib.blake2b(np.ascontiguousarray(x3[:, idx, :]).tobytes(),
-                                             digest_size=20).digest()
-                    buckets.setdefault(digest, []).append(idx)
-            groups.extend(tuple(sorted(g)) for g in buckets.values() if len(g) > 1)
-        i = j
+    for i, j in _runs(fp[order, 0], group_id[order], tol):
+        members = [k for k in order[i:j].tolist() if k not in zero]
+        buckets: dict[bytes, list[int]] = {}
+        for idx in _near_second(fp, members, tol):
+            digest = hashlib.blake2b(np.ascontiguousarray(x3[:, idx, :]).tobytes(), digest_size=20).digest()
+            buckets.setdefault(digest, []).append(idx)
+        groups.extend(tuple(sorted(g)) for g in buckets.values() if len(g) > 1)
     return len(zero), tuple(sorted(groups))
+
+
+def _runs(first: np.ndarray, group: np.ndarray, tol: float) -> list[tuple[int, int]]:
+    """(start, end) of every run of at least two sorted units in one group whose neighbouring first
+    fingerprints differ by at most ``tol`` (found with numpy: a row-block kernel has thousands of units)."""
+    linked = (np.diff(first) <= tol) & (group[1:] == group[:-1])
+    starts = np.concatenate(([0], np.flatnonzero(~linked) + 1))
+    ends = np.concatenate((starts[1:], [first.size]))
+    longer = ends - starts > 1
+    return list(zip(starts[longer].tolist(), ends[longer].tolist(), strict=True))
+
+
+def _near_second(fp: np.ndarray, members: list[int], tol: float) -> list[int]:
+    """The ``members`` whose second fingerprint is within ``tol`` of another member's, in order."""
+    if len(members) <= 16 or len(members) > 2048:  # small: plain Python is faster; big: no pairwise table
+        second_of = {m: float(fp[m, 1]) for m in members}
+        return [idx for idx in members
+                if any(abs(second_of[idx] - second_of[m]) <= tol for m in members if m != idx)]
+    second = fp[members, 1]
+    near = np.abs(second[:, None] - second[None, :]) <= tol
+    np.fill_diagonal(near, False)
+    return [idx for idx, hit in zip(members, near.any(axis=1), strict=True) if hit]
 
 
 def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = None,

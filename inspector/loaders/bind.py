@@ -7,8 +7,10 @@ included) becomes that ``dim_value`` before shape inference runs, so every shape
 downstream is concrete; a ``dim_param`` that is an exporter's expression (``batch*seq``,
 ``past_seq + 1``) is evaluated where its names are bound.
 
-Keras (and SavedModel): the only symbol is ``batch``, the leading ``None`` of every shape;
-other unknown dims (a ``None`` sequence length) are anonymous and cannot be bound.
+Keras (and SavedModel): the symbol ``batch`` is the leading ``None`` of every shape; other
+unknown dims (a ``None`` sequence length) are anonymous and cannot be bound, except ``seq``, the
+sequence length of a token model saved whole without wiring (a keras_hub ``Backbone``), whose
+MACs are a formula in it: its binding is kept in ``ModelGraph.metadata["bound_dims"]``.
 
 A name that is not a symbol of the model is a :class:`~inspector.errors.UsageError` naming
 the model's symbols, unless the caller collects the names it used (``found``: ``diff`` binds
@@ -22,6 +24,7 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import UsageError
 from ..ir import ModelGraph, Shape
+from ..vocab import BOUND_DIMS, SEQ_DIM
 
 __all__ = ["KERAS_BATCH", "MAX_DIM", "bind_graph", "bind_onnx", "onnx_symbols", "unknown_dims"]
 
@@ -159,9 +162,20 @@ def bind_graph(graph: ModelGraph, dims: Mapping[str, int], *, found: set[str] | 
             layers.append(lay)
             stack.extend(lay.subgraphs.values())
     has_batch = any(s and s[0] is None for lay in layers for call in lay.node_shapes for s in call)
-    dims = _check(dims, {KERAS_BATCH} if has_batch else set(), found)
-    if not dims:
+    symbols = ({KERAS_BATCH} if has_batch else set()) | ({SEQ_DIM} if _token_model(graph) else set())
+    dims = _check(dims, symbols, found)
+    if SEQ_DIM in dims:
+        graph.metadata[BOUND_DIMS] = {SEQ_DIM: dims[SEQ_DIM]}
+    if KERAS_BATCH not in dims:
         return
     batch = dims[KERAS_BATCH]
     for lay in layers:
         lay.node_shapes = [[_bound(s, batch) for s in call] for call in lay.node_shapes]
+
+
+def _token_model(graph: ModelGraph) -> bool:
+    """Whether ``graph`` is a Keras model saved whole without wiring whose weights hold an embedding
+    table: its MACs are a formula in ``seq`` (``analysis/macs_keras.py``), which ``--dim seq=N`` binds."""
+    return graph.kind == "subclassed" and any(
+        "embedding" in (lay.name + lay.type).lower() and any(len(w.shape) == 2 for w in lay.weights)
+        for lay in graph.layers)

@@ -24,7 +24,7 @@ from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from ..shapetext import format_output
 from ..units import readable_size
-from .macs_text import total_macs
+from .macs_text import layer_macs, total_macs
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -56,7 +56,7 @@ def _shape_cell(row: SummaryRow) -> str:
 
 
 def _macs_cell(row: SummaryRow) -> str:
-    return "?" if row.macs is None else str(row.macs)
+    return layer_macs(row, str)
 
 
 def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[int],

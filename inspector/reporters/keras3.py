@@ -34,7 +34,7 @@ from typing import Sequence
 from ..analysis.summary import Summary, SummaryRow
 from ..errors import UsageError
 from ..shapetext import format_output
-from .macs_text import total_macs
+from .macs_text import layer_macs, total_macs
 
 SEQUENTIAL = (88, (0.45, 0.80, 1.0))
 FUNCTIONAL = (108, (0.30, 0.56, 0.74, 1.0))
@@ -164,7 +164,7 @@ def _cells(row: SummaryRow, *, wide: bool, macs: bool) -> list[str]:
     cells = [f"{row.name} ({row.type})", format_output(shapes),
              f"{row.params.params:,}"]
     if macs:
-        cells.append("?" if row.macs is None else f"{row.macs:,}")
+        cells.append(layer_macs(row))
     if wide:
         cells.append(", ".join(str(c) for c in row.connections) or "-")
     return cells

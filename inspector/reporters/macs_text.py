@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from ..analysis.summary import Summary
+from typing import Callable
+
+from ..analysis.summary import Summary, SummaryRow
 from ..units import number
 
-__all__ = ["FORMULA_NOTE", "formula_note", "total_macs"]
+__all__ = ["FORMULA_NOTE", "formula_note", "layer_macs", "total_macs"]
 
 FORMULA_NOTE = "formula per sample; bind with --dim"
 """What follows a MACs formula: per sample (batch dims count 1), and how to get a number."""
@@ -24,3 +26,11 @@ def total_macs(summary: Summary) -> str:
 def formula_note(summary: Summary) -> str:
     """What a MACs formula is: per sample, bind with --dim, and a lower bound when layers are unknown."""
     return FORMULA_NOTE if summary.macs_formula_complete else f"lower bound: some layers unknown; {FORMULA_NOTE}"
+
+
+def layer_macs(row: SummaryRow, show: Callable[[int], str] = number) -> str:
+    """A layer's MACs cell: the number (``show`` writes it), the formula when symbolic dims make
+    the layer's MACs one (``32768·seq + 128·seq²``), else ``?``."""
+    if row.macs is not None:
+        return show(row.macs)
+    return "?" if row.macs_formula is None else row.macs_formula.text()

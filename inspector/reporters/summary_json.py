@@ -15,7 +15,7 @@ def as_dict(summary: Summary) -> dict[str, Any]:
     layers = []
     for row in summary.rows:
         p = row.params
-        layers.append({
+        entry: dict[str, Any] = {
             "name": row.name,
             "type": row.type,
             "output_shapes": [shape_json(s) for s in row.output_shapes],
@@ -26,7 +26,10 @@ def as_dict(summary: Summary) -> dict[str, Any]:
             "weights": [{"name": w.name, "role": w.role, "shape": list(w.shape), "dtype": w.dtype,
                          "trainable": w.trainable} for w in row.weights],
             "macs": row.macs,
-        })
+        }
+        if row.macs_formula is not None:
+            entry["macs_formula"] = {**row.macs_formula.as_dict(), "complete": True}
+        layers.append(entry)
     t = summary.totals
     totals = {
         "params": t.params, "trainable": t.trainable, "non_trainable": t.non_trainable, "bytes": t.bytes,

@@ -12,9 +12,8 @@ import io
 from ..analysis.summary import Summary, SummaryRow
 from ..shapetext import format_output
 from ..textsafe import csv_row
-from ..units import number
 from ..units import readable_size as human_bytes
-from .macs_text import total_macs
+from .macs_text import layer_macs, total_macs
 
 
 def _shape(row: SummaryRow) -> str:
@@ -33,7 +32,7 @@ def _columns(summary: Summary, macs: bool) -> list[str]:
 def _cells(summary: Summary, row: SummaryRow, macs: bool, *, sep: str = "\n") -> list[str]:
     cells = [row.name, row.type, _shape(row), f"{row.params.params:,}", f"{row.params.trainable:,}"]
     if macs:
-        cells.append(number(row.macs))
+        cells.append(layer_macs(row))
     if not summary.sequential_like:
         cells.append(sep.join(str(c) for c in row.connections))
     return cells

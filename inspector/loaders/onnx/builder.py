@@ -13,7 +13,8 @@ from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, Securi
 from ...isolation import one_line
 from ...limits import Limits
 from ...pathsafety import resolve_inside
-from . import inference, shapefold, wire
+from . import inference, lite, shapefold, wire
+from .budget import check_function_fan_out
 from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
@@ -42,6 +43,7 @@ class Builder:
     def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
         self.path = path
+        self.folder = path.parent
         self.limits = lim
         self.model = model
         self.stripped = stripped
@@ -55,6 +57,8 @@ class Builder:
         self.fold_budget = FoldBudget()
         self.referenced: set[str] = set()
         self._schemas: dict[tuple[str, str, int], Any] = {}
+        self._role_names: dict[tuple[str, str, int, int], list[str]] = {}
+        self._resolved: dict[str, tuple[Path | None, str | None]] = {}
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
@@ -73,6 +77,7 @@ class Builder:
     def build(self) -> ModelGraph:
         model = self.model
         check_counts(model, self.limits)
+        check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
         if self.do_infer:
             model = self._infer(model)
         self.model = model
@@ -402,7 +407,10 @@ class Builder:
         info["tensors"] += 1
         if length is not None:
             info["bytes"] += length
-        resolved, reason = resolve_inside(self.path.parent, location)
+        checked = self._resolved.get(location)
+        if checked is None:  # the path checks (lstat of every component) once per data file, not per tensor
+            checked = self._resolved[location] = resolve_inside(self.folder, location)
+        resolved, reason = checked
         if resolved is None:
             info["status"] = f"refused: {reason}"
             self._refused.setdefault(location, (name, str(reason)))
@@ -421,7 +429,7 @@ class Builder:
             except OSError:
                 info["status"] = "missing"
                 self.notes.append(f"External data file {location!r} is missing next to the model.")
-        return ext, external_reader(self.path.parent, location, offset, length, dims, data_type, name)
+        return ext, external_reader(self.folder, location, offset, length, dims, data_type, name)
 
     def _constant_node_sources(self, node: Any, scope: Scope) -> Const | None:
         out = node.output[0] if node.output else ""
@@ -462,9 +470,9 @@ class Builder:
             return False
         if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
             return False
-        if (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
+        if self.function_protos and (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
             return False
-        if any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
+        if node.attribute and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
             return False
         if op == "Constant":
             return True
@@ -662,6 +670,8 @@ class Builder:
         """Queue the node's sub-graphs (``If``/``Loop``/``Scan`` bodies) and attach a called function's body."""
         lname = layer.name
         for a in node.attribute:
+            if a.type not in (0, 5, 10):
+                continue
             subs = []
             if a.type == 5 or (a.type == 0 and a.HasField("g")):
                 subs = [(a.name, a.g)]
@@ -675,6 +685,8 @@ class Builder:
                 layer.subgraphs[key] = sub
                 queue.append(Task(g, sub, scope, f"{scope.key_prefix}{lname}/{key}/", scope.opsets,
                                   task.depth + 1))
+        if not self.functions:
+            return
         fkey = (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
         if fkey in self.functions:
             if fkey in self.cyclic_functions:
@@ -748,15 +760,20 @@ class Builder:
 
     def _roles(self, op: str, domain: str, n: int, opsets: dict[str, int]) -> list[str]:
         version = opsets.get(domain, opsets.get("ai.onnx" if domain == "" else domain, 0)) or 0
+        named = self._role_names.get((op, domain, version, n))
+        if named is None:
+            named = self._role_names[(op, domain, version, n)] = self._schema_roles(op, domain, version, n)
+        return named
+
+    def _schema_roles(self, op: str, domain: str, version: int, n: int) -> list[str]:
+        """The operator schema's names of ``n`` input positions (``input_<i>`` past a known schema)."""
         key = (op, domain, version)
         schema = self._schemas.get(key, False)
         if schema is False:
             schema = None
             if version:
                 try:
-                    from onnx import defs
-
-                    schema = defs.get_schema(op, version, domain)
+                    schema = lite.get_schema(op, version, domain)
                 except Exception:  # noqa: BLE001 - unknown or custom op
                     schema = None
             self._schemas[key] = schema

@@ -39,19 +39,12 @@ _PROPAGATING = frozenset({"Add", "Sub", "Mul", "Div", "Concat", "Gather", "Slice
 def _prepare() -> isolation.Serve:
     """In the parent, before the helper is forked: onnx's schema registry initialized,
     and the function the helper serves (model bytes, data propagation → inferred model bytes)."""
-    from onnx import defs, shape_inference
+    from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
 
-    defs.get_schema("Relu", 1)  # onnx's schema registry is initialized before the fork
-    infer = getattr(getattr(shape_inference, "C", None), "infer_shapes", None)
-    if infer is None:  # pragma: no cover - another onnx layout
-        def serve(data: bytes, prop: int) -> bytes:
-            model = shape_inference.infer_shapes(data, check_type=False, strict_mode=False, data_prop=bool(prop))
-            answer: bytes = model.SerializeToString()
-            return answer
-        return serve
+    lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
 
     def serve_c(data: bytes, prop: int) -> bytes:
-        return infer(data, False, False, bool(prop))  # type: ignore[no-any-return]
+        return lite.infer_shapes_bytes(data, bool(prop))
 
     return serve_c
 
@@ -67,8 +60,7 @@ def prepare() -> None:
 
 def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
     """``onnx.shape_inference.infer_shapes(model)``, or why it failed (a string)."""
-    import onnx
-    from onnx import shape_inference
+    from . import lite
 
     if data_prop:
         hazard = data_prop_hazard(model.graph)
@@ -83,11 +75,13 @@ def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
         if len(outcome) > min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES):
             return (f"it produced {len(outcome):,} bytes of shapes for a {size:,}-byte graph, "
                     "which declares tensors of absurd rank")
-        inferred = onnx.ModelProto()
+        inferred = lite.model_proto()
         inferred.ParseFromString(outcome)
         _UNRESOLVED.clear()
         _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
         return inferred
+    from onnx import shape_inference
+
     try:
         return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
     except MemoryError:

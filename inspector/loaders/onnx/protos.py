@@ -92,12 +92,41 @@ def small_value(t: Any) -> Any:
     location against the working directory, not the model's folder."""
     if t.data_location == 1 or t.data_type == 8:
         return None
-    from onnx import numpy_helper
-
     try:
+        plain = _plain_value(t)
+        if plain is not None:
+            return plain
+        from onnx import numpy_helper
+
         return numpy_helper.to_array(t)
     except (ValueError, TypeError, KeyError, IndexError):  # inconsistent dims, data and dtype
         return None
+
+
+# Data types numpy reads from ``raw_data`` as they are (little-endian), and the typed field that holds
+# each of the common ones otherwise: these need no ``import onnx`` (whose helper imports ml_dtypes).
+_RAW_NUMPY = {1: "<f4", 2: "u1", 3: "i1", 4: "<u2", 5: "<i2", 6: "<i4", 7: "<i8", 9: "?", 10: "<f2", 11: "<f8",
+              12: "<u4", 13: "<u8"}
+_TYPED_FIELD = {1: ("float_data", "float32"), 6: ("int32_data", "int32"), 7: ("int64_data", "int64"),
+                11: ("double_data", "float64")}
+
+
+def _plain_value(t: Any) -> Any:
+    """``numpy_helper.to_array(t)`` for the common data types (same values, dtype and shape), or ``None``
+    for the others; raises ``ValueError`` when the data does not fit the dims, as onnx does."""
+    import numpy as np
+
+    code = int(t.data_type)
+    dims = tuple(int(d) for d in t.dims)
+    if t.HasField("raw_data"):
+        dtype = _RAW_NUMPY.get(code)
+        if dtype is None:
+            return None
+        return np.frombuffer(t.raw_data, dtype=dtype).reshape(dims).copy()
+    typed = _TYPED_FIELD.get(code)
+    if typed is None:
+        return None
+    return np.asarray(getattr(t, typed[0]), dtype=typed[1]).reshape(dims)
 
 
 def _tensor_desc(t: Any) -> dict[str, Any]:

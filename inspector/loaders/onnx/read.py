@@ -12,7 +12,7 @@ from ...errors import InspectorError, LimitExceeded, ModelLoadError, Unsupported
 from ...ir import ModelGraph
 from ...isolation import one_line
 from ...limits import Limits, hint
-from . import inference, wire
+from . import inference, lite, wire
 from .builder import Builder
 from .external import check_reachable
 from .wire import PROTOBUF_MAX_BYTES
@@ -286,12 +286,11 @@ def _check_text_nesting(data: bytes, limit: int) -> None:
 
 
 def _load_binary(path: Path, lim: Limits) -> Any:
-    import onnx
     from google.protobuf.message import DecodeError
 
     try:
         stripped = wire.strip_file(path, max_depth=lim.proto_depth,
-                                        max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES))
+                                   max_bytes=min(lim.proto_bytes, PROTOBUF_MAX_BYTES), max_nodes=lim.onnx_nodes)
     except wire.StructureTooLarge as exc:
         if exc.limit >= PROTOBUF_MAX_BYTES:
             raise ModelLoadError(
@@ -303,7 +302,7 @@ def _load_binary(path: Path, lim: Limits) -> Any:
         raise ModelLoadError(str(exc)) from None
     except OSError as exc:
         raise ModelLoadError(f"cannot be read: {exc.strerror or exc}") from None
-    model = onnx.ModelProto()
+    model = lite.model_proto()  # not ``import onnx``: see lite.py
     try:
         model.ParseFromString(stripped.data)
     except (DecodeError, RuntimeError, ValueError) as exc:

@@ -61,6 +61,8 @@ _CHILDREN: dict[int, dict[int, int]] = {
 }
 # TensorProto fields that carry element data: float_data, int32_data, string_data,
 # int64_data, raw_data, double_data, uint64_data.
+_NODE_FIELD = {_GRAPH: 1, _FUNCTION: 7}
+"""The field holding the nodes of a GraphProto and of a FunctionProto."""
 _TENSOR_DATA_FIELDS = frozenset({4, 5, 6, 7, 9, 10, 11})
 _TENSOR_RAW_DATA = 9
 _TENSOR_EXTERNAL_DATA = 13
@@ -185,10 +187,14 @@ _EXTERNAL_FLAG = _encode_varint(_TENSOR_DATA_LOCATION << 3 | 0) + _encode_varint
 
 
 class _Stripper:
-    def __init__(self, reader: _Reader, *, max_depth: int, max_bytes: int) -> None:
+    def __init__(self, reader: _Reader, *, max_depth: int, max_bytes: int, max_nodes: int | None = None) -> None:
         self.r = reader
         self.max_depth = max_depth
         self.max_bytes = max_bytes
+        self.max_nodes = max_nodes
+        self.nodes = 0
+        """Nodes seen so far in the graphs and functions walked (nodes of small nested graphs are not
+        walked: the loader counts every node again after parsing)."""
         self.inline: dict[str, InlineTensor] = {}
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
@@ -206,6 +212,7 @@ class _Stripper:
                 f"{hint('proto_depth')}")
         r = self.r
         children = _CHILDREN.get(kind, {})
+        node_field = _NODE_FIELD.get(kind, 0) if self.max_nodes is not None else 0
         chunks: list[Any] = []
         kept = 0  # bytes in ``chunks``: no message of the output may exceed max_bytes
         changed = False
@@ -229,6 +236,8 @@ class _Stripper:
                 pos += length
                 if pos > end:
                     break
+                if number == node_field:
+                    self.count_node()
                 child = children.get(number)
                 if child is not None and length >= INLINE_THRESHOLD:
                     if child == _TENSOR:
@@ -262,6 +271,14 @@ class _Stripper:
         if end > copy_from:
             chunks.append(r.bytes(copy_from, end))
         return b"".join(chunks)
+
+    def count_node(self) -> None:
+        """One more node: past ``max_nodes`` the file is refused before protobuf parses anything."""
+        self.nodes += 1
+        if self.max_nodes is not None and self.nodes > self.max_nodes:
+            raise LimitExceeded(
+                f"has more than {self.max_nodes:,} nodes in its graphs, sub-graphs and functions, past the "
+                f"onnx_nodes limit; {hint('onnx_nodes')}")
 
     def tensor(self, start: int, end: int) -> bytes | None:
         """A ``TensorProto`` without its element data, marked as external data
@@ -315,17 +332,18 @@ class _Stripper:
 
 
 def strip_file(path: Path, *, max_depth: int = DEFAULTS.proto_depth,
-               max_bytes: int = min(DEFAULTS.proto_bytes, PROTOBUF_MAX_BYTES)) -> StrippedModel:
+               max_bytes: int = min(DEFAULTS.proto_bytes, PROTOBUF_MAX_BYTES),
+               max_nodes: int | None = None) -> StrippedModel:
     """Return the ``ModelProto`` bytes of ``path`` with big tensors replaced by
     references.  Raises :class:`WireError` on malformed protobuf,
-    :class:`~inspector.errors.LimitExceeded` past ``max_depth`` and
-    :class:`StructureTooLarge` when the result would exceed ``max_bytes``."""
+    :class:`~inspector.errors.LimitExceeded` past ``max_depth`` or past ``max_nodes`` nodes in the
+    graphs and functions walked, and :class:`StructureTooLarge` when the result would exceed ``max_bytes``."""
     with path.open("rb") as fh:
         size = fh.seek(0, 2)
         if size == 0:
             raise ModelLoadError("is empty (0 bytes): not an ONNX model")
         reader = _Reader(fh.fileno(), size)
-        stripper = _Stripper(reader, max_depth=max_depth, max_bytes=max_bytes)
+        stripper = _Stripper(reader, max_depth=max_depth, max_bytes=max_bytes, max_nodes=max_nodes)
         try:
             body = stripper.message(_MODEL, 0, size, 0)
         except RecursionError:  # only with a proto_depth raised far past protobuf's own 100 levels

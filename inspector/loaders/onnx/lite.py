@@ -1,0 +1,77 @@
+"""onnx's protobuf classes and its C++ extension (operator schemas, shape inference) without running
+``onnx/__init__.py``, which imports ``onnx.helper`` and through it ``ml_dtypes`` (0.9 s with ml_dtypes 0.7).
+
+The generated ``onnx_ml_pb2`` module and the ``onnx_cpp2py_export`` extension are loaded from the installed
+onnx package's folder under their own module names, so a later ``import onnx`` (text models, tensor readers
+for exotic dtypes, the probe) finds and reuses them: there is one ``ModelProto`` class either way.  When the
+package looks different (another layout, a build without the ML proto), this falls back to ``import onnx``.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_PB2 = "onnx.onnx_ml_pb2"
+_EXT = "onnx.onnx_cpp2py_export"
+
+
+def _load(name: str, spec: importlib.machinery.ModuleSpec | None) -> ModuleType:
+    if spec is None or spec.loader is None:
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@lru_cache(maxsize=None)
+def _modules() -> tuple[ModuleType, ModuleType]:
+    """(``onnx.onnx_ml_pb2``, ``onnx.onnx_cpp2py_export``), loaded once."""
+    pb2, ext = sys.modules.get(_PB2), sys.modules.get(_EXT)
+    if pb2 is not None and ext is not None:
+        return pb2, ext
+    try:
+        spec = importlib.util.find_spec("onnx")
+        if spec is None or not spec.submodule_search_locations or "onnx" in sys.modules:
+            raise ImportError("onnx")
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        if ext is None:
+            [so] = [p for p in folder.glob("onnx_cpp2py_export*") if p.is_file() and p.suffix in (".so", ".pyd")]
+            loader = importlib.machinery.ExtensionFileLoader(_EXT, str(so))
+            ext = _load(_EXT, importlib.util.spec_from_loader(_EXT, loader))
+        if not getattr(ext, "ONNX_ML", False):
+            raise ImportError("onnx built without ONNX_ML")
+        if pb2 is None:
+            pb2 = _load(_PB2, importlib.util.spec_from_file_location(_PB2, folder / "onnx_ml_pb2.py"))
+        return pb2, ext
+    except (ImportError, OSError, ValueError, AttributeError):
+        import onnx
+        import onnx.onnx_cpp2py_export as cpp
+
+        return onnx.onnx_ml_pb2, cpp
+
+
+def model_proto() -> Any:
+    """A new, empty ``onnx.ModelProto``."""
+    return _modules()[0].ModelProto()
+
+
+def get_schema(op: str, version: int, domain: str) -> Any:
+    """``onnx.defs.get_schema``: the operator schema (raises for an unknown operator)."""
+    return _modules()[1].defs.get_schema(op, version, domain)
+
+
+def infer_shapes_bytes(data: bytes, data_prop: bool) -> bytes:
+    """onnx's C++ shape inference on a serialized model (no type check, not strict)."""
+    answer: bytes = _modules()[1].shape_inference.infer_shapes(data, False, False, data_prop)
+    return answer
