@@ -13,13 +13,21 @@ from typing import Callable, Iterable
 
 from .errors import FileError, InspectorError
 from .ir import ModelGraph
+from .remote import is_remote
 
 
-def load_graph(path: str) -> ModelGraph:
-    """Load one model, tagging any error with its path (:class:`FileError`)."""
+def load_graph(path: str, *, metadata_only: bool = False) -> ModelGraph:
+    """Load one model, tagging any error with its path (:class:`FileError`).  A remote
+    URL (``s3://``, ``gs://``, ``https://``) is read by byte ranges (:mod:`inspector.remote`):
+    only the metadata when ``metadata_only`` (nothing will read tensors), else the whole object."""
     from .loaders import load
 
     try:
+        if is_remote(path):
+            from . import remote
+
+            graph: ModelGraph = remote.load(path, metadata_only=metadata_only)
+            return graph
         return load(Path(path))
     except InspectorError as exc:
         raise FileError(path, exc) from exc
