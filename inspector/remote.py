@@ -65,14 +65,12 @@ def _filesystem(url: str) -> tuple[Any, str]:
     try:
         from fsspec.core import url_to_fs
     except ImportError:
-        raise MissingDependency(
-            "reading remote models needs fsspec: pip install 'dl-inspector[remote]'") from None
+        raise MissingDependency("reading remote models", extra="remote", package="fsspec") from None
     try:
         return url_to_fs(url)  # type: ignore[no-any-return]
     except ImportError as exc:
-        raise MissingDependency(
-            f"reading {url.split('://', 1)[0]}:// needs its fsspec backend ({exc}): "
-            "pip install 'dl-inspector[remote]'") from None
+        raise MissingDependency(f"reading {url.split('://', 1)[0]}:// URLs", extra="remote",
+                                package=f"its fsspec backend ({exc})") from None
     except ValueError as exc:
         raise UnsupportedFormat(f"is not a storage URL inspector can read ({exc})") from None
 
@@ -380,7 +378,7 @@ def _external_data(url: str, local: Path, folder: Path) -> tuple[int, int]:
         import onnx
 
         model = onnx.ModelProto()
-        model.ParseFromString(stripped.body)
+        model.ParseFromString(stripped.data)
     except Exception:  # noqa: BLE001 - the loader reports it
         return 0, 0
     fetched = requests = 0

@@ -170,6 +170,9 @@ def test_external_data_inside_the_prefix_is_read(s3, cli, tmp_path):
     want, got = cli("lint", "-f", "json", str(local)), cli("lint", "-f", "json", url)
     assert got.code == want.code, got.err
     assert got.out.replace(url, "P") == want.out.replace(str(local), "P")
+    staged = _last_fetch()
+    assert (staged.folder / "w.bin").read_bytes() == (tmp_path / "w.bin").read_bytes()
+    assert staged.fetched == staged.size + (tmp_path / "w.bin").stat().st_size
 
 
 @pytest.mark.parametrize("location", ["../w.bin", "/etc/passwd"])
