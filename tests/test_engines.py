@@ -133,3 +133,17 @@ def test_run_inventory_lists_remote_prefixes(monkeypatch, models):
     rows = engines.run_inventory(["s3://b/m/", models[0]], Options(), func=fake, failed=failed)
     assert [r.path for r in rows] == sorted(["s3://b/m/x.onnx", "s3://b/m/a.keras", models[0]])
     assert seen == [r.path for r in rows]
+
+
+def test_engine_options():
+    import argparse
+
+    from inspector.commands._options import add_engine_options
+
+    p = argparse.ArgumentParser()
+    add_engine_options(p)
+    assert vars(p.parse_args([])) == {"engine": "local", "scheduler": None}
+    args = p.parse_args(["--engine", "dask", "--scheduler", "tcp://h:8786"])
+    assert (args.engine, args.scheduler) == ("dask", "tcp://h:8786")
+    with pytest.raises(SystemExit):
+        p.parse_args(["--engine", "ray"])
