@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
 from .errors import FileError, InspectorError, ModelLoadError, UsageError
 from .ir import ModelGraph
+from .remote import is_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.macs import MacsReport
@@ -103,7 +104,7 @@ def opened(source: Source) -> Iterator[ModelGraph]:
 
         path = os.fspath(source)
         with _tagged(path):
-            graph = load_file(Path(path))
+            graph = _load_remote(path) if is_remote(path) else load_file(Path(path))
         graph.path = path
         yield graph
         return
@@ -120,6 +121,14 @@ def opened(source: Source) -> Iterator[ModelGraph]:
         yield graph
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _load_remote(url: str) -> ModelGraph:
+    """A model in remote storage (``s3://``, ``gs://``, ``https://``): the whole object, by ranges."""
+    from . import remote
+
+    graph: ModelGraph = remote.load(url)
+    return graph
 
 
 def _detach(graph: ModelGraph) -> None:

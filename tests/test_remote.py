@@ -276,3 +276,14 @@ def test_https_style_range_server(cli, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_python_api_reads_remote_models(s3):
+    from inspector import api
+
+    local = saved_model("layer_zoo", "keras")
+    url = _upload(s3, local, "api/zoo.keras")
+    here, there = api.summary(str(local)).to_dict(), api.summary(url).to_dict()
+    assert there["model"]["path"] == url
+    here["model"]["path"] = url
+    assert there == here
