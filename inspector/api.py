@@ -124,7 +124,8 @@ def opened(source: Source) -> Iterator[ModelGraph]:
 
 
 def _load_remote(url: str) -> ModelGraph:
-    """A model in remote storage (``s3://``, ``gs://``, ``https://``): the whole object, by ranges."""
+    """A model in remote storage (``s3://``, ``gs://``, ``https://``): its metadata by byte ranges,
+    the rest when a tensor is read."""
     from . import remote
 
     graph: ModelGraph = remote.load(url)

@@ -16,17 +16,17 @@ from .ir import ModelGraph
 from .remote import is_remote
 
 
-def load_graph(path: str, *, metadata_only: bool = False) -> ModelGraph:
+def load_graph(path: str) -> ModelGraph:
     """Load one model, tagging any error with its path (:class:`FileError`).  A remote
     URL (``s3://``, ``gs://``, ``https://``) is read by byte ranges (:mod:`inspector.remote`):
-    only the metadata when ``metadata_only`` (nothing will read tensors), else the whole object."""
+    the metadata now, the rest only when a tensor is read."""
     from .loaders import load
 
     try:
         if is_remote(path):
             from . import remote
 
-            graph: ModelGraph = remote.load(path, metadata_only=metadata_only)
+            graph: ModelGraph = remote.load(path)
             return graph
         return load(Path(path))
     except InspectorError as exc:

@@ -8,7 +8,7 @@ hole (a sparse file: no disk space, reads as zeros).  The ordinary local loaders
 then read the staged file, so the security checks, limits and exit codes are
 exactly those of a local file.
 
-What is fetched for metadata (``summary``'s text formats):
+What is fetched when a model is loaded (the metadata):
 
 * ``.keras`` zip: the end-of-central-directory record, the central directory,
   ``config.json``, ``metadata.json`` and the HDF5 metadata of a stored
@@ -17,9 +17,10 @@ What is fetched for metadata (``summary``'s text formats):
 * ONNX: the protobuf with tensor payloads skipped by their length prefixes
   (:func:`inspector.loaders.onnx.wire.strip_stream`); external data stays unread.
 
-Commands that read tensors (``lint``, ``info``, JSON summaries, ``report``) stage
-the whole object instead (fetched in ranges of :data:`CHUNK` bytes), plus an ONNX
-model's external-data files, each confined to the model's own prefix
+The first tensor read (``lint``, the duplicate check of ``info`` and JSON summaries,
+``report``) fetches the rest of the object into the staged file (in ranges of
+:data:`CHUNK` bytes), plus an ONNX model's external-data files, each confined to the
+model's own prefix
 (:func:`confine`; a name outside the prefix is never fetched, and the loader
 reports it as it does for a local file).  SavedModel folders are not read remotely (one clear error).
 """
@@ -188,18 +189,52 @@ class _Window(io.RawIOBase):
         return len(data)
 
 
+@dataclass
+class Fetch:
+    """The running tally of one staged model: bytes and range requests so far, and
+    whether the whole object (and its external data) is on disk yet."""
+
+    fetched: int = 0
+    requests: int = 0
+    complete: bool = False
+
+
 @dataclass(frozen=True)
 class Staged:
     """A remote model staged locally: ``path`` (inside the private folder ``folder``),
-    the object's ``size``, and the bytes and range requests it took."""
+    the object's ``size``, and what fetching it took so far (``fetch``)."""
 
     url: str
     path: Path
     folder: Path
     size: int
-    fetched: int
-    requests: int
+    fetch: Fetch
     metadata_only: bool
+
+    @property
+    def fetched(self) -> int:
+        return self.fetch.fetched
+
+    @property
+    def requests(self) -> int:
+        return self.fetch.requests
+
+    def complete(self) -> None:
+        """Fetch the rest of the object (and an ONNX model's external data) into the staged
+        file, in place: readers opened on it see the whole file from now on."""
+        if self.fetch.complete:
+            return
+        fs, path, size = _open(self.url)
+        if size != self.size:
+            raise ModelLoadError("changed in remote storage while being read")
+        got, calls = _download(fs, path, size, self.path, mode="r+b")
+        self.fetch.fetched += got
+        self.fetch.requests += calls
+        if self.path.name.lower().endswith(".onnx"):
+            got, calls = _external_data(self.url, self.path, self.folder)
+            self.fetch.fetched += got
+            self.fetch.requests += calls
+        self.fetch.complete = True
 
 
 def confine(base_url: str, name: str) -> str:
@@ -245,16 +280,12 @@ def stage(url: str, *, metadata_only: bool) -> Staged:
         name = posixpath.basename(path.rstrip("/")) or "model"
         local = folder / name
         rf = RangeFile(fs, path, size)
-        if metadata_only:
-            _touch_metadata(rf)
-            _write_sparse(local, rf)
-            fetched, requests = rf.fetched, rf.requests
-        else:
-            fetched, requests = _download(fs, path, size, local)
-            if name.lower().endswith(".onnx"):
-                more, calls = _external_data(url, local, folder)
-                fetched, requests = fetched + more, requests + calls
-        return Staged(url, local, folder, size, fetched, requests, metadata_only)
+        _touch_metadata(rf)
+        _write_sparse(local, rf)
+        staged = Staged(url, local, folder, size, Fetch(rf.fetched, rf.requests), metadata_only)
+        if not metadata_only:
+            staged.complete()
+        return staged
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -273,9 +304,9 @@ def _write_sparse(local: Path, rf: RangeFile) -> None:
             out.write(data)
 
 
-def _download(fs: Any, path: str, size: int, local: Path) -> tuple[int, int]:
+def _download(fs: Any, path: str, size: int, local: Path, *, mode: str = "wb") -> tuple[int, int]:
     fetched = requests = 0
-    with open(local, "wb") as out:
+    with open(local, mode) as out:
         for start in range(0, size, CHUNK):
             end = min(size, start + CHUNK)
             try:
@@ -432,10 +463,13 @@ def list_models(prefix: str) -> list[str]:
     return [p if "://" in p else f"{scheme}://{p}" for p in names]
 
 
-def load(url: str, *, metadata_only: bool = False) -> Any:
+def load(url: str, *, metadata_only: bool = True) -> Any:
     """Load the remote model ``url`` into a ``ModelGraph`` (staged, then read by the
-    local loaders).  Tensors read later come from the staged copy, so it is kept while
-    the :data:`KEEP` most recent remote models may still be in use, and removed at exit."""
+    local loaders).  With ``metadata_only`` only the metadata is fetched now; the first
+    tensor read (``Weight.read()``: lint, duplicates, statistics) fetches the rest of
+    the object first (:meth:`Staged.complete`).  Tensors come from the staged copy, so
+    it is kept while the :data:`KEEP` most recent remote models may still be in use, and
+    removed at exit."""
     from .loaders import load as load_local
 
     staged = stage(url, metadata_only=metadata_only)
@@ -445,8 +479,20 @@ def load(url: str, *, metadata_only: bool = False) -> Any:
         release(staged)
         raise
     graph.path = url
+    if not staged.fetch.complete:
+        for weight in [*graph.iter_weights(), *graph.optimizer_weights]:
+            if weight.reader is not None:
+                weight.reader = _completing(weight.reader, staged)
     _remember(staged)
     return graph
+
+
+def _completing(reader: Any, staged: Staged) -> Any:
+    def read() -> Any:
+        staged.complete()
+        return reader()
+
+    return read
 
 
 KEEP = 8

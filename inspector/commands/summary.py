@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = ModelOutputs(args.output, fmt=args.format)
 
     def one(path: str) -> int:
-        graph = load_graph(path, metadata_only=args.format != "json")  # JSON reads tensors (duplicates)
+        graph = load_graph(path)
         # Several models in JSON: one compact document per line (JSON Lines).
         outputs.add(render(graph, fmt=args.format, macs=args.macs, line_length=args.line_length,
                            positions=args.positions, compact=len(args.models) > 1))
