@@ -18,7 +18,6 @@ import contextlib
 import io
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,15 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _models import build_resnet50  # noqa: E402
-
-
-def build_h5(folder: Path) -> Path:
-    path = folder / "resnet50.h5"
-    if not path.exists():
-        code = ("import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
-                "keras.applications.ResNet50(weights=None).save(sys.argv[1])")
-        subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
-    return path
 
 
 def build_onnx(folder: Path, source: str) -> Path:
@@ -64,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "inspector-bench")
     args = ap.parse_args(argv)
     args.folder.mkdir(parents=True, exist_ok=True)
-    models = [build_resnet50(args.folder), build_h5(args.folder), build_onnx(args.folder, args.source)]
+    models = [build_resnet50(args.folder), build_resnet50(args.folder, ".h5"), build_onnx(args.folder, args.source)]
 
     import s3fs
     from moto.server import ThreadedMotoServer

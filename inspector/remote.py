@@ -85,7 +85,30 @@ def _missing(exc: BaseException) -> ModelLoadError:
     return ModelLoadError(f"cannot be read from remote storage ({reason[:160]})")
 
 
-class RangeFile(io.RawIOBase):
+class _Seekable(io.RawIOBase):
+    """A read-only, seekable file object of ``self.size`` bytes; subclasses implement ``readinto``."""
+
+    size = 0
+    _pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + pos < 0:
+            raise OSError("negative seek position")
+        self._pos = base + pos
+        return self._pos
+
+
+class RangeFile(_Seekable):
     """A read-only, seekable file object over a remote object: every read is served
     from aligned blocks of ``block`` bytes, each fetched once by a range request.
 
@@ -103,22 +126,6 @@ class RangeFile(io.RawIOBase):
         self._lock = threading.Lock()
         self.fetched = 0
         self.requests = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + pos < 0:
-            raise OSError("negative seek position")
-        self._pos = base + pos
-        return self._pos
 
     def _get(self, index: int) -> bytes:
         data = self._cache.get(index)
@@ -159,30 +166,16 @@ class RangeFile(io.RawIOBase):
             yield index * self._block, data
 
 
-class _Window(io.RawIOBase):
-    """A seekable window ``[offset, offset + size)`` on another seekable file (a stored zip member)."""
+class _Window(_Seekable):
+    """A seekable window ``[offset, offset + size)`` on a :class:`RangeFile` (a stored zip member)."""
 
     def __init__(self, base: RangeFile, offset: int, size: int) -> None:
         super().__init__()
-        self._base, self._offset, self._size, self._pos = base, offset, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + pos)
-        return self._pos
+        self._base, self._offset, self.size, self._pos = base, offset, size, 0
 
     def readinto(self, buf: Any) -> int:
         view = memoryview(buf).cast("B")
-        n = min(len(view), max(0, self._size - self._pos))
+        n = min(len(view), max(0, self.size - self._pos))
         data = self._base.pread(n, self._offset + self._pos)
         view[:len(data)] = data
         self._pos += len(data)
