@@ -147,3 +147,11 @@ def test_engine_options():
     assert (args.engine, args.scheduler) == ("dask", "tcp://h:8786")
     with pytest.raises(SystemExit):
         p.parse_args(["--engine", "ray"])
+
+
+def test_engine_dask_starts_a_local_cluster_of_processes(models):
+    """No --scheduler: a LocalCluster of worker processes (the function and options are pickled)."""
+    from inspector.engines import run_tasks
+
+    there = run_tasks(row, models, Options(), engine="dask", failed=failed)
+    assert there == run_tasks(row, models, Options(), failed=failed)
