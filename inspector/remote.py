@@ -508,3 +508,14 @@ def _remember(staged: Staged) -> None:
 def _release_all() -> None:
     while LAST_FETCH:
         release(LAST_FETCH.pop())
+
+
+def local_copy(url: str) -> Path:
+    """The complete local copy of the remote model ``url`` loaded most recently (its rest
+    fetched now if needed; ``inspector scan`` hashes it and takes its size); a
+    :class:`ModelLoadError` when ``url`` was not loaded by :func:`load` lately."""
+    for staged in reversed(LAST_FETCH):
+        if staged.url == url:
+            staged.complete()
+            return staged.path
+    raise ModelLoadError("has not been loaded: load it before asking for its local copy")

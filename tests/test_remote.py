@@ -296,3 +296,16 @@ def test_python_api_reads_remote_models(s3):
     assert there["model"]["path"] == url
     here["model"]["path"] = url
     assert there == here
+
+
+def test_local_copy_is_the_whole_object(s3, tmp_path):
+    from inspector import remote
+    from inspector.errors import ModelLoadError
+
+    local = _big_onnx(tmp_path / "mm.onnx")
+    url = _upload(s3, local, "copy/mm.onnx")
+    remote.load(url)
+    assert not _last_fetch().fetch.complete
+    assert remote.local_copy(url).read_bytes() == local.read_bytes()
+    with pytest.raises(ModelLoadError):
+        remote.local_copy(f"s3://{BUCKET}/copy/other.onnx")
