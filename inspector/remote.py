@@ -126,6 +126,8 @@ class RangeFile(_Seekable):
         self._lock = threading.Lock()
         self.fetched = 0
         self.requests = 0
+        self.error: ModelLoadError | None = None
+        """The first failed range request (readers such as h5py turn it into their own error)."""
 
     def _get(self, index: int) -> bytes:
         data = self._cache.get(index)
@@ -135,7 +137,8 @@ class RangeFile(_Seekable):
             try:
                 data = bytes(self._fs.cat_file(self._path, start=start, end=end))
             except Exception as exc:  # noqa: BLE001 - any transport error is one line
-                raise _missing(exc) from None
+                self.error = _missing(exc)
+                raise self.error from None
             if len(data) != end - start:
                 raise ModelLoadError(f"changed in remote storage while being read (bytes {start}-{end})")
             self._cache[index] = data
@@ -274,6 +277,8 @@ def stage(url: str, *, metadata_only: bool) -> Staged:
         local = folder / name
         rf = RangeFile(fs, path, size)
         _touch_metadata(rf)
+        if rf.error is not None:  # a transport failure, not a damaged file
+            raise rf.error
         _write_sparse(local, rf)
         staged = Staged(url, local, folder, size, Fetch(rf.fetched, rf.requests), metadata_only)
         if not metadata_only:

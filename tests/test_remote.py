@@ -309,3 +309,25 @@ def test_local_copy_is_the_whole_object(s3, tmp_path):
     assert remote.local_copy(url).read_bytes() == local.read_bytes()
     with pytest.raises(ModelLoadError):
         remote.local_copy(f"s3://{BUCKET}/copy/other.onnx")
+
+
+def test_a_failed_range_request_is_reported_as_such(s3, tmp_path, monkeypatch):
+    """A transport error while reading metadata is not mistaken for a damaged file."""
+    from inspector import remote
+    from inspector.errors import ModelLoadError
+
+    local = saved_model("layer_zoo", "h5")
+    url = _upload(s3, local, "flaky/zoo.h5")
+    fs = remote._filesystem(url)[0]  # fsspec caches the instance: the loader gets this one
+    real = fs.cat_file
+    calls = []
+
+    def flaky(path: str, start: Any = None, end: Any = None, **kw: Any) -> Any:
+        calls.append(start)
+        if len(calls) > 2:
+            raise ConnectionError("connection reset by peer")
+        return real(path, start=start, end=end, **kw)
+
+    monkeypatch.setattr(fs, "cat_file", flaky)
+    with pytest.raises(ModelLoadError, match="cannot be read from remote storage .connection reset by peer"):
+        remote.load(url)
