@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 
-def build_resnet50(folder: Path) -> Path:
-    """``folder/resnet50.keras``, saved by Keras in a subprocess unless already there."""
-    path = folder / "resnet50.keras"
+def build_resnet50(folder: Path, suffix: str = ".keras") -> Path:
+    """``folder/resnet50.keras`` (or ``suffix``: ``.h5``), saved by Keras in a subprocess unless already there."""
+    path = folder / f"resnet50{suffix}"
     if not path.exists():
         code = ("import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; import keras; "
                 "keras.applications.ResNet50(weights=None).save(sys.argv[1])")

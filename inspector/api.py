@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Union
 
 from .errors import FileError, InspectorError, ModelLoadError, UsageError
 from .ir import ModelGraph
+from .remote import is_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.macs import MacsReport
@@ -129,7 +130,7 @@ def opened(source: Source, *, dims: Mapping[str, int] | None = None) -> Iterator
 
         path = os.fspath(source)
         with _tagged(path):
-            graph = load_file(Path(path), dims=bound)
+            graph = _load_remote(path, dims=bound) if is_remote(path) else load_file(Path(path), dims=bound)
         graph.path = path
         yield graph
         return
@@ -146,6 +147,15 @@ def opened(source: Source, *, dims: Mapping[str, int] | None = None) -> Iterator
         yield graph
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _load_remote(url: str, *, dims: Mapping[str, int] | None = None) -> ModelGraph:
+    """A model in remote storage (``s3://``, ``gs://``, ``https://``): its metadata by byte ranges,
+    the rest when a tensor is read."""
+    from . import remote
+
+    graph: ModelGraph = remote.load(url, dims=dims)
+    return graph
 
 
 def _detach(graph: ModelGraph) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Ma
 
 from .errors import FileError, InspectorError
 from .ir import ModelGraph
+from .remote import is_remote
 from .textsafe import visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,10 +46,17 @@ def model_paths(paths: Sequence[str], *, discovery: Discovery | None = None) -> 
 def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
                dims_found: set[str] | None = None) -> ModelGraph:
     """Load one model (``dims``: symbolic dims bound to numbers, see :func:`inspector.loaders.load`),
-    tagging any error with its path (:class:`FileError`)."""
+    tagging any error with its path (:class:`FileError`).  A remote URL (``s3://``, ``gs://``,
+    ``https://``) is read by byte ranges (:mod:`inspector.remote`): the metadata now, the rest only
+    when a tensor is read."""
     from .loaders import load
 
     try:
+        if is_remote(path):
+            from . import remote
+
+            graph: ModelGraph = remote.load(path, dims=dims, dims_found=dims_found)
+            return graph
         return load(Path(path), dims=dims, dims_found=dims_found)
     except InspectorError as exc:
         raise FileError(path, exc) from exc

@@ -249,3 +249,15 @@ def write_output(text: str | bytes, output: str | None, *, flush: bool = False) 
         sys.stdout.write(text if isinstance(text, str) else text.decode("utf-8"))
         if flush:
             sys.stdout.flush()
+
+
+def add_engine_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--engine local|dask`` and ``--scheduler ADDRESS`` (``scan``; see :mod:`inspector.engines`)."""
+    from ..engines import ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="where the per-file work runs: here (local, with --jobs) or as tasks on a Dask "
+                             "cluster (dask; needs dl-inspector[dask])")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="--engine dask: the Dask scheduler to use (tcp://host:8786); default: a local "
+                             "cluster started for this run")

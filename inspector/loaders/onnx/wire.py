@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import LimitExceeded, ModelLoadError
 from ...limits import DEFAULTS, hint
@@ -352,6 +352,43 @@ def strip_file(path: Path, *, max_depth: int = DEFAULTS.proto_depth,
         if body is None:
             body = reader.bytes(0, size)
         return StrippedModel(body, stripper.inline, stripper.prefix, size)
+
+
+STREAM_WINDOW = 4 * 1024
+"""Bytes asked for at a time by :func:`strip_stream`."""
+
+
+class _StreamReader(_Reader):
+    """:class:`_Reader` over any positioned reader ``pread(n, pos)`` (remote objects read by byte ranges)."""
+
+    def __init__(self, pread: Callable[[int, int], bytes], size: int) -> None:
+        super().__init__(-1, size)
+        self._pread = pread
+
+    def _fill(self, pos: int) -> None:
+        self.window = self._pread(STREAM_WINDOW, pos)  # small: each byte may be a network fetch
+        self.start = pos
+
+    def bytes(self, a: int, b: int) -> bytes:
+        off = a - self.start
+        if 0 <= off and b - self.start <= len(self.window):
+            return self.window[off:b - self.start]
+        data = self._pread(b - a, a)
+        if len(data) != b - a:
+            raise WireError(f"is truncated (bytes {a}-{b} are missing): re-export or re-download the model")
+        return data
+
+
+def strip_stream(pread: Callable[[int, int], bytes], size: int, *, max_depth: int = DEFAULTS.proto_depth,
+                 max_bytes: int = min(DEFAULTS.proto_bytes, PROTOBUF_MAX_BYTES)) -> StrippedModel:
+    """:func:`strip_file` over a positioned reader: only the bytes outside big tensor
+    payloads are asked for (how :mod:`inspector.remote` reads ONNX by byte ranges)."""
+    reader = _StreamReader(pread, size)
+    stripper = _Stripper(reader, max_depth=max_depth, max_bytes=max_bytes)
+    body = stripper.message(_MODEL, 0, size, 0)
+    if body is None:
+        body = reader.bytes(0, size)
+    return StrippedModel(body, stripper.inline, stripper.prefix, size)
 
 
 def read_range(path: Path, start: int, end: int) -> bytes:
