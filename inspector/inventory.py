@@ -138,6 +138,11 @@ def _facts(path: str, graph: ModelGraph, options: ScanOptions) -> InventoryRow:
     from .fileio import size_on_disk
     from .rules import lint_with_state
 
+    here = path
+    if "://" in path:  # a remote model: its complete staged copy (fetched now) is hashed and sized
+        from .remote import local_copy
+
+        here = str(local_copy(path))
     params = count_params(graph)
     macs = count_macs(graph)
     findings, state = lint_with_state(graph, config=options.config, select=options.select, ignore=options.ignore,
@@ -148,7 +153,7 @@ def _facts(path: str, graph: ModelGraph, options: ScanOptions) -> InventoryRow:
         by_severity[f.severity.value] += 1
         by_code[f.code] = by_code.get(f.code, 0) + 1
     return InventoryRow(
-        path=path, format=graph.format, name=graph.name, file_size=size_on_disk(path), sha256=content_digest(path),
+        path=path, format=graph.format, name=graph.name, file_size=size_on_disk(here), sha256=content_digest(here),
         params=params.totals.params, trainable=params.totals.trainable, non_trainable=params.totals.non_trainable,
         constants=params.constants.params, param_bytes=params.totals.bytes,
         bytes_by_dtype=tuple((d, b) for d, _n, b in params.bytes_by_dtype),

@@ -7,14 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+import distributed  # part of the test extra (dask[distributed])
 import numpy as np
 import pytest
 
 from helpers.inventory_rows import Options, Row, failed, parquet, row
 from helpers.keras_models import saved_model
 from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +154,26 @@ def test_engine_dask_starts_a_local_cluster_of_processes(models):
 
     there = run_tasks(row, models, Options(), engine="dask", failed=failed)
     assert there == run_tasks(row, models, Options(), failed=failed)
+
+
+# -- inspector scan --engine dask ----------------------------------------------------------------
+
+def test_scan_engine_dask_writes_the_local_inventory_as_partitions(cli, models, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    readable = [m for m in models if not m.endswith(("notes.onnx", "boom.onnx"))]
+    local = cli("scan", *readable, "--isolated", "--no-cache", "--jobs", "1")
+    assert local.code == 0, local.err
+    rows = [json.loads(line) for line in local.out.splitlines()]
+    there = cli("scan", *readable, "--isolated", "--engine", "dask", "-f", "jsonl")
+    assert there.code == 0, there.err
+    assert [json.loads(line) for line in there.out.splitlines()] == rows
+    out = tmp_path / "inventory.parquet"
+    parts = cli("scan", *readable, "--isolated", "--engine", "dask", "-o", out)
+    assert parts.code == 0, parts.err
+    assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet"]
+    table = pq.read_table(out / "part-00000.parquet").to_pylist()
+    assert [r["path"] for r in table] == [r["path"] for r in rows]
+    assert [r["params"] for r in table] == [r["params"] for r in rows]

@@ -14,13 +14,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
+from moto import server as moto_server  # moto[server] and s3fs are part of the test extra
 
 from helpers.cli import one_error_line
 from helpers.keras_models import saved_model
 from helpers.onnx_models import onnx_model, save_onnx, tensor, value_info
-
-pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
 
 BUCKET = "models"
 
@@ -331,3 +329,21 @@ def test_a_failed_range_request_is_reported_as_such(s3, tmp_path, monkeypatch):
     monkeypatch.setattr(fs, "cat_file", flaky)
     with pytest.raises(ModelLoadError, match="cannot be read from remote storage .connection reset by peer"):
         remote.load(url)
+
+
+def test_scan_lists_a_remote_prefix_and_equals_local(s3, cli, tmp_path):
+    import json
+
+    local_onnx = _big_onnx(tmp_path / "a.onnx")
+    local_keras = saved_model("layer_zoo", "keras")
+    _upload(s3, local_onnx, "inv/a.onnx")
+    _upload(s3, local_keras, "inv/sub/z.keras")
+    s3.pipe(f"{BUCKET}/inv/notes.txt", b"not a model")
+    remote = cli("scan", f"s3://{BUCKET}/inv/", "--isolated")
+    assert remote.code == 0, remote.err
+    rows = [json.loads(line) for line in remote.out.splitlines()]
+    assert [r["path"] for r in rows] == [f"s3://{BUCKET}/inv/a.onnx", f"s3://{BUCKET}/inv/sub/z.keras"]
+    for row, local in zip(rows, (local_onnx, local_keras), strict=True):
+        here = json.loads(cli("scan", str(local), "--isolated", "--no-cache", "--jobs", "1").out)
+        for key in ("format", "params", "macs", "sha256", "file_size", "findings_by_code", "inputs"):
+            assert row[key] == here[key], key

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 from ..errors import UsageError
 from ..reporters.inventory import FORMATS, SUFFIXES
@@ -21,6 +22,7 @@ from ._options import (
     add_batch_options,
     add_config_options,
     add_dim_option,
+    add_engine_options,
     add_format_option,
     add_output_option,
     check_output,
@@ -31,6 +33,9 @@ from ._options import (
     write_output,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..inventory import InventoryRow, ScanOptions
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
@@ -40,6 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                       help="jsonl, csv or parquet (default: from the suffix of -o, else jsonl)")
     add_batch_options(p)
     add_dim_option(p)
+    add_engine_options(p)
     p.add_argument("--select", action="append", metavar="CODES", help="rule codes or prefixes counted")
     p.add_argument("--ignore", action="append", metavar="CODES", help="rule codes or prefixes not counted")
     add_config_options(p, config_help="read [tool.inspector] options from FILE")
@@ -59,7 +65,7 @@ def inventory_format(fmt: str | None, output: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inventory import ScanOptions, scan_files
+    from ..inventory import ScanOptions
     from ..reporters.inventory import csv_header, csv_line, jsonl_line, parquet_bytes
 
     fmt = inventory_format(args.format, args.output)
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if parts and not args.output:
         write_output(parts[0], None, flush=True)
     code = 0
-    for row in scan_files(args.paths, options, jobs=jobs_option(args), cache=not args.no_cache):
+    for row in _rows(args, options):
         if row.error is not None:
             print(f"inspector: error: {visible(row.path)}: {visible(row.error)}", file=sys.stderr)
             code = 2
@@ -82,6 +88,30 @@ def run(args: argparse.Namespace) -> int:
             parts.append(jsonl_line(row) if fmt == "jsonl" else csv_line(row))
             if not args.output:
                 write_output(parts[-1], None, flush=True)
-    if args.output:
+    if args.output and fmt == "parquet" and args.engine == "dask":
+        from ..engines import write_partitions
+
+        write_partitions(rows, args.output, encode=parquet_bytes)  # a folder of part-NNNNN.parquet
+    elif args.output:
         write_output(parquet_bytes(rows) if fmt == "parquet" else "".join(parts), args.output)
     return code
+
+
+def _rows(args: argparse.Namespace, options: ScanOptions) -> Iterable[InventoryRow]:
+    """The rows, in path order: here through the cache and ``--jobs`` workers, or, with
+    ``--engine dask`` or remote paths, through :func:`inspector.engines.run_inventory`
+    (remote prefixes listed, no cache)."""
+    from ..inventory import failed_row, scan_files, scan_model
+    from ..remote import is_remote
+
+    jobs = jobs_option(args)
+    if args.engine == "local" and not any(is_remote(p) for p in args.paths):
+        return scan_files(args.paths, options, jobs=jobs, cache=not args.no_cache)
+    from ..batch import model_paths
+    from ..engines import run_inventory
+    from ..parallel import run_ordered
+
+    discovery = options.config.discovery if options.config else None
+    return run_inventory(args.paths, options, func=scan_model, failed=failed_row, engine=args.engine,
+                         scheduler=args.scheduler, expand_local=lambda ps: model_paths(ps, discovery=discovery),
+                         local=lambda f, items, o: run_ordered(f, items, o, jobs=jobs, crashed=failed_row))
