@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -85,3 +86,30 @@ def size_on_disk(path: str) -> int | None:
         return total
     except OSError:
         return None
+
+
+class SeekableReader(io.RawIOBase):
+    """A read-only, seekable file object of ``self.size`` bytes at position ``self._pos``;
+    subclasses implement ``readinto`` (a window on a zip member read in place, a range-read
+    remote object)."""
+
+    size = 0
+    _pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"bad whence {whence}")
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + pos < 0:
+            raise OSError("negative seek position")
+        self._pos = base + pos
+        return self._pos

@@ -27,7 +27,6 @@ reports it as it does for a local file).  SavedModel folders are not read remote
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .errors import MissingDependency, ModelLoadError, UnsafeModel, UnsupportedFormat
+from .fileio import SeekableReader
 
 SCHEMES = ("s3", "gs", "gcs", "http", "https")
 """URL schemes read as remote storage."""
@@ -85,30 +85,7 @@ def _missing(exc: BaseException) -> ModelLoadError:
     return ModelLoadError(f"cannot be read from remote storage ({reason[:160]})")
 
 
-class _Seekable(io.RawIOBase):
-    """A read-only, seekable file object of ``self.size`` bytes; subclasses implement ``readinto``."""
-
-    size = 0
-    _pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + pos < 0:
-            raise OSError("negative seek position")
-        self._pos = base + pos
-        return self._pos
-
-
-class RangeFile(_Seekable):
+class RangeFile(SeekableReader):
     """A read-only, seekable file object over a remote object: every read is served
     from aligned blocks of ``block`` bytes, each fetched once by a range request.
 
@@ -169,7 +146,7 @@ class RangeFile(_Seekable):
             yield index * self._block, data
 
 
-class _Window(_Seekable):
+class _Window(SeekableReader):
     """A seekable window ``[offset, offset + size)`` on a :class:`RangeFile` (a stored zip member)."""
 
     def __init__(self, base: RangeFile, offset: int, size: int) -> None:

@@ -24,7 +24,6 @@ refuse virtual, external and "declared far more than stored" datasets.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import zipfile
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 from .. import isolation
 from ..errors import LimitExceeded, ModelLoadError, UnsafeModel
+from ..fileio import SeekableReader
 from ..ir import SecurityFact
 from ..limits import DEFAULTS, current, hint
 from ..pathsafety import hdf5_link_fact, hdf5_storage_outside
@@ -495,7 +495,7 @@ def storage_problem(did: Any) -> tuple[str, str] | None:
 
 # -- a .keras member read in place ------------------------------------------------------
 
-class ZipMemberFile(io.RawIOBase):
+class ZipMemberFile(SeekableReader):
     """A read-only, seekable window on an uncompressed (stored) zip member.
 
     h5py reads HDF5 from any Python file object; this one maps reads to the
@@ -508,35 +508,12 @@ class ZipMemberFile(io.RawIOBase):
         super().__init__()
         self._fh = open(path, "rb")
         self._offset = offset
-        self._size = size
+        self.size = size
         self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            new = pos
-        elif whence == io.SEEK_CUR:
-            new = self._pos + pos
-        elif whence == io.SEEK_END:
-            new = self._size + pos
-        else:  # pragma: no cover
-            raise ValueError(f"bad whence {whence}")
-        if new < 0:
-            raise OSError("negative seek position")
-        self._pos = new
-        return new
 
     def readinto(self, buf: Any) -> int:
         view = memoryview(buf).cast("B")
-        n = min(len(view), max(0, self._size - self._pos))
+        n = min(len(view), max(0, self.size - self._pos))
         if n == 0:
             return 0
         self._fh.seek(self._offset + self._pos)
@@ -546,8 +523,8 @@ class ZipMemberFile(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            size = max(0, self._size - self._pos)
-        buf = bytearray(min(size, max(0, self._size - self._pos)))
+            size = max(0, self.size - self._pos)
+        buf = bytearray(min(size, max(0, self.size - self._pos)))
         n = self.readinto(buf)
         return bytes(buf[:n])
 
