@@ -25,19 +25,7 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
 @pytest.fixture(scope="module")
 def saved_module(tmp_path_factory) -> Path:
     """A SavedModel written by TensorFlow: one variable, a serving signature."""
-    import tensorflow as tf
-
-    class Affine(tf.Module):
-        def __init__(self):
-            self.w = tf.Variable(tf.ones((3, 2)), name="w")
-
-        @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
-        def __call__(self, x):
-            return tf.matmul(x, self.w)
-
-    path = tmp_path_factory.mktemp("sm") / "affine"
-    tf.saved_model.save(Affine(), str(path))
-    return path
+    return H.affine_saved_model(tmp_path_factory.mktemp("sm") / "affine")
 
 
 def _fifo_variant(src: Path, dst: Path, case: str) -> Path:

@@ -215,17 +215,7 @@ def test_python_level_opens_are_recorded(outside):
 
 
 def test_savedmodel_variables_outside_the_folder_are_not_read(tmp_path):
-    import tensorflow as tf
-
-    class Affine(tf.Module):
-        def __init__(self):
-            self.w = tf.Variable(tf.ones((3, 2)), name="w")
-
-        @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
-        def __call__(self, x):
-            return tf.matmul(x, self.w)
-
-    tf.saved_model.save(Affine(), str(tmp_path / "sm"))
+    H.affine_saved_model(tmp_path / "sm")
     (tmp_path / "sm" / "variables").rename(tmp_path / "elsewhere")
     os.symlink("../elsewhere", tmp_path / "sm" / "variables")
     graph = inspector.load(tmp_path / "sm")

@@ -749,3 +749,19 @@ def nested_onnxtxt(depth: int) -> str:
         body = (f"{{ o = If (c) <then_branch = t{k} () => (float[1] o) {body}, "
                 f"else_branch = e{k} () => (float[1] o) {_ONNXTXT_LEAF}> }}")
     return f"{ONNXTXT_HEADER}g (bool c) => (float[1] o) {body}\n"
+
+
+def affine_saved_model(path: Path) -> Path:
+    """A SavedModel written by TensorFlow at ``path``: one variable ``w`` (3×2 ones), a serving signature."""
+    import tensorflow as tf
+
+    class Affine(tf.Module):
+        def __init__(self) -> None:
+            self.w = tf.Variable(tf.ones((3, 2)), name="w")
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+        def __call__(self, x: Any) -> Any:
+            return tf.matmul(x, self.w)
+
+    tf.saved_model.save(Affine(), str(path))
+    return path
