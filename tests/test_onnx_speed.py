@@ -207,9 +207,9 @@ def test_cli_runs_without_the_cyclic_collector_and_restores_it(cli, tmp_path, mo
     seen: list[bool] = []
     real = loaders.load
 
-    def recording(p):
+    def recording(p, **kwargs):
         seen.append(gc.isenabled())
-        return real(p)
+        return real(p, **kwargs)
 
     monkeypatch.setattr(loaders, "load", recording)
     assert gc.isenabled()

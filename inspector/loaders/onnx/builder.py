@@ -116,7 +116,7 @@ class Builder:
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
             return model
-        self.inlined = inline_calls(model, self.limits) if len(model.functions) else None
+        self.inlined = inline_calls(model, self.limits, checked=True) if len(model.functions) else None
         if self.inlined is not None:
             notes = len(self.notes)
             inferred = self._infer_model(self.inlined.model)
