@@ -464,8 +464,12 @@ class Builder:
 
     # ---- folding ----
     def _foldable(self, node: Any, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
-        domain = node.domain or ""
         op = node.op_type
+        if op != "Constant":  # most nodes take an activation: the cheapest check first (all checks are pure)
+            inputs = [n for n in node.input if n]
+            if not inputs or not all(scope.find_const(n) is not None for n in inputs):
+                return False
+        domain = node.domain or ""
         if domain not in DEFAULT_DOMAINS and (domain, op) not in FOLDABLE_OTHER_DOMAIN:
             return False
         if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
@@ -474,12 +478,7 @@ class Builder:
             return False
         if node.attribute and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
             return False
-        if op == "Constant":
-            return True
-        inputs = [n for n in node.input if n]
-        if not inputs:
-            return False
-        return all(scope.find_const(n) is not None for n in inputs)
+        return True
 
     def _fold(self, node: Any, scope: Scope) -> None:
         op = node.op_type
