@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from ...ir import Shape
 from ...limits import Limits
 from .budget import FunctionKey, check_function_fan_out, function_key
-from .protos import tensor_dims, type_info
+from .protos import tensor_dims, type_infos
 from .walk import cyclic_nodes, iter_nodes_flat
 
 __all__ = ["MARK", "Inlined", "call_attributes", "call_prefix", "function_key", "inline_calls", "restore"]
@@ -49,8 +49,8 @@ class Inlined:
     def learn(self, inferred: Any) -> None:
         """Keep the types of every tensor of the inferred, inlined model."""
         g = inferred.graph
-        for vi in [*g.input, *g.output, *g.value_info]:
-            self.types[vi.name] = type_info(vi.type)
+        for name, info in type_infos([*g.input, *g.output, *g.value_info]):
+            self.types[name] = info
         for t in g.initializer:
             dims = tensor_dims(t)
             if dims is not None:
