@@ -247,3 +247,49 @@ def test_lite_proto_class_is_the_one_onnx_uses():
 
     assert type(lite.model_proto()) is onnx.ModelProto
     assert lite.get_schema("Conv", 17, "").inputs[1].name == "W"
+
+
+def _dense_decoder(tmp_path: Path) -> Path:
+    md = _make_decoder()
+    return md.write_decoder(tmp_path / "dense.onnx", md.DecoderSpec(layers=2, hidden=16, ffn=40, vocab=64, heads=2,
+                                                                     max_positions=32, data="dense"))
+
+
+def test_external_tensors_read_ahead_gives_the_sequential_statistics(tmp_path, monkeypatch):
+    """Lint's weight pass reads external tensors two at a time in file order (issue 14): the report,
+    tensors that cannot be read included, is the one the sequential pass gives."""
+    from inspector.analysis import weights
+
+    path = _dense_decoder(tmp_path)
+    data = path.with_name(path.name + ".data")
+    with data.open("r+b") as fh:  # the last tensors now lie beyond the end of the file: unreadable
+        fh.truncate(data.stat().st_size - 4096)
+    graph = load(path)
+    ran: list[int] = []
+    real = weights._external_stats
+
+    def recording(g):
+        done = real(g)
+        ran.append(len(done))
+        return done
+
+    monkeypatch.setattr(weights, "_external_stats", recording)
+    parallel = weights.analyze(graph)
+    monkeypatch.setattr(weights, "_external_stats", lambda g: {})
+    sequential = weights.analyze(graph)
+    assert ran and ran[0] > 10  # the read-ahead did the reading
+    assert parallel.unreadable and parallel.unreadable == sequential.unreadable
+    assert parallel.tensors == sequential.tensors and parallel.layers == sequential.layers
+    assert parallel.largest_bytes == sequential.largest_bytes
+
+
+def test_read_ahead_leaves_tensors_inside_the_model_file_to_the_sequential_pass(tmp_path):
+    from inspector.analysis import weights
+
+    md = _make_decoder()
+    path = md.write_decoder(tmp_path / "inline.onnx", md.DecoderSpec(layers=1, hidden=16, ffn=40, vocab=64, heads=2,
+                                                                      max_positions=32))
+    graph = load(path)
+    assert weights._external_stats(graph) == {}
+    assert weights.analyze(graph).tensors  # read by the sequential pass
+    assert len(weights._external_stats(load(_dense_decoder(tmp_path)))) > 10
