@@ -532,67 +532,10 @@ def _read_stats(w: Weight, lay: Layer, path: str,
     return tensor_stats(w, values, layer=lay, layer_path=path, placeholder=is_placeholder(w)), values
 
 
-READ_AHEAD = 2
-"""External tensors read and reduced at once by :func:`_external_stats` (numpy's reductions and file
-reads release the GIL, so two use both cores; peak memory stays near twice the largest tensor)."""
-
-_Job = tuple[Weight, Layer, str]
-_Done = tuple[TensorStats | None, int, list[tuple[str, str]]]
-
-
-def _first_reads(graph: ModelGraph) -> list[_Job]:
-    """(weight, layer, path) of every tensor :func:`analyze` reads, at its first use, in walk order."""
-    seen: set[str] = set()
-    jobs: list[_Job] = []
-    for path, lay in graph.walk():
-        for w in lay.weights:
-            if not w.quantization and w.key not in seen:
-                seen.add(w.key)
-                jobs.append((w, lay, path))
-    return jobs
-
-
-def _file_position(job: _Job) -> tuple[str, int]:
-    ext = job[0].external
-    return (ext.location, ext.offset) if ext is not None else ("", 0)
-
-
-def _one_external(job: _Job) -> _Done:
-    w, lay, path = job
-    errors: list[tuple[str, str]] = []
-    stats, values = _read_stats(w, lay, path, errors)
-    return stats, int(getattr(values, "nbytes", 0)), errors
-
-
-def _external_stats(graph: ModelGraph) -> dict[str, _Done]:
-    """Statistics of the tensors stored in external data files, computed :data:`READ_AHEAD` at a time in
-    file order (location, offset), by weight key: (stats, bytes read, unreadable entries).  Other tensors
-    (in the model file, Keras archives whose readers share a handle) are left to the sequential pass."""
-    jobs = [job for job in _first_reads(graph) if job[0].external is not None and job[0].reader is not None]
-    if len(jobs) < 2:
-        return {}
-    jobs.sort(key=_file_position)
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    done: dict[str, _Done] = {}
-    with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="inspector-weights") as pool:
-        pending: deque[tuple[str, Future[_Done]]] = deque()
-        for job in jobs:
-            if len(pending) >= READ_AHEAD:  # at most READ_AHEAD tensors in memory
-                key, future = pending.popleft()
-                done[key] = future.result()
-            pending.append((job[0].key, pool.submit(_one_external, job)))
-        for key, future in pending:
-            done[key] = future.result()
-    return done
-
-
 def analyze(graph: ModelGraph) -> WeightReport:
     """Read every stored tensor of ``graph`` once and reduce it to statistics.
 
-    Tensors in external data files are read first, two at a time in file order
-    (:func:`_external_stats`), the others in graph order, one at a time; a tensor shared by several
+    Tensors are read in graph order, one at a time; a tensor shared by several
     layers is read once (its statistics are keyed by ``Weight.key``).  A tensor
     that cannot be read (values not stored, broken file) is listed in
     ``unreadable`` and skipped: lint reports what it can.
@@ -601,7 +544,6 @@ def analyze(graph: ModelGraph) -> WeightReport:
     layers: dict[str, LayerStats] = {}
     unreadable: list[tuple[str, str]] = []
     largest = 0
-    ahead = _external_stats(graph)
     for path, lay in graph.walk():
         # Kernels first, so a layer's duplicate groups can be split by its bias.
         kinds = {id(w): weight_kind(lay, w) for w in lay.weights}
@@ -614,15 +556,10 @@ def analyze(graph: ModelGraph) -> WeightReport:
             stats = tensors.get(w.key)
             values = None
             if stats is None:
-                if w.key in ahead:
-                    stats, nbytes, errors = ahead.pop(w.key)
-                    unreadable.extend(errors)
-                else:
-                    stats, values = _read_stats(w, lay, path, unreadable)
-                    nbytes = int(getattr(values, "nbytes", 0))
+                stats, values = _read_stats(w, lay, path, unreadable)
                 if stats is None:
                     continue
-                largest = max(largest, nbytes)
+                largest = max(largest, int(getattr(values, "nbytes", 0)))
                 tensors[w.key] = stats
             lay_out = stats.layout
             if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
