@@ -248,3 +248,28 @@ def test_lite_proto_class_is_the_one_onnx_uses():
     assert type(lite.model_proto()) is onnx.ModelProto
     assert lite.get_schema("Conv", 17, "").inputs[1].name == "W"
 
+
+
+def test_common_tensor_dtypes_need_no_import_onnx(tmp_path):
+    """Reading external float32/int64 tensors (lint's weight pass) leaves ``import onnx`` and ml_dtypes out;
+    the numpy dtypes are onnx's own, and the low-precision types still come from onnx (ml_dtypes)."""
+    import subprocess
+
+    from onnx import helper
+
+    from inspector.loaders.onnx.tensors import _NUMPY_NAMES, _np_type
+
+    for code, name in _NUMPY_NAMES.items():
+        assert _np_type(code, "t") == np.dtype(helper.tensor_dtype_to_np_dtype(code)) == np.dtype(name)
+    assert _np_type(16, "t").name == "bfloat16"  # not numpy's own: through onnx
+    md = _make_decoder()
+    path = md.write_decoder(tmp_path / "dense.onnx", md.DecoderSpec(layers=1, hidden=16, ffn=40, vocab=64, heads=2,
+                                                                     max_positions=32, data="dense"))
+    code = ("import sys; from pathlib import Path; from inspector.loaders import load\n"
+            f"g = load(Path({str(path)!r}))\n"
+            "n = sum(w.read().size for _, lay in g.walk() for w in lay.weights if w.external is not None)\n"
+            "assert n > 0, n\n"
+            "print(sorted(m for m in ('onnx', 'ml_dtypes') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}).stdout
+    assert out.strip() == "[]"
