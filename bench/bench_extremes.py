@@ -27,7 +27,8 @@ the wall time, as it varies less on a busy machine.  The median of ``--repeat`` 
 than ``--timeout`` seconds is killed and reported as such; a run that ends with a one-line ``INSPECTOR_MAX_*``
 limit error (exit 2, e.g. ``nodes-999k`` past ``INSPECTOR_MAX_ONNX_NODES``) is reported as a limit error.
 The machine load (``os.getloadavg``) before and after, and the versions of the dependencies, are printed with
-the table.
+the table.  Every inspector run has ``INSPECTOR_NO_CACHE=1``: a measured run after the warm-up must not be a
+result-cache hit.
 """
 
 from __future__ import annotations
@@ -193,7 +194,8 @@ class Bench:
         self.args = args
         self.folder: Path = args.dir
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, PYTHONPATH=str(args.inspector), TF_CPP_MIN_LOG_LEVEL="3")
+        self.env = dict(os.environ, PYTHONPATH=str(args.inspector), TF_CPP_MIN_LOG_LEVEL="3",
+                        INSPECTOR_NO_CACHE="1")  # every run does the work (no result cache hit)
         self.rows: list[Row] = []
 
     def model(self, preset: str) -> Path:

@@ -70,8 +70,13 @@ def _frozen_fields(cls: type) -> tuple[str, ...] | None:
 def _scrub_items(items: Any, memo: dict[int, Any], depth: int) -> list[Any] | None:
     """The scrubbed items of a sequence, or ``None`` when none changed."""
     out: list[Any] | None = None
+    search = UNSAFE.search
     for i, v in enumerate(items):
-        clean = v if type(v) in _LEAVES else _scrub(v, memo, depth)
+        cls = type(v)
+        if cls is str:  # the common case inline: most strings are clean and come back as they are
+            clean = v if not search(v) else visible(v)
+        else:
+            clean = v if cls in _LEAVES else _scrub(v, memo, depth)
         if clean is not v and out is None:
             out = list(items[:i])
         if out is not None:
@@ -87,7 +92,8 @@ def _scrub_fields(obj: Any, memo: dict[int, Any], depth: int) -> Any:
     changes = {}
     for name in names:
         value = getattr(obj, name)
-        if type(value) in _LEAVES:
+        cls = type(value)
+        if cls in _LEAVES or (cls is str and not UNSAFE.search(value)):
             continue
         clean = _scrub(value, memo, depth)
         if clean is not value:

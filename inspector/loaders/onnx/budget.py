@@ -8,21 +8,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ...errors import LimitExceeded
-from ...limits import Limits, hint
-from .walk import cyclic_nodes, iter_nodes_flat
+from ...limits import Limits
+from .walk import cyclic_nodes, iter_nodes_flat, too_large
 
 FunctionKey = tuple[str, str, str]
 
 
-def expansion_error(limit: int) -> LimitExceeded:
-    """The error for a graph that expands past ``onnx_expanded_layers``."""
-    return LimitExceeded(
-        f"expands to more than {limit:,} layers through nested sub-graphs and function calls, "
-        f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
-
-
-def _function_key(node: Any) -> FunctionKey:
+def function_key(node: Any) -> FunctionKey:
+    """The key of the function a node calls (or would call)."""
     return (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
 
 
@@ -32,7 +25,7 @@ def _tally(nodes: Any, protos: dict[FunctionKey, Any]) -> tuple[int, Counter[Fun
     calls: Counter[FunctionKey] = Counter()
     for node in iter_nodes_flat(nodes):
         count += 1
-        key = _function_key(node)
+        key = function_key(node)
         if key in protos:
             calls[key] += 1
     return count, calls
@@ -42,7 +35,9 @@ def check_function_fan_out(model: Any, lim: Limits) -> None:
     """Refuse a model whose main graph expands, through calls of its model-local functions, to more
     than ``onnx_expanded_layers`` nodes (a function's body counts once per call; calls of recursive
     functions are not expanded, as the builder leaves them).  Arithmetic over the call graph: no body
-    is expanded to find out.  A no-op for a model without functions."""
+    is expanded to find out.  A no-op for a model without functions.  The one expansion count of the
+    loader: the builder runs it before shape inference, :func:`.inline.inline_calls` before its copy (the
+    inlined copy never holds more nodes than this counts: a call node counts as itself plus its body)."""
     if not model.functions:
         return
     protos: dict[FunctionKey, Any] = {}
@@ -71,4 +66,4 @@ def check_function_fan_out(model: Any, lim: Limits) -> None:
     total, calls = _tally(model.graph.node, protos)
     total += sum(n * expanded[c] for c, n in calls.items() if c not in cyclic)
     if total > limit:
-        raise expansion_error(limit)
+        raise too_large(lim)

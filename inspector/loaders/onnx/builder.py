@@ -28,7 +28,7 @@ from .ops import (
     SMALL_VALUE,
 )
 from .paramrule import mark_constants, quantized_weight_keys
-from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info
+from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
 from .scope import Const, Scope, Source, Task
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
 from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
@@ -116,7 +116,7 @@ class Builder:
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
             return model
-        self.inlined = inline_calls(model, self.limits) if len(model.functions) else None
+        self.inlined = inline_calls(model, self.limits, checked=True) if len(model.functions) else None
         if self.inlined is not None:
             notes = len(self.notes)
             inferred = self._infer_model(self.inlined.model)
@@ -198,10 +198,10 @@ class Builder:
             inits: list[Any] = []
             sparse: list[Any] = []
         else:
-            for vi in list(proto.input) + list(proto.output) + list(proto.value_info):
-                info = type_info(vi.type)
-                if vi.name not in scope.types or info[1] is not None:
-                    scope.types[vi.name] = info
+            types = scope.types
+            for vname, info in type_infos([*proto.input, *proto.output, *proto.value_info]):
+                if info[1] is not None or vname not in types:
+                    types[vname] = info
             input_names = [vi.name for vi in proto.input]
             output_names = [vi.name for vi in proto.output]
             inits = list(proto.initializer)
@@ -224,8 +224,7 @@ class Builder:
         for idx in order:
             node = nodes[idx]
             self.node_count += task.call is None  # a call's own body is the function's, counted once
-            for name in node.input:
-                self.referenced.add(name)
+            self.referenced.update(node.input)
             if self._foldable(node, scope, graph_outputs, task):
                 self._fold(node, scope)
                 self.folded += 1
@@ -464,8 +463,12 @@ class Builder:
 
     # ---- folding ----
     def _foldable(self, node: Any, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
-        domain = node.domain or ""
         op = node.op_type
+        if op != "Constant":  # most nodes take an activation: the cheapest check first (all checks are pure)
+            inputs = [n for n in node.input if n]
+            if not inputs or not all(scope.find_const(n) is not None for n in inputs):
+                return False
+        domain = node.domain or ""
         if domain not in DEFAULT_DOMAINS and (domain, op) not in FOLDABLE_OTHER_DOMAIN:
             return False
         if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
@@ -474,12 +477,7 @@ class Builder:
             return False
         if node.attribute and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
             return False
-        if op == "Constant":
-            return True
-        inputs = [n for n in node.input if n]
-        if not inputs:
-            return False
-        return all(scope.find_const(n) is not None for n in inputs)
+        return True
 
     def _fold(self, node: Any, scope: Scope) -> None:
         op = node.op_type
@@ -607,7 +605,8 @@ class Builder:
             scope.producers[out] = Inbound(lname, 0, k)
         layer.node_shapes = [shapes]
         layer.dtype = first_dtype
-        self._nested_graphs(node, idx, layer, scope, task, queue)
+        if node.attribute or self.functions:  # nothing nested otherwise
+            self._nested_graphs(node, idx, layer, scope, task, queue)
         return layer
 
     def _operands(self, node: Any, layer: Layer, scope: Scope, inbound: list[Inbound],

@@ -26,15 +26,14 @@ from typing import Any, Iterator
 
 from ...ir import Shape
 from ...limits import Limits
-from .protos import tensor_dims, type_info
-from .walk import cyclic_nodes, iter_nodes_flat, too_large
+from .budget import FunctionKey, check_function_fan_out, function_key
+from .protos import tensor_dims, type_infos
+from .walk import cyclic_nodes, iter_nodes_flat
 
 __all__ = ["MARK", "Inlined", "call_attributes", "call_prefix", "function_key", "inline_calls", "restore"]
 
 MARK = "inspector.call/"
 """Prefix of the tensors of inlined bodies (``inspector.call/<node index>/<nested index>/…/name``)."""
-
-FunctionKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -50,8 +49,8 @@ class Inlined:
     def learn(self, inferred: Any) -> None:
         """Keep the types of every tensor of the inferred, inlined model."""
         g = inferred.graph
-        for vi in [*g.input, *g.output, *g.value_info]:
-            self.types[vi.name] = type_info(vi.type)
+        for name, info in type_infos([*g.input, *g.output, *g.value_info]):
+            self.types[name] = info
         for t in g.initializer:
             dims = tensor_dims(t)
             if dims is not None:
@@ -63,11 +62,6 @@ class Inlined:
         if names is None or not self.types:
             return None
         return {body: self.types[name] for body, name in names.items() if name in self.types}
-
-
-def function_key(node: Any) -> FunctionKey:
-    """The key of the function a node calls (or would call)."""
-    return (node.domain or "", node.op_type, getattr(node, "overload", "") or "")
 
 
 def call_prefix(parent: str, index: int) -> str:
@@ -99,8 +93,12 @@ def restore(original: Any, inferred: Any) -> Any:
     return inferred
 
 
-def inline_calls(model: Any, lim: Limits) -> Inlined | None:
-    """A copy of ``model`` with its function calls inlined; ``None`` when it calls none."""
+def inline_calls(model: Any, lim: Limits, *, checked: bool = False) -> Inlined | None:
+    """A copy of ``model`` with its function calls inlined; ``None`` when it calls none.  Refuses a model
+    past ``onnx_expanded_layers`` (:func:`.budget.check_function_fan_out`) unless the caller ran that
+    check already (``checked``)."""
+    if not checked:
+        check_function_fan_out(model, lim)
     protos: dict[FunctionKey, Any] = {}
     for f in model.functions:
         protos.setdefault((f.domain, f.name, getattr(f, "overload", "") or ""), f)
@@ -110,10 +108,6 @@ def inline_calls(model: Any, lim: Limits) -> Inlined | None:
              for key, f in protos.items()}
     blocked = cyclic_nodes(calls) | {key for key, f in protos.items()
                                      if any(a.type in (5, 10) or a.HasField("g") for n in f.node for a in n.attribute)}
-    sizes = _expanded_sizes(protos, calls, blocked)
-    main = sum(sizes.get(function_key(n), 1) for n in model.graph.node)
-    if main > lim.onnx_expanded_layers:
-        raise too_large(lim)  # as the build would after shape inference, which could take long on it
     import onnx
 
     nodes, names = _expand(model.graph.node, protos, blocked, lim)
@@ -130,28 +124,6 @@ def inline_calls(model: Any, lim: Limits) -> Inlined | None:
                 copy.opset_import.add(domain=o.domain, version=o.version)
                 known.add(o.domain)
     return Inlined(copy, names)
-
-
-def _expanded_sizes(protos: dict[FunctionKey, Any], calls: dict[FunctionKey, set[FunctionKey]],
-                    blocked: set[FunctionKey]) -> dict[FunctionKey, int]:
-    """How many nodes each inlinable function's body becomes with its calls inlined (iterative)."""
-    sizes: dict[FunctionKey, int] = {}
-    for root in protos:
-        if root in blocked:
-            continue
-        stack = [root]
-        while stack:
-            key = stack[-1]
-            if key in sizes:
-                stack.pop()
-                continue
-            waiting = [c for c in calls[key] if c not in blocked and c not in sizes]
-            if waiting:
-                stack.extend(waiting)
-                continue
-            stack.pop()
-            sizes[key] = sum(sizes.get(function_key(n), 1) for n in protos[key].node)
-    return sizes
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@ types and shapes, attribute values, small inline tensor values."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from ...ir import Shape
 
@@ -34,12 +34,25 @@ def type_info(tp: Any) -> tuple[str | None, Shape | None]:
     if which in ("tensor_type", "sparse_tensor_type"):
         t = getattr(tp, which)
         dtype = dtype_name(t.elem_type) if t.elem_type else None
-        shape = tuple(_dim(d) for d in t.shape.dim) if t.HasField("shape") else None
+        shape = tuple([_dim(d) for d in t.shape.dim]) if t.HasField("shape") else None
         return dtype, shape
     shape = None
     if which == "optional_type" and tp.optional_type.elem_type.WhichOneof("value") == "tensor_type":
         shape = type_info(tp.optional_type.elem_type)[1]
     return type_text(tp), shape
+
+
+def type_infos(value_infos: Iterable[Any]) -> Iterator[tuple[str, tuple[str | None, Shape | None]]]:
+    """(name, :func:`type_info`) of every ValueInfoProto; each distinct type is read once (a large graph
+    repeats a few dozen types over 100,000s of tensors: the serialized type is the cache key)."""
+    cache: dict[bytes, tuple[str | None, Shape | None]] = {}
+    for vi in value_infos:
+        tp = vi.type
+        key = tp.SerializeToString()
+        info = cache.get(key)
+        if info is None:
+            info = cache[key] = type_info(tp)
+        yield vi.name, info
 
 
 def type_text(tp: Any, depth: int = 0) -> str | None:
@@ -62,10 +75,9 @@ _MAX_TYPE_DEPTH = 64  # nested seq/map/optional types deeper than this print as 
 
 
 def _dim(d: Any) -> int | str | None:
-    which = d.WhichOneof("value")
-    if which == "dim_value":
+    if d.HasField("dim_value"):  # one C call for the common case
         return int(d.dim_value)
-    if which == "dim_param" and d.dim_param:
+    if d.HasField("dim_param") and d.dim_param:
         return str(d.dim_param)
     return None
 
