@@ -97,7 +97,6 @@ def run_files(func: Callable[[str, O], R], paths: Sequence[str], options: O, *, 
     ready: results found in ``cached`` are not computed again, the others run in ``jobs`` worker
     processes (:func:`inspector.parallel.run_ordered`) and are stored.  A progress bar goes to
     stderr when it is a terminal and the run lasts over two seconds."""
-    from .parallel import run_ordered, warm_up
     from .reporters.progress import ProgressLine
 
     keys: list[str | None] = [None] * len(paths)
@@ -114,9 +113,13 @@ def run_files(func: Callable[[str, O], R], paths: Sequence[str], options: O, *, 
                 if result is not None:
                     hits[i] = result
     misses = [i for i in range(len(paths)) if i not in hits]
-    if len(misses) >= 2 * jobs:
-        warm_up(jobs)
-    computed = run_ordered(func, [paths[i] for i in misses], options, jobs=jobs, crashed=crashed)
+    computed: Iterator[R] = iter(())
+    if misses:  # (a run answered by the cache alone does not import the process pool)
+        from .parallel import run_ordered, warm_up
+
+        if len(misses) >= 2 * jobs:
+            warm_up(jobs)
+        computed = run_ordered(func, [paths[i] for i in misses], options, jobs=jobs, crashed=crashed)
     with ProgressLine(label, delay=2.0) as progress:
         for i in range(len(paths)):
             if i in hits:

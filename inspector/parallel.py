@@ -14,11 +14,12 @@ a new pool.  :func:`default_jobs` is ``INSPECTOR_JOBS`` or the number of CPUs.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover - the pool is imported only when files are read in workers
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 O = TypeVar("O")  # noqa: E741 - the options' type
@@ -87,6 +88,9 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
         for item in items:
             yield func(item, options)
         return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pending = list(range(len(items)))
     while pending:
         broken_at: int | None = None
@@ -116,6 +120,9 @@ def _finished(futures: dict[int, Future[R]]) -> dict[int, R]:
 
 def _alone(func: Callable[[T, O], R], item: T, options: O, crashed: Callable[[T, str], R]) -> R:
     """``func(item, options)`` in a pool of its own: its result, or ``crashed`` when it kills the worker."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
         try:
             return pool.submit(func, item, options).result()
