@@ -86,3 +86,39 @@ def test_a_damaged_selection_entry_is_checked_again(tmp_path, models):
     second = _lint(tmp_path, str(models), "-f", "json")
     assert second[:2] == first[:2] and "inspector.rules.init" in second[2]
     assert json.loads(entries[0].read_text())["result"] != doc["result"]
+
+
+def test_workers_start_while_hashing_only_when_enough_files_miss(tmp_path, models, monkeypatch):
+    import inspector.parallel as parallel
+    from inspector.batch import Cached, run_files
+    from inspector.cache import ResultCache
+
+    started: list[int] = []
+    monkeypatch.setattr(parallel, "warm_up", started.append)
+    cache = ResultCache(tmp_path / "c", namespace="t", fingerprint={})
+    cached: Cached[str] = Cached(cache, lambda r: {"r": r}, lambda path, doc: str(doc["r"]))
+    paths = sorted(str(p) for p in models.iterdir())
+    assert list(run_files(_upper, paths, None, jobs=1, crashed=_crash, cached=cached)) == [p.upper() for p in paths]
+    assert started == [1]  # (one job: the pool is not used, warm_up returns at once)
+    started.clear()
+    assert list(run_files(_upper, paths, None, jobs=2, crashed=_crash, cached=cached)) == [p.upper() for p in paths]
+    assert started == []  # every file found in the cache: no workers
+    events: list[str] = []
+    monkeypatch.setattr(parallel, "warm_up", lambda jobs: events.append(f"warm {jobs}"))
+    cache2 = ResultCache(tmp_path / "c2", namespace="t", fingerprint={})
+    real_key = cache2.key
+    monkeypatch.setattr(cache2, "key", lambda path: events.append("hash") or real_key(path))
+    many = [*paths, *paths]
+    got = list(run_files(_upper, many, None, jobs=2, crashed=_crash, cached=Cached(cache2, cached.encode,
+                                                                                   cached.decode)))
+    assert got == [p.upper() for p in many]
+    assert events[:5] == ["hash"] * 4 + ["warm 2"]  # the fourth miss starts the workers; two files still to hash
+    assert events[5:7] == ["hash", "hash"]
+
+
+def _upper(path: str, _options: None) -> str:
+    return path.upper()
+
+
+def _crash(path: str, why: str) -> str:
+    return why
