@@ -95,7 +95,8 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
     while pending:
         broken_at: int | None = None
         ready: dict[int, R] = {}
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_context()) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_context(),
+                                 initializer=_worker_gc()) as pool:
             futures: dict[int, Future[R]] = {i: pool.submit(func, items[i], options) for i in pending}
             for pos, i in enumerate(pending):
                 try:
@@ -114,6 +115,14 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
         pending = rest
 
 
+def _worker_gc() -> Callable[[], None] | None:
+    """What each worker runs first: with the cyclic garbage collector off here (the command line turns it off,
+    see :func:`inspector.cli.main`), it is turned off in the workers too; a library caller keeps it."""
+    import gc
+
+    return None if gc.isenabled() else gc.disable
+
+
 def _finished(futures: dict[int, Future[R]]) -> dict[int, R]:
     return {i: f.result() for i, f in futures.items() if f.done() and not f.cancelled() and f.exception() is None}
 
@@ -123,7 +132,7 @@ def _alone(func: Callable[[T, O], R], item: T, options: O, crashed: Callable[[T,
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_worker_gc()) as pool:
         try:
             return pool.submit(func, item, options).result()
         except BrokenProcessPool:
