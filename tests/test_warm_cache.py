@@ -122,3 +122,21 @@ def _upper(path: str, _options: None) -> str:
 
 def _crash(path: str, why: str) -> str:
     return why
+
+
+def test_workers_run_blas_on_one_thread_unless_told_otherwise():
+    import os
+
+    from inspector.parallel import run_ordered
+
+    assert "OPENBLAS_NUM_THREADS" not in os.environ  # (the suite's own environment)
+    got = list(run_ordered(_blas_threads, ["a", "b", "c", "d"], None, jobs=2, crashed=_crash))
+    assert got == ["1"] * 4
+    assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the workers only
+    assert list(run_ordered(_blas_threads, ["a"], None, jobs=2, crashed=_crash)) == [None]  # in this process
+
+
+def _blas_threads(_item: str, _options: None) -> str | None:
+    import os
+
+    return os.environ.get("OPENBLAS_NUM_THREADS")
