@@ -94,7 +94,8 @@ def test_workers_start_while_hashing_only_when_enough_files_miss(tmp_path, model
     from inspector.cache import ResultCache
 
     started: list[int] = []
-    monkeypatch.setattr(parallel, "warm_up", started.append)
+    real_warm_up = parallel.warm_up
+    monkeypatch.setattr(parallel, "warm_up", lambda jobs: started.append(jobs) or real_warm_up(jobs))
     cache = ResultCache(tmp_path / "c", namespace="t", fingerprint={})
     cached: Cached[str] = Cached(cache, lambda r: {"r": r}, lambda path, doc: str(doc["r"]))
     paths = sorted(str(p) for p in models.iterdir())
@@ -104,7 +105,7 @@ def test_workers_start_while_hashing_only_when_enough_files_miss(tmp_path, model
     assert list(run_files(_upper, paths, None, jobs=2, crashed=_crash, cached=cached)) == [p.upper() for p in paths]
     assert started == []  # every file found in the cache: no workers
     events: list[str] = []
-    monkeypatch.setattr(parallel, "warm_up", lambda jobs: events.append(f"warm {jobs}"))
+    monkeypatch.setattr(parallel, "warm_up", lambda jobs: events.append(f"warm {jobs}") or real_warm_up(jobs))
     cache2 = ResultCache(tmp_path / "c2", namespace="t", fingerprint={})
     real_key = cache2.key
     monkeypatch.setattr(cache2, "key", lambda path: events.append("hash") or real_key(path))
