@@ -4,14 +4,17 @@
 
 Builds the folder once (small models of 0.5-5 MiB: Keras CNNs saved as ``.keras``/``.h5`` by Keras in
 a subprocess, and ONNX MLPs made with ``onnx.helper``), then times ``inspector lint FOLDER -f json`` as a
-user runs it (a new process each time, wall time, best of ``--repeat``) and checks that every
-run prints the same JSON.
+user runs it (a new process each time; wall time and, for the single-process runs, CPU time; medians of
+``--repeat``, ``--jobs 1`` and ``--jobs N`` interleaved) and checks that every run prints the same JSON.
+The load average and a pure-Python burn in the same run (how much faster N loops run in N processes than
+one after the other) say how many cores were really free.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,45 +89,132 @@ def build(folder: Path, count: int) -> Path:
     return folder
 
 
-def _lint(folder: Path, *args: str, env: dict[str, str]) -> tuple[float, str]:
+def _lint(folder: Path, *args: str, env: dict[str, str]) -> tuple[float, float, str]:
+    """One ``inspector lint FOLDER -f json ARGS`` in a new process: wall time, the CPU time of it and of every
+    process it started (workers too: see :func:`_subreaper`), the JSON."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "inspector", "lint", str(folder), "-f", "json", *args],
                           capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
+    _reap()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
         raise SystemExit(f"inspector failed ({done.returncode}): {done.stderr}")
-    return elapsed, done.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, done.stdout
 
 
-def _best(folder: Path, *args: str, env: dict[str, str], repeat: int) -> tuple[float, str]:
-    runs = [_lint(folder, *args, env=env) for _ in range(repeat)]
-    outputs = {out for _, out in runs}
-    assert len(outputs) == 1, "the same command printed different JSON"
-    return min(t for t, _ in runs), runs[0][1]
+def _subreaper() -> None:
+    """Become the reaper of orphaned descendants (Linux), so the fork server and its workers, which outlive
+    the ``inspector`` process by a moment, are waited for here and their CPU time counted."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
 
 
+def _reap(deadline: float = 30.0) -> None:
+    """Wait for the processes left over by the run (at most ``deadline`` seconds)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.01)
+        except ChildProcessError:
+            return
+
+
+def _burn(_: int) -> float:
+    start = time.process_time()
+    total = 0
+    for i in range(8_000_000):
+        total += i * i
+    return time.process_time() - start
+
+
+def free_cores(jobs: int) -> float:
+    """How many times faster ``jobs`` copies of a pure-Python loop run in ``jobs`` processes than one after
+    the other: the cores really free now (``jobs`` on a quiet machine, less when other work runs).  Measured
+    in a process of its own, which leaves nothing running here."""
+    done = subprocess.run([sys.executable, __file__, "--burn", str(jobs)], capture_output=True, text=True,
+                          check=True)
+    _reap()
+    return float(done.stdout)
+
+
+def _free_cores_here(jobs: int) -> float:
+    import multiprocessing
+
+    start = time.perf_counter()
+    for i in range(jobs):
+        _burn(i)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        pool.map(_burn, [0] * jobs)  # (the workers start outside the timing)
+        start = time.perf_counter()
+        pool.map(_burn, range(jobs))
+        pooled = time.perf_counter() - start
+    return serial / pooled
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+# long: one measurement protocol, printed as it goes
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=64)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--folder", type=Path, default=ROOT / "bench" / "out" / "folder")
+    ap.add_argument("--burn", type=int, help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.burn:
+        print(_free_cores_here(opts.burn))
+        return
     folder = build(opts.folder, opts.models)
+    _subreaper()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_JOBS": "", "INSPECTOR_NO_CACHE": ""}
     models = sum(1 for p in folder.rglob("*") if p.suffix in (".keras", ".h5", ".onnx"))
-    serial, out1 = _best(folder, "--jobs", "1", "--no-cache", env=env, repeat=opts.repeat)
-    pooled, out2 = _best(folder, "--jobs", str(opts.jobs), "--no-cache", env=env, repeat=opts.repeat)
-    assert out1 == out2, "--jobs changed the JSON"
-    print(f"{models} models, {os.cpu_count()} CPUs")
-    print(f"  --jobs 1: {serial:6.2f} s    --jobs {opts.jobs}: {pooled:6.2f} s    ratio {pooled / serial:.2f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        cache_env = {**env, "INSPECTOR_CACHE_DIR": tmp}
-        cold, out3 = _lint(folder, "--jobs", str(opts.jobs), env=cache_env)
-        warm, out4 = _best(folder, "--jobs", str(opts.jobs), env=cache_env, repeat=opts.repeat)
-    assert out3 == out4 == out1, "the cache changed the JSON"
-    print(f"  cache cold: {cold:6.2f} s    warm: {warm:6.2f} s    {cold / warm:.1f}x faster"
-          f"    (warm vs --jobs 1 without cache: {serial / warm:.1f}x)")
+    print(f"{models} models, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"free cores (pure-Python burn, {opts.jobs} processes): {free_cores(opts.jobs):.2f}")
+    serial: list[tuple[float, float]] = []
+    pooled: list[tuple[float, float]] = []
+    outputs: set[str] = set()
+    for _ in range(opts.repeat):  # interleaved, so that a change of load hits both alike
+        *times, out = _lint(folder, "--jobs", "1", "--no-cache", env=env)
+        serial.append((times[0], times[1]))
+        outputs.add(out)
+        *times, out = _lint(folder, "--jobs", str(opts.jobs), "--no-cache", env=env)
+        pooled.append((times[0], times[1]))
+        outputs.add(out)
+    assert len(outputs) == 1, "--jobs (or a repeat) changed the JSON"
+    ratios = sorted(p[0] / s[0] for p, s in zip(pooled, serial, strict=True))
+    print(f"  --jobs 1: {_median([w for w, _ in serial]):6.2f} s wall {_median([c for _, c in serial]):5.2f} s CPU"
+          f"    --jobs {opts.jobs}: {_median([w for w, _ in pooled]):6.2f} s wall "
+          f"{_median([c for _, c in pooled]):5.2f} s CPU (all processes; medians)"
+          f"    wall ratio per pair {', '.join(f'{r:.2f}' for r in ratios)}")
+    cold: list[tuple[float, float]] = []
+    warm: list[tuple[float, float]] = []
+    for _ in range(opts.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            cache_env = {**env, "INSPECTOR_CACHE_DIR": tmp}
+            *times, out = _lint(folder, "--jobs", "1", env=cache_env)
+            cold.append((times[0], times[1]))
+            outputs.add(out)
+            *times, out = _lint(folder, "--jobs", "1", env=cache_env)
+            warm.append((times[0], times[1]))
+            outputs.add(out)
+    assert len(outputs) == 1, "the cache changed the JSON"
+    cold_wall, cold_cpu = _median([w for w, _ in cold]), _median([c for _, c in cold])
+    warm_wall, warm_cpu = _median([w for w, _ in warm]), _median([c for _, c in warm])
+    print(f"  cache (--jobs 1) cold: {cold_wall:6.2f} s wall {cold_cpu:5.2f} s CPU    warm: {warm_wall:6.2f} s wall "
+          f"{warm_cpu:5.2f} s CPU    {cold_wall / warm_wall:.1f}x faster (wall), {cold_cpu / warm_cpu:.1f}x (CPU)")
+    print(f"  load average at the end {os.getloadavg()[0]:.1f}, free cores {free_cores(opts.jobs):.2f}")
 
 
 if __name__ == "__main__":

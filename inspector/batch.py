@@ -90,6 +90,17 @@ class Cached(Generic[R]):
     decode: Callable[[str, Mapping[str, Any]], R | None]
 
 
+def _decoded(cached: Cached[R], path: str, key: str | None) -> R | None:
+    """The result stored for ``path`` under ``key``, or ``None`` (none, or not valid: never trusted)."""
+    stored = cached.cache.get(key) if key else None
+    if stored is None:
+        return None
+    try:
+        return cached.decode(path, stored)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def run_files(func: Callable[[str, O], R], paths: Sequence[str], options: O, *, jobs: int,
               crashed: Callable[[str, str], R], cached: Cached[R] | None = None,
               label: str = "inspector") -> Iterator[R]:
@@ -97,7 +108,6 @@ def run_files(func: Callable[[str, O], R], paths: Sequence[str], options: O, *, 
     ready: results found in ``cached`` are not computed again, the others run in ``jobs`` worker
     processes (:func:`inspector.parallel.run_ordered`) and are stored.  A progress bar goes to
     stderr when it is a terminal and the run lasts over two seconds."""
-    from .parallel import run_ordered, warm_up
     from .reporters.progress import ProgressLine
 
     keys: list[str | None] = [None] * len(paths)
@@ -105,18 +115,21 @@ def run_files(func: Callable[[str, O], R], paths: Sequence[str], options: O, *, 
     if cached is not None:
         for i, path in enumerate(paths):
             keys[i] = key = cached.cache.key(path)
-            stored = cached.cache.get(key) if key else None
-            if stored is not None:
-                try:
-                    result = cached.decode(path, stored)
-                except (KeyError, TypeError, ValueError):
-                    result = None
-                if result is not None:
-                    hits[i] = result
+            result = _decoded(cached, path, key)
+            if result is not None:
+                hits[i] = result
+            elif i + 1 - len(hits) == 2 * jobs > 2:  # enough misses for workers: start them while hashing the rest
+                from .parallel import warm_up
+
+                warm_up(jobs)
     misses = [i for i in range(len(paths)) if i not in hits]
-    if len(misses) >= 2 * jobs:
-        warm_up(jobs)
-    computed = run_ordered(func, [paths[i] for i in misses], options, jobs=jobs, crashed=crashed)
+    computed: Iterator[R] = iter(())
+    if misses:  # (a run answered by the cache alone does not import the process pool)
+        from .parallel import run_ordered, warm_up
+
+        if len(misses) >= 2 * jobs:
+            warm_up(jobs)
+        computed = run_ordered(func, [paths[i] for i in misses], options, jobs=jobs, crashed=crashed)
     with ProgressLine(label, delay=2.0) as progress:
         for i in range(len(paths)):
             if i in hits:

@@ -130,6 +130,10 @@ class ResultCache:
         text = json.dumps([self._prefix, path, content])
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
+    def config_key(self) -> str:
+        """The key of an entry that depends on the version, limits and configuration alone (no model)."""
+        return hashlib.sha256(self._prefix.encode("utf-8", "surrogateescape")).hexdigest()
+
     def _digest(self, path: str) -> str | None:
         """:func:`content_digest`, remembered per file by its size, modification time, inode and device
         (as git's index does), so an unchanged file is not hashed again; only for files that name no

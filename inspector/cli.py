@@ -89,7 +89,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"inspector: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser (``only``: configure that command alone, the others are listed but their
+    modules are not imported; a run needs the options of its own command only)."""
     parser = _Parser(prog="inspector", description=(
         "Open saved deep-learning models (Keras .keras/.h5/SavedModel, ONNX) without running them, "
         "summarize them exactly, and lint them."))
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks for errors (the exit codes stay the same)")
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(f".commands.{module}", __package__)
         mod.configure(p)
         p.set_defaults(_run=mod.run)
@@ -124,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((w for w in words if not w.startswith("-")), None)  # (the global options take no value)
+    parser = build_parser(only=command if command in {c[0] for c in COMMANDS} else None)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)

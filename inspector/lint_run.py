@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, overload
 
 from .batch import Cached, for_each_file, load_graph
 from .errors import FileError, InspectorError
@@ -30,14 +30,56 @@ if TYPE_CHECKING:  # pragma: no cover
     from .rules.registry import Rule
 
 
+class RuleList(Sequence["Rule"]):
+    """The rules with ``codes``, in catalog order, the catalog loaded on first use: a run whose results
+    all come from the cache prints them without importing the rule families (and what they import)."""
+
+    def __init__(self, codes: Iterable[str], *, need: str | None = None) -> None:
+        self.codes = frozenset(codes)
+        self.need = need
+        self._rules: tuple[Rule, ...] | None = None
+
+    def _loaded(self) -> tuple[Rule, ...]:
+        if self._rules is None:
+            from .rules.registry import all_rules
+
+            self._rules = tuple(r for r in all_rules()
+                                if r.code in self.codes and (self.need is None or self.need in r.needs))
+        return self._rules
+
+    @overload
+    def __getitem__(self, index: int) -> Rule: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Rule, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Rule | tuple[Rule, ...]:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._loaded())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._loaded())
+
+    def __repr__(self) -> str:
+        return f"RuleList({sorted(self.codes)!r})"
+
+
 @dataclass(frozen=True)
 class LintRun:
     """The outcome of linting several files."""
 
     reports: tuple[ModelReport, ...]
     """One per file, in the order given (a file that could not be read has ``error`` set)."""
-    rules: tuple[Rule, ...]
-    """The rules that ran (SARIF describes them)."""
+    rules: Sequence[Rule]
+    """The rules that ran (SARIF describes them; a :class:`RuleList`, loaded when first read)."""
     exit_code: int
     """0 clean, 1 a finding reaches ``fail_on``, 2 a file could not be read (the worst wins)."""
     baseline_written: int | None = None
@@ -98,10 +140,36 @@ class _Collector:
             raise
 
 
-def _enabled(selection: Selection, *, need: str | None = None) -> tuple[Rule, ...]:
-    from .rules.registry import all_rules
+def _enabled(selection: Selection, *, need: str | None = None) -> RuleList:
+    return RuleList(selection.enabled, need=need)
 
-    return tuple(r for r in all_rules() if r.code in selection.enabled and (need is None or need in r.needs))
+
+def _fingerprint(task: LintTask) -> dict[str, Any]:
+    """What the lint results depend on besides the model and the version: the configuration and overrides."""
+    return {"config": {k: v for k, v in asdict(task.config).items() if k != "source"},
+            "select": task.select, "ignore": task.ignore}
+
+
+def _checked_selection(task: LintTask, *, cache: bool) -> RuleList:
+    """The rules ``task`` enables, its selectors and rule options checked (a :class:`UsageError` before any
+    file is read).  With ``cache``, a selection checked before under the same version, configuration and
+    overrides is read back from the cache (its rule codes), so a warm run does not load the rule catalog."""
+    from .cache import ResultCache, cache_folder
+
+    folder = cache_folder(enabled=cache)
+    store = None if folder is None else ResultCache(folder, namespace="lint-selection",
+                                                    fingerprint=_fingerprint(task))
+    key = None if store is None else store.config_key()
+    known = None if store is None or key is None else store.get(key)
+    codes = None if known is None else known.get("enabled")
+    if isinstance(codes, list) and all(isinstance(c, str) for c in codes):
+        return RuleList(codes)
+    from .rules.engine import resolve
+
+    selection = resolve(task.config, select=task.select, ignore=task.ignore)
+    if store is not None and key is not None:
+        store.put(key, {"enabled": sorted(selection.enabled)})
+    return _enabled(selection)
 
 
 @dataclass(frozen=True)
@@ -185,9 +253,7 @@ def lint_cache(task: LintTask, *, enabled: bool = True) -> Cached[Linted] | None
     folder = cache_folder(enabled=enabled)
     if folder is None or task.probe is not None:
         return None
-    fingerprint = {"config": {k: v for k, v in asdict(task.config).items() if k != "source"},
-                   "select": task.select, "ignore": task.ignore}
-    return Cached(ResultCache(folder, namespace="lint", fingerprint=fingerprint), _encode, _decode)
+    return Cached(ResultCache(folder, namespace="lint", fingerprint=_fingerprint(task)), _encode, _decode)
 
 
 # long: the one lint use case: options, files, cache, workers, baseline, history, exit code
@@ -207,16 +273,15 @@ def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[st
     from .baseline import load_baseline
     from .baseline import write_baseline as record
     from .batch import model_paths, run_files
-    from .parallel import warm_up
-    from .rules.engine import resolve
-
     if not cache:  # every model will be read: let the workers' imports overlap this process's own
+        from .parallel import warm_up
+
         warm_up(1 if debug else jobs)
-    selection = resolve(config, select=select, ignore=ignore)  # bad selectors fail before any file is read
+    task = LintTask(config=config, select=select, ignore=ignore, probe=probe, debug=debug)
+    rules = _checked_selection(task, cache=cache)  # bad selectors fail before any file is read
     baseline_path = baseline or (str(config.root / config.baseline) if config.baseline else None)
     found = _Collector(fail_on=fail_on,
                        baseline=load_baseline(baseline_path) if baseline_path and not write_baseline else None)
-    task = LintTask(config=config, select=select, ignore=ignore, probe=probe, debug=debug)
     paths = model_paths(models, discovery=config.discovery)
     code = 0
     for outcome in run_files(lint_model, paths, task, jobs=1 if debug else jobs, crashed=failed_lint,
@@ -237,7 +302,7 @@ def lint_files(models: Sequence[str], *, config: LintConfig, select: Sequence[st
     if write_baseline:
         written = record(write_baseline, found.everything)
         code = min(code, 0) if code < 2 else code
-    return LintRun(tuple(found.reports), _enabled(selection), code, written)
+    return LintRun(tuple(found.reports), rules, code, written)
 
 
 def lint_logs(logs: Sequence[str], *, config: LintConfig, select: Sequence[str] | None = None,

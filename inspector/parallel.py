@@ -14,11 +14,12 @@ a new pool.  :func:`default_jobs` is ``INSPECTOR_JOBS`` or the number of CPUs.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover - the pool is imported only when files are read in workers
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 O = TypeVar("O")  # noqa: E741 - the options' type
@@ -53,6 +54,11 @@ PRELOAD: tuple[str, ...] = (
 """Imported once by the fork server, so each worker starts with them (never TensorFlow)."""
 
 
+ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 for the workers (unless set already): each is one of ``jobs`` processes, and a BLAS thread
+pool per worker only makes them fight over the cores (64 small ONNX models linted 1.9× slower with it)."""
+
+
 def _context() -> Any:
     """A ``forkserver`` context whose server imports :data:`PRELOAD` (each worker then forks from it
     ready to work), else ``spawn``."""
@@ -74,7 +80,14 @@ def warm_up(jobs: int) -> None:
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update({name: "1" for name, value in saved.items() if value is None})
+        try:
+            forkserver.ensure_running()  # (the server and its workers take the environment of this moment)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
 
 
 def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jobs: int,
@@ -87,11 +100,16 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
         for item in items:
             yield func(item, options)
         return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    warm_up(jobs)
     pending = list(range(len(items)))
     while pending:
         broken_at: int | None = None
         ready: dict[int, R] = {}
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_context()) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_context(),
+                                 initializer=_worker_gc()) as pool:
             futures: dict[int, Future[R]] = {i: pool.submit(func, items[i], options) for i in pending}
             for pos, i in enumerate(pending):
                 try:
@@ -110,13 +128,24 @@ def run_ordered(func: Callable[[T, O], R], items: Sequence[T], options: O, *, jo
         pending = rest
 
 
+def _worker_gc() -> Callable[[], None] | None:
+    """What each worker runs first: with the cyclic garbage collector off here (the command line turns it off,
+    see :func:`inspector.cli.main`), it is turned off in the workers too; a library caller keeps it."""
+    import gc
+
+    return None if gc.isenabled() else gc.disable
+
+
 def _finished(futures: dict[int, Future[R]]) -> dict[int, R]:
     return {i: f.result() for i, f in futures.items() if f.done() and not f.cancelled() and f.exception() is None}
 
 
 def _alone(func: Callable[[T, O], R], item: T, options: O, crashed: Callable[[T, str], R]) -> R:
     """``func(item, options)`` in a pool of its own: its result, or ``crashed`` when it kills the worker."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_worker_gc()) as pool:
         try:
             return pool.submit(func, item, options).result()
         except BrokenProcessPool:
