@@ -42,7 +42,7 @@ def default_jobs() -> int:
 
 
 PRELOAD: tuple[str, ...] = (
-    "numpy", "h5py", "onnx", "networkx", "inspector.cache", "inspector.analysis.duplicates",
+    "numpy", "h5py", "networkx", "inspector.cache", "inspector.analysis.duplicates",
     "inspector.loaders.keras_shapes", "inspector.loaders.keras_v3", "inspector.loaders.keras_h5",
     "inspector.loaders.onnx",
     "inspector.analysis.weights", "inspector.analysis.state", "inspector.analysis.macs", "inspector.analysis.card",

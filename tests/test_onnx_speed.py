@@ -16,7 +16,7 @@ import pytest
 
 from helpers.onnx_models import onnx_model, value_info
 from inspector.analysis.params import count_params
-from inspector.errors import LimitExceeded
+from inspector.errors import LimitExceeded, ModelLoadError
 from inspector.loaders import load
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -247,3 +247,41 @@ def test_lite_proto_class_is_the_one_onnx_uses():
 
     assert type(lite.model_proto()) is onnx.ModelProto
     assert lite.get_schema("Conv", 17, "").inputs[1].name == "W"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int8", "uint8", "int32", "int64", "bool"])
+def test_inline_raw_tensors_decode_as_numpy_helper_does(dtype):
+    """Inline ``raw_data`` of a type numpy knows is decoded without onnx, to the same array."""
+    from onnx import numpy_helper
+
+    from inspector.loaders.onnx.tensors import proto_reader
+
+    values = (np.arange(24).reshape(2, 3, 4) % 5).astype(dtype)
+    t = numpy_helper.from_array(values, "w")
+    assert t.raw_data  # the fast path's input
+    got = proto_reader(t, "w")()
+    assert got.dtype == values.dtype and got.shape == values.shape
+    np.testing.assert_array_equal(got, numpy_helper.to_array(t))
+    t.raw_data = t.raw_data[:-1]  # one byte short: one sentence, not a numpy error
+    with pytest.raises(ModelLoadError, match="the file is corrupt"):
+        proto_reader(t, "w")()
+
+
+def test_onnx_lint_of_inline_weights_does_not_import_onnx(tmp_path):
+    """A fresh process (a ``--jobs`` worker, a CI step) lints an ONNX file with inline weights without
+    ``import onnx`` and its ml_dtypes (~1 s)."""
+    import subprocess
+
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes((Path(__file__).resolve().parents[1] / "samples" / "lint_deep_sigmoid.onnx").read_bytes())
+    code = ("import sys, io, contextlib\n"
+            "from inspector.cli import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    main(['lint', '--no-cache', '--jobs', '1', sys.argv[1]])\n"
+            "assert 'ACT' in out.getvalue(), out.getvalue()\n"
+            "print(sorted(m for m in ('onnx', 'ml_dtypes') if m in sys.modules))\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)}, check=True)
+    assert done.stdout.strip() == "[]"

@@ -76,11 +76,19 @@ def _stored_bytes(dims: tuple[int, ...], data_type: int, dt: Any) -> int:
 
 
 def _array_from_proto(t: Any, name: str) -> Any:
-    """``numpy_helper.to_array`` of an inline ``TensorProto``, its failures as one sentence."""
-    from onnx import numpy_helper
-
+    """``numpy_helper.to_array`` of an inline ``TensorProto``, its failures as one sentence.
+    ``raw_data`` of a type numpy knows by itself is decoded here, without ``import onnx``
+    (whose helper imports ml_dtypes: 0.4-0.9 s in every fresh process or worker)."""
     if t.data_location == 1:  # pragma: no cover - callers pass inline tensors only
         raise ModelLoadError(f"tensor {name!r} is marked as external data and has no inline values")
+    plain = _NUMPY_NAMES.get(int(t.data_type))
+    if plain is not None and t.raw_data:
+        import numpy as np
+
+        buf = np.frombuffer(t.raw_data, dtype=np.uint8).copy()
+        return _array_from_raw(buf, tuple(int(d) for d in t.dims), int(t.data_type), np.dtype(plain), name)
+    from onnx import numpy_helper
+
     try:
         return numpy_helper.to_array(t)
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # what to_array raises on inconsistent data
