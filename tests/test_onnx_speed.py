@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import gc
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.cli import run_fresh
 from helpers.onnx_models import onnx_model, value_info
 from inspector.analysis.params import count_params
 from inspector.errors import LimitExceeded, ModelLoadError
@@ -221,22 +221,13 @@ def test_cli_runs_without_the_cyclic_collector_and_restores_it(cli, tmp_path, mo
 def test_onnx_summary_does_not_import_onnx_or_ml_dtypes(tmp_path):
     """Startup (issue 14): a fresh process reads, infers shapes of and summarizes an ONNX file through
     onnx's protobuf classes and C++ extension only; ``import onnx`` (and ml_dtypes, ~1 s) is left out."""
-    import subprocess
 
     md = _make_decoder()
     path = md.write_decoder(tmp_path / "decoder.onnx",
                             md.DecoderSpec(layers=1, hidden=16, ffn=40, vocab=64, heads=2, max_positions=32))
-    code = ("import sys, io, contextlib\n"
-            "from inspector.cli import main\n"
-            "out = io.StringIO()\n"
-            "with contextlib.redirect_stdout(out):\n"
-            "    assert main(['summary', sys.argv[1]]) == 0\n"
-            "assert 'Total params' in out.getvalue()\n"
-            "print(sorted(m for m in ('onnx', 'ml_dtypes', 'onnx.onnx_ml_pb2') if m in sys.modules))\n")
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=root,
-                          env={**os.environ, "PYTHONPATH": str(root)}, check=True)
-    assert done.stdout.strip() == "['onnx.onnx_ml_pb2']"
+    run = run_fresh("summary", path, watch=("onnx", "ml_dtypes", "onnx.onnx_ml_pb2"), cwd=tmp_path)
+    assert run.code == 0 and "Total params" in run.out
+    assert run.imported == ["onnx.onnx_ml_pb2"]
 
 
 def test_lite_proto_class_is_the_one_onnx_uses():
@@ -270,18 +261,9 @@ def test_inline_raw_tensors_decode_as_numpy_helper_does(dtype):
 def test_onnx_lint_of_inline_weights_does_not_import_onnx(tmp_path):
     """A fresh process (a ``--jobs`` worker, a CI step) lints an ONNX file with inline weights without
     ``import onnx`` and its ml_dtypes (~1 s)."""
-    import subprocess
 
     path = tmp_path / "mlp.onnx"
     path.write_bytes((Path(__file__).resolve().parents[1] / "samples" / "lint_deep_sigmoid.onnx").read_bytes())
-    code = ("import sys, io, contextlib\n"
-            "from inspector.cli import main\n"
-            "out = io.StringIO()\n"
-            "with contextlib.redirect_stdout(out):\n"
-            "    main(['lint', '--no-cache', '--jobs', '1', sys.argv[1]])\n"
-            "assert 'ACT' in out.getvalue(), out.getvalue()\n"
-            "print(sorted(m for m in ('onnx', 'ml_dtypes') if m in sys.modules))\n")
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(root)}, check=True)
-    assert done.stdout.strip() == "[]"
+    run = run_fresh("lint", "--no-cache", "--jobs", "1", path, watch=("onnx", "ml_dtypes"), cwd=tmp_path)
+    assert "ACT" in run.out, run.out
+    assert run.imported == []

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_fresh
 from helpers.folders import mlp_onnx
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "onnx", "h5py", "networkx", "inspector.rules.init", "inspector.loaders.onnx",
          "concurrent.futures.process")
-_RUN = """
-import json, sys
-from inspector.cli import main
-code = main(sys.argv[1:])
-sys.stdout.flush()
-print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.modules)}), file=sys.stderr)
-""" % (HEAVY,)
-
-
 def _lint(tmp_path: Path, *args: str) -> tuple[int, str, list[str], str]:
     """``inspector lint ARGS`` in a fresh interpreter: exit code, stdout, heavy modules imported, stderr."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_CACHE_DIR": str(tmp_path / "cache"),
-           "INSPECTOR_NO_CACHE": "", "INSPECTOR_JOBS": ""}
-    done = subprocess.run([sys.executable, "-c", _RUN, "lint", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path)
-    *lines, last = done.stderr.rstrip("\n").split("\n")
-    report = json.loads(last)
-    return report["code"], done.stdout, report["heavy"], "\n".join(lines)
+    env = {"INSPECTOR_CACHE_DIR": str(tmp_path / "cache"), "INSPECTOR_NO_CACHE": "", "INSPECTOR_JOBS": ""}
+    run = run_fresh("lint", *args, watch=HEAVY, cwd=tmp_path, env=env)
+    return run.code, run.out, run.imported, run.err
 
 
 @pytest.fixture
@@ -126,7 +111,6 @@ def _crash(path: str, why: str) -> str:
 
 
 def test_workers_run_blas_on_one_thread_unless_told_otherwise(monkeypatch):
-    import os
 
     from inspector.parallel import ONE_THREAD, run_ordered
 
@@ -139,6 +123,5 @@ def test_workers_run_blas_on_one_thread_unless_told_otherwise(monkeypatch):
 
 
 def _blas_threads(_item: str, _options: None) -> str | None:
-    import os
 
     return os.environ.get("OPENBLAS_NUM_THREADS")

@@ -7,8 +7,15 @@ outside a test (the fuzzer's loop) call :func:`run_cli` directly.
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
-from typing import NamedTuple
+from pathlib import Path
+from typing import Iterable, Mapping, NamedTuple
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CliResult(NamedTuple):
@@ -34,6 +41,37 @@ def run_cli(*argv: object) -> CliResult:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 2
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+class FreshRun(NamedTuple):
+    """A command line run in a fresh interpreter: exit code, stdout, stderr, and which of the
+    watched modules it imported (sorted)."""
+
+    code: int
+    out: str
+    err: str
+    imported: list[str]
+
+
+_FRESH = """
+import json, sys
+from inspector.cli import main
+watch = json.loads(sys.argv[1])
+code = main(sys.argv[2:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "imported": sorted(m for m in watch if m in sys.modules)}), file=sys.stderr)
+"""
+
+
+def run_fresh(*argv: object, watch: Iterable[str], cwd: Path, env: Mapping[str, str] | None = None) -> FreshRun:
+    """``inspector ARGV`` in a new Python process (this checkout first on ``PYTHONPATH``, ``env``
+    added to the environment): what a CI step or a ``--jobs`` worker pays for at start-up."""
+    done = subprocess.run([sys.executable, "-c", _FRESH, json.dumps(list(watch)), *map(str, argv)],
+                          capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    *lines, last = done.stderr.rstrip("\n").split("\n")
+    report = json.loads(last)
+    return FreshRun(report["code"], done.stdout, "\n".join(lines), report["imported"])
 
 
 def one_error_line(err: str, path: object) -> str:
