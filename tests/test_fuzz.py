@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from helpers.cli import run_cli
+from helpers.cli import CliResult, run_cli
 from helpers.hostile import SEED_H5, SEED_KERAS, SEED_ONNX
 
 DEFAULT_CASES = 300
@@ -232,6 +232,26 @@ def check(command: str, path: Path, code: int, err: str) -> str | None:
     return None
 
 
+def try_command(case: str, command: str, path: Path, failures: list[Failure]) -> CliResult | None:
+    """``inspector COMMAND PATH``; an exception escaping ``main`` or a result :func:`check` rejects
+    is added to ``failures``.  The result, or ``None`` when ``main`` raised."""
+    try:
+        result = run_cli(command, path)
+    except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
+        failures.append(Failure(case, command, f"{type(exc).__name__}: {exc}"))
+        return None
+    problem = check(command, path, result.code, result.err)
+    if problem:
+        failures.append(Failure(case, command, problem))
+    return result
+
+
+def assert_no_failures(failures: list[Failure]) -> None:
+    """One assertion listing the first 20 failures."""
+    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
+    assert not failures, f"{len(failures)} failure(s):\n{report}"
+
+
 def fuzz(cases: int, folder: Path, *, seed: int = BASE_SEED) -> tuple[list[Failure], dict[int, int]]:
     failures: list[Failure] = []
     codes = {0: 0, 1: 0, 2: 0}
@@ -245,15 +265,9 @@ def fuzz(cases: int, folder: Path, *, seed: int = BASE_SEED) -> tuple[list[Failu
         path.write_bytes(data)
         case = f"seed {seed} case {i} ({suffix}, {how})"
         for command in COMMANDS:
-            try:
-                code, _, err = run_cli(command, path)
-            except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
-                failures.append(Failure(case, command, f"{type(exc).__name__}: {exc}"))
-                continue
-            codes[code] = codes.get(code, 0) + 1
-            problem = check(command, path, code, err)
-            if problem:
-                failures.append(Failure(case, command, problem))
+            result = try_command(case, command, path, failures)
+            if result is not None:
+                codes[result.code] = codes.get(result.code, 0) + 1
         if keep and any(f.case == case for f in failures):
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(keep) / path.name)
@@ -266,8 +280,7 @@ def test_mutated_models_never_crash(tmp_path, monkeypatch):
     # INSPECTOR_MAX_HDF5_SECONDS (60 s by default: 5 s is plenty for these small seeds).
     monkeypatch.setenv("INSPECTOR_MAX_HDF5_SECONDS", os.environ.get("INSPECTOR_MAX_HDF5_SECONDS", "5"))
     failures, codes = fuzz(CASES, tmp_path)
-    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
-    assert not failures, f"{len(failures)} failure(s):\n{report}"
+    assert_no_failures(failures)
     # the mutations reach past the first check: some damaged files still load (0/1), most do not (2)
     assert codes[2] > 0 and codes[0] + codes[1] > 0, codes
 
@@ -326,18 +339,11 @@ def test_mutated_extra_seeds_never_crash(tmp_path):
             path = tmp_path / f"case{i}-{name}"
             path.write_bytes(mutated)
             for command in commands:
-                try:
-                    code, _, err = run_cli(command, path)
-                except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
-                    failures.append(Failure(f"{name} case {i} ({how})", command, f"{type(exc).__name__}: {exc}"))
-                    continue
-                codes[code] = codes.get(code, 0) + 1
-                problem = check(command, path, code, err)
-                if problem:
-                    failures.append(Failure(f"{name} case {i} ({how})", command, problem))
+                result = try_command(f"{name} case {i} ({how})", command, path, failures)
+                if result is not None:
+                    codes[result.code] = codes.get(result.code, 0) + 1
             path.unlink()
-    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
-    assert not failures, f"{len(failures)} failure(s):\n{report}"
+    assert_no_failures(failures)
     assert codes[2] > 0 and codes[0] + codes[1] > 0, codes
 
 
@@ -383,16 +389,8 @@ def test_mutated_polyglots_never_crash(tmp_path, monkeypatch):
         path = tmp_path / f"poly{i}{suffix}"
         path.write_bytes(data)
         for command in COMMANDS:
-            try:
-                code, out, err = run_cli(command, path)
-            except BaseException as exc:  # noqa: BLE001 - anything escaping main is the bug we look for
-                failures.append(Failure(f"polyglot {i} ({how})", command, f"{type(exc).__name__}: {exc}"))
-                continue
-            problem = check(command, path, code, err)
-            if problem:
-                failures.append(Failure(f"polyglot {i} ({how})", command, problem))
-            flagged += command == "lint" and "SEC006" in out
+            result = try_command(f"polyglot {i} ({how})", command, path, failures)
+            flagged += result is not None and command == "lint" and "SEC006" in result.out
         path.unlink()
-    report = "\n".join(f"{f.case}: inspector {f.command}: {f.problem}" for f in failures[:20])
-    assert not failures, f"{len(failures)} failure(s):\n{report}"
+    assert_no_failures(failures)
     assert flagged > 0  # the unmutated polyglots are reported as such
