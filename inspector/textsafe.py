@@ -17,6 +17,8 @@ import dataclasses
 import re
 from typing import Any, Sequence, TypeVar
 
+from .units import is_number
+
 T = TypeVar("T")
 
 UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
@@ -162,7 +164,7 @@ def xml_text(text: str) -> str:
 def csv_cell(text: str) -> str:
     """A CSV cell a spreadsheet will not run: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab
     or a line break gets a leading ``'`` (OWASP), unless it is a plain number such as ``-1.5``."""
-    if text.startswith(_FORMULA_START) and not _is_number(text):
+    if text.startswith(_FORMULA_START) and not is_number(text):
         return "'" + text
     return text
 
@@ -171,10 +173,3 @@ def csv_row(cells: Sequence[object]) -> list[object]:
     """A CSV row with :func:`csv_cell` applied to its text cells (numbers stay numbers)."""
     return [csv_cell(c) if isinstance(c, str) else c for c in cells]
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

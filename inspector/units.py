@@ -91,3 +91,12 @@ def short_float(value: float | None, *, missing: str = "", nan: str | None = Non
     if nan is not None and isinstance(value, float) and math.isnan(value):
         return nan
     return f"{value:.4g}"
+
+
+def is_number(text: str) -> bool:
+    """Does ``text`` read as a number (``float()`` accepts it: ``-1.5``, ``1e3``, ``nan``)?"""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

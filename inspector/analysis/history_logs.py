@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import InspectorError, LimitExceeded, MissingDependency, ModelLoadError, UsageError
+from ..units import is_number
 
 VAL_PREFIXES = ("val_", "validation_")
 """Prefixes Keras (and common loggers) give validation metrics."""
@@ -201,7 +202,7 @@ def _from_csv(text: str, p: Path) -> History:
     if len(header) < 2 or len(set(header)) != len(header) or any(not h for h in header):
         raise ModelLoadError("not a training log: the first line is not a header of metric names "
                              "(expected a Keras CSVLogger file such as 'epoch,loss,val_loss')")
-    if all(_is_number(h) for h in header):
+    if all(is_number(h) for h in header):
         raise ModelLoadError("not a training log: the CSV has no header line of metric names")
     columns: dict[str, list[float | None]] = {h: [] for h in header}
     for i, row in enumerate(rows[1:], start=2):
@@ -211,13 +212,6 @@ def _from_csv(text: str, p: Path) -> History:
             columns[h].append(_number(cell, where=f"line {i}, column {h!r}"))
     return _build(p, "csv", columns)
 
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 def _from_json(text: str, p: Path) -> History:
