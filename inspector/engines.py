@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from .errors import MissingDependency, UsageError
+from .remote import is_remote
 
 T = TypeVar("T")
 O = TypeVar("O")  # noqa: E741 - the options type
@@ -125,7 +126,7 @@ def gather_in_order(client: Any, func: Callable[[T, O], R], items: Sequence[T], 
 
 def expand_remote(paths: Sequence[str]) -> list[str]:
     """``paths`` with each remote folder (a URL ending in ``/``) replaced by its model files."""
-    from .remote import is_remote, list_models
+    from .remote import list_models
 
     out: list[str] = []
     for path in paths:
@@ -143,8 +144,8 @@ def run_inventory(paths: Sequence[str], options: O, *, func: Callable[[str, O], 
     """The rows of the models in ``paths`` (remote prefixes listed, local folders expanded by
     ``expand_local``), computed by ``func`` on ``engine``, in sorted path order."""
     remote = expand_remote(paths)
-    here = [p for p in remote if "://" not in p]
-    found = sorted(set((expand_local(here) if expand_local else here) + [p for p in remote if "://" in p]))
+    here = [p for p in remote if not is_remote(p)]
+    found = sorted(set((expand_local(here) if expand_local else here) + [p for p in remote if is_remote(p)]))
     return run_tasks(func, found, options, engine=engine, scheduler=scheduler, failed=failed, local=local)
 
 

@@ -139,8 +139,9 @@ def _facts(path: str, graph: ModelGraph, options: ScanOptions) -> InventoryRow:
     from .rules import lint_with_state
 
     here = path
-    if "://" in path:  # a remote model: its complete staged copy (fetched now) is hashed and sized
-        from .remote import local_copy
+    from .remote import is_remote, local_copy
+
+    if is_remote(path):  # a remote model: its complete staged copy (fetched now) is hashed and sized
 
         here = str(local_copy(path))
     params = count_params(graph)
