@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Union
 
 from .errors import FileError, InspectorError, ModelLoadError, UsageError
+from .fileio import is_remote
 from .ir import ModelGraph
-from .remote import is_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.macs import MacsReport

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from .errors import FileError, InspectorError
+from .fileio import is_remote
 from .ir import ModelGraph
-from .remote import is_remote
 from .textsafe import visible
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from .errors import MissingDependency, UsageError
-from .remote import is_remote
+from .fileio import is_remote
 
 T = TypeVar("T")
 O = TypeVar("O")  # noqa: E741 - the options type

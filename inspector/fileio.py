@@ -113,3 +113,16 @@ class SeekableReader(io.RawIOBase):
             raise OSError("negative seek position")
         self._pos = base + pos
         return self._pos
+
+
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "http", "https")
+"""URL schemes read as remote storage (:mod:`inspector.remote`)."""
+
+
+def is_remote(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a URL of remote storage (``s3://…``, ``gs://…``, ``https://…``); here, not in
+    :mod:`inspector.remote`, so that telling a path from a URL costs no import on every command's start."""
+    text = os.fspath(path)
+    if not isinstance(text, str) or "://" not in text:
+        return False
+    return text.split("://", 1)[0].lower() in REMOTE_SCHEMES

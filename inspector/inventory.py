@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .errors import FileError, InspectorError
+from .fileio import is_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import Cached
@@ -139,9 +140,9 @@ def _facts(path: str, graph: ModelGraph, options: ScanOptions) -> InventoryRow:
     from .rules import lint_with_state
 
     here = path
-    from .remote import is_remote, local_copy
-
     if is_remote(path):  # a remote model: its complete staged copy (fetched now) is hashed and sized
+        from .remote import local_copy
+
 
         here = str(local_copy(path))
     params = count_params(graph)

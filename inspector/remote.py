@@ -27,7 +27,6 @@ reports it as it does for a local file).  SavedModel folders are not read remote
 
 from __future__ import annotations
 
-import os
 import posixpath
 import shutil
 import tempfile
@@ -40,9 +39,6 @@ from typing import Any, Iterator, Mapping
 from .errors import MissingDependency, ModelLoadError, UnsafeModel, UnsupportedFormat
 from .fileio import SeekableReader
 
-SCHEMES = ("s3", "gs", "gcs", "http", "https")
-"""URL schemes read as remote storage."""
-
 BLOCK = 4 * 1024
 """Bytes fetched by one range request while reading metadata (a block cache of this size)."""
 
@@ -51,14 +47,6 @@ CHUNK = 8 << 20
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx")
 """Suffixes of the model files found under a remote prefix."""
-
-
-def is_remote(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a URL of remote storage (``s3://…``, ``gs://…``, ``https://…``)."""
-    text = os.fspath(path)
-    if not isinstance(text, str) or "://" not in text:
-        return False
-    return text.split("://", 1)[0].lower() in SCHEMES
 
 
 def _filesystem(url: str) -> tuple[Any, str]:

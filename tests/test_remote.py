@@ -229,7 +229,7 @@ def test_list_models_walks_a_prefix(s3):
 
 
 def test_is_remote():
-    from inspector.remote import is_remote
+    from inspector.fileio import is_remote
 
     assert is_remote("s3://b/k.onnx") and is_remote("https://h/m.keras") and is_remote("gs://b/m.h5")
     assert not is_remote("model.onnx") and not is_remote("file:///m.onnx") and not is_remote("C:\\m.onnx")

@@ -101,8 +101,8 @@ def _rows(args: argparse.Namespace, options: ScanOptions) -> Iterable[InventoryR
     """The rows, in path order: here through the cache and ``--jobs`` workers, or, with
     ``--engine dask`` or remote paths, through :func:`inspector.engines.run_inventory`
     (remote prefixes listed, no cache)."""
+    from ..fileio import is_remote
     from ..inventory import failed_row, scan_files, scan_model
-    from ..remote import is_remote
 
     jobs = jobs_option(args)
     if args.engine == "local" and not any(is_remote(p) for p in args.paths):
