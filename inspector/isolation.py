@@ -13,7 +13,9 @@ what happened in one sentence.  One mechanism, two shapes:
 * :class:`Helper` — a child forked once and reused, serving byte requests one at a
   time, each with its own address-space and time budget; a child that ran out of
   memory, crashed or timed out is replaced on the next request (ONNX shape
-  inference, :mod:`inspector.loaders.onnx.inference`).
+  inference, :mod:`inspector.loaders.onnx.inference`).  A request can be sent and
+  its answer read later (:meth:`Helper.send`, :meth:`Helper.receive`), so the
+  parent works while the helper does.
 
 Both return a :class:`Failure` when the child gave no answer; the caller turns it
 into its own sentence.  Isolation needs ``fork`` and ``/proc`` (Linux):
@@ -186,6 +188,20 @@ Serve = Callable[[bytes, int], bytes]
 """What a helper runs per request: (request bytes, flag) → answer bytes."""
 
 
+class Request:
+    """A request :meth:`Helper.send` handed to the helper, whose answer is not read yet."""
+
+    __slots__ = ("seconds", "broken", "done")
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        """The request's time budget (the helper's alarm)."""
+        self.broken = False
+        """The helper was gone before it took the whole request."""
+        self.done = False
+        """Its answer was read, or it was dropped."""
+
+
 class Helper:
     """A forked process that serves requests one at a time, each under a memory and
     time budget.
@@ -194,7 +210,8 @@ class Helper:
     native library there, so the child inherits it warm) and returns the function
     the child serves.  The helper is forked early (:meth:`start`, while the parent
     holds little memory) and reused; one that ran out of memory, crashed or timed
-    out is replaced by the next request.
+    out is replaced by the next request.  :meth:`call` waits for the answer; :meth:`send` returns
+    at once and :meth:`receive` waits later, so the caller works while the helper does.
 
     Request: ``<Q size><B flag><Q memory><I seconds>`` and the data; answer:
     ``<Q length>`` and a tag byte (``K`` ok + answer bytes, ``E`` error + message,
@@ -217,18 +234,45 @@ class Helper:
             self._ensure()
 
     def call(self, data: bytes, *, flag: int, seconds: int, memory: int) -> bytes | Failure:
-        """Serve ``data`` in the helper within ``memory`` more bytes of address space and ``seconds``."""
-        with self.lock:
+        """Serve ``data`` in the helper within ``memory`` more bytes of address space and ``seconds``
+        (:meth:`send`, then :meth:`receive`)."""
+        return self.receive(self.send(data, flag=flag, seconds=seconds, memory=memory))
+
+    def send(self, data: bytes, *, flag: int, seconds: int, memory: int) -> Request:
+        """Hand ``data`` to the helper and return at once, while it works: the answer is read by
+        :meth:`receive` (or dropped by :meth:`cancel`).  The helper serves one request at a time:
+        until then, other threads' requests wait."""
+        self.lock.acquire()
+        request = Request(max(1, seconds))  # alarm(0) would mean no time limit
+        try:
             self._ensure()
-            seconds = max(1, seconds)  # alarm(0) would mean no time limit
-            request = self._REQUEST.pack(len(data), flag, memory, seconds)
+        except BaseException:
+            self.lock.release()
+            raise
+        try:
+            write_all(self.to_helper, self._REQUEST.pack(len(data), flag, memory, request.seconds))
+            write_all(self.to_helper, data)
+        except BrokenPipeError:
+            request.broken = True
+        except BaseException:  # interrupted mid-request: the helper's state is unknown
+            self._stop(kill=True)
+            self.lock.release()
+            raise
+        return request
+
+    def receive(self, request: Request) -> bytes | Failure:
+        """Wait for the answer to ``request``: the helper's answer bytes, or why there is none (the
+        helper's own alarm bounds the wait by the request's time budget)."""
+        if request.done:
+            raise RuntimeError("the answer to this request was already read or dropped")
+        request.done = True
+        try:
             answer: bytes | None = None
             try:
-                write_all(self.to_helper, request)
-                write_all(self.to_helper, data)
-                head = read_exact(self.from_helper, self._LENGTH.size)
-                if head is not None:
-                    answer = read_exact(self.from_helper, self._LENGTH.unpack(head)[0])
+                if not request.broken:
+                    head = read_exact(self.from_helper, self._LENGTH.size)
+                    if head is not None:
+                        answer = read_exact(self.from_helper, self._LENGTH.unpack(head)[0])
             except BrokenPipeError:
                 answer = None
             except BaseException:  # interrupted mid-request: the helper's state is unknown
@@ -238,10 +282,22 @@ class Helper:
                 status = self._stop(kill=answer is None)
                 if answer is not None:
                     return Failure("out-of-memory")
-                return _end_of(status, alarm_seconds=seconds)
+                return _end_of(status, alarm_seconds=request.seconds)
             if answer[:1] == b"K":
                 return answer[1:]
             return Failure("error", message=answer[1:].decode("utf-8", "replace"))
+        finally:
+            self.lock.release()
+
+    def cancel(self, request: Request) -> None:
+        """Drop ``request`` unanswered: the helper is stopped (the next request forks a new one)."""
+        if request.done:
+            return
+        request.done = True
+        try:
+            self._stop(kill=True)
+        finally:
+            self.lock.release()
 
     def _ensure(self) -> None:
         if self.pid and self.owner == os.getpid():

@@ -8,12 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ...errors import UnsafeModel
+from ...errors import InspectorError, UnsafeModel
 from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, SecurityFact, Shape, Weight
 from ...isolation import one_line
 from ...limits import Limits
 from ...pathsafety import resolve_inside
-from . import inference, lite, shapefold, wire
+from . import inference, lite, retype, shapefold, wire
 from .budget import check_function_fan_out
 from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
@@ -72,14 +72,24 @@ class Builder:
         self._call_bodies: dict[Any, ModelGraph] = {}
         """Bodies built for calls, by function, tensor types and attributes: calls alike share one."""
         self._sec_first: dict[str, str] = {}
+        self.fold_uses: list[retype.FoldUse] | None = None
+        """Types folds looked up, recorded in a speculative build (:mod:`.retype`)."""
 
     # ---- top level ----
     def build(self) -> ModelGraph:
+        """The graph; shape inference, when asked for, runs in the helper while the graph is built
+        from the file's own types (:mod:`.retype`), or first when that is not safe."""
         model = self.model
         check_counts(model, self.limits)
         check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
         if self.do_infer:
+            if retype.may_overlap(model):
+                return self._build_overlapped(model)
             model = self._infer(model)
+        return self._construct(model)[0]
+
+    def _construct(self, model: Any) -> tuple[ModelGraph, Scope]:
+        """The graph of ``model`` as it is (types and all), and the main graph's scope."""
         self.model = model
         g = model.graph
         opsets = {(o.domain or ""): int(o.version) for o in model.opset_import}
@@ -109,12 +119,73 @@ class Builder:
         graph.notes = self.notes
         graph.metadata = self._metadata(model, main_scope, graph)
         graph.invalidate()
+        return graph, main_scope
+
+    def _build_overlapped(self, model: Any) -> ModelGraph:
+        """Shape inference in the helper while a speculative builder builds from the file's own
+        types; then that graph, given the inferred types, or a build from the inferred model
+        (:mod:`.retype`).  The result is the sequential build's in every case."""
+        if self._too_big(model):
+            return self._construct(model)[0]
+        started = [inference.start_shape_inference(model, data_prop=True)]
+        try:
+            if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
+                started.append(inference.start_shape_inference(model, data_prop=False))
+            if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
+                return self._construct(self._infer_model(model, started))[0]
+            return self._speculate(model, started)
+        finally:
+            for pending in started:
+                inference.cancel(pending)  # nothing, unless an error left an answer unread
+
+    def _speculate(self, model: Any, started: list[inference.Pending]) -> ModelGraph:
+        """The graph built from ``model``'s own types while inference runs (``started``), finished
+        with what inference found, or built again from the inferred model when that is not exact."""
+        spec = Builder(self.path, model, self.stripped, self.file_size, self.limits, infer_shapes=False)
+        spec._schemas, spec._role_names = self._schemas, self._role_names  # operator schemas,
+        spec._resolved = self._resolved  # and the path checks of data files: once, whoever builds
+        uses: list[retype.FoldUse] = []
+        spec.fold_uses = uses
+        try:
+            graph, scope = spec._construct(model)
+        except InspectorError:
+            raise  # a limit or a refusal: it does not depend on types
+        except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
+            return self._construct(self._infer_model(model, started))[0]
+        inferred = self._infer_model(model, started)
+        if retype.nested(graph):
+            del graph, scope, spec
+            return self._construct(inferred)[0]
+        if inferred is not model:
+            types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
+            if types is None:  # a fold used a type inference changed: build as before
+                del graph, scope, spec
+                return self._construct(inferred)[0]
+            retype.apply(graph, types, scope.consts)
+            scope.types = types
+        graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
+        spec.shape_inference = self.shape_inference
+        graph.metadata = spec._metadata(inferred, scope, graph)
+        graph.invalidate()
         return graph
 
-    def _infer(self, model: Any) -> Any:
+    def _fold_type(self, scope: Scope, name: str, kind: str) -> tuple[str | None, Shape | None]:
+        """The type a fold of ``name`` looks up (recorded for :mod:`.retype` in a speculative build)."""
+        seen = scope.types.get(name, (None, None))
+        if self.fold_uses is not None:
+            self.fold_uses.append((kind, name, seen))
+        return seen
+
+    def _too_big(self, model: Any) -> bool:
+        """Is ``model`` too big to serialize for shape inference (then it is skipped, with a note)?"""
         if model.ByteSize() > PROTOBUF_MAX_BYTES - (1 << 20):  # inference serializes the model
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
+            return True
+        return False
+
+    def _infer(self, model: Any) -> Any:
+        if self._too_big(model):
             return model
         self.inlined = inline_calls(model, self.limits, checked=True) if len(model.functions) else None
         if self.inlined is not None:
@@ -127,10 +198,16 @@ class Builder:
             self.inlined = None
         return self._infer_model(model)
 
-    def _infer_model(self, model: Any) -> Any:
+    def _infer_model(self, model: Any, started: list[inference.Pending] | None = None) -> Any:
+        """``model`` shape-inferred (and refined: :mod:`.shapefold`), or ``model`` itself when inference
+        failed, with the notes saying so; ``started``: the runs with and without data propagation
+        already started, if any."""
         errors: list[str] = []
-        for data_prop in (True, False):
-            outcome = inference.run_shape_inference(model, data_prop=data_prop)
+        for i, data_prop in enumerate((True, False)):
+            if started is not None and i < len(started):
+                outcome = inference.finish(started[i])
+            else:
+                outcome = inference.run_shape_inference(model, data_prop=data_prop)
             if isinstance(outcome, str):
                 errors.append(outcome)
                 if outcome.startswith(inference.INFER_TIMEOUT):
@@ -501,7 +578,7 @@ class Builder:
         for k, out in enumerate(node.output):
             if not out:
                 continue
-            dtype, shape = scope.types.get(out, (None, None))
+            dtype, shape = self._fold_type(scope, out, "fold")
             val = value[k] if value is not None and k < len(value) else None
             if val is not None:
                 dtype = dtype or str(val.dtype)
@@ -529,7 +606,7 @@ class Builder:
                 except (TypeError, ValueError):
                     dims = None
         if dims is None:
-            _, inferred = scope.types.get(out, (None, None))
+            _, inferred = self._fold_type(scope, out, "fill")
             if inferred is not None and is_static(inferred):
                 dims = tuple(d for d in inferred if isinstance(d, int))  # all of them: it is static
         if dims is not None and any(d < 0 for d in dims):

@@ -9,10 +9,15 @@ model is parsed, so it holds little memory) and reused: each request gets a memo
 and a time budget; a helper that ran out of memory, crashed or timed out is
 replaced.  Elsewhere, or with ``ISOLATE_INFERENCE = False``, inference runs
 in-process.
+
+:func:`start_shape_inference` sends the request and returns while the helper works;
+:func:`finish` waits for the answer (:func:`run_shape_inference` is both at once).  The
+builder builds the graph from the file's own types meanwhile (:mod:`.retype`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ... import isolation
@@ -60,36 +65,74 @@ def prepare() -> None:
 
 def run_shape_inference(model: Any, *, data_prop: bool) -> Any:
     """``onnx.shape_inference.infer_shapes(model)``, or why it failed (a string)."""
-    from . import lite
+    return finish(start_shape_inference(model, data_prop=data_prop))
 
+
+@dataclass(slots=True)
+class Pending:
+    """A shape inference :func:`start_shape_inference` started: the helper's request, or the
+    outcome already known (a data-propagation hazard, an in-process run)."""
+
+    outcome: Any = None
+    request: isolation.Request | None = None
+    size: int = 0
+    """Bytes of the serialized model sent."""
+    graph_typed: bool = True
+    """Whether the model may have an attribute typed GRAPH or GRAPHS (``False``: its bytes have none)."""
+
+
+def start_shape_inference(model: Any, *, data_prop: bool) -> Pending:
+    """Start shape inference of ``model`` in the helper and return while it runs (when isolation
+    is on; otherwise it runs here, now): :func:`finish` waits for the inferred model."""
     if data_prop:
         hazard = data_prop_hazard(model.graph)
         if hazard:
-            return hazard
+            return Pending(outcome=hazard)
     if ISOLATE_INFERENCE:
-        size = model.ByteSize()
-        outcome = _HELPER.call(model.SerializeToString(), flag=int(data_prop),
-                               seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
-        if isinstance(outcome, isolation.Failure):
-            return _reason(outcome)
-        if len(outcome) > min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES):
-            return (f"it produced {len(outcome):,} bytes of shapes for a {size:,}-byte graph, "
-                    "which declares tensors of absurd rank")
-        inferred = lite.model_proto()
-        inferred.ParseFromString(outcome)
-        _UNRESOLVED.clear()
-        _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
-        return inferred
+        data = model.SerializeToString()
+        size = len(data)  # what ``model.ByteSize()`` says, without a second pass
+        request = _HELPER.send(data, flag=int(data_prop), seconds=INFER_SECONDS + size // (1 << 20),
+                               memory=INFER_MEMORY + 16 * size)
+        return Pending(request=request, size=size, graph_typed=any(mark in data for mark in _GRAPH_TYPED))
     from onnx import shape_inference
 
     try:
-        return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
+        return Pending(outcome=shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                           data_prop=data_prop))
     except MemoryError:
-        return "it ran out of memory"
+        return Pending(outcome="it ran out of memory")
     except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError, ValueError, RuntimeError …
-        return isolation.one_line(exc)
+        return Pending(outcome=isolation.one_line(exc))
 
 
+def finish(pending: Pending) -> Any:
+    """The inferred model :func:`start_shape_inference` started, or why there is none (a string)."""
+    if pending.request is None:
+        return pending.outcome
+    from . import lite
+
+    outcome = _HELPER.receive(pending.request)
+    if isinstance(outcome, isolation.Failure):
+        return _reason(outcome)
+    size = pending.size
+    if len(outcome) > min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES):
+        return (f"it produced {len(outcome):,} bytes of shapes for a {size:,}-byte graph, "
+                "which declares tensors of absurd rank")
+    inferred = lite.model_proto()
+    inferred.ParseFromString(outcome)
+    _UNRESOLVED.clear()
+    _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
+    return inferred
+
+
+def cancel(pending: Pending) -> None:
+    """Drop a started shape inference whose answer is no longer wanted (the helper is stopped)."""
+    if pending.request is not None:
+        _HELPER.cancel(pending.request)
+
+
+_GRAPH_TYPED = (b"\xa0\x01\x05", b"\xa0\x01\x0a")
+"""An ``AttributeProto.type`` of GRAPH or GRAPHS, serialized (field 20, varint 5 or 10)."""
 _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
 _UNRESOLVED: dict[int, bool] = {}

@@ -1,0 +1,156 @@
+"""Shape inference overlapped with the build: a graph built from the file's own types, then
+given the types inference found.
+
+ONNX shape inference runs in a helper process (:mod:`.inference`); the builder used to wait
+for it, then build from the inferred model.  On a machine with two cores the build can run
+while the helper infers: :meth:`.builder.Builder.build` sends the request, builds the graph
+*speculatively* from the file's own ``value_info`` types, then waits for the answer:
+
+* inference failed: the speculative graph is the result (the file's types are what the
+  sequential build uses then too); only the notes and metadata say how inference went;
+* inference succeeded: :func:`inferred_types` decides whether giving the built graph the
+  inferred types (:func:`apply`: every layer's ``node_shapes`` and ``dtype``, every
+  ``input`` operand's dtype and shape, the ``InputLayer``\\ s; the metadata is recomputed)
+  gives exactly the graph a build from the inferred model gives.  Types reach a built graph
+  in two ways: copied into those fields (replaced here), or *used*: folding a constant
+  whose dtype or shape the type gives (the builder records every such look-up,
+  ``Builder.fold_uses``).  When inference changed a used type in a way that changes the
+  folded constant, or the graph repeats a tensor name (a layer could not be told from
+  another), the graph is built again from the inferred model, exactly as before.
+
+Only when it is safe (:func:`may_overlap`, :func:`has_subgraphs`): isolation on (otherwise
+inference runs here and nothing overlaps), no model-local functions (their calls are inlined
+for inference, and call bodies take their types from it), no node attribute holding a
+graph (bodies read the enclosing graph's types).  ``OVERLAP = False`` turns it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable
+
+from ...ir import ModelGraph, Shape
+from . import inference
+from .fold import is_static
+from .protos import type_infos
+from .scope import Const
+
+OVERLAP = True
+"""Build while shape inference runs in the helper (``False``: wait for it first, then build)."""
+
+TypeInfo = tuple[str | None, Shape | None]
+FoldUse = tuple[str, str, TypeInfo]
+"""(kind, tensor, type seen) of a fold that looked up a type: ``fold`` (:meth:`Builder._fold`:
+the dtype, and the shape when no value was computed) or ``fill`` (``ConstantOfShape`` dims)."""
+_NONE: TypeInfo = (None, None)
+
+
+def may_overlap(model: Any) -> bool:
+    """Can the build of ``model`` run while shape inference does (checked before the request)?"""
+    return OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
+
+
+def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
+    """Does a node of the main graph hold a graph in an attribute typed GRAPH or GRAPHS (an
+    ``If``/``Loop``/``Scan`` body)?  Looked for in Python only when the bytes sent for ``pending``
+    say it may (a graph in an attribute of another type is found in the built graph: :func:`nested`)."""
+    if pending.request is not None and not pending.graph_typed:
+        return False
+    return any(a.type in (5, 10) or a.HasField("g") for n in model.graph.node for a in n.attribute)
+
+
+def nested(graph: ModelGraph) -> bool:
+    """Has a layer of ``graph`` a sub-graph (built from types of the enclosing graph)?"""
+    return any(lay.subgraphs for lay in graph.layers)
+
+
+def base_types(value_infos: Iterable[Any]) -> dict[str, TypeInfo]:
+    """The types a graph declares (inputs, outputs, ``value_info``, in that order), as the builder
+    reads them: a later entry replaces an earlier one only when it knows a shape."""
+    types: dict[str, TypeInfo] = {}
+    for name, info in type_infos(value_infos):
+        if info[1] is not None or name not in types:
+            types[name] = info
+    return types
+
+
+def declared(graph: Any) -> Iterable[Any]:
+    """The value infos of ``graph`` in the order :func:`base_types` reads them."""
+    return [*graph.input, *graph.output, *graph.value_info]
+
+
+def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict[str, Const],
+                   model: Any, inferred: Any) -> dict[str, TypeInfo] | None:
+    """The types a build from ``inferred`` ends with, when the graph built from ``model`` (ending
+    with ``built``, its folds having looked up ``uses``, its constants ``consts``) needs only
+    them to be that build; ``None`` when it must be built again."""
+    before = base_types(declared(model.graph))
+    after = base_types(declared(inferred.graph))
+    if not before.keys() <= after.keys() or not _names_unique(inferred.graph):
+        return None
+    for kind, name, seen in uses:
+        now = after.get(name, seen)  # not declared after inference: not before either, the same look-up
+        if now == seen:
+            continue
+        const = consts.get(name)
+        if kind != "fold" or const is None or not _same_fold(seen, now, const):
+            return None
+    types = dict(built)
+    types.update(after)  # the build only adds types of tensors nothing declares
+    return types
+
+
+def _names_unique(graph: Any) -> bool:
+    """Is every node output of ``graph`` named once, and never like a stored tensor or an input?"""
+    outs = [o for n in graph.node for o in n.output if o]
+    names = set(outs)
+    if len(names) != len(outs):
+        return False
+    stored = {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
+    return names.isdisjoint(stored) and names.isdisjoint(vi.name for vi in graph.input)
+
+
+def _same_fold(seen: TypeInfo, now: TypeInfo, const: Const) -> bool:
+    """Would the constant ``const`` a fold made from the type ``seen`` be the same from ``now``?
+
+    The fold's dtype is the type's, else the value's (or its first input's); its shape is the
+    computed value's, else a static type shape, else the shape propagated from its inputs
+    (else the type's)."""
+    (d0, s0), (d1, s1) = seen, now
+    if const.value is not None:  # shaped by the value; the type gave only the dtype
+        own = str(const.value.dtype)
+        return (d0 or own) == (d1 or own)
+    if d0 != d1 and not (d0 is None and d1 == const.dtype):
+        return False
+    got = const.shape
+    if is_static(s1):
+        return got == s1
+    if is_static(s0):
+        return False  # the fold took the type's shape; from ``now`` it would propagate one
+    return got != s0 or s1 == s0  # a propagated shape is kept either way
+
+
+def apply(graph: ModelGraph, types: dict[str, TypeInfo], consts: dict[str, Const]) -> None:
+    """Give the layers of ``graph`` (built without sub-graphs, bodies or functions) the dtypes
+    and shapes ``types`` says, as the builder copies them."""
+    get = types.get
+    for lay in graph.layers:
+        config = lay.config
+        outs = config.get("@outputs")
+        if outs is None:  # an InputLayer: a graph input, or a tensor nothing defines
+            lay.dtype, shape = get(config.get("name", ""), _NONE)
+            lay.node_shapes = [[shape]]
+            continue
+        if lay.type == "Constant" and not lay.operands and len(outs) == 1 and outs[0] in consts:
+            continue  # a constant returned as a graph output: shaped by the constant
+        lay.node_shapes = [[get(out, _NONE)[1] if out else None for out in outs]]
+        lay.dtype = get(outs[0], _NONE)[0] if outs and outs[0] else None
+        if any(op.kind == "input" for op in lay.operands):
+            lay.operands = [_retyped(op, get(op.tensor, _NONE)) if op.kind == "input" else op
+                            for op in lay.operands]
+    graph.invalidate()
+
+
+def _retyped(operand: Any, info: TypeInfo) -> Any:
+    dtype, shape = info
+    return operand if (operand.dtype, operand.shape) == info else replace(operand, dtype=dtype, shape=shape)

@@ -1,0 +1,204 @@
+"""Shape inference overlapped with the build (``loaders/onnx/retype.py``): the graph built while the
+helper infers, then given the inferred types (or built again), is the sequential build's graph.
+
+Every case loads one small model twice — overlapped, and with ``retype.OVERLAP = False`` (inference
+first, then the build, as before) — compares every field of the two graphs, and checks which branch
+the overlapped load took (how many times the builder built the graph)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inspector import isolation
+from inspector.ir import ModelGraph
+from inspector.loaders import load
+from inspector.loaders.onnx import builder, inference, retype
+from inspector.loaders.onnx.scope import Const
+
+pytestmark = pytest.mark.skipif(not isolation.ISOLATE, reason="the build overlaps only an isolated helper")
+
+
+def _model(nodes, inputs, outputs, initializers=(), **kw) -> Any:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers), value_info=kw.pop("value_info", None))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], **kw)
+    model.ir_version = 8
+    return model
+
+
+def _save(model: Any, path: Path) -> Path:
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def _vi(name: str, shape: list | None = None, dtype: int = TensorProto.FLOAT) -> Any:
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def _w(name: str, *shape: int) -> Any:
+    return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+
+def _canon(g: ModelGraph) -> Any:
+    """Every field of a graph, nested graphs included, as comparable values."""
+    layers = [(lay.name, lay.type, repr(lay.config), repr(lay.node_shapes), lay.dtype, repr(lay.inbound),
+               repr([(o.name, o.tensor, o.kind, o.dtype, o.shape, repr(o.value)) for o in lay.operands]),
+               repr([(w.name, w.role, w.shape, w.dtype, w.trainable, w.key, w.external, w.quantization)
+                     for w in lay.weights]),
+               repr(lay.notes), [(k, _canon(sub)) for k, sub in lay.subgraphs.items()])
+              for lay in g.layers]
+    return (g.name, layers, repr(g.inputs), repr(g.outputs), repr(g.notes), repr(g.metadata), repr(g.security))
+
+
+def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelGraph, int]:
+    """The overlapped graph (checked equal to the sequential one) and how many graphs it built."""
+    builds = []
+    real = builder.Builder._construct
+
+    def counting(self: builder.Builder, model: Any) -> Any:
+        builds.append(1)
+        return real(self, model)
+
+    monkeypatch.setattr(builder.Builder, "_construct", counting)
+    overlapped = load(path)
+    count = len(builds)
+    monkeypatch.setattr(retype, "OVERLAP", False)
+    sequential = load(path)
+    monkeypatch.setattr(retype, "OVERLAP", True)
+    assert _canon(overlapped) == _canon(sequential)
+    return overlapped, count
+
+
+def _plain(tmp_path: Path) -> Path:
+    """No value_info: every activation's shape comes from inference; a small Transpose of a weight folds
+    (its value computed) and a large one folds to a propagated shape."""
+    nodes = [helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+             helper.make_node("Transpose", ["big"], ["bigt"], perm=[1, 0]),
+             helper.make_node("MatMul", ["x", "wt"], ["h"], name="mm"),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "bigt"], ["y"], name="mm2")]
+    model = _model(nodes, [_vi("x", ["batch", 4])], [_vi("y")], [_w("w", 8, 4), _w("big", 5000, 8)])
+    return _save(model, tmp_path / "plain.onnx")
+
+
+def test_plain_overlap_gives_the_inferred_types_without_a_second_build(tmp_path, monkeypatch):
+    graph, builds = _both(_plain(tmp_path), monkeypatch)
+    assert builds == 1  # built once, from the file's types, then given the inferred ones
+    assert graph.layer("relu").node_shapes == [[("batch", 8)]] and graph.layer("relu").dtype == "float32"
+    [x, _w_] = graph.layer("mm").operands
+    assert (x.kind, x.shape, x.dtype) == ("input", ("batch", 4), "float32")
+    assert graph.layer("mm2").node_shapes == [[("batch", 5000)]]
+    assert graph.metadata["outputs"] == [{"name": "y", "dtype": "float32", "shape": ["batch", 5000]}]
+    assert graph.metadata["shape_inference"] == "ok"
+
+
+def test_a_fold_whose_shape_came_from_inference_is_built_again(tmp_path, monkeypatch):
+    """A Concat of two large weights has no computed value and no propagated shape: its shape is the
+    inferred type's, which the file did not declare — the graph is built again from the inferred model."""
+    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=0),
+             helper.make_node("MatMul", ["x", "ab"], ["y"], name="mm")]
+    model = _model(nodes, [_vi("x", [2, 6000])], [_vi("y")], [_w("a", 3000, 4), _w("b", 3000, 4)])
+    graph, builds = _both(_save(model, tmp_path / "concat.onnx"), monkeypatch)
+    assert builds == 2
+    assert graph.layer("mm").operands[1].shape == (6000, 4)
+
+
+def test_a_fold_that_used_a_declared_type_inference_keeps_is_not_built_again(tmp_path, monkeypatch):
+    """The same Concat, its type declared in the file: inference agrees, so one build serves."""
+    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=0),
+             helper.make_node("MatMul", ["x", "ab"], ["y"], name="mm")]
+    model = _model(nodes, [_vi("x", [2, 6000])], [_vi("y")], [_w("a", 3000, 4), _w("b", 3000, 4)],
+                   value_info=[_vi("ab", [6000, 4])])
+    graph, builds = _both(_save(model, tmp_path / "declared.onnx"), monkeypatch)
+    assert builds == 1
+    assert graph.layer("mm").operands[1].shape == (6000, 4)
+
+
+def test_failed_inference_keeps_the_speculative_graph(tmp_path, monkeypatch):
+    def failing(pending: inference.Pending) -> str:
+        inference.cancel(pending)
+        return "it ran out of memory"
+
+    monkeypatch.setattr(inference, "finish", failing)
+    graph, builds = _both(_plain(tmp_path), monkeypatch)
+    assert builds == 1
+    assert graph.metadata["shape_inference"] == "failed: it ran out of memory"
+    assert graph.notes[0].startswith("Shape inference failed (it ran out of memory)")
+    assert graph.layer("relu").node_shapes == [[None]]  # the file's own (absent) types
+
+
+def test_the_retry_without_data_propagation_overlaps_too(tmp_path, monkeypatch):
+    """A 1-D tensor longer than DATA_PROP_ELEMENTS reaching an Add: data propagation is not run, the run
+    without it starts at once; notes and metadata say so, as before."""
+    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 4)
+    nodes = [helper.make_node("Add", ["x", "c"], ["y"], name="add"), helper.make_node("Relu", ["y"], ["z"])]
+    model = _model(nodes, [_vi("x", [8])], [_vi("z")], [_w("c", 8)])
+    graph, builds = _both(_save(model, tmp_path / "long.onnx"), monkeypatch)
+    assert builds == 1
+    assert graph.metadata["shape_inference"] == "ok (without data propagation)"
+    assert "shapes were inferred without it" in graph.notes[0]
+    assert graph.layer("add").node_shapes == [[(8,)]]
+
+
+def test_a_model_with_a_subgraph_is_built_after_inference(tmp_path, monkeypatch):
+    then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [_vi("t")])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [_vi("e")])
+    nodes = [helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then, else_branch=other)]
+    model = _model(nodes, [_vi("cond", [], TensorProto.BOOL), _vi("x", [3])], [_vi("y")])
+    path = _save(model, tmp_path / "if.onnx")
+    assert retype.has_subgraphs(model, inference.Pending(request=None))
+    graph, builds = _both(path, monkeypatch)
+    assert builds == 1 and graph.layer("if").subgraphs
+
+
+def test_a_model_with_functions_is_built_after_inference(tmp_path, monkeypatch):
+    body = helper.make_function("local", "Twice", ["a"], ["b"], [helper.make_node("Relu", ["a"], ["b"])],
+                                [helper.make_opsetid("", 17)])
+    nodes = [helper.make_node("Twice", ["x"], ["y"], domain="local", name="call")]
+    graph = helper.make_graph(nodes, "g", [_vi("x", [2, 3])], [_vi("y")])
+    model = helper.make_model(graph, functions=[body],
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+    model.ir_version = 8
+    assert not retype.may_overlap(model)
+    graph_out, builds = _both(_save(model, tmp_path / "fn.onnx"), monkeypatch)
+    assert builds == 1 and graph_out.layer("call").node_shapes == [[(2, 3)]]
+
+
+def test_a_repeated_tensor_name_is_built_again(tmp_path, monkeypatch):
+    """Two nodes write one tensor name: a layer could not be told from another, so no retyping."""
+    nodes = [helper.make_node("Relu", ["x"], ["h"], name="a"), helper.make_node("Neg", ["x"], ["h"], name="b"),
+             helper.make_node("Relu", ["h"], ["y"], name="c")]
+    model = _model(nodes, [_vi("x", [2])], [_vi("y")])
+    _, builds = _both(_save(model, tmp_path / "twice.onnx"), monkeypatch)
+    assert builds == 2
+
+
+def test_same_fold_tells_a_changed_type_that_matters():
+    valued = Const("c", "float32", (2,), ())
+    valued.value = np.zeros(2, np.float32)
+    assert retype._same_fold((None, None), ("float32", (2,)), valued)  # the value's dtype either way
+    assert not retype._same_fold((None, None), ("float16", (2,)), valued)
+    propagated = Const("c", "float32", (3, 4), ())
+    assert retype._same_fold((None, None), ("float32", (3, 4)), propagated)
+    assert not retype._same_fold((None, None), ("float32", (4, 3)), propagated)
+    unknown = Const("c", "float32", None, ())
+    assert not retype._same_fold((None, None), ("float32", (3, 4)), unknown)
+    assert retype._same_fold((None, None), ("float32", None), unknown)
+    typed = Const("c", "float32", (3, 4), ())  # took the static type the file declared
+    assert not retype._same_fold(("float32", (3, 4)), ("float32", ("n", 4)), typed)
+
+
+def test_helper_send_then_receive_and_cancel():
+    helper_process = isolation.Helper(lambda: (lambda data, flag: data[::-1] * (flag + 1)))
+    request = helper_process.send(b"abc", flag=1, seconds=10, memory=1 << 28)
+    assert helper_process.receive(request) == b"cbacba"
+    dropped = helper_process.send(b"xyz", flag=0, seconds=10, memory=1 << 28)
+    helper_process.cancel(dropped)  # the helper is stopped; the next request forks a new one
+    assert helper_process.call(b"12", flag=0, seconds=10, memory=1 << 28) == b"21"
+    with pytest.raises(RuntimeError, match="already read"):
+        helper_process.receive(request)
+    helper_process._stop(kill=True)
