@@ -382,6 +382,19 @@ def _serve(serve: Serve, requests: int, answers: int) -> None:
         write_all(answers, answer)
         if answer[:1] == b"M":
             return  # after std::bad_alloc the library's state is not trusted: the parent forks a new helper
+        del answer
+        _release_memory()  # the helper waits holding nothing while the parent works on
+
+
+def _release_memory() -> None:
+    """Hand the memory the C library keeps after a request back to the system (glibc's
+    ``malloc_trim``; nothing where there is none)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 def limit_address_space(memory: int, *, inherited: tuple[int, int]) -> None:

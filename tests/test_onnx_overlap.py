@@ -202,3 +202,71 @@ def test_helper_send_then_receive_and_cancel():
     with pytest.raises(RuntimeError, match="already read"):
         helper_process.receive(request)
     helper_process._stop(kill=True)
+
+
+def test_a_graph_in_an_attribute_typed_graphs_is_found_in_the_built_graph(tmp_path, monkeypatch):
+    """Bytes without an attribute typed GRAPH skip the look at every attribute; a body in a GRAPHS attribute
+    (a custom op) still sends the load down the sequential path, after the speculative build."""
+    body = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "body", [], [_vi("t")])
+    custom = helper.make_node("Custom", ["x"], ["y"], name="custom", domain="my.ops")
+    custom.attribute.append(helper.make_attribute("bodies", [body]))
+    model = _model([custom, helper.make_node("Relu", ["y"], ["z"])], [_vi("x", [3])], [_vi("z")])
+    model.opset_import.append(helper.make_opsetid("my.ops", 1))
+    graph, builds = _both(_save(model, tmp_path / "graphs.onnx"), monkeypatch)
+    assert builds == 2 and graph.layer("custom").subgraphs
+
+
+def test_retyped_operands_keep_every_field():
+    """``retype.apply`` makes an ``input`` operand anew from its fields: a new field must be carried too."""
+    from dataclasses import fields
+
+    from inspector.ir import Operand
+
+    assert [f.name for f in fields(Operand)] == ["name", "tensor", "kind", "dtype", "shape", "value"]
+
+
+def _hazard_reference(graph: Any, limit: int) -> str:
+    """The hazard check as it was: every propagating node's operands looked up."""
+    lengths: dict[str, int] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) == 1 and dims[0].HasField("dim_value"):
+            lengths[vi.name] = int(dims[0].dim_value)
+    for t in graph.initializer:
+        if len(t.dims) == 1:
+            lengths[t.name] = int(t.dims[0])
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for a in node.attribute:
+                if a.name == "value" and len(a.t.dims) == 1:
+                    lengths[node.output[0]] = int(a.t.dims[0])
+        elif node.op_type == "Concat" and node.output:
+            lengths[node.output[0]] = sum(lengths.get(i, 0) for i in node.input)
+        if node.op_type in inference._PROPAGATING:
+            longest = max([lengths.get(i, 0) for i in node.input] + [lengths.get(o, 0) for o in node.output])
+            if longest > limit:
+                return f"{longest:,} {node.op_type} {node.name}"
+    return ""
+
+
+@pytest.mark.parametrize("case", ["concat", "declared", "overwritten", "unreached", "short"])
+def test_the_hazard_check_passes_by_nodes_but_finds_what_it_found(case, monkeypatch):
+    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Concat", ["c", "c"], ["cc"], axis=0, name="cat"),
+             helper.make_node("Concat", ["cc", "c"], ["ccc"], axis=0, name="cat2")]  # 3 × c long
+    inits = [_w("c", 4 if case == "concat" else 2)]
+    long_declared = case in ("declared", "overwritten", "unreached")
+    if case == "overwritten":  # a Constant rewrites the long name short before anything reads it
+        nodes.append(helper.make_node("Constant", [], ["v"], name="k",
+                                      value=numpy_helper.from_array(np.zeros(3, np.float32))))
+    reader = "v" if long_declared else "ccc"
+    if case != "unreached":
+        nodes.append(helper.make_node("Add", ["r", reader], ["y"], name="add"))
+    model = _model(nodes, [_vi("x", [12])], [_vi("y")], inits, value_info=[_vi("v", [50])] if long_declared else [])
+    found = inference.data_prop_hazard(model.graph)
+    expected = _hazard_reference(model.graph, 10)
+    assert bool(found) == bool(expected) == (case in ("concat", "declared"))
+    if expected:
+        length, op, name = expected.split()
+        assert found.startswith(f"a 1-D tensor of {length} elements reaches {op} {name!r}")

@@ -37,6 +37,8 @@ ISOLATE_INFERENCE = isolation.ISOLATE
 DATA_PROP_ELEMENTS = 1 << 20
 """A 1-D tensor longer than this reaching an op ONNX propagates data through makes data propagation
 build a value of that length (``Add`` on a ``[2^28]`` fill: gigabytes): it is not run then."""
+_LENGTHS = frozenset({"Constant", "Concat", "ConstantOfShape"})
+"""Ops whose output length the hazard check follows."""
 _PROPAGATING = frozenset({"Add", "Sub", "Mul", "Div", "Concat", "Gather", "Slice", "Cast", "CastLike",
                           "Squeeze", "Unsqueeze", "Neg", "Abs", "Reshape", "Expand"})
 
@@ -78,7 +80,7 @@ class Pending:
     size: int = 0
     """Bytes of the serialized model sent."""
     graph_typed: bool = True
-    """Whether the model may have an attribute typed GRAPH or GRAPHS (``False``: its bytes have none)."""
+    """Whether the model may have an attribute typed GRAPH (``False``: its bytes have none)."""
 
 
 def start_shape_inference(model: Any, *, data_prop: bool) -> Pending:
@@ -93,7 +95,7 @@ def start_shape_inference(model: Any, *, data_prop: bool) -> Pending:
         size = len(data)  # what ``model.ByteSize()`` says, without a second pass
         request = _HELPER.send(data, flag=int(data_prop), seconds=INFER_SECONDS + size // (1 << 20),
                                memory=INFER_MEMORY + 16 * size)
-        return Pending(request=request, size=size, graph_typed=any(mark in data for mark in _GRAPH_TYPED))
+        return Pending(request=request, size=size, graph_typed=_GRAPH_TYPED in data)
     from onnx import shape_inference
 
     try:
@@ -131,8 +133,9 @@ def cancel(pending: Pending) -> None:
         _HELPER.cancel(pending.request)
 
 
-_GRAPH_TYPED = (b"\xa0\x01\x05", b"\xa0\x01\x0a")
-"""An ``AttributeProto.type`` of GRAPH or GRAPHS, serialized (field 20, varint 5 or 10)."""
+_GRAPH_TYPED = b"\xa0\x01\x05"
+"""An ``AttributeProto.type`` of GRAPH, serialized (field 20, varint 5); never a length followed by a
+tag (field 0 does not exist).  GRAPHS (10) is left out: ``a0 01 0a`` is also a 160-byte length and a tag."""
 _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
 _UNRESOLVED: dict[int, bool] = {}
@@ -157,23 +160,31 @@ def data_prop_hazard(graph: Any) -> str:
             lengths[vi.name] = int(dims[0].dim_value)
     for t in graph.initializer:
         _note_tensor(t, t.name, lengths, scalars)
+    limit = DATA_PROP_ELEMENTS
+    over = {name for name, n in lengths.items() if n > limit}  # longer than the limit now: the only ones to look for
     for node in graph.node:
-        if node.op_type == "Constant" and node.output:
-            for a in node.attribute:
-                if a.name == "value":
-                    _note_tensor(a.t, node.output[0], lengths, scalars)
-                elif a.name in ("value_ints", "value_floats"):
-                    lengths[node.output[0]] = len(a.ints) + len(a.floats)
-        elif node.op_type == "Concat" and node.output:
-            lengths[node.output[0]] = sum(lengths.get(i, 0) for i in node.input)
-        elif node.op_type == "ConstantOfShape" and node.input and node.output:
-            lengths[node.output[0]] = scalars.get(node.input[0], 0)
-        if node.op_type in _PROPAGATING:
+        op = node.op_type
+        if op in _LENGTHS and node.output:
+            out = node.output[0]
+            if op == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        _note_tensor(a.t, out, lengths, scalars)
+                    elif a.name in ("value_ints", "value_floats"):
+                        lengths[out] = len(a.ints) + len(a.floats)
+            elif op == "Concat":
+                lengths[out] = sum(lengths.get(i, 0) for i in node.input)
+            elif node.input:  # ConstantOfShape
+                lengths[out] = scalars.get(node.input[0], 0)
+            if lengths.get(out, 0) > limit:
+                over.add(out)
+            else:
+                over.discard(out)
+        if op in _PROPAGATING and over and not (over.isdisjoint(node.input) and over.isdisjoint(node.output)):
             longest = max([lengths.get(i, 0) for i in node.input] + [lengths.get(o, 0) for o in node.output])
-            if longest > DATA_PROP_ELEMENTS:
-                where = node.name or (node.output[0] if node.output else "")
-                return (f"a 1-D tensor of {longest:,} elements reaches {node.op_type} {where!r}; "
-                        "data propagation would build a value that long")
+            where = node.name or (node.output[0] if node.output else "")
+            return (f"a 1-D tensor of {longest:,} elements reaches {op} {where!r}; "
+                    "data propagation would build a value that long")
     return ""
 
 

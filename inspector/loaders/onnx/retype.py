@@ -26,10 +26,9 @@ graph (bodies read the enclosing graph's types).  ``OVERLAP = False`` turns it o
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Iterable
 
-from ...ir import ModelGraph, Shape
+from ...ir import ModelGraph, Operand, Shape
 from . import inference
 from .fold import is_static
 from .protos import type_infos
@@ -51,9 +50,9 @@ def may_overlap(model: Any) -> bool:
 
 
 def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
-    """Does a node of the main graph hold a graph in an attribute typed GRAPH or GRAPHS (an
-    ``If``/``Loop``/``Scan`` body)?  Looked for in Python only when the bytes sent for ``pending``
-    say it may (a graph in an attribute of another type is found in the built graph: :func:`nested`)."""
+    """Does a node of the main graph hold a graph in an attribute (an ``If``/``Loop``/``Scan`` body)?
+    Looked for in Python only when the bytes sent for ``pending`` may have an attribute typed GRAPH;
+    a graph elsewhere (GRAPHS, an untyped attribute) is found in the built graph (:func:`nested`)."""
     if pending.request is not None and not pending.graph_typed:
         return False
     return any(a.type in (5, 10) or a.HasField("g") for n in model.graph.node for a in n.attribute)
@@ -145,12 +144,10 @@ def apply(graph: ModelGraph, types: dict[str, TypeInfo], consts: dict[str, Const
             continue  # a constant returned as a graph output: shaped by the constant
         lay.node_shapes = [[get(out, _NONE)[1] if out else None for out in outs]]
         lay.dtype = get(outs[0], _NONE)[0] if outs and outs[0] else None
-        if any(op.kind == "input" for op in lay.operands):
-            lay.operands = [_retyped(op, get(op.tensor, _NONE)) if op.kind == "input" else op
-                            for op in lay.operands]
+        operands = lay.operands
+        for i, op in enumerate(operands):
+            if op.kind == "input":
+                dtype, shape = get(op.tensor, _NONE)
+                if op.dtype != dtype or op.shape != shape:
+                    operands[i] = Operand(op.name, op.tensor, op.kind, dtype, shape, op.value)
     graph.invalidate()
-
-
-def _retyped(operand: Any, info: TypeInfo) -> Any:
-    dtype, shape = info
-    return operand if (operand.dtype, operand.shape) == info else replace(operand, dtype=dtype, shape=shape)
