@@ -270,3 +270,18 @@ def test_the_hazard_check_passes_by_nodes_but_finds_what_it_found(case, monkeypa
     if expected:
         length, op, name = expected.split()
         assert found.startswith(f"a 1-D tensor of {length} elements reaches {op} {name!r}")
+
+
+def test_the_helper_reads_the_declared_types_the_builder_would(tmp_path):
+    import onnx
+
+    model = onnx.load(_plain(tmp_path))
+    inferred = inference.finish(inference.start_shape_inference(model, data_prop=True, types=True))
+    read_by_helper = inference.declared_types(inferred)
+    assert read_by_helper is not None and read_by_helper["r"] == ("float32", ("batch", 8))
+    assert read_by_helper == retype.base_types(retype.declared(inferred.graph))
+    inference.forget_types(inferred)
+    assert inference.declared_types(inferred) is None
+    plain = inference.finish(inference.start_shape_inference(model, data_prop=True))  # not asked for
+    assert inference.declared_types(plain) is None and plain.graph.value_info
+    assert inference._types_from_json(b"[1, 2]") is None and inference._types_from_json(b"") is None

@@ -127,10 +127,10 @@ class Builder:
         (:mod:`.retype`).  The result is the sequential build's in every case."""
         if self._too_big(model):
             return self._construct(model)[0]
-        started = [inference.start_shape_inference(model, data_prop=True)]
+        started = [inference.start_shape_inference(model, data_prop=True, types=True)]
         try:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
-                started.append(inference.start_shape_inference(model, data_prop=False))
+                started.append(inference.start_shape_inference(model, data_prop=False, types=True))
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
                 return self._construct(self._infer_model(model, started))[0]
             return self._speculate(model, started)
@@ -214,7 +214,9 @@ class Builder:
                     break  # without data propagation it would only time out again
                 continue
             self.shape_inference = "ok" if data_prop else "ok (without data propagation)"
-            outcome, _ = shapefold.refine(outcome, data_prop=data_prop)
+            outcome, folded = shapefold.refine(outcome, data_prop=data_prop)
+            if folded:
+                inference.forget_types(outcome)  # refined: its types are no longer what the helper read
             if not data_prop:
                 self.notes.append(
                     f"Shape inference with data propagation failed ({errors[0]}); shapes were inferred without it.")

@@ -17,10 +17,12 @@ builder builds the graph from the file's own types meanwhile (:mod:`.retype`).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from ... import isolation
+from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
 from .wire import PROTOBUF_MAX_BYTES
 
 INFER_SECONDS = 30
@@ -46,14 +48,61 @@ _PROPAGATING = frozenset({"Add", "Sub", "Mul", "Div", "Concat", "Gather", "Slice
 def _prepare() -> isolation.Serve:
     """In the parent, before the helper is forked: onnx's schema registry initialized,
     and the function the helper serves (model bytes, data propagation → inferred model bytes)."""
-    from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
-
     lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
 
-    def serve_c(data: bytes, prop: int) -> bytes:
-        return lite.infer_shapes_bytes(data, bool(prop))
+    def serve_c(data: bytes, flag: int) -> bytes:
+        inferred = lite.infer_shapes_bytes(data, bool(flag & _DATA_PROP))
+        types = _declared_json(inferred, len(data)) if flag & _TYPES else b""
+        return _TYPES_LENGTH.pack(len(types)) + types + inferred
 
     return serve_c
+
+
+_DATA_PROP, _TYPES = 1, 2
+"""Request flags: run data propagation; answer the types the inferred main graph declares too."""
+_TYPES_LENGTH = struct.Struct("<Q")
+"""An answer: the length of the types part (0: none), the types (JSON), the inferred model's bytes."""
+
+
+def _declared_json(inferred: bytes, size: int) -> bytes:
+    """In the helper, once inference is done: the types the inferred main graph declares
+    (:func:`.retype.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …]]``, so the
+    parent, building meanwhile, need not read them; ``b""`` when that cannot be told (a name that is
+    not text, an answer too big to be kept, out of memory, more than a second per MiB of graph)."""
+    if len(inferred) > _growth_limit(size):
+        return b""
+    import json
+    import signal
+
+    from .retype import base_types, declared
+
+    def late(signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    signal.alarm(0)  # inference is done: its budget is spent; this part has its own, and ends quietly
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(1 + size // (1 << 20))
+    try:
+        model = lite.model_proto()
+        model.ParseFromString(inferred)
+        table: dict[Any, int] = {}
+        names: list[str] = []
+        index: list[int] = []
+        for name, info in base_types(declared(model.graph)).items():
+            names.append(name)
+            index.append(table.setdefault(info, len(table)))
+        del model
+        return json.dumps([names, index, list(table)], separators=(",", ":")).encode()
+    except Exception:  # noqa: BLE001 - MemoryError, TimeoutError, a name that is bytes: the parent reads them
+        return b""
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _growth_limit(size: int) -> int:
+    """The most bytes of inferred model a ``size``-byte graph may give (more: shapes of absurd rank)."""
+    return min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES)
 
 
 _HELPER = isolation.Helper(_prepare)
@@ -83,9 +132,10 @@ class Pending:
     """Whether the model may have an attribute typed GRAPH (``False``: its bytes have none)."""
 
 
-def start_shape_inference(model: Any, *, data_prop: bool) -> Pending:
+def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
-    is on; otherwise it runs here, now): :func:`finish` waits for the inferred model."""
+    is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
+    the helper also reads the types the inferred main graph declares (:func:`declared_types`)."""
     if data_prop:
         hazard = data_prop_hazard(model.graph)
         if hazard:
@@ -93,8 +143,8 @@ def start_shape_inference(model: Any, *, data_prop: bool) -> Pending:
     if ISOLATE_INFERENCE:
         data = model.SerializeToString()
         size = len(data)  # what ``model.ByteSize()`` says, without a second pass
-        request = _HELPER.send(data, flag=int(data_prop), seconds=INFER_SECONDS + size // (1 << 20),
-                               memory=INFER_MEMORY + 16 * size)
+        request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
+                               seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
         return Pending(request=request, size=size, graph_typed=_GRAPH_TYPED in data)
     from onnx import shape_inference
 
@@ -111,20 +161,46 @@ def finish(pending: Pending) -> Any:
     """The inferred model :func:`start_shape_inference` started, or why there is none (a string)."""
     if pending.request is None:
         return pending.outcome
-    from . import lite
-
-    outcome = _HELPER.receive(pending.request)
-    if isinstance(outcome, isolation.Failure):
-        return _reason(outcome)
-    size = pending.size
-    if len(outcome) > min(_INFER_GROWTH * size + (16 << 20), PROTOBUF_MAX_BYTES):
-        return (f"it produced {len(outcome):,} bytes of shapes for a {size:,}-byte graph, "
+    answer = _HELPER.receive(pending.request)
+    if isinstance(answer, isolation.Failure):
+        return _reason(answer)
+    known = _TYPES_LENGTH.size + _TYPES_LENGTH.unpack_from(answer)[0]
+    size, length = pending.size, len(answer) - known
+    if length > _growth_limit(size):
+        return (f"it produced {length:,} bytes of shapes for a {size:,}-byte graph, "
                 "which declares tensors of absurd rank")
     inferred = lite.model_proto()
-    inferred.ParseFromString(outcome)
+    inferred.ParseFromString(memoryview(answer)[known:])
     _UNRESOLVED.clear()
-    _UNRESOLVED[id(inferred)] = _UNKNOWN_DIM in outcome
+    _UNRESOLVED[id(inferred)] = answer.find(_UNKNOWN_DIM, known) >= 0
+    _DECLARED.clear()
+    _DECLARED[id(inferred)] = _types_from_json(answer[_TYPES_LENGTH.size:known])
     return inferred
+
+
+def _types_from_json(raw: bytes) -> dict[str, tuple[str | None, Any]] | None:
+    """The types :func:`_declared_json` wrote (``None``: none were)."""
+    if not raw:
+        return None
+    import json
+
+    try:
+        names, index, table = json.loads(raw)
+        infos = [(dtype, tuple(shape) if shape is not None else None) for dtype, shape in table]
+        return dict(zip(names, [infos[i] for i in index], strict=True))
+    except (ValueError, TypeError, IndexError):  # not what the helper writes: the parent reads them itself
+        return None
+
+
+def declared_types(inferred: Any) -> dict[str, tuple[str | None, Any]] | None:
+    """The types the main graph of ``inferred`` (the model :func:`finish` just returned, unchanged
+    since) declares, as the helper read them; ``None`` when it did not."""
+    return _DECLARED.get(id(inferred))
+
+
+def forget_types(inferred: Any) -> None:
+    """``inferred`` was changed: the types the helper read of it no longer hold."""
+    _DECLARED.pop(id(inferred), None)
 
 
 def cancel(pending: Pending) -> None:
@@ -139,6 +215,8 @@ tag (field 0 does not exist).  GRAPHS (10) is left out: ``a0 01 0a`` is also a 1
 _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
 _UNRESOLVED: dict[int, bool] = {}
+_DECLARED: dict[int, dict[str, tuple[str | None, Any]] | None] = {}
+"""id of the model the helper last returned → the types its main graph declares, when the helper read them."""
 """id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
 
 

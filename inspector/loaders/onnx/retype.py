@@ -18,6 +18,10 @@ while the helper infers: :meth:`.builder.Builder.build` sends the request, build
   folded constant, or the graph repeats a tensor name (a layer could not be told from
   another), the graph is built again from the inferred model, exactly as before.
 
+The helper, which finishes before the build on large graphs, also reads the types the inferred main
+graph declares and sends them with the model (:func:`.inference.declared_types`), so this process
+does not spend the time (a third of a second per 100,000 tensors) after its own build.
+
 Only when it is safe (:func:`may_overlap`, :func:`has_subgraphs`): isolation on (otherwise
 inference runs here and nothing overlaps), no model-local functions (their calls are inlined
 for inference, and call bodies take their types from it), no node attribute holding a
@@ -84,7 +88,9 @@ def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict
     with ``built``, its folds having looked up ``uses``, its constants ``consts``) needs only
     them to be that build; ``None`` when it must be built again."""
     before = base_types(declared(model.graph))
-    after = base_types(declared(inferred.graph))
+    after = inference.declared_types(inferred)  # read by the helper, while this process built
+    if after is None:
+        after = base_types(declared(inferred.graph))
     if not before.keys() <= after.keys() or not _names_unique(inferred.graph):
         return None
     for kind, name, seen in uses:
