@@ -104,7 +104,7 @@ def test_a_fold_whose_shape_came_from_inference_is_built_again(tmp_path, monkeyp
     model = _model(nodes, [_vi("x", [2, 6000])], [_vi("y")], [_w("a", 3000, 4), _w("b", 3000, 4)])
     graph, builds = _both(_save(model, tmp_path / "concat.onnx"), monkeypatch)
     assert builds == 2
-    assert graph.layer("mm").operands[1].shape == (6000, 4)
+    assert graph.layer("mm").operands[1].shape == (6000, 4) and graph.metadata["shape_inference"] == "ok"
 
 
 def test_a_fold_that_used_a_declared_type_inference_keeps_is_not_built_again(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_a_fold_that_used_a_declared_type_inference_keeps_is_not_built_again(tmp
                    value_info=[_vi("ab", [6000, 4])])
     graph, builds = _both(_save(model, tmp_path / "declared.onnx"), monkeypatch)
     assert builds == 1
-    assert graph.layer("mm").operands[1].shape == (6000, 4)
+    assert graph.layer("mm").operands[1].shape == (6000, 4) and graph.metadata["shape_inference"] == "ok"
 
 
 def test_failed_inference_keeps_the_speculative_graph(tmp_path, monkeypatch):
@@ -285,3 +285,32 @@ def test_the_helper_reads_the_declared_types_the_builder_would(tmp_path):
     plain = inference.finish(inference.start_shape_inference(model, data_prop=True))  # not asked for
     assert inference.declared_types(plain) is None and plain.graph.value_info
     assert inference._types_from_json(b"[1, 2]") is None and inference._types_from_json(b"") is None
+
+
+def test_a_build_that_would_be_redone_is_abandoned_early(tmp_path, monkeypatch):
+    """Two Concats of large weights, neither shape declared: the second fold finds the first one's constant
+    shapeless, so the speculative build stops there and the graph is built after inference, as before."""
+    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=0),
+             helper.make_node("Concat", ["b", "a"], ["ba"], axis=0),
+             helper.make_node("MatMul", ["x", "ab"], ["h"], name="mm"),
+             helper.make_node("MatMul", ["x", "ba"], ["h2"]),
+             helper.make_node("Add", ["h", "h2"], ["y"])]
+    model = _model(nodes, [_vi("x", [2, 6000])], [_vi("y")], [_w("a", 3000, 4), _w("b", 3000, 4)])
+    retyped = []
+    monkeypatch.setattr(retype, "inferred_types", lambda *a: retyped.append(1))
+    graph, builds = _both(_save(model, tmp_path / "two.onnx"), monkeypatch)
+    assert builds == 2 and not retyped  # the speculative build never got as far as retyping
+    assert graph.layer("mm").operands[1].shape == (6000, 4) and graph.metadata["shape_inference"] == "ok"
+
+
+def test_check_use_stops_only_on_a_shape_inference_would_give():
+    shapeless = Const("ab", "float32", None, ())
+    with pytest.raises(retype.Abandoned):
+        retype.check_use([("fold", "ab", (None, None))], {"ab": shapeless})
+    with pytest.raises(retype.Abandoned):
+        retype.check_use([("fill", "z", ("float32", None))], {})
+    retype.check_use([("fill", "z", ("float32", (2, 3)))], {})  # the file declares it: kept
+    retype.check_use([("fold", "ab", (None, None))], {"ab": Const("ab", "float32", (6000, 4), ())})  # propagated
+    valued = Const("c", "int64", (2,), ())
+    valued.value = np.zeros(2, np.int64)
+    retype.check_use([("fold", "c", (None, None))], {"c": valued})

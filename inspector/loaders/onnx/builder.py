@@ -148,6 +148,9 @@ class Builder:
         spec.fold_uses = uses
         try:
             graph, scope = spec._construct(model)
+        except retype.Abandoned:  # it would be built again: wait for inference, then build, as before
+            del spec
+            return self._construct(self._infer_model(model, started))[0]
         except InspectorError:
             raise  # a limit or a refusal: it does not depend on types
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
@@ -172,8 +175,13 @@ class Builder:
     def _fold_type(self, scope: Scope, name: str, kind: str) -> tuple[str | None, Shape | None]:
         """The type a fold of ``name`` looks up (recorded for :mod:`.retype` in a speculative build)."""
         seen = scope.types.get(name, (None, None))
-        if self.fold_uses is not None:
-            self.fold_uses.append((kind, name, seen))
+        uses = self.fold_uses
+        if uses is not None:
+            if uses and uses[-1][0] == "fold":
+                retype.check_use(uses, scope.consts)  # the previous fold's constant is made by now
+            uses.append((kind, name, seen))
+            if kind == "fill":
+                retype.check_use(uses, scope.consts)
         return seen
 
     def _too_big(self, model: Any) -> bool:

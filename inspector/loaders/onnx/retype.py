@@ -48,6 +48,22 @@ the dtype, and the shape when no value was computed) or ``fill`` (``ConstantOfSh
 _NONE: TypeInfo = (None, None)
 
 
+class Abandoned(Exception):
+    """A speculative build stopped early: a fold used a type inference is likely to change."""
+
+
+def check_use(uses: list[FoldUse], consts: dict[str, Const]) -> None:
+    """Raise :class:`Abandoned` when the last fold recorded in ``uses`` (its constant made, in
+    ``consts``) is likely to be built again: its shape came from no type, value or propagation, so
+    the inferred type would give it one (a ``ConstantOfShape`` whose dims the file does not declare)."""
+    kind, name, (_, shape) = uses[-1]
+    if is_static(shape):
+        return
+    const = consts.get(name)
+    if kind == "fill" or (const is not None and const.value is None and not is_static(const.shape)):
+        raise Abandoned(name)
+
+
 def may_overlap(model: Any) -> bool:
     """Can the build of ``model`` run while shape inference does (checked before the request)?"""
     return OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
