@@ -314,3 +314,15 @@ def test_check_use_stops_only_on_a_shape_inference_would_give():
     valued = Const("c", "int64", (2,), ())
     valued.value = np.zeros(2, np.int64)
     retype.check_use([("fold", "c", (None, None))], {"c": valued})
+
+
+def test_a_graph_of_few_nodes_and_many_stored_tensors_is_built_after_inference(tmp_path, monkeypatch):
+    """The work a build does on each stored tensor would be lost if it were built again: not worth the risk."""
+    nodes = [helper.make_node("Concat", ["a", "b", "c"], ["abc"], axis=0, name="cat"),
+             helper.make_node("Relu", ["abc"], ["y"], name="relu")]
+    model = _model(nodes, [], [_vi("y")], [_w("a", 2), _w("b", 2), _w("c", 2)])
+    assert not retype.may_overlap(model)
+    graph, builds = _both(_save(model, tmp_path / "stored.onnx"), monkeypatch)
+    assert builds == 1 and graph.layer("relu").node_shapes == [[(6,)]]
+    model.graph.node.extend([helper.make_node("Identity", ["y"], [f"y{i}"]) for i in range(2)])
+    assert retype.may_overlap(model)

@@ -25,7 +25,9 @@ does not spend the time (a third of a second per 100,000 tensors) after its own 
 Only when it is safe (:func:`may_overlap`, :func:`has_subgraphs`): isolation on (otherwise
 inference runs here and nothing overlaps), no model-local functions (their calls are inlined
 for inference, and call bodies take their types from it), no node attribute holding a
-graph (bodies read the enclosing graph's types).  ``OVERLAP = False`` turns it off.
+graph (bodies read the enclosing graph's types); and when it pays: at least as many nodes as
+stored tensors.  A build that finds a fold likely to change stops early (:func:`check_use`,
+:class:`Abandoned`) and the graph is built after inference.  ``OVERLAP = False`` turns it off.
 """
 
 from __future__ import annotations
@@ -65,8 +67,13 @@ def check_use(uses: list[FoldUse], consts: dict[str, Const]) -> None:
 
 
 def may_overlap(model: Any) -> bool:
-    """Can the build of ``model`` run while shape inference does (checked before the request)?"""
-    return OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
+    """Can the build of ``model`` run while shape inference does (checked before the request), and
+    is it worth it?  Inference takes time with the nodes; what a build abandoned or done again costs
+    first is the work on each stored tensor: a graph with fewer nodes than stored tensors (100,000
+    external tensors joined by 1,000 nodes) is built after inference."""
+    graph = model.graph
+    return (OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
+            and len(graph.node) >= len(graph.initializer) + len(graph.sparse_initializer))
 
 
 def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
