@@ -50,13 +50,19 @@ def dtype_bytes(dtype: str) -> float:
     return DTYPE_BYTES.get(dtype, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ExternalData:
     """Where the bytes of a tensor stored outside the model file live (ONNX)."""
 
     location: str
     offset: int = 0
     length: int | None = None
+
+    def __init__(self, location: str, offset: int = 0, length: int | None = None) -> None:
+        # Through the slots, as Inbound does: a model may hold 100,000s of external tensors.
+        _set_external_location(self, location)
+        _set_external_offset(self, offset)
+        _set_external_length(self, length)
 
 
 @dataclass(slots=True, eq=False)
@@ -175,6 +181,8 @@ def _slot_setters(cls: type, names: str) -> tuple[Callable[[Any, Any], None], ..
     return tuple(getattr(cls, name).__set__ for name in names.split())
 
 
+_set_external_location, _set_external_offset, _set_external_length = _slot_setters(ExternalData,
+                                                                                  "location offset length")
 _set_inbound_layer, _set_inbound_node, _set_inbound_tensor = _slot_setters(Inbound, "layer node_index tensor_index")
 (_set_operand_name, _set_operand_tensor, _set_operand_kind, _set_operand_dtype, _set_operand_shape,
  _set_operand_value) = _slot_setters(Operand, "name tensor kind dtype shape value")

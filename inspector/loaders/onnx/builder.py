@@ -28,7 +28,7 @@ from .ops import (
     SMALL_VALUE,
 )
 from .paramrule import mark_constants, quantized_weight_keys
-from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
+from .protos import DTYPES, attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
 from .scope import Const, NodeRow, OpInfo, Scope, Source, Task, node_rows
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
 from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
@@ -251,13 +251,16 @@ class Builder:
 
     def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
         """The graph's initializers and sparse initializers become constants of ``scope``."""
-        for t in inits:
-            src = self._source_from_tensor(t, t.name, scope)
+        consts, types, stored = scope.consts, scope.types, scope.stored
+        for t in inits:  # each protobuf field read once: a model may hold 100,000s of initializers
+            name = t.name
+            stored.append(name)
+            external = t.data_location == 1
+            src = self._source_from_tensor(t, name, scope, external=external)
             if src is None:
                 continue
-            scope.consts[t.name] = Const(t.name, src.dtype, src.shape, ((src, False),),
-                                          proto=t if t.data_location != 1 else None)
-            scope.types.setdefault(t.name, (src.dtype, src.shape))
+            consts[name] = Const(name, src.dtype, src.shape, ((src, False),), None if external else t)
+            types.setdefault(name, (src.dtype, src.shape))
         for st in sparse:
             name = st.values.name
             dtype = dtype_name(st.values.data_type)
@@ -390,28 +393,31 @@ class Builder:
         return order
 
     # ---- sources ----
-    def _source_from_tensor(self, t: Any, name: str, scope: Scope) -> Source | None:
+    def _source_from_tensor(self, t: Any, name: str, scope: Scope, *, external: bool | None = None) -> Source | None:
+        """The stored tensor ``t`` (``external``: whether it is marked as external data, when the
+        caller read it already)."""
         dims = tensor_dims(t)
-        dtype = dtype_name(t.data_type)
+        code = t.data_type
+        dtype = DTYPES.get(code) or dtype_name(code)
+        if external is None:
+            external = t.data_location == 1
         if dims is None:
             self.notes.append(f"Tensor {name!r} has negative dims {list(t.dims)}; it is not counted.")
-            if t.data_location == 1:  # its external data is still checked and listed
-                self._external(name, (), t.data_type, {e.key: e.value for e in t.external_data})
+            if external:  # its external data is still checked and listed
+                self._external(name, (), code, {e.key: e.value for e in t.external_data})
             return None
         key = scope.key_prefix + name
-        external = None
         reader: Callable[[], Any] | None
-        if t.data_location == 1:
-            entries = {e.key: e.value for e in t.external_data}
-            location = entries.get("location", "")
-            if self.stripped is not None and location.startswith(self.stripped.token_prefix) \
-                    and location in self.stripped.inline:
-                reader = inline_reader(self.path, self.stripped.inline[location], name, dims, t.data_type)
-            else:
-                external, reader = self._external(name, dims, t.data_type, entries)
-        else:
-            reader = proto_reader(t, name)
-        return Source(name, key, dtype, dims, external, reader)
+        if not external:
+            return Source(name, key, dtype, dims, None, proto_reader(t, name))
+        entries = {e.key: e.value for e in t.external_data}
+        location = entries.get("location", "")
+        stripped = self.stripped
+        if stripped is not None and location.startswith(stripped.token_prefix) and location in stripped.inline:
+            reader = inline_reader(self.path, stripped.inline[location], name, dims, code)
+            return Source(name, key, dtype, dims, None, reader)
+        ext, reader = self._external(name, dims, code, entries)
+        return Source(name, key, dtype, dims, ext, reader)
 
     def _external(self, name: str, dims: tuple[int, ...], data_type: int,
                   entries: dict[str, str]) -> tuple[ExternalData | None, Callable[[], Any] | None]:
@@ -423,8 +429,10 @@ class Builder:
             self.notes.append(f"Tensor {name!r} has a malformed external-data offset or length.")
             offset, length = 0, None
         ext = ExternalData(location, offset, length)
-        info = self.external.setdefault(location, {"location": location, "tensors": 0, "bytes": 0,
-                                                   "size": None, "status": "ok"})
+        info = self.external.get(location)
+        if info is None:
+            info = self.external[location] = {"location": location, "tensors": 0, "bytes": 0, "size": None,
+                                              "status": "ok"}
         info["tensors"] += 1
         if length is not None:
             info["bytes"] += length
@@ -712,10 +720,10 @@ class Builder:
                 continue
             if src.key in weights:
                 continue
-            weights[src.key] = Weight(
-                name=src.name, role=role, shape=src.shape, dtype=src.dtype,
-                trainable=trainable, key=src.key, external=src.external,
-                quantization=is_q or quant, reader=src.reader)
+            # Positional (a model may hold 100,000s): name, role, shape, dtype, trainable, key, external,
+            # quantization, constant, reader.
+            weights[src.key] = Weight(src.name, role, src.shape, src.dtype, trainable, src.key, src.external,
+                                      is_q or quant, False, src.reader)
             if src.external is not None:
                 self._sec_first.setdefault(src.external.location, lname)
 
@@ -852,8 +860,7 @@ class Builder:
         for loc in sorted(self.external):
             info = dict(self.external[loc])
             ext.append(info)
-        inits = {t.name for t in g.initializer}
-        unused = sorted(n for n in inits if n not in self.referenced)
+        unused = sorted(n for n in set(scope.stored) if n not in self.referenced)
 
         def describe(refs: Iterable[Inbound], names: list[str]) -> list[dict[str, Any]]:
             out = []
@@ -906,13 +913,12 @@ def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bo
     non_data = NON_DATA.get(op, frozenset())
     quant = QUANT.get(op, frozenset())
     origins: list[tuple[Source, bool]] = []
-    seen: set[tuple[int, bool]] = set()
     for i, c in enumerate(inputs):
         if c is None or i in non_data:
             continue
-        for src, is_q in c.origins:
-            q = is_q or i in quant
-            if (id(src), q) not in seen:
-                seen.add((id(src), q))
-                origins.append((src, q))
-    return tuple(origins)
+        if i in quant:
+            origins.extend((src, True) for src, _ in c.origins)
+        else:
+            origins.extend(c.origins)
+    # Once each, first occurrence first: a Source compares (and hashes) by identity.
+    return tuple(dict.fromkeys(origins))

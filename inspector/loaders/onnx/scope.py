@@ -95,6 +95,8 @@ class Scope:
     """Tensor -> position (in the graph's own layers) of the layer that outputs it."""
     made_again: dict[str, list[int]] = field(default_factory=dict)
     """Tensor -> positions of further layers that output it (a file reusing an output name)."""
+    stored: list[str] = field(default_factory=list)
+    """Names of the graph's initializers (sparse ones not included), in file order."""
 
     def find_const(self, name: str) -> Const | None:
         scope: Scope | None = self
