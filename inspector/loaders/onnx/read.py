@@ -4,7 +4,6 @@ format, into a ``ModelProto``; then :func:`load` builds the graph."""
 from __future__ import annotations
 
 import re
-from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -98,12 +97,9 @@ def _size_and_head(path: Path) -> tuple[int, bytes]:
 
 def _graph_has_bytes(graph: ModelGraph) -> bool:
     """Did some text reach the graph as bytes (invalid UTF-8 in the file)?  A
-    cheap scan of the Python objects the builder made, sub-graphs included: one
-    comprehension per kind of field over all layers of a graph (a loop per layer
-    costs seconds on a million nodes)."""
+    cheap scan of the Python objects the builder made, sub-graphs included."""
     items: list[Any] = []
     add, extend = items.append, items.extend
-    flat = chain.from_iterable
     seen: set[int] = set()
     stack = [graph]
     while stack:
@@ -112,19 +108,26 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
             continue
         seen.add(id(g))
         add(g.name)
-        layers = g.layers
-        extend([lay.name for lay in layers])
-        extend([lay.type for lay in layers])
-        extend(flat([lay.config for lay in layers]))  # the keys
-        operands = [operand for lay in layers for operand in lay.operands]
-        extend([operand.tensor for operand in operands])
-        extend(flat([operand.shape for operand in operands if operand.shape]))
-        extend(flat([lay.config.get("@outputs", ()) for lay in layers]))
-        extend(flat([shape for lay in layers for shapes in lay.node_shapes for shape in shapes if shape]))
-        weights = [w for lay in layers for w in lay.weights]
-        extend([w.name for w in weights])
-        extend([w.external.location for w in weights if w.external is not None])
-        stack.extend([sub for lay in layers if lay.subgraphs for sub in lay.subgraphs.values()])
+        for lay in g.layers:
+            add(lay.name)
+            add(lay.type)
+            config = lay.config
+            extend(config)
+            for operand in lay.operands:
+                add(operand.tensor)
+                if operand.shape:
+                    extend(operand.shape)
+            extend(config.get("@outputs", ()))
+            for shapes in lay.node_shapes:
+                for shape in shapes:
+                    if shape:
+                        extend(shape)
+            for w in lay.weights:
+                add(w.name)
+                if w.external is not None:
+                    add(w.external.location)
+            if lay.subgraphs:
+                stack.extend(lay.subgraphs.values())
     extend(_metadata_items(graph.metadata))
     return bytes in set(map(type, items))
 
