@@ -1,8 +1,9 @@
 """The ONNX builder's per-node fast paths (issue 14) give what the general ones give: the shape
 computation pass visited from shape operands backwards against a pass over every layer, the
 file-order check against dependency order, the top-level constant lookup against a sub-graph's
-scope chain, origins of folded constants, and the slot constructors of the graph records.
-No timed tests: ``bench/bench_extremes.py`` measures the speed."""
+scope chain, origins of folded constants, and the slot constructors of the graph records; and the
+scan for undecodable text reads every field it should.  No timed tests: ``bench/bench_extremes.py``
+measures the speed."""
 
 from __future__ import annotations
 

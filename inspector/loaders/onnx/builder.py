@@ -223,6 +223,19 @@ class Builder:
         order = self._topological(rows, task)
         if task.call is None:  # a call's own body is the function's, counted once
             self.node_count += len(order)
+        nested = self._node_layers(rows, order, scope, task, queue, graph_outputs, layers)
+        self._drop_shape_computations(layers, scope, graph_outputs, rows if nested else [])
+        self._outputs(output_names, scope, layers)
+        # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
+        # put them first, then this graph's own layers.
+        graph.layers = graph.layers + layers
+        graph.invalidate()
+        return scope
+
+    def _node_layers(self, rows: list[NodeRow], order: list[int], scope: Scope, task: Task, queue: deque[Task],
+                     graph_outputs: set[str], layers: list[Layer]) -> bool:
+        """Fold the constant nodes of a graph and append a layer to ``layers`` for each other node, in
+        ``order``; whether some node holds a sub-graph."""
         find_const = scope.consts.get if scope.parent is None else scope.find_const
         infos: dict[tuple[str, str, int], OpInfo] = {}
         nested = False  # a node holds a sub-graph
@@ -240,14 +253,8 @@ class Builder:
                 self._fold(node, scope)
                 self.folded += 1
                 continue
-            layers.append(self._layer(row, idx, len(layers), about, scope, task, queue))
-        self._drop_shape_computations(layers, scope, graph_outputs, rows if nested else [])
-        self._outputs(output_names, scope, layers)
-        # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
-        # put them first, then this graph's own layers.
-        graph.layers = graph.layers + layers
-        graph.invalidate()
-        return scope
+            layers.append(self._layer(row, idx, len(layers), about, scope, task, queue, nested=has_graph))
+        return nested
 
     def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
         """The graph's initializers and sparse initializers become constants of ``scope``."""
@@ -612,8 +619,9 @@ class Builder:
 
     # long: the per-node hot path of the build, kept in one piece (a call per step costs time on 1M nodes)
     def _layer(self, row: NodeRow, idx: int, pos: int, info: OpInfo, scope: Scope, task: Task,
-               queue: deque[Task]) -> Layer:
-        """The layer of node ``idx`` (``row``), to be found at ``pos`` in its graph's own layers."""
+               queue: deque[Task], *, nested: bool) -> Layer:
+        """The layer of node ``idx`` (``row``), to be found at ``pos`` in its graph's own layers;
+        ``nested``: the node holds a sub-graph."""
         node, op, _, name, inputs, outputs, n_attr = row
         base = name or f"{op}_{idx}"
         used = scope.used_names
@@ -662,7 +670,7 @@ class Builder:
         # subgraphs, trainable, module, dtype, notes, operands.
         layer = Layer(lname, info.ltype, config, [inbound], [shapes], list(weights.values()), {}, True, None,
                       first_dtype, notes, operands)
-        if n_attr or self.functions:  # nothing nested otherwise
+        if nested or self.functions:  # nothing nested otherwise
             self._nested_graphs(node, idx, layer, scope, task, queue)
         return layer
 
