@@ -358,15 +358,15 @@ class Builder:
 
     def _topological(self, rows: list[NodeRow], task: Task) -> list[int]:
         produced_at: dict[str, int] = {}
-        later: list[tuple[str, int]] = []  # inputs no earlier node produces, with their consumer
+        first_use: dict[str, int] = {}  # inputs no earlier node produces -> the first node reading them
         for i, row in enumerate(rows):
             for name in row[4]:
-                if name not in produced_at:
-                    later.append((name, i))
+                if name not in produced_at and name not in first_use:
+                    first_use[name] = i
             for out in row[5]:
                 if out and out not in produced_at:
                     produced_at[out] = i
-        if not any(produced_at.get(name, -1) > i for name, i in later):
+        if not any(produced_at[name] > first_use[name] for name in first_use.keys() & produced_at.keys()):
             return list(range(len(rows)))
         import heapq
 
@@ -531,7 +531,8 @@ class Builder:
                     if out:
                         scope.consts[out] = Const(out, None, None, ())
             return
-        inputs = [scope.find_const(n) if n else None for n in node.input]
+        find_const = scope.consts.get if scope.parent is None else scope.find_const
+        inputs = [find_const(n) if n else None for n in node.input]
         if op == "ConstantOfShape":
             self._fold_constant_of_shape(node, inputs[0], scope)
             return
@@ -868,7 +869,7 @@ class Builder:
         for loc in sorted(self.external):
             info = dict(self.external[loc])
             ext.append(info)
-        unused = sorted(n for n in set(scope.stored) if n not in self.referenced)
+        unused = sorted(set(scope.stored) - self.referenced)
 
         def describe(refs: Iterable[Inbound], names: list[str]) -> list[dict[str, Any]]:
             out = []
