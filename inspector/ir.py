@@ -50,13 +50,19 @@ def dtype_bytes(dtype: str) -> float:
     return DTYPE_BYTES.get(dtype, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ExternalData:
     """Where the bytes of a tensor stored outside the model file live (ONNX)."""
 
     location: str
     offset: int = 0
     length: int | None = None
+
+    def __init__(self, location: str, offset: int = 0, length: int | None = None) -> None:
+        # Through the slots, as Inbound does: a model may hold 100,000s of external tensors.
+        _set_external_location(self, location)
+        _set_external_offset(self, offset)
+        _set_external_length(self, length)
 
 
 @dataclass(slots=True, eq=False)
@@ -105,7 +111,7 @@ class Weight:
         return self.reader()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Inbound:
     """One consumed tensor: output ``tensor_index`` of node ``node_index`` of ``layer``."""
 
@@ -113,11 +119,18 @@ class Inbound:
     node_index: int = 0
     tensor_index: int = 0
 
+    def __init__(self, layer: str, node_index: int = 0, tensor_index: int = 0) -> None:
+        # What the generated __init__ of a frozen dataclass does (object.__setattr__ per field),
+        # through the slots directly: a large ONNX graph makes one per tensor.
+        _set_inbound_layer(self, layer)
+        _set_inbound_node(self, node_index)
+        _set_inbound_tensor(self, tensor_index)
+
     def __str__(self) -> str:
         return f"{self.layer}[{self.node_index}][{self.tensor_index}]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Operand:
     """One input of an ONNX node: what the node consumes at that position.
 
@@ -136,6 +149,16 @@ class Operand:
     shape: Shape | None = None
     value: Any = None
 
+    def __init__(self, name: str, tensor: str, kind: str, dtype: str | None = None, shape: Shape | None = None,
+                 value: Any = None) -> None:
+        # Through the slots, as Inbound does: a large ONNX graph makes one per node input.
+        _set_operand_name(self, name)
+        _set_operand_tensor(self, tensor)
+        _set_operand_kind(self, kind)
+        _set_operand_dtype(self, dtype)
+        _set_operand_shape(self, shape)
+        _set_operand_value(self, value)
+
     @property
     def present(self) -> bool:
         """True unless the optional input was left out."""
@@ -151,6 +174,18 @@ class Operand:
         if self.value is not None:
             entry["value"] = self.value
         return entry
+
+
+def _slot_setters(cls: type, names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of ``cls``'s slots ``names`` (bypassing a frozen dataclass's ``__setattr__``)."""
+    return tuple(getattr(cls, name).__set__ for name in names.split())
+
+
+_set_external_location, _set_external_offset, _set_external_length = _slot_setters(ExternalData,
+                                                                                  "location offset length")
+_set_inbound_layer, _set_inbound_node, _set_inbound_tensor = _slot_setters(Inbound, "layer node_index tensor_index")
+(_set_operand_name, _set_operand_tensor, _set_operand_kind, _set_operand_dtype, _set_operand_shape,
+ _set_operand_value) = _slot_setters(Operand, "name tensor kind dtype shape value")
 
 
 @dataclass(slots=True, eq=False)

@@ -28,8 +28,8 @@ from .ops import (
     SMALL_VALUE,
 )
 from .paramrule import mark_constants, quantized_weight_keys
-from .protos import attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
-from .scope import Const, Scope, Source, Task
+from .protos import DTYPES, attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
+from .scope import Const, NodeRow, OpInfo, Scope, Source, Task, node_rows
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
 from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
 from .wire import PROTOBUF_MAX_BYTES
@@ -306,18 +306,12 @@ class Builder:
             graph.inputs.append(Inbound(lname, 0, 0))
         graph_outputs = set(output_names)
         # Nodes, in a topological order that keeps the file order where it can.
-        nodes = list(proto.node)
-        order = self._topological(nodes, scope, task)
-        for idx in order:
-            node = nodes[idx]
-            self.node_count += task.call is None  # a call's own body is the function's, counted once
-            self.referenced.update(node.input)
-            if self._foldable(node, scope, graph_outputs, task):
-                self._fold(node, scope)
-                self.folded += 1
-                continue
-            layers.append(self._layer(node, idx, scope, task, queue))
-        self._drop_shape_computations(layers, scope, graph_outputs, nodes)
+        rows = node_rows(proto.node)
+        order = self._topological(rows, task)
+        if task.call is None:  # a call's own body is the function's, counted once
+            self.node_count += len(order)
+        nested = self._node_layers(rows, order, scope, task, queue, graph_outputs, layers)
+        self._drop_shape_computations(layers, scope, graph_outputs, rows if nested else [])
         self._outputs(output_names, scope, layers)
         # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
         # put them first, then this graph's own layers.
@@ -325,15 +319,42 @@ class Builder:
         graph.invalidate()
         return scope
 
+    def _node_layers(self, rows: list[NodeRow], order: list[int], scope: Scope, task: Task, queue: deque[Task],
+                     graph_outputs: set[str], layers: list[Layer]) -> bool:
+        """Fold the constant nodes of a graph and append a layer to ``layers`` for each other node, in
+        ``order``; whether some node holds a sub-graph."""
+        find_const = scope.consts.get if scope.parent is None else scope.find_const
+        infos: dict[tuple[str, str, int], OpInfo] = {}
+        nested = False  # a node holds a sub-graph
+        referenced = self.referenced
+        for idx in order:
+            row = rows[idx]
+            node, op, domain, _, inputs, outputs, n_attr = row
+            referenced.update(inputs)
+            about = infos.get((op, domain, len(inputs)))
+            if about is None:
+                about = infos[(op, domain, len(inputs))] = self._op_info(op, domain, len(inputs), scope.opsets)
+            has_graph = n_attr > 0 and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute)
+            nested = nested or has_graph
+            if about.foldable and not has_graph and self._foldable(row, about, find_const, graph_outputs):
+                self._fold(node, scope)
+                self.folded += 1
+                continue
+            layers.append(self._layer(row, idx, len(layers), about, scope, task, queue, nested=has_graph))
+        return nested
+
     def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
         """The graph's initializers and sparse initializers become constants of ``scope``."""
-        for t in inits:
-            src = self._source_from_tensor(t, t.name, scope)
+        consts, types, stored = scope.consts, scope.types, scope.stored
+        for t in inits:  # each protobuf field read once: a model may hold 100,000s of initializers
+            name = t.name
+            stored.append(name)
+            external = t.data_location == 1
+            src = self._source_from_tensor(t, name, scope, external=external)
             if src is None:
                 continue
-            scope.consts[t.name] = Const(t.name, src.dtype, src.shape, ((src, False),),
-                                          proto=t if t.data_location != 1 else None)
-            scope.types.setdefault(t.name, (src.dtype, src.shape))
+            consts[name] = Const(name, src.dtype, src.shape, ((src, False),), None if external else t)
+            types.setdefault(name, (src.dtype, src.shape))
         for st in sparse:
             name = st.values.name
             dtype = dtype_name(st.values.data_type)
@@ -367,68 +388,79 @@ class Builder:
             graph.outputs.append(ref)
 
     def _drop_shape_computations(self, layers: list[Layer], scope: Scope, graph_outputs: set[str],
-                                 nodes: list[Any]) -> None:
+                                 nested: list[NodeRow]) -> None:
         """Constants consumed by nodes that only compute shapes are not parameters.
 
         tf2onnx and PyTorch compute target shapes at run time (``Shape`` →
         ``Gather`` → ``Concat`` with a constant → ``Reshape``'s shape operand).  A
         node all of whose outputs end, directly or through other such nodes, only
         in shape/axes/index operands is a shape computation; the constants it
-        consumes are shape data, not weights."""
+        consumes are shape data, not weights.
+
+        Only the nodes upstream of a shape operand can be shape computations: they are
+        visited from those operands backwards, latest first, so a node is judged after
+        every later consumer of its outputs (as a pass over all layers in reverse would);
+        ``nested`` holds the rows of a graph some of whose nodes hold sub-graphs."""
+        if not scope.shape_uses:
+            return  # no tensor is consumed as a shape: no node computes only shapes
+        import heapq
+        from collections import Counter
+
         inner_refs: set[str] = set()
-        if any(a.type in (5, 10) or a.HasField("g") for n in nodes for a in n.attribute):
-            inner_refs = {name for n in iter_nodes_flat(nodes) for name in n.input}
-        consumers: dict[str, list[tuple[Layer, int]]] = {}
-        for lay in layers:
-            for i, operand in enumerate(lay.operands):
-                if operand.kind == "input":
-                    consumers.setdefault(operand.tensor, []).append((lay, i))
-        shape_only: set[str] = set()
-        for lay in reversed(layers):
+        if nested:
+            inner_refs = {name for n in iter_nodes_flat([row[0] for row in nested]) for name in n.input}
+        made_at, made_again = scope.made_at, scope.made_again
+
+        def producers(tensor: str) -> list[int]:
+            at = made_at.get(tensor)
+            return [] if at is None else [at, *made_again.get(tensor, ())]
+
+        pending = Counter(scope.data_uses)  # data uses not (yet) by a shape computation
+        shape_uses = set(scope.shape_uses)
+        heap = [-pos for t in shape_uses for pos in producers(t)]
+        heapq.heapify(heap)
+        seen: set[int] = set()
+        while heap:
+            pos = -heapq.heappop(heap)
+            if pos in seen:
+                continue
+            seen.add(pos)
+            lay = layers[pos]
             outs = [o for o in lay.config.get("@outputs", []) if o]
             if not outs or any(o in graph_outputs or o in inner_refs for o in outs):
                 continue
-            used = False
-            ok = True
-            for o in outs:
-                for consumer, i in consumers.get(o, ()):
-                    used = True
-                    if i in scope.non_data.get(consumer.name, frozenset()) or consumer.name in shape_only:
-                        continue
-                    ok = False
-                    break
-                if not ok:
-                    break
-            if ok and used:
-                shape_only.add(lay.name)
-                if lay.weights:
-                    lay.weights = []
-                    lay.operands = [replace(operand, kind="constant") if operand.kind == "weight" else operand
-                                    for operand in lay.operands]
+            if any(pending.get(o, 0) for o in outs) or not any(o in pending or o in shape_uses for o in outs):
+                continue
+            if lay.weights:
+                lay.weights = []
+                lay.operands = [replace(operand, kind="constant") if operand.kind == "weight" else operand
+                                for operand in lay.operands]
+            non_data = scope.non_data.get(lay.name, frozenset())
+            for i, operand in enumerate(lay.operands):
+                if operand.kind == "input" and i not in non_data:
+                    pending[operand.tensor] -= 1
+                    for before in producers(operand.tensor):
+                        if before < pos:
+                            heapq.heappush(heap, -before)
 
-    def _topological(self, nodes: list[Any], scope: Scope, task: Task) -> list[int]:
+    def _topological(self, rows: list[NodeRow], task: Task) -> list[int]:
         produced_at: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            for out in node.output:
+        first_use: dict[str, int] = {}  # inputs no earlier node produces -> the first node reading them
+        for i, row in enumerate(rows):
+            for name in row[4]:
+                if name not in produced_at and name not in first_use:
+                    first_use[name] = i
+            for out in row[5]:
                 if out and out not in produced_at:
                     produced_at[out] = i
-        in_order = True
-        for i, node in enumerate(nodes):
-            for name in node.input:
-                j = produced_at.get(name)
-                if j is not None and j > i:
-                    in_order = False
-                    break
-            if not in_order:
-                break
-        if in_order:
-            return list(range(len(nodes)))
+        if not any(produced_at[name] > first_use[name] for name in first_use.keys() & produced_at.keys()):
+            return list(range(len(rows)))
         import heapq
 
         deps: list[set[int]] = []
         users: dict[int, list[int]] = {}
-        for i, node in enumerate(nodes):
-            d = {produced_at[n] for n in node.input if n in produced_at and produced_at[n] != i}
+        for i, row in enumerate(rows):
+            d = {produced_at[n] for n in row[4] if n in produced_at and produced_at[n] != i}
             deps.append(d)
             for j in d:
                 users.setdefault(j, []).append(i)
@@ -443,9 +475,9 @@ class Builder:
                 remaining[u] -= 1
                 if remaining[u] == 0:
                     heapq.heappush(heap, u)
-        if len(order) < len(nodes):
+        if len(order) < len(rows):
             done = set(order)
-            rest = [i for i in range(len(nodes)) if i not in done]
+            rest = [i for i in range(len(rows)) if i not in done]
             order.extend(rest)
             self.notes.append(
                 f"Graph {task.graph.name!r} has a cycle through {len(rest)} node(s); they are listed in file order.")
@@ -455,28 +487,31 @@ class Builder:
         return order
 
     # ---- sources ----
-    def _source_from_tensor(self, t: Any, name: str, scope: Scope) -> Source | None:
+    def _source_from_tensor(self, t: Any, name: str, scope: Scope, *, external: bool | None = None) -> Source | None:
+        """The stored tensor ``t`` (``external``: whether it is marked as external data, when the
+        caller read it already)."""
         dims = tensor_dims(t)
-        dtype = dtype_name(t.data_type)
+        code = t.data_type
+        dtype = DTYPES.get(code) or dtype_name(code)
+        if external is None:
+            external = t.data_location == 1
         if dims is None:
             self.notes.append(f"Tensor {name!r} has negative dims {list(t.dims)}; it is not counted.")
-            if t.data_location == 1:  # its external data is still checked and listed
-                self._external(name, (), t.data_type, {e.key: e.value for e in t.external_data})
+            if external:  # its external data is still checked and listed
+                self._external(name, (), code, {e.key: e.value for e in t.external_data})
             return None
         key = scope.key_prefix + name
-        external = None
         reader: Callable[[], Any] | None
-        if t.data_location == 1:
-            entries = {e.key: e.value for e in t.external_data}
-            location = entries.get("location", "")
-            if self.stripped is not None and location.startswith(self.stripped.token_prefix) \
-                    and location in self.stripped.inline:
-                reader = inline_reader(self.path, self.stripped.inline[location], name, dims, t.data_type)
-            else:
-                external, reader = self._external(name, dims, t.data_type, entries)
-        else:
-            reader = proto_reader(t, name)
-        return Source(name, key, dtype, dims, external, reader)
+        if not external:
+            return Source(name, key, dtype, dims, None, proto_reader(t, name))
+        entries = {e.key: e.value for e in t.external_data}
+        location = entries.get("location", "")
+        stripped = self.stripped
+        if stripped is not None and location.startswith(stripped.token_prefix) and location in stripped.inline:
+            reader = inline_reader(self.path, stripped.inline[location], name, dims, code)
+            return Source(name, key, dtype, dims, None, reader)
+        ext, reader = self._external(name, dims, code, entries)
+        return Source(name, key, dtype, dims, ext, reader)
 
     def _external(self, name: str, dims: tuple[int, ...], data_type: int,
                   entries: dict[str, str]) -> tuple[ExternalData | None, Callable[[], Any] | None]:
@@ -488,8 +523,10 @@ class Builder:
             self.notes.append(f"Tensor {name!r} has a malformed external-data offset or length.")
             offset, length = 0, None
         ext = ExternalData(location, offset, length)
-        info = self.external.setdefault(location, {"location": location, "tensors": 0, "bytes": 0,
-                                                   "size": None, "status": "ok"})
+        info = self.external.get(location)
+        if info is None:
+            info = self.external[location] = {"location": location, "tensors": 0, "bytes": 0, "size": None,
+                                              "status": "ok"}
         info["tensors"] += 1
         if length is not None:
             info["bytes"] += length
@@ -549,20 +586,23 @@ class Builder:
         return None
 
     # ---- folding ----
-    def _foldable(self, node: Any, scope: Scope, graph_outputs: set[str], task: Task) -> bool:
-        op = node.op_type
+    def _foldable(self, row: NodeRow, info: OpInfo, find_const: Callable[[str], Const | None],
+                  graph_outputs: set[str]) -> bool:
+        """Does a node whose operator may fold (``info.foldable``) and that holds no sub-graph fold: all
+        its inputs constants, no output a graph output, no call of a model-local function?"""
+        node, op, _, _, inputs, outputs, _ = row
         if op != "Constant":  # most nodes take an activation: the cheapest check first (all checks are pure)
-            inputs = [n for n in node.input if n]
-            if not inputs or not all(scope.find_const(n) is not None for n in inputs):
+            some = False
+            for name in inputs:
+                if name:
+                    if find_const(name) is None:
+                        return False
+                    some = True
+            if not some:
                 return False
-        domain = node.domain or ""
-        if domain not in DEFAULT_DOMAINS and (domain, op) not in FOLDABLE_OTHER_DOMAIN:
+        if any(o in graph_outputs for o in outputs if o):
             return False
-        if op in NOT_FOLDABLE or any(o in graph_outputs for o in node.output if o):
-            return False
-        if self.function_protos and (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
-            return False
-        if node.attribute and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute):
+        if info.may_call and (row[2], op, getattr(node, "overload", "") or "") in self.function_protos:
             return False
         return True
 
@@ -578,7 +618,8 @@ class Builder:
                     if out:
                         scope.consts[out] = Const(out, None, None, ())
             return
-        inputs = [scope.find_const(n) if n else None for n in node.input]
+        find_const = scope.consts.get if scope.parent is None else scope.find_const
+        inputs = [find_const(n) if n else None for n in node.input]
         if op == "ConstantOfShape":
             self._fold_constant_of_shape(node, inputs[0], scope)
             return
@@ -651,105 +692,136 @@ class Builder:
         return c.value
 
     # ---- compute layers ----
-    def _layer(self, node: Any, idx: int, scope: Scope, task: Task, queue: deque[Task]) -> Layer:
-        domain = node.domain or ""
-        op = node.op_type
-        ltype = op if domain in DEFAULT_DOMAINS else f"{domain}.{op}"
-        lname = self._unique(scope, node.name or f"{op}_{idx}", idx)
-        layer = Layer(name=lname, type=ltype)
-        scope.non_data[lname] = (NON_DATA.get(op, frozenset()) if domain in DEFAULT_DOMAINS or op in NON_DATA
-                                 else frozenset())
+    def _op_info(self, op: str, domain: str, n: int, opsets: dict[str, int]) -> OpInfo:
+        """What the builder needs to know about ``op`` of ``domain`` called with ``n`` inputs."""
+        default = domain in DEFAULT_DOMAINS
+        return OpInfo(
+            ltype=op if default else f"{domain}.{op}",
+            roles=tuple(self._roles(op, domain, n, opsets)),
+            non_data=NON_DATA.get(op, frozenset()),
+            quant=QUANT.get(op, frozenset()),
+            bn_stats=BN_STATS.get(op, frozenset()) if default else frozenset(),
+            foldable=(default or (domain, op) in FOLDABLE_OTHER_DOMAIN) and op not in NOT_FOLDABLE,
+            constant=op == "Constant" and default,
+            may_call=any(k[0] == domain and k[1] == op for k in self.function_protos))
+
+    # long: the per-node hot path of the build, kept in one piece (a call per step costs time on 1M nodes)
+    def _layer(self, row: NodeRow, idx: int, pos: int, info: OpInfo, scope: Scope, task: Task,
+               queue: deque[Task], *, nested: bool) -> Layer:
+        """The layer of node ``idx`` (``row``), to be found at ``pos`` in its graph's own layers;
+        ``nested``: the node holds a sub-graph."""
+        node, op, _, name, inputs, outputs, n_attr = row
+        base = name or f"{op}_{idx}"
+        used = scope.used_names
+        if base in used:
+            lname = self._unique(scope, base, idx)
+        else:
+            used.add(base)
+            lname = base
+        scope.non_data[lname] = info.non_data
+        notes: list[str] = []
         config: dict[str, Any] = {}
-        for a in node.attribute:
-            try:
-                config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
-            except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
-                config[a.name] = None
-                layer.notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
+        if n_attr:
+            for a in node.attribute:
+                try:
+                    config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
+                except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
+                    config[a.name] = None
+                    notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
         inbound: list[Inbound] = []
         weights: dict[str, Weight] = {}
-        layer.operands = self._operands(node, layer, scope, inbound, weights)
-        config["@outputs"] = list(node.output)
-        layer.config = config
-        if op == "Constant" and domain in DEFAULT_DOMAINS:
+        operands = self._operands(inputs, op, lname, info, notes, scope, inbound, weights)
+        config["@outputs"] = outputs
+        if info.constant:
             const = self._constant_node_sources(node, scope)
             for src, _is_q in (const.origins if const is not None else ()):
                 if src.shape is not None and src.key not in weights:
                     weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
                                               key=src.key, external=src.external, reader=src.reader)
-        layer.inbound = [inbound]
-        layer.weights = list(weights.values())
         shapes: list[Shape | None] = []
         first_dtype = None
-        for k, out in enumerate(node.output):
+        types, producers, made_at = scope.types, scope.producers, scope.made_at
+        for k, out in enumerate(outputs):
             if not out:
                 shapes.append(None)
                 continue
-            dtype, shape = scope.types.get(out, (None, None))
+            dtype, shape = types.get(out, _UNKNOWN)
             if k == 0:
                 first_dtype = dtype
             shapes.append(shape)
-            scope.producers[out] = Inbound(lname, 0, k)
-        layer.node_shapes = [shapes]
-        layer.dtype = first_dtype
-        if node.attribute or self.functions:  # nothing nested otherwise
+            producers[out] = Inbound(lname, 0, k)
+            if out in made_at:  # a file that reuses an output name
+                scope.made_again.setdefault(out, []).append(pos)
+            else:
+                made_at[out] = pos
+        # Positional (twice as fast as by keyword): name, type, config, inbound, node_shapes, weights,
+        # subgraphs, trainable, module, dtype, notes, operands.
+        layer = Layer(lname, info.ltype, config, [inbound], [shapes], list(weights.values()), {}, True, None,
+                      first_dtype, notes, operands)
+        if nested or self.functions:  # nothing nested otherwise
             self._nested_graphs(node, idx, layer, scope, task, queue)
         return layer
 
-    def _operands(self, node: Any, layer: Layer, scope: Scope, inbound: list[Inbound],
-                  weights: dict[str, Weight]) -> list[Operand]:
-        """The node's operands; adds the producers of its inputs to ``inbound`` and
-        the stored tensors that reach it as data to ``weights``."""
-        domain = node.domain or ""
-        op = node.op_type
-        roles = self._roles(op, domain, len(node.input), scope.opsets)
-        non_data = scope.non_data[layer.name]
-        quant = QUANT.get(op, frozenset())
-        bn_stats = BN_STATS.get(op, frozenset()) if domain in DEFAULT_DOMAINS else frozenset()
+    def _operands(self, inputs: list[str], op: str, lname: str, info: OpInfo, notes: list[str], scope: Scope,
+                  inbound: list[Inbound], weights: dict[str, Weight]) -> list[Operand]:
+        """The node's operands; adds the producers of its inputs to ``inbound``, the stored tensors
+        that reach it as data to ``weights``, and the tensors it consumes to ``scope``'s uses."""
+        roles = info.roles
+        non_data = info.non_data
+        top = scope.parent is None
+        consts, types, producers = scope.consts, scope.types, scope.producers
+        data_uses, shape_uses = scope.data_uses, scope.shape_uses
         operands: list[Operand] = []
-        for i, tname in enumerate(node.input):
-            role = roles[i]
+        for i, tname in enumerate(inputs):
             if not tname:
-                operands.append(Operand(role, tname, "absent"))
+                operands.append(Operand(roles[i], tname, "absent"))
                 continue
-            const = scope.find_const(tname)
+            const = consts.get(tname) if top else scope.find_const(tname)
             if const is None:
-                dtype, shape = scope.find_type(tname)
-                ref = scope.producers.get(tname)
+                dtype, shape = types.get(tname, _UNKNOWN) if top else scope.find_type(tname)
+                ref = producers.get(tname)
                 if ref is None:
                     ref = Inbound(self._outer_input(tname, scope), 0, 0)
                 inbound.append(ref)
-                operands.append(Operand(role, tname, "input", dtype, shape))
+                operands.append(Operand(roles[i], tname, "input", dtype, shape))
+                (shape_uses if i in non_data else data_uses).append(tname)
                 continue
-            data = i not in non_data
-            value = None
-            if not data or (const.shape is not None and is_static(const.shape) and num_elements(const.shape) <= 4
-                            and const.dtype in ("int64", "int32", "bool")):
-                v = self.value_of(const)
-                if v is not None and v.size <= CONFIG_VALUE:
-                    value = v.tolist()
-            if data:
-                self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
-                self._add_weights(layer, const, role, weights, trainable=i not in bn_stats, quant=i in quant)
-            kind = "weight" if data and const.origins else "constant"
-            operands.append(Operand(role, tname, kind, const.dtype, const.shape, value))
+            operands.append(self._const_operand(i, tname, const, op, lname, info, notes, weights))
         return operands
 
-    def _add_weights(self, layer: Layer, const: Const, role: str, weights: dict[str, Weight], *,
+    def _const_operand(self, i: int, tname: str, const: Const, op: str, lname: str, info: OpInfo,
+                       notes: list[str], weights: dict[str, Weight]) -> Operand:
+        """Input ``i`` of a node, a constant: its value when small, its stored tensors as weights when data."""
+        data = i not in info.non_data
+        value = None
+        if not data or (const.dtype in ("int64", "int32", "bool") and const.shape is not None
+                        and is_static(const.shape) and num_elements(const.shape) <= 4):
+            v = self.value_of(const)
+            if v is not None and v.size <= CONFIG_VALUE:
+                value = v.tolist()
+        if data:
+            if op in QUANT:
+                self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
+            self._add_weights(lname, notes, const, info.roles[i], weights, trainable=i not in info.bn_stats,
+                              quant=i in info.quant)
+        kind = "weight" if data and const.origins else "constant"
+        return Operand(info.roles[i], tname, kind, const.dtype, const.shape, value)
+
+    def _add_weights(self, lname: str, notes: list[str], const: Const, role: str, weights: dict[str, Weight], *,
                      trainable: bool, quant: bool) -> None:
-        """The stored tensors that flow into ``const`` become weights of ``layer`` (once per key)."""
+        """The stored tensors that flow into ``const`` become weights of layer ``lname`` (once per key)."""
         for src, is_q in const.origins:
             if src.shape is None:
-                layer.notes.append(f"constant {src.name!r} has an unknown size and is not counted")
+                notes.append(f"constant {src.name!r} has an unknown size and is not counted")
                 continue
             if src.key in weights:
                 continue
-            weights[src.key] = Weight(
-                name=src.name, role=role, shape=src.shape, dtype=src.dtype,
-                trainable=trainable, key=src.key, external=src.external,
-                quantization=is_q or quant, reader=src.reader)
+            # Positional (a model may hold 100,000s): name, role, shape, dtype, trainable, key, external,
+            # quantization, constant, reader.
+            weights[src.key] = Weight(src.name, role, src.shape, src.dtype, trainable, src.key, src.external,
+                                      is_q or quant, False, src.reader)
             if src.external is not None:
-                self._sec_first.setdefault(src.external.location, layer.name)
+                self._sec_first.setdefault(src.external.location, lname)
 
     def _nested_graphs(self, node: Any, idx: int, layer: Layer, scope: Scope, task: Task,
                        queue: deque[Task]) -> None:
@@ -884,8 +956,7 @@ class Builder:
         for loc in sorted(self.external):
             info = dict(self.external[loc])
             ext.append(info)
-        inits = {t.name for t in g.initializer}
-        unused = sorted(n for n in inits if n not in self.referenced)
+        unused = sorted(set(scope.stored) - self.referenced)
 
         def describe(refs: Iterable[Inbound], names: list[str]) -> list[dict[str, Any]]:
             out = []
@@ -923,6 +994,10 @@ class Builder:
         return meta
 
 
+_UNKNOWN: tuple[None, None] = (None, None)
+"""The type of a tensor nothing describes."""
+
+
 def _listed(shape: Shape | None) -> list[Dim] | None:
     """A shape as a list (how metadata holds it), or ``None`` when unknown."""
     return list(shape) if shape is not None else None
@@ -934,13 +1009,12 @@ def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bo
     non_data = NON_DATA.get(op, frozenset())
     quant = QUANT.get(op, frozenset())
     origins: list[tuple[Source, bool]] = []
-    seen: set[tuple[int, bool]] = set()
     for i, c in enumerate(inputs):
         if c is None or i in non_data:
             continue
-        for src, is_q in c.origins:
-            q = is_q or i in quant
-            if (id(src), q) not in seen:
-                seen.add((id(src), q))
-                origins.append((src, q))
-    return tuple(origins)
+        if i in quant:
+            origins.extend((src, True) for src, _ in c.origins)
+        else:
+            origins.extend(c.origins)
+    # Once each, first occurrence first: a Source compares (and hashes) by identity.
+    return tuple(dict.fromkeys(origins))

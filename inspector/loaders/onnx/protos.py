@@ -22,8 +22,9 @@ def dtype_name(code: int) -> str:
 
 
 def tensor_dims(tensor: Any) -> tuple[int, ...] | None:
-    dims = tuple(int(d) for d in tensor.dims)
-    return None if any(d < 0 for d in dims) else dims
+    """The dims of a ``TensorProto`` (protobuf gives Python ints), ``None`` when one is negative."""
+    dims = tuple(tensor.dims)
+    return None if dims and min(dims) < 0 else dims
 
 
 def type_info(tp: Any) -> tuple[str | None, Shape | None]:

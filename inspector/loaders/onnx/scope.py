@@ -1,13 +1,49 @@
 """The builder's working records: stored tensors (:class:`Source`), constants
-(:class:`Const`), the scope of one graph being built (:class:`Scope`) and a graph
-waiting to be built (:class:`Task`)."""
+(:class:`Const`), the scope of one graph being built (:class:`Scope`), a graph
+waiting to be built (:class:`Task`), the fields of every node read once
+(:data:`NodeRow`, :func:`node_rows`) and what the builder needs to know about one
+operator (:class:`OpInfo`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ...ir import ExternalData, Inbound, ModelGraph, Shape
+
+NodeRow = tuple[Any, str, str, str, list[str], list[str], int]
+"""One node's fields, read from protobuf once: (NodeProto, op_type, domain, name, inputs, outputs,
+number of attributes).  Reading a protobuf field builds a new Python object on every access, and the
+builder looks at each node's inputs and outputs several times (order, folding, layer, shape pass)."""
+
+
+def node_rows(nodes: Sequence[Any]) -> list[NodeRow]:
+    """The :data:`NodeRow` of every node, in file order."""
+    return [(n, n.op_type, n.domain, n.name, list(n.input), list(n.output), len(n.attribute)) for n in nodes]
+
+
+@dataclass(frozen=True, slots=True)
+class OpInfo:
+    """What the builder needs to know about an operator called with a given number of inputs in one
+    graph (its opsets): worked out once per (op, domain, inputs), not once per node."""
+
+    ltype: str
+    """The layer type: ``op``, or ``domain.op`` outside the default domain."""
+    roles: tuple[str, ...]
+    """The schema's name of each input position."""
+    non_data: frozenset[int]
+    """Input positions that are shapes, axes or indices (:data:`~.ops.NON_DATA`)."""
+    quant: frozenset[int]
+    """Input positions that are quantization scales and zero points (:data:`~.ops.QUANT`)."""
+    bn_stats: frozenset[int]
+    """Input positions holding batch-norm statistics (not trainable)."""
+    foldable: bool
+    """The operator may fold when all its inputs are constants (domain and op allow it; a node calling a
+    model-local function is checked per node, by its overload)."""
+    constant: bool
+    """A ``Constant`` of the default domain."""
+    may_call: bool
+    """A model-local function has this domain and name."""
 
 
 @dataclass(slots=True, eq=False)
@@ -51,6 +87,16 @@ class Scope:
     used_names: set[str] = field(default_factory=set)
     non_data: dict[str, frozenset[int]] = field(default_factory=dict)
     """Layer name -> operand positions that are shapes/indices (not data)."""
+    data_uses: list[str] = field(default_factory=list)
+    """Tensors (not constants) a layer consumes at a data position, once per use."""
+    shape_uses: list[str] = field(default_factory=list)
+    """Tensors (not constants) a layer consumes as a shape, axes or indices, once per use."""
+    made_at: dict[str, int] = field(default_factory=dict)
+    """Tensor -> position (in the graph's own layers) of the layer that outputs it."""
+    made_again: dict[str, list[int]] = field(default_factory=dict)
+    """Tensor -> positions of further layers that output it (a file reusing an output name)."""
+    stored: list[str] = field(default_factory=list)
+    """Names of the graph's initializers (sparse ones not included), in file order."""
 
     def find_const(self, name: str) -> Const | None:
         scope: Scope | None = self
