@@ -150,6 +150,7 @@ def is_sequential_like(graph: ModelGraph) -> bool:
 
 
 def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None = None) -> SummaryRow:
+    """The row of one layer, computed field by field (the general path of :class:`_RowMaker`)."""
     return SummaryRow(
         name=layer.name,
         type=layer.type,
@@ -165,6 +166,34 @@ def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | Non
         last_call_shapes=tuple(layer.node_shapes[-1]) if layer.node_shapes else (),
         macs_formula=formula,
     )
+
+
+class _RowMaker:
+    """Rows of a huge graph (an ONNX decoder has 162,000 nodes) made cheaply: the common layer, called once
+    with hashable shapes, gets its row without the general :func:`_row`'s copies and properties, and rows
+    share equal shape tuples (a graph has few distinct shapes; reporters format each once).  The rows
+    equal :func:`_row`'s field for field (tests/test_summary_formats.py checks both paths)."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
+
+    def shared(self, shapes: list[Shape | None]) -> tuple[Shape | None, ...] | None:
+        """``shapes`` as a tuple equal to it, the same object for equal shapes (``None``: unhashable)."""
+        key = tuple(shapes)
+        try:
+            return self._shapes.setdefault(key, key)
+        except TypeError:  # a shape that is not a tuple of dims: left to the general path
+            return None
+
+    def row(self, layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None) -> SummaryRow:
+        calls = layer.node_shapes
+        inbound = layer.inbound
+        shapes = self.shared(calls[0]) if len(calls) == 1 and len(inbound) <= 1 else None
+        if shapes is None:  # a shared layer, several calls, or odd shapes
+            return _row(layer, params, macs, formula)
+        return SummaryRow(layer.name, layer.type, shapes, False, layer.type == "InputLayer", params,
+                          tuple(inbound[0]) if inbound else (), macs, layer.dtype, tuple(layer.weights),
+                          tuple(layer.notes), shapes, formula)
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
@@ -194,13 +223,16 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
     rows = []
+    make = _RowMaker().row
+    skip_inputs = graph.kind == "sequential"  # Keras lists no InputLayer for a Sequential model
     for lay in graph.layers:
-        if graph.kind == "sequential" and lay.type == "InputLayer":
-            continue  # Keras lists no InputLayer for a Sequential model
-        rows.append(_row(lay, per_layer[lay.name], macs_by_layer.get(lay.name), formula_by_layer.get(lay.name)))
+        if skip_inputs and lay.type == "InputLayer":
+            continue
+        rows.append(make(lay, per_layer[lay.name], macs_by_layer.get(lay.name), formula_by_layer.get(lay.name)))
     notes = list(graph.notes)
     for lay in graph.layers:
-        notes.extend(f"{lay.name}: {note}" for note in lay.notes)
+        if lay.notes:
+            notes.extend(f"{lay.name}: {note}" for note in lay.notes)
     return Summary(
         name=graph.name,
         format=graph.format,

@@ -36,15 +36,21 @@ def _stops(line_length: int, positions: Sequence[float]) -> list[int]:
     return [int(p) for p in positions]
 
 
+def _line_format(stops: Sequence[int]) -> str:
+    """A ``str.format`` pattern writing one line of fields at ``stops``: each field cut to its column
+    (precision) and padded, every column but the last giving its last character to a space."""
+    parts, start = [], 0
+    for i, stop in enumerate(stops):
+        width = stop - start
+        keep = width if i == len(stops) - 1 else width - 1
+        parts.append(f"{{:<{width}.{keep}}}")
+        start = stop
+    return "".join(parts)
+
+
 def _row(fields: Sequence[str], stops: Sequence[int]) -> str:
-    line = ""
-    for i, field in enumerate(fields):
-        if i > 0:
-            line = line[:-1] + " "
-        line += str(field)
-        line = line[: stops[i]]
-        line += " " * (stops[i] - len(line))
-    return line
+    """One line: the fields written at their column stops (see the module docstring)."""
+    return _line_format(stops).format(*fields)
 
 
 def _type_label(row: SummaryRow) -> str:
@@ -80,6 +86,35 @@ def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[
     return stops
 
 
+def _rows(out: list[str], rows: Sequence[SummaryRow], line: str, length: int, *, macs: bool, wide: bool) -> None:
+    """Append the layer lines to ``out``: ``line`` is :func:`_line_format`'s pattern; a shape cell is
+    written once per shape tuple (rows share equal shapes), each line by one ``str.format``."""
+    write = line.format
+    between, last = "_" * length, "=" * length
+    shape_cells: dict[int, str] = {}
+    blank = ("",) * (4 if macs else 3)
+    append = out.append
+    for row in rows:
+        shapes = row.output_shapes
+        shape: str | None
+        if row.is_input or row.multiple_shapes:
+            shape = _shape_cell(row)
+        elif (shape := shape_cells.get(id(shapes))) is None:
+            shape = shape_cells[id(shapes)] = format_output(shapes)
+        fields = (f"{row.name} ({row.type})", shape, str(row.params.params)) + ((_macs_cell(row),) if macs else ())
+        conns = row.connections
+        if not wide:
+            append(write(*fields))
+        elif len(conns) <= 1:
+            append(write(*fields, str(conns[0]) if conns else ""))
+        else:
+            append(write(*fields, str(conns[0])))
+            out.extend([write(*blank, str(c)) for c in conns[1:]])
+        append(between)
+    if rows:
+        out[-1] = last
+
+
 def render(summary: Summary, *, line_length: int | None = None,
            positions: Sequence[float] | None = None, macs: bool = False) -> str:
     """The listing as one string ending in a newline."""
@@ -102,20 +137,8 @@ def render(summary: Summary, *, line_length: int | None = None,
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
-    n = len(summary.rows)
-    for i, row in enumerate(summary.rows):
-        fields = [_type_label(row), _shape_cell(row), str(row.params.params)]
-        if macs:
-            fields.append(_macs_cell(row))
-        if wide:
-            conns = [str(c) for c in row.connections]
-            out.append(_row(fields + [conns[0] if conns else ""], stops))
-            blank = [""] * len(fields)
-            out.extend(_row(blank + [c], stops) for c in conns[1:])
-        else:
-            out.append(_row(fields, stops))
-        out.append(("=" if i == n - 1 else "_") * length)
-    if n == 0:
+    _rows(out, summary.rows, _line_format(stops), length, macs=macs, wide=wide)
+    if not summary.rows:
         out.append("=" * length)
     t = summary.totals
     out.append(f"Total params: {t.params:,}")
@@ -134,4 +157,5 @@ def render(summary: Summary, *, line_length: int | None = None,
     out.extend(f"Note: {note}" for note in summary.notes)
     if summary.security_warning:
         out.append(summary.security_warning)
-    return "\n".join(out) + "\n"
+    out.append("")  # the final newline, without copying the whole listing once more
+    return "\n".join(out)
