@@ -1,13 +1,15 @@
 """The summary's fast paths of issue 14 (a 162,000-node graph) give what the general paths give: rows made
 without the general row builder, per-layer parameter counts taken in the totals' pass, ``scrub`` checking
-long sequences a block at a time, classic lines written by one ``str.format``, nested graphs found
-without walking every layer.  Each test runs both paths on one small graph, plus a case that must take
-the general path.  No timed tests: the speed is measured by ``bench/bench_extremes.py``."""
+long sequences a block at a time, classic lines written by one ``str.format``, indented JSON written
+without ``json``'s generators, nested graphs found without walking every layer.  Each test runs both
+paths on one small graph, plus a case that must take the general path.  No timed tests: the speed is
+measured by ``bench/bench_extremes.py``."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from inspector.analysis.params import NONE, ParamCount, count_params, layer_para
 from inspector.analysis.summary import SummaryRow, _row, summarize
 from inspector.ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from inspector.loaders import load
-from inspector.reporters import classic
+from inspector.reporters import classic, summary_json
 from inspector.trust import security_facts
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -210,3 +212,41 @@ def test_security_facts_keep_the_walk_order():
 
 def test_summary_rows_type_is_still_a_frozen_dataclass():
     assert dataclasses.is_dataclass(SummaryRow) and SummaryRow.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+# -- the indented JSON summary ---------------------------------------------------------------------------------
+
+
+class _Tag(str):
+    pass
+
+
+class _Count(int):
+    pass
+
+
+@pytest.mark.parametrize("indent", [0, 1, 2, 4])
+def test_indented_json_equals_json_dumps(indent):
+    doc = [{}, [], {"a": [], "b": {}, "c": [[[]]]}, "plain", 3, None, True,
+           {"x": [1, "a\n\u202e\x1b\"\\", None, True, False, 1.5, float("nan"), float("inf"), -float("inf"), -0.0,
+                  1e300, (1, (2,)), {"k": [{}]}],
+            2: "int key", 2.5: "float key", True: "bool key", None: "null key", "é": _Tag("ü"), "n": _Count(7),
+            _Tag("k"): [_Count(3), _Tag("v")]}]
+    for value in (doc, *doc):
+        assert summary_json.dumps_indented(value, indent) == json.dumps(value, indent=indent)
+
+
+@pytest.mark.parametrize("value", [{"a": object()}, {(1,): 2}, [b"x"]])
+def test_indented_json_refuses_what_json_dumps_refuses(value):
+    with pytest.raises(TypeError):
+        json.dumps(value, indent=2)
+    with pytest.raises(TypeError):
+        summary_json.dumps_indented(value, 2)
+
+
+def test_json_summary_of_both_row_paths_equals_json_dumps(tmp_path):
+    for graph in (_decoder(tmp_path), _mixed_graph()):
+        summary = summarize(graph, macs=True, duplicates=True)
+        doc = summary_json.as_dict(summary)
+        assert summary_json.render(summary) == json.dumps(doc, indent=2) + "\n"
+        assert summary_json.render(summary, indent=None) == json.dumps(doc) + "\n"

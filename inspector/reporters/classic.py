@@ -65,18 +65,36 @@ def _macs_cell(row: SummaryRow) -> str:
     return layer_macs(row, str)
 
 
+class _ShapeCells:
+    """Output Shape cells, each shape tuple written once: rows share equal shapes (a 162,000-node graph
+    has a few dozen distinct ones)."""
+
+    def __init__(self) -> None:
+        self._cells: dict[int, str] = {}  # by id: the rows keep their tuples alive while the listing is made
+
+    def __call__(self, row: SummaryRow) -> str:
+        if row.is_input or row.multiple_shapes:
+            return _shape_cell(row)
+        shapes = row.output_shapes
+        cell = self._cells.get(id(shapes))
+        if cell is None:
+            cell = self._cells[id(shapes)] = format_output(shapes)
+        return cell
+
+
 def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[int],
-                line_length: int | None) -> list[float]:
+                line_length: int | None, shape_cell: _ShapeCells, macs_cells: Sequence[str]) -> list[float]:
     """Absolute column stops for the listing with a MACs column: no cell is ever cut."""
     base = list(pairwise([0, *keras_stops]))
     widths = [b - a for a, b in base]
     widths.insert(3, 12)  # MACs
-    columns: list[list[str]] = [[_type_label(r) for r in summary.rows], [_shape_cell(r) for r in summary.rows],
-                                [str(r.params.params) for r in summary.rows], [_macs_cell(r) for r in summary.rows]]
+    rows = summary.rows
+    cells = [map(_type_label, rows), map(shape_cell, rows), (str(r.params.params) for r in rows), macs_cells]
     if len(headers) == 5:
-        columns.append([str(c) for r in summary.rows for c in r.connections])
-    for i, cells in enumerate(columns):
-        widths[i] = max([widths[i], len(headers[i]) + 1] + [len(c) + 1 for c in cells])
+        cells.append(str(c) for r in rows for c in r.connections)
+    longest = [max(map(len, column), default=0) for column in cells]
+    for i, n in enumerate(longest):
+        widths[i] = max(widths[i], len(headers[i]) + 1, n + 1)
     if line_length is not None and line_length > sum(widths):
         widths[-1] += line_length - sum(widths)
     stops, at = [], 0
@@ -86,22 +104,18 @@ def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[
     return stops
 
 
-def _rows(out: list[str], rows: Sequence[SummaryRow], line: str, length: int, *, macs: bool, wide: bool) -> None:
-    """Append the layer lines to ``out``: ``line`` is :func:`_line_format`'s pattern; a shape cell is
-    written once per shape tuple (rows share equal shapes), each line by one ``str.format``."""
+def _rows(out: list[str], rows: Sequence[SummaryRow], line: str, length: int, *, macs: Sequence[str] | None,
+          wide: bool, shape_cell: _ShapeCells) -> None:
+    """Append the layer lines to ``out``, each written by one ``str.format`` of ``line``
+    (:func:`_line_format`'s pattern); ``macs``: the MACs cells, row by row, when the listing has them."""
     write = line.format
     between, last = "_" * length, "=" * length
-    shape_cells: dict[int, str] = {}
-    blank = ("",) * (4 if macs else 3)
+    blank = ("",) * (3 if macs is None else 4)
     append = out.append
-    for row in rows:
-        shapes = row.output_shapes
-        shape: str | None
-        if row.is_input or row.multiple_shapes:
-            shape = _shape_cell(row)
-        elif (shape := shape_cells.get(id(shapes))) is None:
-            shape = shape_cells[id(shapes)] = format_output(shapes)
-        fields = (f"{row.name} ({row.type})", shape, str(row.params.params)) + ((_macs_cell(row),) if macs else ())
+    for i, row in enumerate(rows):
+        fields: tuple[str, ...] = (f"{row.name} ({row.type})", shape_cell(row), str(row.params.params))
+        if macs is not None:
+            fields += (macs[i],)
         conns = row.connections
         if not wide:
             append(write(*fields))
@@ -123,12 +137,15 @@ def render(summary: Summary, *, line_length: int | None = None,
     length = line_length or default_length
     pos = list(positions or default_positions)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if wide else [])
+    shape_cell = _ShapeCells()
+    macs_cells = [_macs_cell(r) for r in summary.rows] if macs else None
     if macs:
         # One more column before Connected to (or at the end): MACs.  The line widens instead
         # of cutting names: each column is as wide as Keras makes it, or its longest cell + 1.
         headers.insert(3, "MACs")
         if positions is None:
-            pos = _macs_stops(summary, headers, _stops(default_length, default_positions), line_length)
+            keras_stops = _stops(default_length, default_positions)
+            pos = _macs_stops(summary, headers, keras_stops, line_length, shape_cell, macs_cells or [])
             length = int(pos[-1])
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
@@ -137,7 +154,7 @@ def render(summary: Summary, *, line_length: int | None = None,
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
-    _rows(out, summary.rows, _line_format(stops), length, macs=macs, wide=wide)
+    _rows(out, summary.rows, _line_format(stops), length, macs=macs_cells, wide=wide, shape_cell=shape_cell)
     if not summary.rows:
         out.append("=" * length)
     t = summary.totals
