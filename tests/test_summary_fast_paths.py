@@ -20,7 +20,7 @@ from inspector.analysis.params import NONE, ParamCount, count_params, layer_para
 from inspector.analysis.summary import SummaryRow, _row, summarize
 from inspector.ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from inspector.loaders import load
-from inspector.reporters import classic, summary_json
+from inspector.reporters import classic, keras3, summary_json
 from inspector.trust import security_facts
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -250,3 +250,15 @@ def test_json_summary_of_both_row_paths_equals_json_dumps(tmp_path):
         doc = summary_json.as_dict(summary)
         assert summary_json.render(summary) == json.dumps(doc, indent=2) + "\n"
         assert summary_json.render(summary, indent=None) == json.dumps(doc) + "\n"
+
+
+# -- keras3 cells ----------------------------------------------------------------------------------------------
+
+
+def test_keras3_wrap_of_a_fitting_cell_equals_the_word_wrap():
+    texts = ["", " ", "   ", "a", "abc", " abc", "abc ", " a b ", "a  b", "a\tb", "\u3000x\u3000", "x\x1cy",
+             "(None, 4)", "name (Type)", "层层 层", "a" * 10, "a" * 11, "ab cd ef gh", "abcdefghij klm"]
+    for width in (1, 3, 5, 10, 11, 40):
+        for text in texts:
+            assert keras3._wrap(text, width) == keras3._wrap_words(text, width), (text, width)
+    assert keras3._wrap("a b", 3) == ["a b"] and keras3._wrap("a bc", 3) == ["a ", "bc"]
