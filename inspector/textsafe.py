@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Sequence, TypeVar
 
 from .units import is_number
@@ -69,8 +71,8 @@ def _frozen_fields(cls: type) -> tuple[str, ...] | None:
     return _FIELDS[cls]
 
 
-def _scrub_items(items: Any, memo: dict[int, Any], depth: int) -> list[Any] | None:
-    """The scrubbed items of a sequence, or ``None`` when none changed."""
+def _walk_items(items: Sequence[Any], memo: dict[int, Any], depth: int) -> list[Any] | None:
+    """The scrubbed items of a sequence, item by item, or ``None`` when none changed."""
     out: list[Any] | None = None
     search = UNSAFE.search
     for i, v in enumerate(items):
@@ -83,6 +85,69 @@ def _scrub_items(items: Any, memo: dict[int, Any], depth: int) -> list[Any] | No
             out = list(items[:i])
         if out is not None:
             out.append(clean)
+    return out
+
+
+BLOCK = 256
+"""Items of a long sequence :func:`scrub` checks at once (:func:`_all_clean`) before walking them."""
+
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
+def _clean_text(text: str) -> bool:
+    """Does ``text`` hold no :data:`UNSAFE` character?  (ASCII and printable text need no regex.)"""
+    if text.isascii():  # then only C0 controls and DEL can be unsafe: delete the rest, nothing may remain
+        return not text.encode("ascii").translate(None, _PRINTABLE_ASCII)
+    return text.isprintable() or not UNSAFE.search(text)  # every UNSAFE character is unprintable
+
+
+def _gather(values: Sequence[Any], depth: int, texts: list[str]) -> bool:
+    """Collect into ``texts`` every string :func:`_scrub` would look at in ``values`` (at ``depth``), a
+    column at a time: tuples flattened (each object once), frozen dataclasses one column per field.
+    ``False`` when the walk could change something other than a string, or might (too deep; lists and
+    dicts, where the walk's memo of shared and cyclic objects decides)."""
+    kinds = set(map(type, values))
+    for cls in kinds:
+        if cls in _LEAVES:
+            continue
+        group: Sequence[Any] = values if len(kinds) == 1 else [v for v in values if type(v) is cls]
+        if cls is str or (issubclass(cls, str) and depth + 1 <= MAX_DEPTH):  # or a str subclass (an enum)
+            texts.extend(group)
+        elif depth + 1 > MAX_DEPTH or cls is list or cls is dict:
+            return False
+        elif cls is tuple:
+            unique = dict(zip(map(id, group), group, strict=True)).values()  # shared shapes looked at once
+            if not _gather(list(chain.from_iterable(unique)), depth + 1, texts):
+                return False
+        else:
+            names = _frozen_fields(cls)
+            for name in names or ():
+                if not _gather(list(map(attrgetter(name), group)), depth + 1, texts):
+                    return False
+    return True
+
+
+def _all_clean(values: Sequence[Any], depth: int) -> bool:
+    """Would :func:`_scrub` return every one of ``values`` (at ``depth``) as it is?  A ``True`` is exact;
+    a ``False`` (something to escape, or unsure) only costs the item-by-item walk."""
+    texts: list[str] = []
+    return _gather(values, depth, texts) and _clean_text("".join(texts))
+
+
+def _scrub_items(items: Sequence[Any], memo: dict[int, Any], depth: int) -> list[Any] | None:
+    """The scrubbed items of a sequence, or ``None`` when none changed.  A long sequence (a summary's
+    rows) is checked :data:`BLOCK` items at once; only a block holding something to escape is walked."""
+    if len(items) <= BLOCK:
+        return _walk_items(items, memo, depth)
+    out: list[Any] | None = None
+    for start in range(0, len(items), BLOCK):
+        block = items[start:start + BLOCK]
+        changed = None if _all_clean(block, depth) else _walk_items(block, memo, depth)
+        if changed is not None and out is None:
+            out = list(items[:start])
+        if out is not None:
+            out.extend(block if changed is None else changed)
     return out
 
 

@@ -66,37 +66,63 @@ def layer_params(layer: Layer) -> ParamCount:
     return _count(layer.iter_weights())
 
 
+NONE = ParamCount(0, 0, 0, 0)
+"""The count of a layer without parameters (most nodes of an ONNX graph): one shared object."""
+
+
+class _Totals:
+    """The model totals :func:`count_params` adds up: each stored tensor once per category (parameters,
+    quantization, constants), as :func:`_count` would count it, and parameter bytes by dtype."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[bool, bool], list[int]] = {(False, False): [0, 0, 0], (True, False): [0, 0, 0],
+                                                         (False, True): [0, 0, 0]}  # params, trainable, bytes
+        self.by_dtype: dict[str, list[int]] = {}
+        self.seen: set[tuple[str, bool, bool]] = set()
+
+    def add(self, w: Weight) -> ParamCount | None:
+        """Count ``w`` (unless counted before); returns its own count when it is a parameter."""
+        flags = (w.quantization, w.constant)
+        acc = self.sums.get(flags)
+        size = w.size
+        nbytes = int(size * dtype_bytes(w.dtype) + 0.999999)  # Weight.nbytes, without computing the size twice
+        trainable = size if w.trainable else 0
+        if acc is not None and (w.key, *flags) not in self.seen:
+            self.seen.add((w.key, *flags))
+            acc[0] += size
+            acc[1] += trainable
+            acc[2] += nbytes
+            if flags == (False, False):
+                entry = self.by_dtype.setdefault(w.dtype, [0, 0])
+                entry[0] += size
+                entry[1] += nbytes
+        return ParamCount(size, trainable, size - trainable, nbytes) if flags == (False, False) else None
+
+
 def count_params(graph: ModelGraph) -> ParamReport:
     """Count every parameter of ``graph`` once.
 
-    One pass over the weights fills the totals, the bytes by dtype, the quantization and the constant
-    counts (each stored tensor once per category, as :func:`_count` would count it)."""
-    layers = tuple((lay.name, layer_params(lay)) for lay in graph.layers)
-    sums: dict[tuple[bool, bool], list[int]] = {(False, False): [0, 0, 0], (True, False): [0, 0, 0],
-                                                (False, True): [0, 0, 0]}  # params, trainable, bytes
-    by_dtype: dict[str, list[int]] = {}
-    seen: set[tuple[str, bool, bool]] = set()
-    for w in graph.iter_weights():
-        flags = (w.quantization, w.constant)
-        acc = sums.get(flags)
-        if acc is None or (w.key, *flags) in seen:
-            continue
-        seen.add((w.key, *flags))
-        size = w.size
-        nbytes = int(size * dtype_bytes(w.dtype) + 0.999999)  # Weight.nbytes, without computing the size twice
-        acc[0] += size
-        acc[2] += nbytes
-        if w.trainable:
-            acc[1] += size
-        if flags == (False, False):
-            entry = by_dtype.setdefault(w.dtype, [0, 0])
-            entry[0] += size
-            entry[1] += nbytes
-    dtype_rows = tuple(sorted(((d, n, b) for d, (n, b) in by_dtype.items()),
+    One pass over the layers fills the per-layer counts (a layer without weights shares :data:`NONE`, one
+    with a single weight is counted with the totals), the totals, the bytes by dtype, the quantization and
+    the constant counts."""
+    layers: list[tuple[str, ParamCount]] = []
+    totals = _Totals()
+    add = totals.add
+    for lay in graph.layers:
+        weights = lay.weights
+        if lay.subgraphs or len(weights) > 1:  # the general path: nested weights, or several to count once
+            layers.append((lay.name, layer_params(lay)))
+            for w in lay.iter_weights():
+                add(w)
+        elif weights:
+            layers.append((lay.name, add(weights[0]) or NONE))
+        else:
+            layers.append((lay.name, NONE))
+    dtype_rows = tuple(sorted(((d, n, b) for d, (n, b) in totals.by_dtype.items()),
                               key=lambda r: (-r[2], r[0])))
-    params, trainable, nbytes = sums[(False, False)]
-    totals = ParamCount(params, trainable, params - trainable, nbytes)
-    quant, const = sums[(True, False)], sums[(False, True)]
+    params, trainable, nbytes = totals.sums[(False, False)]
+    quant, const = totals.sums[(True, False)], totals.sums[(False, True)]
     opt = _count(graph.optimizer_weights)
-    return ParamReport(layers, totals, dtype_rows, ParamCount(quant[0], 0, quant[0], quant[2]),
-                       ParamCount(opt.params, 0, opt.params, opt.bytes), ParamCount(const[0], 0, const[0], const[2]))
+    return ParamReport(tuple(layers), ParamCount(params, trainable, params - trainable, nbytes), dtype_rows,
+                       ParamCount(quant[0], 0, quant[0], quant[2]), ParamCount(opt.params, 0, opt.params, opt.bytes),
+                       ParamCount(const[0], 0, const[0], const[2]))

@@ -150,6 +150,7 @@ def is_sequential_like(graph: ModelGraph) -> bool:
 
 
 def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None = None) -> SummaryRow:
+    """The row of one layer, computed field by field (the general path of :class:`_RowMaker`)."""
     return SummaryRow(
         name=layer.name,
         type=layer.type,
@@ -165,6 +166,48 @@ def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | Non
         last_call_shapes=tuple(layer.node_shapes[-1]) if layer.node_shapes else (),
         macs_formula=formula,
     )
+
+
+class _RowMaker:
+    """Rows of a huge graph (an ONNX decoder has 162,000 nodes) made cheaply: the common layer, called once
+    with hashable shapes, gets its row without the general :func:`_row`'s copies and properties, and rows
+    share equal shape tuples (a graph has few distinct shapes; reporters format each once).  The rows
+    equal :func:`_row`'s field for field (tests/test_summary_fast_paths.py checks both paths)."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
+
+    def row(self, layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None) -> SummaryRow:
+        calls = layer.node_shapes
+        inbound = layer.inbound
+        if len(calls) != 1 or len(inbound) > 1:  # a shared layer, several calls, or none
+            return _row(layer, params, macs, formula)
+        shapes = tuple(calls[0])
+        try:
+            shapes = self._shapes.setdefault(shapes, shapes)
+        except TypeError:  # a shape that is not a tuple of dims: left to the general path
+            return _row(layer, params, macs, formula)
+        return SummaryRow(layer.name, layer.type, shapes, False, layer.type == "InputLayer", params,
+                          tuple(inbound[0]) if inbound else (), macs, layer.dtype, tuple(layer.weights),
+                          tuple(layer.notes), shapes, formula)
+
+    def rows(self, graph: ModelGraph, params: dict[str, ParamCount], macs: dict[str, int | None],
+             formulas: dict[str, Poly]) -> tuple[list[SummaryRow], list[str]]:
+        """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the
+        notes of its layers, in one pass."""
+        rows: list[SummaryRow] = []
+        notes: list[str] = []
+        make = self.row
+        skip_inputs = graph.kind == "sequential"
+        macs_of, formula_of = macs.get, formulas.get
+        for lay in graph.layers:
+            name = lay.name
+            if lay.notes:
+                notes.extend(f"{name}: {note}" for note in lay.notes)
+            if skip_inputs and lay.type == "InputLayer":
+                continue
+            rows.append(make(lay, params[name], macs_of(name), formula_of(name)))
+        return rows, notes
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
@@ -193,14 +236,8 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
-    rows = []
-    for lay in graph.layers:
-        if graph.kind == "sequential" and lay.type == "InputLayer":
-            continue  # Keras lists no InputLayer for a Sequential model
-        rows.append(_row(lay, per_layer[lay.name], macs_by_layer.get(lay.name), formula_by_layer.get(lay.name)))
-    notes = list(graph.notes)
-    for lay in graph.layers:
-        notes.extend(f"{lay.name}: {note}" for note in lay.notes)
+    rows, layer_notes = _RowMaker().rows(graph, per_layer, macs_by_layer, formula_by_layer)
+    notes = graph.notes + layer_notes
     return Summary(
         name=graph.name,
         format=graph.format,

@@ -36,15 +36,21 @@ def _stops(line_length: int, positions: Sequence[float]) -> list[int]:
     return [int(p) for p in positions]
 
 
+def _line_format(stops: Sequence[int]) -> str:
+    """A ``str.format`` pattern writing one line of fields at ``stops``: each field cut to its column
+    (precision) and padded, every column but the last giving its last character to a space."""
+    parts, start = [], 0
+    for i, stop in enumerate(stops):
+        width = stop - start
+        keep = width if i == len(stops) - 1 else width - 1
+        parts.append(f"{{:<{width}.{keep}}}")
+        start = stop
+    return "".join(parts)
+
+
 def _row(fields: Sequence[str], stops: Sequence[int]) -> str:
-    line = ""
-    for i, field in enumerate(fields):
-        if i > 0:
-            line = line[:-1] + " "
-        line += str(field)
-        line = line[: stops[i]]
-        line += " " * (stops[i] - len(line))
-    return line
+    """One line: the fields written at their column stops (see the module docstring)."""
+    return _line_format(stops).format(*fields)
 
 
 def _type_label(row: SummaryRow) -> str:
@@ -59,18 +65,36 @@ def _macs_cell(row: SummaryRow) -> str:
     return layer_macs(row, str)
 
 
+class _ShapeCells:
+    """Output Shape cells, each shape tuple written once: rows share equal shapes (a 162,000-node graph
+    has a few dozen distinct ones)."""
+
+    def __init__(self) -> None:
+        self._cells: dict[int, str] = {}  # by id: the rows keep their tuples alive while the listing is made
+
+    def __call__(self, row: SummaryRow) -> str:
+        if row.is_input or row.multiple_shapes:
+            return _shape_cell(row)
+        shapes = row.output_shapes
+        cell = self._cells.get(id(shapes))
+        if cell is None:
+            cell = self._cells[id(shapes)] = format_output(shapes)
+        return cell
+
+
 def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[int],
-                line_length: int | None) -> list[float]:
+                line_length: int | None, shape_cell: _ShapeCells, macs_cells: Sequence[str]) -> list[float]:
     """Absolute column stops for the listing with a MACs column: no cell is ever cut."""
     base = list(pairwise([0, *keras_stops]))
     widths = [b - a for a, b in base]
     widths.insert(3, 12)  # MACs
-    columns: list[list[str]] = [[_type_label(r) for r in summary.rows], [_shape_cell(r) for r in summary.rows],
-                                [str(r.params.params) for r in summary.rows], [_macs_cell(r) for r in summary.rows]]
+    rows = summary.rows
+    cells = [map(_type_label, rows), map(shape_cell, rows), (str(r.params.params) for r in rows), macs_cells]
     if len(headers) == 5:
-        columns.append([str(c) for r in summary.rows for c in r.connections])
-    for i, cells in enumerate(columns):
-        widths[i] = max([widths[i], len(headers[i]) + 1] + [len(c) + 1 for c in cells])
+        cells.append(str(c) for r in rows for c in r.connections)
+    longest = [max(map(len, column), default=0) for column in cells]
+    for i, n in enumerate(longest):
+        widths[i] = max(widths[i], len(headers[i]) + 1, n + 1)
     if line_length is not None and line_length > sum(widths):
         widths[-1] += line_length - sum(widths)
     stops, at = [], 0
@@ -78,6 +102,31 @@ def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[
         at += w
         stops.append(float(at))
     return stops
+
+
+def _rows(out: list[str], rows: Sequence[SummaryRow], line: str, length: int, *, macs: Sequence[str] | None,
+          wide: bool, shape_cell: _ShapeCells) -> None:
+    """Append the layer lines to ``out``, each written by one ``str.format`` of ``line``
+    (:func:`_line_format`'s pattern); ``macs``: the MACs cells, row by row, when the listing has them."""
+    write = line.format
+    between, last = "_" * length, "=" * length
+    blank = ("",) * (3 if macs is None else 4)
+    append = out.append
+    for i, row in enumerate(rows):
+        fields: tuple[str, ...] = (f"{row.name} ({row.type})", shape_cell(row), str(row.params.params))
+        if macs is not None:
+            fields += (macs[i],)
+        conns = row.connections
+        if not wide:
+            append(write(*fields))
+        elif len(conns) <= 1:
+            append(write(*fields, str(conns[0]) if conns else ""))
+        else:
+            append(write(*fields, str(conns[0])))
+            out.extend([write(*blank, str(c)) for c in conns[1:]])
+        append(between)
+    if rows:
+        out[-1] = last
 
 
 def render(summary: Summary, *, line_length: int | None = None,
@@ -88,12 +137,15 @@ def render(summary: Summary, *, line_length: int | None = None,
     length = line_length or default_length
     pos = list(positions or default_positions)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if wide else [])
+    shape_cell = _ShapeCells()
+    macs_cells = [_macs_cell(r) for r in summary.rows] if macs else None
     if macs:
         # One more column before Connected to (or at the end): MACs.  The line widens instead
         # of cutting names: each column is as wide as Keras makes it, or its longest cell + 1.
         headers.insert(3, "MACs")
         if positions is None:
-            pos = _macs_stops(summary, headers, _stops(default_length, default_positions), line_length)
+            keras_stops = _stops(default_length, default_positions)
+            pos = _macs_stops(summary, headers, keras_stops, line_length, shape_cell, macs_cells or [])
             length = int(pos[-1])
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
@@ -102,20 +154,8 @@ def render(summary: Summary, *, line_length: int | None = None,
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
-    n = len(summary.rows)
-    for i, row in enumerate(summary.rows):
-        fields = [_type_label(row), _shape_cell(row), str(row.params.params)]
-        if macs:
-            fields.append(_macs_cell(row))
-        if wide:
-            conns = [str(c) for c in row.connections]
-            out.append(_row(fields + [conns[0] if conns else ""], stops))
-            blank = [""] * len(fields)
-            out.extend(_row(blank + [c], stops) for c in conns[1:])
-        else:
-            out.append(_row(fields, stops))
-        out.append(("=" if i == n - 1 else "_") * length)
-    if n == 0:
+    _rows(out, summary.rows, _line_format(stops), length, macs=macs_cells, wide=wide, shape_cell=shape_cell)
+    if not summary.rows:
         out.append("=" * length)
     t = summary.totals
     out.append(f"Total params: {t.params:,}")
@@ -134,4 +174,5 @@ def render(summary: Summary, *, line_length: int | None = None,
     out.extend(f"Note: {note}" for note in summary.notes)
     if summary.security_warning:
         out.append(summary.security_warning)
-    return "\n".join(out) + "\n"
+    out.append("")  # the final newline, without copying the whole listing once more
+    return "\n".join(out)

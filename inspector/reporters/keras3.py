@@ -99,6 +99,13 @@ def _widths(length: int, positions: Sequence[float]) -> list[int]:
 
 def _wrap(text: str, width: int) -> list[str]:
     """rich's word wrap (``divide_line`` without folding, then ``…`` truncation)."""
+    if len(text) <= width and text and not text.isspace():
+        return [text]  # what the words give when they all fit: one line, the text itself
+    return _wrap_words(text, width)
+
+
+def _wrap_words(text: str, width: int) -> list[str]:
+    """:func:`_wrap` word by word."""
     lines: list[str] = []
     line = ""
     for word in _words(text):
@@ -212,9 +219,10 @@ def render(summary: Summary, *, line_length: int | None = None,
     out = [f'Model: "{summary.name}"', _rule(columns, "┏", "━", "┳", "┓")]
     out += _row_lines([c.header for c in columns], columns, "┃", header=True)
     out.append(_rule(columns, "┡", "━", "╇", "┩"))
+    between = _rule(columns, "├", "─", "┼", "┤")
     for i, row in enumerate(summary.rows):
         if i:
-            out.append(_rule(columns, "├", "─", "┼", "┤"))
+            out.append(between)
         out += _row_lines(_cells(row, wide=wide, macs=macs), columns, "│")
     out.append(_rule(columns, "└", "─", "┴", "┘"))
     out += _totals(summary, macs=macs)

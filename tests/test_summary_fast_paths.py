@@ -1,0 +1,264 @@
+"""The summary's fast paths of issue 14 (a 162,000-node graph) give what the general paths give: rows made
+without the general row builder, per-layer parameter counts taken in the totals' pass, ``scrub`` checking
+long sequences a block at a time, classic lines written by one ``str.format``, indented JSON written
+without ``json``'s generators, nested graphs found without walking every layer.  Each test runs both
+paths on one small graph, plus a case that must take the general path.  No timed tests: the speed is
+measured by ``bench/bench_extremes.py``."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from inspector import textsafe
+from inspector.analysis.params import NONE, ParamCount, count_params, layer_params
+from inspector.analysis.summary import SummaryRow, _row, summarize
+from inspector.ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
+from inspector.loaders import load
+from inspector.reporters import classic, keras3, summary_json
+from inspector.trust import security_facts
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _decoder(tmp_path: Path) -> ModelGraph:
+    spec = importlib.util.spec_from_file_location("make_decoder", BENCH / "make_decoder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_decoder", module)
+    spec.loader.exec_module(module)
+    dspec = module.DecoderSpec(layers=2, hidden=16, ffn=40, vocab=64, heads=2, max_positions=32, data="inline")
+    return load(module.write_decoder(tmp_path / "decoder.onnx", dspec))
+
+
+def _mixed_graph() -> ModelGraph:
+    """Layers for every path: no weight, one parameter, one constant, one quantization scale, two weights
+    sharing storage, a shared layer called twice with different shapes, odd (list) shapes, a nested model."""
+    kernel = Weight("k", "kernel", (3, 2), "float32")
+    inner = ModelGraph("inner", "keras", layers=[Layer("d", "Dense", weights=[kernel])])
+    layers = [
+        Layer("in", "InputLayer", node_shapes=[[(None, 3)]]),
+        Layer("plain", "Relu", inbound=[[Inbound("in")]], node_shapes=[[(None, 3)]]),
+        Layer("one", "Dense", inbound=[[Inbound("plain")]], node_shapes=[[(None, 4)]], dtype="float32",
+              weights=[Weight("w1", "kernel", (3, 4), "float32", trainable=False)], notes=["a note"]),
+        Layer("const", "Add", inbound=[[Inbound("one"), Inbound("plain")]], node_shapes=[[(None, 4)]],
+              weights=[Weight("c", "value", (), "float32", constant=True)]),
+        Layer("quant", "DequantizeLinear", node_shapes=[[(None, 4)]],
+              weights=[Weight("s", "scale", (4,), "float32", quantization=True)]),
+        Layer("two", "Dense", node_shapes=[[(None, 4)]],
+              weights=[Weight("w2", "kernel", (4, 4), "float16"), Weight("w2b", "bias", (4, 4), "float16", key="w2")]),
+        Layer("shared", "Dense", inbound=[[Inbound("one")], [Inbound("two")]], node_shapes=[[(None, 4)], [(None, 5)]],
+              weights=[Weight("w1", "kernel", (3, 4), "float32", trainable=False)]),
+        Layer("odd", "Reshape", node_shapes=[[[None, 4]]]),  # type: ignore[list-item]  # a list, not a tuple
+        Layer("nested", "Functional", subgraphs={"model": inner}, node_shapes=[[(None, 2)]]),
+        Layer("noshape", "Identity"),
+    ]
+    return ModelGraph("mixed", "keras", layers=layers, kind="functional")
+
+
+def test_fast_rows_equal_the_general_rows(tmp_path):
+    for graph in (_decoder(tmp_path), _mixed_graph()):
+        params = dict(count_params(graph).layers)
+        summary = summarize(graph, macs=False)
+        assert summary.rows == tuple(_row(lay, params[lay.name], None) for lay in graph.layers)
+
+
+def test_fast_rows_share_equal_shapes_and_the_general_path_copies():
+    summary = summarize(_mixed_graph(), macs=False)
+    rows = {r.name: r for r in summary.rows}
+    assert rows["plain"].output_shapes is rows["in"].output_shapes  # one object for equal shapes
+    assert rows["plain"].last_call_shapes is rows["plain"].output_shapes
+    # the general path: a shared layer with different shapes per call, odd shapes
+    assert rows["shared"].multiple_shapes and rows["shared"].last_call_shapes == ((None, 5),)
+    assert rows["shared"].connections == (Inbound("one"), Inbound("two"))
+    assert rows["odd"].output_shapes == ([None, 4],) and rows["noshape"].output_shapes == ()
+
+
+def test_per_layer_counts_equal_layer_params(tmp_path):
+    for graph in (_decoder(tmp_path), _mixed_graph()):
+        report = count_params(graph)
+        assert report.layers == tuple((lay.name, layer_params(lay)) for lay in graph.layers)
+    counts = dict(count_params(_mixed_graph()).layers)
+    assert counts["plain"] is NONE and counts["const"] == counts["quant"] == NONE
+    assert counts["one"] == ParamCount(12, 0, 12, 48)
+    assert counts["two"] == ParamCount(16, 16, 0, 32)  # one storage, counted once (the general path)
+    assert counts["nested"] == ParamCount(6, 6, 0, 24)
+
+
+def test_totals_count_each_storage_once_across_layers():
+    report = count_params(_mixed_graph())
+    # w1 (12, frozen) once although two layers hold it, w2 (16) once, the nested kernel (6)
+    assert (report.totals.params, report.totals.trainable, report.totals.bytes) == (34, 22, 48 + 32 + 24)
+    assert (report.constants.params, report.quantization.params) == (1, 4)
+    assert report.bytes_by_dtype == (("float32", 18, 72), ("float16", 16, 32))
+
+
+# -- scrub: blocks checked at once, walked only where something must change --------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    name: str
+    shape: tuple[object, ...]
+    extra: object = None
+
+
+def _walked(items: tuple) -> tuple:
+    """What the item-by-item walk (the general path) gives for the items of a scrubbed tuple."""
+    changed = textsafe._walk_items(items, {}, 1)
+    return items if changed is None else tuple(changed)
+
+
+@pytest.mark.parametrize("where", [0, 255, 256, 700, 1299])
+def test_scrub_block_with_a_hostile_name_equals_the_walk(where):
+    items = tuple(_Item(f"layer_{i}", (None, i, "seq")) for i in range(1300))
+    items = items[:where] + (_Item("evil\n::error::x\u202e", (None, "s\x1b[2J")),) + items[where + 1:]
+    out = textsafe.scrub(items)
+    assert out == _walked(items)
+    assert out[where].name == "evil\\n::error::x\\u202e" and out[where].shape == (None, "s\\x1b[2J")
+    block = where // textsafe.BLOCK
+    for i, (a, b) in enumerate(zip(out, items, strict=True)):
+        if i // textsafe.BLOCK != block:
+            assert a is b  # clean blocks are not walked: the same objects
+
+
+def test_scrub_clean_long_sequence_is_the_same_object():
+    items = tuple(_Item(f"Ñandú_{i}", ((1, 2), (None, "batch")), extra=NONE) for i in range(1000))
+    assert textsafe.scrub(items) is items
+    rows = summarize(_mixed_graph(), macs=False)
+    assert textsafe.scrub(rows) is rows
+
+
+@pytest.mark.parametrize("extra", [["a\n"], {"k": "v\x1b"}, {"k\u2028": 1}, textsafe.TOO_DEEP + "\r"])
+def test_scrub_block_falls_back_to_the_walk_for_lists_dicts_and_str_subclasses(extra):
+    class Tag(str):
+        pass
+
+    value = Tag(extra) if isinstance(extra, str) else extra
+    items = tuple(_Item(f"n{i}", (i,), extra=value if i == 600 else None) for i in range(900))
+    out = textsafe.scrub(items)
+    assert out == _walked(items) and out[600] is not items[600]
+    clean = tuple(_Item(f"n{i}", (i,), extra=[1, {"k": "v"}] if i == 600 else Tag("ok")) for i in range(900))
+    assert textsafe.scrub(clean) == clean
+
+
+def test_scrub_block_keeps_the_depth_limit():
+    deep: object = "x"
+    for _ in range(textsafe.MAX_DEPTH):
+        deep = (deep,)
+    items = tuple(_Item(f"n{i}", (), extra=deep if i == 400 else (1,)) for i in range(600))
+    out = textsafe.scrub(items)
+    assert out == _walked(items) and textsafe.TOO_DEEP in repr(out[400])
+    assert out[399] is items[399]
+
+
+@pytest.mark.parametrize("text, clean", [("plain ascii / name:0", True), ("tab\there", False), ("del\x7f", False),
+                                         ("Ñandú · 层 · \u00a0nbsp", True), ("bidi\u202e", False),
+                                         ("sep\u2028", False), ("lone\ud800", False), ("bom\ufeff", False)])
+def test_clean_text_agrees_with_the_unsafe_pattern(text, clean):
+    assert textsafe._clean_text(text) is clean
+    assert clean is (textsafe.UNSAFE.search(text) is None)
+
+
+# -- classic lines -------------------------------------------------------------------------------------------
+
+
+def _old_row(fields: list[str], stops: list[int]) -> str:
+    """The listing's line as written before: field by field, cut, padded, last character made a space."""
+    line = ""
+    for i, field in enumerate(fields):
+        if i > 0:
+            line = line[:-1] + " "
+        line += field
+        line = line[: stops[i]]
+        line += " " * (stops[i] - len(line))
+    return line
+
+
+@pytest.mark.parametrize("stops", [[32, 53, 65], [1, 2, 3, 4], [3, 4, 30, 31, 98], [10, 20, 21, 22]])
+def test_classic_line_format_equals_the_field_by_field_line(stops):
+    cells = ["", "a", "ab", "abc", "x" * 9, "y" * 10, "z" * 11, "层层层层", "name (Type)", "(None, 4)"]
+    for i in range(len(cells)):
+        fields = [cells[(i + k) % len(cells)] for k in range(len(stops))]
+        assert classic._row(fields, stops) == _old_row(fields, stops)
+
+
+# -- nested graphs of the security facts ---------------------------------------------------------------------
+
+
+def test_security_facts_keep_the_walk_order():
+    def fact(code: str, where: str) -> SecurityFact:
+        return SecurityFact(code, f"in {where}", layer=where)
+
+    deepest = ModelGraph("deepest", "onnx", security=[fact("SEC001", "deepest")])
+    inner = ModelGraph("inner", "onnx", security=[fact("SEC002", "inner")],
+                       layers=[Layer("plain", "Relu"), Layer("loop", "Loop", subgraphs={"body": deepest})])
+    other = ModelGraph("other", "onnx", security=[fact("SEC003", "other")])
+    scan_body = ModelGraph("s", "onnx", security=[fact("SEC005", "s")])
+    graph = ModelGraph("top", "onnx", security=[fact("SEC004", "top")], layers=[
+        Layer("a", "Relu"), Layer("if", "If", subgraphs={"then_branch": inner, "else_branch": other}),
+        Layer("b", "Relu"), Layer("scan", "Scan", subgraphs={"body": scan_body}),
+    ])
+    walked = [graph] + [sub for _, lay in graph.walk() for sub in lay.subgraphs.values()]
+    expected = [f for g in walked for f in g.security]
+    assert security_facts(graph) == expected
+    assert [f.layer for f in expected] == ["top", "inner", "other", "deepest", "s"]
+
+
+def test_summary_rows_type_is_still_a_frozen_dataclass():
+    assert dataclasses.is_dataclass(SummaryRow) and SummaryRow.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+# -- the indented JSON summary ---------------------------------------------------------------------------------
+
+
+class _Tag(str):
+    pass
+
+
+class _Count(int):
+    pass
+
+
+@pytest.mark.parametrize("indent", [0, 1, 2, 4])
+def test_indented_json_equals_json_dumps(indent):
+    doc = [{}, [], {"a": [], "b": {}, "c": [[[]]]}, "plain", 3, None, True,
+           {"x": [1, "a\n\u202e\x1b\"\\", None, True, False, 1.5, float("nan"), float("inf"), -float("inf"), -0.0,
+                  1e300, (1, (2,)), {"k": [{}]}],
+            2: "int key", 2.5: "float key", True: "bool key", None: "null key", "é": _Tag("ü"), "n": _Count(7),
+            _Tag("k"): [_Count(3), _Tag("v")]}]
+    for value in (doc, *doc):
+        assert summary_json.dumps_indented(value, indent) == json.dumps(value, indent=indent)
+
+
+@pytest.mark.parametrize("value", [{"a": object()}, {(1,): 2}, [b"x"]])
+def test_indented_json_refuses_what_json_dumps_refuses(value):
+    with pytest.raises(TypeError):
+        json.dumps(value, indent=2)
+    with pytest.raises(TypeError):
+        summary_json.dumps_indented(value, 2)
+
+
+def test_json_summary_of_both_row_paths_equals_json_dumps(tmp_path):
+    for graph in (_decoder(tmp_path), _mixed_graph()):
+        summary = summarize(graph, macs=True, duplicates=True)
+        doc = summary_json.as_dict(summary)
+        assert summary_json.render(summary) == json.dumps(doc, indent=2) + "\n"
+        assert summary_json.render(summary, indent=None) == json.dumps(doc) + "\n"
+
+
+# -- keras3 cells ----------------------------------------------------------------------------------------------
+
+
+def test_keras3_wrap_of_a_fitting_cell_equals_the_word_wrap():
+    texts = ["", " ", "   ", "a", "abc", " abc", "abc ", " a b ", "a  b", "a\tb", "\u3000x\u3000", "x\x1cy",
+             "(None, 4)", "name (Type)", "层层 层", "a" * 10, "a" * 11, "ab cd ef gh", "abcdefghij klm"]
+    for width in (1, 3, 5, 10, 11, 40):
+        for text in texts:
+            assert keras3._wrap(text, width) == keras3._wrap_words(text, width), (text, width)
+    assert keras3._wrap("a b", 3) == ["a b"] and keras3._wrap("a bc", 3) == ["a ", "bc"]
