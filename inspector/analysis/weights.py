@@ -9,11 +9,12 @@ tensor itself is dropped before the next one is read, and the reductions work
 on bounded chunks, so the memory a lint needs stays near the size of the
 largest tensor however large the model is.
 
-Duplicate units are found without copying the kernel: each unit is given a
-fingerprint (the dot product of its incoming weights with one fixed random
-vector, accumulated over chunks), only units whose fingerprints agree are
-compared exactly, and the candidates are then split by their biases, because
-two units are interchangeable only if weights *and* bias agree.
+Duplicate units are found without a pass over the kernel in the common case:
+units are told apart by their weights at a few fixed positions, and only units
+that agree there are compared exactly (``unit_duplicates.py``, which also keeps
+the general fingerprint search for kernels where many units agree).  The
+candidates are then split by their biases, because two units are
+interchangeable only if weights *and* bias agree.
 
 The layout of a kernel (which axis holds the output units, its fan-in and
 fan-out) depends on the layer kind and the framework: :func:`kernel_layout`
