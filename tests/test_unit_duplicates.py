@@ -167,10 +167,22 @@ def _reference_moments(flat: np.ndarray, is_float: bool) -> dict[str, float]:
             "minimum": lo, "maximum": hi, "mean": mean, "std": math.sqrt(m2 / count)}
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int16"])
-def test_moments_in_reused_buffers_are_bit_identical(dtype):
+def test_moments_in_reused_buffers_are_bit_identical(dtype, threads, monkeypatch):
     """Three chunks and a bit, with zeros, -0.0, values below 2**-24 and above 65504, and (floats) a
-    non-finite chunk: every count and float equals the fresh-temporaries computation bit for bit."""
+    non-finite chunk: every count and float equals the fresh-temporaries computation bit for bit, whether
+    one thread reduces every chunk or a second thread the second half."""
+    halves: list[tuple[int, int]] = []
+    real = weights._reduce_range
+
+    def spy(flat, is_float, start, stop):
+        halves.append((start, stop))
+        return real(flat, is_float, start, stop)
+
+    monkeypatch.setattr(weights, "_reduce_range", spy)
+    monkeypatch.setattr(weights, "_cores", lambda: threads)
+    monkeypatch.setattr(weights, "PARALLEL_CHUNKS", 3)
     rng = np.random.default_rng(6)
     a = rng.standard_normal(3 * weights.CHUNK + 1001) * 0.02 + 0.5
     a[::977] = 0.0
@@ -186,6 +198,8 @@ def test_moments_in_reused_buffers_are_bit_identical(dtype):
     got = weights._moments(flat, flat.dtype.kind == "f")
     want = _reference_moments(flat, flat.dtype.kind == "f")
     assert got == want
+    n = flat.size
+    assert sorted(halves) == ([(0, n)] if threads == 1 else [(0, 2 * weights.CHUNK), (2 * weights.CHUNK, n)])
     if dtype == "float32":
         assert got["nan"] == 1 and got["inf"] == 1 and got["f16_underflow"] > 0 and got["f16_overflow"] > 0
         assert got["zeros"] > 0
