@@ -198,6 +198,8 @@ def test_moments_in_reused_buffers_are_bit_identical(dtype, threads, monkeypatch
     got = weights._moments(flat, flat.dtype.kind == "f")
     want = _reference_moments(flat, flat.dtype.kind == "f")
     assert got == want
+    small = flat[:weights.CHUNK // 2]  # one chunk: fresh temporaries, no buffers
+    assert weights._moments(small, flat.dtype.kind == "f") == _reference_moments(small, flat.dtype.kind == "f")
     n = flat.size
     assert sorted(halves) == ([(0, n)] if threads == 1 else [(0, 2 * weights.CHUNK), (2 * weights.CHUNK, n)])
     if dtype == "float32":

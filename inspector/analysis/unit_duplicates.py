@@ -37,6 +37,9 @@ SAMPLES = 16
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 """Odd 64-bit multiplier of the key hash (the golden-ratio constant)."""
 
+_FLOAT_MAX = {False: float(np.finfo(np.float32).max), True: float(np.finfo(np.float64).max)}
+"""The largest float the projections are computed in, by whether the kernel is float64."""
+
 Groups = tuple[tuple[int, ...], ...]
 
 
@@ -49,9 +52,8 @@ def unit_analysis(x: np.ndarray, layout: KernelLayout, *, magnitude: float, zero
     if layout.units < 2:
         return 0, ()
     fan = x.size // layout.units
-    work = np.float64 if x.dtype == np.float64 else np.float32
     group_id = _group_ids(layout)
-    if magnitude * fan * 16 < float(np.finfo(work).max):  # projections finite: the fast paths agree with them
+    if magnitude * fan * 16 < _FLOAT_MAX[x.dtype == np.float64]:  # projections finite: fast paths agree with them
         if fan == 1 and layout.groups <= 1:
             return single_input(x.reshape(-1), zeros)
         found = sampled(as_3d(np.ascontiguousarray(x), layout.unit_axis), group_id)

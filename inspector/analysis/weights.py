@@ -273,7 +273,9 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     lo, hi = math.inf, -math.inf
     mean = 0.0
     m2 = 0.0
-    for part in _parts(flat, is_float):
+    with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
+        parts = _parts(flat, is_float)
+    for part in parts:
         nan += part[0]
         inf += part[1]
         k = part[2]
@@ -304,6 +306,8 @@ PARALLEL_CHUNKS = 16
 def _parts(flat: np.ndarray, is_float: bool) -> list[_Part]:
     """Every chunk's reductions, in order (the second half in a second thread when it pays)."""
     chunks = -(-flat.size // CHUNK)
+    if chunks <= 1:  # most tensors: no buffers to set up (small temporaries cost nothing)
+        return [_chunk_moments(flat, is_float, None)]
     if chunks < PARALLEL_CHUNKS or _cores() < 2:
         return _reduce_range(flat, is_float, 0, flat.size)
     mid = chunks // 2 * CHUNK
@@ -358,9 +362,14 @@ _Part = tuple[int, int, int, int, int, int, float, float, float, float]
 """One chunk's (nan, inf, finite count, zeros, f16 overflow, f16 underflow, min, max, mean, squares about it)."""
 
 
-def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch) -> _Part:
-    """The reductions of one chunk (the caller ignores float errors: inf is the answer near the dtype's max)."""
-    if scratch.conv is not None:
+def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch | None) -> _Part:
+    """The reductions of one chunk, in ``scratch``'s buffers or (``None``) fresh temporaries (the caller
+    ignores float errors: inf is the answer near the dtype's max)."""
+    if scratch is None:
+        work = np.float64 if chunk.dtype == np.float64 or not is_float else np.float32
+        if chunk.dtype != work:
+            chunk = chunk.astype(work)
+    elif scratch.conv is not None:
         conv = scratch.conv[:chunk.size]
         np.copyto(conv, chunk, casting="unsafe")
         chunk = conv
@@ -377,7 +386,7 @@ def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch) -> _Par
     k = chunk.size
     if k == 0:
         return nan, inf, 0, 0, 0, 0, math.nan, math.nan, math.nan, math.nan
-    mask, values = scratch.mask[:k], scratch.values[:k]
+    mask, values = (None, None) if scratch is None else (scratch.mask[:k], scratch.values[:k])
     zeros = int(np.count_nonzero(np.equal(chunk, 0, out=mask)))
     cmin, cmax = float(chunk.min()), float(chunk.max())
     over = under = 0
@@ -385,11 +394,11 @@ def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch) -> _Par
         wide = cmax > FLOAT16_MAX or cmin < -FLOAT16_MAX
         tiny = zeros < k and cmin < FLOAT16_TINY and cmax > -FLOAT16_TINY  # else every |x| is >= 2**-24
         if wide or tiny:
-            np.abs(chunk, out=values)
-        if wide:
-            over = int(np.count_nonzero(np.greater(values, FLOAT16_MAX, out=mask)))
-        if tiny:
-            under = int(np.count_nonzero(np.less(values, FLOAT16_TINY, out=mask))) - zeros
+            absolute: np.ndarray = np.abs(chunk, out=values)
+            if wide:
+                over = int(np.count_nonzero(np.greater(absolute, FLOAT16_MAX, out=mask)))
+            if tiny:
+                under = int(np.count_nonzero(np.less(absolute, FLOAT16_TINY, out=mask))) - zeros
     cmean = total / k
     shift = chunk[0]
     d = np.subtract(chunk, shift, out=values)
