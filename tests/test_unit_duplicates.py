@@ -205,3 +205,17 @@ def test_moments_in_reused_buffers_are_bit_identical(dtype, threads, monkeypatch
     if dtype == "float32":
         assert got["nan"] == 1 and got["inf"] == 1 and got["f16_underflow"] > 0 and got["f16_overflow"] > 0
         assert got["zeros"] > 0
+
+
+def test_copies_for_full_comparison_stay_small(monkeypatch):
+    """64 identical units of 20,000 weights: few units, but comparing them in full would copy the whole
+    kernel, so the projections (which read it in chunks) decide."""
+    unit = np.random.default_rng(7).standard_normal((20_000, 1)).astype(np.float32)
+    k = np.repeat(unit, 64, axis=1)
+    taken = _spy(monkeypatch)
+    s = tensor_stats(Weight("k", "kernel", k.shape, "float32"), k, layer=Layer("l", "Dense"))
+    assert taken == ["sampled", "projected"] and s.duplicate_groups == (tuple(range(64)),)
+    taken.clear()
+    small = k[:2_000]  # the same kernel with 2,000 inputs: a copy of 128,000 values is fine
+    s = tensor_stats(Weight("s", "kernel", small.shape, "float32"), small, layer=Layer("l", "Dense"))
+    assert taken == ["sampled"] and s.duplicate_groups == (tuple(range(64)),)

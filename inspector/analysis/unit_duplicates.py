@@ -9,7 +9,7 @@ counted apart and never reported as duplicates.  Two ways find them, with the sa
   duplicates, and only the few that share one are compared in full.  One small gather
   instead of a pass over the kernel, and no per-run Python work, so a model of 100,000
   small tensors or a 32,000-unit head costs milliseconds.  Taken when the units to check
-  in full are few (:func:`_check_budget`) and the projections below could not overflow;
+  in full are few (:func:`_within_budget`) and the projections below could not overflow;
 * **projections** (the general path, :func:`projected`): each unit gets a fingerprint,
   two random projections of its weights accumulated over chunks; units are sorted by
   fingerprint, runs of near-equal fingerprints become candidates, and candidates are
@@ -93,9 +93,10 @@ def single_input(units: np.ndarray, zeros: int) -> tuple[int, Groups]:
 # -- the sampled path ---------------------------------------------------------------------------
 
 
-def _check_budget(units: int) -> int:
-    """Units the sampled path may compare in full before it hands over to the projections."""
-    return max(64, units // 32)
+def _within_budget(checks: int, units: int, fan: int) -> bool:
+    """Whether the sampled path may compare ``checks`` units in full (copies of them: at most an eighth of
+    the kernel, or 1 Mi values) rather than hand over to the projections."""
+    return checks <= max(64, units // 32) and checks * fan <= max(4 * CHUNK, units * fan // 8)
 
 
 def sampled(x3: np.ndarray, group_id: np.ndarray) -> tuple[int, Groups] | None:
@@ -110,7 +111,7 @@ def sampled(x3: np.ndarray, group_id: np.ndarray) -> tuple[int, Groups] | None:
     keys = np.ascontiguousarray(x3[pos // b, :, pos % b].T)  # (units, samples)
     zero_keys = np.flatnonzero(~keys.any(axis=1))
     shared = _shared(_key_hash(keys, group_id))
-    if not whole and zero_keys.size + shared.size > _check_budget(u):
+    if not whole and not _within_budget(zero_keys.size + shared.size, u, fan):
         return None
     zero = zero_keys if whole else zero_keys[~_gather(x3, zero_keys).any(axis=1)]
     if shared.size < 2:
