@@ -148,6 +148,9 @@ class WeightReport:
     unreadable: tuple[tuple[str, str], ...] = ()
     """(weight name, reason) for tensors whose values could not be read."""
     largest_bytes: int = 0
+    samples: dict[str, tuple[bytes, bytes | None]] = field(default_factory=dict, repr=False)
+    """What GRAPH003's copy search compares first (``duplicates.samples``), taken from every numeric tensor
+    of at least ``duplicates.MIN_ELEMENTS`` values while it was read, so lint reads no candidate twice."""
 
     def of(self, weight: Weight) -> TensorStats | None:
         return self.tensors.get(weight.key)
@@ -541,6 +544,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
     tensors: dict[str, TensorStats] = {}
     layers: dict[str, LayerStats] = {}
     unreadable: list[tuple[str, str]] = []
+    samples: dict[str, tuple[bytes, bytes | None]] = {}
     largest = 0
     for path, lay in graph.walk():
         # Kernels first, so a layer's duplicate groups can be split by its bias.
@@ -559,6 +563,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
                     continue
                 largest = max(largest, int(getattr(values, "nbytes", 0)))
                 tensors[w.key] = stats
+                _keep_samples(samples, w, stats, values)
             lay_out = stats.layout
             if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
                     and kernel_groups is None):
@@ -574,4 +579,18 @@ def analyze(graph: ModelGraph) -> WeightReport:
         if kernel_groups:
             layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
         bias = None
-    return WeightReport(tensors, layers, tuple(unreadable), largest)
+    return WeightReport(tensors, layers, tuple(unreadable), largest, samples)
+
+
+def _keep_samples(samples: dict[str, tuple[bytes, bytes | None]], weight: Weight, stats: TensorStats,
+                  values: Any) -> None:
+    """Add the copy-search samples of ``values`` (a tensor just read) to ``samples``, as
+    ``duplicates.find_duplicates`` would take them reading ``weight`` itself."""
+    from .duplicates import MIN_ELEMENTS
+    from .duplicates import samples as copy_samples
+
+    if values is None or not stats.numeric or stats.size < MIN_ELEMENTS:
+        return
+    arr = np.asarray(values)
+    if arr.shape == tuple(weight.shape):  # else the copy search skips the tensor
+        samples[weight.key] = copy_samples(arr)
