@@ -111,7 +111,8 @@ def test_lint_takes_the_copy_samples_from_the_weight_statistics():
     from inspector.analysis.weights import analyze
 
     for copies, expected in ((True, ["E", "E_T", "W", "W2"]), (False, [])):
-        graph = load_graph(onnx_file("dup_copies" if copies else "dup_distinct", lambda: tied_model(copies=copies)))
+        graph = load_graph(onnx_file("dup_copies" if copies else "dup_distinct",
+                                     lambda copies=copies: tied_model(copies=copies)))
         plain = find_duplicates(graph)
         reads = _counting_reads(graph)
         report = analyze(graph)

@@ -29,7 +29,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, TypedDict
+from typing import Any, Callable, Iterable, TypedDict
 
 import numpy as np
 
@@ -545,6 +545,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
     layers: dict[str, LayerStats] = {}
     unreadable: list[tuple[str, str]] = []
     samples: dict[str, tuple[bytes, bytes | None]] = {}
+    keep_samples = _sample_keeper(samples)
     largest = 0
     for path, lay in graph.walk():
         # Kernels first, so a layer's duplicate groups can be split by its bias.
@@ -563,7 +564,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
                     continue
                 largest = max(largest, int(getattr(values, "nbytes", 0)))
                 tensors[w.key] = stats
-                _keep_samples(samples, w, stats, values)
+                keep_samples(w, stats, values)
             lay_out = stats.layout
             if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
                     and kernel_groups is None):
@@ -582,15 +583,17 @@ def analyze(graph: ModelGraph) -> WeightReport:
     return WeightReport(tensors, layers, tuple(unreadable), largest, samples)
 
 
-def _keep_samples(samples: dict[str, tuple[bytes, bytes | None]], weight: Weight, stats: TensorStats,
-                  values: Any) -> None:
-    """Add the copy-search samples of ``values`` (a tensor just read) to ``samples``, as
-    ``duplicates.find_duplicates`` would take them reading ``weight`` itself."""
+def _sample_keeper(samples: dict[str, tuple[bytes, bytes | None]]) -> Callable[[Weight, TensorStats, Any], None]:
+    """A function adding the copy-search samples of a tensor just read to ``samples``, as
+    ``duplicates.find_duplicates`` would take them reading the tensor itself."""
     from .duplicates import MIN_ELEMENTS
     from .duplicates import samples as copy_samples
 
-    if values is None or not stats.numeric or stats.size < MIN_ELEMENTS:
-        return
-    arr = np.asarray(values)
-    if arr.shape == tuple(weight.shape):  # else the copy search skips the tensor
-        samples[weight.key] = copy_samples(arr)
+    def keep(weight: Weight, stats: TensorStats, values: Any) -> None:
+        if values is None or not stats.numeric or stats.size < MIN_ELEMENTS:
+            return
+        arr = np.asarray(values)
+        if arr.shape == tuple(weight.shape):  # else the copy search skips the tensor
+            samples[weight.key] = copy_samples(arr)
+
+    return keep
