@@ -88,3 +88,38 @@ def test_summary_and_info_read_no_weight_past_their_budget(cli, monkeypatch):
     assert "Duplicate tensors  not checked:" in cli("info", path).out
     report = find_duplicates(load_graph(path), max_read_bytes=0)
     assert report.pairs == () and report.skipped_bytes > 0
+
+
+def _counting_reads(graph) -> list[str]:
+    """Wrap every stored tensor's reader of ``graph`` to log its name when called."""
+    reads: list[str] = []
+    for _, lay in graph.walk():
+        for w in lay.weights:
+            if w.reader is not None and not getattr(w.reader, "counted", False):
+                def read(_real=w.reader, _name=w.name):
+                    reads.append(_name)
+                    return _real()
+
+                read.counted = True
+                w.reader = read
+    return reads
+
+
+def test_lint_takes_the_copy_samples_from_the_weight_statistics():
+    """The samples the weight statistics keep give the same pairs as reading every candidate, and the
+    copy search then reads only the tensors whose samples agree (the copies and their originals)."""
+    from inspector.analysis.weights import analyze
+
+    for copies, expected in ((True, ["E", "E_T", "W", "W2"]), (False, [])):
+        graph = load_graph(onnx_file("dup_copies" if copies else "dup_distinct",
+                                     lambda copies=copies: tied_model(copies=copies)))
+        plain = find_duplicates(graph)
+        reads = _counting_reads(graph)
+        report = analyze(graph)
+        read_by_statistics = sorted(reads)
+        assert len(read_by_statistics) == len(set(read_by_statistics))  # once each
+        reads.clear()
+        assert find_duplicates(graph, taken=report.samples) == plain
+        assert sorted(reads) == expected
+        reads.clear()
+        assert find_duplicates(graph) == plain and len(reads) > len(expected)  # without them: every candidate

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -121,17 +121,27 @@ def _same(original: Weight, copy: Weight, transposed: bool) -> bool:
     return bool(np.array_equal(a, b.T if transposed else b))
 
 
-def _pairs(weights: list[Weight]) -> Iterator[DuplicatePair]:
+def samples(values: np.ndarray) -> tuple[bytes, bytes | None]:
+    """The samples :func:`find_duplicates` compares first: of ``values`` and, for a 2-D tensor, of its
+    transpose (``None`` otherwise).  The weight statistics take them while a tensor is in memory
+    (``WeightReport.samples``), so that ``lint`` need not read every candidate twice."""
+    return _sample(values), (_sample(values, transposed=True) if values.ndim == 2 else None)
+
+
+def _pairs(weights: list[Weight], taken: Mapping[str, tuple[bytes, bytes | None]]) -> Iterator[DuplicatePair]:
     # (dtype, shape, sample) of every tensor read so far -> the tensors with that sample
     index: dict[tuple[str, tuple[int, ...], bytes], list[Weight]] = defaultdict(list)
     for w in weights:
-        values = _read(w)
-        if values is None:
-            continue
+        pair = taken.get(w.key)
+        if pair is None:
+            values = _read(w)
+            if values is None:
+                continue
+            pair = samples(values)
+            del values
         shape = tuple(w.shape)
-        own = (w.dtype, shape, _sample(values))
-        flipped = (w.dtype, shape[::-1], _sample(values, transposed=True)) if values.ndim == 2 else None
-        del values
+        own = (w.dtype, shape, pair[0])
+        flipped = (w.dtype, shape[::-1], pair[1]) if pair[1] is not None else None
         found = next(((o, False) for o in index.get(own, ()) if _same(o, w, False)), None)
         if found is None and flipped is not None:
             found = next(((o, True) for o in index.get(flipped, ()) if _same(o, w, True)), None)
@@ -141,13 +151,16 @@ def _pairs(weights: list[Weight]) -> Iterator[DuplicatePair]:
             index[own].append(w)
 
 
-def find_duplicates(graph: ModelGraph, *, max_read_bytes: int | None = None) -> DuplicateReport:
+def find_duplicates(graph: ModelGraph, *, max_read_bytes: int | None = None,
+                    taken: Mapping[str, tuple[bytes, bytes | None]] | None = None) -> DuplicateReport:
     """The stored tensors of ``graph`` (nested graphs included) that copy another one.
 
     With ``max_read_bytes``, nothing is read when the candidates hold more than that:
-    the report then has no pairs and says how many bytes were skipped."""
+    the report then has no pairs and says how many bytes were skipped.  ``taken``: the
+    :func:`samples` of tensors (by ``Weight.key``) already read, which are then read again
+    only when their samples agree with another tensor's."""
     candidates = _candidates(_stored(graph))
     needed = sum(w.nbytes for w in candidates)
     if max_read_bytes is not None and needed > max_read_bytes:
         return DuplicateReport((), skipped_bytes=needed)
-    return DuplicateReport(tuple(_pairs(candidates)))
+    return DuplicateReport(tuple(_pairs(candidates, taken or {})))

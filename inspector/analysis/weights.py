@@ -9,11 +9,12 @@ tensor itself is dropped before the next one is read, and the reductions work
 on bounded chunks, so the memory a lint needs stays near the size of the
 largest tensor however large the model is.
 
-Duplicate units are found without copying the kernel: each unit is given a
-fingerprint (the dot product of its incoming weights with one fixed random
-vector, accumulated over chunks), only units whose fingerprints agree are
-compared exactly, and the candidates are then split by their biases, because
-two units are interchangeable only if weights *and* bias agree.
+Duplicate units are found without a pass over the kernel in the common case:
+units are told apart by their weights at a few fixed positions, and only units
+that agree there are compared exactly (``unit_duplicates.py``, which also keeps
+the general fingerprint search for kernels where many units agree).  The
+candidates are then split by their biases, because two units are
+interchangeable only if weights *and* bias agree.
 
 The layout of a kernel (which axis holds the output units, its fan-in and
 fan-out) depends on the layer kind and the framework: :func:`kernel_layout`
@@ -24,10 +25,11 @@ separable convolutions, and ONNX's ``(out, in/groups, …)`` convolution weights
 
 from __future__ import annotations
 
-import hashlib
 import math
+import os
+import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, TypedDict
+from typing import Any, Callable, Iterable, TypedDict
 
 import numpy as np
 
@@ -44,6 +46,7 @@ from ..vocab import (
     ONNX_MATMUL,
     RECURRENT_KERNEL_LAYERS,
 )
+from .unit_duplicates import unit_analysis
 
 CHUNK = 1 << 18
 """Elements reduced at a time: temporaries stay at a few MiB whatever the tensor size."""
@@ -145,6 +148,9 @@ class WeightReport:
     unreadable: tuple[tuple[str, str], ...] = ()
     """(weight name, reason) for tensors whose values could not be read."""
     largest_bytes: int = 0
+    samples: dict[str, tuple[bytes, bytes | None]] = field(default_factory=dict, repr=False)
+    """What GRAPH003's copy search compares first (``duplicates.samples``), taken from every numeric tensor
+    of at least ``duplicates.MIN_ELEMENTS`` values while it was read, so lint reads no candidate twice."""
 
     def of(self, weight: Weight) -> TensorStats | None:
         return self.tensors.get(weight.key)
@@ -258,48 +264,31 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     The variance is accumulated about a shift (the first finite value of each
     chunk) and merged across chunks (Chan et al.), so it stays accurate for
     tensors whose mean dwarfs their spread (moving variances, BN gammas).
+    Every chunk's temporaries (a converted copy, absolute values, differences,
+    comparison masks) are written into three buffers made once per tensor: a fresh
+    megabyte-sized temporary per step cost more than the arithmetic (each is a new
+    mapping of zeroed pages).  A large tensor's second half is reduced by a second
+    thread (numpy releases the GIL in its loops); the chunks' results are merged in
+    order, so the numbers are the same as with one thread.
     """
-    n = flat.size
     nan = inf = zeros = over = under = 0
     count = 0
     lo, hi = math.inf, -math.inf
     mean = 0.0
     m2 = 0.0
-    work = np.float64 if flat.dtype == np.float64 or not is_float else np.float32
-    for start in range(0, n, CHUNK):
-        chunk = flat[start:start + CHUNK]
-        if chunk.dtype != work:
-            chunk = chunk.astype(work)
-        with np.errstate(invalid="ignore", over="ignore"):
-            total = float(chunk.sum())
-        if is_float and not math.isfinite(total):
-            bad = ~np.isfinite(chunk)
-            n_nan = int(np.count_nonzero(np.isnan(chunk)))
-            nan += n_nan
-            inf += int(np.count_nonzero(bad)) - n_nan
-            chunk = chunk[~bad]
-            total = float(chunk.sum(dtype=np.float64))
-        elif not math.isfinite(total):  # a float32 sum of huge finite values overflowed
-            total = float(chunk.sum(dtype=np.float64))
-        k = chunk.size
+    with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
+        parts = _parts(flat, is_float)
+    for part in parts:
+        nan += part[0]
+        inf += part[1]
+        k = part[2]
         if k == 0:
             continue
-        nonzero = int(np.count_nonzero(chunk))
-        zeros += k - nonzero
-        cmin, cmax = float(chunk.min()), float(chunk.max())
-        lo, hi = min(lo, cmin), max(hi, cmax)
-        if is_float:
-            if cmax > FLOAT16_MAX or cmin < -FLOAT16_MAX:
-                over += int(np.count_nonzero(np.abs(chunk) > FLOAT16_MAX))
-            if nonzero:
-                under += int(np.count_nonzero(np.abs(chunk) < FLOAT16_TINY)) - (k - nonzero)
-        cmean = total / k
-        shift = chunk[0]
-        d = chunk - shift
-        dm = cmean - float(shift)
-        with np.errstate(over="ignore", invalid="ignore"):  # values near the dtype's max: inf is the answer
-            cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
-        del d
+        zeros += part[3]
+        over += part[4]
+        under += part[5]
+        lo, hi = min(lo, part[6]), max(hi, part[7])
+        cmean, cm2 = part[8], part[9]
         delta = cmean - mean
         tot = count + k
         mean += delta * k / tot
@@ -313,103 +302,112 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     }
 
 
-def _as_3d(x: np.ndarray, axis: int) -> np.ndarray:
-    """View ``x`` as (before, units, after) without copying (``x`` is C-contiguous)."""
-    before = _prod(x.shape[:axis])
-    after = _prod(x.shape[axis + 1:])
-    return x.reshape(before, x.shape[axis], after)
+PARALLEL_CHUNKS = 16
+"""Tensors of at least this many chunks (4 Mi elements) have their second half reduced by a second thread."""
 
 
-def _fingerprints(x: np.ndarray, layout: KernelLayout) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit: two random projections of its incoming weights (``(units, 2)``) and
-    the 3-D view ``(before, units, after)`` of the kernel used to compare units.
+def _parts(flat: np.ndarray, is_float: bool) -> list[_Part]:
+    """Every chunk's reductions, in order (the second half in a second thread when it pays)."""
+    chunks = -(-flat.size // CHUNK)
+    if chunks <= 1:  # most tensors: no buffers to set up (small temporaries cost nothing)
+        return [_chunk_moments(flat, is_float, None)]
+    if chunks < PARALLEL_CHUNKS or _cores() < 2:
+        return _reduce_range(flat, is_float, 0, flat.size)
+    mid = chunks // 2 * CHUNK
+    later: list[list[_Part]] = []
+    failed: list[BaseException] = []
 
-    A float32 kernel whose units sit on the first or last axis is projected with
-    one BLAS call on a view (no copy); other dtypes and layouts are projected in
-    chunks, so no temporary exceeds ~CHUNK elements.
-    """
-    x3 = _as_3d(np.ascontiguousarray(x), layout.unit_axis)
-    a, u, b = x3.shape
-    rng = np.random.default_rng(0x5EED)
-    if b == 1 or a == 1:
-        # units on the last axis: (fan, units); on the first: (units, fan)
-        m = x3.reshape(a, u) if b == 1 else x3.reshape(u, b)
-        fan = a if b == 1 else b
-        work = np.float64 if m.dtype == np.float64 else np.float32
-        r = rng.standard_normal((fan, 2)).astype(work)
-        if m.dtype == work:
-            fp = (m.T @ r) if b == 1 else (m @ r)
-        else:
-            fp = np.zeros((u, 2), dtype=work)
-            step = max(1, CHUNK // max(u, 1))
-            for k in range(0, fan, step):
-                part = (m[k:k + step] if b == 1 else m[:, k:k + step]).astype(work)
-                fp += (part.T @ r[k:k + step]) if b == 1 else (part @ r[k:k + step])
-                del part
-        return np.asarray(fp, dtype=np.float64), x3
-    fp = np.zeros((u, 2), dtype=np.float64)
-    bstep = b if u * b <= CHUNK else max(1, CHUNK // u)
-    astep = max(1, CHUNK // (u * bstep))
-    for a0 in range(0, a, astep):
-        for b0 in range(0, b, bstep):
-            block = x3[a0:a0 + astep, :, b0:b0 + bstep].astype(np.float64)
-            r = rng.standard_normal((2, block.shape[0], block.shape[2]))
-            fp[:, 0] += np.einsum("ajb,ab->j", block, r[0])
-            fp[:, 1] += np.einsum("ajb,ab->j", block, r[1])
-            del block
-    return fp, x3
+    def second_half() -> None:
+        try:
+            later.append(_reduce_range(flat, is_float, mid, flat.size))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            failed.append(exc)
+
+    helper = threading.Thread(target=second_half, name="inspector-moments", daemon=True)
+    helper.start()
+    try:
+        first = _reduce_range(flat, is_float, 0, mid)
+    finally:
+        helper.join()
+    if failed:
+        raise failed[0]
+    return first + later[0]
 
 
-def _unit_analysis(x: np.ndarray, layout: KernelLayout) -> tuple[int, tuple[tuple[int, ...], ...]]:
-    """(number of all-zero units, groups of identical units) of a kernel.
-
-    Identical units have (up to rounding) identical fingerprints; so units are
-    sorted by fingerprint, runs of near-equal fingerprints become candidates, and
-    only candidates are compared exactly (by a hash of their weights).
-    """
-    u = layout.units
-    if u < 2:
-        return 0, ()
-    fp, x3 = _fingerprints(x, layout)
-    scale = float(np.max(np.abs(fp))) if fp.size else 0.0
-    tol = 1e-5 * scale
-    # A zero unit projects to exactly 0; confirm on the weights themselves.
-    zero_cand = np.flatnonzero((fp[:, 0] == 0) & (fp[:, 1] == 0))
-    zero = {int(j) for j in zero_cand if not np.any(x3[:, j, :])}
-    per_group = u // layout.groups if layout.groups > 1 and u % layout.groups == 0 else u
-    group_id = np.arange(u) // per_group
-    order = np.lexsort((fp[:, 0], group_id))
-    groups: list[tuple[int, ...]] = []
-    for i, j in _runs(fp[order, 0], group_id[order], tol):
-        members = [k for k in order[i:j].tolist() if k not in zero]
-        buckets: dict[bytes, list[int]] = {}
-        for idx in _near_second(fp, members, tol):
-            digest = hashlib.blake2b(np.ascontiguousarray(x3[:, idx, :]).tobytes(), digest_size=20).digest()
-            buckets.setdefault(digest, []).append(idx)
-        groups.extend(tuple(sorted(g)) for g in buckets.values() if len(g) > 1)
-    return len(zero), tuple(sorted(groups))
+def _cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
-def _runs(first: np.ndarray, group: np.ndarray, tol: float) -> list[tuple[int, int]]:
-    """(start, end) of every run of at least two sorted units in one group whose neighbouring first
-    fingerprints differ by at most ``tol`` (found with numpy: a row-block kernel has thousands of units)."""
-    linked = (np.diff(first) <= tol) & (group[1:] == group[:-1])
-    starts = np.concatenate(([0], np.flatnonzero(~linked) + 1))
-    ends = np.concatenate((starts[1:], [first.size]))
-    longer = ends - starts > 1
-    return list(zip(starts[longer].tolist(), ends[longer].tolist(), strict=True))
+def _reduce_range(flat: np.ndarray, is_float: bool, start: int, stop: int) -> list[_Part]:
+    """The reductions of the chunks of ``flat[start:stop]`` (``start`` on a chunk boundary), with buffers of
+    their own (float errors ignored: near the dtype's max, inf is the answer)."""
+    work = np.float64 if flat.dtype == np.float64 or not is_float else np.float32
+    scratch = _Scratch(min(stop - start, CHUNK), work, convert=flat.dtype != work)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return [_chunk_moments(flat[i:min(i + CHUNK, stop)], is_float, scratch) for i in range(start, stop, CHUNK)]
 
 
-def _near_second(fp: np.ndarray, members: list[int], tol: float) -> list[int]:
-    """The ``members`` whose second fingerprint is within ``tol`` of another member's, in order."""
-    if len(members) <= 16 or len(members) > 2048:  # small: plain Python is faster; big: no pairwise table
-        second_of = {m: float(fp[m, 1]) for m in members}
-        return [idx for idx in members
-                if any(abs(second_of[idx] - second_of[m]) <= tol for m in members if m != idx)]
-    second = fp[members, 1]
-    near = np.abs(second[:, None] - second[None, :]) <= tol
-    np.fill_diagonal(near, False)
-    return [idx for idx, hit in zip(members, near.any(axis=1), strict=True) if hit]
+class _Scratch:
+    """The buffers one tensor's chunks reuse: a converted copy (``conv``), values (``values``), a mask."""
+
+    def __init__(self, size: int, work: Any, *, convert: bool) -> None:
+        self.work = work
+        self.conv = np.empty(size, work) if convert else None
+        self.values = np.empty(size, work)
+        self.mask = np.empty(size, np.bool_)
+
+
+_Part = tuple[int, int, int, int, int, int, float, float, float, float]
+"""One chunk's (nan, inf, finite count, zeros, f16 overflow, f16 underflow, min, max, mean, squares about it)."""
+
+
+def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch | None) -> _Part:
+    """The reductions of one chunk, in ``scratch``'s buffers or (``None``) fresh temporaries (the caller
+    ignores float errors: inf is the answer near the dtype's max)."""
+    if scratch is None:
+        work = np.float64 if chunk.dtype == np.float64 or not is_float else np.float32
+        if chunk.dtype != work:
+            chunk = chunk.astype(work)
+    elif scratch.conv is not None:
+        conv = scratch.conv[:chunk.size]
+        np.copyto(conv, chunk, casting="unsafe")
+        chunk = conv
+    total = float(chunk.sum())
+    nan = inf = 0
+    if is_float and not math.isfinite(total):
+        bad = ~np.isfinite(chunk)
+        nan = int(np.count_nonzero(np.isnan(chunk)))
+        inf = int(np.count_nonzero(bad)) - nan
+        chunk = chunk[~bad]
+        total = float(chunk.sum(dtype=np.float64))
+    elif not math.isfinite(total):  # a float32 sum of huge finite values overflowed
+        total = float(chunk.sum(dtype=np.float64))
+    k = chunk.size
+    if k == 0:
+        return nan, inf, 0, 0, 0, 0, math.nan, math.nan, math.nan, math.nan
+    mask, values = (None, None) if scratch is None else (scratch.mask[:k], scratch.values[:k])
+    zeros = int(np.count_nonzero(np.equal(chunk, 0, out=mask)))
+    cmin, cmax = float(chunk.min()), float(chunk.max())
+    over = under = 0
+    if is_float:
+        wide = cmax > FLOAT16_MAX or cmin < -FLOAT16_MAX
+        tiny = zeros < k and cmin < FLOAT16_TINY and cmax > -FLOAT16_TINY  # else every |x| is >= 2**-24
+        if wide or tiny:
+            absolute: np.ndarray = np.abs(chunk, out=values)
+            if wide:
+                over = int(np.count_nonzero(np.greater(absolute, FLOAT16_MAX, out=mask)))
+            if tiny:
+                under = int(np.count_nonzero(np.less(absolute, FLOAT16_TINY, out=mask))) - zeros
+    cmean = total / k
+    shift = chunk[0]
+    d = np.subtract(chunk, shift, out=values)
+    dm = cmean - float(shift)
+    cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
+    return nan, inf, k, zeros, over, under, cmin, cmax, cmean, cm2
 
 
 def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = None,
@@ -420,11 +418,11 @@ def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = No
         arr = arr.astype(np.float32)  # ml_dtypes' low-precision floats: reduce them as float32
     kind = arr.dtype.kind
     numeric = kind in "fiub" and arr.dtype.names is None
-    base = TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path,
-                       shape=tuple(int(d) for d in arr.shape), dtype=str(arr.dtype), size=int(arr.size),
-                       numeric=numeric, placeholder=placeholder)
+    shape = tuple(int(d) for d in arr.shape)
     if not numeric or arr.size == 0:
-        return base
+        return TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path, shape=shape,
+                           dtype=str(arr.dtype), size=int(arr.size), numeric=numeric, placeholder=placeholder)
+    dtype = str(arr.dtype)
     if kind == "b":
         arr = arr.view(np.uint8)
     flat = arr.reshape(-1)
@@ -435,8 +433,11 @@ def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = No
     if (layout is not None and not layout.depthwise and not layout.recurrent and moments["nan"] == 0
             and moments["inf"] == 0 and moments["minimum"] != moments["maximum"]
             and layout.units == arr.shape[layout.unit_axis]):
-        zero_units, dups = _unit_analysis(arr, layout)
-    return replace(base, **moments, layout=layout, zero_units=zero_units, duplicate_groups=dups)
+        magnitude = max(abs(moments["minimum"]), abs(moments["maximum"]))
+        zero_units, dups = unit_analysis(arr, layout, magnitude=magnitude, zeros=moments["zeros"])
+    return TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path, shape=shape,
+                       dtype=dtype, size=int(arr.size), numeric=True, placeholder=placeholder, **moments,
+                       layout=layout, zero_units=zero_units, duplicate_groups=dups)
 
 
 def _bias_split(groups: tuple[tuple[int, ...], ...], bias: np.ndarray | None) -> tuple[tuple[int, ...], ...]:
@@ -543,6 +544,8 @@ def analyze(graph: ModelGraph) -> WeightReport:
     tensors: dict[str, TensorStats] = {}
     layers: dict[str, LayerStats] = {}
     unreadable: list[tuple[str, str]] = []
+    samples: dict[str, tuple[bytes, bytes | None]] = {}
+    keep_samples = _sample_keeper(samples)
     largest = 0
     for path, lay in graph.walk():
         # Kernels first, so a layer's duplicate groups can be split by its bias.
@@ -561,6 +564,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
                     continue
                 largest = max(largest, int(getattr(values, "nbytes", 0)))
                 tensors[w.key] = stats
+                keep_samples(w, stats, values)
             lay_out = stats.layout
             if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
                     and kernel_groups is None):
@@ -576,4 +580,20 @@ def analyze(graph: ModelGraph) -> WeightReport:
         if kernel_groups:
             layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
         bias = None
-    return WeightReport(tensors, layers, tuple(unreadable), largest)
+    return WeightReport(tensors, layers, tuple(unreadable), largest, samples)
+
+
+def _sample_keeper(samples: dict[str, tuple[bytes, bytes | None]]) -> Callable[[Weight, TensorStats, Any], None]:
+    """A function adding the copy-search samples of a tensor just read to ``samples``, as
+    ``duplicates.find_duplicates`` would take them reading the tensor itself."""
+    from .duplicates import MIN_ELEMENTS
+    from .duplicates import samples as copy_samples
+
+    def keep(weight: Weight, stats: TensorStats, values: Any) -> None:
+        if values is None or not stats.numeric or stats.size < MIN_ELEMENTS:
+            return
+        arr = np.asarray(values)
+        if arr.shape == tuple(weight.shape):  # else the copy search skips the tensor
+            samples[weight.key] = copy_samples(arr)
+
+    return keep

@@ -166,5 +166,6 @@ def duplicate_tensors(ctx: Context) -> Iterator[Hit]:
     """
     from ..analysis.duplicates import find_duplicates
 
-    for pair in find_duplicates(ctx.model).pairs:
+    taken = ctx.weights.samples if ctx.weights is not None else None  # no second read of what lint read
+    for pair in find_duplicates(ctx.model, taken=taken).pairs:
         yield Hit(f"{pair.describe()}; store the tensor once")
