@@ -250,3 +250,36 @@ def _load(path: Path):
     from inspector.loaders import load
 
     return load(path)
+
+
+# -- the onnx extension without `import onnx`, and the exit ----------------------------------------------------
+def _python(code: str, *args: object, cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_NO_CACHE": "1", **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_lite_loads_the_extension_file_the_import_system_would(tmp_path):
+    code = ("import importlib.machinery, sys\nfrom inspector.loaders.onnx import lite\n"
+            "lite.get_schema('Relu', 14, '')\next = sys.modules['onnx.onnx_cpp2py_export'].__file__\n"
+            "print('onnx' in sys.modules, ext.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)))")
+    assert _python(code, cwd=tmp_path) == "False True"
+
+
+def test_lite_falls_back_to_import_onnx_without_the_extension_file(tmp_path):
+    code = ("import importlib.machinery, sys\nimportlib.machinery.EXTENSION_SUFFIXES[:] = ['.no-such-suffix']\n"
+            "from inspector.loaders.onnx import lite\nimport onnx\nproto = lite.model_proto()\n"
+            "print('onnx' in sys.modules, type(proto) is onnx.ModelProto, lite.get_schema('Relu', 14, '').name)")
+    assert _python(code, cwd=tmp_path) == "True True Relu"
+
+
+def test_the_program_leaves_what_is_alive_to_its_exit_a_library_call_does_not(plain_file, tmp_path):
+    """``main()`` as the program (no ``argv``: ``inspector``, ``python -m inspector``) freezes what is still alive
+    so the interpreter's exit does not rescan it; ``main(argv)`` (library use, tests) leaves the collector as is."""
+    code = ("import gc, io, os, sys, contextlib\nfrom inspector.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    rc = main(sys.argv[1:]) if os.environ.get('AS_LIBRARY') else main()\n"
+            "print(rc, gc.get_freeze_count() > 0, gc.isenabled())")
+    assert _python(code, "summary", plain_file, cwd=tmp_path) == "0 True True"
+    assert _python(code, "summary", plain_file, cwd=tmp_path, env={"AS_LIBRARY": "1"}) == "0 False True"
