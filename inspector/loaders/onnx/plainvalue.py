@@ -48,7 +48,8 @@ def plain_list(t: Any, *, limit: int) -> Any:
         typed = _TYPED_FIELD.get(code)
         if typed is None:
             return UNDECODED
-        values = list(getattr(t, typed))  # float_data holds float32 values already: tolist() gives the same
-        if len(values) != count:
-            return None
+        stored = getattr(t, typed)
+        if len(stored) != count:
+            return None  # numpy: a reshape that does not fit
+        values = list(stored)  # float_data holds float32 values already: tolist() gives the same floats
     return values if dims else values[0]
