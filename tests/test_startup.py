@@ -39,6 +39,7 @@ NOT_ON_SUMMARY = (
     "tabulate",                  # only for tabulate's formats (wcwidth, ~10 ms)
     "importlib.metadata",        # only for --version (email, zipfile …)
     "tomllib",                   # [tool.inspector]: lint, scan, folders
+    "tomli",                     # (its name before Python 3.11)
     "inspector.config",
     "inspector.findings",
     "inspector.reporters.lint",
@@ -127,7 +128,8 @@ def test_the_watch_sees_the_modules_where_they_are_needed(plain_file, rank2_file
     code, out, imported = _fresh("--version", cwd=tmp_path)
     assert code == 0 and out.startswith("inspector ") and "importlib.metadata" in imported
     imported = _fresh("lint", plain_file, cwd=tmp_path)[2]
-    assert {"tomllib", "inspector.config", "inspector.findings", "inspector.reporters.lint"} <= set(imported)
+    toml = "tomllib" if sys.version_info >= (3, 11) else "tomli"
+    assert {toml, "inspector.config", "inspector.findings", "inspector.reporters.lint"} <= set(imported)
     assert "inspector.loaders.bind" in _fresh("summary", "--dim", "n=2", plain_file, cwd=tmp_path)[2]
 
 
@@ -283,3 +285,36 @@ def test_the_program_leaves_what_is_alive_to_its_exit_a_library_call_does_not(pl
             "print(rc, gc.get_freeze_count() > 0, gc.isenabled())")
     assert _python(code, "summary", plain_file, cwd=tmp_path) == "0 True True"
     assert _python(code, "summary", plain_file, cwd=tmp_path, env={"AS_LIBRARY": "1"}) == "0 False True"
+
+
+# -- standard-library modules a start without this workplace's site hooks would pay for -------------------------
+def _fresh_without_site(*argv: object, watch: tuple[str, ...], cwd: Path) -> tuple[int, list[str]]:
+    """``inspector ARGV`` under ``python -S``: here ``site`` runs ``.pth`` hooks that import ``tempfile``,
+    ``zipfile`` and more at every start, which would hide them; the packages come through ``PYTHONPATH``."""
+    path = os.pathsep.join([str(ROOT), *(p for p in sys.path if p and os.path.isdir(p))])
+    done = subprocess.run([sys.executable, "-S", "-c", _FRESH, json.dumps(watch), *map(str, argv)],
+                          capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": path, "INSPECTOR_NO_CACHE": "1"})
+    report = json.loads(done.stderr.rstrip("\n").split("\n")[-1])
+    return report["code"], report["imported"]
+
+
+def test_a_summary_without_site_hooks_imports_no_tempfile_or_zipfile(plain_file, tmp_path):
+    """``tempfile`` only for ``-o FILE`` (the atomic write), ``zipfile`` only for a file that holds a zip
+    archive (the polyglot scan); a plain summary to standard output needs neither."""
+    watch = ("tempfile", "zipfile")
+    assert _fresh_without_site("summary", plain_file, watch=watch, cwd=tmp_path) == (0, [])
+    assert _fresh_without_site("summary", "-o", tmp_path / "out.txt", plain_file, watch=watch,
+                               cwd=tmp_path) == (0, ["tempfile"])
+    assert (tmp_path / "out.txt").read_text().startswith("Model:")
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("config.json", "{}")
+    model = _operand_model()
+    model.graph.initializer.append(tensor("blob", np.frombuffer(archive.getvalue(), np.uint8)))  # a zip inside
+    polyglot = save_onnx(model, tmp_path / "with-zip.onnx")
+    code, imported = _fresh_without_site("summary", polyglot, watch=watch, cwd=tmp_path)
+    assert code == 0 and "zipfile" in imported
