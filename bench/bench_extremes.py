@@ -28,7 +28,10 @@ than ``--timeout`` seconds is killed and reported as such; a run that ends with 
 limit error (exit 2, e.g. ``nodes-999k`` past ``INSPECTOR_MAX_ONNX_NODES``) is reported as a limit error.
 The machine load (``os.getloadavg``) before and after, and the versions of the dependencies, are printed with
 the table.  Every inspector run has ``INSPECTOR_NO_CACHE=1``: a measured run after the warm-up must not be a
-result-cache hit.
+result-cache hit.  Python bytecode is cached as for an installed package (pip compiles it at install): every
+run gets ``PYTHONPYCACHEPREFIX`` (a private temporary folder, so no measured tree is written to) and no
+``PYTHONDONTWRITEBYTECODE``, and the warm-up run compiles; ``--no-bytecode-cache`` keeps the environment's
+setting (with ``PYTHONDONTWRITEBYTECODE=1`` every run compiles inspector's modules from source, ~0.1 s).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -196,6 +200,9 @@ class Bench:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, PYTHONPATH=str(args.inspector), TF_CPP_MIN_LOG_LEVEL="3",
                         INSPECTOR_NO_CACHE="1")  # every run does the work (no result cache hit)
+        if args.bytecode_cache:  # as an installed package: bytecode compiled once, not on every run
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="inspector-bench-pycache-")
         self.rows: list[Row] = []
 
     def model(self, preset: str) -> Path:
@@ -304,6 +311,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is killed")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "inspector-extremes")
     parser.add_argument("--inspector", type=Path, default=ROOT, help="the inspector tree to measure")
+    parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
+                        help="keep PYTHONDONTWRITEBYTECODE/PYTHONPYCACHEPREFIX as the environment sets them "
+                             "(default: bytecode cached in a private temporary folder, as for an installed package)")
     parser.add_argument("--profile", action="store_true",
                         help="also print cProfile's top 15 cumulative entries of summary on nodes-162k")
     args = parser.parse_args(argv)
@@ -330,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"run(s); {os.cpu_count()} CPUs; load average before {load_before[0]:.2f}/{load_before[1]:.2f}, "
           f"after {load_after[0]:.2f}/{load_after[1]:.2f} (1/5 min)")
     print(f"inspector measured: {args.inspector}; {versions}")
+    print("bytecode: " + (f"cached in {bench.env['PYTHONPYCACHEPREFIX']} (compiled by the warm-up run)"
+                          if args.bytecode_cache else "as the environment sets it (PYTHONDONTWRITEBYTECODE="
+                          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})"))
+    if args.bytecode_cache:
+        shutil.rmtree(bench.env["PYTHONPYCACHEPREFIX"], ignore_errors=True)
     if args.profile:
         print("\ncProfile of `inspector summary` on nodes-162k" + (" (quick)" if args.quick else "") + ":\n")
         print(bench.profile("nodes-162k"))

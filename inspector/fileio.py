@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +19,8 @@ def write_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"{target}: cannot write: folder {str(folder)!r} does not exist")
+    import tempfile  # here, not at import: a summary starts without it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         # UTF-8 without newline translation: the same bytes a text-mode ``newline=""`` write gives.

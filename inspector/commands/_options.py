@@ -15,14 +15,16 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from ..config import LintConfig, load_config, security_warning
 from ..errors import UsageError
-from ..findings import FAIL_ON
-from ..loaders.bind import MAX_DIM
-from ..probe_run import ProbeOptions
-from ..reporters import lint as lint_formats
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LintConfig
+    from ..probe_run import ProbeOptions
+
+# The configuration (tomllib, discovery), the finding and lint-format tables, --dim's bounds and the probe's
+# options are imported by the functions that use them: ``summary`` starts without any of them.
 
 
 def split_codes(values: list[str] | None) -> list[str] | None:
@@ -73,6 +75,8 @@ def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 def load_config_option(args: argparse.Namespace) -> LintConfig:
     """The configuration the ``--config``/``--isolated`` options choose (a warning on
     stderr when an automatically found file tried to turn SEC rules off)."""
+    from ..config import load_config, security_warning
+
     config = load_config(args.config, isolated=args.isolated)
     warning = security_warning(config)
     if warning:
@@ -82,6 +86,9 @@ def load_config_option(args: argparse.Namespace) -> LintConfig:
 
 def add_finding_options(parser: argparse.ArgumentParser, *, select_help: str, ignore_help: str) -> None:
     """The options every command that reports findings shares (ruff's names)."""
+    from ..findings import FAIL_ON
+    from ..reporters import lint as lint_formats
+
     parser.add_argument("--select", action="append", metavar="CODES", help=select_help)
     parser.add_argument("--ignore", action="append", metavar="CODES", help=ignore_help)
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None,
@@ -138,6 +145,8 @@ _DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 def dim_binding(text: str) -> tuple[str, int]:
     """An argparse ``type`` for ``--dim NAME=VALUE``: a symbol name and a positive whole number."""
+    from ..loaders.bind import MAX_DIM
+
     name, sep, value = text.partition("=")
     name = name.strip()
     if not sep or not _DIM_NAME.match(name):
@@ -228,6 +237,8 @@ def add_probe_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 
 def probe_options(args: argparse.Namespace) -> ProbeOptions:
     """The probe options of the command line (see :func:`add_probe_arguments`)."""
+    from ..probe_run import ProbeOptions
+
     return ProbeOptions(inputs=args.inputs, batch_size=args.batch_size, seed=args.seed,
                         trust=bool(getattr(args, "trust", False)))
 

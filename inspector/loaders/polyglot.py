@@ -14,7 +14,6 @@ are parsed as JSON, HDF5 layouts indexed without tensor bytes.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +73,8 @@ def scan_file(graph: ModelGraph, path: Path, *, read_as: str, hdf5: list[int], z
 
 def _directory_read(path: Path) -> int | None:
     """Where the central directory ``zipfile`` reads (the archive inspector loaded) starts."""
+    import zipfile  # only for files that hold a zip archive: an ONNX summary starts without it
+
     try:
         with zipfile.ZipFile(path) as zf:
             return int(zf.start_dir)
@@ -124,6 +125,8 @@ def _add(graph: ModelGraph, what: str, facts: list[SecurityFact], ambiguity: Sec
 
 def _zip_facts(path: Path, span: ZipSpan) -> list[SecurityFact] | None:
     """The config scan of the archive ``span``; None when it holds no ``config.json``."""
+    import zipfile
+
     from .h5index import ZipMemberFile
     from .keras_config import parse_json
     from .keras_security import scan_config

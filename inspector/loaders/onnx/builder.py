@@ -28,6 +28,7 @@ from .ops import (
     SMALL_VALUE,
 )
 from .paramrule import mark_constants, quantized_weight_keys
+from .plainvalue import UNDECODED, plain_list
 from .protos import DTYPES, attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
 from .scope import Const, NodeRow, OpInfo, Scope, Source, Task, node_rows
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
@@ -691,6 +692,18 @@ class Builder:
         c.value = small_value(c.proto)  # a malformed tensor just has no value
         return c.value
 
+    def operand_value(self, c: Const) -> Any:
+        """``Operand.value`` of a constant: ``value_of(c).tolist()`` when it has at most ``CONFIG_VALUE``
+        elements, else ``None``; a stored tensor not evaluated yet is read without numpy where
+        :mod:`.plainvalue` can (so a summary whose operand values are all plain imports no numpy)."""
+        if not c.evaluated and c.proto is not None and c.shape is not None and is_static(c.shape) \
+                and num_elements(c.shape) <= SMALL_VALUE:
+            plain = plain_list(c.proto, limit=CONFIG_VALUE)
+            if plain is not UNDECODED:
+                return plain
+        v = self.value_of(c)
+        return v.tolist() if v is not None and v.size <= CONFIG_VALUE else None
+
     # ---- compute layers ----
     def _op_info(self, op: str, domain: str, n: int, opsets: dict[str, int]) -> OpInfo:
         """What the builder needs to know about ``op`` of ``domain`` called with ``n`` inputs."""
@@ -796,9 +809,7 @@ class Builder:
         value = None
         if not data or (const.dtype in ("int64", "int32", "bool") and const.shape is not None
                         and is_static(const.shape) and num_elements(const.shape) <= 4):
-            v = self.value_of(const)
-            if v is not None and v.size <= CONFIG_VALUE:
-                value = v.tolist()
+            value = self.operand_value(const)
         if data:
             if op in QUANT:
                 self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))

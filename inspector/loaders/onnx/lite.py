@@ -45,8 +45,11 @@ def _modules() -> tuple[ModuleType, ModuleType]:
         if spec is None or not spec.submodule_search_locations or "onnx" in sys.modules:
             raise ImportError("onnx")
         folder = Path(next(iter(spec.submodule_search_locations)))
-        if ext is None:
-            [so] = [p for p in folder.glob("onnx_cpp2py_export*") if p.is_file() and p.suffix in (".so", ".pyd")]
+        if ext is None:  # the file the import system would pick: the first extension suffix found (no glob)
+            so = next((p for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                       if (p := folder / f"onnx_cpp2py_export{suffix}").is_file()), None)
+            if so is None:
+                raise ImportError(_EXT)
             loader = importlib.machinery.ExtensionFileLoader(_EXT, str(so))
             ext = _load(_EXT, importlib.util.spec_from_loader(_EXT, loader))
         if not getattr(ext, "ONNX_ML", False):
