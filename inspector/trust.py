@@ -33,26 +33,13 @@ def security_facts(graph: ModelGraph) -> list[SecurityFact]:
     """The facts of ``graph`` and of every nested graph, each once, in file order."""
     out: list[SecurityFact] = []
     seen: set[tuple[str, str | None, str]] = set()
-    graphs = [graph] + _nested_graphs(graph)
+    graphs = [graph, *graph.nested_graphs()]
     for g in graphs:
         for fact in g.security:
             key = (fact.code, fact.layer, fact.message)
             if key not in seen:
                 seen.add(key)
                 out.append(fact)
-    return out
-
-
-def _nested_graphs(graph: ModelGraph) -> list[ModelGraph]:
-    """Every graph nested in ``graph``, in the order of ``graph.walk()`` (without making a path for each of
-    the layers, most of which hold none: an ONNX decoder has 162,000)."""
-    out: list[ModelGraph] = []
-    stack = [lay for lay in reversed(graph.layers) if lay.subgraphs]
-    while stack:  # no recursion: nesting depth comes from the file
-        lay = stack.pop()
-        subs = list(lay.subgraphs.values())
-        out.extend(subs)
-        stack.extend(inner for sub in reversed(subs) for inner in reversed(sub.layers) if inner.subgraphs)
     return out
 
 

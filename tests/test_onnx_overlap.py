@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from inspector import isolation
 from inspector.ir import ModelGraph
 from inspector.loaders import load
-from inspector.loaders.onnx import builder, inference, retype
+from inspector.loaders.onnx import builder, inference, protos, retype
 from inspector.loaders.onnx.scope import Const
 
 pytestmark = pytest.mark.skipif(not isolation.ISOLATE, reason="the build overlaps only an isolated helper")
@@ -279,7 +279,7 @@ def test_the_helper_reads_the_declared_types_the_builder_would(tmp_path):
     inferred = inference.finish(inference.start_shape_inference(model, data_prop=True, types=True))
     read_by_helper = inference.declared_types(inferred)
     assert read_by_helper is not None and read_by_helper["r"] == ("float32", ("batch", 8))
-    assert read_by_helper == retype.base_types(retype.declared(inferred.graph))
+    assert read_by_helper == protos.base_types(protos.declared(inferred.graph))
     inference.forget_types(inferred)
     assert inference.declared_types(inferred) is None
     plain = inference.finish(inference.start_shape_inference(model, data_prop=True))  # not asked for

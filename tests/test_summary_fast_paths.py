@@ -217,33 +217,6 @@ def test_summary_rows_type_is_still_a_frozen_dataclass():
 # -- the indented JSON summary ---------------------------------------------------------------------------------
 
 
-class _Tag(str):
-    pass
-
-
-class _Count(int):
-    pass
-
-
-@pytest.mark.parametrize("indent", [0, 1, 2, 4])
-def test_indented_json_equals_json_dumps(indent):
-    doc = [{}, [], {"a": [], "b": {}, "c": [[[]]]}, "plain", 3, None, True,
-           {"x": [1, "a\n\u202e\x1b\"\\", None, True, False, 1.5, float("nan"), float("inf"), -float("inf"), -0.0,
-                  1e300, (1, (2,)), {"k": [{}]}],
-            2: "int key", 2.5: "float key", True: "bool key", None: "null key", "é": _Tag("ü"), "n": _Count(7),
-            _Tag("k"): [_Count(3), _Tag("v")]}]
-    for value in (doc, *doc):
-        assert summary_json.dumps_indented(value, indent) == json.dumps(value, indent=indent)
-
-
-@pytest.mark.parametrize("value", [{"a": object()}, {(1,): 2}, [b"x"]])
-def test_indented_json_refuses_what_json_dumps_refuses(value):
-    with pytest.raises(TypeError):
-        json.dumps(value, indent=2)
-    with pytest.raises(TypeError):
-        summary_json.dumps_indented(value, 2)
-
-
 def test_json_summary_of_both_row_paths_equals_json_dumps(tmp_path):
     for graph in (_decoder(tmp_path), _mixed_graph()):
         summary = summarize(graph, macs=True, duplicates=True)

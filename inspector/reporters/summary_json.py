@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring_ascii
-from typing import Any, Callable
+from typing import Any
 
 from ..analysis.summary import Summary
 from ..shapetext import shape_json
@@ -64,96 +63,5 @@ def as_dict(summary: Summary) -> dict[str, Any]:
     return doc
 
 
-def _float_text(value: float) -> str:
-    """A float as ``json.dumps`` writes it (``allow_nan``: ``NaN``, ``Infinity``, ``-Infinity``)."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float.__repr__(value)
-
-
-def _key_text(key: object) -> str:
-    """A dict key as ``json.dumps`` writes it: strings as they are, numbers, booleans and null as text."""
-    if isinstance(key, str):
-        text = key
-    elif isinstance(key, float):
-        text = _float_text(key)
-    elif key is True or key is False or key is None:
-        text = {True: "true", False: "false", None: "null"}[key]
-    elif isinstance(key, int):
-        text = int.__repr__(key)
-    else:
-        raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
-    return encode_basestring_ascii(text)
-
-
-def _scalar_text(value: object) -> str | None:
-    """A JSON scalar as ``json.dumps`` writes it, or ``None`` for a list or dict."""
-    if isinstance(value, str):
-        return encode_basestring_ascii(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return _float_text(value)
-    if isinstance(value, (list, tuple, dict)):
-        return None
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_SCALARS: dict[type, Callable[[Any], str]] = {str: encode_basestring_ascii, int: int.__repr__, float: _float_text,
-                                              bool: lambda v: "true" if v else "false", type(None): lambda v: "null"}
-"""The scalar types by exact type (subclasses take :func:`_scalar_text`)."""
-
-
-def _write(value: Any, pad: str, unit: str, out: list[str]) -> None:
-    """Append ``value`` to ``out`` as ``json.dumps(value, indent=...)`` writes it at the indentation
-    ``pad`` (``"\n"`` plus the indentation of the line it starts on)."""
-    text = _scalar_text(value)
-    if text is not None:
-        out.append(text)
-        return
-    if not value:
-        out.append("{}" if isinstance(value, dict) else "[]")
-        return
-    inner = pad + unit
-    scalars = _SCALARS
-    if isinstance(value, dict):
-        out.append("{")
-        items: Any = ((encode_basestring_ascii(k) if type(k) is str else _key_text(k), v) for k, v in value.items())
-        close = pad + "}"
-    else:
-        out.append("[")
-        items = ((None, v) for v in value)
-        close = pad + "]"
-    sep = inner
-    for key, item in items:
-        head = sep if key is None else f"{sep}{key}: "
-        sep = "," + inner
-        fast = scalars.get(type(item))
-        text = fast(item) if fast is not None else _scalar_text(item)
-        if text is not None:  # the common item inline: a dim, a name, a count
-            out.append(head + text)
-        else:
-            out.append(head)
-            _write(item, inner, unit, out)
-    out.append(close)
-
-
-def dumps_indented(doc: Any, indent: int) -> str:
-    """``json.dumps(doc, indent=indent)``, byte for byte, written without the generators of ``json``'s
-    pure-Python encoder (the one an indented document takes): a 162,000-layer summary is 4 million lines."""
-    out: list[str] = []
-    _write(doc, "\n", " " * indent, out)
-    return "".join(out)
-
-
 def render(summary: Summary, *, indent: int | None = 2) -> str:
-    doc = as_dict(summary)
-    return (json.dumps(doc) if indent is None else dumps_indented(doc, indent)) + "\n"
+    return json.dumps(as_dict(summary), indent=indent) + "\n"

@@ -29,7 +29,17 @@ from .ops import (
 )
 from .paramrule import mark_constants, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
-from .protos import DTYPES, attribute_value, dtype_name, small_value, tensor_dims, type_info, type_infos
+from .protos import (
+    DTYPES,
+    attribute_value,
+    base_types,
+    declared,
+    dtype_name,
+    holds_graph,
+    small_value,
+    tensor_dims,
+    type_info,
+)
 from .scope import Const, NodeRow, OpInfo, Scope, Source, Task, node_rows
 from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
 from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
@@ -286,10 +296,7 @@ class Builder:
             inits: list[Any] = []
             sparse: list[Any] = []
         else:
-            types = scope.types
-            for vname, info in type_infos([*proto.input, *proto.output, *proto.value_info]):
-                if info[1] is not None or vname not in types:
-                    types[vname] = info
+            scope.types.update(base_types(declared(proto)))  # the scope is new: its types are empty
             input_names = [vi.name for vi in proto.input]
             output_names = [vi.name for vi in proto.output]
             inits = list(proto.initializer)
@@ -335,7 +342,7 @@ class Builder:
             about = infos.get((op, domain, len(inputs)))
             if about is None:
                 about = infos[(op, domain, len(inputs))] = self._op_info(op, domain, len(inputs), scope.opsets)
-            has_graph = n_attr > 0 and any(a.type in (5, 10) or a.HasField("g") for a in node.attribute)
+            has_graph = n_attr > 0 and holds_graph(node)
             nested = nested or has_graph
             if about.foldable and not has_graph and self._foldable(row, about, find_const, graph_outputs):
                 self._fold(node, scope)

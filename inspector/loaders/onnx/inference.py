@@ -66,7 +66,7 @@ _TYPES_LENGTH = struct.Struct("<Q")
 
 def _declared_json(inferred: bytes, size: int) -> bytes:
     """In the helper, once inference is done: the types the inferred main graph declares
-    (:func:`.retype.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …]]``, so the
+    (:func:`.protos.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …]]``, so the
     parent, building meanwhile, need not read them; ``b""`` when that cannot be told (a name that is
     not text, an answer too big to be kept, out of memory, more than a second per MiB of graph)."""
     if len(inferred) > _growth_limit(size):
@@ -74,7 +74,7 @@ def _declared_json(inferred: bytes, size: int) -> bytes:
     import json
     import signal
 
-    from .retype import base_types, declared
+    from .protos import base_types, declared
 
     def late(signum: int, frame: Any) -> None:
         raise TimeoutError
@@ -215,9 +215,9 @@ tag (field 0 does not exist).  GRAPHS (10) is left out: ``a0 01 0a`` is also a 1
 _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
 _UNRESOLVED: dict[int, bool] = {}
+"""id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
 _DECLARED: dict[int, dict[str, tuple[str | None, Any]] | None] = {}
 """id of the model the helper last returned → the types its main graph declares, when the helper read them."""
-"""id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
 
 
 def unresolved_dims(inferred: Any) -> bool:

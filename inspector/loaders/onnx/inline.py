@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from ...ir import Shape
 from ...limits import Limits
 from .budget import FunctionKey, check_function_fan_out, function_key
-from .protos import tensor_dims, type_infos
+from .protos import holds_graph, tensor_dims, type_infos
 from .walk import cyclic_nodes, iter_nodes_flat
 
 __all__ = ["MARK", "Inlined", "call_attributes", "call_prefix", "function_key", "inline_calls", "restore"]
@@ -107,7 +107,7 @@ def inline_calls(model: Any, lim: Limits, *, checked: bool = False) -> Inlined |
     calls = {key: {function_key(n) for n in iter_nodes_flat(f.node) if function_key(n) in protos}
              for key, f in protos.items()}
     blocked = cyclic_nodes(calls) | {key for key, f in protos.items()
-                                     if any(a.type in (5, 10) or a.HasField("g") for n in f.node for a in n.attribute)}
+                                     if any(holds_graph(n) for n in f.node)}
     import onnx
 
     nodes, names = _expand(model.graph.node, protos, blocked, lim)

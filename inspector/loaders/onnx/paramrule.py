@@ -50,14 +50,6 @@ def is_parameter(w: Weight, quantized_weights: set[str]) -> bool:
 def mark_constants(graphs: Iterable[ModelGraph], quantized_weights: set[str]) -> None:
     """Set ``Weight.constant`` on every weight of ``graphs`` (nested graphs included) that
     is neither a parameter nor a quantization scale or zero point."""
-    floating: dict[str, bool] = {}  # per dtype: a model may hold 100,000s of weights and a few dtypes
     for graph in graphs:
         for w in graph.iter_weights():
-            if w.quantization:
-                w.constant = False
-                continue
-            is_float = floating.get(w.dtype)
-            if is_float is None:
-                is_float = floating[w.dtype] = is_floating(w.dtype)
-            # is_parameter(w, quantized_weights), with is_floating known
-            w.constant = not ((is_float and len(w.shape) >= 1) or w.key in quantized_weights)
+            w.constant = not w.quantization and not is_parameter(w, quantized_weights)

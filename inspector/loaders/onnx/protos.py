@@ -56,6 +56,28 @@ def type_infos(value_infos: Iterable[Any]) -> Iterator[tuple[str, tuple[str | No
         yield vi.name, info
 
 
+def holds_graph(node: Any) -> bool:
+    """Does an attribute of ``node`` hold a graph (typed GRAPH or GRAPHS, or an untyped one with a graph
+    set): an ``If``/``Loop``/``Scan`` body?"""
+    return any(a.type in (5, 10) or a.HasField("g") for a in node.attribute)
+
+
+def base_types(value_infos: Iterable[Any]) -> dict[str, tuple[str | None, Shape | None]]:
+    """The types a graph declares (inputs, outputs, ``value_info``, in that order): a later entry
+    replaces an earlier one only when it knows a shape.  A graph's build starts from these types, and
+    the overlapped build compares them before and after inference (:mod:`.retype`)."""
+    types: dict[str, tuple[str | None, Shape | None]] = {}
+    for name, info in type_infos(value_infos):
+        if info[1] is not None or name not in types:
+            types[name] = info
+    return types
+
+
+def declared(graph: Any) -> Iterable[Any]:
+    """The value infos of ``graph`` in the order :func:`base_types` reads them."""
+    return [*graph.input, *graph.output, *graph.value_info]
+
+
 def type_text(tp: Any, depth: int = 0) -> str | None:
     """The element type of a TypeProto as text, nested types in full: ``float32``, ``seq(float32)``,
     ``map(int64,float32)``, ``seq(map(string,float32))``, ``optional(seq(int64))``; ``None`` when unknown."""

@@ -32,12 +32,12 @@ stored tensors.  A build that finds a fold likely to change stops early (:func:`
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from ...ir import ModelGraph, Operand, Shape
 from . import inference
 from .fold import is_static
-from .protos import type_infos
+from .protos import base_types, declared, holds_graph
 from .scope import Const
 
 OVERLAP = True
@@ -82,27 +82,12 @@ def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
     a graph elsewhere (GRAPHS, an untyped attribute) is found in the built graph (:func:`nested`)."""
     if pending.request is not None and not pending.graph_typed:
         return False
-    return any(a.type in (5, 10) or a.HasField("g") for n in model.graph.node for a in n.attribute)
+    return any(holds_graph(n) for n in model.graph.node)
 
 
 def nested(graph: ModelGraph) -> bool:
     """Has a layer of ``graph`` a sub-graph (built from types of the enclosing graph)?"""
     return any(lay.subgraphs for lay in graph.layers)
-
-
-def base_types(value_infos: Iterable[Any]) -> dict[str, TypeInfo]:
-    """The types a graph declares (inputs, outputs, ``value_info``, in that order), as the builder
-    reads them: a later entry replaces an earlier one only when it knows a shape."""
-    types: dict[str, TypeInfo] = {}
-    for name, info in type_infos(value_infos):
-        if info[1] is not None or name not in types:
-            types[name] = info
-    return types
-
-
-def declared(graph: Any) -> Iterable[Any]:
-    """The value infos of ``graph`` in the order :func:`base_types` reads them."""
-    return [*graph.input, *graph.output, *graph.value_info]
 
 
 def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict[str, Const],
