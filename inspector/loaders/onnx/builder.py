@@ -4,6 +4,8 @@ graphs, sub-graphs and functions, folded constants, weights, layers, metadata.""
 from __future__ import annotations
 
 from collections import deque
+from itertools import chain
+from operator import itemgetter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -35,7 +37,6 @@ from .protos import (
     base_types,
     declared,
     dtype_name,
-    holds_graph,
     small_value,
     tensor_dims,
     type_info,
@@ -327,28 +328,99 @@ class Builder:
         graph.invalidate()
         return scope
 
+    # long: the per-node hot path of the build, kept in one piece (a call per node costs time on 1M nodes)
     def _node_layers(self, rows: list[NodeRow], order: list[int], scope: Scope, task: Task, queue: deque[Task],
                      graph_outputs: set[str], layers: list[Layer]) -> bool:
         """Fold the constant nodes of a graph and append a layer to ``layers`` for each other node, in
-        ``order``; whether some node holds a sub-graph."""
-        find_const = scope.consts.get if scope.parent is None else scope.find_const
+        ``order``; whether some node holds a sub-graph.  A layer's operands: the producers of its inputs
+        go to its inbound, the stored tensors that reach it as data to its weights, the tensors it
+        consumes to ``scope``'s uses."""
+        top = scope.parent is None
+        consts, types, producers, made_at = scope.consts, scope.types, scope.producers, scope.made_at
+        find_const = consts.get if top else scope.find_const
+        used, scope_non_data, data_uses, shape_uses = scope.used_names, scope.non_data, scope.data_uses, scope.shape_uses
         infos: dict[tuple[str, str, int], OpInfo] = {}
         nested = False  # a node holds a sub-graph
-        referenced = self.referenced
+        calls = bool(self.functions)  # a node may call a model-local function
+        const_operand = self._const_operand
         for idx in order:
             row = rows[idx]
-            node, op, domain, _, inputs, outputs, n_attr = row
-            referenced.update(inputs)
+            node, op, domain, name, inputs, outputs, n_attr = row
             about = infos.get((op, domain, len(inputs)))
             if about is None:
                 about = infos[(op, domain, len(inputs))] = self._op_info(op, domain, len(inputs), scope.opsets)
-            has_graph = n_attr > 0 and holds_graph(node)
+            attrs = list(node.attribute) if n_attr else _NO_ATTRIBUTES  # each read once: a wrapper per read
+            has_graph = n_attr > 0 and any(a.type in (5, 10) or a.HasField("g") for a in attrs)  # holds_graph
             nested = nested or has_graph
-            if about.foldable and not has_graph and self._foldable(row, about, find_const, graph_outputs):
+            if about.foldable and not has_graph and (op == "Constant" or not inputs or not inputs[0]
+                                                     or find_const(inputs[0]) is not None) \
+                    and self._foldable(row, about, find_const, graph_outputs):
                 self._fold(node, scope)
                 self.folded += 1
                 continue
-            layers.append(self._layer(row, idx, len(layers), about, scope, task, queue, nested=has_graph))
+            pos = len(layers)
+            base = name or f"{op}_{idx}"
+            if base in used:
+                lname = self._unique(scope, base, idx)
+            else:
+                used.add(base)
+                lname = base
+            non_data = about.non_data
+            if non_data:  # read with a default: most operators have none
+                scope_non_data[lname] = non_data
+            notes: list[str] = []
+            config: dict[str, Any] = {}
+            for a in attrs:
+                try:
+                    config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
+                except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
+                    config[a.name] = None
+                    notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
+            inbound: list[Inbound] = []
+            weights: dict[str, Weight] = {}
+            operands: list[Operand] = []
+            roles = about.roles
+            for i, tname in enumerate(inputs):
+                if not tname:
+                    operands.append(Operand(roles[i], tname, "absent"))
+                    continue
+                const = find_const(tname)
+                if const is not None:
+                    operands.append(const_operand(i, tname, const, op, lname, about, notes, weights))
+                    continue
+                dtype, shape = types.get(tname, _UNKNOWN) if top else scope.find_type(tname)
+                ref = producers.get(tname)
+                if ref is None:
+                    ref = Inbound(self._outer_input(tname, scope), 0, 0)
+                inbound.append(ref)
+                operands.append(Operand(roles[i], tname, "input", dtype, shape))
+                (shape_uses if i in non_data else data_uses).append(tname)
+            config["@outputs"] = outputs
+            if about.constant:
+                self._constant_node_weights(node, scope, weights)
+            shapes: list[Shape | None] = []
+            first_dtype = None
+            for k, out in enumerate(outputs):
+                if not out:
+                    shapes.append(None)
+                    continue
+                dtype, shape = types.get(out, _UNKNOWN)
+                if k == 0:
+                    first_dtype = dtype
+                shapes.append(shape)
+                producers[out] = Inbound(lname, 0, k)
+                if out in made_at:  # a file that reuses an output name
+                    scope.made_again.setdefault(out, []).append(pos)
+                else:
+                    made_at[out] = pos
+            # Positional (twice as fast as by keyword): name, type, config, inbound, node_shapes, weights,
+            # subgraphs, trainable, module, dtype, notes, operands.
+            layer = Layer(lname, about.ltype, config, [inbound], [shapes],
+                          list(weights.values()) if weights else [], {}, True, None, first_dtype, notes, operands)
+            if has_graph or calls:  # nothing nested otherwise
+                self._nested_graphs(node, idx, layer, scope, task, queue)
+            layers.append(layer)
+        self.referenced.update(chain.from_iterable(map(itemgetter(4), rows)))  # every node's, folded or not
         return nested
 
     def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
@@ -725,105 +797,39 @@ class Builder:
             constant=op == "Constant" and default,
             may_call=any(k[0] == domain and k[1] == op for k in self.function_protos))
 
-    # long: the per-node hot path of the build, kept in one piece (a call per step costs time on 1M nodes)
-    def _layer(self, row: NodeRow, idx: int, pos: int, info: OpInfo, scope: Scope, task: Task,
-               queue: deque[Task], *, nested: bool) -> Layer:
-        """The layer of node ``idx`` (``row``), to be found at ``pos`` in its graph's own layers;
-        ``nested``: the node holds a sub-graph."""
-        node, op, _, name, inputs, outputs, n_attr = row
-        base = name or f"{op}_{idx}"
-        used = scope.used_names
-        if base in used:
-            lname = self._unique(scope, base, idx)
-        else:
-            used.add(base)
-            lname = base
-        scope.non_data[lname] = info.non_data
-        notes: list[str] = []
-        config: dict[str, Any] = {}
-        if n_attr:
-            for a in node.attribute:
-                try:
-                    config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
-                except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
-                    config[a.name] = None
-                    notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
-        inbound: list[Inbound] = []
-        weights: dict[str, Weight] = {}
-        operands = self._operands(inputs, op, lname, info, notes, scope, inbound, weights)
-        config["@outputs"] = outputs
-        if info.constant:
-            const = self._constant_node_sources(node, scope)
-            for src, _is_q in (const.origins if const is not None else ()):
-                if src.shape is not None and src.key not in weights:
-                    weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
-                                              key=src.key, external=src.external, reader=src.reader)
-        shapes: list[Shape | None] = []
-        first_dtype = None
-        types, producers, made_at = scope.types, scope.producers, scope.made_at
-        for k, out in enumerate(outputs):
-            if not out:
-                shapes.append(None)
-                continue
-            dtype, shape = types.get(out, _UNKNOWN)
-            if k == 0:
-                first_dtype = dtype
-            shapes.append(shape)
-            producers[out] = Inbound(lname, 0, k)
-            if out in made_at:  # a file that reuses an output name
-                scope.made_again.setdefault(out, []).append(pos)
-            else:
-                made_at[out] = pos
-        # Positional (twice as fast as by keyword): name, type, config, inbound, node_shapes, weights,
-        # subgraphs, trainable, module, dtype, notes, operands.
-        layer = Layer(lname, info.ltype, config, [inbound], [shapes], list(weights.values()), {}, True, None,
-                      first_dtype, notes, operands)
-        if nested or self.functions:  # nothing nested otherwise
-            self._nested_graphs(node, idx, layer, scope, task, queue)
-        return layer
-
-    def _operands(self, inputs: list[str], op: str, lname: str, info: OpInfo, notes: list[str], scope: Scope,
-                  inbound: list[Inbound], weights: dict[str, Weight]) -> list[Operand]:
-        """The node's operands; adds the producers of its inputs to ``inbound``, the stored tensors
-        that reach it as data to ``weights``, and the tensors it consumes to ``scope``'s uses."""
-        roles = info.roles
-        non_data = info.non_data
-        top = scope.parent is None
-        consts, types, producers = scope.consts, scope.types, scope.producers
-        data_uses, shape_uses = scope.data_uses, scope.shape_uses
-        operands: list[Operand] = []
-        for i, tname in enumerate(inputs):
-            if not tname:
-                operands.append(Operand(roles[i], tname, "absent"))
-                continue
-            const = consts.get(tname) if top else scope.find_const(tname)
-            if const is None:
-                dtype, shape = types.get(tname, _UNKNOWN) if top else scope.find_type(tname)
-                ref = producers.get(tname)
-                if ref is None:
-                    ref = Inbound(self._outer_input(tname, scope), 0, 0)
-                inbound.append(ref)
-                operands.append(Operand(roles[i], tname, "input", dtype, shape))
-                (shape_uses if i in non_data else data_uses).append(tname)
-                continue
-            operands.append(self._const_operand(i, tname, const, op, lname, info, notes, weights))
-        return operands
+    def _constant_node_weights(self, node: Any, scope: Scope, weights: dict[str, Weight]) -> None:
+        """The stored tensors of a ``Constant`` node that is not folded become its weights."""
+        const = self._constant_node_sources(node, scope)
+        for src, _is_q in (const.origins if const is not None else ()):
+            if src.shape is not None and src.key not in weights:
+                weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
+                                          key=src.key, external=src.external, reader=src.reader)
 
     def _const_operand(self, i: int, tname: str, const: Const, op: str, lname: str, info: OpInfo,
                        notes: list[str], weights: dict[str, Weight]) -> Operand:
-        """Input ``i`` of a node, a constant: its value when small, its stored tensors as weights when data."""
+        """Input ``i`` of a node, a constant: its value when small, its stored tensors as weights when data.
+        The operand is made once per constant, role and kind of position (:attr:`.Const.operands`)."""
         data = i not in info.non_data
-        value = None
-        if not data or (const.dtype in ("int64", "int32", "bool") and const.shape is not None
-                        and is_static(const.shape) and num_elements(const.shape) <= 4):
-            value = self.operand_value(const)
+        role = info.roles[i]
         if data:
             if op in QUANT:
                 self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
-            self._add_weights(lname, notes, const, info.roles[i], weights, trainable=i not in info.bn_stats,
-                              quant=i in info.quant)
-        kind = "weight" if data and const.origins else "constant"
-        return Operand(info.roles[i], tname, kind, const.dtype, const.shape, value)
+            if const.origins:
+                self._add_weights(lname, notes, const, role, weights, trainable=i not in info.bn_stats,
+                                  quant=i in info.quant)
+        made = const.operands
+        if made is None:
+            made = const.operands = {}
+        key = (role, tname, data)
+        operand = made.get(key)
+        if operand is None:
+            value = None
+            if not data or (const.dtype in ("int64", "int32", "bool") and const.shape is not None
+                            and is_static(const.shape) and num_elements(const.shape) <= 4):
+                value = self.operand_value(const)
+            kind = "weight" if data and const.origins else "constant"
+            operand = made[key] = Operand(role, tname, kind, const.dtype, const.shape, value)
+        return operand
 
     def _add_weights(self, lname: str, notes: list[str], const: Const, role: str, weights: dict[str, Weight], *,
                      trainable: bool, quant: bool) -> None:
@@ -1014,6 +1020,8 @@ class Builder:
 
 _UNKNOWN: tuple[None, None] = (None, None)
 """The type of a tensor nothing describes."""
+_NO_ATTRIBUTES: tuple[Any, ...] = ()
+"""The attributes of a node that has none."""
 
 
 def _listed(shape: Shape | None) -> list[Dim] | None:

@@ -51,5 +51,9 @@ def mark_constants(graphs: Iterable[ModelGraph], quantized_weights: set[str]) ->
     """Set ``Weight.constant`` on every weight of ``graphs`` (nested graphs included) that
     is neither a parameter nor a quantization scale or zero point."""
     for graph in graphs:
-        for w in graph.iter_weights():
-            w.constant = not w.quantization and not is_parameter(w, quantized_weights)
+        # As ``graph.iter_weights()``, without a generator per layer: only the layers that hold weights
+        # or nested graphs (a decoder has 162,000 layers, most with neither).
+        for lay in graph.layers:
+            if lay.weights or lay.subgraphs:
+                for w in lay.iter_weights():
+                    w.constant = not w.quantization and not is_parameter(w, quantized_weights)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ...ir import ExternalData, Inbound, ModelGraph, Shape
+from ...ir import ExternalData, Inbound, ModelGraph, Operand, Shape
 
 NodeRow = tuple[Any, str, str, str, list[str], list[str], int]
 """One node's fields, read from protobuf once: (NodeProto, op_type, domain, name, inputs, outputs,
@@ -71,6 +71,9 @@ class Const:
     """An inline ``TensorProto`` whose value can be parsed on demand."""
     value: Any = None
     evaluated: bool = False
+    operands: dict[tuple[str, str, bool], Operand] | None = None
+    """The operands made of this constant, by (role, tensor, at a data position): layers that consume it
+    alike share one :class:`~inspector.ir.Operand` (frozen), its value decoded once."""
 
 
 @dataclass(slots=True, eq=False)

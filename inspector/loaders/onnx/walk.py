@@ -4,6 +4,7 @@ depth, expanded size), every node of nested graphs, and the cycles of a call gra
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Iterable
 
 from ...errors import LimitExceeded
@@ -49,6 +50,10 @@ def check_counts(model: Any, lim: Limits) -> None:
                     depth_stack.append((sub, depth + 1))
 
 
+_SUBGRAPHS = attrgetter("subgraphs")
+"""A layer's nested graphs (empty, so false, for almost every layer)."""
+
+
 def check_expansion(graph: ModelGraph, lim: Limits) -> None:
     """Bound the depth and size of a full walk (shared function bodies count per call)."""
     max_layers, max_depth = lim.onnx_expanded_layers, lim.onnx_graph_depth
@@ -61,7 +66,7 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
         gid = id(g)
         if done:
             size, depth = len(g.layers), 1
-            for lay in g.layers:
+            for lay in filter(_SUBGRAPHS, g.layers):  # the few layers that hold any, found at C speed
                 for sub in lay.subgraphs.values():
                     size += sizes.get(id(sub), 0)
                     depth = max(depth, depths.get(id(sub), 0) + 1)
@@ -76,7 +81,7 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
             continue
         on_stack.add(gid)
         stack.append((g, True))
-        for lay in g.layers:
+        for lay in filter(_SUBGRAPHS, g.layers):
             for sub in lay.subgraphs.values():
                 if id(sub) not in sizes and id(sub) not in on_stack:
                     stack.append((sub, False))
