@@ -4,9 +4,9 @@ graphs, sub-graphs and functions, folded constants, weights, layers, metadata.""
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from itertools import chain
 from operator import itemgetter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -338,7 +338,8 @@ class Builder:
         top = scope.parent is None
         consts, types, producers, made_at = scope.consts, scope.types, scope.producers, scope.made_at
         find_const = consts.get if top else scope.find_const
-        used, scope_non_data, data_uses, shape_uses = scope.used_names, scope.non_data, scope.data_uses, scope.shape_uses
+        used, scope_non_data = scope.used_names, scope.non_data
+        data_uses, shape_uses = scope.data_uses, scope.shape_uses
         infos: dict[tuple[str, str, int], OpInfo] = {}
         nested = False  # a node holds a sub-graph
         calls = bool(self.functions)  # a node may call a model-local function
@@ -369,13 +370,8 @@ class Builder:
             if non_data:  # read with a default: most operators have none
                 scope_non_data[lname] = non_data
             notes: list[str] = []
-            config: dict[str, Any] = {}
-            for a in attrs:
-                try:
-                    config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
-                except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
-                    config[a.name] = None
-                    notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
+            config: dict[str, Any] = self._config(attrs, task, notes) if n_attr else {}
+            config["@outputs"] = outputs  # after the attributes
             inbound: list[Inbound] = []
             weights: dict[str, Weight] = {}
             operands: list[Operand] = []
@@ -386,7 +382,9 @@ class Builder:
                     continue
                 const = find_const(tname)
                 if const is not None:
-                    operands.append(const_operand(i, tname, const, op, lname, about, notes, weights))
+                    made = const.operands if i in non_data else None  # a shape, axes or indices operand,
+                    known = made.get((roles[i], tname, False)) if made else None  # made already: it adds nothing
+                    operands.append(known or const_operand(i, tname, const, op, lname, about, notes, weights))
                     continue
                 dtype, shape = types.get(tname, _UNKNOWN) if top else scope.find_type(tname)
                 ref = producers.get(tname)
@@ -395,24 +393,16 @@ class Builder:
                 inbound.append(ref)
                 operands.append(Operand(roles[i], tname, "input", dtype, shape))
                 (shape_uses if i in non_data else data_uses).append(tname)
-            config["@outputs"] = outputs
             if about.constant:
                 self._constant_node_weights(node, scope, weights)
-            shapes: list[Shape | None] = []
-            first_dtype = None
-            for k, out in enumerate(outputs):
-                if not out:
-                    shapes.append(None)
-                    continue
-                dtype, shape = types.get(out, _UNKNOWN)
-                if k == 0:
-                    first_dtype = dtype
-                shapes.append(shape)
-                producers[out] = Inbound(lname, 0, k)
-                if out in made_at:  # a file that reuses an output name
-                    scope.made_again.setdefault(out, []).append(pos)
-                else:
-                    made_at[out] = pos
+            if len(outputs) == 1 and outputs[0] and outputs[0] not in made_at:  # as below, for the usual node
+                out = outputs[0]
+                first_dtype, shape = types.get(out, _UNKNOWN)
+                shapes: list[Shape | None] = [shape]
+                producers[out] = Inbound(lname, 0, 0)
+                made_at[out] = pos
+            else:
+                shapes, first_dtype = self._wire_outputs(outputs, lname, pos, scope)
             # Positional (twice as fast as by keyword): name, type, config, inbound, node_shapes, weights,
             # subgraphs, trainable, module, dtype, notes, operands.
             layer = Layer(lname, about.ltype, config, [inbound], [shapes],
@@ -796,6 +786,40 @@ class Builder:
             foldable=(default or (domain, op) in FOLDABLE_OTHER_DOMAIN) and op not in NOT_FOLDABLE,
             constant=op == "Constant" and default,
             may_call=any(k[0] == domain and k[1] == op for k in self.function_protos))
+
+    @staticmethod
+    def _config(attrs: Iterable[Any], task: Task, notes: list[str]) -> dict[str, Any]:
+        """A node's attributes as plain values (an attribute that cannot be read: ``None`` and a note)."""
+        config: dict[str, Any] = {}
+        for a in attrs:
+            try:
+                config[a.name] = attribute_value(task.attrs.get(a.ref_attr_name, a) if a.ref_attr_name else a)
+            except Exception as exc:  # noqa: BLE001 - one odd attribute must not sink the model
+                config[a.name] = None
+                notes.append(f"attribute {a.name!r} could not be read ({one_line(exc, 80)})")
+        return config
+
+    @staticmethod
+    def _wire_outputs(outputs: list[str], lname: str, pos: int, scope: Scope) -> tuple[list[Shape | None], str | None]:
+        """Layer ``lname`` (at ``pos``) becomes the producer of ``outputs``; their shapes and the first
+        one's dtype.  (:meth:`_node_layers` does this itself for a node with one new output.)"""
+        types, producers, made_at = scope.types, scope.producers, scope.made_at
+        shapes: list[Shape | None] = []
+        first_dtype = None
+        for k, out in enumerate(outputs):
+            if not out:
+                shapes.append(None)
+                continue
+            dtype, shape = types.get(out, _UNKNOWN)
+            if k == 0:
+                first_dtype = dtype
+            shapes.append(shape)
+            producers[out] = Inbound(lname, 0, k)
+            if out in made_at:  # a file that reuses an output name
+                scope.made_again.setdefault(out, []).append(pos)
+            else:
+                made_at[out] = pos
+        return shapes, first_dtype
 
     def _constant_node_weights(self, node: Any, scope: Scope, weights: dict[str, Weight]) -> None:
         """The stored tensors of a ``Constant`` node that is not folded become its weights."""
