@@ -126,3 +126,21 @@ def test_attributes_read_once_serve_the_config_and_the_subgraph_check(tmp_path):
     assert set(lay.subgraphs) == {"then_branch", "else_branch"}
     assert list(lay.config) == ["else_branch", "then_branch", "@outputs"]  # the file's order (onnx sorts them)
     assert lay.subgraphs["then_branch"].layer("tr").config == {"perm": [1, 0], "@outputs": ["t"]}
+
+
+def test_node_rows_hold_the_fields_as_lists():
+    """Slices of the repeated fields (the fast read) are the lists ``list()`` would make, empty names kept."""
+    from onnx import helper
+
+    from inspector.loaders.onnx.scope import node_rows
+
+    nodes = [helper.make_node("Clip", ["x", "", "hi"], ["y"], name="clip"),
+             helper.make_node("Split", ["y"], ["a", ""], name="split", axis=0),
+             helper.make_node("Constant", [], ["c"], value_float=1.0)]
+    rows = node_rows(nodes)
+    assert [row[1:] for row in rows] == [
+        ("Clip", "", "clip", ["x", "", "hi"], ["y"], 0),
+        ("Split", "", "split", ["y"], ["a", ""], 1),
+        ("Constant", "", "", [], ["c"], 1)]
+    assert all(type(row[4]) is list and type(row[5]) is list for row in rows)
+    assert [row[0] for row in rows] == nodes

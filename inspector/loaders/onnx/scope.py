@@ -18,8 +18,9 @@ builder looks at each node's inputs and outputs several times (order, folding, l
 
 
 def node_rows(nodes: Sequence[Any]) -> list[NodeRow]:
-    """The :data:`NodeRow` of every node, in file order."""
-    return [(n, n.op_type, n.domain, n.name, list(n.input), list(n.output), len(n.attribute)) for n in nodes]
+    """The :data:`NodeRow` of every node, in file order (a repeated field's slice is a list, made in one
+    call: faster than ``list()`` over the field)."""
+    return [(n, n.op_type, n.domain, n.name, n.input[:], n.output[:], len(n.attribute)) for n in nodes]
 
 
 @dataclass(frozen=True, slots=True)
