@@ -143,7 +143,7 @@ class Builder:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True))
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
-                return self._construct(self._infer_model(model, started))[0]
+                return self._construct(inference.parsed(self._infer_model(model, started)))[0]
             return self._speculate(model, started)
         finally:
             for pending in started:
@@ -161,25 +161,26 @@ class Builder:
             graph, scope = spec._construct(model)
         except retype.Abandoned:  # it would be built again: wait for inference, then build, as before
             del spec
-            return self._construct(self._infer_model(model, started))[0]
+            return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         except InspectorError:
             raise  # a limit or a refusal: it does not depend on types
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
-            return self._construct(self._infer_model(model, started))[0]
+            return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         inferred = self._infer_model(model, started)
         if retype.nested(graph):
             del graph, scope, spec
-            return self._construct(inferred)[0]
+            return self._construct(inference.parsed(inferred))[0]
         if inferred is not model:
             types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
             if types is None:  # a fold used a type inference changed: build as before
                 del graph, scope, spec
-                return self._construct(inferred)[0]
+                return self._construct(inference.parsed(inferred))[0]
             retype.apply(graph, types, scope.consts)
             scope.types = types
         graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
         spec.shape_inference = self.shape_inference
-        graph.metadata = spec._metadata(inferred, scope, graph)
+        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
+        graph.metadata = spec._metadata(model if same else inferred, scope, graph)
         graph.invalidate()
         return graph
 

@@ -99,7 +99,10 @@ def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict
     after = inference.declared_types(inferred)  # read by the helper, while this process built
     if after is None:
         after = base_types(declared(inferred.graph))
-    if not before.keys() <= after.keys() or not _names_unique(inferred.graph):
+    if not before.keys() <= after.keys():
+        return None
+    unique = inference.helper_names_unique(inferred)
+    if not (inference.names_unique(inferred.graph) if unique is None else unique):
         return None
     for kind, name, seen in uses:
         now = after.get(name, seen)  # not declared after inference: not before either, the same look-up
@@ -111,16 +114,6 @@ def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict
     types = dict(built)
     types.update(after)  # the build only adds types of tensors nothing declares
     return types
-
-
-def _names_unique(graph: Any) -> bool:
-    """Is every node output of ``graph`` named once, and never like a stored tensor or an input?"""
-    outs = [o for n in graph.node for o in n.output if o]
-    names = set(outs)
-    if len(names) != len(outs):
-        return False
-    stored = {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
-    return names.isdisjoint(stored) and names.isdisjoint(vi.name for vi in graph.input)
 
 
 def _same_fold(seen: TypeInfo, now: TypeInfo, const: Const) -> bool:
