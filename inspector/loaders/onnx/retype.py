@@ -147,11 +147,16 @@ def apply(graph: ModelGraph, types: dict[str, TypeInfo], consts: dict[str, Const
             lay.dtype, shape = get(config.get("name", ""), _NONE)
             lay.node_shapes = [[shape]]
             continue
-        if lay.type == "Constant" and not lay.operands and len(outs) == 1 and outs[0] in consts:
-            continue  # a constant returned as a graph output: shaped by the constant
-        lay.node_shapes = [[get(out, _NONE)[1] if out else None for out in outs]]
-        lay.dtype = get(outs[0], _NONE)[0] if outs and outs[0] else None
         operands = lay.operands
+        if len(outs) == 1:  # most layers: no list built by a comprehension
+            out = outs[0]
+            if lay.type == "Constant" and not operands and out in consts:
+                continue  # a constant returned as a graph output: shaped by the constant
+            lay.dtype, shape = get(out, _NONE) if out else _NONE
+            lay.node_shapes = [[shape]]
+        else:
+            lay.node_shapes = [[get(out, _NONE)[1] if out else None for out in outs]]
+            lay.dtype = get(outs[0], _NONE)[0] if outs and outs[0] else None
         for i, op in enumerate(operands):
             if op.kind == "input":
                 dtype, shape = get(op.tensor, _NONE)

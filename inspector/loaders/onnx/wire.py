@@ -103,6 +103,9 @@ class StrippedModel:
     """token -> where the original ``TensorProto`` lies in the file."""
     token_prefix: str = ""
     file_size: int = 0
+    all_utf8: bool = False
+    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by the
+    loader once it is known (:func:`.lite.all_text_utf8`), ``False`` when not known."""
 
 
 WINDOW = 64 * 1024
