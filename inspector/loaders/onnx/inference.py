@@ -188,16 +188,18 @@ def parsed(model: Any) -> Any:
     return model.parsed() if isinstance(model, Inferred) else model
 
 
-def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False) -> Pending:
+def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | None = None) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
     is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
-    the helper also reads the types the inferred main graph declares (:func:`declared_types`)."""
+    the helper also reads the types the inferred main graph declares (:func:`declared_types`);
+    ``data``: ``model`` serialized, when the caller has it."""
     if data_prop:
         hazard = data_prop_hazard(model.graph)
         if hazard:
             return Pending(outcome=hazard)
     if ISOLATE_INFERENCE:
-        data = model.SerializeToString()
+        if data is None:
+            data = model.SerializeToString()
         size = len(data)  # what ``model.ByteSize()`` says, without a second pass
         request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
                                seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
