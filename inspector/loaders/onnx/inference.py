@@ -12,7 +12,10 @@ in-process.
 
 :func:`start_shape_inference` sends the request and returns while the helper works;
 :func:`finish` waits for the answer (:func:`run_shape_inference` is both at once).  The
-builder builds the graph from the file's own types meanwhile (:mod:`.retype`).
+builder builds the graph from the file's own types meanwhile (:mod:`.retype`); for it the helper
+also reads the inferred model's declared types, whether its node outputs are named once and its
+outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`), and
+:func:`finish` keeps the inferred model as bytes (:class:`Inferred`), parsed only if used.
 """
 
 from __future__ import annotations
