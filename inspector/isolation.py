@@ -429,15 +429,18 @@ def close_fds_except(*keep: int) -> None:
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
-    """``n`` bytes from ``fd``, or ``None`` at end of file."""
-    chunks: list[bytes] = []
-    while n:
-        chunk = os.read(fd, min(n, _CHUNK))
-        if not chunk:
+    """``n`` bytes from ``fd``, or ``None`` at end of file.  Read into one buffer: a pipe gives at
+    most its capacity (64 KiB) per read, and ``os.read(fd, 16 MiB)`` would allocate 16 MiB each time."""
+    buffer = bytearray(n)
+    view = memoryview(buffer)
+    got = 0
+    while got < n:
+        count = os.readv(fd, [view[got:got + _CHUNK]])
+        if not count:
             return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        got += count
+    view.release()
+    return bytes(buffer)
 
 
 def write_all(fd: int, data: bytes) -> None:

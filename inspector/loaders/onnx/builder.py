@@ -137,14 +137,18 @@ class Builder:
         """Shape inference in the helper while a speculative builder builds from the file's own
         types; then that graph, given the inferred types, or a build from the inferred model
         (:mod:`.retype`).  The result is the sequential build's in every case."""
-        if self._too_big(model):
+        # A file of at most 1/16 of protobuf's limit parses to a model far below it (re-encoding at most
+        # quadruples a field): serialized once here, its length is the size ``_too_big`` would compute.
+        data = model.SerializeToString() if self.file_size <= PROTOBUF_MAX_BYTES // 16 else None
+        if self._too_big(model, None if data is None else len(data)):
             return self._construct(model)[0]
-        started = [inference.start_shape_inference(model, data_prop=True, types=True)]
+        started = [inference.start_shape_inference(model, data_prop=True, types=True, data=data)]
         try:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
-                started.append(inference.start_shape_inference(model, data_prop=False, types=True))
+                started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
+            del data
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
-                return self._construct(self._infer_model(model, started))[0]
+                return self._construct(inference.parsed(self._infer_model(model, started)))[0]
             return self._speculate(model, started)
         finally:
             for pending in started:
@@ -162,25 +166,26 @@ class Builder:
             graph, scope = spec._construct(model)
         except retype.Abandoned:  # it would be built again: wait for inference, then build, as before
             del spec
-            return self._construct(self._infer_model(model, started))[0]
+            return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         except InspectorError:
             raise  # a limit or a refusal: it does not depend on types
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
-            return self._construct(self._infer_model(model, started))[0]
+            return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         inferred = self._infer_model(model, started)
         if retype.nested(graph):
             del graph, scope, spec
-            return self._construct(inferred)[0]
+            return self._construct(inference.parsed(inferred))[0]
         if inferred is not model:
             types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
             if types is None:  # a fold used a type inference changed: build as before
                 del graph, scope, spec
-                return self._construct(inferred)[0]
+                return self._construct(inference.parsed(inferred))[0]
             retype.apply(graph, types, scope.consts)
             scope.types = types
         graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
         spec.shape_inference = self.shape_inference
-        graph.metadata = spec._metadata(inferred, scope, graph)
+        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
+        graph.metadata = spec._metadata(model if same else inferred, scope, graph)
         graph.invalidate()
         return graph
 
@@ -196,9 +201,10 @@ class Builder:
                 retype.check_use(uses, scope.consts)
         return seen
 
-    def _too_big(self, model: Any) -> bool:
-        """Is ``model`` too big to serialize for shape inference (then it is skipped, with a note)?"""
-        if model.ByteSize() > PROTOBUF_MAX_BYTES - (1 << 20):  # inference serializes the model
+    def _too_big(self, model: Any, size: int | None = None) -> bool:
+        """Is ``model`` (``size`` bytes serialized, when known) too big to serialize for shape inference
+        (then it is skipped, with a note)?"""
+        if (model.ByteSize() if size is None else size) > PROTOBUF_MAX_BYTES - (1 << 20):
             self.shape_inference = "skipped: the graph structure exceeds protobuf's 2 GiB limit"
             self.notes.append("Shape inference skipped: the graph structure exceeds protobuf's 2 GiB limit.")
             return True

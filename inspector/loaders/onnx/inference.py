@@ -12,7 +12,10 @@ in-process.
 
 :func:`start_shape_inference` sends the request and returns while the helper works;
 :func:`finish` waits for the answer (:func:`run_shape_inference` is both at once).  The
-builder builds the graph from the file's own types meanwhile (:mod:`.retype`).
+builder builds the graph from the file's own types meanwhile (:mod:`.retype`); for it the helper
+also reads the inferred model's declared types, whether its node outputs are named once and its
+outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`), and
+:func:`finish` keeps the inferred model as bytes (:class:`Inferred`), parsed only if used.
 """
 
 from __future__ import annotations
@@ -66,9 +69,11 @@ _TYPES_LENGTH = struct.Struct("<Q")
 
 def _declared_json(inferred: bytes, size: int) -> bytes:
     """In the helper, once inference is done: the types the inferred main graph declares
-    (:func:`.protos.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …]]``, so the
-    parent, building meanwhile, need not read them; ``b""`` when that cannot be told (a name that is
-    not text, an answer too big to be kept, out of memory, more than a second per MiB of graph)."""
+    (:func:`.protos.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …], unique,
+    outline]`` (``unique``: :func:`names_unique` of its main graph; ``outline``: :func:`outline`), so
+    the parent, building meanwhile, need not read them nor parse the inferred model; ``b""`` when that
+    cannot be told (a name that is not text, an answer too big to be kept, out of memory, more than a
+    second per MiB of graph)."""
     if len(inferred) > _growth_limit(size):
         return b""
     import json
@@ -91,13 +96,36 @@ def _declared_json(inferred: bytes, size: int) -> bytes:
         for name, info in base_types(declared(model.graph)).items():
             names.append(name)
             index.append(table.setdefault(info, len(table)))
+        unique = names_unique(model.graph)
+        shape = outline(model)
         del model
-        return json.dumps([names, index, list(table)], separators=(",", ":")).encode()
+        return json.dumps([names, index, list(table), unique, shape], separators=(",", ":")).encode()
     except Exception:  # noqa: BLE001 - MemoryError, TimeoutError, a name that is bytes: the parent reads them
         return b""
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def names_unique(graph: Any) -> bool:
+    """Is every node output of ``graph`` named once, and never like a stored tensor or an input?"""
+    outs = [o for n in graph.node for o in n.output if o]
+    names = set(outs)
+    if len(names) != len(outs):
+        return False
+    stored = {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
+    return names.isdisjoint(stored) and names.isdisjoint(vi.name for vi in graph.input)
+
+
+def outline(model: Any) -> list[Any]:
+    """What the builder's metadata reads of ``model`` besides the types (``Builder._metadata``): two
+    models of one outline give the same metadata from the same types."""
+    g = model.graph
+    return [model.producer_name, model.producer_version, int(model.ir_version),
+            [[o.domain, int(o.version)] for o in model.opset_import], model.domain, int(model.model_version),
+            model.doc_string, g.name, [[p.key, p.value] for p in model.metadata_props],
+            [vi.name for vi in g.input], [vi.name for vi in g.output],
+            len(g.initializer) + len(g.sparse_initializer), len(model.training_info)]
 
 
 def _growth_limit(size: int) -> int:
@@ -130,22 +158,55 @@ class Pending:
     """Bytes of the serialized model sent."""
     graph_typed: bool = True
     """Whether the model may have an attribute typed GRAPH (``False``: its bytes have none)."""
+    types: bool = False
+    """Whether the helper reads the declared types too (then :func:`finish` answers an :class:`Inferred`)."""
 
 
-def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False) -> Pending:
+class Inferred:
+    """An inferred model the helper answered, kept as its bytes and parsed on the first use of an
+    attribute: the overlapped build often needs only what the helper read of it (:func:`declared_types`,
+    :func:`helper_names_unique`, :func:`same_outline`), and parsing it again here would cost this process
+    a third of a second per 100,000 nodes.  Every attribute is the parsed ``ModelProto``'s."""
+
+    __slots__ = ("_data", "_model")
+
+    def __init__(self, data: memoryview) -> None:
+        self._data: memoryview | None = data
+        self._model: Any = None
+
+    def parsed(self) -> Any:
+        """The ``ModelProto`` (parsed now, the first time)."""
+        if self._model is None:
+            model = lite.model_proto()
+            model.ParseFromString(self._data)
+            self._model, self._data = model, None
+        return self._model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.parsed(), name)
+
+
+def parsed(model: Any) -> Any:
+    """``model`` as a ``ModelProto`` (an :class:`Inferred` parsed)."""
+    return model.parsed() if isinstance(model, Inferred) else model
+
+
+def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | None = None) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
     is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
-    the helper also reads the types the inferred main graph declares (:func:`declared_types`)."""
+    the helper also reads the types the inferred main graph declares (:func:`declared_types`);
+    ``data``: ``model`` serialized, when the caller has it."""
     if data_prop:
         hazard = data_prop_hazard(model.graph)
         if hazard:
             return Pending(outcome=hazard)
     if ISOLATE_INFERENCE:
-        data = model.SerializeToString()
+        if data is None:
+            data = model.SerializeToString()
         size = len(data)  # what ``model.ByteSize()`` says, without a second pass
         request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
                                seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
-        return Pending(request=request, size=size, graph_typed=_GRAPH_TYPED in data)
+        return Pending(request=request, size=size, graph_typed=_GRAPH_TYPED in data, types=types)
     from onnx import shape_inference
 
     try:
@@ -158,7 +219,8 @@ def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False) -
 
 
 def finish(pending: Pending) -> Any:
-    """The inferred model :func:`start_shape_inference` started, or why there is none (a string)."""
+    """The inferred model :func:`start_shape_inference` started (an :class:`Inferred` when it was asked
+    for the types too), or why there is none (a string)."""
     if pending.request is None:
         return pending.outcome
     answer = _HELPER.receive(pending.request)
@@ -169,33 +231,70 @@ def finish(pending: Pending) -> Any:
     if length > _growth_limit(size):
         return (f"it produced {length:,} bytes of shapes for a {size:,}-byte graph, "
                 "which declares tensors of absurd rank")
-    inferred = lite.model_proto()
-    inferred.ParseFromString(memoryview(answer)[known:])
+    inferred: Any
+    if pending.types:
+        inferred = Inferred(memoryview(answer)[known:])
+    else:
+        inferred = lite.model_proto()
+        inferred.ParseFromString(memoryview(answer)[known:])
     _UNRESOLVED.clear()
     _UNRESOLVED[id(inferred)] = answer.find(_UNKNOWN_DIM, known) >= 0
     _DECLARED.clear()
-    _DECLARED[id(inferred)] = _types_from_json(answer[_TYPES_LENGTH.size:known])
+    _DECLARED[id(inferred)] = _read_answer(answer[_TYPES_LENGTH.size:known])
     return inferred
 
 
-def _types_from_json(raw: bytes) -> dict[str, tuple[str | None, Any]] | None:
-    """The types :func:`_declared_json` wrote (``None``: none were)."""
+@dataclass(frozen=True, slots=True)
+class _HelperRead:
+    """What the helper read of the inferred model (:func:`_declared_json`)."""
+
+    types: dict[str, tuple[str | None, Any]]
+    unique: bool
+    outline: list[Any]
+
+
+def _read_answer(raw: bytes) -> _HelperRead | None:
+    """What :func:`_declared_json` wrote (``None``: nothing, or not what it writes)."""
     if not raw:
         return None
     import json
 
     try:
-        names, index, table = json.loads(raw)
+        names, index, table, unique, lined = json.loads(raw)
         infos = [(dtype, tuple(shape) if shape is not None else None) for dtype, shape in table]
-        return dict(zip(names, [infos[i] for i in index], strict=True))
+        types = dict(zip(names, [infos[i] for i in index], strict=True))
     except (ValueError, TypeError, IndexError):  # not what the helper writes: the parent reads them itself
         return None
+    if type(unique) is not bool or type(lined) is not list:
+        return None
+    return _HelperRead(types, unique, lined)
+
+
+def _types_from_json(raw: bytes) -> dict[str, tuple[str | None, Any]] | None:
+    """The types :func:`_declared_json` wrote (``None``: none were)."""
+    read = _read_answer(raw)
+    return None if read is None else read.types
 
 
 def declared_types(inferred: Any) -> dict[str, tuple[str | None, Any]] | None:
     """The types the main graph of ``inferred`` (the model :func:`finish` just returned, unchanged
     since) declares, as the helper read them; ``None`` when it did not."""
-    return _DECLARED.get(id(inferred))
+    read = _DECLARED.get(id(inferred))
+    return None if read is None else read.types
+
+
+def helper_names_unique(inferred: Any) -> bool | None:
+    """:func:`names_unique` of the main graph of ``inferred`` (as :func:`declared_types`), as the
+    helper told it; ``None`` when it did not."""
+    read = _DECLARED.get(id(inferred))
+    return None if read is None else read.unique
+
+
+def same_outline(inferred: Any, model: Any) -> bool:
+    """Has ``inferred`` (as :func:`declared_types`) the :func:`outline` of ``model``, as the helper read
+    it?  ``False`` when that is not known."""
+    read = _DECLARED.get(id(inferred))
+    return read is not None and read.outline == outline(model)
 
 
 def forget_types(inferred: Any) -> None:
@@ -216,8 +315,8 @@ _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
 _UNRESOLVED: dict[int, bool] = {}
 """id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
-_DECLARED: dict[int, dict[str, tuple[str | None, Any]] | None] = {}
-"""id of the model the helper last returned → the types its main graph declares, when the helper read them."""
+_DECLARED: dict[int, _HelperRead | None] = {}
+"""id of the model the helper last returned → what the helper read of it (its main graph's types …)."""
 
 
 def unresolved_dims(inferred: Any) -> bool:

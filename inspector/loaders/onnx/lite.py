@@ -78,3 +78,50 @@ def infer_shapes_bytes(data: bytes, data_prop: bool) -> bytes:
     """onnx's C++ shape inference on a serialized model (no type check, not strict)."""
     answer: bytes = _modules()[1].shape_inference.infer_shapes(data, False, False, data_prop)
     return answer
+
+
+_TWIN = "inspector_utf8_twin"
+"""The package of :func:`_utf8_twin`'s messages (a private descriptor pool: onnx's own is untouched)."""
+
+
+@lru_cache(maxsize=None)
+def _utf8_twin() -> Any:
+    """A ``ModelProto`` class of onnx's schema declared ``proto3``, whose parser refuses a string
+    field that is not valid UTF-8 (onnx's is ``proto2``: protobuf hands such a field over as bytes);
+    ``None`` when it cannot be made."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    try:
+        proto = descriptor_pb2.FileDescriptorProto()
+        _modules()[0].DESCRIPTOR.CopyToProto(proto)
+        if proto.package != "onnx" or proto.dependency:
+            return None
+        proto.name, proto.package, proto.syntax = f"{_TWIN}.proto", _TWIN, "proto3"
+        stack = list(proto.message_type)
+        while stack:
+            message = stack.pop()
+            stack.extend(message.nested_type)
+            for f in message.field:
+                f.ClearField("default_value")  # proto3 has no defaults, no required fields
+                if f.label == f.LABEL_REQUIRED:
+                    f.label = f.LABEL_OPTIONAL
+                if f.type_name.startswith(".onnx."):
+                    f.type_name = f".{_TWIN}.{f.type_name[6:]}"
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(proto)
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_TWIN}.ModelProto"))
+    except Exception:  # noqa: BLE001 - another protobuf or onnx: callers look the slow way
+        return None
+
+
+def all_text_utf8(data: bytes | memoryview) -> bool:
+    """Is every string field of the serialized ``ModelProto`` ``data`` valid UTF-8 (so none parses
+    as bytes)?  ``False`` also when that cannot be told cheaply: callers then look at what they built."""
+    twin = _utf8_twin()
+    if twin is None:
+        return False
+    try:
+        twin().ParseFromString(data)
+    except Exception:  # noqa: BLE001 - DecodeError (bad UTF-8, or anything the twin refuses): not known
+        return False
+    return True

@@ -45,7 +45,7 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
             bind_onnx(model, dims, found=dims_found)
         try:
             graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
-            clean = not _graph_has_bytes(graph)
+            clean = (stripped is not None and stripped.all_utf8) or not _graph_has_bytes(graph)
         except InspectorError:
             raise
         except RecursionError:
@@ -312,6 +312,7 @@ def _load_binary(path: Path, lim: Limits) -> Any:
         raise ModelLoadError(
             f"is not a valid ONNX protobuf ({one_line(exc)}); the file is corrupt, truncated or not an ONNX model"
         ) from None
+    stripped.all_utf8 = lite.all_text_utf8(stripped.data)  # then no text can reach the graph as bytes
     stripped.data = b""
     if not model.HasField("graph") and not model.functions:
         raise ModelLoadError(

@@ -103,6 +103,9 @@ class StrippedModel:
     """token -> where the original ``TensorProto`` lies in the file."""
     token_prefix: str = ""
     file_size: int = 0
+    all_utf8: bool = False
+    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by the
+    loader once it is known (:func:`.lite.all_text_utf8`), ``False`` when not known."""
 
 
 WINDOW = 64 * 1024
@@ -218,12 +221,29 @@ class _Stripper:
         changed = False
         copy_from = start
         pos = start
+        max_nodes = self.max_nodes or 0
         while pos < end:
             field_start = pos
-            key, pos = r.key(pos, end)
-            number, wire = key >> 3, key & 7
-            if number == 0:
-                raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {field_start})")
+            off = pos - r.start
+            win = r.window
+            # The common field, read here without a call: a one-byte key of a length-delimited field and
+            # a length of one or two bytes, all inside the window and the message (else the general way).
+            if 0 <= off and off + 3 <= len(win) and pos + 3 <= end and (win[off] & 0x87) == 2 and win[off] > 7:
+                number = win[off] >> 3
+                b = win[off + 1]
+                if b < 0x80:
+                    length, pos, wire = b, pos + 2, 2
+                elif win[off + 2] < 0x80:
+                    length, pos, wire = (b & 0x7F) | win[off + 2] << 7, pos + 3, 2
+                else:
+                    length, pos, wire = r.varint(pos + 1, end) + (2,)
+            else:
+                key, pos = r.key(pos, end)
+                number, wire = key >> 3, key & 7
+                if number == 0:
+                    raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {field_start})")
+                if wire == 2:
+                    length, pos = r.key(pos, end)
             if wire == 0:
                 _, pos = r.key(pos, end)
             elif wire == 1:
@@ -231,15 +251,16 @@ class _Stripper:
             elif wire == 5:
                 pos += 4
             elif wire == 2:
-                length, pos = r.key(pos, end)
                 data_start = pos
                 pos += length
                 if pos > end:
                     break
                 if number == node_field:
-                    self.count_node()
-                child = children.get(number)
-                if child is not None and length >= INLINE_THRESHOLD:
+                    self.nodes += 1
+                    if self.nodes > max_nodes:
+                        self.count_node()
+                child = children.get(number) if length >= INLINE_THRESHOLD else None
+                if child is not None:
                     if child == _TENSOR:
                         body = self.tensor(data_start, pos)
                     else:
@@ -273,8 +294,7 @@ class _Stripper:
         return b"".join(chunks)
 
     def count_node(self) -> None:
-        """One more node: past ``max_nodes`` the file is refused before protobuf parses anything."""
-        self.nodes += 1
+        """Counted one node too many (past ``max_nodes``): the file is refused before protobuf parses anything."""
         if self.max_nodes is not None and self.nodes > self.max_nodes:
             raise LimitExceeded(
                 f"has more than {self.max_nodes:,} nodes in its graphs, sub-graphs and functions, past the "
