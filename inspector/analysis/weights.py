@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, TypedDict
 
 import numpy as np
 
+from .. import limits
 from ..errors import InspectorError
 from ..ir import Layer, ModelGraph, Weight
 from ..vocab import (
@@ -547,39 +548,40 @@ def analyze(graph: ModelGraph) -> WeightReport:
     samples: dict[str, tuple[bytes, bytes | None]] = {}
     keep_samples = _sample_keeper(samples)
     largest = 0
-    for path, lay in graph.walk():
-        # Kernels first, so a layer's duplicate groups can be split by its bias.
-        kinds = {id(w): weight_kind(lay, w) for w in lay.weights}
-        own = sorted(lay.weights, key=lambda w: (kinds[id(w)] != "kernel", kinds[id(w)] != "bias"))
-        kernel_groups: tuple[tuple[int, ...], ...] | None = None
-        bias: np.ndarray | None = None
-        for w in own:
-            if w.quantization:
-                continue
-            stats = tensors.get(w.key)
-            values = None
-            if stats is None:
-                stats, values = _read_stats(w, lay, path, unreadable)
-                if stats is None:
+    with limits.held():  # every read checks tensor_bytes: the environment is looked at once, not per read
+        for path, lay in graph.walk():
+            # Kernels first, so a layer's duplicate groups can be split by its bias.
+            kinds = {id(w): weight_kind(lay, w) for w in lay.weights}
+            own = sorted(lay.weights, key=lambda w: (kinds[id(w)] != "kernel", kinds[id(w)] != "bias"))
+            kernel_groups: tuple[tuple[int, ...], ...] | None = None
+            bias: np.ndarray | None = None
+            for w in own:
+                if w.quantization:
                     continue
-                largest = max(largest, int(getattr(values, "nbytes", 0)))
-                tensors[w.key] = stats
-                keep_samples(w, stats, values)
-            lay_out = stats.layout
-            if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
-                    and kernel_groups is None):
-                kernel_groups = stats.duplicate_groups
-            elif kinds[id(w)] == "bias" and kernel_groups:
-                if values is None and w.reader is not None and fill_spec(w) is None:  # a fill splits nothing
-                    try:
-                        values = w.read()
-                    except Exception:  # noqa: BLE001 - a bias we cannot read splits nothing
-                        values = None
-                bias = None if values is None else np.asarray(values)
-            del values
-        if kernel_groups:
-            layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
-        bias = None
+                stats = tensors.get(w.key)
+                values = None
+                if stats is None:
+                    stats, values = _read_stats(w, lay, path, unreadable)
+                    if stats is None:
+                        continue
+                    largest = max(largest, int(getattr(values, "nbytes", 0)))
+                    tensors[w.key] = stats
+                    keep_samples(w, stats, values)
+                lay_out = stats.layout
+                if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
+                        and kernel_groups is None):
+                    kernel_groups = stats.duplicate_groups
+                elif kinds[id(w)] == "bias" and kernel_groups:
+                    if values is None and w.reader is not None and fill_spec(w) is None:  # a fill splits nothing
+                        try:
+                            values = w.read()
+                        except Exception:  # noqa: BLE001 - a bias we cannot read splits nothing
+                            values = None
+                    bias = None if values is None else np.asarray(values)
+                del values
+            if kernel_groups:
+                layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
+            bias = None
     return WeightReport(tensors, layers, tuple(unreadable), largest, samples)
 
 
