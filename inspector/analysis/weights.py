@@ -279,6 +279,8 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     m2 = 0.0
     with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
         parts = _parts(flat, is_float)
+    if len(parts) == 1:  # most tensors: the merge below with one chunk, without the loop
+        return _one_part(parts[0])
     for part in parts:
         nan += part[0]
         inf += part[1]
@@ -301,6 +303,20 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
         "mean": mean if count else math.nan,
         "std": math.sqrt(m2 / count) if count else math.nan,
     }
+
+
+def _one_part(part: _Part) -> _Moments:
+    """What :func:`_moments` merges from the single chunk ``part`` (the same arithmetic: equal numbers)."""
+    nan, inf, k = part[0], part[1], part[2]
+    if k == 0:
+        return {"nan": nan, "inf": inf, "zeros": 0, "f16_overflow": 0, "f16_underflow": 0,
+                "minimum": math.nan, "maximum": math.nan, "mean": math.nan, "std": math.nan}
+    lo, hi = min(math.inf, part[6]), max(-math.inf, part[7])
+    delta = part[8] - 0.0
+    mean = 0.0 + delta * k / k
+    m2 = 0.0 + (part[9] + delta * delta * 0 * k / k)
+    return {"nan": nan, "inf": inf, "zeros": part[3], "f16_overflow": part[4], "f16_underflow": part[5],
+            "minimum": lo, "maximum": hi, "mean": mean, "std": math.sqrt(m2 / k)}
 
 
 PARALLEL_CHUNKS = 16
@@ -411,6 +427,17 @@ def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch | None) 
     return nan, inf, k, zeros, over, under, cmin, cmax, cmean, cm2
 
 
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def _dtype_name(dt: np.dtype[Any]) -> str:
+    """``str(dt)``, remembered (a lint asks it once per tensor)."""
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = str(dt)
+    return name
+
+
 def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = None,
                  layer_path: str = "", placeholder: bool = False) -> TensorStats:
     """Reduce one tensor to its :class:`TensorStats`."""
@@ -420,10 +447,10 @@ def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = No
     kind = arr.dtype.kind
     numeric = kind in "fiub" and arr.dtype.names is None
     shape = tuple(int(d) for d in arr.shape)
+    dtype = _dtype_name(arr.dtype)
     if not numeric or arr.size == 0:
         return TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path, shape=shape,
-                           dtype=str(arr.dtype), size=int(arr.size), numeric=numeric, placeholder=placeholder)
-    dtype = str(arr.dtype)
+                           dtype=dtype, size=int(arr.size), numeric=numeric, placeholder=placeholder)
     if kind == "b":
         arr = arr.view(np.uint8)
     flat = arr.reshape(-1)
