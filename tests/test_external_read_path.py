@@ -240,3 +240,107 @@ def test_a_lint_applies_the_tensor_limit_set_before_it(tmp_path, monkeypatch):
 
     report = analyze(inspector.load(tmp_path / "m" / "m.onnx"))
     assert [name for name, _ in report.unreadable] == ["w0"] and "tensor_bytes" in report.unreadable[0][1]
+
+
+# -- lint statistics of many small tensors: read ahead, reduced in batches ----------------------------------
+
+
+def _report_text(report: Any) -> list[str]:
+    """A weight report as comparable text (NaN statistics compare equal as text)."""
+    return [repr(report.tensors[k]) for k in sorted(report.tensors)] + [repr(report.layers), repr(report.unreadable),
+                                                                         repr(report.largest_bytes),
+                                                                         repr(sorted(report.samples.items()))]
+
+
+def _varied_rows(rng: np.random.Generator, dtype: Any, n: int, size: int) -> list[np.ndarray]:
+    rows = [(rng.standard_normal(size) * 3).astype(dtype) for _ in range(n)]
+    if np.dtype(dtype).kind == "f":
+        rows[0][1] = np.nan  # not finite: left to the one-at-a-time path
+        rows[1][:] = 0
+        rows[2][3] = 1e-30 if dtype != np.float16 else 1e-7  # below float16's smallest
+        if dtype != np.float16:
+            rows[3][2] = 1e6  # above float16's largest
+        rows[4][:] = 2.5  # constant
+    return rows
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int8, np.int64, np.uint16])
+def test_batched_moments_are_the_moments_of_each_tensor_alone(dtype):
+    from inspector.analysis import weights as W
+
+    rng = np.random.default_rng(7)
+    rows = _varied_rows(rng, dtype, 9, 37)
+    found = W.batch_moments(dict(enumerate(rows)))
+    is_float = np.dtype(dtype).kind == "f"
+    assert (0 not in found) == is_float  # a NaN row is reduced alone
+    assert len(found) >= 8
+    for i, moments in found.items():
+        assert repr(moments) == repr(W._moments(rows[i].reshape(-1), is_float))
+
+
+def test_few_or_large_or_odd_tensors_are_not_batched():
+    from inspector.analysis import weights as W
+
+    rng = np.random.default_rng(3)
+    few = {i: rng.standard_normal(16).astype(np.float32) for i in range(W.BATCH_MIN - 1)}
+    large = {10 + i: np.zeros(W.CHUNK + 1, np.float32) for i in range(W.BATCH_MIN)}
+    odd = {20 + i: np.zeros(4, np.bool_) for i in range(W.BATCH_MIN)}
+    assert W.batch_moments({**few, **large, **odd}) == {}
+
+
+def _many_small(folder: Path, *, missing: bool = False) -> Path:
+    """A model of 40 small tensors in two data files (sizes repeat: batches form), plus one larger
+    tensor read one at a time; with ``missing`` one data file is absent (unreadable tensors)."""
+    from onnx import TensorProto, helper
+
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    inits, nodes, prev, offsets = [], [], "x", {"a.bin": 0, "b.bin": 0}
+    blobs: dict[str, list[bytes]] = {"a.bin": [], "b.bin": []}
+    shapes = [(4, 8), (8,), (4, 8), (2, 3)] * 10 + [(64, 128)]
+    for i, shape in enumerate(shapes):
+        values = rng.standard_normal(shape).astype(np.float32)
+        if i % 7 == 0:
+            values[...] = 1.0  # constant, and duplicated units
+        location = "a.bin" if i % 2 else "b.bin"
+        t = TensorProto(name=f"w{i}", data_type=TensorProto.FLOAT, dims=list(shape))
+        t.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", location), ("offset", str(offsets[location])),
+                           ("length", str(values.nbytes))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        offsets[location] += values.nbytes
+        blobs[location].append(values.tobytes())
+        inits.append(t)
+        op = "MatMul" if len(shape) == 2 else "Add"
+        nodes.append(helper.make_node(op, [f"x{i}", f"w{i}"], [f"y{i}"], name=f"n{i}"))
+    inputs = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, None) for i in range(len(shapes))]
+    outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None) for i in range(len(shapes))]
+    del prev
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    for location, parts in blobs.items():
+        if not (missing and location == "a.bin"):
+            (folder / location).write_bytes(b"".join(parts))
+    path = folder / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_read_ahead_gives_the_report_of_one_tensor_at_a_time(tmp_path, monkeypatch, missing):
+    from inspector.analysis import weights as W
+
+    graph = inspector.load(_many_small(tmp_path / "m", missing=missing))
+    batched: list[int] = []
+    real = W.batch_moments
+    monkeypatch.setattr(W, "batch_moments", lambda arrays: batched.append(len(arrays)) or real(arrays))
+    monkeypatch.setattr(W, "WINDOW_WEIGHTS", 16)  # several windows
+    fast = W.analyze(graph)
+    assert sum(batched) == (20 if missing else 40)  # the small tensors read (b.bin's only when a.bin is missing)
+    assert len(fast.tensors) == (21 if missing else 41) and len(fast.unreadable) == (20 if missing else 0)
+    monkeypatch.setattr(W, "SMALL_BYTES", 0)  # the general path: every tensor read when its layer comes
+    batched.clear()
+    alone = W.analyze(graph)
+    assert batched == [0] * len(batched)
+    assert _report_text(fast) == _report_text(alone)
