@@ -7,7 +7,11 @@ for the weight matrices of layers whose output units all see the same inputs
 (Dense, convolutions, Gemm …), which output units are exact duplicates.  The
 tensor itself is dropped before the next one is read, and the reductions work
 on bounded chunks, so the memory a lint needs stays near the size of the
-largest tensor however large the model is.
+largest tensor however large the model is.  Small tensors (16 KiB at most) are
+the exception: those of a window of layers (2,048 weights, 32 MiB at most) are
+read ahead and reduced a batch at a time, rows of one stacked array, which
+gives each the numbers it gets alone (a model of 100,000 small tensors spends
+its time in numpy's per-call overhead otherwise).
 
 Duplicate units are found without a pass over the kernel in the common case:
 units are told apart by their weights at a few fixed positions, and only units
