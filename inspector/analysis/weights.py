@@ -669,7 +669,8 @@ def _in_order(lay: Layer) -> list[tuple[Weight, str | None]]:
     """The weights of ``lay`` that get statistics, kernels first (so a layer's duplicate groups can be
     split by its bias), with their kinds."""
     kinds = [(w, weight_kind(lay, w)) for w in lay.weights if not w.quantization]
-    return sorted(kinds, key=lambda pair: (pair[1] != "kernel", pair[1] != "bias"))
+    return ([pair for pair in kinds if pair[1] == "kernel"] + [pair for pair in kinds if pair[1] == "bias"]
+            + [pair for pair in kinds if pair[1] not in ("kernel", "bias")])  # a stable sort by kind, in 3 passes
 
 
 _Read = tuple[Any, "_Moments | None", "str | None"]
