@@ -344,3 +344,29 @@ def test_read_ahead_gives_the_report_of_one_tensor_at_a_time(tmp_path, monkeypat
     alone = W.analyze(graph)
     assert batched == [0] * len(batched)
     assert _report_text(fast) == _report_text(alone)
+
+
+@needs_proc
+def test_loads_kept_alive_share_one_bound_on_open_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(tensors.DataFiles, "KEEP_OPEN_ALL", 3)
+    first = _weights(_model(tmp_path / "a", ["w0.bin", "w1.bin"]))
+    second = _weights(_model(tmp_path / "b", ["w0.bin", "w1.bin"]))
+    assert [w.read()[0] for w in first + second] == [0.0, 100.0, 0.0, 100.0]
+    opened = [t for t in _fd_targets() if t.startswith(str(tmp_path.resolve()))]
+    assert len(opened) == 3 and str((tmp_path / "a" / "w0.bin").resolve()) not in opened  # the oldest closed
+    assert first[0].read()[0] == 0.0  # checked and opened again
+
+
+def test_a_read_in_progress_survives_its_file_being_closed(tmp_path):
+    folder = tmp_path / "m"
+    _model(folder, ["w.bin"] * 2)
+    files = tensors.DataFiles(folder)
+    mine = files.open("w.bin", "w1")  # a private duplicate: what a reader in another thread holds
+    files.close()  # closed to make room meanwhile
+    again = files.open("w.bin", "w0")  # may reuse the closed number
+    try:
+        assert mine.read(4 * VALUES, 4 * VALUES, "w1").view(np.float32).tolist()[0] == 100.0
+        assert again.read(0, 4 * VALUES, "w0").view(np.float32).tolist()[0] == 0.0
+    finally:
+        os.close(mine.fd)
+        os.close(again.fd)

@@ -197,17 +197,20 @@ def external_reader(files: DataFiles, location: str, offset: int, length: int | 
     def read() -> Any:
         dt = _check_tensor_bytes(name, dims, data_type)
         opened = files.open(location, name)
-        expected = _stored_bytes(dims, data_type, dt)
-        want = length if length is not None else expected
-        if offset < 0 or want < 0 or offset + want > opened.size:
-            raise ModelLoadError(
-                f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of {location!r} "
-                f"({opened.size:,} bytes)")
-        if want != expected:
-            raise ModelLoadError(
-                f"external data of {name!r} is {want:,} bytes long, but {num_elements(dims):,} {dtype_name(data_type)} "
-                f"values need {expected:,}; the model or {location!r} is corrupt")
-        buf = opened.read(offset, want, f"external data of {name!r}")
+        try:
+            expected = _stored_bytes(dims, data_type, dt)
+            want = length if length is not None else expected
+            if offset < 0 or want < 0 or offset + want > opened.size:
+                raise ModelLoadError(
+                    f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of "
+                    f"{location!r} ({opened.size:,} bytes)")
+            if want != expected:
+                raise ModelLoadError(
+                    f"external data of {name!r} is {want:,} bytes long, but {num_elements(dims):,} "
+                    f"{dtype_name(data_type)} values need {expected:,}; the model or {location!r} is corrupt")
+            buf = opened.read(offset, want, f"external data of {name!r}")
+        finally:
+            os.close(opened.fd)
         return _array_from_raw(buf, dims, data_type, dt, name)
 
     return read
@@ -254,35 +257,45 @@ class DataFiles:
     and inode).  A file swapped in between the checks and the open is refused; one swapped in later is
     never read, because every read is a positioned read (``pread``) of the descriptor checked.  At most
     :attr:`KEEP_OPEN` files stay open (a model may keep every tensor in a file of its own); a file
-    closed to make room is checked again on its next read.  Refused locations are not remembered:
+    closed to make room is checked again on its next read (:attr:`KEEP_OPEN_ALL` over all loads, so
+    graphs kept alive hold few descriptors).  Refused locations are not remembered:
     each read of one fails with the message it always had.  The descriptors close when the graph
     holding the readers is dropped."""
 
     KEEP_OPEN = 16
+    """Data files one load keeps open."""
+    KEEP_OPEN_ALL = 64
+    """Data files all loads together keep open (graphs kept alive keep no more descriptors than this)."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self._open: OrderedDict[str, OpenedData] = OrderedDict()
-        self._lock = threading.Lock()
         self._closer = weakref.finalize(self, _close_all, self._open)
 
     def open(self, location: str, name: str) -> OpenedData:
-        """``location`` opened and checked (cached); the errors name the tensor ``name`` being read."""
-        with self._lock:
-            opened = self._open.get(location)
+        """``location`` opened and checked (cached), as a private duplicate of its descriptor that the caller
+        closes: a file closed meanwhile to make room (by another thread) stays readable through it, and its
+        number cannot be reused for another file.  The errors name the tensor ``name`` being read."""
+        mine = self._open
+        with _LOCK:
+            opened = mine.get(location)
             if opened is not None:
-                self._open.move_to_end(location)
-                return opened
+                mine.move_to_end(location)
+                _RECENT.move_to_end((id(mine), location))
+                return OpenedData(os.dup(opened.fd), opened.size, opened.real)
             opened = self._check_and_open(location, name)
-            self._open[location] = opened
-            while len(self._open) > self.KEEP_OPEN:
-                os.close(self._open.popitem(last=False)[1].fd)
-            return opened
+            mine[location] = opened
+            _RECENT[(id(mine), location)] = mine
+            while len(mine) > self.KEEP_OPEN:
+                _forget(mine, next(iter(mine)))
+            while len(_RECENT) > self.KEEP_OPEN_ALL:
+                (_, oldest), owner = next(iter(_RECENT.items()))
+                _forget(owner, oldest)
+            return OpenedData(os.dup(opened.fd), opened.size, opened.real)
 
     def close(self) -> None:
         """Close every open data file now (they reopen, checked again, on the next read)."""
-        with self._lock:
-            _close_all(self._open)
+        _close_all(self._open)
 
     def _check_and_open(self, location: str, name: str) -> OpenedData:
         resolved, reason = resolve_inside(self.base, location)
@@ -341,14 +354,29 @@ _SEEK_LOCK = threading.Lock()
 """Serialises seek-and-read on platforms without ``preadv`` (the descriptor's position is shared)."""
 
 
-def _close_all(opened: OrderedDict[str, OpenedData]) -> None:
-    """Close the descriptors of ``opened`` and forget them."""
-    while opened:
-        fd = opened.popitem()[1].fd
+_LOCK = threading.RLock()
+"""Guards every load's open data files (re-entrant: a collected graph's finalizer may close its files
+while this thread holds it)."""
+_RECENT: OrderedDict[tuple[int, str], OrderedDict[str, OpenedData]] = OrderedDict()
+"""Every open data file of every load, least recently read first: (id of its load's table, location) -> that table."""
+
+
+def _forget(opened: OrderedDict[str, OpenedData], location: str) -> None:
+    """Close ``location``'s descriptor in the table ``opened`` and forget it (the caller holds ``_LOCK``)."""
+    entry = opened.pop(location, None)
+    _RECENT.pop((id(opened), location), None)
+    if entry is not None:
         try:
-            os.close(fd)
+            os.close(entry.fd)
         except OSError:  # pragma: no cover - already closed
             pass
+
+
+def _close_all(opened: OrderedDict[str, OpenedData]) -> None:
+    """Close the descriptors of the table ``opened`` and forget them."""
+    with _LOCK:
+        for location in list(opened):
+            _forget(opened, location)
 
 
 class FillReader:
