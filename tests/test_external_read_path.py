@@ -361,12 +361,14 @@ def test_a_read_in_progress_survives_its_file_being_closed(tmp_path):
     folder = tmp_path / "m"
     _model(folder, ["w.bin"] * 2)
     files = tensors.DataFiles(folder)
-    mine = files.open("w.bin", "w1")  # a private duplicate: what a reader in another thread holds
-    files.close()  # closed to make room meanwhile
-    again = files.open("w.bin", "w0")  # may reuse the closed number
-    try:
-        assert mine.read(4 * VALUES, 4 * VALUES, "w1").view(np.float32).tolist()[0] == 100.0
-        assert again.read(0, 4 * VALUES, "w0").view(np.float32).tolist()[0] == 0.0
-    finally:
-        os.close(mine.fd)
-        os.close(again.fd)
+    mine = files.open("w.bin", "w1")  # held: what a reader in another thread holds
+    files.close()  # closed to make room meanwhile: not yet, it is being read
+    again = files.open("w.bin", "w0")  # opened and checked again
+    assert again.fd != mine.fd
+    assert mine.read(4 * VALUES, 4 * VALUES, "w1").view(np.float32).tolist()[0] == 100.0
+    assert again.read(0, 4 * VALUES, "w0").view(np.float32).tolist()[0] == 0.0
+    files.release(mine)  # the last read of a retired file closes it
+    with pytest.raises(OSError):
+        os.fstat(mine.fd)
+    files.release(again)
+    os.fstat(again.fd)  # still open: kept for the next read

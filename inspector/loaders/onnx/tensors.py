@@ -210,14 +210,14 @@ def external_reader(files: DataFiles, location: str, offset: int, length: int | 
                     f"{dtype_name(data_type)} values need {expected:,}; the model or {location!r} is corrupt")
             buf = opened.read(offset, want, f"external data of {name!r}")
         finally:
-            os.close(opened.fd)
+            files.release(opened)
         return _array_from_raw(buf, dims, data_type, dt, name)
 
     return read
 
 
 # -- external data files ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class OpenedData:
     """One external data file, opened after its path checks and tied to them (see :class:`DataFiles`)."""
 
@@ -226,6 +226,11 @@ class OpenedData:
     """Its size when opened (``fstat``): reads past it are refused before reading."""
     real: Path
     """Its real path (for messages)."""
+    users: int = 0
+    """Reads in progress (:meth:`DataFiles.open` to :meth:`DataFiles.release`): the descriptor is closed
+    only when none is, so its number is never reused for another file under a read."""
+    retired: bool = False
+    """Closed to make room (or with its load) while read: the last read closes it."""
 
     def read(self, offset: int, nbytes: int, what: str) -> Any:
         """``nbytes`` bytes at ``offset`` as a fresh uint8 array (one copy, positioned reads of the open file)."""
@@ -273,16 +278,17 @@ class DataFiles:
         self._closer = weakref.finalize(self, _close_all, self._open)
 
     def open(self, location: str, name: str) -> OpenedData:
-        """``location`` opened and checked (cached), as a private duplicate of its descriptor that the caller
-        closes: a file closed meanwhile to make room (by another thread) stays readable through it, and its
-        number cannot be reused for another file.  The errors name the tensor ``name`` being read."""
+        """``location`` opened and checked (cached), held for a read until :meth:`release`: a file closed
+        meanwhile to make room (by another thread) stays open until then.  The errors name the tensor
+        ``name`` being read."""
         mine = self._open
         with _LOCK:
             opened = mine.get(location)
             if opened is not None:
                 mine.move_to_end(location)
                 _RECENT.move_to_end((id(mine), location))
-                return OpenedData(os.dup(opened.fd), opened.size, opened.real)
+                opened.users += 1
+                return opened
             opened = self._check_and_open(location, name)
             mine[location] = opened
             _RECENT[(id(mine), location)] = mine
@@ -291,7 +297,16 @@ class DataFiles:
             while len(_RECENT) > self.KEEP_OPEN_ALL:
                 (_, oldest), owner = next(iter(_RECENT.items()))
                 _forget(owner, oldest)
-            return OpenedData(os.dup(opened.fd), opened.size, opened.real)
+            opened.users += 1
+            return opened
+
+    @staticmethod
+    def release(opened: OpenedData) -> None:
+        """The read :meth:`open` held ``opened`` for is done (a retired file's last read closes it)."""
+        with _LOCK:
+            opened.users -= 1
+            if opened.retired and opened.users == 0:
+                _close(opened.fd)
 
     def close(self) -> None:
         """Close every open data file now (they reopen, checked again, on the next read)."""
@@ -366,10 +381,16 @@ def _forget(opened: OrderedDict[str, OpenedData], location: str) -> None:
     entry = opened.pop(location, None)
     _RECENT.pop((id(opened), location), None)
     if entry is not None:
-        try:
-            os.close(entry.fd)
-        except OSError:  # pragma: no cover - already closed
-            pass
+        entry.retired = True
+        if entry.users == 0:
+            _close(entry.fd)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:  # pragma: no cover - already closed
+        pass
 
 
 def _close_all(opened: OrderedDict[str, OpenedData]) -> None:
