@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from .errors import UsageError
 
@@ -144,14 +146,31 @@ _cache: tuple[tuple[str | None, ...], Limits] | None = None
 _ENV_NAMES = tuple(Limits.env_name(f.name) for f in fields(Limits))
 
 
+_held: ContextVar[Limits | None] = ContextVar("inspector_held_limits", default=None)
+
+
 def current() -> Limits:
     """The limits in force: defaults plus ``INSPECTOR_MAX_*`` overrides (re-read when
-    the environment changes, cached otherwise)."""
+    the environment changes, cached otherwise), or those :func:`held` fixed."""
+    fixed = _held.get()
+    if fixed is not None:
+        return fixed
     global _cache
     key = tuple(map(os.environ.get, _ENV_NAMES))  # called per tensor read: no per-call field or name building
     if _cache is None or _cache[0] != key:
         _cache = (key, Limits.from_env())
     return _cache[1]
+
+
+@contextmanager
+def held() -> Iterator[Limits]:
+    """Within the block, :func:`current` returns the limits in force when it began, without looking at the
+    environment again (one lint reads 100,000s of tensors; each read checks ``tensor_bytes``)."""
+    token = _held.set(current())
+    try:
+        yield _held.get() or current()
+    finally:
+        _held.reset(token)
 
 
 def hint(field_name: str) -> str:

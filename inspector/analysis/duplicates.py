@@ -17,8 +17,10 @@ the resource limits (``INSPECTOR_MAX_TENSOR_BYTES`` …) apply.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -107,11 +109,27 @@ def _read(w: Weight) -> np.ndarray | None:
 
 def _sample(values: np.ndarray, *, transposed: bool = False) -> bytes:
     """Values at fixed positions of ``values`` (of ``values.T`` when ``transposed``; no copy is made)."""
-    positions = np.linspace(0, values.size - 1, _SAMPLE).astype(np.int64)
     if transposed:
-        rows, cols = np.unravel_index(positions, values.shape[::-1])
+        rows, cols = _transposed_positions(tuple(values.shape))
         return np.ascontiguousarray(values[cols, rows]).tobytes()
-    return np.ascontiguousarray(values.reshape(-1)[positions]).tobytes()
+    return np.ascontiguousarray(values.reshape(-1)[_positions(values.size)]).tobytes()
+
+
+@lru_cache(maxsize=1024)
+def _positions(size: int) -> np.ndarray:
+    """The positions :func:`_sample` takes from a tensor of ``size`` values (remembered: a lint samples
+    100,000s of tensors of a few shapes)."""
+    positions = np.linspace(0, size - 1, _SAMPLE).astype(np.int64)
+    positions.flags.writeable = False
+    return positions
+
+
+@lru_cache(maxsize=1024)
+def _transposed_positions(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of :func:`_positions` in the transpose of a 2-D tensor of ``shape``."""
+    rows, cols = np.unravel_index(_positions(math.prod(shape)), shape[::-1])
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def _same(original: Weight, copy: Weight, transposed: bool) -> bool:

@@ -52,10 +52,11 @@ def unit_analysis(x: np.ndarray, layout: KernelLayout, *, magnitude: float, zero
     if layout.units < 2:
         return 0, ()
     fan = x.size // layout.units
+    finite = magnitude * fan * 16 < _FLOAT_MAX[x.dtype == np.float64]  # projections finite: fast paths agree
+    if finite and fan == 1 and layout.groups <= 1:
+        return single_input(x.reshape(-1), zeros)
     group_id = _group_ids(layout)
-    if magnitude * fan * 16 < _FLOAT_MAX[x.dtype == np.float64]:  # projections finite: fast paths agree with them
-        if fan == 1 and layout.groups <= 1:
-            return single_input(x.reshape(-1), zeros)
+    if finite:
         found = sampled(as_3d(np.ascontiguousarray(x), layout.unit_axis), group_id)
         if found is not None:
             return found

@@ -7,7 +7,11 @@ for the weight matrices of layers whose output units all see the same inputs
 (Dense, convolutions, Gemm …), which output units are exact duplicates.  The
 tensor itself is dropped before the next one is read, and the reductions work
 on bounded chunks, so the memory a lint needs stays near the size of the
-largest tensor however large the model is.
+largest tensor however large the model is.  Small tensors (16 KiB at most) are
+the exception: those of a window of layers (2,048 weights, 32 MiB at most) are
+read ahead and reduced a batch at a time, rows of one stacked array, which
+gives each the numbers it gets alone (a model of 100,000 small tensors spends
+its time in numpy's per-call overhead otherwise).
 
 Duplicate units are found without a pass over the kernel in the common case:
 units are told apart by their weights at a few fixed positions, and only units
@@ -33,6 +37,7 @@ from typing import Any, Callable, Iterable, TypedDict
 
 import numpy as np
 
+from .. import limits
 from ..errors import InspectorError
 from ..ir import Layer, ModelGraph, Weight
 from ..vocab import (
@@ -278,6 +283,8 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     m2 = 0.0
     with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
         parts = _parts(flat, is_float)
+    if len(parts) == 1:  # most tensors: the merge below with one chunk, without the loop
+        return _one_part(parts[0])
     for part in parts:
         nan += part[0]
         inf += part[1]
@@ -300,6 +307,83 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
         "mean": mean if count else math.nan,
         "std": math.sqrt(m2 / count) if count else math.nan,
     }
+
+
+def _one_part(part: _Part) -> _Moments:
+    """What :func:`_moments` merges from the single chunk ``part`` (the same arithmetic: equal numbers)."""
+    nan, inf, k = part[0], part[1], part[2]
+    if k == 0:
+        return {"nan": nan, "inf": inf, "zeros": 0, "f16_overflow": 0, "f16_underflow": 0,
+                "minimum": math.nan, "maximum": math.nan, "mean": math.nan, "std": math.nan}
+    lo, hi = min(math.inf, part[6]), max(-math.inf, part[7])
+    delta = part[8] - 0.0
+    mean = 0.0 + delta * k / k
+    m2 = 0.0 + (part[9] + delta * delta * 0 * k / k)
+    return {"nan": nan, "inf": inf, "zeros": part[3], "f16_overflow": part[4], "f16_underflow": part[5],
+            "minimum": lo, "maximum": hi, "mean": mean, "std": math.sqrt(m2 / k)}
+
+
+BATCH_MIN = 4
+"""Tensors of one dtype and size reduced together when there are at least this many."""
+
+
+def batch_moments(arrays: dict[int, Any]) -> dict[int, _Moments]:
+    """:func:`_moments` of many small arrays at once, by the same keys: arrays of one dtype and size (a
+    chunk at most, plain numeric dtypes) are stacked and reduced along rows, which gives each row the
+    numbers it gets alone (numpy reduces a contiguous row as it reduces the array).  A row whose
+    sum is not finite, and every array not batched, is left out: :func:`tensor_stats` reduces it alone."""
+    groups: dict[tuple[np.dtype[Any], int], list[tuple[int, np.ndarray]]] = {}
+    for ident, values in arrays.items():
+        arr = np.asarray(values)
+        dt = arr.dtype
+        if dt.kind in "fiu" and dt.names is None and 0 < arr.size <= CHUNK:
+            groups.setdefault((dt, arr.size), []).append((ident, arr))
+    out: dict[int, _Moments] = {}
+    for (dt, _size), members in groups.items():
+        if len(members) >= BATCH_MIN:
+            rows = np.stack([arr.reshape(-1) for _, arr in members])
+            with np.errstate(over="ignore", invalid="ignore"):
+                found = _rows_moments(rows, dt.kind == "f")
+            out.update((ident, m) for (ident, _), m in zip(members, found, strict=True) if m is not None)
+    return out
+
+
+def _rows_moments(rows: np.ndarray, is_float: bool) -> list[_Moments | None]:
+    """What :func:`_chunk_moments` and :func:`_one_part` give each row of ``rows`` (``None`` for a row whose
+    sum is not finite: the caller reduces it alone)."""
+    work = np.float64 if rows.dtype == np.float64 or not is_float else np.float32
+    if rows.dtype != work:
+        rows = rows.astype(work)
+    k = rows.shape[1]
+    totals = rows.sum(axis=1).tolist()
+    zeros = np.count_nonzero(rows == 0, axis=1).tolist()
+    lows, highs = rows.min(axis=1).tolist(), rows.max(axis=1).tolist()
+    firsts = rows[:, 0].tolist()
+    diffs = rows - rows[:, :1]
+    overs = unders = [0] * len(totals)
+    if is_float:  # counted for every row, used where one chunk alone counts them (the same count)
+        absolute = np.abs(rows)
+        overs = np.count_nonzero(absolute > FLOAT16_MAX, axis=1).tolist()
+        unders = np.count_nonzero(absolute < FLOAT16_TINY, axis=1).tolist()
+        del absolute
+    out: list[_Moments | None] = []
+    for i, total in enumerate(totals):
+        if not math.isfinite(total):
+            out.append(None)
+            continue
+        cmin, cmax, z = lows[i], highs[i], zeros[i]
+        over = under = 0
+        if is_float:
+            if cmax > FLOAT16_MAX or cmin < -FLOAT16_MAX:
+                over = overs[i]
+            if z < k and cmin < FLOAT16_TINY and cmax > -FLOAT16_TINY:
+                under = unders[i] - z
+        cmean = total / k
+        d = diffs[i]
+        dm = cmean - firsts[i]
+        cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
+        out.append(_one_part((0, 0, k, z, over, under, cmin, cmax, cmean, cm2)))
+    return out
 
 
 PARALLEL_CHUNKS = 16
@@ -410,23 +494,34 @@ def _chunk_moments(chunk: np.ndarray, is_float: bool, scratch: _Scratch | None) 
     return nan, inf, k, zeros, over, under, cmin, cmax, cmean, cm2
 
 
+_DTYPE_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def _dtype_name(dt: np.dtype[Any]) -> str:
+    """``str(dt)``, remembered (a lint asks it once per tensor)."""
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = str(dt)
+    return name
+
+
 def tensor_stats(weight: Weight, values: np.ndarray, *, layer: Layer | None = None,
-                 layer_path: str = "", placeholder: bool = False) -> TensorStats:
-    """Reduce one tensor to its :class:`TensorStats`."""
+                 layer_path: str = "", placeholder: bool = False, moments: _Moments | None = None) -> TensorStats:
+    """Reduce one tensor to its :class:`TensorStats` (``moments``: its :func:`_moments`, when known)."""
     arr = np.asarray(values)
     if arr.dtype.kind == "V" and str(arr.dtype).startswith(("bfloat16", "float8", "float4")):
         arr = arr.astype(np.float32)  # ml_dtypes' low-precision floats: reduce them as float32
     kind = arr.dtype.kind
     numeric = kind in "fiub" and arr.dtype.names is None
     shape = tuple(int(d) for d in arr.shape)
+    dtype = _dtype_name(arr.dtype)
     if not numeric or arr.size == 0:
         return TensorStats(key=weight.key, name=weight.name, role=weight.role, layer=layer_path, shape=shape,
-                           dtype=str(arr.dtype), size=int(arr.size), numeric=numeric, placeholder=placeholder)
-    dtype = str(arr.dtype)
+                           dtype=dtype, size=int(arr.size), numeric=numeric, placeholder=placeholder)
     if kind == "b":
         arr = arr.view(np.uint8)
-    flat = arr.reshape(-1)
-    moments = _moments(flat, kind == "f")
+    if moments is None:
+        moments = _moments(arr.reshape(-1), kind == "f")
     layout = kernel_layout(layer, weight) if layer is not None else None
     zero_units: int = 0
     dups: tuple[tuple[int, ...], ...] = ()
@@ -512,10 +607,17 @@ def fill_stats(weight: Weight, fill: Any, dtype: str, *, layer: Layer | None = N
                    layout=kernel_layout(layer, weight) if layer is not None else None)
 
 
-def _read_stats(w: Weight, lay: Layer, path: str,
-                unreadable: list[tuple[str, str]]) -> tuple[TensorStats | None, Any]:
-    """(statistics, values read) of one tensor; a generated fill is described, never built.  A tensor
-    that cannot be read adds (name, reason) to ``unreadable`` and gives ``(None, None)``."""
+def _read_stats(w: Weight, lay: Layer, path: str, unreadable: list[tuple[str, str]],
+                ahead: _Read | None = None) -> tuple[TensorStats | None, Any]:
+    """(statistics, values read) of one tensor (or of what was read ahead); a generated fill is described,
+    never built.  A tensor that cannot be read adds (name, reason) to ``unreadable`` and gives ``(None, None)``."""
+    if ahead is not None:
+        values, moments, failed = ahead
+        if failed is not None:
+            unreadable.append((w.name, failed))
+            return None, None
+        return tensor_stats(w, values, layer=lay, layer_path=path, placeholder=is_placeholder(w),
+                            moments=moments), values
     if w.reader is None:
         unreadable.append((w.name, "values not stored in the file"))
         return None, None
@@ -536,40 +638,104 @@ def _read_stats(w: Weight, lay: Layer, path: str,
 def analyze(graph: ModelGraph) -> WeightReport:
     """Read every stored tensor of ``graph`` once and reduce it to statistics.
 
-    Tensors are read in graph order, one at a time; a tensor shared by several
-    layers is read once (its statistics are keyed by ``Weight.key``).  A tensor
-    that cannot be read (values not stored, broken file) is listed in
-    ``unreadable`` and skipped: lint reports what it can.
+    Tensors are read in graph order; a tensor shared by several layers is read once (its
+    statistics are keyed by ``Weight.key``).  A tensor that cannot be read (values not stored,
+    broken file) is listed in ``unreadable`` and skipped: lint reports what it can.  Small
+    tensors (at most :data:`SMALL_BYTES`) of a window of layers are read ahead together and
+    their moments reduced a batch at a time (:func:`batch_moments`: the same numbers as one at a
+    time); larger ones are read one at a time when their layer comes.
     """
-    tensors: dict[str, TensorStats] = {}
-    layers: dict[str, LayerStats] = {}
-    unreadable: list[tuple[str, str]] = []
-    samples: dict[str, tuple[bytes, bytes | None]] = {}
-    keep_samples = _sample_keeper(samples)
-    largest = 0
-    for path, lay in graph.walk():
-        # Kernels first, so a layer's duplicate groups can be split by its bias.
-        kinds = {id(w): weight_kind(lay, w) for w in lay.weights}
-        own = sorted(lay.weights, key=lambda w: (kinds[id(w)] != "kernel", kinds[id(w)] != "bias"))
+    run = _Analysis()
+    with limits.held():  # every read checks tensor_bytes: the environment is looked at once, not per read
+        window: list[tuple[str, Layer]] = []
+        ahead = 0
+        for path, lay in graph.walk():
+            window.append((path, lay))
+            ahead += len(lay.weights)
+            if ahead >= WINDOW_WEIGHTS:
+                run.layers_of(window)
+                window, ahead = [], 0
+        run.layers_of(window)
+    return WeightReport(run.tensors, run.layers, tuple(run.unreadable), run.largest, run.samples)
+
+
+SMALL_BYTES = 16 * 1024
+"""Tensors of at most this many (declared) bytes are read ahead and reduced in batches."""
+WINDOW_WEIGHTS = 2048
+"""How far :func:`analyze` reads ahead: layers holding this many weights (at most 32 MiB read ahead)."""
+
+
+def _in_order(lay: Layer) -> list[tuple[Weight, str | None]]:
+    """The weights of ``lay`` that get statistics, kernels first (so a layer's duplicate groups can be
+    split by its bias), with their kinds."""
+    kinds = [(w, weight_kind(lay, w)) for w in lay.weights if not w.quantization]
+    return ([pair for pair in kinds if pair[1] == "kernel"] + [pair for pair in kinds if pair[1] == "bias"]
+            + [pair for pair in kinds if pair[1] not in ("kernel", "bias")])  # a stable sort by kind, in 3 passes
+
+
+_Read = tuple[Any, "_Moments | None", "str | None"]
+"""A tensor read ahead: (values, their moments when batched, why it could not be read)."""
+
+
+class _Analysis:
+    """The results of :func:`analyze` so far, and the reading of one window of layers."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, TensorStats] = {}
+        self.layers: dict[str, LayerStats] = {}
+        self.unreadable: list[tuple[str, str]] = []
+        self.samples: dict[str, tuple[bytes, bytes | None]] = {}
+        self.keep_samples = _sample_keeper(self.samples)
+        self.largest = 0
+
+    def layers_of(self, window: list[tuple[str, Layer]]) -> None:
+        """Statistics of the tensors of ``window``'s layers, in order (small ones read ahead)."""
+        ordered = [(path, lay, _in_order(lay)) for path, lay in window]
+        ahead = self._read_ahead(ordered)
+        for path, lay, own in ordered:
+            self._layer(path, lay, own, ahead)
+
+    def _read_ahead(self, ordered: list[tuple[str, Layer, list[tuple[Weight, str | None]]]]) -> dict[int, _Read]:
+        """The small stored tensors the window will read, by ``id`` of the weight: each read where its
+        first layer would read it (a failed read again where the next would), moments batched."""
+        ahead: dict[int, _Read] = {}
+        done: set[str] = set(self.tensors)
+        for _, _, own in ordered:
+            for w, _ in own:
+                if w.key in done or w.reader is None or w.nbytes > SMALL_BYTES or fill_spec(w) is not None:
+                    continue
+                try:
+                    values = w.read()
+                except InspectorError as exc:
+                    ahead[id(w)] = (None, None, str(exc))
+                    continue
+                except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+                    ahead[id(w)] = (None, None, f"{type(exc).__name__}: {exc}")
+                    continue
+                ahead[id(w)] = (values, None, None)
+                done.add(w.key)
+        for ident, moments in batch_moments({i: r[0] for i, r in ahead.items() if r[2] is None}).items():
+            ahead[ident] = (ahead[ident][0], moments, None)
+        return ahead
+
+    def _layer(self, path: str, lay: Layer, own: list[tuple[Weight, str | None]], ahead: dict[int, _Read]) -> None:
+        """Statistics of ``lay``'s tensors not reduced yet; its duplicate units split by its bias."""
         kernel_groups: tuple[tuple[int, ...], ...] | None = None
         bias: np.ndarray | None = None
-        for w in own:
-            if w.quantization:
-                continue
-            stats = tensors.get(w.key)
+        for w, kind in own:
+            stats = self.tensors.get(w.key)
             values = None
             if stats is None:
-                stats, values = _read_stats(w, lay, path, unreadable)
+                stats, values = _read_stats(w, lay, path, self.unreadable, ahead.pop(id(w), None))
                 if stats is None:
                     continue
-                largest = max(largest, int(getattr(values, "nbytes", 0)))
-                tensors[w.key] = stats
-                keep_samples(w, stats, values)
+                self.largest = max(self.largest, int(getattr(values, "nbytes", 0)))
+                self.tensors[w.key] = stats
+                self.keep_samples(w, stats, values)
             lay_out = stats.layout
-            if (lay_out is not None and not lay_out.depthwise and not lay_out.recurrent
-                    and kernel_groups is None):
+            if lay_out is not None and not lay_out.depthwise and not lay_out.recurrent and kernel_groups is None:
                 kernel_groups = stats.duplicate_groups
-            elif kinds[id(w)] == "bias" and kernel_groups:
+            elif kind == "bias" and kernel_groups:
                 if values is None and w.reader is not None and fill_spec(w) is None:  # a fill splits nothing
                     try:
                         values = w.read()
@@ -578,9 +744,7 @@ def analyze(graph: ModelGraph) -> WeightReport:
                 bias = None if values is None else np.asarray(values)
             del values
         if kernel_groups:
-            layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
-        bias = None
-    return WeightReport(tensors, layers, tuple(unreadable), largest, samples)
+            self.layers[path] = LayerStats(path, _bias_split(kernel_groups, bias))
 
 
 def _sample_keeper(samples: dict[str, tuple[bytes, bytes | None]]) -> Callable[[Weight, TensorStats, Any], None]:

@@ -42,7 +42,7 @@ from .protos import (
     type_info,
 )
 from .scope import Const, NodeRow, OpInfo, Scope, Source, Task, node_rows
-from .tensors import _fill_reader, const_reader, external_reader, inline_reader, proto_reader
+from .tensors import DataFiles, _fill_reader, const_reader, external_reader, inline_reader, proto_reader
 from .walk import check_counts, check_expansion, cyclic_nodes, iter_nodes_flat, too_deep
 from .wire import PROTOBUF_MAX_BYTES
 
@@ -71,6 +71,8 @@ class Builder:
         self._schemas: dict[tuple[str, str, int], Any] = {}
         self._role_names: dict[tuple[str, str, int, int], list[str]] = {}
         self._resolved: dict[str, tuple[Path | None, str | None]] = {}
+        self._data_files = DataFiles(self.folder)
+        """The external data files readers open: each checked and opened once per load (:mod:`.tensors`)."""
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
@@ -628,7 +630,7 @@ class Builder:
             except OSError:
                 info["status"] = "missing"
                 self.notes.append(f"External data file {location!r} is missing next to the model.")
-        return ext, external_reader(self.folder, location, offset, length, dims, data_type, name)
+        return ext, external_reader(self._data_files, location, offset, length, dims, data_type, name)
 
     def _constant_node_sources(self, node: Any, scope: Scope) -> Const | None:
         out = node.output[0] if node.output else ""

@@ -3,7 +3,13 @@ external, generated; each checks the ``tensor_bytes`` limit before allocating.""
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -184,34 +190,214 @@ def inline_reader(path: Path, where: wire.InlineTensor, name: str, dims: tuple[i
     return read
 
 
-def external_reader(base: Path, location: str, offset: int, length: int | None, dims: tuple[int, ...],
-                     data_type: int, name: str) -> Callable[[], Any]:
+def external_reader(files: DataFiles, location: str, offset: int, length: int | None, dims: tuple[int, ...],
+                    data_type: int, name: str) -> Callable[[], Any]:
+    """Read a tensor stored in the external data file ``location`` (through ``files``: the load's
+    data files, each checked and opened once)."""
     def read() -> Any:
         dt = _check_tensor_bytes(name, dims, data_type)
-        resolved, reason = resolve_inside(base, location)
-        if resolved is None:
-            raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
+        opened = files.open(location, name)
         try:
-            if not resolved.is_file():
-                raise ModelLoadError(f"external data file {location!r} of {name!r} is missing or not a regular file")
-            size = resolved.stat().st_size
-        except OSError as exc:
-            raise ModelLoadError(f"external data file {location!r} of {name!r} cannot be read: "
-                                 f"{exc.strerror or exc}") from None
-        expected = _stored_bytes(dims, data_type, dt)
-        want = length if length is not None else expected
-        if offset < 0 or want < 0 or offset + want > size:
-            raise ModelLoadError(
-                f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of {location!r} "
-                f"({size:,} bytes)")
-        if want != expected:
-            raise ModelLoadError(
-                f"external data of {name!r} is {want:,} bytes long, but {num_elements(dims):,} {dtype_name(data_type)} "
-                f"values need {expected:,}; the model or {location!r} is corrupt")
-        buf = _read_raw(resolved, offset, want, f"external data of {name!r}")
+            expected = _stored_bytes(dims, data_type, dt)
+            want = length if length is not None else expected
+            if offset < 0 or want < 0 or offset + want > opened.size:
+                raise ModelLoadError(
+                    f"external data of {name!r} (offset {offset:,}, length {want:,}) lies beyond the end of "
+                    f"{location!r} ({opened.size:,} bytes)")
+            if want != expected:
+                raise ModelLoadError(
+                    f"external data of {name!r} is {want:,} bytes long, but {num_elements(dims):,} "
+                    f"{dtype_name(data_type)} values need {expected:,}; the model or {location!r} is corrupt")
+            buf = opened.read(offset, want, f"external data of {name!r}")
+        finally:
+            files.release(opened)
         return _array_from_raw(buf, dims, data_type, dt, name)
 
     return read
+
+
+# -- external data files ----------------------------------------------------------------------
+@dataclass(slots=True, eq=False)
+class OpenedData:
+    """One external data file, opened after its path checks and tied to them (see :class:`DataFiles`)."""
+
+    fd: int
+    size: int
+    """Its size when opened (``fstat``): reads past it are refused before reading."""
+    real: Path
+    """Its real path (for messages)."""
+    users: int = 0
+    """Reads in progress (:meth:`DataFiles.open` to :meth:`DataFiles.release`): the descriptor is closed
+    only when none is, so its number is never reused for another file under a read."""
+    retired: bool = False
+    """Closed to make room (or with its load) while read: the last read closes it."""
+
+    def read(self, offset: int, nbytes: int, what: str) -> Any:
+        """``nbytes`` bytes at ``offset`` as a fresh uint8 array (one copy, positioned reads of the open file)."""
+        import numpy as np
+
+        buf = np.empty(nbytes, dtype=np.uint8)
+        out, done = buf.data.cast("B"), 0
+        try:
+            while done < nbytes:
+                n = _pread_into(self.fd, out[done:done + wire.READ_CHUNK], offset + done)
+                if not n:
+                    raise ModelLoadError(
+                        f"{what} is cut short: bytes {offset + done:,}-{offset + nbytes:,} of {self.real.name} "
+                        "are missing (the file is truncated or changed on disk)")
+                done += n
+        except OSError as exc:
+            raise ModelLoadError(f"{what} cannot be read from {self.real.name}: {exc.strerror or exc}") from None
+        return buf
+
+
+class DataFiles:
+    """The external data files of one loaded model: each location is checked and opened once, not per tensor.
+
+    The first read from a location runs the path rules (:func:`~inspector.pathsafety.resolve_inside`:
+    not absolute, no ``..``, real path inside the model's folder, one name only), requires a regular
+    file, opens it with ``O_NOFOLLOW`` and ``O_NONBLOCK`` (a FIFO swapped in cannot block the open) and
+    ties the open file to the checks: ``fstat`` of the descriptor must be a regular file with one name,
+    and, after the open, the location must still resolve inside the folder to that very file (device
+    and inode).  A file swapped in between the checks and the open is refused; one swapped in later is
+    never read, because every read is a positioned read (``pread``) of the descriptor checked.  At most
+    :attr:`KEEP_OPEN` files stay open (a model may keep every tensor in a file of its own); a file
+    closed to make room is checked again on its next read (:attr:`KEEP_OPEN_ALL` over all loads, so
+    graphs kept alive hold few descriptors).  Refused locations are not remembered:
+    each read of one fails with the message it always had.  The descriptors close when the graph
+    holding the readers is dropped."""
+
+    KEEP_OPEN = 16
+    """Data files one load keeps open."""
+    KEEP_OPEN_ALL = 64
+    """Data files all loads together keep open (graphs kept alive keep no more descriptors than this)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._open: OrderedDict[str, OpenedData] = OrderedDict()
+        self._closer = weakref.finalize(self, _close_all, self._open)
+
+    def open(self, location: str, name: str) -> OpenedData:
+        """``location`` opened and checked (cached), held for a read until :meth:`release`: a file closed
+        meanwhile to make room (by another thread) stays open until then.  The errors name the tensor
+        ``name`` being read."""
+        mine = self._open
+        with _LOCK:
+            opened = mine.get(location)
+            if opened is not None:
+                mine.move_to_end(location)
+                _RECENT.move_to_end((id(mine), location))
+                opened.users += 1
+                return opened
+            opened = self._check_and_open(location, name)
+            mine[location] = opened
+            _RECENT[(id(mine), location)] = mine
+            while len(mine) > self.KEEP_OPEN:
+                _forget(mine, next(iter(mine)))
+            while len(_RECENT) > self.KEEP_OPEN_ALL:
+                (_, oldest), owner = next(iter(_RECENT.items()))
+                _forget(owner, oldest)
+            opened.users += 1
+            return opened
+
+    @staticmethod
+    def release(opened: OpenedData) -> None:
+        """The read :meth:`open` held ``opened`` for is done (a retired file's last read closes it)."""
+        with _LOCK:
+            opened.users -= 1
+            if opened.retired and opened.users == 0:
+                _close(opened.fd)
+
+    def close(self) -> None:
+        """Close every open data file now (they reopen, checked again, on the next read)."""
+        _close_all(self._open)
+
+    def _check_and_open(self, location: str, name: str) -> OpenedData:
+        resolved, reason = resolve_inside(self.base, location)
+        if resolved is None:
+            raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
+        missing = ModelLoadError(f"external data file {location!r} of {name!r} is missing or not a regular file")
+        try:
+            regular = stat.S_ISREG(os.stat(resolved).st_mode)
+        except OSError:
+            regular = False
+        if not regular:  # a device or FIFO is never opened
+            raise missing
+        try:
+            fd = os.open(resolved, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+        except FileNotFoundError:
+            raise missing from None
+        except OSError as exc:
+            raise ModelLoadError(f"external data file {location!r} of {name!r} cannot be read: "
+                                 f"{exc.strerror or exc}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise missing
+            again, reason = resolve_inside(self.base, location)  # after the open: the file opened is the one checked
+            if again is None:
+                raise UnsafeModel(f"external data {location!r} of {name!r} is outside the model's folder ({reason})")
+            now = os.stat(again)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or st.st_nlink > 1:
+                raise UnsafeModel(f"external data {location!r} of {name!r} changed while it was checked; "
+                                  "it was not read")
+        except OSError as exc:
+            os.close(fd)
+            raise ModelLoadError(f"external data file {location!r} of {name!r} cannot be read: "
+                                 f"{exc.strerror or exc}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return OpenedData(fd, int(st.st_size), again)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _pread_into(fd: int, out: memoryview, offset: int) -> int:
+    """Read into ``out`` from ``fd`` at ``offset`` without moving a file position; bytes read."""
+    if hasattr(os, "preadv"):
+        return int(os.preadv(fd, [out], offset))
+    with _SEEK_LOCK, open(fd, "rb", buffering=0, closefd=False) as fh:  # pragma: no cover - Windows, old macOS
+        fh.seek(offset)
+        return fh.readinto(out) or 0
+
+
+_SEEK_LOCK = threading.Lock()
+"""Serialises seek-and-read on platforms without ``preadv`` (the descriptor's position is shared)."""
+
+
+_LOCK = threading.RLock()
+"""Guards every load's open data files (re-entrant: a collected graph's finalizer may close its files
+while this thread holds it)."""
+_RECENT: OrderedDict[tuple[int, str], OrderedDict[str, OpenedData]] = OrderedDict()
+"""Every open data file of every load, least recently read first: (id of its load's table, location) -> that table."""
+
+
+def _forget(opened: OrderedDict[str, OpenedData], location: str) -> None:
+    """Close ``location``'s descriptor in the table ``opened`` and forget it (the caller holds ``_LOCK``)."""
+    entry = opened.pop(location, None)
+    _RECENT.pop((id(opened), location), None)
+    if entry is not None:
+        entry.retired = True
+        if entry.users == 0:
+            _close(entry.fd)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:  # pragma: no cover - already closed
+        pass
+
+
+def _close_all(opened: OrderedDict[str, OpenedData]) -> None:
+    """Close the descriptors of the table ``opened`` and forget them."""
+    with _LOCK:
+        for location in list(opened):
+            _forget(opened, location)
 
 
 class FillReader:
