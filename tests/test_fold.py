@@ -197,3 +197,33 @@ def test_no_fold_pass_when_inference_resolved_every_dim(tmp_path, monkeypatch):
         assert passes == []
     load(_mask_model(tmp_path))
     assert passes
+
+
+@pytest.mark.parametrize(("shapes", "axis", "expected"), [
+    ([(3000, 4), (2000, 4), (1000, 4)], 0, (6000, 4)),
+    ([(3000, 4), (2000, 4)], -2, (5000, 4)),
+    ([(2, 3, 5), (2, 7, 5)], 1, (2, 10, 5)),
+    ([(3000, 4)], 0, (3000, 4)),
+    ([(3000, 4), (2000, 5)], 0, None),  # dims disagree off the axis
+    ([(3000, 4), (2000,)], 0, None),  # ranks disagree
+    ([(3000, 4), (2000, 4)], 2, None),  # axis out of range
+    ([(3000, 4), (2000, 4)], -3, None),
+    ([(3000, 4), ("n", 4)], 0, None),  # a symbolic dim
+    ([(3000, 4), None], 0, None),  # an unknown shape
+    ([(3000, 4), (2000, 4)], None, None),  # no axis: opset 1's default is not assumed
+    ([(), ()], 0, None),  # scalars do not concatenate
+])
+def test_a_concat_of_stored_tensors_gets_the_shape_inference_would_give(shapes, axis, expected):
+    from inspector.loaders.onnx.scope import Const
+
+    names = [f"p{i}" for i in range(len(shapes))]
+    node = helper.make_node("Concat", names, ["joined"], **({} if axis is None else {"axis": axis}))
+    inputs = [Const(n, "float32", s, ()) for n, s in zip(names, shapes, strict=True)]
+    assert fold.propagate_shape("Concat", node, list(inputs)) == expected
+    if expected is not None:  # what onnx's own shape inference says of the same node
+        stored = [numpy_helper.from_array(np.zeros(s, np.float32), n) for n, s in zip(names, shapes, strict=True)]
+        out_info = helper.make_tensor_value_info("joined", TensorProto.FLOAT, None)
+        graph = helper.make_graph([node], "g", [], [out_info], stored)
+        inferred = onnx.shape_inference.infer_shapes(helper.make_model(graph), strict_mode=True)
+        out = inferred.graph.output[0].type.tensor_type.shape
+        assert tuple(d.dim_value for d in out.dim) == expected

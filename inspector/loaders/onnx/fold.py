@@ -92,7 +92,26 @@ def propagate_shape(op: str, node: Any, inputs: list[Const | None]) -> Shape | N
             return tuple(reversed(first.shape))
         if sorted(perm) == list(range(len(first.shape))):
             return tuple(first.shape[p] for p in perm)
+    if op == "Concat":
+        return _concat_shape(node, inputs)
     return None
+
+
+def _concat_shape(node: Any, inputs: list[Const | None]) -> Shape | None:
+    """A ``Concat`` of static shapes that agree but on ``axis`` (given by the node: opset 1's default
+    is not assumed): the sum along it, as shape inference gives."""
+    axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+    shapes = [c.shape for c in inputs if c is not None and c.shape is not None and is_static(c.shape)]
+    if axis is None or not shapes or len(shapes) != len(inputs):
+        return None
+    first, rank = shapes[0], len(shapes[0])
+    if not -rank <= axis < rank or any(len(s) != rank for s in shapes):
+        return None
+    axis %= rank
+    if any(s[:axis] != first[:axis] or s[axis + 1:] != first[axis + 1:] for s in shapes):
+        return None
+    along = [d for s in shapes for d in (s[axis],) if isinstance(d, int)]
+    return (*first[:axis], sum(along), *first[axis + 1:])
 
 
 def evaluate(node: Any, inputs: list[Const | None], value_of: Callable[[Const], Any], *,

@@ -26,9 +26,10 @@ node outputs are named once, so this process does not spend the time (a third of
 Only when it is safe (:func:`may_overlap`, :func:`has_subgraphs`): isolation on (otherwise
 inference runs here and nothing overlaps), no model-local functions (their calls are inlined
 for inference, and call bodies take their types from it), no node attribute holding a
-graph (bodies read the enclosing graph's types); and when it pays: at least as many nodes as
-stored tensors.  A build that finds a fold likely to change stops early (:func:`check_use`,
-:class:`Abandoned`) and the graph is built after inference.  ``OVERLAP = False`` turns it off.
+graph (bodies read the enclosing graph's types).  A build that finds a fold likely to change
+stops early (:func:`check_use`, :class:`Abandoned`) and the graph is built after inference; a
+``Concat`` of stored tensors (a weight split in parts) gets its shape from theirs
+(:func:`.fold.propagate_shape`), so it does not stop one.  ``OVERLAP = False`` turns it off.
 """
 
 from __future__ import annotations
@@ -68,13 +69,11 @@ def check_use(uses: list[FoldUse], consts: dict[str, Const]) -> None:
 
 
 def may_overlap(model: Any) -> bool:
-    """Can the build of ``model`` run while shape inference does (checked before the request), and
-    is it worth it?  Inference takes time with the nodes; what a build abandoned or done again costs
-    first is the work on each stored tensor: a graph with fewer nodes than stored tensors (100,000
-    external tensors joined by 1,000 nodes) is built after inference."""
-    graph = model.graph
-    return (OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
-            and len(graph.node) >= len(graph.initializer) + len(graph.sparse_initializer))
+    """Can the build of ``model`` run while shape inference does (checked before the request)?  Not
+    with isolation off (inference runs here) or model-local functions (their calls are inlined for
+    inference, and call bodies take their types from it).  A build abandoned or done again costs only
+    what it did while the helper worked, on the other core."""
+    return OVERLAP and inference.ISOLATE_INFERENCE and not len(model.functions)
 
 
 def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
