@@ -102,6 +102,13 @@ def _clean_text(text: str) -> bool:
     return text.isprintable() or not UNSAFE.search(text)  # every UNSAFE character is unprintable
 
 
+def clean_lines(lines: Sequence[str]) -> bool:
+    """Does no line of ``lines`` hold an :data:`UNSAFE` character (a line break included)?  A text format
+    that shows each name whole or cut to a prefix writes the same lines with every name :func:`visible` when
+    this holds: escaping changes a name only from its first unsafe character on, which would then show."""
+    return _clean_text("".join(lines))
+
+
 def _gather(values: Sequence[Any], depth: int, texts: list[str]) -> bool:
     """Collect into ``texts`` every string :func:`_scrub` would look at in ``values`` (at ``depth``), a
     column at a time: tuples flattened (each object once), frozen dataclasses one column per field.

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from inspector import textsafe
+from inspector.analysis.macs import count_macs
 from inspector.analysis.params import NONE, ParamCount, count_params, layer_params
-from inspector.analysis.summary import SummaryRow, _row, summarize
+from inspector.analysis.summary import SummaryRow, SummaryRows, _row, summarize
 from inspector.ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from inspector.loaders import load
 from inspector.reporters import classic, keras3, summary_json
+from inspector.reporters.summary import render as summary_render
 from inspector.trust import security_facts
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -235,3 +237,113 @@ def test_keras3_wrap_of_a_fitting_cell_equals_the_word_wrap():
         for text in texts:
             assert keras3._wrap(text, width) == keras3._wrap_words(text, width), (text, width)
     assert keras3._wrap("a b", 3) == ["a b"] and keras3._wrap("a bc", 3) == ["a ", "bc"]
+
+
+# -- rows kept column by column ----------------------------------------------------------------------------------
+
+
+def _sequential_graph() -> ModelGraph:
+    layers = [Layer("in", "InputLayer", node_shapes=[[(None, 3)]], notes=["input note"]),
+              Layer("d", "Dense", inbound=[[Inbound("in")]], node_shapes=[[(None, 4)]],
+                    weights=[Weight("k", "kernel", (3, 4), "float32")]),
+              Layer("e", "Dense", inbound=[[Inbound("d")]], node_shapes=[[(None, 2)]],
+                    weights=[Weight("k2", "kernel", (4, 2), "float32"), Weight("b2", "bias", (2,), "float32")])]
+    return ModelGraph("seq", "keras", layers=layers, kind="sequential")
+
+
+def test_rows_read_as_a_tuple_of_rows(tmp_path):
+    for graph in (_decoder(tmp_path), _mixed_graph(), _sequential_graph()):
+        rows = summarize(graph, macs=True).rows
+        params = dict(count_params(graph).layers)
+        report = count_macs(graph)
+        macs, formulas = dict(report.layers), dict(report.layer_formulas)
+        kept = [lay for lay in graph.layers if graph.kind != "sequential" or lay.type != "InputLayer"]
+        expected = tuple(_row(lay, params[lay.name], macs.get(lay.name), formulas.get(lay.name)) for lay in kept)
+        assert rows == expected and expected == rows
+        try:
+            digest = hash(expected)
+        except TypeError:  # a list shape (the mixed graph's "odd"), as in a tuple of the rows
+            with pytest.raises(TypeError):
+                hash(rows)
+        else:
+            assert hash(rows) == digest
+        assert len(rows) == len(expected) and list(rows) == list(expected)
+        assert rows[0] == expected[0] and rows[-1] == expected[-1] and rows[1:3] == expected[1:3]
+        assert rows == SummaryRows(**{f.name: getattr(rows, f.name) for f in dataclasses.fields(rows)})
+        assert rows != expected[:-1] and rows != list(expected)
+        for i, row in enumerate(rows):  # each column holds the rows' field
+            assert (rows.names[i], rows.types[i], rows.params[i], rows.connections[i]) == (
+                row.name, row.type, row.params, row.connections)
+    assert [r.name for r in summarize(_sequential_graph(), macs=False).rows] == ["d", "e"]
+    assert summarize(_sequential_graph(), macs=False).notes == ("in: input note",)
+
+
+def test_scrub_of_rows_escapes_each_column():
+    graph = _mixed_graph()
+    graph.layers[1].name = "plain\x1b[2J"
+    graph.layers[2].inbound = [[Inbound("plain\n::error::x")]]
+    graph.layers[3].notes = ["note\u202e"]
+    clean = textsafe.scrub(summarize(graph, macs=False))
+    rows = {r.name: r for r in clean.rows}
+    assert "plain\\x1b[2J" in rows and str(rows["one"].connections[0]) == "plain\\n::error::x[0][0]"
+    assert rows["const"].notes == ("note\\u202e",) and clean.rows.names[1] == "plain\\x1b[2J"
+    assert all(textsafe.UNSAFE.search(n) is None for n in clean.rows.names)
+
+
+# -- the classic listing checked after it is written ---------------------------------------------------------
+
+
+def _scrubbed_classic(graph: ModelGraph, **options: object) -> str:
+    """The general path: the summary scrubbed, then written."""
+    summary = textsafe.scrub(summarize(graph, macs=bool(options.get("macs"))))
+    return classic.render(summary, **options)  # type: ignore[arg-type]
+
+
+def _classic_and_scrubs(graph: ModelGraph, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[str, int]:
+    calls = []
+    real = textsafe.scrub
+    monkeypatch.setattr(textsafe, "scrub", lambda obj: calls.append(1) or real(obj))
+    text = summary_render(graph, fmt="classic", **options)  # type: ignore[arg-type]
+    monkeypatch.setattr(textsafe, "scrub", real)
+    return text, len(calls)
+
+
+@pytest.mark.parametrize("where, options, scrubs", [
+    ("none", {}, 0),
+    ("weight", {}, 0),  # a weight's name is not printed by the listing
+    ("past the cut", {}, 0),  # the name's cut cell shows no unsafe character: the same line
+    ("in the cut", {}, 1),
+    ("connection", {}, 0),  # the narrow listing (the graph is sequential-like) shows no connections
+    ("wide connection", {}, 1),
+    ("note", {}, 1),
+    ("past the cut", {"macs": True}, 1),  # with MACs no cell is cut: the name shows whole
+    ("past the cut", {"line_length": 60, "positions": [10, 30, 60]}, 0),
+    ("in the cut", {"line_length": 60, "positions": [10, 30, 60]}, 1),
+])
+def test_classic_checked_after_writing_equals_the_scrubbed_listing(monkeypatch, where, options, scrubs):
+    graph = _mixed_graph()
+    long_name = "n" * 40
+    if where == "weight":
+        graph.layers[2].weights = [Weight("w1\x1b[2J", "kernel", (3, 4), "float32", trainable=False)]
+    elif where == "past the cut":
+        graph.layers[5].name = long_name + "\x1b[2J\n::error::x"  # (a layer without notes, which show it whole)
+    elif where == "in the cut":
+        graph.layers[2].name = "one\u202e"
+    elif where.endswith("connection"):
+        graph.layers[3].inbound = [[Inbound("one\r")]]
+        graph.kind = "onnx" if where == "wide connection" else graph.kind
+    elif where == "note":
+        graph.layers[2].notes = ["a\nb"]
+    text, calls = _classic_and_scrubs(graph, monkeypatch, **options)
+    assert text == _scrubbed_classic(graph, **options)
+    assert calls == scrubs
+    assert textsafe.clean_lines(text.splitlines())
+
+
+@pytest.mark.parametrize("lines, clean", [([], True), (["a", "b", ""], True), (["Ñandú", "层 · ²"], True),
+                                          (["a", "b\n"], False), (["a\rb"], False), (["a\tb"], False),
+                                          (["x\x1b"], False), (["Ñ", "\x1b"], False), (["Ñ\u202e"], False),
+                                          (["a\u2028b"], False), (["a\x85b"], False), (["Ñ\ud800"], False)])
+def test_clean_lines_allows_no_line_break_inside_a_line(lines, clean):
+    assert textsafe.clean_lines(lines) is clean
+    assert clean is all(textsafe.UNSAFE.search(line) is None for line in lines)

@@ -79,6 +79,8 @@ class _Totals:
                                                          (False, True): [0, 0, 0]}  # params, trainable, bytes
         self.by_dtype: dict[str, list[int]] = {}
         self.seen: set[tuple[str, bool, bool]] = set()
+        self.counts: dict[tuple[int, int, int], ParamCount] = {}
+        """One count object per distinct (size, trainable, bytes): a decoder's layers repeat a few shapes."""
 
     def add(self, w: Weight) -> ParamCount | None:
         """Count ``w`` (unless counted before); returns its own count when it is a parameter."""
@@ -96,7 +98,13 @@ class _Totals:
                 entry = self.by_dtype.setdefault(w.dtype, [0, 0])
                 entry[0] += size
                 entry[1] += nbytes
-        return ParamCount(size, trainable, size - trainable, nbytes) if flags == (False, False) else None
+        if flags != (False, False):
+            return None
+        key = (size, trainable, nbytes)
+        count = self.counts.get(key)
+        if count is None:
+            count = self.counts[key] = ParamCount(size, trainable, size - trainable, nbytes)
+        return count
 
 
 def count_params(graph: ModelGraph) -> ParamReport:

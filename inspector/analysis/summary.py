@@ -7,7 +7,10 @@ themselves (torchinfo's collect → aggregate → format split).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cached_property
+from itertools import compress
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Iterator, Sequence, overload
 
 from ..graphquery import call_inputs
 from ..ir import Inbound, Layer, ModelGraph, Shape, Weight
@@ -50,7 +53,8 @@ class Summary:
     kind: str
     sequential_like: bool
     """Keras 2's test for the narrow, three-column listing."""
-    rows: tuple[SummaryRow, ...]
+    rows: SummaryRows
+    """The layers' rows (a sequence of :class:`SummaryRow`, kept column by column)."""
     totals: ParamCount
     bytes_by_dtype: tuple[tuple[str, int, int], ...]
     optimizer: ParamCount
@@ -150,7 +154,7 @@ def is_sequential_like(graph: ModelGraph) -> bool:
 
 
 def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None = None) -> SummaryRow:
-    """The row of one layer, computed field by field (the general path of :class:`_RowMaker`)."""
+    """The row of one layer, computed field by field (the general path of :func:`_rows`)."""
     return SummaryRow(
         name=layer.name,
         type=layer.type,
@@ -168,46 +172,118 @@ def _row(layer: Layer, params: ParamCount, macs: int | None, formula: Poly | Non
     )
 
 
-class _RowMaker:
-    """Rows of a huge graph (an ONNX decoder has 162,000 nodes) made cheaply: the common layer, called once
-    with hashable shapes, gets its row without the general :func:`_row`'s copies and properties, and rows
-    share equal shape tuples (a graph has few distinct shapes; reporters format each once).  The rows
-    equal :func:`_row`'s field for field (tests/test_summary_fast_paths.py checks both paths)."""
+_INPUT = "InputLayer"
 
-    def __init__(self) -> None:
-        self._shapes: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
 
-    def row(self, layer: Layer, params: ParamCount, macs: int | None, formula: Poly | None) -> SummaryRow:
-        calls = layer.node_shapes
-        inbound = layer.inbound
-        if len(calls) != 1 or len(inbound) > 1:  # a shared layer, several calls, or none
-            return _row(layer, params, macs, formula)
-        shapes = tuple(calls[0])
-        try:
-            shapes = self._shapes.setdefault(shapes, shapes)
-        except TypeError:  # a shape that is not a tuple of dims: left to the general path
-            return _row(layer, params, macs, formula)
-        return SummaryRow(layer.name, layer.type, shapes, False, layer.type == "InputLayer", params,
-                          tuple(inbound[0]) if inbound else (), macs, layer.dtype, tuple(layer.weights),
-                          tuple(layer.notes), shapes, formula)
+@dataclass(frozen=True, eq=False)
+class SummaryRows(Sequence[SummaryRow]):
+    """A summary's rows, kept column by column: a sequence of :class:`SummaryRow` (as a tuple of them
+    reads: ``len``, indexing, slices, iteration, ``==``), each row made when it is first read.
 
-    def rows(self, graph: ModelGraph, params: dict[str, ParamCount], macs: dict[str, int | None],
-             formulas: dict[str, Poly]) -> tuple[list[SummaryRow], list[str]]:
-        """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the
-        notes of its layers, in one pass."""
-        rows: list[SummaryRow] = []
-        notes: list[str] = []
-        make = self.row
-        skip_inputs = graph.kind == "sequential"
-        macs_of, formula_of = macs.get, formulas.get
-        for lay in graph.layers:
-            name = lay.name
-            if lay.notes:
-                notes.extend(f"{name}: {note}" for note in lay.notes)
-            if skip_inputs and lay.type == "InputLayer":
+    A huge graph (an ONNX decoder has 162,000 nodes) needs no row object for the classic listing: its
+    reporter reads the columns.  Equal shape tuples are one object (a graph has few distinct shapes;
+    reporters format each once).  Field ``i`` of each column is the ``i``-th row's field of that name
+    (``is_input`` is ``types[i] == "InputLayer"``)."""
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    output_shapes: tuple[tuple[Shape | None, ...], ...]
+    multiple_shapes: tuple[bool, ...]
+    params: tuple[ParamCount, ...]
+    connections: tuple[tuple[Inbound, ...], ...]
+    macs: tuple[int | None, ...]
+    dtypes: tuple[str | None, ...]
+    weights: tuple[tuple[Weight, ...], ...]
+    notes: tuple[tuple[str, ...], ...]
+    last_call_shapes: tuple[tuple[Shape | None, ...], ...]
+    macs_formulas: tuple[Poly | None, ...]
+
+    @cached_property
+    def _rows(self) -> tuple[SummaryRow, ...]:
+        """Every row, made once, on first use."""
+        return tuple(map(SummaryRow, self.names, self.types, self.output_shapes, self.multiple_shapes,
+                         map(_INPUT.__eq__, self.types), self.params, self.connections, self.macs, self.dtypes,
+                         self.weights, self.notes, self.last_call_shapes, self.macs_formulas))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[SummaryRow]:
+        return iter(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> SummaryRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[SummaryRow, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> SummaryRow | tuple[SummaryRow, ...]:
+        return self._rows[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SummaryRows):
+            return self is other or self._rows == other._rows
+        return isinstance(other, tuple) and self._rows == other
+
+    def __hash__(self) -> int:
+        return hash(self._rows)
+
+    def __repr__(self) -> str:
+        return f"SummaryRows({self._rows!r})"
+
+
+def _rows(graph: ModelGraph, counts: Sequence[ParamCount], macs: dict[str, int | None],
+          formulas: dict[str, Poly]) -> tuple[SummaryRows, list[str]]:
+    """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the notes of
+    its layers; ``counts``: the parameters of each of ``graph.layers``, in order.  The common layer, called
+    once with hashable shapes, fills its columns without the general :func:`_row`'s copies and properties;
+    the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks both paths)."""
+    notes = [f"{lay.name}: {note}" for lay in graph.layers if lay.notes for note in lay.notes]
+    layers = graph.layers
+    if graph.kind == "sequential":
+        kept = [lay.type != _INPUT for lay in layers]
+        layers, counts = list(compress(layers, kept)), list(compress(counts, kept))
+    names = tuple(map(attrgetter("name"), layers))
+    known: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
+    share = known.setdefault
+    shapes: list[tuple[Shape | None, ...]] = []
+    conns: list[tuple[Inbound, ...]] = []
+    general: list[int] = []
+    add_shapes, add_conns = shapes.append, conns.append
+    for i, lay in enumerate(layers):
+        calls, inbound = lay.node_shapes, lay.inbound
+        if len(calls) == 1 and len(inbound) <= 1:  # else a shared layer, several calls, or none
+            first = tuple(calls[0])
+            try:
+                add_shapes(share(first, first))
+            except TypeError:  # a shape that is not a tuple of dims: left to the general path
+                pass
+            else:
+                add_conns(tuple(inbound[0]) if inbound else ())
                 continue
-            rows.append(make(lay, params[name], macs_of(name), formula_of(name)))
-        return rows, notes
+        general.append(i)
+        add_shapes(())
+        add_conns(())
+    last, multiple = list(shapes), [False] * len(layers)
+    for i in general:
+        row = _row(layers[i], counts[i], None)
+        shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes, row.multiple_shapes,
+                                                     row.connections)
+    n = len(names)
+    return SummaryRows(
+        names=names,
+        types=tuple(map(attrgetter("type"), layers)),
+        output_shapes=tuple(shapes),
+        multiple_shapes=tuple(multiple),
+        params=tuple(counts),
+        connections=tuple(conns),
+        macs=tuple(map(macs.get, names)) if macs else (None,) * n,
+        dtypes=tuple(map(attrgetter("dtype"), layers)),
+        weights=tuple(map(tuple, map(attrgetter("weights"), layers))),
+        notes=tuple(map(tuple, map(attrgetter("notes"), layers))),
+        last_call_shapes=tuple(last),
+        macs_formulas=tuple(map(formulas.get, names)) if formulas else (None,) * n,
+    ), notes
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
@@ -220,7 +296,6 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
     """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``, copied tensors only when
     ``duplicates``: finding them reads the candidate tensors)."""
     report = count_params(graph)
-    per_layer = dict(report.layers)
     macs_by_layer: dict[str, int | None] = {}
     formula_by_layer: dict[str, Poly] = {}
     macs_total: int | None = None
@@ -236,7 +311,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
-    rows, layer_notes = _RowMaker().rows(graph, per_layer, macs_by_layer, formula_by_layer)
+    rows, layer_notes = _rows(graph, list(map(itemgetter(1), report.layers)), macs_by_layer, formula_by_layer)
     notes = graph.notes + layer_notes
     return Summary(
         name=graph.name,
@@ -244,7 +319,7 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         path=graph.path,
         kind=graph.kind,
         sequential_like=is_sequential_like(graph),
-        rows=tuple(rows),
+        rows=rows,
         totals=report.totals,
         bytes_by_dtype=report.bytes_by_dtype,
         optimizer=report.optimizer,

@@ -17,14 +17,16 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 
 from __future__ import annotations
 
-from itertools import pairwise
-from typing import Sequence
+from itertools import chain, pairwise, repeat
+from operator import attrgetter
+from typing import Iterable, Sequence
 
-from ..analysis.summary import Summary, SummaryRow
+from ..analysis.summary import Summary, SummaryRows
 from ..errors import UsageError
+from ..ir import Inbound
 from ..shapetext import format_output
 from ..units import readable_size
-from .macs_text import layer_macs, total_macs
+from .macs_text import macs_cell, total_macs
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -53,45 +55,37 @@ def _row(fields: Sequence[str], stops: Sequence[int]) -> str:
     return _line_format(stops).format(*fields)
 
 
-def _type_label(row: SummaryRow) -> str:
-    return f"{row.name} ({row.type})"
+def _shape_cells(rows: SummaryRows) -> list[str]:
+    """The Output Shape column, each shape tuple written once: rows share equal shapes (a 162,000-node graph
+    has a few dozen distinct ones); an input layer's (a list of one tuple) and a shared layer's
+    (``multiple``) written row by row."""
+    shapes = rows.output_shapes
+    text = {id(s): format_output(s) for s in {id(s): s for s in shapes}.values()}
+    cells = list(map(text.__getitem__, map(id, shapes)))
+    for i, (kind, multiple) in enumerate(zip(rows.types, rows.multiple_shapes, strict=True)):
+        if multiple or kind == "InputLayer":
+            cells[i] = format_output(shapes[i], as_list=kind == "InputLayer", multiple=multiple)
+    return cells
 
 
-def _shape_cell(row: SummaryRow) -> str:
-    return format_output(row.output_shapes, as_list=row.is_input, multiple=row.multiple_shapes)
+def _columns(rows: SummaryRows, macs: bool) -> list[list[str]]:
+    """The cells of the columns before Connected to: Layer (type), Output Shape, Param # (and MACs)."""
+    columns = [list(map("{} ({})".format, rows.names, rows.types)), _shape_cells(rows),
+               list(map(str, map(attrgetter("params"), rows.params)))]
+    if macs:
+        columns.append(list(map(macs_cell, rows.macs, rows.macs_formulas, repeat(str))))
+    return columns
 
 
-def _macs_cell(row: SummaryRow) -> str:
-    return layer_macs(row, str)
-
-
-class _ShapeCells:
-    """Output Shape cells, each shape tuple written once: rows share equal shapes (a 162,000-node graph
-    has a few dozen distinct ones)."""
-
-    def __init__(self) -> None:
-        self._cells: dict[int, str] = {}  # by id: the rows keep their tuples alive while the listing is made
-
-    def __call__(self, row: SummaryRow) -> str:
-        if row.is_input or row.multiple_shapes:
-            return _shape_cell(row)
-        shapes = row.output_shapes
-        cell = self._cells.get(id(shapes))
-        if cell is None:
-            cell = self._cells[id(shapes)] = format_output(shapes)
-        return cell
-
-
-def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[int],
-                line_length: int | None, shape_cell: _ShapeCells, macs_cells: Sequence[str]) -> list[float]:
+def _macs_stops(rows: SummaryRows, headers: Sequence[str], keras_stops: Sequence[int],
+                line_length: int | None, columns: Sequence[Sequence[str]]) -> list[float]:
     """Absolute column stops for the listing with a MACs column: no cell is ever cut."""
     base = list(pairwise([0, *keras_stops]))
     widths = [b - a for a, b in base]
     widths.insert(3, 12)  # MACs
-    rows = summary.rows
-    cells = [map(_type_label, rows), map(shape_cell, rows), (str(r.params.params) for r in rows), macs_cells]
+    cells: list[Iterable[str]] = list(columns)
     if len(headers) == 5:
-        cells.append(str(c) for r in rows for c in r.connections)
+        cells.append(str(c) for conns in rows.connections for c in conns)
     longest = [max(map(len, column), default=0) for column in cells]
     for i, n in enumerate(longest):
         widths[i] = max(widths[i], len(headers[i]) + 1, n + 1)
@@ -104,48 +98,60 @@ def _macs_stops(summary: Summary, headers: Sequence[str], keras_stops: Sequence[
     return stops
 
 
-def _rows(out: list[str], rows: Sequence[SummaryRow], line: str, length: int, *, macs: Sequence[str] | None,
-          wide: bool, shape_cell: _ShapeCells) -> None:
-    """Append the layer lines to ``out``, each written by one ``str.format`` of ``line``
-    (:func:`_line_format`'s pattern); ``macs``: the MACs cells, row by row, when the listing has them."""
+def _rows(out: list[str], rows: SummaryRows, columns: Sequence[Sequence[str]], line: str, length: int, *,
+          wide: bool) -> None:
+    """Append the layer lines to ``out`` (``_`` lines between them, a ``=`` line after the last), each written
+    by one ``str.format`` of ``line`` (:func:`_line_format`'s pattern) from the cells of ``columns`` and,
+    ``wide``, the first connection; a layer's further connections each on a line of its own under it."""
     write = line.format
-    between, last = "_" * length, "=" * length
-    blank = ("",) * (3 if macs is None else 4)
-    append = out.append
-    for i, row in enumerate(rows):
-        fields: tuple[str, ...] = (f"{row.name} ({row.type})", shape_cell(row), str(row.params.params))
-        if macs is not None:
-            fields += (macs[i],)
-        conns = row.connections
-        if not wide:
-            append(write(*fields))
-        elif len(conns) <= 1:
-            append(write(*fields, str(conns[0]) if conns else ""))
-        else:
-            append(write(*fields, str(conns[0])))
-            out.extend([write(*blank, str(c)) for c in conns[1:]])
-        append(between)
+    between = "_" * length
+    conns = rows.connections
+    if not wide:
+        lines = list(map(write, *columns))
+    else:
+        lines = list(map(write, *columns, [str(c[0]) if c else "" for c in conns]))
+    if not wide or not any(map(_several, conns)):
+        out.extend(chain.from_iterable(zip(lines, repeat(between))))
+    else:
+        blank = ("",) * len(columns)
+        append = out.append
+        for text, inbound in zip(lines, conns, strict=True):
+            append(text)
+            if len(inbound) > 1:
+                out.extend([write(*blank, str(c)) for c in inbound[1:]])
+            append(between)
     if rows:
-        out[-1] = last
+        out[-1] = "=" * length
+
+
+def _several(conns: tuple[Inbound, ...]) -> bool:
+    return len(conns) > 1
 
 
 def render(summary: Summary, *, line_length: int | None = None,
            positions: Sequence[float] | None = None, macs: bool = False) -> str:
     """The listing as one string ending in a newline."""
+    out = lines(summary, line_length=line_length, positions=positions, macs=macs)
+    out.append("")  # the final newline, without copying the whole listing once more
+    return "\n".join(out)
+
+
+def lines(summary: Summary, *, line_length: int | None = None,
+          positions: Sequence[float] | None = None, macs: bool = False) -> list[str]:
+    """The listing's lines (a line break in one is a name's: :func:`render` escapes none)."""
     wide = not summary.sequential_like
     default_length, default_positions = WIDE if wide else NARROW
     length = line_length or default_length
     pos = list(positions or default_positions)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if wide else [])
-    shape_cell = _ShapeCells()
-    macs_cells = [_macs_cell(r) for r in summary.rows] if macs else None
+    columns = _columns(summary.rows, macs)
     if macs:
         # One more column before Connected to (or at the end): MACs.  The line widens instead
         # of cutting names: each column is as wide as Keras makes it, or its longest cell + 1.
         headers.insert(3, "MACs")
         if positions is None:
             keras_stops = _stops(default_length, default_positions)
-            pos = _macs_stops(summary, headers, keras_stops, line_length, shape_cell, macs_cells or [])
+            pos = _macs_stops(summary.rows, headers, keras_stops, line_length, columns)
             length = int(pos[-1])
     if len(pos) != len(headers):
         raise UsageError(f"--positions needs {len(headers)} values for this model, got {len(pos)}")
@@ -154,7 +160,7 @@ def render(summary: Summary, *, line_length: int | None = None,
         raise UsageError("--positions must increase and lie within the line length")
 
     out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
-    _rows(out, summary.rows, _line_format(stops), length, macs=macs_cells, wide=wide, shape_cell=shape_cell)
+    _rows(out, summary.rows, columns, _line_format(stops), length, wide=wide)
     if not summary.rows:
         out.append("=" * length)
     t = summary.totals
@@ -174,5 +180,4 @@ def render(summary: Summary, *, line_length: int | None = None,
     out.extend(f"Note: {note}" for note in summary.notes)
     if summary.security_warning:
         out.append(summary.security_warning)
-    out.append("")  # the final newline, without copying the whole listing once more
-    return "\n".join(out)
+    return out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..analysis.summary import Summary, SummaryRow
 from ..units import number
 
-__all__ = ["FORMULA_NOTE", "formula_note", "layer_macs", "total_macs"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis.symbolic import Poly
+
+__all__ = ["FORMULA_NOTE", "formula_note", "layer_macs", "macs_cell", "total_macs"]
 
 FORMULA_NOTE = "formula per sample; bind with --dim"
 """What follows a MACs formula: per sample (batch dims count 1), and how to get a number."""
@@ -31,6 +34,11 @@ def formula_note(summary: Summary) -> str:
 def layer_macs(row: SummaryRow, show: Callable[[int], str] = number) -> str:
     """A layer's MACs cell: the number (``show`` writes it), the formula when symbolic dims make
     the layer's MACs one (``32768·seq + 128·seq²``), else ``?``."""
-    if row.macs is not None:
-        return show(row.macs)
-    return "?" if row.macs_formula is None else row.macs_formula.text()
+    return macs_cell(row.macs, row.macs_formula, show)
+
+
+def macs_cell(macs: int | None, formula: Poly | None, show: Callable[[int], str] = number) -> str:
+    """:func:`layer_macs` of a row's two MACs fields (for a reporter reading a summary's columns)."""
+    if macs is not None:
+        return show(macs)
+    return "?" if formula is None else formula.text()

@@ -97,11 +97,18 @@ def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
            compact: bool = False) -> str:
     """Format ``graph`` as ``fmt``; ``compact`` puts a JSON document on one line."""
     from ..analysis.summary import summarize
-    from ..textsafe import scrub
+    from ..textsafe import clean_lines, scrub
 
     check_format(fmt)
     summary = summarize(graph, macs=macs or fmt == "json", duplicates=fmt == "json")
+    out = SummaryOutput(fmt=fmt, macs=macs, line_length=line_length, positions=positions, compact=compact)
+    if fmt == "classic":  # cells cut to a prefix or shown whole: clean lines are the scrubbed summary's
+        from . import classic
+
+        lines = classic.lines(summary, line_length=line_length, positions=positions, macs=macs)
+        if clean_lines(lines):
+            lines.append("")
+            return "\n".join(lines)
     if fmt != "json":  # JSON escapes control characters itself; text formats show them as escapes
         summary = scrub(summary)
-    out = SummaryOutput(fmt=fmt, macs=macs, line_length=line_length, positions=positions, compact=compact)
     return RENDERERS.get(fmt, _tabulate)(summary, out)
