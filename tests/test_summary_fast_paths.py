@@ -190,6 +190,42 @@ def test_classic_line_format_equals_the_field_by_field_line(stops):
         assert classic._row(fields, stops) == _old_row(fields, stops)
 
 
+def _conn_graph() -> ModelGraph:
+    """A functional graph whose layers take zero, one, two and three connections (the last two shared)."""
+    layers = [
+        Layer("a", "InputLayer", node_shapes=[[(None, 3)]]),
+        Layer("b", "Relu", inbound=[[Inbound("a")]], node_shapes=[[(None, 3)]]),
+        Layer("c", "Add", inbound=[[Inbound("a"), Inbound("b", 0, 1)]], node_shapes=[[(None, 3)]]),
+        Layer("d", "Concat", inbound=[[Inbound("a"), Inbound("b"), Inbound("c", 2, 3)]], node_shapes=[[(None, 9)]],
+              weights=[Weight("w", "kernel", (3, 3), "float32")]),
+        Layer("e", "Relu", node_shapes=[[(None, 9)]], weights=[Weight("v", "kernel", (3, 3), "float32")]),
+    ]
+    return ModelGraph("conns", "onnx", layers=layers, kind="functional")
+
+
+@pytest.mark.parametrize("stops", [[32, 53, 65, 98], [3, 4, 30, 31], [10, 20, 21, 98]])
+def test_classic_further_connections_equal_the_field_by_field_lines(stops):
+    summary = summarize(_conn_graph(), macs=False)
+    columns = classic._columns(summary.rows, False)
+    out: list[str] = []
+    classic._rows(out, summary.rows, columns, classic._line_format(stops), stops[-1], wide=True)
+    expected: list[str] = []
+    for i, conns in enumerate(summary.rows.connections):  # the general way: every line written field by field
+        expected.append(_old_row([col[i] for col in columns] + [str(conns[0]) if conns else ""], stops))
+        expected.extend(_old_row(["", "", "", str(c)], stops) for c in conns[1:])
+        expected.append("_" * stops[-1])
+    expected[-1] = "=" * stops[-1]
+    assert out == expected
+    assert len(out) == 5 + 3 + 5  # five layers, three further connections (one of c, two of d), five rules
+
+
+def test_classic_param_cells_equal_str_of_each_count():
+    rows = summarize(_conn_graph(), macs=False).rows
+    assert classic._param_cells(rows) == [str(c.params) for c in rows.params] == ["0", "0", "0", "9", "9"]
+    narrow = summarize(_conn_graph(), macs=False)
+    assert classic._columns(narrow.rows, True)[2] == ["0", "0", "0", "9", "9"]
+
+
 # -- nested graphs of the security facts ---------------------------------------------------------------------
 
 
