@@ -219,13 +219,6 @@ def test_classic_further_connections_equal_the_field_by_field_lines(stops):
     assert len(out) == 5 + 3 + 5  # five layers, three further connections (one of c, two of d), five rules
 
 
-def test_classic_param_cells_equal_str_of_each_count():
-    rows = summarize(_conn_graph(), macs=False).rows
-    assert classic._param_cells(rows) == [str(c.params) for c in rows.params] == ["0", "0", "0", "9", "9"]
-    narrow = summarize(_conn_graph(), macs=False)
-    assert classic._columns(narrow.rows, True)[2] == ["0", "0", "0", "9", "9"]
-
-
 # -- nested graphs of the security facts ---------------------------------------------------------------------
 
 

@@ -17,11 +17,13 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 
 from __future__ import annotations
 
-from itertools import chain, compress, count, pairwise, repeat
+from itertools import chain, pairwise, repeat
+from operator import attrgetter
 from typing import Iterable, Sequence
 
 from ..analysis.summary import Summary, SummaryRows
 from ..errors import UsageError
+from ..ir import Inbound
 from ..shapetext import format_output
 from ..units import readable_size
 from .macs_text import macs_cell, total_macs
@@ -66,17 +68,10 @@ def _shape_cells(rows: SummaryRows) -> list[str]:
     return cells
 
 
-def _param_cells(rows: SummaryRows) -> list[str]:
-    """The Param # column, each count object written once: layers share them (every layer without
-    parameters the same one, a decoder's layers a few dozen)."""
-    counts = rows.params
-    text = {id(c): str(c.params) for c in {id(c): c for c in counts}.values()}
-    return list(map(text.__getitem__, map(id, counts)))
-
-
 def _columns(rows: SummaryRows, macs: bool) -> list[list[str]]:
     """The cells of the columns before Connected to: Layer (type), Output Shape, Param # (and MACs)."""
-    columns = [list(map("{} ({})".format, rows.names, rows.types)), _shape_cells(rows), _param_cells(rows)]
+    columns = [list(map("{} ({})".format, rows.names, rows.types)), _shape_cells(rows),
+               list(map(str, map(attrgetter("params"), rows.params)))]
     if macs:
         columns.append(list(map(macs_cell, rows.macs, rows.macs_formulas, repeat(str))))
     return columns
@@ -115,16 +110,22 @@ def _rows(out: list[str], rows: SummaryRows, columns: Sequence[Sequence[str]], l
         lines = list(map(write, *columns))
     else:
         lines = list(map(write, *columns, [str(c[0]) if c else "" for c in conns]))
-    blocks: list[tuple[str, ...]] = list(zip(lines, repeat(between)))
-    if wide:  # only the layers with several connections get lines of their own, each under its layer
-        # ``line`` holds only fields: its last one written after the others' blank cells, a constant prefix
-        head, _, tail = line.rpartition("{")
-        prefix, last = head.format(*("",) * len(columns)), ("{" + tail).format
-        for i in compress(count(), map((1).__lt__, map(len, conns))):
-            blocks[i] = (lines[i], *[prefix + last(str(c)) for c in conns[i][1:]], between)
-    out.extend(chain.from_iterable(blocks))
+    if not wide or not any(map(_several, conns)):
+        out.extend(chain.from_iterable(zip(lines, repeat(between))))
+    else:
+        blank = ("",) * len(columns)
+        append = out.append
+        for text, inbound in zip(lines, conns, strict=True):
+            append(text)
+            if len(inbound) > 1:
+                out.extend([write(*blank, str(c)) for c in inbound[1:]])
+            append(between)
     if rows:
         out[-1] = "=" * length
+
+
+def _several(conns: tuple[Inbound, ...]) -> bool:
+    return len(conns) > 1
 
 
 def render(summary: Summary, *, line_length: int | None = None,
