@@ -53,10 +53,10 @@ def _prepare() -> isolation.Serve:
     and the function the helper serves (model bytes, data propagation → inferred model bytes)."""
     lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
 
-    def serve_c(data: bytes, flag: int) -> bytes:
+    def serve_c(data: bytes, flag: int) -> tuple[bytes, ...]:
         inferred = lite.infer_shapes_bytes(data, bool(flag & _DATA_PROP))
         types = _declared_json(inferred, len(data)) if flag & _TYPES else b""
-        return _TYPES_LENGTH.pack(len(types)) + types + inferred
+        return _TYPES_LENGTH.pack(len(types)) + types, inferred  # written in turn, not joined
 
     return serve_c
 
@@ -253,7 +253,7 @@ class _HelperRead:
     outline: list[Any]
 
 
-def _read_answer(raw: bytes) -> _HelperRead | None:
+def _read_answer(raw: bytes | bytearray) -> _HelperRead | None:
     """What :func:`_declared_json` wrote (``None``: nothing, or not what it writes)."""
     if not raw:
         return None
