@@ -262,7 +262,7 @@ def _read_answer(raw: bytes | bytearray) -> _HelperRead | None:
     try:
         names, index, table, unique, lined = json.loads(raw)
         infos = [(dtype, tuple(shape) if shape is not None else None) for dtype, shape in table]
-        types = dict(zip(names, [infos[i] for i in index], strict=True))
+        types = dict(zip(names, map(infos.__getitem__, index), strict=True))
     except (ValueError, TypeError, IndexError):  # not what the helper writes: the parent reads them itself
         return None
     if type(unique) is not bool or type(lined) is not list:
