@@ -40,6 +40,9 @@ ISOLATE: bool = sys.platform.startswith("linux") and hasattr(os, "fork")
 
 _CHUNK = 1 << 24
 """Largest single read or write on a pipe."""
+_PIPE_BYTES = 1 << 20
+"""Capacity asked for the helper's pipes (Linux's default is 64 KiB): a 50 MB answer then crosses in
+fifty writes, not eight hundred, each a switch between the two processes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +187,9 @@ def _collect(read_fd: int, pid: int, deadline: float) -> tuple[list[bytes], bool
 
 
 # -- a reusable helper process -----------------------------------------------------------
-Serve = Callable[[bytes, int], bytes]
-"""What a helper runs per request: (request bytes, flag) → answer bytes."""
+Serve = Callable[[bytes, int], "bytes | tuple[bytes, ...]"]
+"""What a helper runs per request: (request bytes, flag) → answer bytes (or its parts, in order:
+written one after the other, never joined into one copy)."""
 
 
 class Request:
@@ -233,7 +237,7 @@ class Helper:
         with self.lock:
             self._ensure()
 
-    def call(self, data: bytes, *, flag: int, seconds: int, memory: int) -> bytes | Failure:
+    def call(self, data: bytes, *, flag: int, seconds: int, memory: int) -> bytearray | Failure:
         """Serve ``data`` in the helper within ``memory`` more bytes of address space and ``seconds``
         (:meth:`send`, then :meth:`receive`)."""
         return self.receive(self.send(data, flag=flag, seconds=seconds, memory=memory))
@@ -260,19 +264,19 @@ class Helper:
             raise
         return request
 
-    def receive(self, request: Request) -> bytes | Failure:
+    def receive(self, request: Request) -> bytearray | Failure:
         """Wait for the answer to ``request``: the helper's answer bytes, or why there is none (the
         helper's own alarm bounds the wait by the request's time budget)."""
         if request.done:
             raise RuntimeError("the answer to this request was already read or dropped")
         request.done = True
         try:
-            answer: bytes | None = None
+            answer: bytearray | None = None
             try:
                 if not request.broken:
                     head = read_exact(self.from_helper, self._LENGTH.size)
                     if head is not None:
-                        answer = read_exact(self.from_helper, self._LENGTH.unpack(head)[0])
+                        answer = read_buffer(self.from_helper, self._LENGTH.unpack(head)[0])
             except BrokenPipeError:
                 answer = None
             except BaseException:  # interrupted mid-request: the helper's state is unknown
@@ -284,7 +288,8 @@ class Helper:
                     return Failure("out-of-memory")
                 return _end_of(status, alarm_seconds=request.seconds)
             if answer[:1] == b"K":
-                return answer[1:]
+                del answer[:1]  # in place, no copy (CPython moves a bytearray's start)
+                return answer
             return Failure("error", message=answer[1:].decode("utf-8", "replace"))
         finally:
             self.lock.release()
@@ -313,6 +318,8 @@ class Helper:
         serve = self.prepare()
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        widen_pipe(req_w)
+        widen_pipe(ans_w)
 
         def child() -> int:  # the helper
             close_fds_except(2, req_r, ans_w)  # hold no file, pipe or socket of the parent open
@@ -370,19 +377,24 @@ def _serve(serve: Serve, requests: int, answers: int) -> None:
             return
         limit_address_space(memory, inherited=inherited)
         signal.alarm(seconds)
+        kind = b"K"
+        served: bytes | tuple[bytes, ...] = b""
+        parts: tuple[bytes, ...]
         try:
-            answer = b"K" + serve(data, flag)
+            served = serve(data, flag)  # not copied behind its one-byte kind: written after it
+            parts = served if isinstance(served, tuple) else (served,)
         except MemoryError:
-            answer = b"M"
+            kind, parts = b"M", ()
         except Exception as exc:  # noqa: BLE001 - reported to the parent as text
-            answer = b"E" + one_line(exc).encode("utf-8", "replace")
+            kind, parts = b"E", (one_line(exc).encode("utf-8", "replace"),)
         signal.alarm(0)
         del data
-        write_all(answers, Helper._LENGTH.pack(len(answer)))
-        write_all(answers, answer)
-        if answer[:1] == b"M":
+        write_all(answers, Helper._LENGTH.pack(1 + sum(len(part) for part in parts)) + kind)
+        for part in parts:
+            write_all(answers, part)
+        if kind == b"M":
             return  # after std::bad_alloc the library's state is not trusted: the parent forks a new helper
-        del answer
+        del served, parts
         _release_memory()  # the helper waits holding nothing while the parent works on
 
 
@@ -429,8 +441,15 @@ def close_fds_except(*keep: int) -> None:
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
-    """``n`` bytes from ``fd``, or ``None`` at end of file.  Read into one buffer: a pipe gives at
-    most its capacity (64 KiB) per read, and ``os.read(fd, 16 MiB)`` would allocate 16 MiB each time."""
+    """``n`` bytes from ``fd``, or ``None`` at end of file (:func:`read_buffer` made ``bytes``)."""
+    buffer = read_buffer(fd, n)
+    return None if buffer is None else bytes(buffer)
+
+
+def read_buffer(fd: int, n: int) -> bytearray | None:
+    """``n`` bytes from ``fd`` in one buffer, not copied again, or ``None`` at end of file.  Read into
+    it: a pipe gives at most its capacity per read, and ``os.read(fd, 16 MiB)`` would allocate 16 MiB
+    each time."""
     buffer = bytearray(n)
     view = memoryview(buffer)
     got = 0
@@ -440,7 +459,24 @@ def read_exact(fd: int, n: int) -> bytes | None:
             return None
         got += count
     view.release()
-    return bytes(buffer)
+    return buffer
+
+
+def widen_pipe(fd: int, size: int = _PIPE_BYTES) -> None:
+    """Ask for a pipe of ``size`` bytes (Linux's ``F_SETPIPE_SZ``) when that widens it; it stays as it
+    was where that is not allowed (above ``/proc/sys/fs/pipe-max-size`` for an unprivileged user), where
+    there is no such call, and for a size that would not widen it or is no C ``int`` (which the kernel
+    would read cut short: a smaller pipe)."""
+    import fcntl
+
+    setter, getter = getattr(fcntl, "F_SETPIPE_SZ", None), getattr(fcntl, "F_GETPIPE_SZ", None)
+    if setter is None or getter is None or not 0 < size < 1 << 31:
+        return
+    try:
+        if fcntl.fcntl(fd, getter) < size:
+            fcntl.fcntl(fd, setter, size)
+    except OSError:  # over the system's limit, or out of pipe memory for this user: the default holds
+        pass
 
 
 def write_all(fd: int, data: bytes) -> None:

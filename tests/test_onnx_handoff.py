@@ -130,7 +130,8 @@ def test_the_helper_tells_a_repeated_name():
 
 @pytest.mark.parametrize("raw", [b"", b"[1, 2]", b"[[], [], [], 1, []]", b"[[], [], [], true, 3]",
                                  b'[["a"], [0], [["float32", [2]]], 1, []]', b'[["a"], [5], [], true, []]',
-                                 b"\xff"])
+                                 b'[["a", "b"], [0], [["float32", [2]]], true, []]',
+                                 b'[["a"], [0, 0], [["float32", [2]]], true, []]', b"\xff"])
 def test_an_answer_not_as_the_helper_writes_it_is_read_by_the_parent(raw):
     assert inference._read_answer(raw) is None
 
@@ -139,6 +140,8 @@ def test_an_answer_as_the_helper_writes_it_is_read():
     read_back = inference._read_answer(b'[["a","b"],[0,0],[["float32",[2,"n"]]],true,["p"]]')
     assert read_back is not None and read_back.unique and read_back.outline == ["p"]
     assert read_back.types == {"a": ("float32", (2, "n")), "b": ("float32", (2, "n"))}
+    from_buffer = inference._read_answer(bytearray(b'[["a","b"],[0,0],[["float32",[2,"n"]]],true,["p"]]'))
+    assert from_buffer == read_back  # the helper's answer arrives as a bytearray
 
 
 def test_parsed_is_the_model_itself_for_a_model():

@@ -53,10 +53,10 @@ def _prepare() -> isolation.Serve:
     and the function the helper serves (model bytes, data propagation → inferred model bytes)."""
     lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
 
-    def serve_c(data: bytes, flag: int) -> bytes:
+    def serve_c(data: bytes, flag: int) -> tuple[bytes, ...]:
         inferred = lite.infer_shapes_bytes(data, bool(flag & _DATA_PROP))
         types = _declared_json(inferred, len(data)) if flag & _TYPES else b""
-        return _TYPES_LENGTH.pack(len(types)) + types + inferred
+        return _TYPES_LENGTH.pack(len(types)) + types, inferred  # written in turn, not joined
 
     return serve_c
 
@@ -253,7 +253,7 @@ class _HelperRead:
     outline: list[Any]
 
 
-def _read_answer(raw: bytes) -> _HelperRead | None:
+def _read_answer(raw: bytes | bytearray) -> _HelperRead | None:
     """What :func:`_declared_json` wrote (``None``: nothing, or not what it writes)."""
     if not raw:
         return None
@@ -262,7 +262,7 @@ def _read_answer(raw: bytes) -> _HelperRead | None:
     try:
         names, index, table, unique, lined = json.loads(raw)
         infos = [(dtype, tuple(shape) if shape is not None else None) for dtype, shape in table]
-        types = dict(zip(names, [infos[i] for i in index], strict=True))
+        types = dict(zip(names, map(infos.__getitem__, index), strict=True))
     except (ValueError, TypeError, IndexError):  # not what the helper writes: the parent reads them itself
         return None
     if type(unique) is not bool or type(lined) is not list:
