@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 def measure(argv: list[str]) -> tuple[float, int, int]:
     """(wall seconds, exit code, peak RSS in bytes) of one subprocess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), INSPECTOR_NO_CACHE="1")  # every run does the work
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "inspector", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -123,3 +123,25 @@ def test_lint_takes_the_copy_samples_from_the_weight_statistics():
         assert sorted(reads) == expected
         reads.clear()
         assert find_duplicates(graph) == plain and len(reads) > len(expected)  # without them: every candidate
+
+
+def test_an_original_with_many_copies_is_read_once_to_confirm_them():
+    """Four equal tensors (the zero biases of an untrained model): three pairs with the first, which is
+    read once for all three comparisons; a fifth tensor of the same shape but other values is no copy."""
+    zeros = np.zeros((DIM, DIM), np.float32)
+    other = np.arange(DIM * DIM, dtype=np.float32).reshape(DIM, DIM)
+    names = ["A", "B", "C", "D", "E"]
+
+    def build() -> object:
+        nodes, prev = [], "x"
+        for i, n in enumerate(names):
+            nodes.append(helper.make_node("MatMul", [prev, n], [f"h{i}"], name=f"mm{i}"))
+            prev = f"h{i}"
+        return onnx_model(nodes, [value_info("x", [1, DIM])], [value_info(prev, [1, DIM])],
+                          [tensor(n, other if n == "E" else zeros) for n in names])
+
+    graph = load_graph(onnx_file("dup_many", build))
+    reads = _counting_reads(graph)
+    report = find_duplicates(graph)
+    assert [(p.original, p.copy) for p in report.pairs] == [("A", "B"), ("A", "C"), ("A", "D")]
+    assert sorted(reads) == ["A", "A", "B", "B", "C", "C", "D", "D", "E"]  # sampled once each; A compared once

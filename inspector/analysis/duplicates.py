@@ -132,11 +132,24 @@ def _transposed_positions(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
     return rows, cols
 
 
-def _same(original: Weight, copy: Weight, transposed: bool) -> bool:
-    a, b = _read(original), _read(copy)
-    if a is None or b is None:
-        return False
-    return bool(np.array_equal(a, b.T if transposed else b))
+class _Originals:
+    """The values of the original last compared, kept until another one is: tensors equal to one
+    original (the zero biases of an untrained model) come one after another, and it is read once, not
+    once per copy.  One tensor at most is kept (peak: it and the copy compared with it)."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.values: np.ndarray | None = None
+
+    def same(self, original: Weight, copy: Weight, transposed: bool) -> bool:
+        if self.key != original.key:
+            self.key, self.values = None, None  # the previous one is freed before the next is read
+            self.values, self.key = _read(original), original.key
+        a = self.values
+        if a is None:
+            return False
+        b = _read(copy)
+        return b is not None and bool(np.array_equal(a, b.T if transposed else b))
 
 
 def samples(values: np.ndarray) -> tuple[bytes, bytes | None]:
@@ -149,6 +162,7 @@ def samples(values: np.ndarray) -> tuple[bytes, bytes | None]:
 def _pairs(weights: list[Weight], taken: Mapping[str, tuple[bytes, bytes | None]]) -> Iterator[DuplicatePair]:
     # (dtype, shape, sample) of every tensor read so far -> the tensors with that sample
     index: dict[tuple[str, tuple[int, ...], bytes], list[Weight]] = defaultdict(list)
+    _same = _Originals().same
     for w in weights:
         pair = taken.get(w.key)
         if pair is None:
