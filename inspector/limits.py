@@ -166,9 +166,10 @@ def current() -> Limits:
 def held() -> Iterator[Limits]:
     """Within the block, :func:`current` returns the limits in force when it began, without looking at the
     environment again (one lint reads 100,000s of tensors; each read checks ``tensor_bytes``)."""
-    token = _held.set(current())
+    fixed = current()
+    token = _held.set(fixed)
     try:
-        yield _held.get() or current()
+        yield fixed
     finally:
         _held.reset(token)
 

@@ -284,7 +284,7 @@ def test_the_helper_reads_the_declared_types_the_builder_would(tmp_path):
     assert inference.declared_types(inferred) is None
     plain = inference.finish(inference.start_shape_inference(model, data_prop=True))  # not asked for
     assert inference.declared_types(plain) is None and plain.graph.value_info
-    assert inference._types_from_json(b"[1, 2]") is None and inference._types_from_json(b"") is None
+    assert inference._read_answer(b"[1, 2]") is None and inference._read_answer(b"") is None
 
 
 def test_a_build_that_would_be_redone_is_abandoned_early(tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ from .paramrule import mark_constants, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
 from .protos import (
     DTYPES,
+    any_graph,
     attribute_value,
     base_types,
     declared,
@@ -359,7 +360,7 @@ class Builder:
             if about is None:
                 about = infos[(op, domain, len(inputs))] = self._op_info(op, domain, len(inputs), scope.opsets)
             attrs = list(node.attribute) if n_attr else _NO_ATTRIBUTES  # each read once: a wrapper per read
-            has_graph = n_attr > 0 and any(a.type in (5, 10) or a.HasField("g") for a in attrs)  # holds_graph
+            has_graph = n_attr > 0 and any_graph(attrs)
             nested = nested or has_graph
             if about.foldable and not has_graph and (op == "Constant" or not inputs or not inputs[0]
                                                      or find_const(inputs[0]) is not None) \

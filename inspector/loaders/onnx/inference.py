@@ -270,12 +270,6 @@ def _read_answer(raw: bytes | bytearray) -> _HelperRead | None:
     return _HelperRead(types, unique, lined)
 
 
-def _types_from_json(raw: bytes) -> dict[str, tuple[str | None, Any]] | None:
-    """The types :func:`_declared_json` wrote (``None``: none were)."""
-    read = _read_answer(raw)
-    return None if read is None else read.types
-
-
 def declared_types(inferred: Any) -> dict[str, tuple[str | None, Any]] | None:
     """The types the main graph of ``inferred`` (the model :func:`finish` just returned, unchanged
     since) declares, as the helper read them; ``None`` when it did not."""

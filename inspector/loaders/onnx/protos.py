@@ -59,7 +59,12 @@ def type_infos(value_infos: Iterable[Any]) -> Iterator[tuple[str, tuple[str | No
 def holds_graph(node: Any) -> bool:
     """Does an attribute of ``node`` hold a graph (typed GRAPH or GRAPHS, or an untyped one with a graph
     set): an ``If``/``Loop``/``Scan`` body?"""
-    return any(a.type in (5, 10) or a.HasField("g") for a in node.attribute)
+    return any_graph(node.attribute)
+
+
+def any_graph(attributes: Iterable[Any]) -> bool:
+    """:func:`holds_graph` of a node whose ``attributes`` were read already."""
+    return any(a.type in (5, 10) or a.HasField("g") for a in attributes)
 
 
 def base_types(value_infos: Iterable[Any]) -> dict[str, tuple[str | None, Shape | None]]:

@@ -135,6 +135,14 @@ class _Reader:
                 return b, pos + 1
         return self.varint(pos, end)
 
+    def field(self, pos: int, end: int) -> tuple[int, int, int]:
+        """The key of the field at ``pos``: (field number, wire type, position after it)."""
+        key, after = self.key(pos, end)
+        number = key >> 3
+        if number == 0:
+            raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {pos})")
+        return number, key & 7, after
+
     def varint(self, pos: int, end: int) -> tuple[int, int]:
         off = pos - self.start
         win = self.window
@@ -238,10 +246,7 @@ class _Stripper:
                 else:
                     length, pos, wire = r.varint(pos + 1, end) + (2,)
             else:
-                key, pos = r.key(pos, end)
-                number, wire = key >> 3, key & 7
-                if number == 0:
-                    raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {field_start})")
+                number, wire, pos = r.field(pos, end)
                 if wire == 2:
                     length, pos = r.key(pos, end)
             if wire == 0:
@@ -311,10 +316,7 @@ class _Stripper:
         pos = start
         while pos < end:
             field_start = pos
-            key, pos = r.key(pos, end)
-            number, wire = key >> 3, key & 7
-            if number == 0:
-                raise WireError(f"is not an ONNX model (invalid protobuf: field number 0 at byte {field_start})")
+            number, wire, pos = r.field(pos, end)
             if wire == 0:
                 value, pos = r.key(pos, end)
                 if number == _TENSOR_DATA_LOCATION:
