@@ -276,15 +276,18 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
     thread (numpy releases the GIL in its loops); the chunks' results are merged in
     order, so the numbers are the same as with one thread.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
+        parts = _parts(flat, is_float)
+    return _merge(parts)
+
+
+def _merge(parts: Iterable[_Part]) -> _Moments:
+    """The moments of a tensor from those of its chunks, in order (Chan et al.)."""
     nan = inf = zeros = over = under = 0
     count = 0
     lo, hi = math.inf, -math.inf
     mean = 0.0
     m2 = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):  # near the dtype's max, inf is the answer
-        parts = _parts(flat, is_float)
-    if len(parts) == 1:  # most tensors: the merge below with one chunk, without the loop
-        return _one_part(parts[0])
     for part in parts:
         nan += part[0]
         inf += part[1]
@@ -307,20 +310,6 @@ def _moments(flat: np.ndarray, is_float: bool) -> _Moments:
         "mean": mean if count else math.nan,
         "std": math.sqrt(m2 / count) if count else math.nan,
     }
-
-
-def _one_part(part: _Part) -> _Moments:
-    """What :func:`_moments` merges from the single chunk ``part`` (the same arithmetic: equal numbers)."""
-    nan, inf, k = part[0], part[1], part[2]
-    if k == 0:
-        return {"nan": nan, "inf": inf, "zeros": 0, "f16_overflow": 0, "f16_underflow": 0,
-                "minimum": math.nan, "maximum": math.nan, "mean": math.nan, "std": math.nan}
-    lo, hi = min(math.inf, part[6]), max(-math.inf, part[7])
-    delta = part[8] - 0.0
-    mean = 0.0 + delta * k / k
-    m2 = 0.0 + (part[9] + delta * delta * 0 * k / k)
-    return {"nan": nan, "inf": inf, "zeros": part[3], "f16_overflow": part[4], "f16_underflow": part[5],
-            "minimum": lo, "maximum": hi, "mean": mean, "std": math.sqrt(m2 / k)}
 
 
 BATCH_MIN = 4
@@ -349,7 +338,7 @@ def batch_moments(arrays: dict[int, Any]) -> dict[int, _Moments]:
 
 
 def _rows_moments(rows: np.ndarray, is_float: bool) -> list[_Moments | None]:
-    """What :func:`_chunk_moments` and :func:`_one_part` give each row of ``rows`` (``None`` for a row whose
+    """What :func:`_chunk_moments` and :func:`_merge` give each row of ``rows`` (``None`` for a row whose
     sum is not finite: the caller reduces it alone)."""
     work = np.float64 if rows.dtype == np.float64 or not is_float else np.float32
     if rows.dtype != work:
@@ -382,7 +371,7 @@ def _rows_moments(rows: np.ndarray, is_float: bool) -> list[_Moments | None]:
         d = diffs[i]
         dm = cmean - firsts[i]
         cm2 = max(float(np.dot(d, d)) - k * dm * dm, 0.0)
-        out.append(_one_part((0, 0, k, z, over, under, cmin, cmax, cmean, cm2)))
+        out.append(_merge(((0, 0, k, z, over, under, cmin, cmax, cmean, cm2),)))
     return out
 
 
