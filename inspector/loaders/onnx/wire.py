@@ -104,8 +104,19 @@ class StrippedModel:
     token_prefix: str = ""
     file_size: int = 0
     all_utf8: bool = False
-    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by the
-    loader once it is known (:func:`.lite.all_text_utf8`), ``False`` when not known."""
+    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by
+    :meth:`settle` (:func:`.lite.all_text_utf8`), ``False`` when not known."""
+    edited: bool = False
+    """The model parsed from ``data`` was changed since (dims bound): ``data`` is no longer its serialization."""
+
+    def settle(self) -> None:
+        """Note whether all text in ``data`` is UTF-8 (:attr:`all_utf8`), then let ``data`` go: the loader
+        keeps the bytes it parsed only until shape inference was sent them (no serialization made for it)."""
+        if self.data:
+            from . import lite
+
+            self.all_utf8 = lite.all_text_utf8(self.data)
+            self.data = b""
 
 
 WINDOW = 64 * 1024
