@@ -152,13 +152,12 @@ class Builder:
         was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes)."""
         stripped = self.stripped
         data: bytes | None = None
+        parsed = False  # ``data`` is the bytes ``model`` was parsed from (else its canonical serialization)
         # A file of at most 1/16 of protobuf's limit parses to a model far below it (re-encoding at most
         # quadruples a field): serialized, its length is the size ``_too_big`` would compute.
         if self.file_size <= PROTOBUF_MAX_BYTES // 16:
             parsed = stripped is not None and bool(stripped.data) and not stripped.edited
             data = stripped.data if parsed and stripped is not None else model.SerializeToString()
-            if not parsed:  # the model's canonical serialization: what check_reachable looks for locations in
-                self.named_locations = (named_locations(data),)
         if self._too_big(model, None if data is None else len(data)):
             if stripped is not None:
                 stripped.settle()
@@ -167,11 +166,15 @@ class Builder:
         try:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
+            # While the helper works: the text of the parsed bytes checked, and the locations check_reachable
+            # looks for read off the model's canonical serialization (made here when the file's bytes were sent).
+            canonical, serialized = (None if parsed else data), data is not None
             del data
-            if stripped is not None:  # while the helper works
-                stripped.settle()
-            if self.named_locations is None and self.file_size <= PROTOBUF_MAX_BYTES // 16:
-                self.named_locations = (named_locations(model.SerializeToString()),)
+            if stripped is not None:
+                stripped.settle()  # lets the parsed bytes go
+            if serialized:
+                self.named_locations = (named_locations(model.SerializeToString() if canonical is None else canonical),)
+            del canonical
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
                 return self._construct(inference.parsed(self._infer_model(model, started)))[0]
             return self._speculate(model, started)
