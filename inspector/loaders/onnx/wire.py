@@ -256,6 +256,13 @@ class _Stripper:
                     length, pos, wire = (b & 0x7F) | win[off + 2] << 7, pos + 3, 2
                 else:
                     length, pos, wire = r.varint(pos + 1, end) + (2,)
+                if length < INLINE_THRESHOLD and pos + length <= end:  # most fields: nothing to descend into
+                    pos += length
+                    if number == node_field:
+                        self.nodes += 1
+                        if self.nodes > max_nodes:
+                            self.count_node()
+                    continue
             else:
                 number, wire, pos = r.field(pos, end)
                 if wire == 2:
