@@ -338,7 +338,8 @@ def data_prop_hazard(graph: Any, *, lengths_at: Sequence[int] | None = None) -> 
         if len(dims) == 1 and dims[0].HasField("dim_value"):
             lengths[vi.name] = int(dims[0].dim_value)
     for t in graph.initializer:
-        _note_tensor(t, t.name, lengths, scalars)
+        if len(t.dims) == 1:  # (the others are not noted: looked at here, without a call)
+            _note_tensor(t, t.name, lengths, scalars)
     limit = DATA_PROP_ELEMENTS
     over = {name for name, n in lengths.items() if n > limit}  # longer than the limit now: the only ones to look for
     nodes: Iterable[Any] = graph.node
