@@ -193,14 +193,20 @@ class Skeleton:
     nested: bool
     """Whether an attribute of those nodes may hold a graph (``g``, ``graphs``) or be typed GRAPH; ``False``
     only when none does."""
-    records: list[bytes] = field(repr=False)
-    """Each main-graph node, canonically serialized with only its ``op_type`` (first) and attribute marks."""
+    canonical: bytes = field(repr=False)
+    """The twin model, serialized by protobuf: each node with only its ``op_type`` (first) and attribute marks."""
 
     def main_nodes_of(self, ops: Iterable[str]) -> list[int]:
         """The positions of the main graph's nodes whose ``op_type`` is one of ``ops`` (names, not empty),
-        in order."""
+        in order.  Each node's bytes are read by protobuf (a twin with the nodes as ``bytes``) and only
+        compared here, at C speed."""
+        twins = _skeleton_twins()
+        assert twins is not None  # a skeleton was made with them
+        records = twins[1]()
+        records.ParseFromString(self.canonical)  # protobuf's own bytes: they parse
+        nodes = list(records.graph.node)
         prefixes = tuple(b"\x22" + _varint(len(op.encode())) + op.encode() for op in ops)
-        return list(compress(range(len(self.records)), map(methodcaller("startswith", prefixes), self.records)))
+        return list(compress(range(len(nodes)), map(methodcaller("startswith", prefixes), nodes)))
 
 
 def _varint(n: int) -> bytes:
@@ -215,12 +221,12 @@ def _varint(n: int) -> bytes:
 def skeleton(data: bytes | memoryview) -> Skeleton | None:
     """The :class:`Skeleton` of the serialized ``ModelProto`` ``data``, or ``None`` when it cannot be read
     so (callers then walk the parsed model).  Parsed by protobuf with twin messages that declare only the
-    fields above (the rest dropped unread), then serialized again: protobuf's own canonical bytes, in which
-    a graph held by an attribute cannot hide."""
+    fields above (the rest parsed as unknown fields, then dropped), then serialized again: protobuf's own
+    canonical bytes, in which a graph held by an attribute cannot hide."""
     twins = _skeleton_twins()
     if twins is None:
         return None
-    model_twin, records_twin = twins
+    model_twin = twins[0]
     try:
         model = model_twin()
         model.ParseFromString(data)
@@ -228,9 +234,6 @@ def skeleton(data: bytes | memoryview) -> Skeleton | None:
         nodes = len(model.graph.node) + sum(len(f.node) for f in model.functions)
         canonical = model.SerializeToString()
         del model
-        records = records_twin()
-        records.ParseFromString(canonical)
     except Exception:  # noqa: BLE001 - anything protobuf refuses: not known this way
         return None
-    nested = any(mark in canonical for mark in _HOLDS_GRAPH)
-    return Skeleton(nodes, nested, list(records.graph.node))
+    return Skeleton(nodes, any(mark in canonical for mark in _HOLDS_GRAPH), canonical)
