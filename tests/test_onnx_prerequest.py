@@ -354,3 +354,30 @@ def test_without_a_serialization_check_reachable_makes_one(tmp_path, monkeypatch
     graph = read.load(path, infer_shapes=False)
     assert len(calls) == 1
     assert any(f.code == "SEC003" for f in graph.security)
+
+
+# -- runs of short fields, skipped in one call ----------------------------------------------------------
+@pytest.mark.parametrize("window", [wire.WINDOW, 64, 17])
+def test_strip_file_counts_the_nodes_of_a_run_of_short_fields_across_window_edges(tmp_path, monkeypatch, window):
+    """Many short nodes (lengths of one and two bytes), a few long ones, an initializer stripped: the
+    count and the stripped bytes are the field-by-field reading's (``skip_short`` made a no-op)."""
+    monkeypatch.setattr(wire, "WINDOW", window)
+    names = ["x", *[f"t{i}" for i in range(40)]]
+    nodes = [helper.make_node("Relu", [a], [b], name="n" * (3 if i % 3 else 150 if i % 2 else 1100))
+             for i, (a, b) in enumerate(zip(names, names[1:], strict=False))]
+    nodes.append(helper.make_node("Add", [names[-1], "w"], ["y"]))
+    model = _model(nodes, [_vi("x", [300])], [_vi("y")], [numpy_helper.from_array(np.ones(300, np.float32), "w")])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    fast = wire.strip_file(path, max_nodes=41)
+    with pytest.raises(LimitExceeded, match="more than 40 nodes"):
+        wire.strip_file(path, max_nodes=40)
+    monkeypatch.setattr(wire._Stripper, "skip_short", lambda self, pos, end, node_field: pos)
+    general = wire.strip_file(path, max_nodes=41)
+    with pytest.raises(LimitExceeded, match="more than 40 nodes"):
+        wire.strip_file(path, max_nodes=40)
+    def untokened(stripped: wire.StrippedModel) -> bytes:
+        return stripped.data.replace(stripped.token_prefix.encode(), b"")
+
+    assert untokened(fast) == untokened(general)
+    assert list(fast.inline.values()) == list(general.inline.values())
