@@ -381,3 +381,25 @@ def test_strip_file_counts_the_nodes_of_a_run_of_short_fields_across_window_edge
 
     assert untokened(fast) == untokened(general)
     assert list(fast.inline.values()) == list(general.inline.values())
+
+
+# -- whole loads, with the skeleton and without -----------------------------------------------------------
+@pytest.mark.parametrize("kind", ["chain", "g", "function", "hazard", "short"])
+def test_a_load_gives_the_graph_it_gives_without_the_skeleton(tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
+    model = {"chain": _chain, "hazard": lambda: _hazard_model("concat"),
+             "short": lambda: _hazard_model("short")}.get(kind, lambda: _nested(kind))()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    given: list[Any] = []
+    real = walk.check_counts
+    monkeypatch.setattr(builder, "check_counts", lambda m, lim, sk=None: given.append(sk) or real(m, lim, sk))
+    fast = load(path)
+    assert given[0] is not None and given[0].nested is (kind in ("g", "function"))
+    monkeypatch.setattr(lite, "_skeleton_twins", lambda: None)
+    given.clear()
+    general = load(path)
+    assert given == [None]
+    assert _canon(fast) == _canon(general)
+    if kind == "hazard":
+        assert "without it" in " ".join(fast.notes)
