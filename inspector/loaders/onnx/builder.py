@@ -17,6 +17,7 @@ from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, lite, retype, shapefold, wire
 from .budget import check_function_fan_out
+from .external import named_locations
 from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
@@ -52,6 +53,10 @@ class Builder:
     """Builds one :class:`~inspector.ir.ModelGraph` from a parsed ``ModelProto``
     (:meth:`build`); graphs, sub-graphs and function bodies are built from a work
     queue, not by recursion."""
+
+    named_locations: tuple[set[str] | None] | None = None
+    """The ``location`` values in the model's serialization (:func:`.external.named_locations`), when
+    :meth:`build` read them off a serialization it made anyway: ``check_reachable`` needs no other."""
 
     def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
@@ -95,11 +100,15 @@ class Builder:
         """The graph; shape inference, when asked for, runs in the helper while the graph is built
         from the file's own types (:mod:`.retype`), or first when that is not safe."""
         model = self.model
-        check_counts(model, self.limits)
+        stripped = self.stripped
+        skeleton = lite.skeleton(stripped.data) if stripped is not None and stripped.data else None
+        check_counts(model, self.limits, skeleton)
         check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
+        if self.do_infer and retype.may_overlap(model):
+            return self._build_overlapped(model, skeleton)
+        if stripped is not None:
+            stripped.settle()  # the bytes parsed are not sent as they are: let them go before building
         if self.do_infer:
-            if retype.may_overlap(model):
-                return self._build_overlapped(model)
             model = self._infer(model)
         return self._construct(model)[0]
 
@@ -136,20 +145,36 @@ class Builder:
         graph.invalidate()
         return graph, main_scope
 
-    def _build_overlapped(self, model: Any) -> ModelGraph:
+    def _build_overlapped(self, model: Any, skeleton: lite.Skeleton | None) -> ModelGraph:
         """Shape inference in the helper while a speculative builder builds from the file's own
         types; then that graph, given the inferred types, or a build from the inferred model
-        (:mod:`.retype`).  The result is the sequential build's in every case."""
+        (:mod:`.retype`).  The result is the sequential build's in every case.  The bytes ``model``
+        was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes)."""
+        stripped = self.stripped
+        data: bytes | None = None
+        parsed = False  # ``data`` is the bytes ``model`` was parsed from (else its canonical serialization)
         # A file of at most 1/16 of protobuf's limit parses to a model far below it (re-encoding at most
-        # quadruples a field): serialized once here, its length is the size ``_too_big`` would compute.
-        data = model.SerializeToString() if self.file_size <= PROTOBUF_MAX_BYTES // 16 else None
+        # quadruples a field): serialized, its length is the size ``_too_big`` would compute.
+        if self.file_size <= PROTOBUF_MAX_BYTES // 16:
+            parsed = stripped is not None and bool(stripped.data) and not stripped.edited
+            data = stripped.data if parsed and stripped is not None else model.SerializeToString()
         if self._too_big(model, None if data is None else len(data)):
+            if stripped is not None:
+                stripped.settle()
             return self._construct(model)[0]
-        started = [inference.start_shape_inference(model, data_prop=True, types=True, data=data)]
+        started = [inference.start_shape_inference(model, data_prop=True, types=True, data=data, skeleton=skeleton)]
         try:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
+            # While the helper works: the text of the parsed bytes checked, and the locations check_reachable
+            # looks for read off the model's canonical serialization (made here when the file's bytes were sent).
+            canonical, serialized = (None if parsed else data), data is not None
             del data
+            if stripped is not None:
+                stripped.settle()  # lets the parsed bytes go
+            if serialized:
+                self.named_locations = (named_locations(model.SerializeToString() if canonical is None else canonical),)
+            del canonical
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
                 return self._construct(inference.parsed(self._infer_model(model, started)))[0]
             return self._speculate(model, started)

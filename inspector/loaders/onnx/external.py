@@ -25,14 +25,16 @@ from ...pathsafety import graph_tensors, resolve_inside
 from .wire import StrippedModel
 
 
-def check_reachable(graph: ModelGraph, model: Any, stripped: StrippedModel | None, path: Path) -> None:
+def check_reachable(graph: ModelGraph, model: Any, stripped: StrippedModel | None, path: Path, *,
+                    named: tuple[set[str] | None] | None = None) -> None:
     """Add the external data of ``model``'s tensors the builder did not record to
     ``graph.metadata["external_data"]``, and a ``SEC003`` fact for each refused location
-    not reported yet."""
+    not reported yet.  ``named``: :func:`named_locations` of ``model``'s serialization, when the
+    caller has it (else ``model`` is serialized here)."""
     known = {str(e.get("location")): e for e in graph.metadata.get("external_data") or [] if isinstance(e, dict)}
     inline = stripped.inline if stripped is not None else {}
-    named = _named_locations(model)
-    if named is not None and all(loc in known or loc in inline for loc in named):
+    named_here = named[0] if named is not None else named_locations(model.SerializeToString())
+    if named_here is not None and all(loc in known or loc in inline for loc in named_here):
         return  # every location in the file was checked by the builder: nothing to walk
     reported = {f.detail for f in graph.security if f.code == "SEC003"}
     added: dict[str, dict[str, Any]] = {}
@@ -95,15 +97,15 @@ _LOCATION_KEY = b"\n\x08location"
 """A ``StringStringEntryProto`` whose key is ``location``, as protobuf serializes it."""
 
 
-def _named_locations(model: Any) -> set[str] | None:
-    """Every value of a ``location`` entry anywhere in ``model`` (external data, and
-    any metadata entry so named), or ``None`` when one cannot be read off.
+def named_locations(data: bytes) -> set[str] | None:
+    """Every value of a ``location`` entry anywhere in the model whose canonical serialization
+    (``model.SerializeToString()``, never a file's own bytes) is ``data`` (external data, and any
+    metadata entry so named), or ``None`` when one cannot be read off.
 
     The walk over every node attribute costs seconds on a graph of a million nodes;
     the model's own serialization (canonical: the key before the value, minimal
     lengths) names every location in microseconds per megabyte.  An over-long
     match only adds candidates, which sends the caller to the full walk."""
-    data = model.SerializeToString()
     found: set[str] = set()
     at = data.find(_LOCATION_KEY)
     while at >= 0:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, Iterable, Sequence
 
 from ... import isolation
 from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
@@ -191,13 +192,17 @@ def parsed(model: Any) -> Any:
     return model.parsed() if isinstance(model, Inferred) else model
 
 
-def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | None = None) -> Pending:
+def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | None = None,
+                          skeleton: lite.Skeleton | None = None) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
     is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
     the helper also reads the types the inferred main graph declares (:func:`declared_types`);
-    ``data``: ``model`` serialized, when the caller has it."""
+    ``data``: ``model`` serialized (or the bytes it was parsed from), when the caller has it;
+    ``skeleton``: ``model``'s nodes as read off those bytes, when known (the hazard check then
+    looks at fewer nodes)."""
     if data_prop:
-        hazard = data_prop_hazard(model.graph)
+        at = None if skeleton is None else skeleton.main_nodes_of(_LENGTHS)
+        hazard = data_prop_hazard(model.graph, lengths_at=at)
         if hazard:
             return Pending(outcome=hazard)
     if ISOLATE_INFERENCE:
@@ -319,10 +324,13 @@ def unresolved_dims(inferred: Any) -> bool:
     return _UNRESOLVED.get(id(inferred), True)
 
 
-def data_prop_hazard(graph: Any) -> str:
+def data_prop_hazard(graph: Any, *, lengths_at: Sequence[int] | None = None) -> str:
     """Why ONNX's data propagation must not run on ``graph`` (a 1-D tensor, declared, stored or
     generated from a constant, or a ``Concat`` of them, longer than ``DATA_PROP_ELEMENTS`` reaching an
-    op that propagates data), or ``""``.  One pass over the main graph; no tensor is read or built."""
+    op that propagates data), or ``""``.  One pass over the main graph; no tensor is read or built.
+    ``lengths_at``: the positions of ``graph``'s nodes whose op is one of ``_LENGTHS``, when known
+    (:meth:`.lite.Skeleton.main_nodes_of`): the other nodes matter only once a tensor is too long, so
+    only these are looked at until one is (then every node after it, as without them)."""
     lengths: dict[str, int] = {}
     scalars: dict[str, int] = {}
     for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
@@ -330,32 +338,54 @@ def data_prop_hazard(graph: Any) -> str:
         if len(dims) == 1 and dims[0].HasField("dim_value"):
             lengths[vi.name] = int(dims[0].dim_value)
     for t in graph.initializer:
-        _note_tensor(t, t.name, lengths, scalars)
+        if len(t.dims) == 1:  # (the others are not noted: looked at here, without a call)
+            _note_tensor(t, t.name, lengths, scalars)
     limit = DATA_PROP_ELEMENTS
     over = {name for name, n in lengths.items() if n > limit}  # longer than the limit now: the only ones to look for
-    for node in graph.node:
-        op = node.op_type
-        if op in _LENGTHS and node.output:
-            out = node.output[0]
-            if op == "Constant":
-                for a in node.attribute:
-                    if a.name == "value":
-                        _note_tensor(a.t, out, lengths, scalars)
-                    elif a.name in ("value_ints", "value_floats"):
-                        lengths[out] = len(a.ints) + len(a.floats)
-            elif op == "Concat":
-                lengths[out] = sum(lengths.get(i, 0) for i in node.input)
-            elif node.input:  # ConstantOfShape
-                lengths[out] = scalars.get(node.input[0], 0)
-            if lengths.get(out, 0) > limit:
-                over.add(out)
-            else:
-                over.discard(out)
-        if op in _PROPAGATING and over and not (over.isdisjoint(node.input) and over.isdisjoint(node.output)):
-            longest = max([lengths.get(i, 0) for i in node.input] + [lengths.get(o, 0) for o in node.output])
-            where = node.name or (node.output[0] if node.output else "")
-            return (f"a 1-D tensor of {longest:,} elements reaches {op} {where!r}; "
-                    "data propagation would build a value that long")
+    nodes: Iterable[Any] = graph.node
+    if lengths_at is not None and not over:
+        for at in lengths_at:
+            why = _hazard_at(graph.node[at], lengths, scalars, over)
+            if why or over:
+                if why:
+                    return why
+                nodes = islice(graph.node, at + 1, None)
+                break
+        else:
+            return ""
+    for node in nodes:
+        why = _hazard_at(node, lengths, scalars, over)
+        if why:
+            return why
+    return ""
+
+
+def _hazard_at(node: Any, lengths: dict[str, int], scalars: dict[str, int], over: set[str]) -> str:
+    """One node of :func:`data_prop_hazard`'s pass: the length it gives its output (``lengths``, and
+    ``over`` when past the limit), then why data propagation must not run, if it reaches a tensor in ``over``."""
+    op = node.op_type
+    limit = DATA_PROP_ELEMENTS
+    if op in _LENGTHS and node.output:
+        out = node.output[0]
+        if op == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    _note_tensor(a.t, out, lengths, scalars)
+                elif a.name in ("value_ints", "value_floats"):
+                    lengths[out] = len(a.ints) + len(a.floats)
+        elif op == "Concat":
+            lengths[out] = sum(lengths.get(i, 0) for i in node.input)
+        elif node.input:  # ConstantOfShape
+            lengths[out] = scalars.get(node.input[0], 0)
+        if lengths.get(out, 0) > limit:
+            over.add(out)
+        else:
+            over.discard(out)
+    if op in _PROPAGATING and over and not (over.isdisjoint(node.input) and over.isdisjoint(node.output)):
+        longest = max([lengths.get(i, 0) for i in node.input] + [lengths.get(o, 0) for o in node.output])
+        where = node.name or (node.output[0] if node.output else "")
+        return (f"a 1-D tensor of {longest:,} elements reaches {op} {where!r}; "
+                "data propagation would build a value that long")
     return ""
 
 

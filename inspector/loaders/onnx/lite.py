@@ -12,10 +12,13 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
+from operator import methodcaller
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterable
 
 _PB2 = "onnx.onnx_ml_pb2"
 _EXT = "onnx.onnx_cpp2py_export"
@@ -125,3 +128,112 @@ def all_text_utf8(data: bytes | memoryview) -> bool:
     except Exception:  # noqa: BLE001 - DecodeError (bad UTF-8, or anything the twin refuses): not known
         return False
     return True
+
+
+_SKELETON = "inspector_skeleton_twin"
+"""The package of :func:`_skeleton_twins`' messages (a private descriptor pool)."""
+
+
+@lru_cache(maxsize=None)
+def _skeleton_twins() -> tuple[Any, Any] | None:
+    """Two message classes over ONNX's field numbers (``None`` when they cannot be made): a ``ModelProto``
+    that keeps only its graph's and functions' nodes, of each node its ``op_type`` and of each attribute
+    whether it holds a graph (``g``, ``graphs``: as empty messages) or is typed GRAPH; and one that reads
+    that model's serialized main-graph nodes as plain bytes."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fd = descriptor_pb2.FieldDescriptorProto
+    one, many, message, octets = fd.LABEL_OPTIONAL, fd.LABEL_REPEATED, fd.TYPE_MESSAGE, fd.TYPE_BYTES
+    proto = descriptor_pb2.FileDescriptorProto(name=f"{_SKELETON}.proto", package=_SKELETON, syntax="proto2")
+    messages: dict[str, list[tuple[int, str, int, int, str]]] = {
+        "Model": [(7, "graph", message, one, "Graph"), (25, "functions", message, many, "Function")],
+        "Graph": [(1, "node", message, many, "Node")],
+        "Function": [(7, "node", message, many, "Node")],
+        "Node": [(4, "op_type", octets, one, ""), (5, "attribute", message, many, "Attribute")],
+        "Attribute": [(6, "g", message, one, "Empty"), (11, "graphs", message, many, "Empty"),
+                      (20, "type", fd.TYPE_INT32, one, "")],
+        "Empty": [],
+        "Records": [(7, "graph", message, one, "RecordGraph")],
+        "RecordGraph": [(1, "node", octets, many, "")],
+    }
+    try:
+        for name, fields in messages.items():
+            declared = proto.message_type.add(name=name)
+            for number, fname, ftype, label, type_name in fields:
+                f = declared.field.add(name=fname, number=number, type=ftype, label=label)
+                if type_name:
+                    f.type_name = f".{_SKELETON}.{type_name}"
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(proto)
+        # Every class made now and kept: one made on first use of a sub-message would be dropped with it,
+        # as cyclic garbage (classes refer to themselves), which the CLI leaves to reference counting.
+        classes = {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_SKELETON}.{name}"))
+                   for name in messages}
+        _KEPT.append(classes)
+        return classes["Model"], classes["Records"]
+    except Exception:  # noqa: BLE001 - another protobuf: callers walk the parsed model
+        return None
+
+
+_KEPT: list[dict[str, Any]] = []
+"""The skeleton's message classes, kept for the life of the process."""
+
+_HOLDS_GRAPH = (b"\x32\x00", b"\x5a\x00", b"\xa0\x01\x05")
+"""In the skeleton's own (canonical) serialization: an attribute's ``g``, a ``graphs`` element (both empty
+messages there) and ``type: GRAPH``.  Elsewhere these bytes can only appear inside an ``op_type``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skeleton:
+    """The nodes of a serialized ``ModelProto`` as protobuf parses them, read without Python work per node
+    (:func:`skeleton`)."""
+
+    nodes: int
+    """Nodes of the main graph and of the model-local functions (not of graphs held in attributes)."""
+    nested: bool
+    """Whether an attribute of those nodes may hold a graph (``g``, ``graphs``) or be typed GRAPH; ``False``
+    only when none does."""
+    canonical: bytes = field(repr=False)
+    """The twin model, serialized by protobuf: each node with only its ``op_type`` (first) and attribute marks."""
+
+    def main_nodes_of(self, ops: Iterable[str]) -> list[int]:
+        """The positions of the main graph's nodes whose ``op_type`` is one of ``ops`` (names, not empty),
+        in order.  Each node's bytes are read by protobuf (a twin with the nodes as ``bytes``) and only
+        compared here, at C speed."""
+        twins = _skeleton_twins()
+        assert twins is not None  # a skeleton was made with them
+        records = twins[1]()
+        records.ParseFromString(self.canonical)  # protobuf's own bytes: they parse
+        nodes = list(records.graph.node)
+        prefixes = tuple(b"\x22" + _varint(len(op.encode())) + op.encode() for op in ops)
+        return list(compress(range(len(nodes)), map(methodcaller("startswith", prefixes), nodes)))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def skeleton(data: bytes | memoryview) -> Skeleton | None:
+    """The :class:`Skeleton` of the serialized ``ModelProto`` ``data``, or ``None`` when it cannot be read
+    so (callers then walk the parsed model).  Parsed by protobuf with twin messages that declare only the
+    fields above (the rest parsed as unknown fields, then dropped), then serialized again: protobuf's own
+    canonical bytes, in which a graph held by an attribute cannot hide."""
+    twins = _skeleton_twins()
+    if twins is None:
+        return None
+    model_twin = twins[0]
+    try:
+        model = model_twin()
+        model.ParseFromString(data)
+        model.DiscardUnknownFields()
+        nodes = len(model.graph.node) + sum(len(f.node) for f in model.functions)
+        canonical = model.SerializeToString()
+        del model
+    except Exception:  # noqa: BLE001 - anything protobuf refuses: not known this way
+        return None
+    return Skeleton(nodes, any(mark in canonical for mark in _HOLDS_GRAPH), canonical)

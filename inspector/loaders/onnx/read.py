@@ -43,8 +43,11 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
             from ..bind import bind_onnx
 
             bind_onnx(model, dims, found=dims_found)
+            if stripped is not None:
+                stripped.edited = True
         try:
-            graph = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes).build()
+            builder = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes)
+            graph = builder.build()  # which lets the parsed bytes go (``stripped.settle``) once it is done with them
             clean = (stripped is not None and stripped.all_utf8) or not _graph_has_bytes(graph)
         except InspectorError:
             raise
@@ -57,8 +60,10 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
                     "(rerun with --debug to see where)") from exc
         else:
             if clean:
-                check_reachable(graph, model, stripped, path)
+                check_reachable(graph, model, stripped, path, named=builder.named_locations)
                 return graph
+        if stripped is not None:
+            stripped.data = b""  # the model is about to change: these bytes are no longer it
         # Protobuf returns bytes for a proto2 string that is not valid UTF-8: make
         # every such field text (lossy), then build again.
         _sanitize_strings(model)
@@ -312,8 +317,6 @@ def _load_binary(path: Path, lim: Limits) -> Any:
         raise ModelLoadError(
             f"is not a valid ONNX protobuf ({one_line(exc)}); the file is corrupt, truncated or not an ONNX model"
         ) from None
-    stripped.all_utf8 = lite.all_text_utf8(stripped.data)  # then no text can reach the graph as bytes
-    stripped.data = b""
     if not model.HasField("graph") and not model.functions:
         raise ModelLoadError(
             "does not contain an ONNX graph (no ModelProto.graph); the file is corrupt or not an ONNX model")

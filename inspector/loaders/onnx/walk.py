@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from ...errors import LimitExceeded
 from ...ir import ModelGraph
 from ...limits import Limits, hint
+from .lite import Skeleton
 
 
 def too_deep(lim: Limits) -> LimitExceeded:
@@ -19,6 +20,13 @@ def too_deep(lim: Limits) -> LimitExceeded:
                          f"onnx_graph_depth limit; {hint('onnx_graph_depth')}")
 
 
+def too_many_nodes(lim: Limits) -> LimitExceeded:
+    """The error for more nodes than ``onnx_nodes`` in a model's graphs, sub-graphs and functions."""
+    return LimitExceeded(
+        f"has more than {lim.onnx_nodes:,} nodes in its graphs, sub-graphs and functions, past the onnx_nodes "
+        f"limit; {hint('onnx_nodes')}")
+
+
 def too_large(lim: Limits) -> LimitExceeded:
     """The error for nested sub-graphs and function calls that expand past ``onnx_expanded_layers``."""
     return LimitExceeded(
@@ -26,10 +34,18 @@ def too_large(lim: Limits) -> LimitExceeded:
         f"past the onnx_expanded_layers limit; {hint('onnx_expanded_layers')}")
 
 
-def check_counts(model: Any, lim: Limits) -> None:
+def check_counts(model: Any, lim: Limits, skeleton: Skeleton | None = None) -> None:
     """Refuse a model with more nodes (``onnx_nodes``) or deeper sub-graphs
-    (``onnx_graph_depth``) than allowed; counted iteratively before any real work."""
+    (``onnx_graph_depth``) than allowed; counted iteratively before any real work.
+    ``skeleton``: ``model``'s nodes read off its serialized bytes (:func:`.lite.skeleton`), when
+    known; when no attribute there holds a graph, the count is its and nothing is walked."""
     max_nodes, max_depth = lim.onnx_nodes, lim.onnx_graph_depth
+    if skeleton is not None and not skeleton.nested:  # the main graph and functions only, all at depth 0
+        if max_depth < 0:
+            raise too_deep(lim)
+        if skeleton.nodes > max_nodes:
+            raise too_many_nodes(lim)
+        return
     total = 0
     stack = [model.graph] + [f for f in model.functions]
     depth_stack = [(s, 0) for s in stack]
@@ -39,9 +55,7 @@ def check_counts(model: Any, lim: Limits) -> None:
             raise too_deep(lim)
         total += len(g.node)
         if total > max_nodes:
-            raise LimitExceeded(
-                f"has more than {max_nodes:,} nodes in its graphs, sub-graphs and functions, past the onnx_nodes "
-                f"limit; {hint('onnx_nodes')}")
+            raise too_many_nodes(lim)
         for node in g.node:
             for a in node.attribute:
                 if a.type == 5 or a.HasField("g"):

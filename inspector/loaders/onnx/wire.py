@@ -104,8 +104,19 @@ class StrippedModel:
     token_prefix: str = ""
     file_size: int = 0
     all_utf8: bool = False
-    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by the
-    loader once it is known (:func:`.lite.all_text_utf8`), ``False`` when not known."""
+    """Every string field of ``data`` is valid UTF-8 (so none reaches the graph as bytes); set by
+    :meth:`settle` (:func:`.lite.all_text_utf8`), ``False`` when not known."""
+    edited: bool = False
+    """The model parsed from ``data`` was changed since (dims bound): ``data`` is no longer its serialization."""
+
+    def settle(self) -> None:
+        """Note whether all text in ``data`` is UTF-8 (:attr:`all_utf8`), then let ``data`` go: the loader
+        keeps the bytes it parsed only until shape inference was sent them (no serialization made for it)."""
+        if self.data:
+            from . import lite
+
+            self.all_utf8 = lite.all_text_utf8(self.data)
+            self.data = b""
 
 
 WINDOW = 64 * 1024
@@ -231,6 +242,10 @@ class _Stripper:
         pos = start
         max_nodes = self.max_nodes or 0
         while pos < end:
+            if node_field or kind == _GRAPH:  # runs of short fields (nodes …): skipped in one call
+                pos = self.skip_short(pos, end, node_field)
+                if pos >= end:
+                    break
             field_start = pos
             off = pos - r.start
             win = r.window
@@ -245,6 +260,13 @@ class _Stripper:
                     length, pos, wire = (b & 0x7F) | win[off + 2] << 7, pos + 3, 2
                 else:
                     length, pos, wire = r.varint(pos + 1, end) + (2,)
+                if length < INLINE_THRESHOLD and pos + length <= end:  # most fields: nothing to descend into
+                    pos += length
+                    if number == node_field:
+                        self.nodes += 1
+                        if self.nodes > max_nodes:
+                            self.count_node()
+                    continue
             else:
                 number, wire, pos = r.field(pos, end)
                 if wire == 2:
@@ -297,6 +319,37 @@ class _Stripper:
         if end > copy_from:
             chunks.append(r.bytes(copy_from, end))
         return b"".join(chunks)
+
+    def skip_short(self, pos: int, end: int, node_field: int) -> int:
+        """Where the first field from ``pos`` on starts that is not short: a one-byte key of a length-delimited
+        field, a length of one or two bytes under ``INLINE_THRESHOLD``, all in the reader's window and inside
+        the message (``end``).  Nothing in a short field is descended into; the nodes among them are counted.
+        A graph is mostly such fields (its nodes): they are passed here without a call each."""
+        r = self.r
+        win, base = r.window, r.start
+        stop = min(base + len(win), end) - 3
+        nodes = 0
+        while base <= pos <= stop:
+            k = win[pos - base]
+            if (k & 0x87) != 2 or k < 8:
+                break
+            b = win[pos - base + 1]
+            if b < 0x80:
+                after = pos + 2 + b
+            else:
+                c = win[pos - base + 2]
+                if c >= 0x80 or (b & 0x7F | c << 7) >= INLINE_THRESHOLD:
+                    break
+                after = pos + 3 + (b & 0x7F | c << 7)
+            if after > end:
+                break
+            if k >> 3 == node_field:
+                nodes += 1
+            pos = after
+        if nodes:
+            self.nodes += nodes
+            self.count_node()
+        return pos
 
     def count_node(self) -> None:
         """Counted one node too many (past ``max_nodes``): the file is refused before protobuf parses anything."""
