@@ -178,6 +178,10 @@ class Builder:
         if retype.nested(graph):
             del graph, scope, spec
             return self._construct(inference.parsed(inferred))[0]
+        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
+        if inferred is not model and not same and inference.held(inferred):
+            del graph, scope, spec  # the metadata would read it: fetched, and built from, as the sequential build
+            return self._construct(inference.parsed(inferred))[0]
         if inferred is not model:
             types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
             if types is None:  # a fold used a type inference changed: build as before
@@ -187,7 +191,6 @@ class Builder:
             scope.types = types
         graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
         spec.shape_inference = self.shape_inference
-        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
         graph.metadata = spec._metadata(model if same else inferred, scope, graph)
         graph.invalidate()
         return graph
@@ -232,9 +235,12 @@ class Builder:
         failed, with the notes saying so; ``started``: the runs with and without data propagation
         already started, if any."""
         errors: list[str] = []
+        mark = len(self.notes)
         for i, data_prop in enumerate((True, False)):
             if started is not None and i < len(started):
                 outcome = inference.finish(started[i])
+                if isinstance(outcome, inference.Inferred):  # the helper may keep it until it is used
+                    outcome.again = lambda: self._infer_again(model, mark)
             else:
                 outcome = inference.run_shape_inference(model, data_prop=data_prop)
             if isinstance(outcome, str):
@@ -253,6 +259,12 @@ class Builder:
         self.shape_inference = f"failed: {errors[-1]}"
         self.notes.append(f"Shape inference failed ({errors[-1]}); shapes come from the file's value_info only.")
         return model
+
+    def _infer_again(self, model: Any, mark: int) -> Any:
+        """``model`` inferred by the sequential path (its notes replacing those from ``mark`` on): the
+        helper no longer holds the model it inferred while the speculative build ran."""
+        del self.notes[mark:]
+        return inference.parsed(self._infer_model(model))
 
     # ---- model-local functions ----
     def _plan_functions(self, model: Any, queue: deque[Task]) -> None:
