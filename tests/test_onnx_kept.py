@@ -179,3 +179,88 @@ def test_a_kept_model_past_the_growth_limit_is_refused(monkeypatch):
     monkeypatch.setattr(inference, "_growth_limit", lambda size: 10)  # the parent's check only
     outcome = inference.finish(inference.start_shape_inference(_chain(), data_prop=True, types=True))
     assert isinstance(outcome, str) and "bytes of shapes for a" in outcome
+
+
+# -- the helper's read, through messages that merge every node and value info ------------------------
+def _answers(model: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """What the helper answers of ``model`` (inferred here) read by merging, and read the general way."""
+    from inspector.loaders.onnx import lite
+
+    data = model.SerializeToString()
+    inferred = lite.infer_shapes_bytes(data, True)
+    fast = inference._read_answer(inference._declared_json(inferred, len(data)))
+    monkeypatch.setattr(inference, "read", lambda data: None)
+    general = inference._read_answer(inference._declared_json(inferred, len(data)))
+    return fast, general
+
+
+def _declaring_twice() -> Any:
+    """``h`` declared twice in value_info, first without a shape, then with one; ``y`` twice, the
+    second without a shape (which then does not replace the first)."""
+    model = _chain(3)
+    model.graph.value_info.extend([helper.make_tensor_value_info("h0", TensorProto.FLOAT, None),
+                                   helper.make_tensor_value_info("h0", TensorProto.FLOAT, ["batch", 4]),
+                                   helper.make_tensor_value_info("h1", TensorProto.FLOAT, ["batch", 4]),
+                                   helper.make_tensor_value_info("h1", TensorProto.FLOAT, None)])
+    return model
+
+
+@pytest.mark.parametrize("make", [_chain, _repeated, _declaring_twice])
+def test_the_merged_read_answers_what_the_general_read_does(make, monkeypatch):
+    from inspector.loaders.onnx import mergedread
+
+    assert mergedread.read(make().SerializeToString()) is not None  # the fast path is taken
+    fast, general = _answers(make(), monkeypatch)
+    assert fast is not None and fast == general
+
+
+def _named(model: Any, where: str) -> Any:
+    """``model`` (a chain) with a node output named like a stored tensor, an input, or left out."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if where == "initializer":
+        model.graph.initializer.append(numpy_helper.from_array(np.ones(1, np.float32), "h1"))
+    elif where == "sparse":
+        values = numpy_helper.from_array(np.ones(1, np.float32), "h1")
+        indices = numpy_helper.from_array(np.zeros(1, np.int64), "h1_i")
+        model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4]))
+    elif where == "input":
+        model.graph.input.append(_vi("h1", [2]))
+    elif where == "left out":
+        model.graph.node.append(helper.make_node("Dropout", ["y"], ["z", ""]))
+        model.graph.node.append(helper.make_node("Dropout", ["z"], ["w", ""]))
+    elif where == "twice":
+        model.graph.node.append(helper.make_node("Neg", ["x"], ["h1"]))
+    return model
+
+
+@pytest.mark.parametrize("where", ["nowhere", "initializer", "sparse", "input", "left out", "twice"])
+def test_the_merged_read_tells_names_unique_as_the_general_one(where):
+    from inspector.loaders.onnx import lite, mergedread
+
+    data = _named(_chain(), where).SerializeToString()
+    parsed = lite.model_proto()
+    parsed.ParseFromString(data)
+    merged = mergedread.read(data)
+    assert merged is not None
+    assert merged.unique is inference.names_unique(parsed.graph) is (where in ("nowhere", "left out"))
+
+
+def test_a_value_info_without_a_type_or_a_name_takes_the_general_read():
+    from onnx import ValueInfoProto
+
+    from inspector.loaders.onnx import mergedread
+
+    for broken in (ValueInfoProto(name="h1"), ValueInfoProto(type=_vi("h1", [2]).type)):
+        model = _chain()
+        model.graph.value_info.append(broken)
+        assert mergedread.read(model.SerializeToString()) is None
+    assert mergedread.read(b"\xff\xff") is None  # not a model
+
+
+def test_without_the_twins_the_general_read_is_taken(monkeypatch):
+    from inspector.loaders.onnx import mergedread
+
+    monkeypatch.setattr(mergedread, "_twins", lambda: None)
+    assert mergedread.read(_chain().SerializeToString()) is None

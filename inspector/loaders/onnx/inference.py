@@ -14,8 +14,9 @@ in-process.
 :func:`finish` waits for the answer (:func:`run_shape_inference` is both at once).  The
 builder builds the graph from the file's own types meanwhile (:mod:`.retype`); for it the helper
 also reads the inferred model's declared types, whether its node outputs are named once and its
-outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`), and
-:func:`finish` keeps the inferred model as bytes (:class:`Inferred`), parsed only if used.
+outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`; read through
+:mod:`.mergedread`), and keeps the inferred model when these tell enough: :func:`finish` answers an
+:class:`Inferred`, fetched from the helper and parsed only if used.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Callable
 
 from ... import isolation
 from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
+from .mergedread import MergedRead, read
 from .wire import PROTOBUF_MAX_BYTES
 
 INFER_SECONDS = 30
@@ -86,11 +88,11 @@ _HEAD = _ANSWER.size + _TOKEN_BYTES
 
 def _declared_json(inferred: bytes, size: int) -> bytes:
     """In the helper, once inference is done: the types the inferred main graph declares
-    (:func:`.protos.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …], unique,
-    outline]`` (``unique``: :func:`names_unique` of its main graph; ``outline``: :func:`outline`), so
-    the parent, building meanwhile, need not read them nor parse the inferred model; ``b""`` when that
-    cannot be told (a name that is not text, an answer too big to be kept, out of memory, more than a
-    second per MiB of graph)."""
+    (:func:`.protos.base_types`, read through :mod:`.mergedread` when it can tell them) as JSON
+    ``[names, type index of each, [[dtype, shape], …], unique, outline]`` (``unique``: :func:`names_unique`
+    of its main graph; ``outline``: :func:`outline`), so the parent, building meanwhile, need not read them
+    nor parse the inferred model; ``b""`` when that cannot be told (a name that is not text, an answer too
+    big to be kept, out of memory, more than a second per MiB of graph)."""
     if len(inferred) > _growth_limit(size):
         return b""
     import json
@@ -107,21 +109,47 @@ def _declared_json(inferred: bytes, size: int) -> bytes:
     try:
         model = lite.model_proto()
         model.ParseFromString(inferred)
-        table: dict[Any, int] = {}
-        names: list[str] = []
-        index: list[int] = []
-        for name, info in base_types(declared(model.graph)).items():
-            names.append(name)
-            index.append(table.setdefault(info, len(table)))
-        unique = names_unique(model.graph)
+        merged = read(inferred)
+        if merged is None:  # the general read
+            table: dict[Any, int] = {}
+            names: list[str] = []
+            index: list[int] = []
+            for name, info in base_types(declared(model.graph)).items():
+                names.append(name)
+                index.append(table.setdefault(info, len(table)))
+            infos, unique = list(table), names_unique(model.graph)
+        else:
+            names, index, infos = _merged_types(merged)
+            unique = merged.unique
         shape = outline(model)
-        del model
-        return json.dumps([names, index, list(table), unique, shape], separators=(",", ":")).encode()
+        del model, merged
+        return json.dumps([names, index, infos, unique, shape], separators=(",", ":")).encode()
     except Exception:  # noqa: BLE001 - MemoryError, TimeoutError, a name that is bytes: the parent reads them
         return b""
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _merged_types(merged: MergedRead) -> tuple[list[str], list[int], list[Any]]:
+    """:func:`.protos.base_types` of what :func:`.mergedread.read` read, as ``_declared_json`` writes
+    them: the names, the index of each one's type, the types; each distinct type read once."""
+    from .protos import type_info
+
+    ids = {key: i for i, key in enumerate(dict.fromkeys(merged.types))}  # a few dozen distinct types
+    index = list(map(ids.__getitem__, merged.types))
+    holder = lite.model_proto().graph.input.add().type  # a TypeProto to parse each distinct type into
+    infos = []
+    for key in ids:
+        holder.ParseFromString(key)
+        infos.append(type_info(holder))
+    chosen = dict(zip(merged.names, index, strict=True))
+    if len(chosen) != len(merged.names):  # a name declared again replaces the first only when it knows a shape
+        chosen = {}
+        for name, i in zip(merged.names, index, strict=True):
+            if infos[i][1] is not None or name not in chosen:
+                chosen[name] = i
+    return list(chosen), list(chosen.values()), infos
 
 
 def names_unique(graph: Any) -> bool:
