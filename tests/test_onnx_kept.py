@@ -264,3 +264,48 @@ def test_without_the_twins_the_general_read_is_taken(monkeypatch):
 
     monkeypatch.setattr(mergedread, "_twins", lambda: None)
     assert mergedread.read(_chain().SerializeToString()) is None
+
+
+def _tokens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, int]]:
+    """The token and length of every model the helper kept from now on."""
+    kept: list[tuple[bytes, int]] = []
+    real = inference.finish
+
+    def noting(pending: inference.Pending) -> Any:
+        outcome = real(pending)
+        if inference.held(outcome):
+            kept.append((outcome._token, outcome._length))
+        return outcome
+
+    monkeypatch.setattr(inference, "finish", noting)
+    return kept
+
+
+def test_the_helper_drops_the_kept_model_when_the_build_is_done(tmp_path, monkeypatch):
+    path = _save(_chain(), tmp_path / "chain.onnx")
+    kept = _tokens(monkeypatch)
+    load(path)
+    assert len(kept) == 1 and inference._fetch(*kept[0]) is None
+    monkeypatch.setattr(inference, "release", lambda inferred: None)  # not dropped: still there
+    load(path)
+    assert len(kept) == 2 and inference._fetch(*kept[1]) is not None
+
+
+def test_a_released_model_used_again_is_inferred_again():
+    model = _chain()
+    inferred = inference.finish(inference.start_shape_inference(model, data_prop=True, types=True))
+    inference.release(inferred)
+    assert not inference.held(inferred)
+    again = []
+    inferred.again = lambda: again.append(1) or inference.run_shape_inference(model, data_prop=True)
+    assert inferred.graph.value_info and again == [1]
+
+
+def test_no_helper_is_forked_to_drop_or_fetch_what_an_ended_one_held():
+    inferred = inference.finish(inference.start_shape_inference(_chain(), data_prop=True, types=True))
+    assert inference._HELPER.running()
+    _kill_helper()
+    assert not inference._HELPER.running()
+    assert inference._fetch(inferred._token, inferred._length) is None
+    inference.release(inferred)
+    assert not inference.held(inferred) and inference._HELPER.pid == 0  # nothing forked

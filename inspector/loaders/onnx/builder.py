@@ -193,6 +193,7 @@ class Builder:
         spec.shape_inference = self.shape_inference
         graph.metadata = spec._metadata(model if same else inferred, scope, graph)
         graph.invalidate()
+        inference.release(inferred)
         return graph
 
     def _fold_type(self, scope: Scope, name: str, kind: str) -> tuple[str | None, Shape | None]:

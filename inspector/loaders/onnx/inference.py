@@ -59,6 +59,9 @@ def _prepare() -> isolation.Serve:
     """The inferred model the helper keeps (by its token) until the parent fetches it or sends another request."""
 
     def serve_c(data: bytes, flag: int) -> tuple[bytes, ...]:
+        if flag & _DROP:
+            kept.clear()
+            return (b"",)
         if flag & _FETCH:
             return (kept.pop(bytes(data)),)  # KeyError (an error answer): not kept, or no longer
         kept.clear()  # a new request: the last model is not wanted any more
@@ -75,9 +78,10 @@ def _prepare() -> isolation.Serve:
     return serve_c
 
 
-_DATA_PROP, _TYPES, _FETCH = 1, 2, 4
+_DATA_PROP, _TYPES, _FETCH, _DROP = 1, 2, 4, 8
 """Request flags: run data propagation; answer the types the inferred main graph declares too (and keep
-the inferred model in the helper when they tell enough); send the model kept under the request's token."""
+the inferred model in the helper when they tell enough); send the model kept under the request's token;
+drop the model kept."""
 _ANSWER = struct.Struct("<QQ?")
 """An answer: the length of the types part (0: none), of the inferred model, whether it names a dim onnx could
 not infer; then the token of the model the helper keeps (zeros: it follows the types), the types (JSON)."""
@@ -228,7 +232,7 @@ class Inferred:
     def parsed(self) -> Any:
         """The ``ModelProto`` (fetched from the helper and parsed now, the first time)."""
         if self._model is None:
-            data = self._data if self._data is not None else _fetch(self._token, self._length)
+            data = self._data if self._data is not None or not self._token else _fetch(self._token, self._length)
             if data is None:
                 if self.again is None:
                     raise RuntimeError("the shape-inference helper no longer holds the inferred model")
@@ -246,11 +250,23 @@ class Inferred:
 
 def held(inferred: Any) -> bool:
     """Does the helper hold ``inferred`` (the model :func:`finish` returned), not sent yet?"""
-    return isinstance(inferred, Inferred) and inferred._model is None and inferred._data is None
+    return (isinstance(inferred, Inferred) and inferred._model is None and inferred._data is None
+            and bool(inferred._token))
+
+
+def release(inferred: Any) -> None:
+    """The build is done with ``inferred``: the helper drops it now if it still holds it (else the next
+    request would), so an idle helper holds no model."""
+    if held(inferred):
+        inferred._token = b""  # no longer held: a use now infers it again (``again``)
+        if _HELPER.running():  # (a helper that ended holds nothing: none is forked to be told)
+            _HELPER.call(b"", flag=_DROP, seconds=INFER_SECONDS, memory=INFER_MEMORY)
 
 
 def _fetch(token: bytes, length: int) -> bytearray | None:
     """The model the helper keeps under ``token`` (``length`` bytes), or ``None`` when it no longer does."""
+    if not _HELPER.running():  # a helper forked now would hold nothing
+        return None
     answer = _HELPER.call(token, flag=_FETCH, seconds=INFER_SECONDS, memory=INFER_MEMORY)
     if isinstance(answer, isolation.Failure) or len(answer) != length:
         return None
