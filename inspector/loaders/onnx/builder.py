@@ -175,26 +175,28 @@ class Builder:
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
             return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         inferred = self._infer_model(model, started)
-        if retype.nested(graph):
-            del graph, scope, spec
-            return self._construct(inference.parsed(inferred))[0]
-        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
-        if inferred is not model and not same and inference.held(inferred):
-            del graph, scope, spec  # the metadata would read it: fetched, and built from, as the sequential build
-            return self._construct(inference.parsed(inferred))[0]
-        if inferred is not model:
-            types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
-            if types is None:  # a fold used a type inference changed: build as before
+        try:
+            if retype.nested(graph):
                 del graph, scope, spec
                 return self._construct(inference.parsed(inferred))[0]
-            retype.apply(graph, types, scope.consts)
-            scope.types = types
-        graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
-        spec.shape_inference = self.shape_inference
-        graph.metadata = spec._metadata(model if same else inferred, scope, graph)
-        graph.invalidate()
-        inference.release(inferred)
-        return graph
+            same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
+            if inferred is not model and not same and inference.held(inferred):
+                del graph, scope, spec  # the metadata would read it: fetched, and built from, as the sequential build
+                return self._construct(inference.parsed(inferred))[0]
+            if inferred is not model:
+                types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
+                if types is None:  # a fold used a type inference changed: build as before
+                    del graph, scope, spec
+                    return self._construct(inference.parsed(inferred))[0]
+                retype.apply(graph, types, scope.consts)
+                scope.types = types
+            graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
+            spec.shape_inference = self.shape_inference
+            graph.metadata = spec._metadata(model if same else inferred, scope, graph)
+            graph.invalidate()
+            return graph
+        finally:
+            inference.release(inferred)  # the helper holds no model once this build is done
 
     def _fold_type(self, scope: Scope, name: str, kind: str) -> tuple[str | None, Shape | None]:
         """The type a fold of ``name`` looks up (recorded for :mod:`.retype` in a speculative build)."""
