@@ -71,7 +71,7 @@ def _prepare() -> isolation.Serve:
         if types and not unresolved:  # the parent may not need it: kept here, sent when asked for
             token = os.urandom(_TOKEN_BYTES)
             kept[token] = inferred
-            return _ANSWER.pack(len(types), len(inferred), unresolved) + token + types,
+            return (_ANSWER.pack(len(types), len(inferred), unresolved) + token + types,)
         head = _ANSWER.pack(len(types), len(inferred), unresolved) + bytes(_TOKEN_BYTES)
         return head + types, inferred  # written in turn, not joined
 
