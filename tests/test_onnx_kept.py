@@ -175,10 +175,18 @@ def test_a_fall_back_whose_inference_fails_is_the_sequential_build_without_it(tm
     assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
 
 
-def test_a_kept_model_past_the_growth_limit_is_refused(monkeypatch):
+def test_a_kept_model_past_the_growth_limit_is_refused_and_dropped(monkeypatch):
+    inference._HELPER.start()  # forked before the patch: the helper keeps its own limit (and the model)
+    drops = []
+    real_drop = inference._drop
+    monkeypatch.setattr(inference, "_drop", lambda: drops.append(1) or real_drop())
     monkeypatch.setattr(inference, "_growth_limit", lambda size: 10)  # the parent's check only
     outcome = inference.finish(inference.start_shape_inference(_chain(), data_prop=True, types=True))
     assert isinstance(outcome, str) and "bytes of shapes for a" in outcome
+    assert drops == [1]  # it was kept: dropped
+    sent = inference.finish(inference.start_shape_inference(_chain(), data_prop=True))  # not kept
+    assert isinstance(sent, str) and "bytes of shapes for a" in sent
+    assert drops == [1]
 
 
 # -- the helper's read, through messages that merge every node and value info ------------------------

@@ -259,8 +259,13 @@ def release(inferred: Any) -> None:
     request would), so an idle helper holds no model."""
     if held(inferred):
         inferred._token = b""  # no longer held: a use now infers it again (``again``)
-        if _HELPER.running():  # (a helper that ended holds nothing: none is forked to be told)
-            _HELPER.call(b"", flag=_DROP, seconds=INFER_SECONDS, memory=INFER_MEMORY)
+        _drop()
+
+
+def _drop() -> None:
+    """Tell the helper to drop the model it keeps (a helper that ended holds nothing: none is forked)."""
+    if _HELPER.running():
+        _HELPER.call(b"", flag=_DROP, seconds=INFER_SECONDS, memory=INFER_MEMORY)
 
 
 def _fetch(token: bytes, length: int) -> bytearray | None:
@@ -322,6 +327,8 @@ def finish(pending: Pending) -> Any:
     if not any(token):
         length = len(answer) - known  # the model follows
     if length > _growth_limit(size):
+        if any(token):
+            _drop()
         return (f"it produced {length:,} bytes of shapes for a {size:,}-byte graph, "
                 "which declares tensors of absurd rank")
     inferred: Any
