@@ -237,6 +237,15 @@ class Helper:
         with self.lock:
             self._ensure()
 
+    def running(self) -> bool:
+        """Does this process's helper run (a request now needs no fork)?"""
+        if not self.pid or self.owner != os.getpid():
+            return False
+        try:
+            return os.waitpid(self.pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:  # reaped by someone else
+            return False
+
     def call(self, data: bytes, *, flag: int, seconds: int, memory: int) -> bytearray | Failure:
         """Serve ``data`` in the helper within ``memory`` more bytes of address space and ``seconds``
         (:meth:`send`, then :meth:`receive`)."""

@@ -200,22 +200,28 @@ class Builder:
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
             return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         inferred = self._infer_model(model, started)
-        if retype.nested(graph):
-            del graph, scope, spec
-            return self._construct(inference.parsed(inferred))[0]
-        if inferred is not model:
-            types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
-            if types is None:  # a fold used a type inference changed: build as before
+        try:
+            if retype.nested(graph):
                 del graph, scope, spec
                 return self._construct(inference.parsed(inferred))[0]
-            retype.apply(graph, types, scope.consts)
-            scope.types = types
-        graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
-        spec.shape_inference = self.shape_inference
-        same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
-        graph.metadata = spec._metadata(model if same else inferred, scope, graph)
-        graph.invalidate()
-        return graph
+            same = inference.same_outline(inferred, model)  # then the inferred model need not be parsed here
+            if inferred is not model and not same and inference.held(inferred):
+                del graph, scope, spec  # the metadata would read it: fetched, and built from, as the sequential build
+                return self._construct(inference.parsed(inferred))[0]
+            if inferred is not model:
+                types = retype.inferred_types(scope.types, uses, scope.consts, model, inferred)
+                if types is None:  # a fold used a type inference changed: build as before
+                    del graph, scope, spec
+                    return self._construct(inference.parsed(inferred))[0]
+                retype.apply(graph, types, scope.consts)
+                scope.types = types
+            graph.notes = self.notes = self.notes + spec.notes  # inference's notes first, as when built after it
+            spec.shape_inference = self.shape_inference
+            graph.metadata = spec._metadata(model if same else inferred, scope, graph)
+            graph.invalidate()
+            return graph
+        finally:
+            inference.release(inferred)  # the helper holds no model once this build is done
 
     def _fold_type(self, scope: Scope, name: str, kind: str) -> tuple[str | None, Shape | None]:
         """The type a fold of ``name`` looks up (recorded for :mod:`.retype` in a speculative build)."""
@@ -257,9 +263,12 @@ class Builder:
         failed, with the notes saying so; ``started``: the runs with and without data propagation
         already started, if any."""
         errors: list[str] = []
+        mark = len(self.notes)
         for i, data_prop in enumerate((True, False)):
             if started is not None and i < len(started):
                 outcome = inference.finish(started[i])
+                if isinstance(outcome, inference.Inferred):  # the helper may keep it until it is used
+                    outcome.again = lambda: self._infer_again(model, mark)
             else:
                 outcome = inference.run_shape_inference(model, data_prop=data_prop)
             if isinstance(outcome, str):
@@ -278,6 +287,12 @@ class Builder:
         self.shape_inference = f"failed: {errors[-1]}"
         self.notes.append(f"Shape inference failed ({errors[-1]}); shapes come from the file's value_info only.")
         return model
+
+    def _infer_again(self, model: Any, mark: int) -> Any:
+        """``model`` inferred by the sequential path (its notes replacing those from ``mark`` on): the
+        helper no longer holds the model it inferred while the speculative build ran."""
+        del self.notes[mark:]
+        return inference.parsed(self._infer_model(model))
 
     # ---- model-local functions ----
     def _plan_functions(self, model: Any, queue: deque[Task]) -> None:

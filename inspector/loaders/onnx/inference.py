@@ -14,19 +14,22 @@ in-process.
 :func:`finish` waits for the answer (:func:`run_shape_inference` is both at once).  The
 builder builds the graph from the file's own types meanwhile (:mod:`.retype`); for it the helper
 also reads the inferred model's declared types, whether its node outputs are named once and its
-outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`), and
-:func:`finish` keeps the inferred model as bytes (:class:`Inferred`), parsed only if used.
+outline (:func:`declared_types`, :func:`helper_names_unique`, :func:`same_outline`; read through
+:mod:`.mergedread`), and keeps the inferred model when these tell enough: :func:`finish` answers an
+:class:`Inferred`, fetched from the helper and parsed only if used.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ... import isolation
 from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
+from .mergedread import MergedRead, read
 from .wire import PROTOBUF_MAX_BYTES
 
 INFER_SECONDS = 30
@@ -53,28 +56,48 @@ def _prepare() -> isolation.Serve:
     """In the parent, before the helper is forked: onnx's schema registry initialized,
     and the function the helper serves (model bytes, data propagation → inferred model bytes)."""
     lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
+    kept: dict[bytes, bytes] = {}
+    """The inferred model the helper keeps (by its token) until the parent fetches it or sends another request."""
 
     def serve_c(data: bytes, flag: int) -> tuple[bytes, ...]:
+        if flag & _DROP:
+            kept.clear()
+            return (b"",)
+        if flag & _FETCH:
+            return (kept.pop(bytes(data)),)  # KeyError (an error answer): not kept, or no longer
+        kept.clear()  # a new request: the last model is not wanted any more
         inferred = lite.infer_shapes_bytes(data, bool(flag & _DATA_PROP))
         types = _declared_json(inferred, len(data)) if flag & _TYPES else b""
-        return _TYPES_LENGTH.pack(len(types)) + types, inferred  # written in turn, not joined
+        unresolved = inferred.find(_UNKNOWN_DIM) >= 0
+        if types and not unresolved:  # the parent may not need it: kept here, sent when asked for
+            token = os.urandom(_TOKEN_BYTES)
+            kept[token] = inferred
+            return (_ANSWER.pack(len(types), len(inferred), unresolved) + token + types,)
+        head = _ANSWER.pack(len(types), len(inferred), unresolved) + bytes(_TOKEN_BYTES)
+        return head + types, inferred  # written in turn, not joined
 
     return serve_c
 
 
-_DATA_PROP, _TYPES = 1, 2
-"""Request flags: run data propagation; answer the types the inferred main graph declares too."""
-_TYPES_LENGTH = struct.Struct("<Q")
-"""An answer: the length of the types part (0: none), the types (JSON), the inferred model's bytes."""
+_DATA_PROP, _TYPES, _FETCH, _DROP = 1, 2, 4, 8
+"""Request flags: run data propagation; answer the types the inferred main graph declares too (and keep
+the inferred model in the helper when they tell enough); send the model kept under the request's token;
+drop the model kept."""
+_ANSWER = struct.Struct("<QQ?")
+"""An answer: the length of the types part (0: none), of the inferred model, whether it names a dim onnx could
+not infer; then the token of the model the helper keeps (zeros: it follows the types), the types (JSON)."""
+_TOKEN_BYTES = 16
+"""A kept model's token: random, so a helper forked again (which keeps nothing) never answers for another's."""
+_HEAD = _ANSWER.size + _TOKEN_BYTES
 
 
 def _declared_json(inferred: bytes, size: int) -> bytes:
     """In the helper, once inference is done: the types the inferred main graph declares
-    (:func:`.protos.base_types`) as JSON ``[names, type index of each, [[dtype, shape], …], unique,
-    outline]`` (``unique``: :func:`names_unique` of its main graph; ``outline``: :func:`outline`), so
-    the parent, building meanwhile, need not read them nor parse the inferred model; ``b""`` when that
-    cannot be told (a name that is not text, an answer too big to be kept, out of memory, more than a
-    second per MiB of graph)."""
+    (:func:`.protos.base_types`, read through :mod:`.mergedread` when it can tell them) as JSON
+    ``[names, type index of each, [[dtype, shape], …], unique, outline]`` (``unique``: :func:`names_unique`
+    of its main graph; ``outline``: :func:`outline`), so the parent, building meanwhile, need not read them
+    nor parse the inferred model; ``b""`` when that cannot be told (a name that is not text, an answer too
+    big to be kept, out of memory, more than a second per MiB of graph)."""
     if len(inferred) > _growth_limit(size):
         return b""
     import json
@@ -91,21 +114,47 @@ def _declared_json(inferred: bytes, size: int) -> bytes:
     try:
         model = lite.model_proto()
         model.ParseFromString(inferred)
-        table: dict[Any, int] = {}
-        names: list[str] = []
-        index: list[int] = []
-        for name, info in base_types(declared(model.graph)).items():
-            names.append(name)
-            index.append(table.setdefault(info, len(table)))
-        unique = names_unique(model.graph)
+        merged = read(inferred)
+        if merged is None:  # the general read
+            table: dict[Any, int] = {}
+            names: list[str] = []
+            index: list[int] = []
+            for name, info in base_types(declared(model.graph)).items():
+                names.append(name)
+                index.append(table.setdefault(info, len(table)))
+            infos, unique = list(table), names_unique(model.graph)
+        else:
+            names, index, infos = _merged_types(merged)
+            unique = merged.unique
         shape = outline(model)
-        del model
-        return json.dumps([names, index, list(table), unique, shape], separators=(",", ":")).encode()
+        del model, merged
+        return json.dumps([names, index, infos, unique, shape], separators=(",", ":")).encode()
     except Exception:  # noqa: BLE001 - MemoryError, TimeoutError, a name that is bytes: the parent reads them
         return b""
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _merged_types(merged: MergedRead) -> tuple[list[str], list[int], list[Any]]:
+    """:func:`.protos.base_types` of what :func:`.mergedread.read` read, as ``_declared_json`` writes
+    them: the names, the index of each one's type, the types; each distinct type read once."""
+    from .protos import type_info
+
+    ids = {key: i for i, key in enumerate(dict.fromkeys(merged.types))}  # a few dozen distinct types
+    index = list(map(ids.__getitem__, merged.types))
+    holder = lite.model_proto().graph.input.add().type  # a TypeProto to parse each distinct type into
+    infos = []
+    for key in ids:
+        holder.ParseFromString(key)
+        infos.append(type_info(holder))
+    chosen = dict(zip(merged.names, index, strict=True))
+    if len(chosen) != len(merged.names):  # a name declared again replaces the first only when it knows a shape
+        chosen = {}
+        for name, i in zip(merged.names, index, strict=True):
+            if infos[i][1] is not None or name not in chosen:
+                chosen[name] = i
+    return list(chosen), list(chosen.values()), infos
 
 
 def names_unique(graph: Any) -> bool:
@@ -164,27 +213,70 @@ class Pending:
 
 
 class Inferred:
-    """An inferred model the helper answered, kept as its bytes and parsed on the first use of an
-    attribute: the overlapped build often needs only what the helper read of it (:func:`declared_types`,
-    :func:`helper_names_unique`, :func:`same_outline`), and parsing it again here would cost this process
-    a third of a second per 100,000 nodes.  Every attribute is the parsed ``ModelProto``'s."""
+    """An inferred model the helper answered, parsed on the first use of an attribute: the overlapped
+    build often needs only what the helper read of it (:func:`declared_types`, :func:`helper_names_unique`,
+    :func:`same_outline`), and parsing it here would cost this process a third of a second per 100,000
+    nodes.  When that read tells enough, the helper keeps the model (its bytes would take a fifth of a
+    second per 100,000 nodes to cross the pipe) and sends it only when it is used (:func:`held`); when the
+    helper no longer holds it (it was replaced or killed meanwhile), ``again`` (set by the builder) gives
+    the model as the sequential path infers it.  Every attribute is the parsed ``ModelProto``'s."""
 
-    __slots__ = ("_data", "_model")
+    __slots__ = ("_data", "_model", "_token", "_length", "again")
 
-    def __init__(self, data: memoryview) -> None:
+    def __init__(self, data: memoryview | None, token: bytes = b"", length: int = 0) -> None:
         self._data: memoryview | None = data
         self._model: Any = None
+        self._token, self._length = token, length
+        self.again: Callable[[], Any] | None = None
+        """The model inferred again (the sequential path), when the helper no longer holds this one."""
 
     def parsed(self) -> Any:
-        """The ``ModelProto`` (parsed now, the first time)."""
+        """The ``ModelProto`` (fetched from the helper and parsed now, the first time)."""
         if self._model is None:
-            model = lite.model_proto()
-            model.ParseFromString(self._data)
-            self._model, self._data = model, None
+            data = self._data if self._data is not None or not self._token else _fetch(self._token, self._length)
+            if data is None:
+                if self.again is None:
+                    raise RuntimeError("the shape-inference helper no longer holds the inferred model")
+                self._model = self.again()
+            else:
+                model = lite.model_proto()
+                model.ParseFromString(data)
+                self._model = model
+            self._data = None
         return self._model
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.parsed(), name)
+
+
+def held(inferred: Any) -> bool:
+    """Does the helper hold ``inferred`` (the model :func:`finish` returned), not sent yet?"""
+    return (isinstance(inferred, Inferred) and inferred._model is None and inferred._data is None
+            and bool(inferred._token))
+
+
+def release(inferred: Any) -> None:
+    """The build is done with ``inferred``: the helper drops it now if it still holds it (else the next
+    request would), so an idle helper holds no model."""
+    if held(inferred):
+        inferred._token = b""  # no longer held: a use now infers it again (``again``)
+        _drop()
+
+
+def _drop() -> None:
+    """Tell the helper to drop the model it keeps (a helper that ended holds nothing: none is forked)."""
+    if _HELPER.running():
+        _HELPER.call(b"", flag=_DROP, seconds=INFER_SECONDS, memory=INFER_MEMORY)
+
+
+def _fetch(token: bytes, length: int) -> bytearray | None:
+    """The model the helper keeps under ``token`` (``length`` bytes), or ``None`` when it no longer does."""
+    if not _HELPER.running():  # a helper forked now would hold nothing
+        return None
+    answer = _HELPER.call(token, flag=_FETCH, seconds=INFER_SECONDS, memory=INFER_MEMORY)
+    if isinstance(answer, isolation.Failure) or len(answer) != length:
+        return None
+    return answer
 
 
 def parsed(model: Any) -> Any:
@@ -231,21 +323,31 @@ def finish(pending: Pending) -> Any:
     answer = _HELPER.receive(pending.request)
     if isinstance(answer, isolation.Failure):
         return _reason(answer)
-    known = _TYPES_LENGTH.size + _TYPES_LENGTH.unpack_from(answer)[0]
-    size, length = pending.size, len(answer) - known
+    if len(answer) < _HEAD:
+        return "onnx's shape inference ended without an answer"
+    types_length, length, unresolved = _ANSWER.unpack_from(answer)
+    token = bytes(answer[_ANSWER.size:_HEAD])
+    known = _HEAD + types_length
+    size = pending.size
+    if not any(token):
+        length = len(answer) - known  # the model follows
     if length > _growth_limit(size):
+        if any(token):
+            _drop()
         return (f"it produced {length:,} bytes of shapes for a {size:,}-byte graph, "
                 "which declares tensors of absurd rank")
     inferred: Any
-    if pending.types:
+    if any(token):
+        inferred = Inferred(None, token, length)
+    elif pending.types:
         inferred = Inferred(memoryview(answer)[known:])
     else:
         inferred = lite.model_proto()
         inferred.ParseFromString(memoryview(answer)[known:])
     _UNRESOLVED.clear()
-    _UNRESOLVED[id(inferred)] = answer.find(_UNKNOWN_DIM, known) >= 0
+    _UNRESOLVED[id(inferred)] = unresolved
     _DECLARED.clear()
-    _DECLARED[id(inferred)] = _read_answer(answer[_TYPES_LENGTH.size:known])
+    _DECLARED[id(inferred)] = _read_answer(answer[_HEAD:known])
     return inferred
 
 

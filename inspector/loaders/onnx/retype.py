@@ -19,9 +19,9 @@ while the helper infers: :meth:`.builder.Builder.build` sends the request, build
   another), the graph is built again from the inferred model, exactly as before.
 
 The helper, which finishes before the build on large graphs, also reads the types the inferred main
-graph declares and sends them with the model (:func:`.inference.declared_types`), and whether its
-node outputs are named once, so this process does not spend the time (a third of a second per
-100,000 tensors) after its own build, nor parse the inferred model when these answer.
+graph declares (:func:`.inference.declared_types`) and whether its node outputs are named once, so this
+process does not spend the time (a third of a second per 100,000 tensors) after its own build; when
+these answer, the helper keeps the inferred model and sends it only if a build again needs it.
 
 Only when it is safe (:func:`may_overlap`, :func:`has_subgraphs`): isolation on (otherwise
 inference runs here and nothing overlaps), no model-local functions (their calls are inlined
