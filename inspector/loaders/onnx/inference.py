@@ -327,17 +327,18 @@ def finish(pending: Pending) -> Any:
         return "onnx's shape inference ended without an answer"
     types_length, length, unresolved = _ANSWER.unpack_from(answer)
     token = bytes(answer[_ANSWER.size:_HEAD])
+    kept = any(token)  # the helper keeps the model (zeros: it follows the types)
     known = _HEAD + types_length
     size = pending.size
-    if not any(token):
-        length = len(answer) - known  # the model follows
+    if not kept:
+        length = len(answer) - known
     if length > _growth_limit(size):
-        if any(token):
+        if kept:
             _drop()
         return (f"it produced {length:,} bytes of shapes for a {size:,}-byte graph, "
                 "which declares tensors of absurd rank")
     inferred: Any
-    if any(token):
+    if kept:
         inferred = Inferred(None, token, length)
     elif pending.types:
         inferred = Inferred(memoryview(answer)[known:])
