@@ -249,9 +249,11 @@ def _hazard_reference(graph: Any, limit: int) -> str:
     return ""
 
 
-@pytest.mark.parametrize("case", ["concat", "declared", "overwritten", "unreached", "short"])
-def test_the_hazard_check_passes_by_nodes_but_finds_what_it_found(case, monkeypatch):
-    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
+def hazard_model(case: str, x_dims: list[int]) -> Any:
+    """Two Concats of a stored ``c`` (3 × c long) beside a Relu of ``x``, read by an Add: ``concat`` (``c``
+    4 long: the Concat's output is long), ``declared`` (a ``v`` declared 50 long is read), ``overwritten``
+    (a Constant makes ``v`` short before it is read), ``unreached`` (nothing reads it), ``short``, ``fill``
+    (a ConstantOfShape fills ``v`` 40 long).  Also used by tests/test_onnx_prerequest.py."""
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
              helper.make_node("Concat", ["c", "c"], ["cc"], axis=0, name="cat"),
              helper.make_node("Concat", ["cc", "c"], ["ccc"], axis=0, name="cat2")]  # 3 × c long
@@ -260,10 +262,19 @@ def test_the_hazard_check_passes_by_nodes_but_finds_what_it_found(case, monkeypa
     if case == "overwritten":  # a Constant rewrites the long name short before anything reads it
         nodes.append(helper.make_node("Constant", [], ["v"], name="k",
                                       value=numpy_helper.from_array(np.zeros(3, np.float32))))
-    reader = "v" if long_declared else "ccc"
+    if case == "fill":
+        nodes.append(helper.make_node("ConstantOfShape", ["s"], ["v"], name="fill"))
+        inits.append(numpy_helper.from_array(np.array([40], np.int64), "s"))
+    reader = "v" if long_declared or case == "fill" else "ccc"
     if case != "unreached":
         nodes.append(helper.make_node("Add", ["r", reader], ["y"], name="add"))
-    model = _model(nodes, [_vi("x", [12])], [_vi("y")], inits, value_info=[_vi("v", [50])] if long_declared else [])
+    return _model(nodes, [_vi("x", x_dims)], [_vi("y")], inits, value_info=[_vi("v", [50])] if long_declared else [])
+
+
+@pytest.mark.parametrize("case", ["concat", "declared", "overwritten", "unreached", "short"])
+def test_the_hazard_check_passes_by_nodes_but_finds_what_it_found(case, monkeypatch):
+    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
+    model = hazard_model(case, [12])
     found = inference.data_prop_hazard(model.graph)
     expected = _hazard_reference(model.graph, 10)
     assert bool(found) == bool(expected) == (case in ("concat", "declared"))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from test_onnx_overlap import _canon
+from test_onnx_overlap import _canon, hazard_model
 
 from inspector import isolation, limits
 from inspector.errors import LimitExceeded
@@ -186,28 +186,10 @@ def test_the_skeleton_reads_bytes_that_are_not_canonical_as_protobuf_does():
 
 
 # -- the hazard check, by the nodes that set lengths -------------------------------------------------
-def _hazard_model(case: str) -> Any:
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Concat", ["c", "c"], ["cc"], axis=0, name="cat"),
-             helper.make_node("Concat", ["cc", "c"], ["ccc"], axis=0, name="cat2")]  # 3 × c long
-    inits = [_w("c", 4 if case == "concat" else 2)]
-    long_declared = case in ("declared", "overwritten", "unreached")
-    if case == "overwritten":  # a Constant rewrites the long name short before anything reads it
-        nodes.append(helper.make_node("Constant", [], ["v"], name="k",
-                                      value=numpy_helper.from_array(np.zeros(3, np.float32))))
-    if case == "fill":
-        nodes.append(helper.make_node("ConstantOfShape", ["s"], ["v"], name="fill"))
-        inits.append(numpy_helper.from_array(np.array([40], np.int64), "s"))
-    reader = "v" if long_declared or case == "fill" else "ccc"
-    if case != "unreached":
-        nodes.append(helper.make_node("Add", ["r", reader], ["y"], name="add"))
-    return _model(nodes, [_vi("x", [3, 4])], [_vi("y")], inits, value_info=[_vi("v", [50])] if long_declared else [])
-
-
 @pytest.mark.parametrize("case", ["concat", "declared", "overwritten", "unreached", "short", "fill"])
 def test_the_hazard_check_by_the_skeleton_says_what_the_pass_over_every_node_says(case, monkeypatch):
     monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
-    model = _hazard_model(case)
+    model = hazard_model(case, [3, 4])
     found = lite.skeleton(model.SerializeToString())
     assert found is not None
     at = found.main_nodes_of(inference._LENGTHS)
@@ -387,8 +369,8 @@ def test_strip_file_counts_the_nodes_of_a_run_of_short_fields_across_window_edge
 @pytest.mark.parametrize("kind", ["chain", "g", "function", "hazard", "short"])
 def test_a_load_gives_the_graph_it_gives_without_the_skeleton(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 10)
-    model = {"chain": _chain, "hazard": lambda: _hazard_model("concat"),
-             "short": lambda: _hazard_model("short")}.get(kind, lambda: _nested(kind))()
+    model = {"chain": _chain, "hazard": lambda: hazard_model("concat", [3, 4]),
+             "short": lambda: hazard_model("short", [3, 4])}.get(kind, lambda: _nested(kind))()
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
     given: list[Any] = []
