@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from .errors import FileError, InspectorError
+from .errors import FileError, InspectorError, OutputError
 from .fileio import is_remote
 from .ir import ModelGraph
 from .textsafe import visible
@@ -43,6 +43,21 @@ def model_paths(paths: Sequence[str], *, discovery: Discovery | None = None) -> 
     return expand_paths(paths, settings=discovery)
 
 
+_last_graph: list[ModelGraph] | None = None
+"""The program's last loaded graph (:func:`keep_last_graph`); ``None`` in library use."""
+
+
+def keep_last_graph() -> None:
+    """From now on, keep the last graph :func:`load_graph` returned alive until the next load starts.
+
+    For the program only (:func:`inspector.cli.main` without ``argv``), which ends with a hard exit: a
+    large graph is millions of objects, and freeing them when the command drops it costs time for nothing
+    (0.17 s of a 162,000-node summary).  The graph before is still freed before the next file is loaded,
+    so a run over many files holds no more than before."""
+    global _last_graph
+    _last_graph = []
+
+
 def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
                dims_found: set[str] | None = None) -> ModelGraph:
     """Load one model (``dims``: symbolic dims bound to numbers, see :func:`inspector.loaders.load`),
@@ -51,15 +66,21 @@ def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
     when a tensor is read."""
     from .loaders import load
 
+    kept = _last_graph
+    if kept is not None:
+        kept.clear()  # the previous file's graph goes before this one is loaded
     try:
         if is_remote(path):
             from . import remote
 
             graph: ModelGraph = remote.load(path, dims=dims, dims_found=dims_found)
-            return graph
-        return load(Path(path), dims=dims, dims_found=dims_found)
+        else:
+            graph = load(Path(path), dims=dims, dims_found=dims_found)
     except InspectorError as exc:
         raise FileError(path, exc) from exc
+    if kept is not None:
+        kept.append(graph)
+    return graph
 
 
 def for_each_file(paths: Iterable[str], action: Callable[[str], int], *, debug: bool = False) -> int:
@@ -69,6 +90,8 @@ def for_each_file(paths: Iterable[str], action: Callable[[str], int], *, debug: 
     for path in paths:
         try:
             code = action(path)
+        except OutputError:
+            raise  # nowhere to write the next file's either
         except InspectorError as exc:
             if debug:
                 raise

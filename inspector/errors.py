@@ -27,6 +27,10 @@ class UsageError(InspectorError):
     """Wrong command-line usage (unknown format, bad option value)."""
 
 
+class OutputError(InspectorError):
+    """The output cannot be written (standard output on a full disk): the run stops, whatever file is next."""
+
+
 class ModelLoadError(InspectorError):
     """The file exists but is not a readable model (corrupt, truncated, not a model)."""
 

@@ -276,15 +276,71 @@ def test_lite_falls_back_to_import_onnx_without_the_extension_file(tmp_path):
     assert _python(code, cwd=tmp_path) == "True True Relu"
 
 
-def test_the_program_leaves_what_is_alive_to_its_exit_a_library_call_does_not(plain_file, tmp_path):
-    """``main()`` as the program (no ``argv``: ``inspector``, ``python -m inspector``) freezes what is still alive
-    so the interpreter's exit does not rescan it; ``main(argv)`` (library use, tests) leaves the collector as is."""
-    code = ("import gc, io, os, sys, contextlib\nfrom inspector.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    rc = main(sys.argv[1:]) if os.environ.get('AS_LIBRARY') else main()\n"
-            "print(rc, gc.get_freeze_count() > 0, gc.isenabled())")
-    assert _python(code, "summary", plain_file, cwd=tmp_path) == "0 True True"
-    assert _python(code, "summary", plain_file, cwd=tmp_path, env={"AS_LIBRARY": "1"}) == "0 False True"
+_ENDS = ("import atexit, gc, os, sys, weakref\nfrom inspector.cli import main\n"
+         "class Box: pass\nbox = Box()\n"
+         "weakref.finalize(box, print, 'finalized', file=sys.stderr)\n"
+         "atexit.register(print, 'exit handler ran', file=sys.stderr)\n"
+         "rc = main(sys.argv[1:]) if os.environ.get('AS_LIBRARY') else main()\n"
+         "print('returned', rc, gc.isenabled(), file=sys.stderr)\n")
+"""A program whose ``main`` call is the program (``main()``) or a library call (``main(argv)``, with AS_LIBRARY)."""
+
+
+def _ends(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _ENDS, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_NO_CACHE": "1", **(env or {})})
+
+
+def test_the_program_ends_itself_once_its_output_and_exit_handlers_are_done(plain_file, tmp_path):
+    """``main()`` as the program (no ``argv``: ``inspector``, ``python -m inspector``) does not return: it ends
+    the process with the command's exit code once standard output is flushed and the exit handlers and
+    ``weakref.finalize`` clean-ups have run.  ``main(argv)`` (library use, tests) returns the code, with the
+    collector as it was, and the interpreter exits as usual."""
+    library = _ends("summary", plain_file, cwd=tmp_path, env={"AS_LIBRARY": "1"})
+    program = _ends("summary", plain_file, cwd=tmp_path)
+    assert library.returncode == 0 and library.stdout.startswith("Model:")
+    assert program.returncode == 0 and program.stdout == library.stdout  # nothing lost in the buffer
+    assert library.stderr.split("\n") == ["returned 0 True", "exit handler ran", "finalized", ""]
+    assert program.stderr.split("\n") == ["exit handler ran", "finalized", ""]
+    missing = _ends("summary", tmp_path / "missing.onnx", cwd=tmp_path)  # an error keeps its code and line
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.startswith("inspector: error: ") and missing.stderr.count("\n") == 3
+
+
+def test_the_program_says_in_one_line_when_its_output_cannot_be_written(plain_file, tmp_path):
+    """Standard output on a full disk: one line and exit code 2, not Python's "Exception ignored" and 120."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "inspector", "summary", str(plain_file)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_NO_CACHE": "1"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("inspector: error: could not write the output: ") and done.stderr.count("\n") == 1
+
+
+def test_the_program_keeps_only_the_last_graph_loaded(plain_file, rank2_file, monkeypatch):
+    """In the program, :func:`~inspector.batch.load_graph` keeps the last graph alive (the process ends without
+    freeing it) and lets it go before the next load starts; in library use it keeps nothing."""
+    from inspector import batch, loaders
+
+    assert batch._last_graph is None
+    batch.load_graph(str(plain_file))
+    assert batch._last_graph is None  # library use
+    monkeypatch.setattr(batch, "_last_graph", None)
+    batch.keep_last_graph()
+    first = batch.load_graph(str(plain_file))
+    assert batch._last_graph is not None and batch._last_graph[0] is first
+    held_at_load: list[object] = []
+    load = loaders.load
+
+    def watched(*args: object, **kwargs: object) -> object:
+        held_at_load.append(list(batch._last_graph or ()))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(loaders, "load", watched)
+    second = batch.load_graph(str(rank2_file))
+    assert held_at_load == [[]]  # the first graph was let go before the second was read
+    assert batch._last_graph is not None and len(batch._last_graph) == 1 and batch._last_graph[0] is second
 
 
 # -- standard-library modules a start without this workplace's site hooks would pay for -------------------------

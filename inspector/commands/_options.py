@@ -251,15 +251,23 @@ def use_color(fmt: str, output: str | None) -> bool:
 
 def write_output(text: str | bytes, output: str | None, *, flush: bool = False) -> None:
     """``text`` to the file ``output`` (atomically), or to standard output (``flush``: at once;
-    bytes only go to a file)."""
+    bytes only go to a file).  Standard output that cannot take it (a full disk) is one error line; a closed
+    pipe (``| head``) is left to the command line, which ends quietly."""
     if output:
         from ..fileio import write_atomic
 
         write_atomic(output, text)
-    else:
+        return
+    try:
         sys.stdout.write(text if isinstance(text, str) else text.decode("utf-8"))
         if flush:
             sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from ..errors import OutputError
+
+        raise OutputError(f"could not write the output: {exc}") from exc
 
 
 def add_engine_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
