@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Iterator, Sequence, overload
 
@@ -232,58 +231,79 @@ class SummaryRows(Sequence[SummaryRow]):
         return f"SummaryRows({self._rows!r})"
 
 
+_ROW_FIELDS = attrgetter("name", "type", "node_shapes", "inbound", "weights", "notes", "dtype")
+"""What a row reads of a layer, read from C in one go."""
+
+
 def _rows(graph: ModelGraph, counts: Sequence[ParamCount], macs: dict[str, int | None],
           formulas: dict[str, Poly]) -> tuple[SummaryRows, list[str]]:
     """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the notes of
     its layers; ``counts``: the parameters of each of ``graph.layers``, in order.  The common layer, called
     once with hashable shapes, fills its columns without the general :func:`_row`'s copies and properties;
     the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks both paths)."""
-    notes = [f"{lay.name}: {note}" for lay in graph.layers if lay.notes for note in lay.notes]
-    layers = graph.layers
-    if graph.kind == "sequential":
-        kept = [lay.type != _INPUT for lay in layers]
-        layers, counts = list(compress(layers, kept)), list(compress(counts, kept))
-    names = tuple(map(attrgetter("name"), layers))
-    known: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
-    share = known.setdefault
+    drop_inputs = graph.kind == "sequential"
+    names: list[str] = []
+    types: list[str] = []
+    params: list[ParamCount] = []
     shapes: list[tuple[Shape | None, ...]] = []
     conns: list[tuple[Inbound, ...]] = []
+    dtypes: list[str | None] = []
+    weights: list[tuple[Weight, ...]] = []
+    notes: list[tuple[str, ...]] = []
+    layer_notes: list[str] = []
     general: list[int] = []
-    add_shapes, add_conns = shapes.append, conns.append
-    for i, lay in enumerate(layers):
-        calls, inbound = lay.node_shapes, lay.inbound
+    known: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
+    share = known.setdefault
+    # One pass reading each layer once, every column filled in it: seven passes (one per column, even from
+    # C) cost more, each re-reading 162,000 layers that are no longer in the processor's cache.
+    for (name, kind, calls, inbound, owned, said, dtype), count in zip(map(_ROW_FIELDS, graph.layers), counts,
+                                                                       strict=True):
+        if said:
+            layer_notes.extend([f"{name}: {note}" for note in said])
+        if drop_inputs and kind == _INPUT:
+            continue
         if len(calls) == 1 and len(inbound) <= 1:  # else a shared layer, several calls, or none
             first = tuple(calls[0])
             try:
-                add_shapes(share(first, first))
+                shapes.append(share(first, first))
             except TypeError:  # a shape that is not a tuple of dims: left to the general path
-                pass
+                general.append(len(names))
+                shapes.append(())
+                conns.append(())
             else:
-                add_conns(tuple(inbound[0]) if inbound else ())
-                continue
-        general.append(i)
-        add_shapes(())
-        add_conns(())
-    last, multiple = list(shapes), [False] * len(layers)
-    for i in general:
-        row = _row(layers[i], counts[i], None)
-        shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes, row.multiple_shapes,
-                                                     row.connections)
+                conns.append(tuple(inbound[0]) if inbound else ())
+        else:
+            general.append(len(names))
+            shapes.append(())
+            conns.append(())
+        names.append(name)
+        types.append(kind)
+        params.append(count)
+        dtypes.append(dtype)
+        weights.append(tuple(owned))
+        notes.append(tuple(said))
+    last, multiple = list(shapes), [False] * len(names)
+    if general:
+        layers = [lay for lay in graph.layers if not drop_inputs or lay.type != _INPUT]
+        for i in general:
+            row = _row(layers[i], params[i], None)
+            shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes,
+                                                         row.multiple_shapes, row.connections)
     n = len(names)
     return SummaryRows(
-        names=names,
-        types=tuple(map(attrgetter("type"), layers)),
+        names=tuple(names),
+        types=tuple(types),
         output_shapes=tuple(shapes),
         multiple_shapes=tuple(multiple),
-        params=tuple(counts),
+        params=tuple(params),
         connections=tuple(conns),
         macs=tuple(map(macs.get, names)) if macs else (None,) * n,
-        dtypes=tuple(map(attrgetter("dtype"), layers)),
-        weights=tuple(map(tuple, map(attrgetter("weights"), layers))),
-        notes=tuple(map(tuple, map(attrgetter("notes"), layers))),
+        dtypes=tuple(dtypes),
+        weights=tuple(weights),
+        notes=tuple(notes),
         last_call_shapes=tuple(last),
         macs_formulas=tuple(map(formulas.get, names)) if formulas else (None,) * n,
-    ), notes
+    ), layer_notes
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
