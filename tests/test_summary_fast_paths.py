@@ -452,3 +452,20 @@ def test_sequential_rows_of_both_paths_skip_the_input_and_keep_its_note():
     assert summary.rows == tuple(_row(lay, params[lay.name], None) for lay in layers if lay.type != "InputLayer")
     assert summary.notes == ("d: first", "in: input note", "odd: x", "odd: y")
     assert summary.rows.output_shapes[0] is summary.rows.output_shapes[3]  # equal shapes shared
+
+
+def test_summary_tallies_the_totals_count_params_reports(tmp_path):
+    """The summary counts parameters in its own pass over the rows: the same totals as ``count_params``,
+    a dropped InputLayer's weight (a Sequential model) and the optimizer state included."""
+    sequential = _sequential_graph()
+    sequential.layers[0].weights = [Weight("in_w", "kernel", (2,), "float64")]
+    momentum = Weight("m", "momentum", (3, 4), "float32")
+    sequential.optimizer_weights = [momentum, momentum]  # one storage: counted once
+    for graph in (_decoder(tmp_path), _mixed_graph(), _repeated_weights_graph(), sequential):
+        report, summary = count_params(graph), summarize(graph, macs=False)
+        assert (summary.totals, summary.bytes_by_dtype, summary.optimizer, summary.quantization, summary.constants) == (
+            report.totals, report.bytes_by_dtype, report.optimizer, report.quantization, report.constants)
+        counts = dict(report.layers)
+        assert summary.rows.params == tuple(counts[name] for name in summary.rows.names)
+    assert summarize(sequential, macs=False).totals.params == 2 + 12 + 8 + 2
+    assert summarize(sequential, macs=False).optimizer == ParamCount(12, 0, 12, 48)

@@ -71,9 +71,21 @@ NONE = ParamCount(0, 0, 0, 0)
 """The count of a layer without parameters (most nodes of an ONNX graph): one shared object."""
 
 
-class _Totals:
-    """The model totals :func:`count_params` adds up: each stored tensor once per category (parameters,
-    quantization, constants), as :func:`_count` would count it, and parameter bytes by dtype."""
+@dataclass(frozen=True, slots=True)
+class ParamTotals:
+    """The model totals of a :class:`ParamReport`, without its per-layer counts."""
+
+    totals: ParamCount
+    bytes_by_dtype: tuple[tuple[str, int, int], ...]
+    quantization: ParamCount
+    optimizer: ParamCount
+    constants: ParamCount
+
+
+class ParamTally:
+    """The counts :func:`count_params` adds up, layer after layer (:meth:`layer`): each stored tensor once per
+    category (parameters, quantization, constants), as :func:`_count` would count it, and parameter bytes by
+    dtype.  A summary tallies in its own pass over the layers (:func:`inspector.analysis.summary._rows`)."""
 
     def __init__(self) -> None:
         self.sums: dict[tuple[bool, bool], list[int]] = {(False, False): [0, 0, 0], (True, False): [0, 0, 0],
@@ -135,6 +147,29 @@ class _Totals:
         acc[2] += int(size * dtype_bytes(w.dtype) + 0.999999)
 
 
+    def layer(self, lay: Layer, weights: list[Weight], nested: dict[str, ModelGraph]) -> ParamCount:
+        """The count of ``lay`` (``layer_params``; its ``weights`` and ``nested`` graphs, read by the caller),
+        its weights added to the totals.  A caller may take a layer without either as :data:`NONE` itself."""
+        if nested or len(weights) > 1:  # the general path: nested weights, or several to count once
+            for w in lay.iter_weights():
+                self.add(w)
+            return layer_params(lay)
+        if weights:
+            return self.add(weights[0]) or NONE
+        return NONE
+
+    def result(self, optimizer_weights: Iterable[Weight]) -> ParamTotals:
+        """The totals of the layers tallied so far, and the optimizer state ``optimizer_weights``."""
+        dtype_rows = tuple(sorted(((d, n, b) for d, (n, b) in self.by_dtype.items()), key=lambda r: (-r[2], r[0])))
+        params, trainable, nbytes = self.sums[(False, False)]
+        quant, const = self.sums[(True, False)], self.sums[(False, True)]
+        opt = _count(optimizer_weights)
+        return ParamTotals(totals=ParamCount(params, trainable, params - trainable, nbytes), bytes_by_dtype=dtype_rows,
+                           quantization=ParamCount(quant[0], 0, quant[0], quant[2]),
+                           optimizer=ParamCount(opt.params, 0, opt.params, opt.bytes),
+                           constants=ParamCount(const[0], 0, const[0], const[2]))
+
+
 _PARAM_FIELDS = attrgetter("name", "weights", "subgraphs")
 """What the count reads of a layer, read from C in one go."""
 
@@ -146,22 +181,9 @@ def count_params(graph: ModelGraph) -> ParamReport:
     with a single weight is counted with the totals), the totals, the bytes by dtype, the quantization and
     the constant counts."""
     layers: list[tuple[str, ParamCount]] = []
-    totals = _Totals()
-    add = totals.add
+    tally = ParamTally()
+    count = tally.layer
     for lay, (name, weights, nested) in zip(graph.layers, map(_PARAM_FIELDS, graph.layers), strict=True):
-        if nested or len(weights) > 1:  # the general path: nested weights, or several to count once
-            layers.append((name, layer_params(lay)))
-            for w in lay.iter_weights():
-                add(w)
-        elif weights:
-            layers.append((name, add(weights[0]) or NONE))
-        else:
-            layers.append((name, NONE))
-    dtype_rows = tuple(sorted(((d, n, b) for d, (n, b) in totals.by_dtype.items()),
-                              key=lambda r: (-r[2], r[0])))
-    params, trainable, nbytes = totals.sums[(False, False)]
-    quant, const = totals.sums[(True, False)], totals.sums[(False, True)]
-    opt = _count(graph.optimizer_weights)
-    return ParamReport(tuple(layers), ParamCount(params, trainable, params - trainable, nbytes), dtype_rows,
-                       ParamCount(quant[0], 0, quant[0], quant[2]), ParamCount(opt.params, 0, opt.params, opt.bytes),
-                       ParamCount(const[0], 0, const[0], const[2]))
+        layers.append((name, count(lay, weights, nested) if weights or nested else NONE))
+    t = tally.result(graph.optimizer_weights)
+    return ParamReport(tuple(layers), t.totals, t.bytes_by_dtype, t.quantization, t.optimizer, t.constants)

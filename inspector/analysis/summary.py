@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Iterator, Sequence, overload
 
 from ..graphquery import call_inputs
 from ..ir import Inbound, Layer, ModelGraph, Shape, Weight
 from ..trust import facts_by_code
-from .params import ParamCount, count_params
+from .params import NONE, ParamCount, ParamTally
 
 if TYPE_CHECKING:
     from .duplicates import DuplicateReport
@@ -231,16 +231,18 @@ class SummaryRows(Sequence[SummaryRow]):
         return f"SummaryRows({self._rows!r})"
 
 
-_ROW_FIELDS = attrgetter("name", "type", "node_shapes", "inbound", "weights", "notes", "dtype")
+_ROW_FIELDS = attrgetter("name", "type", "node_shapes", "inbound", "weights", "notes", "dtype", "subgraphs")
 """What a row reads of a layer, read from C in one go."""
 
 
-def _rows(graph: ModelGraph, counts: Sequence[ParamCount], macs: dict[str, int | None],
+def _rows(graph: ModelGraph, tally: ParamTally, macs: dict[str, int | None],
           formulas: dict[str, Poly]) -> tuple[SummaryRows, list[str]]:
     """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the notes of
-    its layers; ``counts``: the parameters of each of ``graph.layers``, in order.  The common layer, called
-    once with hashable shapes, fills its columns without the general :func:`_row`'s copies and properties;
-    the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks both paths)."""
+    its layers; every layer's parameters counted by ``tally`` (``count_params``'s pass, made in this one).
+    The common layer, called once with hashable shapes, fills its columns without the general :func:`_row`'s
+    copies and properties; the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks
+    both paths)."""
+    count_layer = tally.layer
     drop_inputs = graph.kind == "sequential"
     names: list[str] = []
     types: list[str] = []
@@ -256,8 +258,10 @@ def _rows(graph: ModelGraph, counts: Sequence[ParamCount], macs: dict[str, int |
     share = known.setdefault
     # One pass reading each layer once, every column filled in it: seven passes (one per column, even from
     # C) cost more, each re-reading 162,000 layers that are no longer in the processor's cache.
-    for (name, kind, calls, inbound, owned, said, dtype), count in zip(map(_ROW_FIELDS, graph.layers), counts,
-                                                                       strict=True):
+    for lay, (name, kind, calls, inbound, owned, said, dtype, nested) in zip(graph.layers,
+                                                                            map(_ROW_FIELDS, graph.layers),
+                                                                            strict=True):
+        count = count_layer(lay, owned, nested) if owned or nested else NONE
         if said:
             layer_notes.extend([f"{name}: {note}" for note in said])
         if drop_inputs and kind == _INPUT:
@@ -315,7 +319,7 @@ def _duplicates(graph: ModelGraph) -> DuplicateReport:
 def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False) -> Summary:
     """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``, copied tensors only when
     ``duplicates``: finding them reads the candidate tensors)."""
-    report = count_params(graph)
+    tally = ParamTally()
     macs_by_layer: dict[str, int | None] = {}
     formula_by_layer: dict[str, Poly] = {}
     macs_total: int | None = None
@@ -331,7 +335,8 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
-    rows, layer_notes = _rows(graph, list(map(itemgetter(1), report.layers)), macs_by_layer, formula_by_layer)
+    rows, layer_notes = _rows(graph, tally, macs_by_layer, formula_by_layer)
+    report = tally.result(graph.optimizer_weights)
     notes = graph.notes + layer_notes
     return Summary(
         name=graph.name,
