@@ -231,10 +231,22 @@ class SummaryRows(Sequence[SummaryRow]):
         return f"SummaryRows({self._rows!r})"
 
 
+def _general_rows(indices: list[int], layers: list[Layer], params: list[ParamCount], *,
+                  shapes: list[tuple[Shape | None, ...]], last: list[tuple[Shape | None, ...]], multiple: list[bool],
+                  conns: list[tuple[Inbound, ...]]) -> None:
+    """Fill the row ``indices`` of the shape and connection columns by the general :func:`_row` (a shared
+    layer, a layer called several times or never, a shape that is not a tuple); ``layers``: the rows'."""
+    for i in indices:
+        row = _row(layers[i], params[i], None)
+        shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes, row.multiple_shapes,
+                                                     row.connections)
+
+
 _ROW_FIELDS = attrgetter("name", "type", "node_shapes", "inbound", "weights", "notes", "dtype", "subgraphs")
 """What a row reads of a layer, read from C in one go."""
 
 
+# long: the per-layer hot path of a summary, kept in one pass (each pass re-reads 162,000 layers from memory)
 def _rows(graph: ModelGraph, tally: ParamTally, macs: dict[str, int | None],
           formulas: dict[str, Poly]) -> tuple[SummaryRows, list[str]]:
     """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the notes of
@@ -289,10 +301,7 @@ def _rows(graph: ModelGraph, tally: ParamTally, macs: dict[str, int | None],
     last, multiple = list(shapes), [False] * len(names)
     if general:
         layers = [lay for lay in graph.layers if not drop_inputs or lay.type != _INPUT]
-        for i in general:
-            row = _row(layers[i], params[i], None)
-            shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes,
-                                                         row.multiple_shapes, row.connections)
+        _general_rows(general, layers, params, shapes=shapes, last=last, multiple=multiple, conns=conns)
     n = len(names)
     return SummaryRows(
         names=tuple(names),
