@@ -376,3 +376,96 @@ def test_classic_checked_after_writing_equals_the_scrubbed_listing(monkeypatch, 
 def test_clean_lines_allows_no_line_break_inside_a_line(lines, clean):
     assert textsafe.clean_lines(lines) is clean
     assert clean is all(textsafe.UNSAFE.search(line) is None for line in lines)
+
+
+# -- counts remembered per (shape, dtype, trainable); rows read in one pass ------------------------------------
+
+
+def _repeated_weights_graph() -> ModelGraph:
+    """Weights repeating a (shape, dtype, trainable) under other keys, one storage shared by two layers, a
+    list shape (not remembered), trainable given as 1 and 0, and the categories counted apart."""
+    def dense(name: str, weight: Weight) -> Layer:
+        return Layer(name, "Dense", node_shapes=[[(None, 4)]], weights=[weight])
+
+    return ModelGraph("repeated", "onnx", kind="onnx", layers=[
+        dense("a", Weight("wa", "kernel", (3, 4), "float32")),
+        dense("b", Weight("wb", "kernel", (3, 4), "float32")),  # same kind, another storage: counted
+        dense("c", Weight("wa2", "kernel", (3, 4), "float32", key="wa")),  # the storage of a: not counted again
+        dense("d", Weight("wd", "kernel", (3, 4), "float32", trainable=False)),
+        dense("e", Weight("we", "kernel", (3, 4), "float16", trainable=1)),  # type: ignore[arg-type]
+        dense("f", Weight("wf", "kernel", [3, 4], "float32", trainable=0)),  # type: ignore[arg-type]
+        dense("g", Weight("wg", "kernel", (3, 4), "float32", quantization=True)),
+        dense("h", Weight("wh", "kernel", (3, 4), "float32", constant=True)),
+        dense("i", Weight("wa", "kernel", (3, 4), "float32", constant=True)),  # a's key as a constant: apart
+        dense("j", Weight("wj", "kernel", (3, 4), "float32", quantization=True, constant=True)),  # counted nowhere
+        dense("k", Weight("wk", "kernel", (5,), "int4")),
+    ])
+
+
+def test_remembered_counts_equal_each_weights_own_count():
+    graph = _repeated_weights_graph()
+    report = count_params(graph)
+    assert report.layers == tuple((lay.name, layer_params(lay)) for lay in graph.layers)
+    counts = dict(report.layers)
+    assert counts["a"] is counts["b"] is counts["c"] and counts["a"] == ParamCount(12, 12, 0, 48)
+    assert counts["d"] == ParamCount(12, 0, 12, 48) and counts["e"] == ParamCount(12, 12, 0, 24)
+    assert counts["f"] == ParamCount(12, 0, 12, 48) and counts["k"] == ParamCount(5, 5, 0, 3)
+    assert counts["g"] is counts["h"] is counts["i"] is counts["j"] is NONE
+
+
+def test_remembered_counts_keep_the_totals_of_counting_each_storage_once():
+    graph = _repeated_weights_graph()
+    report = count_params(graph)
+    weights = list(graph.iter_weights())
+    plain = _count_of(weights, quantization=False, constant=False)
+    assert report.totals == plain == ParamCount(12 * 5 + 5, 12 * 3 + 5, 24, 48 * 4 + 24 + 3)
+    assert report.quantization == ParamCount(12, 0, 12, 48)
+    assert report.constants == ParamCount(24, 0, 24, 96)
+    assert report.bytes_by_dtype == (("float32", 48, 192), ("float16", 12, 24), ("int4", 5, 3))
+
+
+def _count_of(weights: list[Weight], *, quantization: bool, constant: bool) -> ParamCount:
+    """The general count: each storage of the category once, first weight of a key counted."""
+    seen: set[str] = set()
+    params = trainable = nbytes = 0
+    for w in weights:
+        if w.key in seen or w.quantization != quantization or w.constant != constant:
+            continue
+        seen.add(w.key)
+        params, nbytes = params + w.size, nbytes + w.nbytes
+        trainable += w.size if w.trainable else 0
+    return ParamCount(params, trainable, params - trainable, nbytes)
+
+
+def test_sequential_rows_of_both_paths_skip_the_input_and_keep_its_note():
+    """A Sequential model whose InputLayer is not first: rows of the general path (a shared layer, a list
+    shape) after the dropped input still get their own layer's fields; every layer's notes in graph order."""
+    layers = [Layer("d", "Dense", node_shapes=[[(None, 4)]], notes=["first"]),
+              Layer("in", "InputLayer", node_shapes=[[(None, 3)]], notes=["input note"]),
+              Layer("shared", "Dense", inbound=[[Inbound("d")], [Inbound("d")]], node_shapes=[[(None, 4)], [(None, 5)]],
+                    weights=[Weight("k", "kernel", (4, 4), "float32")]),
+              Layer("odd", "Reshape", node_shapes=[[[None, 4]]], notes=["x", "y"]),  # type: ignore[list-item]
+              Layer("e", "Dense", inbound=[[Inbound("odd")]], node_shapes=[[(None, 4)]])]
+    graph = ModelGraph("seq", "keras", layers=layers, kind="sequential")
+    summary = summarize(graph, macs=False)
+    params = dict(count_params(graph).layers)
+    assert summary.rows == tuple(_row(lay, params[lay.name], None) for lay in layers if lay.type != "InputLayer")
+    assert summary.notes == ("d: first", "in: input note", "odd: x", "odd: y")
+    assert summary.rows.output_shapes[0] is summary.rows.output_shapes[3]  # equal shapes shared
+
+
+def test_summary_tallies_the_totals_count_params_reports(tmp_path):
+    """The summary counts parameters in its own pass over the rows: the same totals as ``count_params``,
+    a dropped InputLayer's weight (a Sequential model) and the optimizer state included."""
+    sequential = _sequential_graph()
+    sequential.layers[0].weights = [Weight("in_w", "kernel", (2,), "float64")]
+    momentum = Weight("m", "momentum", (3, 4), "float32")
+    sequential.optimizer_weights = [momentum, momentum]  # one storage: counted once
+    for graph in (_decoder(tmp_path), _mixed_graph(), _repeated_weights_graph(), sequential):
+        report, summary = count_params(graph), summarize(graph, macs=False)
+        assert (summary.totals, summary.bytes_by_dtype, summary.optimizer, summary.quantization, summary.constants) == (
+            report.totals, report.bytes_by_dtype, report.optimizer, report.quantization, report.constants)
+        counts = dict(report.layers)
+        assert summary.rows.params == tuple(counts[name] for name in summary.rows.names)
+    assert summarize(sequential, macs=False).totals.params == 2 + 12 + 8 + 2
+    assert summarize(sequential, macs=False).optimizer == ParamCount(12, 0, 12, 48)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Iterator, Sequence, overload
 
 from ..graphquery import call_inputs
 from ..ir import Inbound, Layer, ModelGraph, Shape, Weight
 from ..trust import facts_by_code
-from .params import ParamCount, count_params
+from .params import NONE, ParamCount, ParamTally
 
 if TYPE_CHECKING:
     from .duplicates import DuplicateReport
@@ -232,58 +231,92 @@ class SummaryRows(Sequence[SummaryRow]):
         return f"SummaryRows({self._rows!r})"
 
 
-def _rows(graph: ModelGraph, counts: Sequence[ParamCount], macs: dict[str, int | None],
+def _general_rows(indices: list[int], layers: list[Layer], params: list[ParamCount], *,
+                  shapes: list[tuple[Shape | None, ...]], last: list[tuple[Shape | None, ...]], multiple: list[bool],
+                  conns: list[tuple[Inbound, ...]]) -> None:
+    """Fill the row ``indices`` of the shape and connection columns by the general :func:`_row` (a shared
+    layer, a layer called several times or never, a shape that is not a tuple); ``layers``: the rows'."""
+    for i in indices:
+        row = _row(layers[i], params[i], None)
+        shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes, row.multiple_shapes,
+                                                     row.connections)
+
+
+_ROW_FIELDS = attrgetter("name", "type", "node_shapes", "inbound", "weights", "notes", "dtype", "subgraphs")
+"""What a row reads of a layer, read from C in one go."""
+
+
+# long: the per-layer hot path of a summary, kept in one pass (each pass re-reads 162,000 layers from memory)
+def _rows(graph: ModelGraph, tally: ParamTally, macs: dict[str, int | None],
           formulas: dict[str, Poly]) -> tuple[SummaryRows, list[str]]:
     """The rows of ``graph``'s layers (Keras lists no InputLayer for a Sequential model), and the notes of
-    its layers; ``counts``: the parameters of each of ``graph.layers``, in order.  The common layer, called
-    once with hashable shapes, fills its columns without the general :func:`_row`'s copies and properties;
-    the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks both paths)."""
-    notes = [f"{lay.name}: {note}" for lay in graph.layers if lay.notes for note in lay.notes]
-    layers = graph.layers
-    if graph.kind == "sequential":
-        kept = [lay.type != _INPUT for lay in layers]
-        layers, counts = list(compress(layers, kept)), list(compress(counts, kept))
-    names = tuple(map(attrgetter("name"), layers))
-    known: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
-    share = known.setdefault
+    its layers; every layer's parameters counted by ``tally`` (``count_params``'s pass, made in this one).
+    The common layer, called once with hashable shapes, fills its columns without the general :func:`_row`'s
+    copies and properties; the columns equal :func:`_row`'s fields (tests/test_summary_fast_paths.py checks
+    both paths)."""
+    count_layer = tally.layer
+    drop_inputs = graph.kind == "sequential"
+    names: list[str] = []
+    types: list[str] = []
+    params: list[ParamCount] = []
     shapes: list[tuple[Shape | None, ...]] = []
     conns: list[tuple[Inbound, ...]] = []
+    dtypes: list[str | None] = []
+    weights: list[tuple[Weight, ...]] = []
+    notes: list[tuple[str, ...]] = []
+    layer_notes: list[str] = []
     general: list[int] = []
-    add_shapes, add_conns = shapes.append, conns.append
-    for i, lay in enumerate(layers):
-        calls, inbound = lay.node_shapes, lay.inbound
+    known: dict[tuple[Shape | None, ...], tuple[Shape | None, ...]] = {}
+    share = known.setdefault
+    # One pass reading each layer once, every column filled in it: seven passes (one per column, even from
+    # C) cost more, each re-reading 162,000 layers that are no longer in the processor's cache.
+    for lay, (name, kind, calls, inbound, owned, said, dtype, nested) in zip(graph.layers,
+                                                                            map(_ROW_FIELDS, graph.layers),
+                                                                            strict=True):
+        count = count_layer(lay, owned, nested) if owned or nested else NONE
+        if said:
+            layer_notes.extend([f"{name}: {note}" for note in said])
+        if drop_inputs and kind == _INPUT:
+            continue
         if len(calls) == 1 and len(inbound) <= 1:  # else a shared layer, several calls, or none
             first = tuple(calls[0])
             try:
-                add_shapes(share(first, first))
+                shapes.append(share(first, first))
             except TypeError:  # a shape that is not a tuple of dims: left to the general path
-                pass
+                general.append(len(names))
+                shapes.append(())
+                conns.append(())
             else:
-                add_conns(tuple(inbound[0]) if inbound else ())
-                continue
-        general.append(i)
-        add_shapes(())
-        add_conns(())
-    last, multiple = list(shapes), [False] * len(layers)
-    for i in general:
-        row = _row(layers[i], counts[i], None)
-        shapes[i], last[i], multiple[i], conns[i] = (row.output_shapes, row.last_call_shapes, row.multiple_shapes,
-                                                     row.connections)
+                conns.append(tuple(inbound[0]) if inbound else ())
+        else:
+            general.append(len(names))
+            shapes.append(())
+            conns.append(())
+        names.append(name)
+        types.append(kind)
+        params.append(count)
+        dtypes.append(dtype)
+        weights.append(tuple(owned))
+        notes.append(tuple(said))
+    last, multiple = list(shapes), [False] * len(names)
+    if general:
+        layers = [lay for lay in graph.layers if not drop_inputs or lay.type != _INPUT]
+        _general_rows(general, layers, params, shapes=shapes, last=last, multiple=multiple, conns=conns)
     n = len(names)
     return SummaryRows(
-        names=names,
-        types=tuple(map(attrgetter("type"), layers)),
+        names=tuple(names),
+        types=tuple(types),
         output_shapes=tuple(shapes),
         multiple_shapes=tuple(multiple),
-        params=tuple(counts),
+        params=tuple(params),
         connections=tuple(conns),
         macs=tuple(map(macs.get, names)) if macs else (None,) * n,
-        dtypes=tuple(map(attrgetter("dtype"), layers)),
-        weights=tuple(map(tuple, map(attrgetter("weights"), layers))),
-        notes=tuple(map(tuple, map(attrgetter("notes"), layers))),
+        dtypes=tuple(dtypes),
+        weights=tuple(weights),
+        notes=tuple(notes),
         last_call_shapes=tuple(last),
         macs_formulas=tuple(map(formulas.get, names)) if formulas else (None,) * n,
-    ), notes
+    ), layer_notes
 
 
 def _duplicates(graph: ModelGraph) -> DuplicateReport:
@@ -295,7 +328,7 @@ def _duplicates(graph: ModelGraph) -> DuplicateReport:
 def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False) -> Summary:
     """Aggregate ``graph`` into a :class:`Summary` (MACs only when ``macs``, copied tensors only when
     ``duplicates``: finding them reads the candidate tensors)."""
-    report = count_params(graph)
+    tally = ParamTally()
     macs_by_layer: dict[str, int | None] = {}
     formula_by_layer: dict[str, Poly] = {}
     macs_total: int | None = None
@@ -311,7 +344,8 @@ def summarize(graph: ModelGraph, *, macs: bool = True, duplicates: bool = False)
         macs_total = mreport.total
         macs_complete = not mreport.unknown
         formula, formula_complete = mreport.formula, mreport.formula_complete
-    rows, layer_notes = _rows(graph, list(map(itemgetter(1), report.layers)), macs_by_layer, formula_by_layer)
+    rows, layer_notes = _rows(graph, tally, macs_by_layer, formula_by_layer)
+    report = tally.result(graph.optimizer_weights)
     notes = graph.notes + layer_notes
     return Summary(
         name=graph.name,

@@ -18,9 +18,9 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 from __future__ import annotations
 
 from itertools import chain, pairwise, repeat
-from operator import attrgetter
 from typing import Iterable, Sequence
 
+from ..analysis.params import ParamCount
 from ..analysis.summary import Summary, SummaryRows
 from ..errors import UsageError
 from ..ir import Inbound
@@ -60,18 +60,28 @@ def _shape_cells(rows: SummaryRows) -> list[str]:
     has a few dozen distinct ones); an input layer's (a list of one tuple) and a shared layer's
     (``multiple``) written row by row."""
     shapes = rows.output_shapes
-    text = {id(s): format_output(s) for s in {id(s): s for s in shapes}.values()}
-    cells = list(map(text.__getitem__, map(id, shapes)))
+    ids = list(map(id, shapes))
+    text = {key: format_output(s) for key, s in dict(zip(ids, shapes, strict=True)).items()}
+    cells = list(map(text.__getitem__, ids))
     for i, (kind, multiple) in enumerate(zip(rows.types, rows.multiple_shapes, strict=True)):
         if multiple or kind == "InputLayer":
             cells[i] = format_output(shapes[i], as_list=kind == "InputLayer", multiple=multiple)
     return cells
 
 
+def _params_cells(counts: Sequence[ParamCount]) -> list[str]:
+    """The Param # column, each count object written once: rows share them (most layers of an ONNX graph
+    hold :data:`~inspector.analysis.params.NONE`, the others one of a few counts)."""
+    ids = list(map(id, counts))
+    text = {key: str(count.params) for key, count in dict(zip(ids, counts, strict=True)).items()}
+    return list(map(text.__getitem__, ids))
+
+
 def _columns(rows: SummaryRows, macs: bool) -> list[list[str]]:
     """The cells of the columns before Connected to: Layer (type), Output Shape, Param # (and MACs)."""
-    columns = [list(map("{} ({})".format, rows.names, rows.types)), _shape_cells(rows),
-               list(map(str, map(attrgetter("params"), rows.params)))]
+    # An f-string rather than ``"{} ({})".format`` (parsed again for each of 162,000 rows: a third slower).
+    columns = [[f"{name} ({kind})" for name, kind in zip(rows.names, rows.types, strict=True)], _shape_cells(rows),
+               _params_cells(rows.params)]
     if macs:
         columns.append(list(map(macs_cell, rows.macs, rows.macs_formulas, repeat(str))))
     return columns
