@@ -189,9 +189,18 @@ def _collect(read_fd: int, pid: int, deadline: float) -> tuple[list[bytes], bool
 
 
 # -- a reusable helper process -----------------------------------------------------------
-Serve = Callable[[bytes, int], "bytes | tuple[bytes, ...]"]
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An answer in ``parts`` (written one after the other) and what it was made of (``held``), which the
+    helper frees only once the answer is written: freeing half a million objects first delays it."""
+
+    parts: tuple[bytes, ...]
+    held: Any = None
+
+
+Serve = Callable[[bytes, int], "bytes | tuple[bytes, ...] | Served"]
 """What a helper runs per request: (request bytes, flag) → answer bytes (or its parts, in order:
-written one after the other, never joined into one copy)."""
+written one after the other, never joined into one copy; or :class:`Served`)."""
 
 
 class Request:
@@ -423,11 +432,11 @@ def _serve(serve: Serve, requests: int, answers: int, shared: int = -1) -> None:
         limit_address_space(memory, inherited=inherited)
         signal.alarm(seconds)
         kind = b"K"
-        served: bytes | tuple[bytes, ...] = b""
+        served: bytes | tuple[bytes, ...] | Served = b""
         parts: tuple[bytes, ...]
         try:
             served = serve(data, flag)  # not copied behind its one-byte kind: written after it
-            parts = served if isinstance(served, tuple) else (served,)
+            parts = served.parts if isinstance(served, Served) else served if isinstance(served, tuple) else (served,)
         except MemoryError:
             kind, parts = b"M", ()
         except Exception as exc:  # noqa: BLE001 - reported to the parent as text
@@ -439,7 +448,7 @@ def _serve(serve: Serve, requests: int, answers: int, shared: int = -1) -> None:
             write_all(answers, part)
         if kind == b"M":
             return  # after std::bad_alloc the library's state is not trusted: the parent forks a new helper
-        del served, parts
+        del served, parts  # (with what a Served answer held)
         _release_memory()  # the helper waits holding nothing while the parent works on
 
 

@@ -146,3 +146,31 @@ def test_the_shared_file_is_read_whole_and_emptied() -> None:
         assert isolation._take_shared(-1, 1) is None
     finally:
         os.close(fd)
+
+
+class _Marks:
+    """Appends a line to ``path`` when freed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __del__(self) -> None:
+        with open(self.path, "a") as fh:
+            fh.write("freed\n")
+
+
+def test_what_a_served_answer_held_is_freed_once_it_is_written(tmp_path) -> None:
+    marks = str(tmp_path / "marks")
+
+    def serve(data: bytes, flag: int) -> isolation.Served:
+        if flag:  # what was freed so far, read in the helper after the first answer was written
+            with open(marks) as fh:
+                return isolation.Served((fh.read().encode(),))
+        return isolation.Served((b"head:", data), held=[_Marks(marks)])
+
+    helper = isolation.Helper(lambda: serve)
+    try:
+        assert helper.call(b"xy", flag=0, seconds=30, memory=1 << 28) == b"head:xy"
+        assert helper.call(b"", flag=1, seconds=30, memory=1 << 28) == b"freed\n"
+    finally:
+        helper._stop(kill=True)

@@ -58,12 +58,8 @@ def _prepare() -> isolation.Serve:
     lite.get_schema("Relu", 1, "")  # onnx's schema registry is initialized before the fork
     kept: dict[bytes, bytes] = {}
     """The inferred model the helper keeps (by its token) until the parent fetches it or sends another request."""
-    held: list[Any] = []
-    """What the last answer's types were read from (half a million objects on 160,000 nodes), freed at the next
-    request (the parent's drop, once its build is done): freed before the answer is written, they delay it."""
 
-    def serve_c(data: bytes, flag: int) -> tuple[bytes, ...]:
-        held.clear()
+    def serve_c(data: bytes, flag: int) -> tuple[bytes, ...] | isolation.Served:
         if flag & _DROP:
             kept.clear()
             return (b"",)
@@ -71,14 +67,16 @@ def _prepare() -> isolation.Serve:
             return (kept.pop(bytes(data)),)  # KeyError (an error answer): not kept, or no longer
         kept.clear()  # a new request: the last model is not wanted any more
         inferred = lite.infer_shapes_bytes(data, bool(flag & _DATA_PROP))
+        held: list[Any] = []  # what the types were read from (half a million objects on 160,000 nodes)
         types = _declared_answer(inferred, len(data), hold=held.append) if flag & _TYPES else b""
         unresolved = inferred.find(_UNKNOWN_DIM) >= 0
         if types and not unresolved:  # the parent may not need it: kept here, sent when asked for
             token = os.urandom(_TOKEN_BYTES)
             kept[token] = inferred
-            return _ANSWER.pack(len(types), len(inferred), unresolved) + token, types  # in turn, not joined
+            head = _ANSWER.pack(len(types), len(inferred), unresolved) + token
+            return isolation.Served((head, types), held)  # written in turn, not joined; freed after
         head = _ANSWER.pack(len(types), len(inferred), unresolved) + bytes(_TOKEN_BYTES)
-        return head + types, inferred  # written in turn, not joined
+        return isolation.Served((head + types, inferred), held)
 
     return serve_c
 
