@@ -43,6 +43,8 @@ _CHUNK = 1 << 24
 _PIPE_BYTES = 1 << 20
 """Capacity asked for the helper's pipes (Linux's default is 64 KiB): a 50 MB answer then crosses in
 fifty writes, not eight hundred, each a switch between the two processes."""
+_SHARED_BYTES = 1 << 20
+"""A request at least this long goes through the helper's shared file (:meth:`Helper.send`), not the pipe."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +189,18 @@ def _collect(read_fd: int, pid: int, deadline: float) -> tuple[list[bytes], bool
 
 
 # -- a reusable helper process -----------------------------------------------------------
-Serve = Callable[[bytes, int], "bytes | tuple[bytes, ...]"]
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An answer in ``parts`` (written one after the other) and what it was made of (``held``), which the
+    helper frees only once the answer is written: freeing half a million objects first delays it."""
+
+    parts: tuple[bytes, ...]
+    held: Any = None
+
+
+Serve = Callable[[bytes, int], "bytes | tuple[bytes, ...] | Served"]
 """What a helper runs per request: (request bytes, flag) → answer bytes (or its parts, in order:
-written one after the other, never joined into one copy)."""
+written one after the other, never joined into one copy; or :class:`Served`)."""
 
 
 class Request:
@@ -217,11 +228,18 @@ class Helper:
     out is replaced by the next request.  :meth:`call` waits for the answer; :meth:`send` returns
     at once and :meth:`receive` waits later, so the caller works while the helper does.
 
-    Request: ``<Q size><B flag><Q memory><I seconds>`` and the data; answer:
-    ``<Q length>`` and a tag byte (``K`` ok + answer bytes, ``E`` error + message,
-    ``M`` out of memory, after which the helper exits)."""
+    Request: ``<Q size><B flag><Q memory><I seconds><? shared>`` and the data (unless ``shared``:
+    then the data is in the helper's shared file); answer: ``<Q length>`` and a tag byte (``K`` ok
+    + answer bytes, ``E`` error + message, ``M`` out of memory, after which the helper exits).
 
-    _REQUEST = struct.Struct("<QBQI")
+    A large request (a model of tens of MB) is written to a memory file both processes hold open
+    (``memfd_create``, made before the fork) rather than through the pipe: one copy the parent makes
+    at memory speed, where the pipe took a switch between the processes per MiB (0.08 s for 38 MB
+    on a loaded machine) and held back both the parent's next step and the helper's start.  The
+    helper reads it and empties the file; without ``memfd_create`` (or when writing it fails) the
+    request goes through the pipe."""
+
+    _REQUEST = struct.Struct("<QBQI?")
     _LENGTH = struct.Struct("<Q")
 
     def __init__(self, prepare: Callable[[], Serve]) -> None:
@@ -230,6 +248,8 @@ class Helper:
         self.owner = 0
         self.to_helper = -1
         self.from_helper = -1
+        self.shared = -1
+        """The memory file large requests are written to (-1: none, they go through the pipe)."""
         self.lock = threading.Lock()
 
     def start(self) -> None:
@@ -263,8 +283,10 @@ class Helper:
             self.lock.release()
             raise
         try:
-            write_all(self.to_helper, self._REQUEST.pack(len(data), flag, memory, request.seconds))
-            write_all(self.to_helper, data)
+            shared = len(data) >= _SHARED_BYTES and self._share(data)
+            write_all(self.to_helper, self._REQUEST.pack(len(data), flag, memory, request.seconds, shared))
+            if not shared:
+                write_all(self.to_helper, data)
         except BrokenPipeError:
             request.broken = True
         except BaseException:  # interrupted mid-request: the helper's state is unknown
@@ -272,6 +294,21 @@ class Helper:
             self.lock.release()
             raise
         return request
+
+    def _share(self, data: bytes) -> bool:
+        """Write ``data`` to the shared file for the helper (which empties it once read); ``False`` when
+        there is none or it could not be written (then the pipe carries the data)."""
+        if self.shared < 0:
+            return False
+        try:
+            pwrite_all(self.shared, data)
+            return True
+        except OSError:  # out of memory for the file: the pipe still works
+            try:
+                os.ftruncate(self.shared, 0)
+            except OSError:
+                pass
+            return False
 
     def receive(self, request: Request) -> bytearray | Failure:
         """Wait for the answer to ``request``: the helper's answer bytes, or why there is none (the
@@ -329,28 +366,35 @@ class Helper:
         ans_r, ans_w = os.pipe()
         widen_pipe(req_w)
         widen_pipe(ans_w)
+        shared = memory_file()
 
         def child() -> int:  # the helper
-            close_fds_except(2, req_r, ans_w)  # hold no file, pipe or socket of the parent open
+            close_fds_except(2, req_r, ans_w, shared)  # hold no file, pipe or socket of the parent open
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 0)
             os.dup2(null, 1)  # nothing may reach the parent's standard output
-            _serve(serve, req_r, ans_w)
+            _serve(serve, req_r, ans_w, shared)
             return 0
 
-        pid = fork(child)
+        try:
+            pid = fork(child)
+        except BaseException:
+            if shared >= 0:
+                os.close(shared)
+            raise
         os.close(req_r)
         os.close(ans_w)
         self.pid, self.owner, self.to_helper, self.from_helper = pid, os.getpid(), req_w, ans_r
+        self.shared = shared
 
     def _close(self) -> None:
-        for fd in (self.to_helper, self.from_helper):
+        for fd in (self.to_helper, self.from_helper, self.shared):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self.to_helper = self.from_helper = -1
+        self.to_helper = self.from_helper = self.shared = -1
 
     def _stop(self, *, kill: bool) -> int:
         """End the helper; its wait status."""
@@ -369,8 +413,9 @@ class Helper:
             return 0
 
 
-def _serve(serve: Serve, requests: int, answers: int) -> None:
-    """The helper's loop: one request at a time until the parent closes the pipe."""
+def _serve(serve: Serve, requests: int, answers: int, shared: int = -1) -> None:
+    """The helper's loop: one request at a time until the parent closes the pipe (a large request's
+    data in the ``shared`` memory file, emptied once read)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     import resource
@@ -380,18 +425,18 @@ def _serve(serve: Serve, requests: int, answers: int) -> None:
         head = read_exact(requests, Helper._REQUEST.size)
         if head is None:
             return
-        size, flag, memory, seconds = Helper._REQUEST.unpack(head)
-        data = read_exact(requests, size)
+        size, flag, memory, seconds, in_file = Helper._REQUEST.unpack(head)
+        data = _take_shared(shared, size) if in_file else read_exact(requests, size)
         if data is None:
             return
         limit_address_space(memory, inherited=inherited)
         signal.alarm(seconds)
         kind = b"K"
-        served: bytes | tuple[bytes, ...] = b""
+        served: bytes | tuple[bytes, ...] | Served = b""
         parts: tuple[bytes, ...]
         try:
             served = serve(data, flag)  # not copied behind its one-byte kind: written after it
-            parts = served if isinstance(served, tuple) else (served,)
+            parts = served.parts if isinstance(served, Served) else served if isinstance(served, tuple) else (served,)
         except MemoryError:
             kind, parts = b"M", ()
         except Exception as exc:  # noqa: BLE001 - reported to the parent as text
@@ -403,8 +448,49 @@ def _serve(serve: Serve, requests: int, answers: int) -> None:
             write_all(answers, part)
         if kind == b"M":
             return  # after std::bad_alloc the library's state is not trusted: the parent forks a new helper
-        del served, parts
+        del served, parts  # (with what a Served answer held)
         _release_memory()  # the helper waits holding nothing while the parent works on
+
+
+def _take_shared(fd: int, n: int) -> bytes | None:
+    """The ``n`` bytes of the shared memory file ``fd``, which is emptied (``None``: fewer bytes there,
+    or no file: the helper ends, as at the end of the pipe)."""
+    if fd < 0:
+        return None
+    try:
+        data = os.pread(fd, n, 0)  # one call reads it whole, short of Linux's 2 GiB per read
+        if len(data) < n:
+            parts = [data]
+            while (got := sum(map(len, parts))) < n:
+                part = os.pread(fd, n - got, got)
+                if not part:
+                    return None
+                parts.append(part)
+            data = b"".join(parts)
+        os.ftruncate(fd, 0)  # its memory is the system's again
+    except OSError:
+        return None
+    return data
+
+
+def memory_file() -> int:
+    """A new anonymous memory file (``memfd_create``) a forked helper shares, or -1 where there is none."""
+    create = getattr(os, "memfd_create", None)
+    if create is None:
+        return -1
+    try:
+        fd: int = create("inspector-request", getattr(os, "MFD_CLOEXEC", 0))
+    except OSError:
+        return -1
+    return fd
+
+
+def pwrite_all(fd: int, data: bytes) -> None:
+    """Make the file ``fd`` hold ``data`` from its start (it is empty: the helper empties it)."""
+    view = memoryview(data)
+    at = 0
+    while at < len(view):
+        at += os.pwrite(fd, view[at:at + (1 << 30)], at)
 
 
 def _release_memory() -> None:

@@ -128,20 +128,76 @@ def test_the_helper_tells_a_repeated_name():
     assert inference.names_unique(inference.parsed(inferred).graph) is False
 
 
-@pytest.mark.parametrize("raw", [b"", b"[1, 2]", b"[[], [], [], 1, []]", b"[[], [], [], true, 3]",
-                                 b'[["a"], [0], [["float32", [2]]], 1, []]', b'[["a"], [5], [], true, []]',
-                                 b'[["a", "b"], [0], [["float32", [2]]], true, []]',
-                                 b'[["a"], [0, 0], [["float32", [2]]], true, []]', b"\xff"])
+_FLOAT2N = ["float32", [2, "n"]]
+
+
+def _raw(meta: list[Any], blob: bytes, count: int, index: bytes) -> bytes:
+    """A types part laid out as ``inference._encode_answer`` lays it out, from its parts as given."""
+    import json
+
+    encoded = json.dumps(meta, separators=(",", ":")).encode()
+    return inference._TYPES_HEAD.pack(len(encoded), len(blob), count) + encoded + blob + index
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"[1, 2]", b"\xff", b"[[], [], [], true, []]",  # not laid out as the helper lays it out (JSON, once)
+    _raw([[_FLOAT2N], True, [], True, "B"], b"a\0b", 2, b"\0"),  # an index missing
+    _raw([[_FLOAT2N], True, [], True, "B"], b"a\0b", 2, b"\0\1"),  # an index past the types
+    _raw([[_FLOAT2N], True, [], True, "B"], b"a\0b", 3, b"\0\0\0"),  # fewer names than told
+    _raw([[_FLOAT2N], True, [], True, "B"], b"a\0b", 2, b"\0\0")[:-3],  # cut short
+    _raw([[_FLOAT2N], True, [], True, "Q?"], b"a\0b", 2, b"\0\0"),  # no array type code
+    _raw([[_FLOAT2N], True, [], True, "H"], b"a\0b", 2, b"\0\0\0"),  # not whole items
+    _raw([[_FLOAT2N], 1, [], True, "B"], b"a\0b", 2, b"\0\0"),  # unique not a bool
+    _raw([[_FLOAT2N], True, 3, True, "B"], b"a\0b", 2, b"\0\0"),  # outline not a list
+    _raw([[_FLOAT2N], True, [], False, "B"], b'{"a": 1}', 1, b"\0"),  # names (JSON) not a list
+    _raw([[_FLOAT2N], True, [], True, "B"], b"a\xff", 1, b"\0"),  # names not UTF-8
+    _raw([[_FLOAT2N], True, []], b"a", 1, b"\0"),  # the JSON part short
+])
 def test_an_answer_not_as_the_helper_writes_it_is_read_by_the_parent(raw):
     assert inference._read_answer(raw) is None
 
 
 def test_an_answer_as_the_helper_writes_it_is_read():
-    read_back = inference._read_answer(b'[["a","b"],[0,0],[["float32",[2,"n"]]],true,["p"]]')
+    raw = inference._encode_answer(["a", "b"], [0, 0], [_FLOAT2N], unique=True, outline=["p"])
+    read_back = inference._read_answer(raw)
     assert read_back is not None and read_back.unique and read_back.outline == ["p"]
     assert read_back.types == {"a": ("float32", (2, "n")), "b": ("float32", (2, "n"))}
-    from_buffer = inference._read_answer(bytearray(b'[["a","b"],[0,0],[["float32",[2,"n"]]],true,["p"]]'))
-    assert from_buffer == read_back  # the helper's answer arrives as a bytearray
+    assert inference._read_answer(bytearray(raw)) == read_back  # the helper's answer arrives as a bytearray,
+    assert inference._read_answer(memoryview(bytearray(raw))) == read_back  # read through a view of it
+    assert raw == _raw([[_FLOAT2N], True, ["p"], True, "B"], b"a\0b", 2, b"\0\0")
+
+
+@pytest.mark.parametrize("names", [
+    [], [""], ["a"], ["", ""], ["a", ""], ["x\0y", "z"], ["\0"], ["é", "ß\u4e2d", "\U0001f600"], ["\udcff", "a"],
+    [f"t{i}" for i in range(300)],
+])
+def test_names_as_the_helper_writes_them_are_read_back_the_same(names):
+    """Names joined by NUL, or a JSON list when one holds a NUL; any text, lone surrogates (a name onnx
+    could not decode) too; more than 256 types (indices of two bytes)."""
+    infos = [["float32", [i]] for i in range(len(names))]
+    read_back = inference._read_answer(inference._encode_answer(names, list(range(len(names))), infos,
+                                                                unique=False, outline=[]))
+    assert read_back is not None and read_back.unique is False
+    assert read_back.types == {name: ("float32", (i,)) for i, name in enumerate(names)}
+
+
+def test_a_name_declared_again_is_read_as_base_types_reads_it():
+    """A later entry replaces an earlier one only when it knows a shape (``protos.base_types``)."""
+    from inspector.loaders.onnx import protos
+
+    infos = [["float32", None], ["float32", [2]], ["int64", [3]], ["int64", None]]
+    names, index = ["h", "h", "y", "y", "h"], [0, 1, 2, 3, 0]
+    read_back = inference._read_answer(inference._encode_answer(names, index, infos, unique=True, outline=[]))
+    declared = [_vi(name) for name in names]  # the same sequence as value infos: base_types' answer
+    for vi, i in zip(declared, index, strict=True):
+        dtype, shape = infos[i]
+        vi.type.tensor_type.elem_type = TensorProto.FLOAT if dtype == "float32" else TensorProto.INT64
+        if shape is not None:
+            vi.type.tensor_type.shape.SetInParent()
+            for d in shape:
+                vi.type.tensor_type.shape.dim.add(dim_value=d)
+    assert read_back is not None and read_back.types == protos.base_types(declared)
+    assert read_back.types == {"h": ("float32", (2,)), "y": ("int64", (3,))}
 
 
 def test_parsed_is_the_model_itself_for_a_model():

@@ -196,9 +196,9 @@ def _answers(model: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
 
     data = model.SerializeToString()
     inferred = lite.infer_shapes_bytes(data, True)
-    fast = inference._read_answer(inference._declared_json(inferred, len(data)))
-    monkeypatch.setattr(inference, "read", lambda data: None)
-    general = inference._read_answer(inference._declared_json(inferred, len(data)))
+    fast = inference._read_answer(inference._declared_answer(inferred, len(data)))
+    monkeypatch.setattr(inference, "read", lambda data, **options: None)
+    general = inference._read_answer(inference._declared_answer(inferred, len(data)))
     return fast, general
 
 
@@ -213,7 +213,53 @@ def _declaring_twice() -> Any:
     return model
 
 
-@pytest.mark.parametrize("make", [_chain, _repeated, _declaring_twice])
+def _outlined() -> Any:
+    """A chain with every field :func:`inference.outline` reads set: producer, opsets, metadata, stored
+    tensors (dense and sparse), a training info, text beyond ASCII, a negative model version."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    model = _chain()
+    model.producer_name, model.producer_version, model.domain = "maker", "1.2 ü", "ai.example"
+    model.model_version, model.doc_string, model.graph.name = -3, "about \u4e2d", "graph é"
+    model.opset_import.add(domain="ai.onnx.ml", version=3)
+    model.metadata_props.add(key="k", value="v")
+    model.metadata_props.add(key="k", value="")
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(2, np.float32), "w"))
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(1, np.int64), "v"))
+    values = numpy_helper.from_array(np.ones(1, np.float32), "s")
+    indices = numpy_helper.from_array(np.zeros(1, np.int64), "s_i")
+    model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4]))
+    model.training_info.add()
+    return model
+
+
+@pytest.mark.parametrize("make", [_chain, _repeated, _declaring_twice, _outlined])
+def test_the_merged_read_tells_the_outline_as_the_general_one(make):
+    from inspector.loaders.onnx import lite, mergedread
+
+    data = make().SerializeToString()
+    parsed = lite.model_proto()
+    parsed.ParseFromString(data)
+    merged = mergedread.read(data)
+    assert merged is not None and merged.outline == inference.outline(parsed)
+
+
+def test_the_outline_read_off_the_twins_sees_each_field():
+    from inspector.loaders.onnx import mergedread
+
+    base = mergedread.read(_outlined().SerializeToString())
+    assert base is not None
+    for change in ("producer_name", "producer_version", "domain", "doc_string"):
+        model = _outlined()
+        setattr(model, change, "other")
+        changed = mergedread.read(model.SerializeToString())
+        assert changed is not None and changed.outline != base.outline
+    assert base.outline[-2:] == [3, 1]  # stored tensors (two dense, one sparse), one training info
+    assert base.outline[3] == [["", 17], ["ai.onnx.ml", 3]] and base.outline[5] == -3
+
+
+@pytest.mark.parametrize("make", [_chain, _repeated, _declaring_twice, _outlined])
 def test_the_merged_read_answers_what_the_general_read_does(make, monkeypatch):
     from inspector.loaders.onnx import mergedread
 
@@ -317,3 +363,31 @@ def test_no_helper_is_forked_to_drop_or_fetch_what_an_ended_one_held():
     assert inference._fetch(inferred._token, inferred._length) is None
     inference.release(inferred)
     assert not inference.held(inferred) and inference._HELPER.pid == 0  # nothing forked
+
+
+def test_the_merged_read_answers_without_parsing_the_whole_model(monkeypatch):
+    """The twins tell the types, names and outline: the inferred model is parsed whole only without them."""
+    from inspector.loaders.onnx import lite
+
+    data = _outlined().SerializeToString()
+    inferred = lite.infer_shapes_bytes(data, True)
+    general = inference._read_answer(inference._general_answer(inferred))
+
+    def refused(inferred: bytes) -> bytes:
+        raise AssertionError("parsed whole")
+
+    monkeypatch.setattr(inference, "_general_answer", refused)
+    fast = inference._read_answer(inference._declared_answer(inferred, len(data)))
+    assert fast is not None and fast == general
+
+
+def test_what_the_answer_was_made_of_is_held_for_later_without_changing_it():
+    """The helper frees the twins and lists its answer was read from only once the answer is written."""
+    from inspector.loaders.onnx import lite
+
+    data = _outlined().SerializeToString()
+    inferred = lite.infer_shapes_bytes(data, True)
+    held: list[Any] = []
+    answer = inference._declared_answer(inferred, len(data), hold=held.append)
+    assert answer == inference._declared_answer(inferred, len(data)) and answer
+    assert held  # given to the caller, not freed before the answer was made
