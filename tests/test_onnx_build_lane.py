@@ -188,3 +188,74 @@ def test_build_without_the_graph_check_is_the_general_build(tmp_path, monkeypatc
         assert shortcut.layer("tr").config == {"perm": [1, 0], "@outputs": ["t"]}
     if make is _plain_model:
         assert shortcut.layer("call").subgraphs["function"].layer("double").type == "Add"
+
+
+# ---- the locations read off the parsed bytes ----
+def _big_weight_model(*, doc: str = "") -> Any:
+    """A ``MatMul`` by a stored weight big enough for :mod:`.wire` to strip (its data read back on demand)."""
+    from onnx import helper
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm", doc_string=doc)]
+    inits = [tensor("w", np.ones((32, 32), dtype=np.float32))]
+    return onnx_model(nodes, [value_info("x", [1, 32])], [value_info("y", [1, 32])], inits)
+
+
+def _stripped(path: Path) -> Any:
+    from inspector.loaders.onnx import wire
+
+    return wire.strip_file(path)
+
+
+def _canonical_locations(stripped: Any) -> set[str] | None:
+    from inspector.loaders.onnx.external import named_locations
+
+    model = lite.model_proto()
+    model.ParseFromString(stripped.data)
+    return named_locations(model.SerializeToString())
+
+
+def test_locations_of_a_file_naming_none_but_the_stripped_tensors_need_no_serialization(tmp_path):
+    from inspector.loaders.onnx.external import stripped_locations
+
+    stripped = _stripped(save_onnx(_big_weight_model(), tmp_path / "m.onnx"))
+    assert len(stripped.inline) == 1  # the weight was stripped: a private token names it
+    assert stripped_locations(stripped) == _canonical_locations(stripped) == set(stripped.inline)
+    stripped.edited = True  # dims bound since: the bytes are no longer the model
+    assert stripped_locations(stripped) is None
+
+
+@pytest.mark.parametrize("case", ["external", "doc"])
+def test_locations_are_not_read_off_bytes_naming_another(tmp_path, case):
+    """Another ``location`` in the bytes (external data, or only a doc string saying the word): the
+    shortcut refuses, and the model's serialization is read, as before."""
+    from helpers import hostile as H
+    from inspector.loaders.onnx.external import stripped_locations
+
+    if case == "external":
+        path = H.onnx_with_external(tmp_path / "m.onnx", "/etc/passwd")
+    else:
+        path = save_onnx(_big_weight_model(doc="its location is known"), tmp_path / "m.onnx")
+    stripped = _stripped(path)
+    assert stripped_locations(stripped) is None
+    assert _canonical_locations(stripped) == ({"/etc/passwd"} if case == "external" else set(stripped.inline))
+
+
+@pytest.mark.parametrize("infer_shapes", [False, True])
+@pytest.mark.parametrize("case", ["plain", "external"])
+def test_load_with_locations_read_off_the_bytes_is_the_load_that_serializes(tmp_path, monkeypatch, case,
+                                                                            infer_shapes):
+    from helpers import hostile as H
+    from inspector.loaders.onnx import external
+
+    if case == "external":  # a sparse initializer's: only the walk of check_reachable finds it
+        path = H.onnx_sparse_external(tmp_path / "m.onnx", "/etc/passwd")
+    else:
+        path = save_onnx(_big_weight_model(), tmp_path / "m.onnx")
+    shortcut = load(path, infer_shapes=infer_shapes)
+    with monkeypatch.context() as m:
+        m.setattr(external, "stripped_locations", lambda stripped: None)
+        m.setattr(builder_module, "stripped_locations", lambda stripped: None)
+        general = load(path, infer_shapes=infer_shapes)
+    assert _described(shortcut) == _described(general)
+    assert [(f.code, f.detail) for f in shortcut.security] == [(f.code, f.detail) for f in general.security]
+    assert bool(shortcut.security) == (case == "external")

@@ -17,7 +17,7 @@ from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, lite, retype, shapefold, wire
 from .budget import check_function_fan_out
-from .external import named_locations
+from .external import named_locations, stripped_locations
 from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
@@ -114,10 +114,18 @@ class Builder:
         if self.do_infer and retype.may_overlap(model):
             return self._build_overlapped(model, skeleton)
         if stripped is not None:
+            self._locations_of(stripped)
             stripped.settle()  # the bytes parsed are not sent as they are: let them go before building
         if self.do_infer:
             model = self._infer(model)
         return self._construct(model)[0]
+
+    def _locations_of(self, stripped: wire.StrippedModel) -> None:
+        """:attr:`named_locations` read off the parsed bytes, before they go, when they tell them without
+        a serialization of the model (:func:`.external.stripped_locations`: most files)."""
+        found = stripped_locations(stripped)
+        if found is not None:
+            self.named_locations = (found,)
 
     def _construct(self, model: Any) -> tuple[ModelGraph, Scope]:
         """The graph of ``model`` as it is (types and all), and the main graph's scope."""
@@ -174,12 +182,14 @@ class Builder:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
             # While the helper works: the text of the parsed bytes checked, and the locations check_reachable
-            # looks for read off the model's canonical serialization (made here when the file's bytes were sent).
+            # looks for read off those bytes when they name none but the stripped tensors', else off the model's
+            # canonical serialization (made here when the file's bytes were sent).
             canonical, serialized = (None if parsed else data), data is not None
             del data
             if stripped is not None:
+                self._locations_of(stripped)
                 stripped.settle()  # lets the parsed bytes go
-            if serialized:
+            if serialized and self.named_locations is None:
                 self.named_locations = (named_locations(model.SerializeToString() if canonical is None else canonical),)
             del canonical
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
