@@ -56,7 +56,8 @@ class Builder:
 
     named_locations: tuple[set[str] | None] | None = None
     """The ``location`` values in the model's serialization (:func:`.external.named_locations`), when
-    :meth:`build` read them off a serialization it made anyway: ``check_reachable`` needs no other."""
+    :meth:`build` read them off a serialization it made anyway or off the parsed bytes
+    (:func:`.external.stripped_locations`): ``check_reachable`` needs no other."""
 
     flat_model: Any = None
     """The model no attribute of whose nodes (main graph and functions) holds a graph, as its bytes showed
