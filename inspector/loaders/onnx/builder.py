@@ -416,7 +416,6 @@ class Builder:
         nested = False  # a node holds a sub-graph
         calls = bool(self.functions)  # a node may call a model-local function
         const_operand = self._const_operand
-        weights: dict[str, Weight] = {}  # the next layer's (a new dict only once one was filled: most stay empty)
         for idx, row in enumerate(rows) if order is None else zip(order, map(rows.__getitem__, order), strict=True):
             op, domain, name, inputs, outputs, n_attr = row
             # The node itself only where its attributes or a function call are looked at (or it folds).
@@ -440,9 +439,11 @@ class Builder:
                 continue
             pos = len(layers)
             base = name or f"{op}_{idx}"
-            before = len(used)
-            used.add(base)  # one look-up for the usual new name: a name used before leaves the set as it was
-            lname = base if len(used) > before else self._unique(scope, base, idx)
+            if base in used:
+                lname = self._unique(scope, base, idx)
+            else:
+                used.add(base)
+                lname = base
             non_data = about.non_data
             if non_data:  # read with a default: most operators have none
                 scope_non_data[lname] = non_data
@@ -450,6 +451,7 @@ class Builder:
             config: dict[str, Any] = self._config(attrs, task, notes) if n_attr else {}
             config["@outputs"] = outputs  # after the attributes
             inbound: list[Inbound] = []
+            weights: dict[str, Weight] = {}
             operands: list[Operand] = []
             roles = about.roles
             for i, tname in enumerate(inputs):
@@ -483,8 +485,6 @@ class Builder:
             # subgraphs, trainable, module, dtype, notes, operands.
             layer = Layer(lname, about.ltype, config, [inbound], [shapes],
                           list(weights.values()) if weights else [], {}, True, None, first_dtype, notes, operands)
-            if weights:
-                weights = {}
             if has_graph or calls:  # nothing nested otherwise
                 self._nested_graphs(node, idx, layer, scope, task, queue)
             layers.append(layer)
