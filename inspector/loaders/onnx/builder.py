@@ -17,7 +17,7 @@ from ...limits import Limits
 from ...pathsafety import resolve_inside
 from . import inference, lite, retype, shapefold, wire
 from .budget import check_function_fan_out
-from .external import named_locations
+from .external import named_locations, stripped_locations
 from .fold import FoldBudget, evaluate, is_static, np_dtype, num_elements, propagate_shape, simple_constant_value
 from .inline import Inlined, call_attributes, call_prefix, inline_calls, restore
 from .ops import (
@@ -56,7 +56,13 @@ class Builder:
 
     named_locations: tuple[set[str] | None] | None = None
     """The ``location`` values in the model's serialization (:func:`.external.named_locations`), when
-    :meth:`build` read them off a serialization it made anyway: ``check_reachable`` needs no other."""
+    :meth:`build` read them off a serialization it made anyway or off the parsed bytes
+    (:func:`.external.stripped_locations`): ``check_reachable`` needs no other."""
+
+    flat_model: Any = None
+    """The model no attribute of whose nodes (main graph and functions) holds a graph, as its bytes showed
+    (:attr:`.lite.Skeleton.flat`), when :meth:`build` knows one: its nodes' attributes are not looked at for
+    graphs."""
 
     def __init__(self, path: Path, model: Any, stripped: wire.StrippedModel | None, size: int, lim: Limits, *,
                  infer_shapes: bool) -> None:
@@ -103,14 +109,24 @@ class Builder:
         stripped = self.stripped
         skeleton = lite.skeleton(stripped.data) if stripped is not None and stripped.data else None
         check_counts(model, self.limits, skeleton)
+        if skeleton is not None and stripped is not None and not stripped.edited and skeleton.flat:
+            self.flat_model = model
         check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
         if self.do_infer and retype.may_overlap(model):
             return self._build_overlapped(model, skeleton)
         if stripped is not None:
+            self._locations_of(stripped)
             stripped.settle()  # the bytes parsed are not sent as they are: let them go before building
         if self.do_infer:
             model = self._infer(model)
         return self._construct(model)[0]
+
+    def _locations_of(self, stripped: wire.StrippedModel) -> None:
+        """:attr:`named_locations` read off the parsed bytes, before they go, when they tell them without
+        a serialization of the model (:func:`.external.stripped_locations`: most files)."""
+        found = stripped_locations(stripped)
+        if found is not None:
+            self.named_locations = (found,)
 
     def _construct(self, model: Any) -> tuple[ModelGraph, Scope]:
         """The graph of ``model`` as it is (types and all), and the main graph's scope."""
@@ -167,12 +183,14 @@ class Builder:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
             # While the helper works: the text of the parsed bytes checked, and the locations check_reachable
-            # looks for read off the model's canonical serialization (made here when the file's bytes were sent).
+            # looks for read off those bytes when they name none but the stripped tensors', else off the model's
+            # canonical serialization (made here when the file's bytes were sent).
             canonical, serialized = (None if parsed else data), data is not None
             del data
             if stripped is not None:
+                self._locations_of(stripped)
                 stripped.settle()  # lets the parsed bytes go
-            if serialized:
+            if serialized and self.named_locations is None:
                 self.named_locations = (named_locations(model.SerializeToString() if canonical is None else canonical),)
             del canonical
             if retype.has_subgraphs(model, started[0]):  # looked at while the helper works
@@ -188,6 +206,7 @@ class Builder:
         spec = Builder(self.path, model, self.stripped, self.file_size, self.limits, infer_shapes=False)
         spec._schemas, spec._role_names = self._schemas, self._role_names  # operator schemas,
         spec._resolved = self._resolved  # and the path checks of data files: once, whoever builds
+        spec.flat_model = self.flat_model
         uses: list[retype.FoldUse] = []
         spec.fold_uses = uses
         try:
@@ -366,10 +385,12 @@ class Builder:
         # Nodes, in a topological order that keeps the file order where it can.
         rows = node_rows(proto.node)
         order = self._topological(rows, task)
+        self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
         if task.call is None:  # a call's own body is the function's, counted once
-            self.node_count += len(order)
-        nested = self._node_layers(rows, order, scope, task, queue, graph_outputs, layers)
-        self._drop_shape_computations(layers, scope, graph_outputs, rows if nested else [])
+            self.node_count += len(rows)
+        nested = self._node_layers(proto.node, rows, order, scope, task, queue, graph_outputs, layers,
+                                   nestable=self.model is not self.flat_model)
+        self._drop_shape_computations(layers, scope, graph_outputs, proto.node if nested else ())
         self._outputs(output_names, scope, layers)
         # Outer-scope InputLayers were appended to ``scope.graph.layers`` as found;
         # put them first, then this graph's own layers.
@@ -378,12 +399,14 @@ class Builder:
         return scope
 
     # long: the per-node hot path of the build, kept in one piece (a call per node costs time on 1M nodes)
-    def _node_layers(self, rows: list[NodeRow], order: list[int], scope: Scope, task: Task, queue: deque[Task],
-                     graph_outputs: set[str], layers: list[Layer]) -> bool:
-        """Fold the constant nodes of a graph and append a layer to ``layers`` for each other node, in
-        ``order``; whether some node holds a sub-graph.  A layer's operands: the producers of its inputs
-        go to its inbound, the stored tensors that reach it as data to its weights, the tensors it
-        consumes to ``scope``'s uses."""
+    def _node_layers(self, nodes: Any, rows: list[NodeRow], order: list[int] | None, scope: Scope, task: Task,
+                     queue: deque[Task], graph_outputs: set[str], layers: list[Layer], *, nestable: bool) -> bool:
+        """Fold the constant nodes of a graph (``nodes``, read as ``rows``) and append a layer to ``layers``
+        for each other node, in ``order`` (``None``: file order); whether some node holds a sub-graph.  A
+        layer's operands: the producers of its inputs go to its inbound, the stored tensors that reach it
+        as data to its weights, the tensors it consumes to ``scope``'s uses.  ``nestable``: whether an
+        attribute may hold a graph (``False``: the model's bytes showed none, so no node's attributes are
+        looked at for one)."""
         top = scope.parent is None
         consts, types, producers, made_at = scope.consts, scope.types, scope.producers, scope.made_at
         find_const = consts.get if top else scope.find_const
@@ -393,19 +416,25 @@ class Builder:
         nested = False  # a node holds a sub-graph
         calls = bool(self.functions)  # a node may call a model-local function
         const_operand = self._const_operand
-        for idx in order:
-            row = rows[idx]
-            node, op, domain, name, inputs, outputs, n_attr = row
+        for idx, row in enumerate(rows) if order is None else zip(order, map(rows.__getitem__, order), strict=True):
+            op, domain, name, inputs, outputs, n_attr = row
+            # The node itself only where its attributes or a function call are looked at (or it folds).
+            node: Any = nodes[idx] if n_attr or calls else None
             about = infos.get((op, domain, len(inputs)))
             if about is None:
                 about = infos[(op, domain, len(inputs))] = self._op_info(op, domain, len(inputs), scope.opsets)
-            attrs = list(node.attribute) if n_attr else _NO_ATTRIBUTES  # each read once: a wrapper per read
-            has_graph = n_attr > 0 and any_graph(attrs)
-            nested = nested or has_graph
+            attrs: Iterable[Any]
+            if n_attr and nestable:
+                attrs = list(node.attribute)  # each read once: a wrapper per read
+                has_graph = any_graph(attrs)
+                nested = nested or has_graph
+            else:
+                attrs = node.attribute if n_attr else _NO_ATTRIBUTES  # read once, by ``_config``
+                has_graph = False
             if about.foldable and not has_graph and (op == "Constant" or not inputs or not inputs[0]
                                                      or find_const(inputs[0]) is not None) \
-                    and self._foldable(row, about, find_const, graph_outputs):
-                self._fold(node, scope)
+                    and self._foldable(node, row, about, find_const, graph_outputs):
+                self._fold(nodes[idx] if node is None else node, scope)
                 self.folded += 1
                 continue
             pos = len(layers)
@@ -443,7 +472,7 @@ class Builder:
                 operands.append(Operand(roles[i], tname, "input", dtype, shape))
                 (shape_uses if i in non_data else data_uses).append(tname)
             if about.constant:
-                self._constant_node_weights(node, scope, weights)
+                self._constant_node_weights(nodes[idx] if node is None else node, scope, weights)
             if len(outputs) == 1 and outputs[0] and outputs[0] not in made_at:  # as below, for the usual node
                 out = outputs[0]
                 first_dtype, shape = types.get(out, _UNKNOWN)
@@ -459,7 +488,6 @@ class Builder:
             if has_graph or calls:  # nothing nested otherwise
                 self._nested_graphs(node, idx, layer, scope, task, queue)
             layers.append(layer)
-        self.referenced.update(chain.from_iterable(map(itemgetter(4), rows)))  # every node's, folded or not
         return nested
 
     def _stored_constants(self, inits: list[Any], sparse: list[Any], scope: Scope) -> None:
@@ -507,7 +535,7 @@ class Builder:
             graph.outputs.append(ref)
 
     def _drop_shape_computations(self, layers: list[Layer], scope: Scope, graph_outputs: set[str],
-                                 nested: list[NodeRow]) -> None:
+                                 nested: Iterable[Any]) -> None:
         """Constants consumed by nodes that only compute shapes are not parameters.
 
         tf2onnx and PyTorch compute target shapes at run time (``Shape`` →
@@ -519,24 +547,26 @@ class Builder:
         Only the nodes upstream of a shape operand can be shape computations: they are
         visited from those operands backwards, latest first, so a node is judged after
         every later consumer of its outputs (as a pass over all layers in reverse would);
-        ``nested`` holds the rows of a graph some of whose nodes hold sub-graphs."""
+        ``nested`` holds the nodes of a graph some of whose nodes hold sub-graphs."""
         if not scope.shape_uses:
             return  # no tensor is consumed as a shape: no node computes only shapes
         import heapq
         from collections import Counter
 
-        inner_refs: set[str] = set()
-        if nested:
-            inner_refs = {name for n in iter_nodes_flat([row[0] for row in nested]) for name in n.input}
         made_at, made_again = scope.made_at, scope.made_again
 
         def producers(tensor: str) -> list[int]:
             at = made_at.get(tensor)
             return [] if at is None else [at, *made_again.get(tensor, ())]
 
-        pending = Counter(scope.data_uses)  # data uses not (yet) by a shape computation
         shape_uses = set(scope.shape_uses)
         heap = [-pos for t in shape_uses for pos in producers(t)]
+        if not heap:
+            return  # no layer outputs a shape operand (graph inputs, outer tensors): nothing to count
+        inner_refs: set[str] = set()
+        if nested:
+            inner_refs = {name for n in iter_nodes_flat(nested) for name in n.input}
+        pending = Counter(scope.data_uses)  # data uses not (yet) by a shape computation
         heapq.heapify(heap)
         seen: set[int] = set()
         while heap:
@@ -562,24 +592,26 @@ class Builder:
                         if before < pos:
                             heapq.heappush(heap, -before)
 
-    def _topological(self, rows: list[NodeRow], task: Task) -> list[int]:
+    def _topological(self, rows: list[NodeRow], task: Task) -> list[int] | None:
+        """The order to build ``rows`` in: ``None`` for file order (already topological, as files
+        usually are), else a dependency order that keeps the file order where it can (with a note)."""
         produced_at: dict[str, int] = {}
         first_use: dict[str, int] = {}  # inputs no earlier node produces -> the first node reading them
         for i, row in enumerate(rows):
-            for name in row[4]:
+            for name in row[3]:
                 if name not in produced_at and name not in first_use:
                     first_use[name] = i
-            for out in row[5]:
+            for out in row[4]:
                 if out and out not in produced_at:
                     produced_at[out] = i
         if not any(produced_at[name] > first_use[name] for name in first_use.keys() & produced_at.keys()):
-            return list(range(len(rows)))
+            return None
         import heapq
 
         deps: list[set[int]] = []
         users: dict[int, list[int]] = {}
         for i, row in enumerate(rows):
-            d = {produced_at[n] for n in row[4] if n in produced_at and produced_at[n] != i}
+            d = {produced_at[n] for n in row[3] if n in produced_at and produced_at[n] != i}
             deps.append(d)
             for j in d:
                 users.setdefault(j, []).append(i)
@@ -705,11 +737,12 @@ class Builder:
         return None
 
     # ---- folding ----
-    def _foldable(self, row: NodeRow, info: OpInfo, find_const: Callable[[str], Const | None],
+    def _foldable(self, node: Any, row: NodeRow, info: OpInfo, find_const: Callable[[str], Const | None],
                   graph_outputs: set[str]) -> bool:
-        """Does a node whose operator may fold (``info.foldable``) and that holds no sub-graph fold: all
-        its inputs constants, no output a graph output, no call of a model-local function?"""
-        node, op, _, _, inputs, outputs, _ = row
+        """Does a node (``row``) whose operator may fold (``info.foldable``) and that holds no sub-graph fold:
+        all its inputs constants, no output a graph output, no call of a model-local function (``node``, read
+        when some function may be called)?"""
+        op, domain, _, inputs, outputs, _ = row
         if op != "Constant":  # most nodes take an activation: the cheapest check first (all checks are pure)
             some = False
             for name in inputs:
@@ -721,7 +754,7 @@ class Builder:
                 return False
         if any(o in graph_outputs for o in outputs if o):
             return False
-        if info.may_call and (row[2], op, getattr(node, "overload", "") or "") in self.function_protos:
+        if info.may_call and (domain, op, getattr(node, "overload", "") or "") in self.function_protos:
             return False
         return True
 

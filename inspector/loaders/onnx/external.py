@@ -97,6 +97,18 @@ _LOCATION_KEY = b"\n\x08location"
 """A ``StringStringEntryProto`` whose key is ``location``, as protobuf serializes it."""
 
 
+def stripped_locations(stripped: StrippedModel) -> set[str] | None:
+    """:func:`named_locations` of the model parsed from ``stripped.data`` (not edited since) as far as
+    :func:`check_reachable` tells them apart, read without serializing the model: when the bytes hold
+    ``location`` nowhere but in the entries :mod:`.wire` wrote for the tensors it stripped (one each),
+    the model names no other location, and those are the private tokens of ``stripped.inline``.
+    ``None`` when that cannot be told so (the caller serializes the model)."""
+    data = stripped.data
+    if stripped.edited or not data or data.count(b"location") != len(stripped.inline):
+        return None  # another ``location`` (a string, a doc, a key), or bytes that are no longer the model
+    return set(stripped.inline)
+
+
 def named_locations(data: bytes) -> set[str] | None:
     """Every value of a ``location`` entry anywhere in the model whose canonical serialization
     (``model.SerializeToString()``, never a file's own bytes) is ``data`` (external data, and any

@@ -181,6 +181,8 @@ _KEPT: list[dict[str, Any]] = []
 _HOLDS_GRAPH = (b"\x32\x00", b"\x5a\x00", b"\xa0\x01\x05")
 """In the skeleton's own (canonical) serialization: an attribute's ``g``, a ``graphs`` element (both empty
 messages there) and ``type: GRAPH``.  Elsewhere these bytes can only appear inside an ``op_type``."""
+_TYPED_GRAPHS = b"\xa0\x01\x0a"
+"""``type: GRAPHS`` in the skeleton's serialization (an attribute so typed may hold no graph)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,12 @@ class Skeleton:
     only when none does."""
     canonical: bytes = field(repr=False)
     """The twin model, serialized by protobuf: each node with only its ``op_type`` (first) and attribute marks."""
+
+    @property
+    def flat(self) -> bool:
+        """Whether no attribute of those nodes holds a graph or is typed GRAPH or GRAPHS (what
+        :func:`.protos.any_graph` looks for): ``False`` also when one may."""
+        return not self.nested and _TYPED_GRAPHS not in self.canonical
 
     def main_nodes_of(self, ops: Iterable[str]) -> list[int]:
         """The positions of the main graph's nodes whose ``op_type`` is one of ``ops`` (names, not empty),

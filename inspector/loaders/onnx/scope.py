@@ -11,16 +11,18 @@ from typing import Any, Callable, Sequence
 
 from ...ir import ExternalData, Inbound, ModelGraph, Operand, Shape
 
-NodeRow = tuple[Any, str, str, str, list[str], list[str], int]
-"""One node's fields, read from protobuf once: (NodeProto, op_type, domain, name, inputs, outputs,
-number of attributes).  Reading a protobuf field builds a new Python object on every access, and the
-builder looks at each node's inputs and outputs several times (order, folding, layer, shape pass)."""
+NodeRow = tuple[str, str, str, list[str], list[str], int]
+"""One node's fields, read from protobuf once: (op_type, domain, name, inputs, outputs, number of
+attributes).  Reading a protobuf field builds a new Python object on every access, and the builder looks
+at each node's inputs and outputs several times (order, folding, layer, shape pass).  The ``NodeProto``
+is not kept: a row's position is the node's, and the builder reads the few nodes it needs again (those
+with attributes), so the wrapper protobuf makes of each node while they are read is let go at once."""
 
 
 def node_rows(nodes: Sequence[Any]) -> list[NodeRow]:
     """The :data:`NodeRow` of every node, in file order (a repeated field's slice is a list, made in one
     call: faster than ``list()`` over the field)."""
-    return [(n, n.op_type, n.domain, n.name, n.input[:], n.output[:], len(n.attribute)) for n in nodes]
+    return [(n.op_type, n.domain, n.name, n.input[:], n.output[:], len(n.attribute)) for n in nodes]
 
 
 @dataclass(frozen=True, slots=True)

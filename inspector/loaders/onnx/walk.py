@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import Any, Iterable
 
 from ...errors import LimitExceeded
-from ...ir import ModelGraph
+from ...ir import Layer, ModelGraph
 from ...limits import Limits, hint
 from .lite import Skeleton
 
@@ -75,12 +75,13 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
     depths: dict[int, int] = {}
     stack: list[tuple[ModelGraph, bool]] = [(graph, False)]
     on_stack: set[int] = set()
+    holders: dict[int, list[Layer]] = {}  # of each graph on the stack, its layers holding any (looked for once)
     while stack:
         g, done = stack.pop()
         gid = id(g)
         if done:
             size, depth = len(g.layers), 1
-            for lay in filter(_SUBGRAPHS, g.layers):  # the few layers that hold any, found at C speed
+            for lay in holders.pop(gid):
                 for sub in lay.subgraphs.values():
                     size += sizes.get(id(sub), 0)
                     depth = max(depth, depths.get(id(sub), 0) + 1)
@@ -95,7 +96,8 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
             continue
         on_stack.add(gid)
         stack.append((g, True))
-        for lay in filter(_SUBGRAPHS, g.layers):
+        holders[gid] = nesting = list(filter(_SUBGRAPHS, g.layers))  # the few that hold any, found at C speed
+        for lay in nesting:
             for sub in lay.subgraphs.values():
                 if id(sub) not in sizes and id(sub) not in on_stack:
                     stack.append((sub, False))
