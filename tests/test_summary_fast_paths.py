@@ -18,6 +18,7 @@ import pytest
 from inspector import textsafe
 from inspector.analysis.macs import count_macs
 from inspector.analysis.params import NONE, ParamCount, count_params, layer_params
+from inspector.analysis.params import _count as general_count
 from inspector.analysis.summary import SummaryRow, SummaryRows, _row, summarize
 from inspector.ir import Inbound, Layer, ModelGraph, SecurityFact, Weight
 from inspector.loaders import load
@@ -417,24 +418,11 @@ def test_remembered_counts_keep_the_totals_of_counting_each_storage_once():
     graph = _repeated_weights_graph()
     report = count_params(graph)
     weights = list(graph.iter_weights())
-    plain = _count_of(weights, quantization=False, constant=False)
+    plain = general_count(weights)  # each storage once, the first weight of a key counted
     assert report.totals == plain == ParamCount(12 * 5 + 5, 12 * 3 + 5, 24, 48 * 4 + 24 + 3)
     assert report.quantization == ParamCount(12, 0, 12, 48)
     assert report.constants == ParamCount(24, 0, 24, 96)
     assert report.bytes_by_dtype == (("float32", 48, 192), ("float16", 12, 24), ("int4", 5, 3))
-
-
-def _count_of(weights: list[Weight], *, quantization: bool, constant: bool) -> ParamCount:
-    """The general count: each storage of the category once, first weight of a key counted."""
-    seen: set[str] = set()
-    params = trainable = nbytes = 0
-    for w in weights:
-        if w.key in seen or w.quantization != quantization or w.constant != constant:
-            continue
-        seen.add(w.key)
-        params, nbytes = params + w.size, nbytes + w.nbytes
-        trainable += w.size if w.trainable else 0
-    return ParamCount(params, trainable, params - trainable, nbytes)
 
 
 def test_sequential_rows_of_both_paths_skip_the_input_and_keep_its_note():

@@ -146,7 +146,6 @@ class ParamTally:
         acc[1] += size if w.trainable else 0
         acc[2] += int(size * dtype_bytes(w.dtype) + 0.999999)
 
-
     def layer(self, lay: Layer, weights: list[Weight], nested: dict[str, ModelGraph]) -> ParamCount:
         """The count of ``lay`` (``layer_params``; its ``weights`` and ``nested`` graphs, read by the caller),
         its weights added to the totals.  A caller may take a layer without either as :data:`NONE` itself."""
