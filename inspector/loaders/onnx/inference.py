@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ... import isolation
 from . import lite  # onnx's C++ extension without ``import onnx`` (ml_dtypes): see lite.py
-from .mergedread import MergedRead, read
+from .mergedread import MergedRead, outline_of, read
 from .wire import PROTOBUF_MAX_BYTES
 
 INFER_SECONDS = 30
@@ -197,11 +197,8 @@ def outline(model: Any) -> list[Any]:
     """What the builder's metadata reads of ``model`` besides the types (``Builder._metadata``): two
     models of one outline give the same metadata from the same types."""
     g = model.graph
-    return [model.producer_name, model.producer_version, int(model.ir_version),
-            [[o.domain, int(o.version)] for o in model.opset_import], model.domain, int(model.model_version),
-            model.doc_string, g.name, [[p.key, p.value] for p in model.metadata_props],
-            [vi.name for vi in g.input], [vi.name for vi in g.output],
-            len(g.initializer) + len(g.sparse_initializer), len(model.training_info)]
+    return outline_of(model, [vi.name for vi in g.input], [vi.name for vi in g.output],
+                      len(g.initializer) + len(g.sparse_initializer), len(model.training_info))
 
 
 def _growth_limit(size: int) -> int:

@@ -70,15 +70,23 @@ def read(data: bytes, *, hold: Callable[[Any], object] | None = None) -> MergedR
                       [*g.input.type, *g.output.type, *g.value_info.type], unique, _outline(model, count))
 
 
-def _outline(model: Any, count: Any) -> list[Any]:
-    """:func:`.inference.outline` of the model the twins ``model`` (merging) and ``count`` (counting)
-    parsed: the same fields, declared alike (so read alike), and the inputs and outputs, each named once."""
-    g, c = model.graph, count.graph
+def outline_of(model: Any, inputs: list[str], outputs: list[str], stored: int, trainings: int) -> list[Any]:
+    """:func:`.inference.outline`'s layout: ``model``'s scalar fields, opsets, metadata and graph name
+    (read alike from an onnx ``ModelProto`` and from the merging twin, which declares them alike), the
+    main graph's ``inputs`` and ``outputs`` names, its number of ``stored`` tensors and of ``trainings``
+    infos (read differently from each)."""
     return [model.producer_name, model.producer_version, int(model.ir_version),
             [[o.domain, int(o.version)] for o in model.opset_import], model.domain, int(model.model_version),
-            model.doc_string, g.name, [[p.key, p.value] for p in model.metadata_props],
-            list(g.input.name), list(g.output.name),
-            len(c.initializer) + len(c.sparse_initializer), len(count.training_info)]
+            model.doc_string, model.graph.name, [[p.key, p.value] for p in model.metadata_props],
+            inputs, outputs, stored, trainings]
+
+
+def _outline(model: Any, count: Any) -> list[Any]:
+    """:func:`.inference.outline` of the model the twins ``model`` (merging: each value info list one
+    message, its names repeated) and ``count`` (counting) parsed."""
+    g, c = model.graph, count.graph
+    return outline_of(model, list(g.input.name), list(g.output.name),
+                      len(c.initializer) + len(c.sparse_initializer), len(count.training_info))
 
 
 def _replaced(*numbers: int) -> tuple[tuple[str, int, str, bool], ...]:
