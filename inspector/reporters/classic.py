@@ -18,7 +18,7 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 from __future__ import annotations
 
 from itertools import chain, pairwise, repeat
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from ..analysis.params import ParamCount
 from ..analysis.summary import Summary, SummaryRows
@@ -27,6 +27,8 @@ from ..ir import Inbound
 from ..shapetext import format_output
 from ..units import readable_size
 from .macs_text import macs_cell, total_macs
+
+T = TypeVar("T")
 
 NARROW = (65, (0.45, 0.85, 1.0))
 WIDE = (98, (0.33, 0.55, 0.67, 1.0))
@@ -60,9 +62,7 @@ def _shape_cells(rows: SummaryRows) -> list[str]:
     has a few dozen distinct ones); an input layer's (a list of one tuple) and a shared layer's
     (``multiple``) written row by row."""
     shapes = rows.output_shapes
-    ids = list(map(id, shapes))
-    text = {key: format_output(s) for key, s in dict(zip(ids, shapes, strict=True)).items()}
-    cells = list(map(text.__getitem__, ids))
+    cells = _each_once(shapes, format_output)
     for i, (kind, multiple) in enumerate(zip(rows.types, rows.multiple_shapes, strict=True)):
         if multiple or kind == "InputLayer":
             cells[i] = format_output(shapes[i], as_list=kind == "InputLayer", multiple=multiple)
@@ -70,10 +70,16 @@ def _shape_cells(rows: SummaryRows) -> list[str]:
 
 
 def _params_cells(counts: Sequence[ParamCount]) -> list[str]:
-    """The Param # column, each count object written once: rows share them (most layers of an ONNX graph
-    hold :data:`~inspector.analysis.params.NONE`, the others one of a few counts)."""
-    ids = list(map(id, counts))
-    text = {key: str(count.params) for key, count in dict(zip(ids, counts, strict=True)).items()}
+    """The Param # column: rows share count objects (most layers of an ONNX graph hold
+    :data:`~inspector.analysis.params.NONE`, the others one of a few counts)."""
+    return _each_once(counts, lambda count: str(count.params))
+
+
+def _each_once(values: Sequence[T], write: Callable[[T], str]) -> list[str]:
+    """``write`` of each of ``values``, called once per distinct object (rows share them: 162,000 rows of
+    a decoder hold a few dozen shapes and counts)."""
+    ids = list(map(id, values))
+    text = {key: write(value) for key, value in dict(zip(ids, values, strict=True)).items()}
     return list(map(text.__getitem__, ids))
 
 
