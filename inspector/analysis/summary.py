@@ -278,20 +278,20 @@ def _rows(graph: ModelGraph, tally: ParamTally, macs: dict[str, int | None],
             layer_notes.extend([f"{name}: {note}" for note in said])
         if drop_inputs and kind == _INPUT:
             continue
+        shared: tuple[Shape | None, ...] | None = None
         if len(calls) == 1 and len(inbound) <= 1:  # else a shared layer, several calls, or none
             first = tuple(calls[0])
             try:
-                shapes.append(share(first, first))
+                shared = share(first, first)
             except TypeError:  # a shape that is not a tuple of dims: left to the general path
-                general.append(len(names))
-                shapes.append(())
-                conns.append(())
-            else:
-                conns.append(tuple(inbound[0]) if inbound else ())
-        else:
+                pass
+        if shared is None:  # filled by the general path
             general.append(len(names))
             shapes.append(())
             conns.append(())
+        else:
+            shapes.append(shared)
+            conns.append(tuple(inbound[0]) if inbound else ())
         names.append(name)
         types.append(kind)
         params.append(count)
