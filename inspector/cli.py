@@ -17,7 +17,7 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
-from .errors import InspectorError
+from .errors import InspectorError, OutputError
 from .textsafe import visible
 
 # (command, module under inspector.commands, one-line help)
@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A command's graphs hold no reference cycles (tests/test_onnx_speed.py checks that loading and
     # summarizing leave no cyclic garbage): the cyclic collector would only rescan millions of live layer
     # objects again and again (a third of a 162k-node summary's time).  Reference counting still frees
-    # everything; the collector is switched back on afterwards, and runs as usual in library use.
+    # everything.  In library use the collector is switched back on afterwards and runs as usual; the program
+    # ends without it (:func:`_end_program`).
     program = argv is None
     was_enabled = gc.isenabled()
     gc.disable()
@@ -154,11 +155,17 @@ def _end_program(code: int) -> NoReturn:
     except BrokenPipeError:
         pass
     except OSError as exc:
-        _tell(f"inspector: error: could not write the output: {visible(str(exc))}")
-        code = 2
+        error = OutputError(exc)
+        _tell(_error_line(error))
+        code = error.exit_code
     atexit._run_exitfuncs()
     _tell(None)
     os._exit(code)
+
+
+def _error_line(exc: InspectorError) -> str:
+    """The one line an error is told in (its message with what the terminal must not see made visible)."""
+    return f"inspector: error: {visible(str(exc))}"
 
 
 def _tell(line: str | None) -> None:
@@ -187,7 +194,7 @@ def _run(argv: Sequence[str] | None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"inspector: error: {visible(str(exc))}", file=sys.stderr)
+        print(_error_line(exc), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # pragma: no cover
         print("inspector: interrupted", file=sys.stderr)

@@ -30,6 +30,9 @@ class UsageError(InspectorError):
 class OutputError(InspectorError):
     """The output cannot be written (standard output on a full disk): the run stops, whatever file is next."""
 
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"could not write the output: {error}")
+
 
 class ModelLoadError(InspectorError):
     """The file exists but is not a readable model (corrupt, truncated, not a model)."""

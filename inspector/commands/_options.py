@@ -267,7 +267,7 @@ def write_output(text: str | bytes, output: str | None, *, flush: bool = False) 
     except OSError as exc:
         from ..errors import OutputError
 
-        raise OutputError(f"could not write the output: {exc}") from exc
+        raise OutputError(exc) from exc
 
 
 def add_engine_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
