@@ -271,7 +271,7 @@ class Helper:
         (:meth:`send`, then :meth:`receive`)."""
         return self.receive(self.send(data, flag=flag, seconds=seconds, memory=memory))
 
-    def send(self, data: bytes, *, flag: int, seconds: int, memory: int) -> Request:
+    def send(self, data: bytes | bytearray, *, flag: int, seconds: int, memory: int) -> Request:
         """Hand ``data`` to the helper and return at once, while it works: the answer is read by
         :meth:`receive` (or dropped by :meth:`cancel`).  The helper serves one request at a time:
         until then, other threads' requests wait."""
@@ -295,7 +295,7 @@ class Helper:
             raise
         return request
 
-    def _share(self, data: bytes) -> bool:
+    def _share(self, data: bytes | bytearray) -> bool:
         """Write ``data`` to the shared file for the helper (which empties it once read); ``False`` when
         there is none or it could not be written (then the pipe carries the data)."""
         if self.shared < 0:
@@ -485,7 +485,7 @@ def memory_file() -> int:
     return fd
 
 
-def pwrite_all(fd: int, data: bytes) -> None:
+def pwrite_all(fd: int, data: bytes | bytearray) -> None:
     """Make the file ``fd`` hold ``data`` from its start (it is empty: the helper empties it)."""
     view = memoryview(data)
     at = 0
@@ -574,7 +574,7 @@ def widen_pipe(fd: int, size: int = _PIPE_BYTES) -> None:
         pass
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray) -> None:
     """Write all of ``data`` to ``fd``."""
     view = memoryview(data)
     while view:

@@ -167,7 +167,7 @@ class Builder:
         (:mod:`.retype`).  The result is the sequential build's in every case.  The bytes ``model``
         was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes)."""
         stripped = self.stripped
-        data: bytes | None = None
+        data: bytes | bytearray | None = None
         parsed = False  # ``data`` is the bytes ``model`` was parsed from (else its canonical serialization)
         # A file of at most 1/16 of protobuf's limit parses to a model far below it (re-encoding at most
         # quadruples a field): serialized, its length is the size ``_too_big`` would compute.
@@ -181,7 +181,8 @@ class Builder:
         started = [inference.start_shape_inference(model, data_prop=True, types=True, data=data, skeleton=skeleton)]
         try:
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
-                started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data))
+                started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data,
+                                                               skeleton=skeleton))
             # While the helper works: the text of the parsed bytes checked, and the locations check_reachable
             # looks for read off those bytes when they name none but the stripped tensors', else off the model's
             # canonical serialization (made here when the file's bytes were sent).

@@ -109,7 +109,7 @@ def stripped_locations(stripped: StrippedModel) -> set[str] | None:
     return set(stripped.inline)
 
 
-def named_locations(data: bytes) -> set[str] | None:
+def named_locations(data: bytes | bytearray) -> set[str] | None:
     """Every value of a ``location`` entry anywhere in the model whose canonical serialization
     (``model.SerializeToString()``, never a file's own bytes) is ``data`` (external data, and any
     metadata entry so named), or ``None`` when one cannot be read off.

@@ -232,7 +232,8 @@ class Pending:
     size: int = 0
     """Bytes of the serialized model sent."""
     graph_typed: bool = True
-    """Whether the model may have an attribute typed GRAPH (``False``: its bytes have none)."""
+    """Whether a node of the model's main graph may have an attribute typed GRAPH (``False``: its bytes
+    have none, or its skeleton shows that no attribute there holds a graph or is typed GRAPH)."""
     types: bool = False
     """Whether the helper reads the declared types too (then :func:`finish` answers an :class:`Inferred`)."""
 
@@ -309,14 +310,14 @@ def parsed(model: Any) -> Any:
     return model.parsed() if isinstance(model, Inferred) else model
 
 
-def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | None = None,
+def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | bytearray | None = None,
                           skeleton: lite.Skeleton | None = None) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
     is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
     the helper also reads the types the inferred main graph declares (:func:`declared_types`);
     ``data``: ``model`` serialized (or the bytes it was parsed from), when the caller has it;
     ``skeleton``: ``model``'s nodes as read off those bytes, when known (the hazard check then
-    looks at fewer nodes)."""
+    looks at fewer nodes, and a flat one tells :attr:`Pending.graph_typed`)."""
     if data_prop:
         at = None if skeleton is None else skeleton.main_nodes_of(_LENGTHS)
         hazard = data_prop_hazard(model.graph, lengths_at=at)
@@ -328,7 +329,7 @@ def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, d
         size = len(data)  # what ``model.ByteSize()`` says, without a second pass
         request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
                                seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
-        return Pending(request=request, size=size, graph_typed=_GRAPH_TYPED in data, types=types)
+        return Pending(request=request, size=size, graph_typed=_graph_typed(data, skeleton), types=types)
     from onnx import shape_inference
 
     try:
@@ -338,6 +339,14 @@ def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, d
         return Pending(outcome="it ran out of memory")
     except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError, ValueError, RuntimeError …
         return Pending(outcome=isolation.one_line(exc))
+
+
+def _graph_typed(data: bytes | bytearray, skeleton: lite.Skeleton | None) -> bool:
+    """:attr:`Pending.graph_typed` of the model serialized as ``data`` (whose nodes ``skeleton`` read, when
+    known): a flat skeleton tells it without the scan of every byte (0.03 s for 38 MB)."""
+    if skeleton is not None and skeleton.flat:
+        return False
+    return _GRAPH_TYPED in data
 
 
 def finish(pending: Pending) -> Any:

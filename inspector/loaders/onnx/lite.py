@@ -117,7 +117,7 @@ def _utf8_twin() -> Any:
         return None
 
 
-def all_text_utf8(data: bytes | memoryview) -> bool:
+def all_text_utf8(data: bytes | bytearray | memoryview) -> bool:
     """Is every string field of the serialized ``ModelProto`` ``data`` valid UTF-8 (so none parses
     as bytes)?  ``False`` also when that cannot be told cheaply: callers then look at what they built."""
     twin = _utf8_twin()
@@ -226,7 +226,7 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def skeleton(data: bytes | memoryview) -> Skeleton | None:
+def skeleton(data: bytes | bytearray | memoryview) -> Skeleton | None:
     """The :class:`Skeleton` of the serialized ``ModelProto`` ``data``, or ``None`` when it cannot be read
     so (callers then walk the parsed model).  Parsed by protobuf with twin messages that declare only the
     fields above (the rest parsed as unknown fields, then dropped), then serialized again: protobuf's own

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ...errors import LimitExceeded, ModelLoadError
 from ...limits import DEFAULTS, hint
@@ -98,7 +98,8 @@ class InlineTensor:
 class StrippedModel:
     """The stripped ``ModelProto`` bytes and where the removed tensors live."""
 
-    data: bytes
+    data: bytes | bytearray
+    """The stripped ``ModelProto`` (a ``bytearray`` when tensors were stripped: filled in place, not joined)."""
     inline: dict[str, InlineTensor] = field(default_factory=dict)
     """token -> where the original ``TensorProto`` lies in the file."""
     token_prefix: str = ""
@@ -121,6 +122,11 @@ class StrippedModel:
 
 WINDOW = 64 * 1024
 """Bytes read at a time while walking the file."""
+
+Piece = bytes | tuple[int, int]
+"""Part of a stripped message: bytes, or the range of the file they are to be read from."""
+Body = tuple[list[Piece], int]
+"""A stripped message: its pieces in order, and its length in bytes."""
 
 
 class _Reader:
@@ -186,6 +192,43 @@ class _Reader:
             raise WireError(f"is truncated (bytes {a}-{b} are missing): re-export or re-download the model")
         return data
 
+    def piece(self, a: int, b: int) -> Piece:
+        """Bytes ``a:b`` to copy into the output: a slice of the window when they lie in it, else their
+        range, read straight into the output by :meth:`assemble` (no copy of its own)."""
+        off = a - self.start
+        if 0 <= off and b - self.start <= len(self.window):
+            return self.window[off:b - self.start]
+        return a, b
+
+    def read_into(self, out: memoryview, a: int) -> None:
+        """Fill ``out`` with the bytes from ``a`` on (a short file is a :class:`WireError`, as in :meth:`bytes`)."""
+        done = 0
+        while done < len(out):
+            n = os.preadv(self.fd, [out[done:done + READ_CHUNK]], a + done)
+            if not n:
+                b = a + len(out)
+                raise WireError(f"is truncated (bytes {a}-{b} are missing): re-export or re-download the model")
+            done += n
+
+    def assemble(self, body: Body) -> bytearray:
+        """The bytes a stripped message's ``body`` lists, in one buffer: each byte of the file kept is
+        copied once, into it (joining the pieces at every level of nesting copied the whole structure
+        three times more: 110 MB of new memory for a 37 MB graph)."""
+        pieces, length = body
+        out = bytearray(length)
+        view = memoryview(out)
+        at = 0
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                a, b = piece
+                self.read_into(view[at:at + b - a], a)
+                at += b - a
+            else:
+                view[at:at + len(piece)] = piece
+                at += len(piece)
+        view.release()
+        return out
+
 
 def _encode_varint(n: int) -> bytes:
     out = bytearray()
@@ -221,9 +264,10 @@ class _Stripper:
         self.prefix = f"inspector-inline:{os.urandom(16).hex()}:"
 
     # long: one loop over a message's fields is the hot path of every ONNX read; helpers per field cost time
-    def message(self, kind: int, start: int, end: int, depth: int) -> bytes | None:  # noqa: C901 (see above)
-        """The message in ``buf[start:end]`` with big tensors stripped, or ``None``
-        when nothing inside changed (the caller then copies it verbatim).
+    def message(self, kind: int, start: int, end: int, depth: int) -> Body | None:  # noqa: C901 (see above)
+        """The message in ``buf[start:end]`` with big tensors stripped, as the pieces it is made of
+        (:meth:`_Reader.assemble` joins them once, at the end), or ``None`` when nothing inside
+        changed (the caller then copies it verbatim).
 
         One loop over the wire fields, kept whole: it is the loader's hot path (every
         byte of structure passes through it once) and splitting it would add a call
@@ -235,8 +279,9 @@ class _Stripper:
         r = self.r
         children = _CHILDREN.get(kind, {})
         node_field = _NODE_FIELD.get(kind, 0) if self.max_nodes is not None else 0
-        chunks: list[Any] = []
-        kept = 0  # bytes in ``chunks``: no message of the output may exceed max_bytes
+        chunks: list[Piece] = []
+        kept = 0  # bytes in ``chunks``, give or take: no message of the output may exceed max_bytes
+        total = 0  # bytes in ``chunks``, exactly
         changed = False
         copy_from = start
         pos = start
@@ -289,16 +334,20 @@ class _Stripper:
                 child = children.get(number) if length >= INLINE_THRESHOLD else None
                 if child is not None:
                     if child == _TENSOR:
-                        body = self.tensor(data_start, pos)
+                        tensor = self.tensor(data_start, pos)
+                        body: Body | None = None if tensor is None else ([tensor], len(tensor))
                     else:
                         body = self.message(child, data_start, pos, depth + 1)
                     if body is not None:
-                        kept += field_start - copy_from + len(body) + 12
+                        kept += field_start - copy_from + body[1] + 12
                         if kept > self.max_bytes:
                             raise StructureTooLarge(self.max_bytes)
                         if field_start > copy_from:
-                            chunks.append(r.bytes(copy_from, field_start))
-                        chunks.append(_ld(number, body))
+                            chunks.append(r.piece(copy_from, field_start))
+                        head = _encode_varint(number << 3 | 2) + _encode_varint(body[1])
+                        chunks.append(head)
+                        chunks.extend(body[0])
+                        total += field_start - copy_from + len(head) + body[1]
                         copy_from = pos
                         changed = True
             else:
@@ -317,8 +366,8 @@ class _Stripper:
         if kept + end - copy_from > self.max_bytes:
             raise StructureTooLarge(self.max_bytes)
         if end > copy_from:
-            chunks.append(r.bytes(copy_from, end))
-        return b"".join(chunks)
+            chunks.append(r.piece(copy_from, end))
+        return chunks, total + end - copy_from
 
     def skip_short(self, pos: int, end: int, node_field: int) -> int:
         """Where the first field from ``pos`` on starts that is not short: a one-byte key of a length-delimited
@@ -427,9 +476,8 @@ def strip_file(path: Path, *, max_depth: int = DEFAULTS.proto_depth,
         except RecursionError:  # only with a proto_depth raised far past protobuf's own 100 levels
             raise ModelLoadError(
                 "nests protobuf messages too deeply to be read (protobuf itself parses at most 100 levels)") from None
-        if body is None:
-            body = reader.bytes(0, size)
-        return StrippedModel(body, stripper.inline, stripper.prefix, size)
+        data = reader.bytes(0, size) if body is None else reader.assemble(body)
+        return StrippedModel(data, stripper.inline, stripper.prefix, size)
 
 
 STREAM_WINDOW = 4 * 1024
@@ -456,6 +504,9 @@ class _StreamReader(_Reader):
             raise WireError(f"is truncated (bytes {a}-{b} are missing): re-export or re-download the model")
         return data
 
+    def read_into(self, out: memoryview, a: int) -> None:
+        out[:] = self.bytes(a, a + len(out))  # one fetch per range, as before
+
 
 def strip_stream(pread: Callable[[int, int], bytes], size: int, *, max_depth: int = DEFAULTS.proto_depth,
                  max_bytes: int = min(DEFAULTS.proto_bytes, PROTOBUF_MAX_BYTES)) -> StrippedModel:
@@ -464,9 +515,8 @@ def strip_stream(pread: Callable[[int, int], bytes], size: int, *, max_depth: in
     reader = _StreamReader(pread, size)
     stripper = _Stripper(reader, max_depth=max_depth, max_bytes=max_bytes)
     body = stripper.message(_MODEL, 0, size, 0)
-    if body is None:
-        body = reader.bytes(0, size)
-    return StrippedModel(body, stripper.inline, stripper.prefix, size)
+    data = reader.bytes(0, size) if body is None else reader.assemble(body)
+    return StrippedModel(data, stripper.inline, stripper.prefix, size)
 
 
 def read_range(path: Path, start: int, end: int) -> bytes:
