@@ -13,8 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from test_onnx_overlap import _canon
 
-from inspector.loaders.onnx import inference, lite, protos, read, wire
+from inspector import isolation
+from inspector.errors import LimitExceeded
+from inspector.loaders.onnx import builder, inference, lite, protos, read, wire
+
+overlap_only = pytest.mark.skipif(not isolation.ISOLATE, reason="the build overlaps only an isolated helper")
 
 
 def _vi(name: str, shape: list | None = None) -> Any:
@@ -137,3 +142,111 @@ def test_graph_typed_by_the_skeleton_gives_has_subgraphs_the_answer_of_the_scan(
     if kind == "flat-lookalike":
         assert scanned and not typed  # the scan would have sent has_subgraphs walking
     assert inference._graph_typed(data, None) == scanned
+
+
+# -- the first request sent before the checks --------------------------------------------------------------
+def _chain_file(tmp_path: Path, name: str, nodes: list[Any] | None = None, **kw: Any) -> Path:
+    nodes = nodes or [helper.make_node("Relu", ["x"], ["h"], name="r"), helper.make_node("Neg", ["h"], ["y"], name="n")]
+    inputs = [_vi("x", ["batch", 4]), helper.make_tensor_value_info("c", TensorProto.BOOL, [])]
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, [_vi("y")], [_w("w", 300)]),
+                              opset_imports=[helper.make_opsetid("", 17)], **kw)
+    path = tmp_path / name
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the build does, in order: ``early`` (the first request sent before the checks), ``skeleton``,
+    ``cancel`` (a request dropped unanswered), ``start`` (start_shape_inference)."""
+    events: list[str] = []
+
+    def spy(name: str, real: Any) -> Any:
+        def call(*args: Any, **kw: Any) -> Any:
+            events.append(name)
+            return real(*args, **kw)
+        return call
+
+    monkeypatch.setattr(inference, "send_early", spy("early", inference.send_early))
+    monkeypatch.setattr(lite, "skeleton", spy("skeleton", lite.skeleton))
+    real_cancel = isolation.Helper.cancel
+
+    def cancel(self: isolation.Helper, request: isolation.Request) -> None:
+        if not request.done:  # (a request answered already is not dropped: nothing happens)
+            events.append("cancel")
+        real_cancel(self, request)
+
+    monkeypatch.setattr(isolation.Helper, "cancel", cancel)
+    monkeypatch.setattr(inference, "start_shape_inference", spy("start", inference.start_shape_inference))
+    return events
+
+
+def _general(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Any:
+    """The graph of ``path`` without the early request (the request sent after the checks, as before)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(builder.Builder, "_send_early", lambda self: None)
+        return read.load(path, **kw)
+
+
+@overlap_only
+def test_the_first_request_is_sent_before_the_checks_and_answers_as_one_sent_after(tmp_path, monkeypatch):
+    path = _chain_file(tmp_path, "m.onnx")
+    general = _general(path, monkeypatch)
+    events = _events(monkeypatch)
+    early = read.load(path)
+    assert events[:3] == ["early", "skeleton", "start"] and "cancel" not in events
+    assert _canon(early) == _canon(general)
+    assert early.layer("n").node_shapes == [[("batch", 4)]]  # inferred: the answer was used
+
+
+@overlap_only
+def test_a_hazard_drops_the_early_request_and_retries_as_before(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "DATA_PROP_ELEMENTS", 4)
+    nodes = [helper.make_node("Add", ["x", "w"], ["h"], name="add"), helper.make_node("Neg", ["h"], ["y"], name="n")]
+    path = _chain_file(tmp_path, "long.onnx", nodes)
+    general = _general(path, monkeypatch)
+    events = _events(monkeypatch)
+    early = read.load(path)
+    assert events[:5] == ["early", "skeleton", "start", "cancel", "start"]  # the retry without data propagation
+    assert _canon(early) == _canon(general)
+    assert "without it" in early.notes[0]
+
+
+@overlap_only
+def test_a_model_the_checks_refuse_drops_the_early_request(tmp_path, monkeypatch):
+    leaf = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "leaf", [], [_vi("t")])
+    inner = helper.make_node("If", ["c"], ["t"], then_branch=leaf, else_branch=leaf)
+    branch = helper.make_graph([inner], "b", [], [_vi("t")])
+    path = _chain_file(tmp_path, "if.onnx", [helper.make_node("If", ["c"], ["y"], then_branch=branch,
+                                                             else_branch=branch)])
+    monkeypatch.setenv("INSPECTOR_MAX_ONNX_GRAPH_DEPTH", "1")  # the inner If's branches are one level too deep
+    with pytest.raises(LimitExceeded) as general:
+        _general(path, monkeypatch)
+    events = _events(monkeypatch)
+    with pytest.raises(LimitExceeded) as early:
+        read.load(path)
+    assert str(early.value) == str(general.value)
+    assert events == ["early", "skeleton", "cancel"]
+    monkeypatch.delenv("INSPECTOR_MAX_ONNX_GRAPH_DEPTH")
+    assert read.load(path).layers  # the helper is free again: the next load is served
+
+
+@overlap_only
+@pytest.mark.parametrize("why", ["dims", "functions", "no-inference"])
+def test_no_early_request_where_the_bytes_parsed_are_not_what_is_sent_first(tmp_path, monkeypatch, why):
+    if why == "functions":
+        body = [helper.make_node("Neg", ["i"], ["o"])]
+        function = helper.make_function("my", "F", ["i"], ["o"], body, [helper.make_opsetid("", 17)])
+        nodes = [helper.make_node("F", ["x"], ["y"], domain="my")]
+        path = _chain_file(tmp_path, "f.onnx", nodes, functions=[function])
+        model = lite.model_proto()
+        model.ParseFromString(path.read_bytes())
+        model.opset_import.add(domain="my", version=1)
+        path.write_bytes(model.SerializeToString())
+    else:
+        path = _chain_file(tmp_path, "m.onnx")
+    kw: dict[str, Any] = {"dims": {"batch": 2}} if why == "dims" else {"infer_shapes": why != "no-inference"}
+    general = _general(path, monkeypatch, **kw)
+    events = _events(monkeypatch)
+    graph = read.load(path, **kw)
+    assert "early" not in events and "cancel" not in events
+    assert _canon(graph) == _canon(general)

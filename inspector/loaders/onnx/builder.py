@@ -107,19 +107,36 @@ class Builder:
         from the file's own types (:mod:`.retype`), or first when that is not safe."""
         model = self.model
         stripped = self.stripped
-        skeleton = lite.skeleton(stripped.data) if stripped is not None and stripped.data else None
-        check_counts(model, self.limits, skeleton)
-        if skeleton is not None and stripped is not None and not stripped.edited and skeleton.flat:
-            self.flat_model = model
-        check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
-        if self.do_infer and retype.may_overlap(model):
-            return self._build_overlapped(model, skeleton)
+        overlap = self.do_infer and retype.may_overlap(model)
+        sent = self._send_early() if overlap else None
+        try:
+            skeleton = lite.skeleton(stripped.data) if stripped is not None and stripped.data else None
+            check_counts(model, self.limits, skeleton)
+            if skeleton is not None and stripped is not None and not stripped.edited and skeleton.flat:
+                self.flat_model = model
+            check_function_fan_out(model, self.limits)  # before shape inference, which expands every call
+        except BaseException:
+            if sent is not None:
+                inference.cancel(sent)  # refused: the helper that started on it is stopped
+            raise
+        if overlap:
+            return self._build_overlapped(model, skeleton, sent)
         if stripped is not None:
             self._locations_of(stripped)
             stripped.settle()  # the bytes parsed are not sent as they are: let them go before building
         if self.do_infer:
             model = self._infer(model)
         return self._construct(model)[0]
+
+    def _send_early(self) -> inference.Pending | None:
+        """The overlapped build's first request (:func:`.inference.send_early`), sent before the skeleton,
+        the checks and the hazard check (0.12 s on 160,000 nodes), so the helper starts on it meanwhile;
+        ``None`` unless :meth:`_build_overlapped` would send the parsed bytes as they are.  A check that
+        refuses the model, or a hazard, drops it (the helper is stopped) and all goes on as before."""
+        stripped = self.stripped
+        if stripped is None or not stripped.data or stripped.edited or self.file_size > PROTOBUF_MAX_BYTES // 16:
+            return None
+        return inference.send_early(stripped.data)
 
     def _locations_of(self, stripped: wire.StrippedModel) -> None:
         """:attr:`named_locations` read off the parsed bytes, before they go, when they tell them without
@@ -161,11 +178,13 @@ class Builder:
         graph.invalidate()
         return graph, main_scope
 
-    def _build_overlapped(self, model: Any, skeleton: lite.Skeleton | None) -> ModelGraph:
+    def _build_overlapped(self, model: Any, skeleton: lite.Skeleton | None,
+                          sent: inference.Pending | None = None) -> ModelGraph:
         """Shape inference in the helper while a speculative builder builds from the file's own
         types; then that graph, given the inferred types, or a build from the inferred model
         (:mod:`.retype`).  The result is the sequential build's in every case.  The bytes ``model``
-        was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes)."""
+        was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes;
+        ``sent``: the request for them already sent, :meth:`_send_early`)."""
         stripped = self.stripped
         data: bytes | bytearray | None = None
         parsed = False  # ``data`` is the bytes ``model`` was parsed from (else its canonical serialization)
@@ -174,12 +193,14 @@ class Builder:
         if self.file_size <= PROTOBUF_MAX_BYTES // 16:
             parsed = stripped is not None and bool(stripped.data) and not stripped.edited
             data = stripped.data if parsed and stripped is not None else model.SerializeToString()
-        if self._too_big(model, None if data is None else len(data)):
-            if stripped is not None:
-                stripped.settle()
-            return self._construct(model)[0]
-        started = [inference.start_shape_inference(model, data_prop=True, types=True, data=data, skeleton=skeleton)]
+        started = [] if sent is None else [sent]  # dropped in the end unless its answer was read
         try:
+            if self._too_big(model, None if data is None else len(data)):
+                if stripped is not None:
+                    stripped.settle()
+                return self._construct(model)[0]
+            started[:] = [inference.start_shape_inference(model, data_prop=True, types=True, data=data,
+                                                          skeleton=skeleton, sent=sent)]
             if isinstance(started[0].outcome, str):  # data propagation must not run: the retry, now
                 started.append(inference.start_shape_inference(model, data_prop=False, types=True, data=data,
                                                                skeleton=skeleton))

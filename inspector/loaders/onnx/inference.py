@@ -310,26 +310,44 @@ def parsed(model: Any) -> Any:
     return model.parsed() if isinstance(model, Inferred) else model
 
 
+def send_early(data: bytes | bytearray) -> Pending:
+    """The request :func:`start_shape_inference` sends first for the model serialized as ``data`` (with data
+    propagation and the types), sent before the checks that decide whether it is wanted, so the helper works
+    while this process makes them: it is handed back to :func:`start_shape_inference` (``sent``), which
+    drops it when the hazard check says data propagation must not run, or dropped by :func:`cancel`."""
+    return _send(data, data_prop=True, types=True)
+
+
+def _send(data: bytes | bytearray, *, data_prop: bool, types: bool) -> Pending:
+    """A request for the model serialized as ``data``, sent to the helper."""
+    size = len(data)  # what ``model.ByteSize()`` says, without a second pass
+    request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
+                           seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
+    return Pending(request=request, size=size, types=types)
+
+
 def start_shape_inference(model: Any, *, data_prop: bool, types: bool = False, data: bytes | bytearray | None = None,
-                          skeleton: lite.Skeleton | None = None) -> Pending:
+                          skeleton: lite.Skeleton | None = None, sent: Pending | None = None) -> Pending:
     """Start shape inference of ``model`` in the helper and return while it runs (when isolation
     is on; otherwise it runs here, now): :func:`finish` waits for the inferred model.  ``types``:
     the helper also reads the types the inferred main graph declares (:func:`declared_types`);
     ``data``: ``model`` serialized (or the bytes it was parsed from), when the caller has it;
     ``skeleton``: ``model``'s nodes as read off those bytes, when known (the hazard check then
-    looks at fewer nodes, and a flat one tells :attr:`Pending.graph_typed`)."""
+    looks at fewer nodes, and a flat one tells :attr:`Pending.graph_typed`); ``sent``: this very request
+    (``data``, with data propagation and the types), already sent by :func:`send_early`."""
     if data_prop:
         at = None if skeleton is None else skeleton.main_nodes_of(_LENGTHS)
         hazard = data_prop_hazard(model.graph, lengths_at=at)
         if hazard:
+            if sent is not None:
+                cancel(sent)  # data propagation must not run: the helper running it is stopped
             return Pending(outcome=hazard)
     if ISOLATE_INFERENCE:
         if data is None:
             data = model.SerializeToString()
-        size = len(data)  # what ``model.ByteSize()`` says, without a second pass
-        request = _HELPER.send(data, flag=_DATA_PROP * data_prop + _TYPES * types,
-                               seconds=INFER_SECONDS + size // (1 << 20), memory=INFER_MEMORY + 16 * size)
-        return Pending(request=request, size=size, graph_typed=_graph_typed(data, skeleton), types=types)
+        pending = _send(data, data_prop=data_prop, types=types) if sent is None else sent
+        pending.graph_typed = _graph_typed(data, skeleton)
+        return pending
     from onnx import shape_inference
 
     try:
