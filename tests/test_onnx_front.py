@@ -16,8 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 from test_onnx_overlap import _canon
 
 from inspector import isolation
-from inspector.errors import LimitExceeded
-from inspector.loaders.onnx import builder, inference, lite, protos, read, wire
+from inspector.errors import LimitExceeded, ModelLoadError
+from inspector.loaders.onnx import inference, lite, protos, read, wire
 
 overlap_only = pytest.mark.skipif(not isolation.ISOLATE, reason="the build overlaps only an isolated helper")
 
@@ -156,8 +156,8 @@ def _chain_file(tmp_path: Path, name: str, nodes: list[Any] | None = None, **kw:
 
 
 def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the build does, in order: ``early`` (the first request sent before the checks), ``skeleton``,
-    ``cancel`` (a request dropped unanswered), ``start`` (start_shape_inference)."""
+    """What the load does, in order: ``early`` (the first request sent before the bytes are parsed),
+    ``parse``, ``skeleton``, ``start`` (start_shape_inference), ``cancel`` (a request dropped unanswered)."""
     events: list[str] = []
 
     def spy(name: str, real: Any) -> Any:
@@ -168,6 +168,7 @@ def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(inference, "send_early", spy("early", inference.send_early))
     monkeypatch.setattr(lite, "skeleton", spy("skeleton", lite.skeleton))
+    monkeypatch.setattr(lite, "model_proto", spy("parse", lite.model_proto))
     real_cancel = isolation.Helper.cancel
 
     def cancel(self: isolation.Helper, request: isolation.Request) -> None:
@@ -183,17 +184,17 @@ def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _general(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Any:
     """The graph of ``path`` without the early request (the request sent after the checks, as before)."""
     with monkeypatch.context() as patch:
-        patch.setattr(builder.Builder, "_send_early", lambda self: None)
+        patch.setattr(read, "_send_early", lambda stripped: None)
         return read.load(path, **kw)
 
 
 @overlap_only
-def test_the_first_request_is_sent_before_the_checks_and_answers_as_one_sent_after(tmp_path, monkeypatch):
+def test_the_first_request_is_sent_before_the_parse_and_answers_as_one_sent_after(tmp_path, monkeypatch):
     path = _chain_file(tmp_path, "m.onnx")
     general = _general(path, monkeypatch)
     events = _events(monkeypatch)
     early = read.load(path)
-    assert events[:3] == ["early", "skeleton", "start"] and "cancel" not in events
+    assert events[:4] == ["early", "parse", "skeleton", "start"] and "cancel" not in events
     assert _canon(early) == _canon(general)
     assert early.layer("n").node_shapes == [[("batch", 4)]]  # inferred: the answer was used
 
@@ -206,7 +207,7 @@ def test_a_hazard_drops_the_early_request_and_retries_as_before(tmp_path, monkey
     general = _general(path, monkeypatch)
     events = _events(monkeypatch)
     early = read.load(path)
-    assert events[:5] == ["early", "skeleton", "start", "cancel", "start"]  # the retry without data propagation
+    assert events[:6] == ["early", "parse", "skeleton", "start", "cancel", "start"]  # the retry without it
     assert _canon(early) == _canon(general)
     assert "without it" in early.notes[0]
 
@@ -225,7 +226,7 @@ def test_a_model_the_checks_refuse_drops_the_early_request(tmp_path, monkeypatch
     with pytest.raises(LimitExceeded) as early:
         read.load(path)
     assert str(early.value) == str(general.value)
-    assert events == ["early", "skeleton", "cancel"]
+    assert events == ["early", "parse", "skeleton", "cancel"]
     monkeypatch.delenv("INSPECTOR_MAX_ONNX_GRAPH_DEPTH")
     assert read.load(path).layers  # the helper is free again: the next load is served
 
@@ -250,3 +251,45 @@ def test_no_early_request_where_the_bytes_parsed_are_not_what_is_sent_first(tmp_
     graph = read.load(path, **kw)
     assert "early" not in events and "cancel" not in events
     assert _canon(graph) == _canon(general)
+
+
+@overlap_only
+def test_bytes_that_do_not_parse_drop_the_early_request(tmp_path, monkeypatch):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"\x08\x08\x3a\x03\x0a\x01\x0f")  # ir_version 8; a graph whose node is not protobuf
+    with pytest.raises(ModelLoadError) as general:
+        _general(path, monkeypatch)
+    events = _events(monkeypatch)
+    with pytest.raises(ModelLoadError) as early:
+        read.load(path)
+    assert str(early.value) == str(general.value) and "not a valid ONNX protobuf" in str(early.value)
+    assert events == ["early", "parse", "cancel"]
+    assert read.load(_chain_file(tmp_path, "m.onnx")).layers  # the helper is free again
+
+
+def _fields_models() -> list[Any]:
+    plain = helper.make_model(helper.make_graph([], "g", [], []))
+    full = lite.model_proto()
+    full.ParseFromString(_nested_tensors().SerializeToString())
+    full.doc_string, full.model_version = "d", 3
+    full.metadata_props.add(key="k", value="v")
+    return [plain, full, lite.model_proto()]
+
+
+@pytest.mark.parametrize("at", range(3))
+def test_top_fields_are_the_fields_protobuf_parses(at):
+    model = _fields_models()[at]
+    data = model.SerializeToString()
+    assert wire.top_fields(data) == {fd.number for fd, _ in model.ListFields()}
+    assert wire.top_fields(bytearray(data)) == wire.top_fields(data)
+
+
+@pytest.mark.parametrize("data", [b"\x3a\x05ab", b"\x08", b"\x08\x80", b"\x0b\x0c", b"\x3a" + b"\xff" * 10])
+def test_top_fields_of_bytes_that_are_not_well_formed_are_not_told(data):
+    assert wire.top_fields(data) is None  # past the end, a varint cut short, a group, an over-long varint
+
+
+def test_top_fields_tells_no_more_than_its_limit(monkeypatch):
+    monkeypatch.setattr(wire, "TOP_FIELDS", 3)
+    assert wire.top_fields(b"\x08\x01" * 3) == {1}
+    assert wire.top_fields(b"\x08\x01" * 4) is None

@@ -59,6 +59,10 @@ class Builder:
     :meth:`build` read them off a serialization it made anyway or off the parsed bytes
     (:func:`.external.stripped_locations`): ``check_reachable`` needs no other."""
 
+    sent: inference.Pending | None = None
+    """The overlapped build's first request, sent by the loader before the model was parsed
+    (:func:`.read._send_early`): :meth:`_build_overlapped` takes it back, a refusal drops it."""
+
     flat_model: Any = None
     """The model no attribute of whose nodes (main graph and functions) holds a graph, as its bytes showed
     (:attr:`.lite.Skeleton.flat`), when :meth:`build` knows one: its nodes' attributes are not looked at for
@@ -108,7 +112,10 @@ class Builder:
         model = self.model
         stripped = self.stripped
         overlap = self.do_infer and retype.may_overlap(model)
-        sent = self._send_early() if overlap else None
+        sent = self.sent
+        if sent is not None and not overlap:  # (the loader sends it only for a build that overlaps)
+            inference.cancel(sent)  # else the build's own request would wait for it forever
+            sent = None
         try:
             skeleton = lite.skeleton(stripped.data) if stripped is not None and stripped.data else None
             check_counts(model, self.limits, skeleton)
@@ -127,16 +134,6 @@ class Builder:
         if self.do_infer:
             model = self._infer(model)
         return self._construct(model)[0]
-
-    def _send_early(self) -> inference.Pending | None:
-        """The overlapped build's first request (:func:`.inference.send_early`), sent before the skeleton,
-        the checks and the hazard check (0.12 s on 160,000 nodes), so the helper starts on it meanwhile;
-        ``None`` unless :meth:`_build_overlapped` would send the parsed bytes as they are.  A check that
-        refuses the model, or a hazard, drops it (the helper is stopped) and all goes on as before."""
-        stripped = self.stripped
-        if stripped is None or not stripped.data or stripped.edited or self.file_size > PROTOBUF_MAX_BYTES // 16:
-            return None
-        return inference.send_early(stripped.data)
 
     def _locations_of(self, stripped: wire.StrippedModel) -> None:
         """:attr:`named_locations` read off the parsed bytes, before they go, when they tell them without
@@ -184,7 +181,7 @@ class Builder:
         types; then that graph, given the inferred types, or a build from the inferred model
         (:mod:`.retype`).  The result is the sequential build's in every case.  The bytes ``model``
         was parsed from are sent as they are when nothing changed it since (``skeleton``: its nodes;
-        ``sent``: the request for them already sent, :meth:`_send_early`)."""
+        ``sent``: the request for them already sent, :attr:`sent`)."""
         stripped = self.stripped
         data: bytes | bytearray | None = None
         parsed = False  # ``data`` is the bytes ``model`` was parsed from (else its canonical serialization)

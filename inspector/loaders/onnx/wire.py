@@ -230,6 +230,51 @@ class _Reader:
         return out
 
 
+MODEL_FUNCTIONS = 25
+"""``ModelProto.functions``: the model-local functions."""
+TOP_FIELDS = 1000
+"""Fields :func:`top_fields` reads at most (a model has a dozen; more: not told)."""
+
+
+def top_fields(data: bytes | bytearray) -> set[int] | None:
+    """The numbers of the fields of the message serialized as ``data`` (its own fields, not those of
+    the messages in them: a model's graph is one field), or ``None`` when that is not told: bytes that
+    are not well-formed there, or more than :data:`TOP_FIELDS` fields."""
+    numbers: set[int] = set()
+    pos, end = 0, len(data)
+    for _ in range(TOP_FIELDS):
+        if pos >= end:
+            return numbers if pos == end else None
+        key, pos = _decode_varint(data, pos)
+        wire = key & 7
+        if wire == 0:
+            pos = _decode_varint(data, pos)[1]
+        elif wire == 1:
+            pos += 8
+        elif wire == 2:
+            length, pos = _decode_varint(data, pos)
+            pos += length
+        elif wire == 5:
+            pos += 4
+        else:
+            return None
+        numbers.add(key >> 3)
+    return numbers if pos == end else None
+
+
+def _decode_varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` of ``data`` and the position after it (past the end when it runs past it)."""
+    result, shift = 0, 0
+    while pos < len(data) and shift < 64:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+    return result, len(data) + 1
+
+
 def _encode_varint(n: int) -> bytes:
     out = bytearray()
     while True:
