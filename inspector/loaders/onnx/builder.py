@@ -384,8 +384,13 @@ class Builder:
         graph_outputs = set(output_names)
         # Nodes, in a topological order that keeps the file order where it can.
         rows = node_rows(proto.node)
-        order = self._topological(rows, task)
-        self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
+        reads = _reads_in_file_order(rows)
+        if reads is None:  # some node outputs a name an earlier node read: the whole check tells
+            order = self._topological(rows, task)
+            self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
+        else:
+            order = None
+            self.referenced.update(reads)
         if task.call is None:  # a call's own body is the function's, counted once
             self.node_count += len(rows)
         nested = self._node_layers(proto.node, rows, order, scope, task, queue, graph_outputs, layers,
@@ -1133,6 +1138,21 @@ _NO_ATTRIBUTES: tuple[Any, ...] = ()
 def _listed(shape: Shape | None) -> list[Dim] | None:
     """A shape as a list (how metadata holds it), or ``None`` when unknown."""
     return list(shape) if shape is not None else None
+
+
+def _reads_in_file_order(rows: list[NodeRow]) -> set[str] | None:
+    """The names the nodes ``rows`` read (``""`` included), when no node outputs a name an earlier node
+    read: then the file order is topological, as :meth:`Builder._topological` would find (a tensor it
+    finds read before it is first made is a name a later node outputs), at a set update and a disjointness
+    test per node instead of its pass over every name; ``None`` otherwise (rare: a file out of order, or
+    reusing an output name), and :meth:`Builder._topological` tells."""
+    reads: set[str] = set()
+    update, isdisjoint = reads.update, reads.isdisjoint
+    for _, _, _, inputs, outputs, _ in rows:
+        if not isdisjoint(outputs) and any(out and out in reads for out in outputs):  # "" names no tensor
+            return None
+        update(inputs)
+    return reads
 
 
 def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bool], ...]:
