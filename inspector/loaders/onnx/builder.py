@@ -390,7 +390,10 @@ class Builder:
             self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
         else:
             order = None
-            self.referenced.update(reads)
+            if self.referenced:
+                self.referenced.update(reads)
+            else:  # the first graph built: its set as it is, not copied (a decoder's is 160,000 names)
+                self.referenced = reads
         if task.call is None:  # a call's own body is the function's, counted once
             self.node_count += len(rows)
         nested = self._node_layers(proto.node, rows, order, scope, task, queue, graph_outputs, layers,

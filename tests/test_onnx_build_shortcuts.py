@@ -1,8 +1,10 @@
-"""The builder's file-order shortcut (:func:`.builder._reads_in_file_order`) gives what the general check
-(:meth:`.Builder._topological`) gives: file order only where that finds it, the same names read, and the same
-graph for every model it must refuse (out of order, cycles, a node reading its own output, a name both stored
-and made, a folded node made after its consumer, reused and empty names, nested graphs, functions).  No
-timed tests: ``bench/bench_extremes.py`` measures the speed."""
+"""Shortcuts of the ONNX build give what the general paths give.  The file-order shortcut
+(:func:`.builder._reads_in_file_order`) against the general check (:meth:`.Builder._topological`): file order
+only where that finds it, the same names read, and the same graph for every model it must refuse (out of order,
+cycles, a node reading its own output, a name both stored and made, a folded node made after its consumer,
+reused and empty names, nested graphs, functions).  An ``ints`` attribute read as one slice: the values, as a
+list of ints, that reading them one by one gives.  No timed tests: ``bench/bench_extremes.py`` measures the
+speed."""
 
 from __future__ import annotations
 
@@ -157,3 +159,15 @@ def test_build_with_the_shortcut_is_the_general_build(tmp_path, monkeypatch, cas
     assert ordered == (case in {"reversed", "one_swap", "cycle", "stored_read_then_made", "input_read_then_made",
                                 "folded_after_its_consumer", "folded_chain_after_its_consumer",
                                 "if_body_out_of_order", "function_body_out_of_order", "function_call_out_of_order"})
+
+
+@pytest.mark.parametrize("values", [[], [0, 2, 1, 3], [-1], [-(2**63), 2**63 - 1]])
+def test_ints_attribute_is_the_values_read_one_by_one(values):
+    from onnx import AttributeProto, helper
+
+    from inspector.loaders.onnx.protos import attribute_value
+
+    a = helper.make_attribute("perm", values, attr_type=AttributeProto.INTS)
+    value = attribute_value(a)
+    assert value == [int(x) for x in a.ints] == values
+    assert type(value) is list and all(type(x) is int for x in value)
