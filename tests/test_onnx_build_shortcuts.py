@@ -3,7 +3,8 @@
 only where that finds it, the same names read, and the same graph for every model it must refuse (out of order,
 cycles, a node reading its own output, a name both stored and made, a folded node made after its consumer,
 reused and empty names, nested graphs, functions).  An ``ints`` attribute read as one slice: the values, as a
-list of ints, that reading them one by one gives.  No timed tests: ``bench/bench_extremes.py`` measures the
+list of ints, that reading them one by one gives.  ``Weight.constant`` set on the weights that may be constants
+only: what marking every weight gives.  No timed tests: ``bench/bench_extremes.py`` measures the
 speed."""
 
 from __future__ import annotations
@@ -171,3 +172,56 @@ def test_ints_attribute_is_the_values_read_one_by_one(values):
     value = attribute_value(a)
     assert value == [int(x) for x in a.ints] == values
     assert type(value) is list and all(type(x) is int for x in value)
+
+
+def _weights_model() -> Any:
+    """Weights of every kind: a float kernel, a 0-d float, a bool mask, an int8 tensor read as data first and
+    by a quantized operator later (a quantized weight only once that is seen), quantization scales, a
+    ``Constant`` returned as an output, a stored tensor returned as an output, an ``If`` body's and a
+    function's weights."""
+    from onnx import TensorProto, helper
+
+    i8 = value_info("xi", [2, 3], TensorProto.INT8)
+    then_g = helper.make_graph([_node("Add", ["x", "tb"], ["to"], "t_add")], "then", [], [value_info("to", [2, 3])],
+                               initializer=[tensor("tb", np.array(3, np.int64))])
+    else_g = helper.make_graph([_node("Mul", ["x", "w"], ["eo"], "e_mul")], "else", [], [value_info("eo", [2, 3])])
+    body = [_node("Constant", [], ["fk"], "", value=tensor("fkv", np.array([1, 2], np.int32))),
+            _node("Add", ["fi", "fk"], ["fo"], "")]
+    f = helper.make_function("local", "F", ["fi"], ["fo"], body, [helper.make_opsetid("", 17)])
+    nodes = [_node("MatMul", ["x", "k"], ["a"], "mm"), _node("Add", ["a", "s"], ["b"], "add_scalar"),
+             _node("Where", ["mask", "b", "x"], ["c"], "where"), _node("Add", ["xi", "q8"], ["d"], "add_int8"),
+             _node("MatMulInteger", ["d", "q8"], ["e"], "mmi"),
+             _node("DequantizeLinear", ["xi", "scale", "zp"], ["f"], "dq"),
+             _node("Constant", [], ["cv"], "const_out", value=tensor("cvv", np.array([4, 5], np.int64))),
+             _node("If", ["cond"], ["g"], "iff", then_branch=then_g, else_branch=else_g),
+             _node("F", ["c"], ["h"], "call", domain="local")]
+    model = onnx_model(nodes, [X, i8, value_info("cond", [], TensorProto.BOOL)],
+                       [value_info("e", [2, 3], TensorProto.INT32), value_info("f", [2, 3]), value_info("g", [2, 3]),
+                        value_info("h", [2, 3]), value_info("cv", [2], TensorProto.INT64),
+                        value_info("ids", [2], TensorProto.INT64)],
+                       [tensor("k", np.ones((3, 3), np.float32)), tensor("s", np.array(2, np.float32)),
+                        tensor("mask", np.ones((2, 3), bool)), tensor("q8", np.ones((2, 3), np.int8)),
+                        tensor("scale", np.array(0.5, np.float32)), tensor("zp", np.array(0, np.int8)),
+                        tensor("w", np.ones((2, 3), np.float32)), tensor("ids", np.array([0, 1], np.int64))])
+    model.functions.append(f)
+    model.opset_import.append(helper.make_opsetid("local", 1))
+    return model
+
+
+@pytest.mark.parametrize("infer_shapes", [False, True])
+def test_constants_marked_from_the_weights_that_may_be_are_those_of_every_weight_looked_at(tmp_path, infer_shapes):
+    from inspector.loaders.onnx.paramrule import is_parameter
+    from inspector.loaders.onnx.read import _load_binary
+
+    path = save_onnx(_weights_model(), tmp_path / "m.onnx")
+    model, stripped = _load_binary(path, current())
+    b = builder_module.Builder(path, model, stripped, path.stat().st_size, current(), infer_shapes=infer_shapes)
+    graph = b.build()
+    weights = [w for _, lay in graph.walk() for w in lay.weights]  # nested graphs and function bodies too
+    marks = {(w.key, w.role): w.constant for w in weights}
+    assert marks == {(w.key, w.role): not w.quantization and not is_parameter(w, b._quantized_weights)
+                     for w in weights}  # what marking every weight gives
+    assert marks[("k", "B")] is False and marks[("s", "B")] is True and marks[("mask", "condition")] is True
+    assert marks[("q8", "B")] is False and "q8" in b._quantized_weights  # a constant until MatMulInteger read it
+    assert marks[("cv", "value")] is True and marks[("ids", "value")] is True
+    assert marks[("iff/then_branch/tb", "B")] is True and marks[("local::F/fk", "B")] is True

@@ -30,7 +30,7 @@ from .ops import (
     QUANT,
     SMALL_VALUE,
 )
-from .paramrule import mark_constants, quantized_weight_keys
+from .paramrule import mark_constants, may_be_constant, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
 from .protos import (
     DTYPES,
@@ -88,6 +88,9 @@ class Builder:
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
+        self._maybe_constant: list[Weight] = []
+        """The weights made that :func:`.paramrule.may_be_constant` (the few whose ``constant`` waits for
+        :attr:`_quantized_weights`): marked at the end, not every layer looked at for weights."""
         self.function_protos: dict[tuple[str, str, str], Any] = {}
         self.shape_inference = "not run"
         self.cyclic_functions: set[tuple[str, str, str]] = set()
@@ -148,7 +151,7 @@ class Builder:
                 main_scope = scope
         assert main_scope is not None
         check_expansion(graph, self.limits)
-        mark_constants([graph, *self.functions.values()], self._quantized_weights)
+        mark_constants(self._maybe_constant, self._quantized_weights)
         for location, (tensor, reason) in self._refused.items():
             self.security.append(SecurityFact(
                 code="SEC003",
@@ -916,8 +919,8 @@ class Builder:
         const = self._constant_node_sources(node, scope)
         for src, _is_q in (const.origins if const is not None else ()):
             if src.shape is not None and src.key not in weights:
-                weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
-                                          key=src.key, external=src.external, reader=src.reader)
+                weights[src.key] = self._weight(Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
+                                                       key=src.key, external=src.external, reader=src.reader))
 
     def _const_operand(self, i: int, tname: str, const: Const, op: str, lname: str, info: OpInfo,
                        notes: list[str], weights: dict[str, Weight]) -> Operand:
@@ -956,10 +959,16 @@ class Builder:
                 continue
             # Positional (a model may hold 100,000s): name, role, shape, dtype, trainable, key, external,
             # quantization, constant, reader.
-            weights[src.key] = Weight(src.name, role, src.shape, src.dtype, trainable, src.key, src.external,
-                                      is_q or quant, False, src.reader)
+            weights[src.key] = self._weight(Weight(src.name, role, src.shape, src.dtype, trainable, src.key,
+                                                   src.external, is_q or quant, False, src.reader))
             if src.external is not None:
                 self._sec_first.setdefault(src.external.location, lname)
+
+    def _weight(self, w: Weight) -> Weight:
+        """``w``, a weight just made, kept for :func:`.paramrule.mark_constants` when it may be a constant."""
+        if may_be_constant(w):
+            self._maybe_constant.append(w)
+        return w
 
     def _nested_graphs(self, node: Any, idx: int, layer: Layer, scope: Scope, task: Task,
                        queue: deque[Task]) -> None:
@@ -1033,8 +1042,8 @@ class Builder:
 
     def _constant_output_layer(self, name: str, const: Const, scope: Scope) -> Layer:
         lname = self._unique(scope, name)
-        weights = [Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
-                          external=src.external, quantization=is_q, reader=src.reader)
+        weights = [self._weight(Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
+                                       external=src.external, quantization=is_q, reader=src.reader))
                    for src, is_q in const.origins if src.shape is not None]
         layer = Layer(name=lname, type="Constant", config={"@outputs": [name]}, inbound=[[]],
                       node_shapes=[[const.shape]], weights=weights, dtype=const.dtype)
