@@ -30,7 +30,7 @@ from .ops import (
     QUANT,
     SMALL_VALUE,
 )
-from .paramrule import mark_constants, quantized_weight_keys
+from .paramrule import mark_constants, may_be_constant, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
 from .protos import (
     DTYPES,
@@ -92,6 +92,9 @@ class Builder:
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
+        self._maybe_constant: list[Weight] = []
+        """The weights made that :func:`.paramrule.may_be_constant` (the few whose ``constant`` waits for
+        :attr:`_quantized_weights`): marked at the end, not every layer looked at for weights."""
         self.function_protos: dict[tuple[str, str, str], Any] = {}
         self.shape_inference = "not run"
         self.cyclic_functions: set[tuple[str, str, str]] = set()
@@ -162,7 +165,7 @@ class Builder:
                 main_scope = scope
         assert main_scope is not None
         check_expansion(graph, self.limits)
-        mark_constants([graph, *self.functions.values()], self._quantized_weights)
+        mark_constants(self._maybe_constant, self._quantized_weights)
         for location, (tensor, reason) in self._refused.items():
             self.security.append(SecurityFact(
                 code="SEC003",
@@ -403,8 +406,16 @@ class Builder:
         graph_outputs = set(output_names)
         # Nodes, in a topological order that keeps the file order where it can.
         rows = node_rows(proto.node)
-        order = self._topological(rows, task)
-        self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
+        reads = _reads_in_file_order(rows)
+        if reads is None:  # some node outputs a name an earlier node read: the whole check tells
+            order = self._topological(rows, task)
+            self.referenced.update(chain.from_iterable(map(itemgetter(3), rows)))  # every node's, folded or not
+        else:
+            order = None
+            if self.referenced:
+                self.referenced.update(reads)
+            else:  # the first graph built: its set as it is, not copied (a decoder's is 160,000 names)
+                self.referenced = reads
         if task.call is None:  # a call's own body is the function's, counted once
             self.node_count += len(rows)
         nested = self._node_layers(proto.node, rows, order, scope, task, queue, graph_outputs, layers,
@@ -927,8 +938,8 @@ class Builder:
         const = self._constant_node_sources(node, scope)
         for src, _is_q in (const.origins if const is not None else ()):
             if src.shape is not None and src.key not in weights:
-                weights[src.key] = Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
-                                          key=src.key, external=src.external, reader=src.reader)
+                weights[src.key] = self._weight(Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype,
+                                                       key=src.key, external=src.external, reader=src.reader))
 
     def _const_operand(self, i: int, tname: str, const: Const, op: str, lname: str, info: OpInfo,
                        notes: list[str], weights: dict[str, Weight]) -> Operand:
@@ -967,10 +978,16 @@ class Builder:
                 continue
             # Positional (a model may hold 100,000s): name, role, shape, dtype, trainable, key, external,
             # quantization, constant, reader.
-            weights[src.key] = Weight(src.name, role, src.shape, src.dtype, trainable, src.key, src.external,
-                                      is_q or quant, False, src.reader)
+            weights[src.key] = self._weight(Weight(src.name, role, src.shape, src.dtype, trainable, src.key,
+                                                   src.external, is_q or quant, False, src.reader))
             if src.external is not None:
                 self._sec_first.setdefault(src.external.location, lname)
+
+    def _weight(self, w: Weight) -> Weight:
+        """``w``, a weight just made, kept for :func:`.paramrule.mark_constants` when it may be a constant."""
+        if may_be_constant(w):
+            self._maybe_constant.append(w)
+        return w
 
     def _nested_graphs(self, node: Any, idx: int, layer: Layer, scope: Scope, task: Task,
                        queue: deque[Task]) -> None:
@@ -1044,8 +1061,8 @@ class Builder:
 
     def _constant_output_layer(self, name: str, const: Const, scope: Scope) -> Layer:
         lname = self._unique(scope, name)
-        weights = [Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
-                          external=src.external, quantization=is_q, reader=src.reader)
+        weights = [self._weight(Weight(name=src.name, role="value", shape=src.shape, dtype=src.dtype, key=src.key,
+                                       external=src.external, quantization=is_q, reader=src.reader))
                    for src, is_q in const.origins if src.shape is not None]
         layer = Layer(name=lname, type="Constant", config={"@outputs": [name]}, inbound=[[]],
                       node_shapes=[[const.shape]], weights=weights, dtype=const.dtype)
@@ -1152,6 +1169,21 @@ _NO_ATTRIBUTES: tuple[Any, ...] = ()
 def _listed(shape: Shape | None) -> list[Dim] | None:
     """A shape as a list (how metadata holds it), or ``None`` when unknown."""
     return list(shape) if shape is not None else None
+
+
+def _reads_in_file_order(rows: list[NodeRow]) -> set[str] | None:
+    """The names the nodes ``rows`` read (``""`` included), when no node outputs a name an earlier node
+    read: then the file order is topological, as :meth:`Builder._topological` would find (a tensor it
+    finds read before it is first made is a name a later node outputs), at a set update and a disjointness
+    test per node instead of its pass over every name; ``None`` otherwise (rare: a file out of order, or
+    reusing an output name), and :meth:`Builder._topological` tells."""
+    reads: set[str] = set()
+    update, isdisjoint = reads.update, reads.isdisjoint
+    for _, _, _, inputs, outputs, _ in rows:
+        if not isdisjoint(outputs) and any(out and out in reads for out in outputs):  # "" names no tensor
+            return None
+        update(inputs)
+    return reads
 
 
 def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bool], ...]:

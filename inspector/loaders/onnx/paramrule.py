@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ...ir import ModelGraph, Weight
+from ...ir import Weight
 from .ops import NON_DATA, QUANT
 from .scope import Const
 
@@ -47,13 +47,14 @@ def is_parameter(w: Weight, quantized_weights: set[str]) -> bool:
     return (is_floating(w.dtype) and len(w.shape) >= 1) or w.key in quantized_weights
 
 
-def mark_constants(graphs: Iterable[ModelGraph], quantized_weights: set[str]) -> None:
-    """Set ``Weight.constant`` on every weight of ``graphs`` (nested graphs included) that
-    is neither a parameter nor a quantization scale or zero point."""
-    for graph in graphs:
-        # As ``graph.iter_weights()``, without a generator per layer: only the layers that hold weights
-        # or nested graphs (a decoder has 162,000 layers, most with neither).
-        for lay in graph.layers:
-            if lay.weights or lay.subgraphs:
-                for w in lay.iter_weights():
-                    w.constant = not w.quantization and not is_parameter(w, quantized_weights)
+def may_be_constant(w: Weight) -> bool:
+    """Whether ``w`` may be a constant: neither a quantization operand nor floating with rank ≥ 1 (those
+    never are, whatever the quantized weights turn out to be, and a ``Weight`` is made not constant)."""
+    return not w.quantization and not (is_floating(w.dtype) and len(w.shape) >= 1)
+
+
+def mark_constants(weights: Iterable[Weight], quantized_weights: set[str]) -> None:
+    """Set ``Weight.constant`` on ``weights``: every weight that :func:`may_be_constant` of a build, once its
+    quantized weights are all known (any other is not a constant, as it was made)."""
+    for w in weights:
+        w.constant = not w.quantization and not is_parameter(w, quantized_weights)

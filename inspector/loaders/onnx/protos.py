@@ -218,7 +218,7 @@ def attribute_value(a: Any) -> Any:  # noqa: C901 - one branch per attribute typ
     if t == 6:
         return [float32_value(x) for x in a.floats]
     if t == 7:
-        return [int(x) for x in a.ints]
+        return a.ints[:]  # protobuf's ints, as a list, in one call (a 162,000-node decoder has 20,000 of these)
     if t == 8:
         return [decode_text(x) for x in a.strings]
     if t == 9:
