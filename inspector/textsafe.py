@@ -93,6 +93,8 @@ BLOCK = 256
 
 
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_DROP_PRINTABLE = dict.fromkeys(_PRINTABLE_ASCII)
+"""A ``str.translate`` table deleting printable ASCII."""
 
 
 def _clean_text(text: str) -> bool:
@@ -109,8 +111,8 @@ def clean_lines(text: str, lines: int) -> bool:
     from its first unsafe character on, which would then show.  Checked on the text as written, not line by
     line: a listing of 162,000 layers is 373,000 lines."""
     if text.isascii():  # only C0 controls and DEL can be unsafe: delete the rest, only the line breaks may remain
-        rest = text.encode("ascii").translate(None, _PRINTABLE_ASCII)
-        return len(rest) == lines == rest.count(b"\n")
+        rest = text.translate(_DROP_PRINTABLE)  # (ASCII to ASCII: no copy of the text encoded, as bytes would be)
+        return len(rest) == lines == rest.count("\n")
     return text.count("\n") == lines and _clean_text(text.replace("\n", ""))
 
 
