@@ -93,6 +93,8 @@ BLOCK = 256
 
 
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_DROP_PRINTABLE = dict.fromkeys(_PRINTABLE_ASCII)
+"""A ``str.translate`` table deleting printable ASCII."""
 
 
 def _clean_text(text: str) -> bool:
@@ -102,11 +104,16 @@ def _clean_text(text: str) -> bool:
     return text.isprintable() or not UNSAFE.search(text)  # every UNSAFE character is unprintable
 
 
-def clean_lines(lines: Sequence[str]) -> bool:
-    """Does no line of ``lines`` hold an :data:`UNSAFE` character (a line break included)?  A text format
-    that shows each name whole or cut to a prefix writes the same lines with every name :func:`visible` when
-    this holds: escaping changes a name only from its first unsafe character on, which would then show."""
-    return _clean_text("".join(lines))
+def clean_lines(text: str, lines: int) -> bool:
+    """Does ``text``, ``lines`` lines each ending in a line break, hold no :data:`UNSAFE` character but those
+    line breaks (a line break inside a line included)?  A text format that shows each name whole or cut to a
+    prefix writes the same text with every name :func:`visible` when this holds: escaping changes a name only
+    from its first unsafe character on, which would then show.  Checked on the text as written, not line by
+    line: a listing of 162,000 layers is 373,000 lines."""
+    if text.isascii():  # only C0 controls and DEL can be unsafe: delete the rest, only the line breaks may remain
+        rest = text.translate(_DROP_PRINTABLE)  # (ASCII to ASCII: no copy of the text encoded, as bytes would be)
+        return len(rest) == lines == rest.count("\n")
+    return text.count("\n") == lines and _clean_text(text.replace("\n", ""))
 
 
 def _gather(values: Sequence[Any], depth: int, texts: list[str]) -> bool:

@@ -318,6 +318,42 @@ def test_the_program_says_in_one_line_when_its_output_cannot_be_written(plain_fi
     assert done.stderr.startswith("inspector: error: could not write the output: ") and done.stderr.count("\n") == 1
 
 
+def test_long_ascii_output_goes_in_chunks_that_add_up_to_it(monkeypatch):
+    """ASCII text longer than a chunk is written a chunk at a time, the same text; other text goes whole."""
+    from types import SimpleNamespace
+
+    from inspector.commands import _options
+
+    text = "".join(f"line {i}\n" for i in range(60_000))
+    assert len(text) > 2 * _options.WRITE_CHUNK
+    written: list[str] = []
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(write=written.append, flush=lambda: None))
+    _options.write_output(text, None, flush=True)
+    assert "".join(written) == text and len(written) > 2 and max(map(len, written)) == _options.WRITE_CHUNK
+    written.clear()
+    _options.write_output("Ñ" + text, None)
+    assert written == ["Ñ" + text]
+
+
+def test_a_chunk_that_cannot_be_written_is_an_output_error(monkeypatch):
+    from types import SimpleNamespace
+
+    from inspector.commands import _options
+    from inspector.errors import OutputError
+
+    written: list[str] = []
+
+    def write(part: str) -> None:
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(part)
+
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(write=write, flush=lambda: None))
+    with pytest.raises(OutputError, match="No space left on device"):
+        _options.write_output("x" * (3 * _options.WRITE_CHUNK), None, flush=True)
+    assert written == ["x" * _options.WRITE_CHUNK]
+
+
 def test_the_program_keeps_only_the_last_graph_loaded(plain_file, rank2_file, monkeypatch):
     """In the program, :func:`~inspector.batch.load_graph` keeps the last graph alive (the process ends without
     freeing it) and lets it go before the next load starts; in library use it keeps nothing."""

@@ -208,16 +208,24 @@ def _conn_graph() -> ModelGraph:
 def test_classic_further_connections_equal_the_field_by_field_lines(stops):
     summary = summarize(_conn_graph(), macs=False)
     columns = classic._columns(summary.rows, False)
-    out: list[str] = []
-    classic._rows(out, summary.rows, columns, classic._line_format(stops), stops[-1], wide=True)
+    texts, count = classic._body(summary.rows, columns, stops, wide=True)
     expected: list[str] = []
     for i, conns in enumerate(summary.rows.connections):  # the general way: every line written field by field
-        expected.append(_old_row([col[i] for col in columns] + [str(conns[0]) if conns else ""], stops))
-        expected.extend(_old_row(["", "", "", str(c)], stops) for c in conns[1:])
-        expected.append("_" * stops[-1])
-    expected[-1] = "=" * stops[-1]
-    assert out == expected
-    assert len(out) == 5 + 3 + 5  # five layers, three further connections (one of c, two of d), five rules
+        lines = [_old_row([col[i] for col in columns] + [str(conns[0]) if conns else ""], stops)]
+        lines.extend(_old_row(["", "", "", str(c)], stops) for c in conns[1:])
+        expected.append("\n".join(lines))
+    assert texts == expected
+    assert count == 5 + 3  # five layers, three further connections (one of c, two of d)
+
+
+@pytest.mark.parametrize("graph", [_conn_graph(), ModelGraph("empty", "onnx", kind="functional"),
+                                   ModelGraph("one", "keras", kind="sequential", layers=[Layer("d", "Dense")])])
+def test_classic_listing_counts_the_lines_it_writes(graph):
+    summary = summarize(graph, macs=False)
+    text, lines = classic.listing(summary)
+    assert text.endswith("\n") and lines == text.count("\n") == len(text.splitlines())
+    rules = [line for line in text.splitlines() if line and set(line) in ({"="}, {"_"})]
+    assert len(rules) == 2 + 1 + max(len(graph.layers) - 1, 0) + 1  # the head's, the layers' =, between, the foot's
 
 
 # -- nested graphs of the security facts ---------------------------------------------------------------------
@@ -367,16 +375,25 @@ def test_classic_checked_after_writing_equals_the_scrubbed_listing(monkeypatch, 
     text, calls = _classic_and_scrubs(graph, monkeypatch, **options)
     assert text == _scrubbed_classic(graph, **options)
     assert calls == scrubs
-    assert textsafe.clean_lines(text.splitlines())
+    assert textsafe.clean_lines(text, len(text.splitlines()))
 
 
 @pytest.mark.parametrize("lines, clean", [([], True), (["a", "b", ""], True), (["Ñandú", "层 · ²"], True),
-                                          (["a", "b\n"], False), (["a\rb"], False), (["a\tb"], False),
-                                          (["x\x1b"], False), (["Ñ", "\x1b"], False), (["Ñ\u202e"], False),
-                                          (["a\u2028b"], False), (["a\x85b"], False), (["Ñ\ud800"], False)])
+                                          (["a", "b\n"], False), (["Ñ\n", "b"], False), (["a\rb"], False),
+                                          (["a\tb"], False), (["x\x1b"], False), (["Ñ", "\x1b"], False),
+                                          (["Ñ\u202e"], False), (["a\u2028b"], False), (["a\x85b"], False),
+                                          (["Ñ\ud800"], False)])
 def test_clean_lines_allows_no_line_break_inside_a_line(lines, clean):
-    assert textsafe.clean_lines(lines) is clean
+    text = "".join(line + "\n" for line in lines)
+    assert textsafe.clean_lines(text, len(lines)) is clean
     assert clean is all(textsafe.UNSAFE.search(line) is None for line in lines)
+
+
+@pytest.mark.parametrize("text", ["a\nb\n", "Ñ\nb\n"])
+def test_clean_lines_counts_the_line_breaks(text):
+    assert textsafe.clean_lines(text, 2)
+    assert not textsafe.clean_lines(text, 1) and not textsafe.clean_lines(text, 3)
+    assert not textsafe.clean_lines(text[:-1], 2)  # the last line without its line break
 
 
 # -- counts remembered per (shape, dtype, trainable); rows read in one pass ------------------------------------

@@ -259,7 +259,7 @@ def write_output(text: str | bytes, output: str | None, *, flush: bool = False) 
         write_atomic(output, text)
         return
     try:
-        sys.stdout.write(text if isinstance(text, str) else text.decode("utf-8"))
+        _write_stdout(text if isinstance(text, str) else text.decode("utf-8"))
         if flush:
             sys.stdout.flush()
     except BrokenPipeError:
@@ -268,6 +268,23 @@ def write_output(text: str | bytes, output: str | None, *, flush: bool = False) 
         from ..errors import OutputError
 
         raise OutputError(exc) from exc
+
+
+WRITE_CHUNK = 1 << 18
+"""Characters of ASCII text written to standard output at a time."""
+
+
+def _write_stdout(text: str) -> None:
+    """``text`` to standard output, ASCII text a chunk at a time: standard output encodes what it is given
+    whole, and a 37 MB listing encoded at once takes 37 MB of fresh memory (9,000 page faults), a chunk
+    the same few pages again.  (Text with other characters goes whole: one that cannot be encoded then
+    fails before any of it is written, as before.)"""
+    if len(text) <= WRITE_CHUNK or not text.isascii():
+        sys.stdout.write(text)
+        return
+    write = sys.stdout.write
+    for start in range(0, len(text), WRITE_CHUNK):
+        write(text[start:start + WRITE_CHUNK])
 
 
 def add_engine_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -17,13 +17,12 @@ column, not wrapped).  Facts of the format (reference listings: ``tests/golden/*
 
 from __future__ import annotations
 
-from itertools import chain, pairwise, repeat
+from itertools import compress, islice, pairwise, repeat
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from ..analysis.params import ParamCount
 from ..analysis.summary import Summary, SummaryRows
 from ..errors import UsageError
-from ..ir import Inbound
 from ..shapetext import format_output
 from ..units import readable_size
 from .macs_text import macs_cell, total_macs
@@ -41,20 +40,26 @@ def _stops(line_length: int, positions: Sequence[float]) -> list[int]:
 
 
 def _line_format(stops: Sequence[int]) -> str:
-    """A ``str.format`` pattern writing one line of fields at ``stops``: each field cut to its column
-    (precision) and padded, every column but the last giving its last character to a space."""
+    """A ``%`` pattern writing one line of fields at ``stops``: each field cut to its column (precision) and
+    padded, every column but the last giving its last character to a space.  (``%`` rather than ``str.format``:
+    a third faster on 162,000 lines.)"""
+    return "".join(_fields(stops))
+
+
+def _fields(stops: Sequence[int]) -> list[str]:
+    """The ``%`` conversion of each field of :func:`_line_format`."""
     parts, start = [], 0
     for i, stop in enumerate(stops):
         width = stop - start
         keep = width if i == len(stops) - 1 else width - 1
-        parts.append(f"{{:<{width}.{keep}}}")
+        parts.append(f"%-{width}.{keep}s")
         start = stop
-    return "".join(parts)
+    return parts
 
 
 def _row(fields: Sequence[str], stops: Sequence[int]) -> str:
     """One line: the fields written at their column stops (see the module docstring)."""
-    return _line_format(stops).format(*fields)
+    return _line_format(stops) % tuple(fields)
 
 
 def _shape_cells(rows: SummaryRows) -> list[str]:
@@ -114,47 +119,37 @@ def _macs_stops(rows: SummaryRows, headers: Sequence[str], keras_stops: Sequence
     return stops
 
 
-def _rows(out: list[str], rows: SummaryRows, columns: Sequence[Sequence[str]], line: str, length: int, *,
-          wide: bool) -> None:
-    """Append the layer lines to ``out`` (``_`` lines between them, a ``=`` line after the last), each written
-    by one ``str.format`` of ``line`` (:func:`_line_format`'s pattern) from the cells of ``columns`` and,
-    ``wide``, the first connection; a layer's further connections each on a line of its own under it."""
-    write = line.format
-    between = "_" * length
+def _body(rows: SummaryRows, columns: Sequence[Sequence[str]], stops: Sequence[int], *,
+          wide: bool) -> tuple[list[str], int]:
+    """The layers' lines, one text per layer (its further connections on lines of their own under its line,
+    joined to it), each line written by one ``%`` of :func:`_line_format`'s pattern from the cells of
+    ``columns`` and, ``wide``, the first connection; and the number of lines they hold.  The caller joins
+    them with the ``_`` line between layers: no list of the 373,000 lines of a 162,000-layer listing."""
+    write = _line_format(stops).__mod__
     conns = rows.connections
     if not wide:
-        lines = list(map(write, *columns))
-    else:
-        lines = list(map(write, *columns, [str(c[0]) if c else "" for c in conns]))
-    if not wide or not any(map(_several, conns)):
-        out.extend(chain.from_iterable(zip(lines, repeat(between))))
-    else:
-        blank = ("",) * len(columns)
-        append = out.append
-        for text, inbound in zip(lines, conns, strict=True):
-            append(text)
-            if len(inbound) > 1:
-                out.extend([write(*blank, str(c)) for c in inbound[1:]])
-            append(between)
-    if rows:
-        out[-1] = "=" * length
-
-
-def _several(conns: tuple[Inbound, ...]) -> bool:
-    return len(conns) > 1
+        return list(map(write, zip(*columns, strict=True))), len(conns)
+    texts = list(map(write, zip(*columns, [str(c[0]) if c else "" for c in conns], strict=True)))
+    several = list(compress(range(len(conns)), map((1).__lt__, map(len, conns))))
+    # The further connections of every layer at once, then each layer's joined to its line.
+    further = [c for i in several for c in conns[i][1:]]
+    lines = iter(map(("\n" + " " * stops[-2] + _fields(stops)[-1]).__mod__, map(str, further)))
+    for i in several:
+        more = len(conns[i]) - 1
+        texts[i] += next(lines) if more == 1 else "".join(islice(lines, more))
+    return texts, len(conns) + len(further)
 
 
 def render(summary: Summary, *, line_length: int | None = None,
            positions: Sequence[float] | None = None, macs: bool = False) -> str:
     """The listing as one string ending in a newline."""
-    out = lines(summary, line_length=line_length, positions=positions, macs=macs)
-    out.append("")  # the final newline, without copying the whole listing once more
-    return "\n".join(out)
+    return listing(summary, line_length=line_length, positions=positions, macs=macs)[0]
 
 
-def lines(summary: Summary, *, line_length: int | None = None,
-          positions: Sequence[float] | None = None, macs: bool = False) -> list[str]:
-    """The listing's lines (a line break in one is a name's: :func:`render` escapes none)."""
+def listing(summary: Summary, *, line_length: int | None = None,
+            positions: Sequence[float] | None = None, macs: bool = False) -> tuple[str, int]:
+    """The listing as one string ending in a newline, and the number of lines it writes: a line break
+    beyond those is a name's (:func:`render` escapes none; :func:`inspector.textsafe.clean_lines` tells)."""
     wide = not summary.sequential_like
     default_length, default_positions = WIDE if wide else NARROW
     length = line_length or default_length
@@ -175,14 +170,23 @@ def lines(summary: Summary, *, line_length: int | None = None,
     if any(b <= a for a, b in pairwise(stops)) or stops[0] <= 0:
         raise UsageError("--positions must increase and lie within the line length")
 
-    out = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
-    _rows(out, summary.rows, columns, _line_format(stops), length, wide=wide)
-    if not summary.rows:
-        out.append("=" * length)
+    head = [f'Model: "{summary.name}"', "_" * length, _row(headers, stops), "=" * length]
+    texts, count = _body(summary.rows, columns, stops, wide=wide)
+    foot = ["=" * length, *_foot(summary, length, macs)]
+    if not texts:
+        return "\n".join([*head, *foot, ""]), len(head) + len(foot)
+    # The first layer's text carries the head, the last one's the foot: the listing is joined once (37 MB for
+    # 162,000 layers), with the ``_`` line between layers as the separator.
+    texts[0] = "\n".join([*head, texts[0]])
+    texts[-1] = "\n".join([texts[-1], *foot, ""])
+    return f"\n{'_' * length}\n".join(texts), len(head) + count + len(texts) - 1 + len(foot)
+
+
+def _foot(summary: Summary, length: int, macs: bool) -> list[str]:
+    """The lines after the layers' closing ``=`` line: totals, notes, the security warning."""
     t = summary.totals
-    out.append(f"Total params: {t.params:,}")
-    out.append(f"Trainable params: {t.trainable:,}")
-    out.append(f"Non-trainable params: {t.non_trainable:,}")
+    out = [f"Total params: {t.params:,}", f"Trainable params: {t.trainable:,}",
+           f"Non-trainable params: {t.non_trainable:,}"]
     if summary.optimizer.params:
         out.append(f"Optimizer params: {summary.optimizer.params:,} (stored with the model, not counted above)")
     if summary.quantization.params:

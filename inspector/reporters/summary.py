@@ -105,10 +105,9 @@ def render(graph: ModelGraph, *, fmt: str = "classic", macs: bool = False,
     if fmt == "classic":  # cells cut to a prefix or shown whole: clean lines are the scrubbed summary's
         from . import classic
 
-        lines = classic.lines(summary, line_length=line_length, positions=positions, macs=macs)
-        if clean_lines(lines):
-            lines.append("")
-            return "\n".join(lines)
+        text, lines = classic.listing(summary, line_length=line_length, positions=positions, macs=macs)
+        if clean_lines(text, lines):
+            return text
     if fmt != "json":  # JSON escapes control characters itself; text formats show them as escapes
         summary = scrub(summary)
     return RENDERERS.get(fmt, _tabulate)(summary, out)
