@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
+from . import lifetime
 from .errors import FileError, InspectorError, OutputError
 from .fileio import is_remote
 from .ir import ModelGraph
@@ -43,21 +44,6 @@ def model_paths(paths: Sequence[str], *, discovery: Discovery | None = None) -> 
     return expand_paths(paths, settings=discovery)
 
 
-_last_graph: list[ModelGraph] | None = None
-"""The program's last loaded graph (:func:`keep_last_graph`); ``None`` in library use."""
-
-
-def keep_last_graph() -> None:
-    """From now on, keep the last graph :func:`load_graph` returned alive until the next load starts.
-
-    For the program only (:func:`inspector.cli.main` without ``argv``), which ends with a hard exit: a
-    large graph is millions of objects, and freeing them when the command drops it costs time for nothing
-    (0.17 s of a 162,000-node summary).  The graph before is still freed before the next file is loaded,
-    so a run over many files holds no more than before."""
-    global _last_graph
-    _last_graph = []
-
-
 def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
                dims_found: set[str] | None = None) -> ModelGraph:
     """Load one model (``dims``: symbolic dims bound to numbers, see :func:`inspector.loaders.load`),
@@ -66,9 +52,7 @@ def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
     when a tensor is read."""
     from .loaders import load
 
-    kept = _last_graph
-    if kept is not None:
-        kept.clear()  # the previous file's graph goes before this one is loaded
+    lifetime.let_go()  # what the program kept of the previous file goes before this one is loaded
     try:
         if is_remote(path):
             from . import remote
@@ -78,8 +62,7 @@ def load_graph(path: str, *, dims: Mapping[str, int] | None = None,
             graph = load(Path(path), dims=dims, dims_found=dims_found)
     except InspectorError as exc:
         raise FileError(path, exc) from exc
-    if kept is not None:
-        kept.append(graph)
+    lifetime.hold(graph)  # the program frees it only before the next load (:mod:`inspector.lifetime`)
     return graph
 
 

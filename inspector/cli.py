@@ -124,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     was_enabled = gc.isenabled()
     gc.disable()
     if program:
-        from .batch import keep_last_graph
+        from .lifetime import keep_for_the_run
 
-        keep_last_graph()
+        keep_for_the_run()
     try:
         code = _run(argv)
     finally:
@@ -141,7 +141,7 @@ def _end_program(code: int) -> NoReturn:
     """End the program with ``code`` once its output is flushed and its exit handlers (``atexit``,
     ``weakref.finalize``: temporary folders, remote sessions) have run, without the interpreter's teardown.
 
-    What is still alive (the last graph, kept by :func:`inspector.batch.keep_last_graph`; modules, protobuf
+    What is still alive (the last graph, kept by :mod:`inspector.lifetime`; modules, protobuf
     descriptors) would otherwise be freed object by object: 0.3 s of a 162,000-node summary, for nothing.
     Files a command writes are closed by then (:mod:`inspector.fileio` writes them whole), so only standard
     output and error are flushed here.  A closed pipe (``inspector summary m | head``) is not an error, as in

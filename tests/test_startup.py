@@ -354,29 +354,34 @@ def test_a_chunk_that_cannot_be_written_is_an_output_error(monkeypatch):
     assert written == ["x" * _options.WRITE_CHUNK]
 
 
-def test_the_program_keeps_only_the_last_graph_loaded(plain_file, rank2_file, monkeypatch):
+def test_the_program_keeps_only_the_last_model_loaded(plain_file, rank2_file, monkeypatch):
     """In the program, :func:`~inspector.batch.load_graph` keeps the last graph alive (the process ends without
-    freeing it) and lets it go before the next load starts; in library use it keeps nothing."""
-    from inspector import batch, loaders
+    freeing it), and the ONNX builder its working tables (:mod:`inspector.lifetime`); both are let go before the
+    next load starts.  In library use nothing is kept."""
+    from inspector import batch, lifetime, loaders
+    from inspector.loaders.onnx.scope import Scope
 
-    assert batch._last_graph is None
+    assert lifetime.held() is None
     batch.load_graph(str(plain_file))
-    assert batch._last_graph is None  # library use
-    monkeypatch.setattr(batch, "_last_graph", None)
-    batch.keep_last_graph()
+    assert lifetime.held() is None  # library use
+    monkeypatch.setattr(lifetime, "_held", None)
+    lifetime.keep_for_the_run()
     first = batch.load_graph(str(plain_file))
-    assert batch._last_graph is not None and batch._last_graph[0] is first
+    held = lifetime.held()
+    assert held is not None and held[-1] is first
+    assert any(isinstance(kept, Scope) for kept in held)  # the speculative build's tables
     held_at_load: list[object] = []
     load = loaders.load
 
     def watched(*args: object, **kwargs: object) -> object:
-        held_at_load.append(list(batch._last_graph or ()))
+        held_at_load.append(list(lifetime.held() or ()))
         return load(*args, **kwargs)
 
     monkeypatch.setattr(loaders, "load", watched)
     second = batch.load_graph(str(rank2_file))
-    assert held_at_load == [[]]  # the first graph was let go before the second was read
-    assert batch._last_graph is not None and len(batch._last_graph) == 1 and batch._last_graph[0] is second
+    assert held_at_load == [[]]  # the first model's were let go before the second was read
+    held = lifetime.held()
+    assert held is not None and held[-1] is second and first not in held
 
 
 # -- standard-library modules a start without this workplace's site hooks would pay for -------------------------

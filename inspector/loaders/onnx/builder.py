@@ -10,6 +10,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ... import lifetime
 from ...errors import InspectorError, UnsafeModel
 from ...ir import Dim, ExternalData, Inbound, Layer, ModelGraph, Operand, SecurityFact, Shape, Weight
 from ...isolation import one_line
@@ -260,6 +261,7 @@ class Builder:
             spec.shape_inference = self.shape_inference
             graph.metadata = spec._metadata(model if same else inferred, scope, graph)
             graph.invalidate()
+            lifetime.hold(spec, scope, inferred)  # the working tables: the program frees them only at the next load
             return graph
         finally:
             inference.release(inferred)  # the helper holds no model once this build is done

@@ -34,6 +34,7 @@ stops early (:func:`check_use`, :class:`Abandoned`) and the graph is built after
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Callable
 
 from ...ir import ModelGraph, Operand, Shape
@@ -50,6 +51,8 @@ FoldUse = tuple[str, str, TypeInfo]
 """(kind, tensor, type seen) of a fold that looked up a type: ``fold`` (:meth:`Builder._fold`:
 the dtype, and the shape when no value was computed) or ``fill`` (``ConstantOfShape`` dims)."""
 _NONE: TypeInfo = (None, None)
+_holds_graphs = attrgetter("subgraphs")
+"""A layer's nested graphs (truthy when it holds one)."""
 
 
 class Abandoned(Exception):
@@ -87,7 +90,7 @@ def has_subgraphs(model: Any, pending: inference.Pending) -> bool:
 
 def nested(graph: ModelGraph) -> bool:
     """Has a layer of ``graph`` a sub-graph (built from types of the enclosing graph)?"""
-    return any(lay.subgraphs for lay in graph.layers)
+    return any(map(_holds_graphs, graph.layers))  # picked from C: 162,000 layers, most hold none
 
 
 def inferred_types(built: dict[str, TypeInfo], uses: list[FoldUse], consts: dict[str, Const],
