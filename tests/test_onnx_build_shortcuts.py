@@ -214,7 +214,7 @@ def test_constants_marked_from_the_weights_that_may_be_are_those_of_every_weight
     from inspector.loaders.onnx.read import _load_binary
 
     path = save_onnx(_weights_model(), tmp_path / "m.onnx")
-    model, stripped = _load_binary(path, current())
+    model, stripped, _ = _load_binary(path, current())  # nothing sent early (the default)
     b = builder_module.Builder(path, model, stripped, path.stat().st_size, current(), infer_shapes=infer_shapes)
     graph = b.build()
     weights = [w for _, lay in graph.walk() for w in lay.weights]  # nested graphs and function bodies too
