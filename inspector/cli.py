@@ -14,11 +14,14 @@ import argparse
 import gc
 import importlib
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from . import __version__
 from .errors import InspectorError, OutputError
 from .textsafe import visible
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import SupportsWrite
 
 # (command, module under inspector.commands, one-line help)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -78,7 +81,7 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> NoReturn:
-        sys.stdout.write(version_text() + "\n")
+        parser._print_message(version_text() + "\n", sys.stdout)
         parser.exit(0)
 
 
@@ -87,6 +90,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised through main
         self.exit(2, f"inspector: error: {message}\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """argparse's help, usage and ``--version`` text.  argparse drops a failed write silently; standard
+        output that cannot take the text (a full disk) is :class:`~inspector.errors.OutputError` here (one
+        line, exit 2), as for a command's output."""
+        out = sys.stdout
+        if not message or file is None or id(file) != id(out):  # (``is``: mypy would take ``out`` for ``file``)
+            super()._print_message(message, file)  # standard error: nowhere to tell of a failure
+            return
+        try:
+            out.write(message)
+            out.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc) from exc
 
 
 def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
@@ -137,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+_output_failed = False
+"""Standard output could not be written and :func:`_run` told so (:func:`_end_program` then tells it once)."""
+
+
 def _end_program(code: int) -> NoReturn:
     """End the program with ``code`` once its output is flushed and its exit handlers (``atexit``,
     ``weakref.finalize``: temporary folders, remote sessions) have run, without the interpreter's teardown.
@@ -156,7 +179,8 @@ def _end_program(code: int) -> NoReturn:
         pass
     except OSError as exc:
         error = OutputError(exc)
-        _tell(_error_line(error))
+        if not _output_failed:  # (told already: what the command wrote is still in the buffer)
+            _tell(_error_line(error))
         code = error.exit_code
     atexit._run_exitfuncs()
     _tell(None)
@@ -183,18 +207,22 @@ def _run(argv: Sequence[str] | None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     command = next((w for w in words if not w.startswith("-")), None)  # (the global options take no value)
     parser = build_parser(only=command if command in {c[0] for c in COMMANDS} else None)
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return 2
+    args: argparse.Namespace | None = None
     try:
+        args = parser.parse_args(argv)  # (--help and --version write here: their output may fail too)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args._run(args) or 0)
     except InspectorError as exc:
-        if args.debug:
+        if args is not None and args.debug:
             import traceback
 
             traceback.print_exc()
         print(_error_line(exc), file=sys.stderr)
+        if isinstance(exc, OutputError):
+            global _output_failed
+            _output_failed = True
         return exc.exit_code
     except KeyboardInterrupt:  # pragma: no cover
         print("inspector: interrupted", file=sys.stderr)

@@ -306,16 +306,38 @@ def test_the_program_ends_itself_once_its_output_and_exit_handlers_are_done(plai
     assert missing.stderr.startswith("inspector: error: ") and missing.stderr.count("\n") == 3
 
 
-def test_the_program_says_in_one_line_when_its_output_cannot_be_written(plain_file, tmp_path):
-    """Standard output on a full disk: one line and exit code 2, not Python's "Exception ignored" and 120."""
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("command", [["summary", "{model}"], ["info", "{model}"], ["rules"], ["--version"],
+                                     ["--help"], ["summary", "--help"]],
+                         ids=["summary", "info", "rules", "version", "help", "summary-help"])
+def test_the_program_says_in_one_line_when_its_output_cannot_be_written(plain_file, tmp_path, command, buffered):
+    """Standard output on a full disk: one line and exit code 2, not Python's "Exception ignored" and 120, a
+    traceback (``--version``), silence and 0 (argparse drops a failed write of ``--help``), or the line twice
+    (the text a command failed to write is still in the buffer when the program flushes it at its end)."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update(PYTHONPATH=str(ROOT), INSPECTOR_NO_CACHE="1", **({} if buffered else {"PYTHONUNBUFFERED": "1"}))
+    argv = [word.format(model=plain_file) for word in command]
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "inspector", "summary", str(plain_file)], stdout=full,
-                              stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_NO_CACHE": "1"})
+        done = subprocess.run([sys.executable, "-m", "inspector", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith("inspector: error: could not write the output: ") and done.stderr.count("\n") == 1
+
+
+def test_help_and_version_still_reach_a_pipe_that_closes_early(tmp_path):
+    """``--version`` and ``--help`` read by a consumer that stops early (``| head``) end quietly with 0."""
+    for argv in (["--version"], ["--help"]):
+        proc = subprocess.Popen([sys.executable, "-m", "inspector", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=tmp_path,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), "INSPECTOR_NO_CACHE": "1"})
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.read(9)
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait() == 0 and err == b""
+        assert first in (b"inspector", b"usage: in")
 
 
 def test_long_ascii_output_goes_in_chunks_that_add_up_to_it(monkeypatch):
