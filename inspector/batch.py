@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from . import lifetime
-from .errors import FileError, InspectorError, OutputError
+from .errors import FileError, InspectorError, OutputError, error_line
 from .fileio import is_remote
 from .ir import ModelGraph
-from .textsafe import visible
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cache import ResultCache
@@ -79,7 +78,7 @@ def for_each_file(paths: Iterable[str], action: Callable[[str], int], *, debug: 
             if debug:
                 raise
             msg = str(exc) if isinstance(exc, FileError) else f"{path}: {exc}"
-            print(f"inspector: error: {visible(msg)}", file=sys.stderr)
+            print(error_line(msg), file=sys.stderr)
             code = exc.exit_code
         worst = max(worst, code)
     return worst

@@ -17,8 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from . import __version__
-from .errors import InspectorError, OutputError
-from .textsafe import visible
+from .errors import InspectorError, OutputError, error_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from _typeshed import SupportsWrite
@@ -188,8 +187,8 @@ def _end_program(code: int) -> NoReturn:
 
 
 def _error_line(exc: InspectorError) -> str:
-    """The one line an error is told in (its message with what the terminal must not see made visible)."""
-    return f"inspector: error: {visible(str(exc))}"
+    """The one line ``exc`` is told in (:func:`~inspector.errors.error_line`)."""
+    return error_line(str(exc))
 
 
 def _tell(line: str | None) -> None:

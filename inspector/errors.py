@@ -23,6 +23,14 @@ class InspectorError(Exception):
         return f"{self.path}: {text}" if self.path else text
 
 
+def error_line(message: str) -> str:
+    """The one line an error is told in on standard error: ``inspector: error: MESSAGE``, with what a terminal
+    must not see in it (controls, bidi overrides a file name may hold) made visible."""
+    from .textsafe import visible
+
+    return f"inspector: error: {visible(message)}"
+
+
 class UsageError(InspectorError):
     """Wrong command-line usage (unknown format, bad option value)."""
 
