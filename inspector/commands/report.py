@@ -30,6 +30,7 @@ from ._options import (
     load_config_option,
     probe_options,
     split_codes,
+    write_output,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,7 +201,6 @@ FORMATS = tuple(RENDERERS)
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.report import collect
-    from ..fileio import write_atomic
 
     check_output(args.output, [args.model, args.history, args.inputs])
     fmt = output_format(args)
@@ -234,8 +234,5 @@ def run(args: argparse.Namespace) -> int:
                   "(pip install 'dl-inspector[report]')", file=sys.stderr)
             want_charts = False
     text = RENDERERS[fmt](data, graph, args, want_charts)
-    if args.output:
-        write_atomic(args.output, text)
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output)  # a file atomically, or standard output (a full disk: one error line)
     return 0
