@@ -313,8 +313,8 @@ def test_the_program_ends_itself_once_its_output_and_exit_handlers_are_done(plai
                          ids=["summary", "info", "rules", "version", "help", "summary-help", "report"])
 def test_the_program_says_in_one_line_when_its_output_cannot_be_written(plain_file, tmp_path, command, buffered):
     """Standard output on a full disk: one line and exit code 2, not Python's "Exception ignored" and 120, a
-    traceback (``--version``, ``report``), silence and 0 (argparse drops a failed write of ``--help``), or the line twice
-    (the text a command failed to write is still in the buffer when the program flushes it at its end)."""
+    traceback (``--version``, ``report``), silence and 0 (argparse drops a failed write of ``--help``), or the
+    line twice (the text a command failed to write is still in the buffer when the program flushes it at its end)."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
