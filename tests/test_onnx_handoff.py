@@ -282,9 +282,29 @@ def test_the_graph_is_the_one_the_scan_alone_gives(tmp_path, monkeypatch, where)
     fast = load(path)
     assert bool(scans) is (where != "nowhere")
     monkeypatch.setattr(lite, "all_text_utf8", lambda data: False)
+    monkeypatch.setattr(inference, "text_utf8", lambda inferred: None)  # nor what the helper checked
     scans.clear()
     general = load(path)
     assert scans
+    assert _canon(fast) == _canon(general)
+
+
+@overlap_only
+def test_the_helper_checks_the_text_of_the_bytes_it_was_sent(tmp_path, monkeypatch):
+    """An overlapped build sends the parsed bytes as they are: the helper checks their text (where the time is
+    to spare) and the parent does not, and the graph is the one the parent's own check gives."""
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_with_bad_text("nowhere"))
+    checked: list[int] = []
+    told: list[bool | None] = []
+    real_check, real_told = lite.all_text_utf8, inference.text_utf8
+    monkeypatch.setattr(lite, "all_text_utf8", lambda data: checked.append(1) or real_check(data))
+    monkeypatch.setattr(inference, "text_utf8", lambda inferred: told.append(real_told(inferred)) or told[-1])
+    fast = load(path)
+    assert told == [True] and checked == []  # (the helper's own calls are in its own process)
+    monkeypatch.setattr(inference, "text_utf8", lambda inferred: None)  # not told: checked here, as before
+    general = load(path)
+    assert checked == [1]
     assert _canon(fast) == _canon(general)
 
 

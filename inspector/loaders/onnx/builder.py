@@ -212,7 +212,8 @@ class Builder:
             del data
             if stripped is not None:
                 self._locations_of(stripped)
-                stripped.settle()  # lets the parsed bytes go
+                if not parsed:  # (else the helper checks their text, sent them: they go once it answered)
+                    stripped.settle()  # lets the parsed bytes go
             if serialized and self.named_locations is None:
                 self.named_locations = (named_locations(model.SerializeToString() if canonical is None else canonical),)
             del canonical
@@ -242,6 +243,9 @@ class Builder:
         except Exception:  # noqa: BLE001 - whatever the sequential build makes of it
             return self._construct(inference.parsed(self._infer_model(model, started)))[0]
         inferred = self._infer_model(model, started)
+        told = inference.text_utf8(inferred)  # the helper checked the text of the bytes it was sent
+        if told is not None and self.stripped is not None:
+            self.stripped.settle(utf8=told)  # (which are these when they are still kept: the parsed bytes)
         try:
             if retype.nested(graph):
                 del graph, scope, spec

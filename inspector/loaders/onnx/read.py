@@ -47,7 +47,7 @@ def load(path: Path, *, infer_shapes: bool = True, dims: Mapping[str, int] | Non
             builder = Builder(path, model, stripped, size, lim, infer_shapes=infer_shapes)
             builder.sent = sent
             graph = builder.build()  # which lets the parsed bytes go (``stripped.settle``) once it is done with them
-            clean = (stripped is not None and stripped.all_utf8) or not _graph_has_bytes(graph)
+            clean = _text_arrived(stripped, graph)
         except InspectorError:
             raise
         except RecursionError:
@@ -109,6 +109,15 @@ def _size_and_head(path: Path) -> tuple[int, bytes]:
             "is an ONNX Runtime .ort (flatbuffer) model, not an ONNX protobuf: "
             "inspect the .onnx file it was converted from")
     return size, head
+
+
+def _text_arrived(stripped: wire.StrippedModel | None, graph: ModelGraph) -> bool:
+    """Did every text of the file reach ``graph`` as text?  Yes when all of the parsed bytes' text is UTF-8
+    (checked here unless the build or the inference helper did: :meth:`.wire.StrippedModel.settle`), else
+    when no text of the graph is bytes."""
+    if stripped is not None:
+        stripped.settle()
+    return (stripped is not None and stripped.all_utf8) or not _graph_has_bytes(graph)
 
 
 def _graph_has_bytes(graph: ModelGraph) -> bool:

@@ -110,13 +110,17 @@ class StrippedModel:
     edited: bool = False
     """The model parsed from ``data`` was changed since (dims bound): ``data`` is no longer its serialization."""
 
-    def settle(self) -> None:
-        """Note whether all text in ``data`` is UTF-8 (:attr:`all_utf8`), then let ``data`` go: the loader
-        keeps the bytes it parsed only until shape inference was sent them (no serialization made for it)."""
+    def settle(self, *, utf8: bool | None = None) -> None:
+        """Note whether all text in ``data`` is UTF-8 (:attr:`all_utf8`: ``utf8`` when the inference helper
+        checked these very bytes, else checked here), then let ``data`` go: the loader keeps the bytes it
+        parsed only until shape inference was sent them (no serialization made for it) and, when the helper
+        checks them, until it answered."""
         if self.data:
-            from . import lite
+            if utf8 is None:
+                from . import lite
 
-            self.all_utf8 = lite.all_text_utf8(self.data)
+                utf8 = lite.all_text_utf8(self.data)
+            self.all_utf8 = utf8
             self.data = b""
 
 
