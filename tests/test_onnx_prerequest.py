@@ -271,8 +271,8 @@ def test_the_parsed_bytes_are_let_go_and_their_text_checked_on_every_path(tmp_pa
     settled: list[tuple[bool, bool]] = []
     real = wire.StrippedModel.settle
 
-    def spy(self: wire.StrippedModel) -> None:
-        real(self)
+    def spy(self: wire.StrippedModel, **told: bool | None) -> None:
+        real(self, **told)  # (``utf8``: what the inference helper found, when it checked these bytes)
         settled.append((self.data == b"", self.all_utf8))
 
     monkeypatch.setattr(wire.StrippedModel, "settle", spy)
