@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any, Callable, Iterable, Sequence
 
@@ -403,13 +403,9 @@ def finish(pending: Pending) -> Any:
     else:
         inferred = lite.model_proto()
         inferred.ParseFromString(memoryview(answer)[known:])
-    _UNRESOLVED.clear()
-    _UNRESOLVED[id(inferred)] = unresolved
-    _TEXT_UTF8.clear()
-    if utf8 in (_UTF8_NOT, _UTF8_ALL):
-        _TEXT_UTF8[id(inferred)] = utf8 == _UTF8_ALL
-    _DECLARED.clear()
-    _DECLARED[id(inferred)] = _read_answer(memoryview(answer)[_HEAD:known])  # a view: not copied
+    _TOLD.clear()
+    _TOLD[id(inferred)] = _Told(unresolved, None if utf8 == _UTF8_UNKNOWN else utf8 == _UTF8_ALL,
+                                _read_answer(memoryview(answer)[_HEAD:known]))  # a view: not copied
     return inferred
 
 
@@ -469,27 +465,29 @@ def _first_known(names: list[str], index: Any, infos: list[TypeInfo]) -> dict[st
 def declared_types(inferred: Any) -> dict[str, tuple[str | None, Any]] | None:
     """The types the main graph of ``inferred`` (the model :func:`finish` just returned, unchanged
     since) declares, as the helper read them; ``None`` when it did not."""
-    read = _DECLARED.get(id(inferred))
+    read = _read_of(inferred)
     return None if read is None else read.types
 
 
 def helper_names_unique(inferred: Any) -> bool | None:
     """:func:`names_unique` of the main graph of ``inferred`` (as :func:`declared_types`), as the
     helper told it; ``None`` when it did not."""
-    read = _DECLARED.get(id(inferred))
+    read = _read_of(inferred)
     return None if read is None else read.unique
 
 
 def same_outline(inferred: Any, model: Any) -> bool:
     """Has ``inferred`` (as :func:`declared_types`) the :func:`outline` of ``model``, as the helper read
     it?  ``False`` when that is not known."""
-    read = _DECLARED.get(id(inferred))
+    read = _read_of(inferred)
     return read is not None and read.outline == outline(model)
 
 
 def forget_types(inferred: Any) -> None:
     """``inferred`` was changed: the types the helper read of it no longer hold."""
-    _DECLARED.pop(id(inferred), None)
+    told = _TOLD.get(id(inferred))
+    if told is not None:
+        _TOLD[id(inferred)] = replace(told, read=None)
 
 
 def cancel(pending: Pending) -> None:
@@ -503,27 +501,40 @@ _GRAPH_TYPED = b"\xa0\x01\x05"
 tag (field 0 does not exist).  GRAPHS (10) is left out: ``a0 01 0a`` is also a 160-byte length and a tag."""
 _UNKNOWN_DIM = b"unk__"
 """How onnx names a dim it could not infer (``dim_param``)."""
-_UNRESOLVED: dict[int, bool] = {}
-"""id of the model the helper last returned → whether its bytes name a dim onnx could not infer."""
-_DECLARED: dict[int, _HelperRead | None] = {}
-"""id of the model the helper last returned → what the helper read of it (its main graph's types …)."""
+@dataclass(frozen=True, slots=True)
+class _Told:
+    """What the helper's answer told of the model :func:`finish` returned, besides the model."""
+
+    unresolved: bool
+    """Whether its bytes name a dim onnx could not infer."""
+    text_utf8: bool | None
+    """Whether every string field of the request is UTF-8 (``None``: the helper did not check)."""
+    read: _HelperRead | None
+    """What the helper read of it (its main graph's types …; ``None``: nothing, or no longer true)."""
 
 
-_TEXT_UTF8: dict[int, bool] = {}
-"""Whether every string field of the request the last answer (:func:`finish`) answered is UTF-8, when the
-helper checked it."""
+_TOLD: dict[int, _Told] = {}
+"""id of the model the helper last returned → what its answer told (:class:`_Told`)."""
+
+
+def _read_of(inferred: Any) -> _HelperRead | None:
+    """What the helper read of ``inferred`` (as :func:`declared_types`), when it did."""
+    told = _TOLD.get(id(inferred))
+    return None if told is None else told.read
 
 
 def text_utf8(inferred: Any) -> bool | None:
     """Whether every string field of the bytes sent to infer ``inferred`` (the model :func:`finish` just
     returned) is UTF-8, as :func:`.lite.all_text_utf8` says; ``None`` when the helper did not check."""
-    return _TEXT_UTF8.get(id(inferred))
+    told = _TOLD.get(id(inferred))
+    return None if told is None else told.text_utf8
 
 
 def unresolved_dims(inferred: Any) -> bool:
     """Whether shape inference left a dim of ``inferred`` (the model :func:`run_shape_inference` just
     returned) unresolved; ``True`` when not known (inference ran in-process), so callers look."""
-    return _UNRESOLVED.get(id(inferred), True)
+    told = _TOLD.get(id(inferred))
+    return True if told is None else told.unresolved
 
 
 def data_prop_hazard(graph: Any, *, lengths_at: Sequence[int] | None = None) -> str:
