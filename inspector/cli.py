@@ -94,17 +94,12 @@ class _Parser(argparse.ArgumentParser):
         """argparse's help, usage and ``--version`` text.  argparse drops a failed write silently; standard
         output that cannot take the text (a full disk) is :class:`~inspector.errors.OutputError` here (one
         line, exit 2), as for a command's output."""
-        out = sys.stdout
-        if not message or file is None or id(file) != id(out):  # (``is``: mypy would take ``out`` for ``file``)
+        if not message or file is None or id(file) != id(sys.stdout):  # (``is``: mypy would narrow sys.stdout)
             super()._print_message(message, file)  # standard error: nowhere to tell of a failure
             return
-        try:
-            out.write(message)
-            out.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise OutputError(exc) from exc
+        from .commands._options import write_output
+
+        write_output(message, None, flush=True)
 
 
 def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
