@@ -13,6 +13,9 @@ from typing import Sequence
 
 from .errors import UsageError
 
+LOG_FORMAT = "history"
+"""The ``format`` of a report on a training log (``inspector history``, ``lint --history``) rather than a model."""
+
 
 class Severity(str, enum.Enum):
     """How bad a finding is.  Ordered: ``info < warning < error``."""

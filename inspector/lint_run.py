@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, ov
 
 from .batch import Cached, for_each_file, load_graph
 from .errors import FileError, InspectorError
-from .findings import Finding, ModelReport, Severity, fails
+from .findings import LOG_FORMAT, Finding, ModelReport, Severity, fails
 
 if TYPE_CHECKING:  # pragma: no cover
     from .baseline import Baseline
@@ -102,7 +102,7 @@ def history_report(path: str, *, config: LintConfig | None, select: Iterable[str
         raise FileError(path, exc) from exc
     for note in history.notes:
         print(f"inspector: note: {path}: {note}", file=sys.stderr)
-    return ModelReport(path=path, name=os.path.basename(os.path.normpath(path)), format="history",
+    return ModelReport(path=path, name=os.path.basename(os.path.normpath(path)), format=LOG_FORMAT,
                        findings=tuple(findings))
 
 
@@ -136,7 +136,7 @@ class _Collector:
         try:
             return self.add(history_report(path, config=config, select=select, ignore=ignore, debug=debug))
         except FileError as exc:
-            self.failed(path, exc, fmt="history")
+            self.failed(path, exc, fmt=LOG_FORMAT)
             raise
 
 

@@ -164,11 +164,11 @@ def test_history_command_text_and_exit_codes(cli, real_run):
     assert code == 0 and err == ""  # HIST001 is a warning; --fail-on defaults to error
     first = out.splitlines()[0]
     assert first.startswith(f"{log}:epoch ") and ": HIST001 [warning] overfitting:" in first
-    assert out.rstrip().endswith("Found 1 finding (1 warning) in 1 model.")
+    assert out.rstrip().endswith("Found 1 finding (1 warning) in 1 training log.")  # a log, not a model
     code, _, _ = cli("history", log, "--fail-on", "warning")
     assert code == 1
     code, out, _ = cli("history", log, "--ignore", "HIST001")
-    assert code == 0 and "All checks passed" in out
+    assert code == 0 and out == "All checks passed (1 training log).\n"
 
 
 def test_history_command_machine_formats(cli, real_run):
@@ -195,6 +195,9 @@ def test_history_command_bad_log_is_exit_2(cli, tmp_path, real_run):
     assert code == 2
     assert err.startswith(f"inspector: error: {bad}: not a training log") and err.count("\n") == 1
     assert "HIST001" in out  # the good log is still reported
+    assert out.rstrip().endswith("in 1 training log; 1 file could not be read.")
+    code, out, _ = cli("history", str(bad))
+    assert code == 2 and out == "No training log was linted; 1 file could not be read.\n"
 
 
 def test_lint_with_history_reports_both(cli, real_run):
@@ -206,3 +209,4 @@ def test_lint_with_history_reports_both(cli, real_run):
     assert all(not f["code"].startswith("HIST") for f in doc["results"][0]["findings"])
     code, out, _ = cli("lint", str(real_run["model"]), "--history", str(real_run["csv"]))
     assert f"{real_run['csv']}:epoch " in out
+    assert out.rstrip().endswith(" in 1 model and 1 training log.")  # each counted as what it is

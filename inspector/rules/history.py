@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..analysis.curves import find_instability, find_nonfinite, find_overfitting, find_plateau, find_validation_better
 from ..analysis.history_logs import History
-from ..findings import Finding, Severity
+from ..findings import LOG_FORMAT, Finding, Severity
 from .engine import Context, Hit
 from .registry import FORMATS, rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LintConfig
 
-HISTORY_FORMATS = FORMATS + ("history",)
+HISTORY_FORMATS = FORMATS + (LOG_FORMAT,)
 """History rules run on every model format and on a log alone (a ``history`` pseudo-model)."""
 
 
@@ -313,7 +313,7 @@ def check_history(history: History, *, config: LintConfig | None = None, select:
     from .engine import resolve, run_rules
     from .registry import all_rules
 
-    graph = ModelGraph(name=Path(history.path).name, format="history", kind="history", path=history.path)
+    graph = ModelGraph(name=Path(history.path).name, format=LOG_FORMAT, kind="history", path=history.path)
     selection = resolve(config, select=select, ignore=ignore, path=history.path)
     rules = [r for r in all_rules() if r.code in selection.enabled and "history" in r.needs]
     return run_rules(graph, rules, selection=selection, history=history, path=history.path, debug=debug)
