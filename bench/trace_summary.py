@@ -13,6 +13,10 @@ later version renames or removes is left out and named at the end, so the script
 
 The stamps cost a few microseconds each (a few dozen per run): the totals are those of an untraced run within
 noise, but compare trees with ``bench_extremes.py``, which measures untraced runs side by side.
+
+Below the timeline, the two lanes are read off it (:func:`lanes`): when the helper's answer was ready, when the
+main process's build was, and the work after both, which needs the inferred types (giving them to the graph, the
+summary, the listing).  The run cannot end before the answer plus that work, however fast the build is.
 """
 
 from __future__ import annotations
@@ -103,6 +107,30 @@ def trace(model: Path, tree: Path) -> list[str]:
     return sorted(lines, key=_seconds)
 
 
+def _first(lines: list[str], who: str, text: str) -> float | None:
+    """When ``who`` (``main`` or ``helper``) first wrote the stamp ``text``."""
+    for line in lines:
+        parts = line.split(maxsplit=7)
+        if len(parts) == 8 and parts[1] == who and parts[7] == text:
+            return float(parts[0])
+    return None
+
+
+def lanes(lines: list[str]) -> list[str]:
+    """The two lanes of a traced run: the helper's answer, the main process's build, and the work after both
+    (empty when the run had no helper answer, e.g. inference ran in the main process)."""
+    answer = _first(lines, "helper", "< _declared_answer")
+    built = _first(lines, "main", "< Builder._construct")
+    end = _first(lines, "main", "> _end_program")
+    if answer is None or built is None or end is None:
+        return []
+    after = end - max(answer, built)
+    return [f"lanes: the helper's answer ready at {answer:.3f} s, the main process's build at {built:.3f} s "
+            f"({'the build' if built > answer else 'the answer'} is later, by {abs(built - answer):.3f} s)",
+            f"after both: {after:.3f} s of work that needs the inferred types, to the end at {end:.3f} s",
+            f"so with a build that took no time the run would still end at {answer + after:.3f} s"]
+
+
 def _seconds(line: str) -> float:
     """When a stamp was written (lines that are not stamps go last)."""
     try:
@@ -121,7 +149,7 @@ def main() -> int:
     for _ in range(max(1, args.runs)):
         lines = trace(args.model.resolve(), args.inspector.resolve())
     print(f"inspector summary {args.model} ({args.inspector}); load average {os.getloadavg()[0]:.2f}")
-    print("\n".join(lines))
+    print("\n".join(lines + lanes(lines)))
     return 0
 
 
