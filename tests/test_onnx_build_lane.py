@@ -13,17 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers.onnx_graphs import described, random_rows, save_unchecked
 from helpers.onnx_models import onnx_model, tensor, value_info
 from inspector.ir import ModelGraph
 from inspector.loaders.onnx import builder as builder_module
 from inspector.loaders.onnx import lite
 from inspector.loaders.onnx.read import load
-
-
-def save_onnx(model: Any, path: Path) -> Path:
-    """Save ``model`` as it is (no checker: some of these graphs are odd on purpose)."""
-    path.write_bytes(model.SerializeToString())
-    return path
 
 
 # ---- the file-order check ----
@@ -41,17 +36,6 @@ def _in_order_per_node(rows: list[tuple[list[str], list[str]]]) -> bool:
     return not any(produced_at[name] > first_use[name] for name in first_use.keys() & produced_at.keys())
 
 
-def _random_rows(rng: random.Random) -> list[tuple[list[str], list[str]]]:
-    """Nodes over a few tensor names: some in order, some not, with empty names, reused outputs,
-    nodes without inputs or outputs and nodes reading their own output."""
-    names = ["", "a", "b", "c", "d", "e", "f"]
-    rows = []
-    for _ in range(rng.randint(0, 6)):
-        rows.append(([rng.choice(names) for _ in range(rng.randint(0, 3))],
-                     [rng.choice(names) for _ in range(rng.randint(0, 2))]))
-    return rows
-
-
 def test_file_order_check_agrees_with_the_per_node_check():
     from inspector.limits import current
     from inspector.loaders.onnx.scope import Task
@@ -59,7 +43,7 @@ def test_file_order_check_agrees_with_the_per_node_check():
     rng = random.Random(14)
     seen = set()
     for _ in range(3000):
-        pairs = _random_rows(rng)
+        pairs = random_rows(rng)
         rows = [("Op", "", "", inputs, outputs, 0) for inputs, outputs in pairs]
         b = builder_module.Builder(Path("m.onnx"), None, None, 0, current(), infer_shapes=False)
         order = b._topological(rows, Task(None, ModelGraph(name="g", format="onnx"), None, "", {}, 0))
@@ -149,20 +133,10 @@ def test_skeleton_is_flat_only_without_graph_attributes():
     assert not typed.nested and not typed.flat  # typed GRAPHS, no graph in it: not flat all the same
 
 
-def _described(graph: ModelGraph) -> list[Any]:
-    """What the builder decided, nested graphs included."""
-    out: list[Any] = [graph.notes, graph.metadata]
-    for path, lay in graph.walk():
-        out.append((path, lay.type, lay.described_config(), lay.inbound, lay.node_shapes, lay.dtype, lay.notes,
-                    [(w.key, w.role, w.shape, w.dtype, w.trainable, w.constant, w.quantization) for w in lay.weights],
-                    sorted(lay.subgraphs)))
-    return out
-
-
 @pytest.mark.parametrize("make", [_plain_model, _plain_model_without_functions, _graphs_typed_model, _if_model])
 @pytest.mark.parametrize("infer_shapes", [False, True])
 def test_build_without_the_graph_check_is_the_general_build(tmp_path, monkeypatch, make, infer_shapes):
-    path = save_onnx(make(), tmp_path / "m.onnx")
+    path = save_unchecked(make(), tmp_path / "m.onnx")
     flat_models: list[Any] = []
     real_layers = builder_module.Builder._node_layers
 
@@ -176,7 +150,7 @@ def test_build_without_the_graph_check_is_the_general_build(tmp_path, monkeypatc
     with monkeypatch.context() as m:
         m.setattr(lite.Skeleton, "flat", property(lambda self: False))  # the general path, every node looked at
         general = load(path, infer_shapes=infer_shapes)
-    assert _described(shortcut) == _described(general)
+    assert described(shortcut) == described(general)
     # The shortcut is taken for the plain models only (with functions, only without inference: the model
     # built then is the one inference of the inlined calls gave back).
     plain = make is _plain_model_without_functions or (make is _plain_model and not infer_shapes)
@@ -217,7 +191,7 @@ def _canonical_locations(stripped: Any) -> set[str] | None:
 def test_locations_of_a_file_naming_none_but_the_stripped_tensors_need_no_serialization(tmp_path):
     from inspector.loaders.onnx.external import stripped_locations
 
-    stripped = _stripped(save_onnx(_big_weight_model(), tmp_path / "m.onnx"))
+    stripped = _stripped(save_unchecked(_big_weight_model(), tmp_path / "m.onnx"))
     assert len(stripped.inline) == 1  # the weight was stripped: a private token names it
     assert stripped_locations(stripped) == _canonical_locations(stripped) == set(stripped.inline)
     stripped.edited = True  # dims bound since: the bytes are no longer the model
@@ -234,7 +208,7 @@ def test_locations_are_not_read_off_bytes_naming_another(tmp_path, case):
     if case == "external":
         path = H.onnx_with_external(tmp_path / "m.onnx", "/etc/passwd")
     else:
-        path = save_onnx(_big_weight_model(doc="its location is known"), tmp_path / "m.onnx")
+        path = save_unchecked(_big_weight_model(doc="its location is known"), tmp_path / "m.onnx")
     stripped = _stripped(path)
     assert stripped_locations(stripped) is None
     assert _canonical_locations(stripped) == ({"/etc/passwd"} if case == "external" else set(stripped.inline))
@@ -250,12 +224,12 @@ def test_load_with_locations_read_off_the_bytes_is_the_load_that_serializes(tmp_
     if case == "external":  # a sparse initializer's: only the walk of check_reachable finds it
         path = H.onnx_sparse_external(tmp_path / "m.onnx", "/etc/passwd")
     else:
-        path = save_onnx(_big_weight_model(), tmp_path / "m.onnx")
+        path = save_unchecked(_big_weight_model(), tmp_path / "m.onnx")
     shortcut = load(path, infer_shapes=infer_shapes)
     with monkeypatch.context() as m:
         m.setattr(external, "stripped_locations", lambda stripped: None)
         m.setattr(builder_module, "stripped_locations", lambda stripped: None)
         general = load(path, infer_shapes=infer_shapes)
-    assert _described(shortcut) == _described(general)
+    assert described(shortcut) == described(general)
     assert [(f.code, f.detail) for f in shortcut.security] == [(f.code, f.detail) for f in general.security]
     assert bool(shortcut.security) == (case == "external")

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from test_onnx_build_lane import _described, _random_rows, save_onnx
 
+from helpers.onnx_graphs import described, random_rows, save_unchecked
 from helpers.onnx_models import onnx_model, tensor, value_info
 from inspector.ir import ModelGraph
 from inspector.limits import current
@@ -35,7 +35,7 @@ def test_shortcut_takes_file_order_only_where_the_general_check_does():
     rng = random.Random(9)
     outcomes = set()
     for _ in range(3000):
-        rows = [("Op", "", "", inputs, outputs, 0) for inputs, outputs in _random_rows(rng)]
+        rows = [("Op", "", "", inputs, outputs, 0) for inputs, outputs in random_rows(rng)]
         reads = builder_module._reads_in_file_order(rows)
         general = _general_order(rows)
         if reads is not None:
@@ -139,7 +139,7 @@ MODELS: dict[str, tuple[Callable[[], Any], bool]] = {
 @pytest.mark.parametrize("case", sorted(MODELS))
 def test_build_with_the_shortcut_is_the_general_build(tmp_path, monkeypatch, case, infer_shapes):
     make, in_order = MODELS[case]
-    path = save_onnx(make(), tmp_path / "m.onnx")
+    path = save_unchecked(make(), tmp_path / "m.onnx")
     taken: list[bool] = []
     real = builder_module._reads_in_file_order
 
@@ -154,7 +154,7 @@ def test_build_with_the_shortcut_is_the_general_build(tmp_path, monkeypatch, cas
     with monkeypatch.context() as m:
         m.setattr(builder_module, "_reads_in_file_order", lambda rows: None)  # the general check, every graph
         general = load(path, infer_shapes=infer_shapes)
-    assert _described(shortcut) == _described(general)
+    assert described(shortcut) == described(general)
     assert taken and all(taken) == in_order
     ordered = any("not in topological order" in note or "has a cycle" in note for note in shortcut.notes)
     assert ordered == (case in {"reversed", "one_swap", "cycle", "stored_read_then_made", "input_read_then_made",
@@ -213,7 +213,7 @@ def test_constants_marked_from_the_weights_that_may_be_are_those_of_every_weight
     from inspector.loaders.onnx.paramrule import is_parameter
     from inspector.loaders.onnx.read import _load_binary
 
-    path = save_onnx(_weights_model(), tmp_path / "m.onnx")
+    path = save_unchecked(_weights_model(), tmp_path / "m.onnx")
     model, stripped, _ = _load_binary(path, current())  # nothing sent early (the default)
     b = builder_module.Builder(path, model, stripped, path.stat().st_size, current(), infer_shapes=infer_shapes)
     graph = b.build()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from onnx import TensorProto, helper
-from test_onnx_overlap import _canon
 
+from helpers.onnx_graphs import graph_fields
 from inspector import isolation
 from inspector.loaders import load
 from inspector.loaders.onnx import inference, retype
@@ -109,7 +109,7 @@ def test_the_overlapped_build_never_fetches_a_model_it_does_not_need(tmp_path, m
     fetches = _fetches(monkeypatch)
     overlapped = load(path)
     assert fetches == []
-    assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
+    assert graph_fields(overlapped) == graph_fields(_sequential(path, monkeypatch))
     assert overlapped.layer("r2").node_shapes == [[("batch", 4)]]
 
 
@@ -118,7 +118,7 @@ def test_a_build_again_fetches_the_kept_model(tmp_path, monkeypatch):
     fetches = _fetches(monkeypatch)
     overlapped = load(path)
     assert fetches == [True]
-    assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
+    assert graph_fields(overlapped) == graph_fields(_sequential(path, monkeypatch))
 
 
 def test_outlines_that_differ_build_again_from_the_kept_model(tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def test_outlines_that_differ_build_again_from_the_kept_model(tmp_path, monkeypa
     fetches = _fetches(monkeypatch)
     overlapped = load(path)
     assert fetches == [True]
-    assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
+    assert graph_fields(overlapped) == graph_fields(_sequential(path, monkeypatch))
 
 
 # -- the helper no longer holds it -----------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_a_helper_killed_before_the_fetch_falls_back_to_the_sequential_path(tmp_
     overlapped = load(path)
     assert fetches == [False]
     assert overlapped.metadata["shape_inference"] == "ok"
-    assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
+    assert graph_fields(overlapped) == graph_fields(_sequential(path, monkeypatch))
 
 
 def test_a_fall_back_whose_inference_fails_is_the_sequential_build_without_it(tmp_path, monkeypatch):
@@ -172,7 +172,7 @@ def test_a_fall_back_whose_inference_fails_is_the_sequential_build_without_it(tm
     monkeypatch.setattr(inference, "run_shape_inference", lambda model, *, data_prop: "it ran out of memory")
     overlapped = load(path)
     assert overlapped.metadata["shape_inference"] == "failed: it ran out of memory"
-    assert _canon(overlapped) == _canon(_sequential(path, monkeypatch))
+    assert graph_fields(overlapped) == graph_fields(_sequential(path, monkeypatch))
 
 
 def test_a_kept_model_past_the_growth_limit_is_refused_and_dropped(monkeypatch):

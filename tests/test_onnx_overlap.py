@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from helpers.onnx_graphs import graph_fields, hazard_model
 from inspector import isolation
 from inspector.ir import ModelGraph
 from inspector.loaders import load
@@ -43,17 +44,6 @@ def _w(name: str, *shape: int) -> Any:
     return numpy_helper.from_array(np.ones(shape, np.float32), name)
 
 
-def _canon(g: ModelGraph) -> Any:
-    """Every field of a graph, nested graphs included, as comparable values."""
-    layers = [(lay.name, lay.type, repr(lay.config), repr(lay.node_shapes), lay.dtype, repr(lay.inbound),
-               repr([(o.name, o.tensor, o.kind, o.dtype, o.shape, repr(o.value)) for o in lay.operands]),
-               repr([(w.name, w.role, w.shape, w.dtype, w.trainable, w.key, w.external, w.quantization)
-                     for w in lay.weights]),
-               repr(lay.notes), [(k, _canon(sub)) for k, sub in lay.subgraphs.items()])
-              for lay in g.layers]
-    return (g.name, layers, repr(g.inputs), repr(g.outputs), repr(g.notes), repr(g.metadata), repr(g.security))
-
-
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelGraph, int]:
     """The overlapped graph (checked equal to the sequential one) and how many graphs it built."""
     builds = []
@@ -69,7 +59,7 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelGraph, int]
     monkeypatch.setattr(retype, "OVERLAP", False)
     sequential = load(path)
     monkeypatch.setattr(retype, "OVERLAP", True)
-    assert _canon(overlapped) == _canon(sequential)
+    assert graph_fields(overlapped) == graph_fields(sequential)
     return overlapped, count
 
 
@@ -247,28 +237,6 @@ def _hazard_reference(graph: Any, limit: int) -> str:
             if longest > limit:
                 return f"{longest:,} {node.op_type} {node.name}"
     return ""
-
-
-def hazard_model(case: str, x_dims: list[int]) -> Any:
-    """Two Concats of a stored ``c`` (3 × c long) beside a Relu of ``x``, read by an Add: ``concat`` (``c``
-    4 long: the Concat's output is long), ``declared`` (a ``v`` declared 50 long is read), ``overwritten``
-    (a Constant makes ``v`` short before it is read), ``unreached`` (nothing reads it), ``short``, ``fill``
-    (a ConstantOfShape fills ``v`` 40 long).  Also used by tests/test_onnx_prerequest.py."""
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Concat", ["c", "c"], ["cc"], axis=0, name="cat"),
-             helper.make_node("Concat", ["cc", "c"], ["ccc"], axis=0, name="cat2")]  # 3 × c long
-    inits = [_w("c", 4 if case == "concat" else 2)]
-    long_declared = case in ("declared", "overwritten", "unreached")
-    if case == "overwritten":  # a Constant rewrites the long name short before anything reads it
-        nodes.append(helper.make_node("Constant", [], ["v"], name="k",
-                                      value=numpy_helper.from_array(np.zeros(3, np.float32))))
-    if case == "fill":
-        nodes.append(helper.make_node("ConstantOfShape", ["s"], ["v"], name="fill"))
-        inits.append(numpy_helper.from_array(np.array([40], np.int64), "s"))
-    reader = "v" if long_declared or case == "fill" else "ccc"
-    if case != "unreached":
-        nodes.append(helper.make_node("Add", ["r", reader], ["y"], name="add"))
-    return _model(nodes, [_vi("x", x_dims)], [_vi("y")], inits, value_info=[_vi("v", [50])] if long_declared else [])
 
 
 @pytest.mark.parametrize("case", ["concat", "declared", "overwritten", "unreached", "short"])
