@@ -154,6 +154,39 @@ def test_mermaid_falls_back_to_segments():
     assert nx.is_directed_acyclic_graph(nx.DiGraph(list(d.edges)))
 
 
+def _prefix_oracle(name: str, k: int, sep: str) -> str:
+    """The first ``k`` tokens of ``name``, as written in it: the grouping's key, spelled the direct way."""
+    if sep == "/":
+        parts = [t for t in name.split("/") if t]
+        return "/".join(parts[:k]) if parts else name
+    count = 0
+    for m in re.finditer(r"[_.:/\-]+", name):
+        if m.start() == 0:
+            continue
+        count += 1
+        if count == k:
+            return name[: m.start()]
+    return name
+
+
+def test_name_prefixes_made_once_are_the_direct_ones():
+    """The prefix grouping reads each name's prefixes of every depth from one list made per name (the
+    162,000 names of a decoder, tried at every depth): each equals the direct spelling, on names of
+    separators at the start, the end, in runs, alone, and none."""
+    import random
+
+    from inspector.analysis.diagram import _prefixes
+
+    rng = random.Random(7)
+    names = ["", "/", "//", "_", "a", "/model/layers.0/MatMul", "conv2d_1", "_x__y_", "a::b--c..d"]
+    names += ["".join(rng.choice("ab_/.-:") for _ in range(rng.randint(0, 9))) for _ in range(3000)]
+    for name in names:
+        for sep in "/_":
+            own = _prefixes(name, sep)
+            for k in range(1, 12):
+                assert (own[k - 1] if k <= len(own) else own[-1]) == _prefix_oracle(name, k, sep), (name, sep, k)
+
+
 def test_graph_cli_stdout_and_errors(cli, tmp_path):
     seed = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
     code, out, _ = cli("graph", seed, "-f", "mermaid")

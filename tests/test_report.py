@@ -19,6 +19,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -274,6 +275,29 @@ def test_html_escapes_hostile_names(tmp_path):
         assert raw not in page_text, raw  # only ever as text, never as markup
 
 
+def test_html_long_layer_table_holds_every_row_in_a_data_block_that_cannot_end_early(tmp_path, monkeypatch):
+    """More layers than a page: the first page as HTML, every row in the JSON block the script pages through,
+    hostile names included, with no ``<`` in the block (a name holding ``</script>`` cannot end it)."""
+    from inspector.reporters import html as html_report
+
+    monkeypatch.setattr(html_report, "TABLE_PAGE", 2)
+    page_text = report(tmp_path, _hostile_model(tmp_path), "hostile.html").read_text()
+    page = Page(page_text)
+    assert [a.get("type") for t, a in page.tags if t == "script"] == ["application/json", None]  # data, then code
+    block = page.scripts[0]
+    assert "<" not in block and "alert" not in page.scripts[1]
+    rows = json.loads(block)
+    names = [re.search(r"<td><code>(.*?)</code>", r).group(1) for _, r in rows]
+    assert len(rows) == 3 and len(set(names)) == 3  # the input and the two hostile layers
+    body = page_text.split('id="layer-table"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body == "".join(r for _, r in rows[:2])  # the first page, as the script would show it
+    assert HOSTILE_A in page.all_text and not page.find("img")
+    assert "data-search" not in block  # the script searches the block's texts: the ones a short table's rows hold
+    monkeypatch.setattr(html_report, "TABLE_PAGE", 1000)
+    short = Page(report(tmp_path, _hostile_model(tmp_path), "short.html").read_text())
+    assert [a["data-search"] for t, a in short.tags if t == "tr" and "data-search" in a] == [q for q, _ in rows]
+
+
 def test_markdown_escapes_hostile_names(tmp_path):
     text = report(tmp_path, _hostile_model(tmp_path), "hostile.md").read_text()
     outside_code = re.sub(r"```.*?```", "", text, flags=re.S)  # drop fenced blocks, then code spans
@@ -329,6 +353,44 @@ def test_histograms_sample_large_tensors_evenly():
     # An even stride keeps a uniform distribution uniform.
     assert max(h.counts) - min(h.counts) <= 1
     assert h.minimum == 0 and h.maximum == 2_999_997
+
+
+def _chain_of_dense(n: int) -> Any:
+    """``n`` Dense layers in a chain, the ``i``-th holding ``i + 1`` parameters (a bias), so each run of
+    consecutive layers has its largest at its end."""
+    from inspector.ir import Inbound, Layer, ModelGraph, Weight
+
+    layers = [Layer("x", "InputLayer", node_shapes=[[(None, 1)]])]
+    for i in range(n):
+        layers.append(Layer(f"d{i}", "Dense", inbound=[[Inbound(layers[-1].name)]], node_shapes=[[(None, 1)]],
+                            weights=[Weight(f"d{i}/bias", "bias", (i + 1,), "float32")]))
+    return ModelGraph("g", "keras", layers=layers, inputs=[Inbound("x")], outputs=[Inbound(layers[-1].name)])
+
+
+def test_profile_peaks_cover_every_layer_with_the_largest_of_each_run():
+    from inspector.reporters.charts import _peaks
+
+    values = [float((7 * i) % 11) for i in range(95)]
+    assert _peaks(values, 100) == (values, [i - 0.5 for i in range(96)], 1)  # few layers: one bar each
+    heights, edges, step = _peaks(values, 10)
+    assert step == 10 and len(heights) == 10 and len(edges) == 11
+    assert edges[0] == -0.5 and edges[-1] == 94.5  # every layer covered, once
+    assert heights == [max(values[a:a + 10]) for a in range(0, 95, 10)]  # the last run is shorter
+
+
+def test_profile_of_many_layers_draws_at_most_its_bars(monkeypatch):
+    pytest.importorskip("matplotlib")
+    from inspector.analysis.report import collect
+    from inspector.reporters import charts
+
+    data = collect(_chain_of_dense(60))
+    every = charts.profile(data)
+    monkeypatch.setattr(charts, "PROFILE_BARS", 12)
+    peaks = charts.profile(data)
+    assert every is not None and peaks is not None
+    assert every.alt.endswith("over 61 layers.")  # the InputLayer is a layer too
+    assert peaks.alt.endswith("over 61 layers; each bar is the largest of 6 consecutive layers.")
+    assert len(peaks.data) < len(every.data)  # fewer steps drawn
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -103,3 +103,45 @@ def test_findings_expand_and_collapse(browser, tmp_path, cli):
         assert page.console_errors() == []
     finally:
         page.close()
+
+
+def test_a_long_layer_table_is_shown_a_page_at_a_time(browser, tmp_path, cli, monkeypatch):
+    """More layers than a page: the script shows them a page at a time, turns the pages and filters every
+    layer, not only the page shown (the ResNet50-sized sample is made long by a small page)."""
+    from inspector.reporters import html
+
+    monkeypatch.setattr(html, "TABLE_PAGE", 3)
+    out = tmp_path / "seed.html"
+    assert cli("report", SEED, "-o", out, "--isolated", "--no-charts").code == 0
+    page = browser.open(out)
+    try:
+        seen = page.evaluate("""
+            (function () {
+              var box = document.getElementById('layer-search');
+              function state() {
+                return [Array.from(document.querySelectorAll('#layer-table tbody tr td:nth-child(2)'))
+                          .map(function (td) { return td.textContent; }),
+                        document.getElementById('layer-page').textContent,
+                        document.getElementById('layer-count').textContent,
+                        document.getElementById('layer-prev').disabled,
+                        document.getElementById('layer-next').disabled];
+              }
+              var out = [state()];
+              document.getElementById('layer-next').click(); out.push(state());
+              document.getElementById('layer-next').click(); out.push(state());
+              box.value = 'batch'; box.dispatchEvent(new Event('input')); out.push(state());
+              box.value = ''; box.dispatchEvent(new Event('input')); out.push(state());
+              return out;
+            })()""")
+        first, second, last, filtered, restored = seen
+        names = first[0] + second[0] + last[0]
+        assert first[1:] == ["rows 1\u20133", "8 layers", True, False]
+        assert second[1:] == ["rows 4\u20136", "8 layers", False, False]
+        assert last[1:] == ["rows 7\u20138", "8 layers", False, True]
+        assert len(names) == len(set(names)) == 8  # every layer on exactly one page
+        assert filtered[0] == [n for n in names if "batch" in n]  # both, though only one is on the first page
+        assert filtered[1:] == ["rows 1\u20132", "2 of 8 layers", True, True]
+        assert restored == first
+        assert page.console_errors() == []
+    finally:
+        page.close()

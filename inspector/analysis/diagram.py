@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..ir import ModelGraph
+from ..ir import Layer, ModelGraph
 from ..shapetext import format_output
 from .params import layer_params
 
@@ -64,25 +64,32 @@ class Diagram:
     layer_count: int
 
 
+_SEPARATORS = re.compile(r"[_.:/\-]+")
+"""Runs of the characters that part a name's tokens when its layers are not named by ``/`` scopes."""
+
+
 def _tokens(name: str, sep: str) -> list[str]:
     if sep == "/":
         return [t for t in name.split("/") if t] or [name]
-    return [t for t in re.split(r"[_.:/\-]+", name) if t] or [name]
+    return [t for t in _SEPARATORS.split(name) if t] or [name]
 
 
-def _prefix(name: str, k: int, sep: str) -> str:
-    """The first ``k`` tokens of ``name``, as written in the name."""
+def _prefixes(name: str, sep: str) -> list[str]:
+    """The name's prefixes of 1, 2, … tokens, as written in the name, up to the whole name: the ``k``-token
+    prefix is item ``k - 1``, and the last item stands for every ``k`` beyond.  ``sep`` ``/``: the name's
+    non-empty ``/`` parts, joined by ``/``; ``_``: the name cut before its ``k``-th run of separators
+    (a run at its start is no cut).  Made once per name: the grouping tries every depth."""
     if sep == "/":
         parts = [t for t in name.split("/") if t]
-        return "/".join(parts[:k]) if parts else name
-    count = 0
-    for m in re.finditer(r"[_.:/\-]+", name):
-        if m.start() == 0:
-            continue
-        count += 1
-        if count == k:
-            return name[: m.start()]
-    return name
+        if not parts:
+            return [name]
+        out = [parts[0]]
+        for part in parts[1:]:
+            out.append(f"{out[-1]}/{part}")
+        return out
+    out = [name[:m.start()] for m in _SEPARATORS.finditer(name) if m.start()]
+    out.append(name)
+    return out
 
 
 def _quotient(order: Sequence[str], group_of: dict[str, int], edges: Iterable[tuple[str, str]]
@@ -108,19 +115,21 @@ def _groups_by_prefix(order: Sequence[str], edges: list[tuple[str, str]], max_no
         if sep == "/" and sum("/" in n for n in order) < len(order) / 2:
             continue
         depth = max(len(_tokens(n, sep)) for n in order)
+        prefixes = [_prefixes(name, sep) for name in order]
         for k in range(depth, 0, -1):
+            column = [own[k - 1] if k <= len(own) else own[-1] for own in prefixes]
+            if len(set(column)) > max_nodes:  # counted before any group is made: most depths have too many
+                continue
             keys: dict[str, int] = {}
             groups: list[list[str]] = []
             group_of: dict[str, int] = {}
-            for name in order:
-                key = _prefix(name, k, sep)
-                if key not in keys:
-                    keys[key] = len(groups)
+            for name, key in zip(order, column, strict=True):
+                at = keys.get(key)
+                if at is None:
+                    at = keys[key] = len(groups)
                     groups.append([])
-                groups[keys[key]].append(name)
-                group_of[name] = keys[key]
-            if len(groups) > max_nodes:
-                continue
+                groups[at].append(name)
+                group_of[name] = at
             if len(groups) < 2 or len(groups) == len(order):
                 break  # coarser k only merges more: nothing useful below
             _, acyclic = _quotient(order, group_of, edges)
@@ -166,13 +175,24 @@ def _topological(graph: ModelGraph) -> list[str]:
     """Layer names in an order where producers come first (graph order when it is one)."""
     import networkx as nx
 
-    g = graph.nx
     names = [lay.name for lay in graph.layers]
     position = {n: i for i, n in enumerate(names)}
+    if _in_order(graph.layers, position):  # the sort would give the graph order back: not run on 162,000 layers
+        return names
+    g = graph.nx
     try:
         return list(nx.lexicographical_topological_sort(g, key=lambda n: position.get(n, 0)))
     except (nx.NetworkXUnfeasible, nx.NetworkXError):
         return names
+
+
+def _in_order(layers: Sequence[Layer], position: dict[str, int]) -> bool:
+    """Is the graph order topological, so that the sort by it gives it back?  Every layer named once (the
+    graph has a node per name), and every layer it consumes, if it is one of them, listed before it."""
+    if len(position) != len(layers):
+        return False
+    at = position.get
+    return all(at(ref.layer, -1) < i for i, lay in enumerate(layers) for refs in lay.inbound for ref in refs)
 
 
 def _title(group: list[str], graph: ModelGraph, method: str) -> str:

@@ -330,6 +330,22 @@ def split(data: ReportData, *, fmt: str = "svg") -> Chart | None:
 # -- along the network ---------------------------------------------------------------------------------
 
 
+PROFILE_BARS = 1000
+"""At most this many bars in the profile (more than its width in pixels): beyond, each bar is the largest layer of
+a run of consecutive layers, so a 162,000-layer graph draws 1,000 steps instead of an 8 MB path nobody can see."""
+
+
+def _peaks(values: list[float], bars: int) -> tuple[list[float], list[float], int]:
+    """``values`` (one per layer) as at most ``bars`` bars: their heights, their edges in layer-index units, and
+    how many consecutive layers each covers (the last may cover fewer); each bar the largest value it covers."""
+    n = len(values)
+    step = max(1, math.ceil(n / bars))
+    if step == 1:
+        return values, [i - 0.5 for i in range(n + 1)], 1
+    starts = range(0, n, step)
+    return [max(values[a:a + step]) for a in starts], [a - 0.5 for a in starts] + [n - 0.5], step
+
+
 def profile(data: ReportData, *, fmt: str = "svg") -> Chart | None:
     """Parameters and MACs of every layer in graph order: where in depth the model
     keeps its weights and spends its compute (TensorBoard's per-op profile, flattened)."""
@@ -343,13 +359,13 @@ def profile(data: ReportData, *, fmt: str = "svg") -> Chart | None:
         has_macs = any(macs)
         fig = _figure(7.6, 3.0 if has_macs else 1.9)
         axes = fig.subplots(2 if has_macs else 1, 1, sharex=True, squeeze=False)[:, 0]
-        edges = [i - 0.5 for i in range(len(rows) + 1)]
+        heights, edges, step = _peaks(params, PROFILE_BARS)
         # One polygon per panel (stairs), not one patch per layer: fast for big models.
-        axes[0].stairs(params, edges, fill=True, color=BLUE, linewidth=0)
+        axes[0].stairs(heights, edges, fill=True, color=BLUE, linewidth=0)
         axes[0].set_ylabel("params")
         axes[0].set_title("Parameters and MACs along the network (layers in graph order)")
         if has_macs:
-            axes[1].stairs(macs, edges, fill=True, color=GREEN, linewidth=0)
+            axes[1].stairs(_peaks(macs, PROFILE_BARS)[0], edges, fill=True, color=GREEN, linewidth=0)
             axes[1].set_ylabel("MACs")
         for ax in axes:
             ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_fmt))
@@ -366,7 +382,8 @@ def profile(data: ReportData, *, fmt: str = "svg") -> Chart | None:
                         ha="center" if 0.1 < i / len(vals) < 0.9 else ("left" if i < len(vals) / 2 else "right"),
                         fontsize=7.5, color=MUTED)
             ax.set_ylim(0, max(vals) * 1.18)
-        alt = f"Bar profile of parameters{' and MACs' if has_macs else ''} per layer over {len(rows)} layers."
+        alt = f"Bar profile of parameters{' and MACs' if has_macs else ''} per layer over {len(rows)} layers" + (
+            f"; each bar is the largest of {step} consecutive layers." if step > 1 else ".")
         return _save(fig, "profile", "Parameters and MACs along the network", alt, fmt)
 
 

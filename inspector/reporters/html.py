@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -244,6 +245,27 @@ def _compute(data: ReportData, charts: dict[str, Chart]) -> str:
                     "spends its multiply-accumulates.", "".join(body))
 
 
+TABLE_PAGE = 1000
+"""Layers the table shows at once.  A graph with more has its rows in a JSON block that the page's script shows a
+page at a time, filter included: 162,000 rows laid out in the page took a browser minutes to open.  The first
+page is written as HTML too, for a reader without scripts."""
+
+
+def _paged(rows: list[str], searches: list[str]) -> tuple[str, str, str]:
+    """The pager, the JSON block of every row (its search text and its HTML) and the note of a table longer than
+    :data:`TABLE_PAGE`.  ``<`` is written as ``\\u003c`` in the block, so no text in it can end the element."""
+    block = json.dumps([[q, r] for q, r in zip(searches, rows, strict=True)], ensure_ascii=False,
+                       separators=(",", ":")).replace("<", "\\u003c")
+    pager = (f'<span class="pager"><button type="button" id="layer-prev">‹ Previous</button>'
+             f'<span class="hint" id="layer-page">rows 1–{TABLE_PAGE}</span>'
+             f'<button type="button" id="layer-next">Next ›</button></span>')
+    data = f'<script type="application/json" id="layer-rows" data-page="{TABLE_PAGE}">{block}</script>'
+    note = (f'<p class="note">{len(rows):,} layers, shown {TABLE_PAGE:,} at a time (the page\'s script turns the '
+            f"pages and filters them all); without scripts, the first {TABLE_PAGE:,}. "
+            "<code>inspector summary</code> lists every layer.</p>")
+    return pager, data, note
+
+
 def _layers(data: ReportData) -> str:
     s = data.summary
     peak_p = max((r.params.params for r in s.rows), default=0) or 1
@@ -252,10 +274,12 @@ def _layers(data: ReportData) -> str:
     head = ("<tr><th class=num>#</th><th>Layer</th><th>Type</th><th>Output shape</th><th class=num>Params</th>"
             "<th class=num>Trainable</th><th class=num>MACs</th>" + ("<th>Connected to</th>" if show_conn else "")
             + "</tr>")
-    rows = []
+    rows: list[str] = []
+    searches: list[str] = []
     for i, r in enumerate(s.rows):
         shape = format_output(r.output_shapes, as_list=r.is_input, multiple=r.multiple_shapes)
         search = f"{r.name} {r.type} {shape}".lower()
+        searches.append(search)
         bar_p = f' class="num bar" style="background-size:{percent(r.params.params, peak_p)} 100%"' \
             if r.params.params else " class=num"
         bar_m = f' class="num bar macs" style="background-size:{percent(r.macs or 0, peak_m)} 100%"' \
@@ -263,7 +287,7 @@ def _layers(data: ReportData) -> str:
         conn = ""
         if show_conn:
             conn = "<td>" + "<br>".join(f"<code>{e(c)}</code>" for c in r.connections) + "</td>"
-        rows.append(f'<tr data-search="{e(search)}"><td class=num>{i}</td><td><code>{e(r.name)}</code></td>'
+        rows.append(f"<td class=num>{i}</td><td><code>{e(r.name)}</code></td>"  # after its <tr>, made below
                     f"<td>{e(r.type)}</td><td class=mono>{e(shape)}</td>"
                     f"<td{bar_p}>{r.params.params:,}</td><td class=num>{r.params.trainable:,}</td>"
                     f"<td{bar_m}>{number(r.macs)}</td>{conn}</tr>")
@@ -272,11 +296,18 @@ def _layers(data: ReportData) -> str:
             f" · non-trainable {t.non_trainable:,}"
             + (f" · MACs {s.macs_total:,}" + ("" if s.macs_complete else " (lower bound)")
                if s.macs_total is not None else "") + "</p>")
+    pager = block = ""
+    if len(rows) > TABLE_PAGE:  # the script filters the rows in the block: no search text in a row
+        rows = [f"<tr>{r}" for r in rows]
+        pager, block, note = _paged(rows, searches)
+        foot = note + foot
+    else:
+        rows = [f'<tr data-search="{e(q)}">{r}' for q, r in zip(searches, rows, strict=True)]
     tools = ('<div class="tools"><input type="search" id="layer-search" placeholder="Filter layers by name, type '
              f'or shape…" aria-label="Filter layers"><span class="hint" id="layer-count">{len(s.rows)} layers</span>'
-             "</div>")
-    table = (f'<div class="tablebox"><table id="layer-table"><thead>{head}</thead><tbody>{"".join(rows)}'
-             "</tbody></table></div>")
+             f"{pager}</div>")
+    table = (f'<div class="tablebox"><table id="layer-table"><thead>{head}</thead><tbody>{"".join(rows[:TABLE_PAGE])}'
+             f"</tbody></table></div>{block}")
     return _section("layers", "Layers", "The summary table, in graph order; the shading behind Params and MACs "
                     "is the share of the largest layer.", tools + table + foot)
 

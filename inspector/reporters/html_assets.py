@@ -80,6 +80,10 @@ td.bar.macs { background-image: linear-gradient(rgba(58,155,107,.18), rgba(58,15
   border-radius: 7px; font: inherit; }
 .tools input[type=search]:focus { outline: 2px solid var(--blue-soft); border-color: var(--blue); }
 .tools .hint { color: var(--muted); font-size: 12.5px; }
+.pager { display: inline-flex; gap: 6px; align-items: center; }
+.pager button { padding: 5px 10px; border: 1px solid #cfd6de; border-radius: 8px; background: #fff; font: inherit;
+  font-size: 12.5px; cursor: pointer; }
+.pager button:disabled { opacity: .45; cursor: default; }
 button.link { background: none; border: 1px solid #cfd6de; border-radius: 7px; padding: 6px 11px; font: inherit;
   font-size: 12.5px; color: var(--ink); cursor: pointer; }
 button.link:hover { border-color: var(--blue); color: var(--blue); }
@@ -130,6 +134,10 @@ JS = r"""
   var box = document.getElementById("layer-search");
   var rows = Array.prototype.slice.call(document.querySelectorAll("#layer-table tbody tr"));
   var shown = document.getElementById("layer-count");
+  var block = document.getElementById("layer-rows");
+  function count(n, total) {
+    if (shown) { shown.textContent = n === total ? total + " layers" : n + " of " + total + " layers"; }
+  }
   function filter() {
     var q = (box.value || "").toLowerCase().trim();
     var n = 0;
@@ -138,9 +146,34 @@ JS = r"""
       tr.classList.toggle("hidden", !hit);
       if (hit) { n += 1; }
     });
-    if (shown) { shown.textContent = n === rows.length ? rows.length + " layers" : n + " of " + rows.length + " layers"; }
+    count(n, rows.length);
   }
-  if (box) { box.addEventListener("input", filter); filter(); }
+  function paged() {
+    var all = JSON.parse(block.textContent), size = Number(block.getAttribute("data-page")) || 1000;
+    var body = document.querySelector("#layer-table tbody"), label = document.getElementById("layer-page");
+    var prev = document.getElementById("layer-prev"), next = document.getElementById("layer-next");
+    var hits = all, page = 0;
+    function draw() {
+      var pages = Math.max(1, Math.ceil(hits.length / size));
+      page = Math.max(0, Math.min(page, pages - 1));
+      var first = page * size, part = hits.slice(first, first + size);
+      body.innerHTML = part.map(function (r) { return r[1]; }).join("");
+      label.textContent = part.length ? "rows " + (first + 1) + "\u2013" + (first + part.length) : "no rows";
+      prev.disabled = page === 0;
+      next.disabled = page >= pages - 1;
+      count(hits.length, all.length);
+    }
+    box.addEventListener("input", function () {
+      var q = (box.value || "").toLowerCase().trim();
+      hits = q ? all.filter(function (r) { return r[0].indexOf(q) >= 0; }) : all;
+      page = 0;
+      draw();
+    });
+    prev.addEventListener("click", function () { page -= 1; draw(); });
+    next.addEventListener("click", function () { page += 1; draw(); });
+    draw();
+  }
+  if (box && block) { paged(); } else if (box) { box.addEventListener("input", filter); filter(); }
   Array.prototype.forEach.call(document.querySelectorAll("button[data-toggle]"), function (btn) {
     btn.addEventListener("click", function () {
       var scope = document.getElementById(btn.getAttribute("data-toggle"));
