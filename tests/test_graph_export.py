@@ -187,6 +187,31 @@ def test_name_prefixes_made_once_are_the_direct_ones():
                 assert (own[k - 1] if k <= len(own) else own[-1]) == _prefix_oracle(name, k, sep), (name, sep, k)
 
 
+def test_the_diagram_order_is_the_sorted_order_with_or_without_the_sort():
+    """A graph already in producer-first order is its own order (no sort run); one that is not, and one
+    naming a layer twice, are sorted as before: producers first, ties by position."""
+    from inspector.analysis import diagram as diagram_module
+    from inspector.ir import Inbound, Layer, ModelGraph
+
+    def graph(order: list[str], feeds: dict[str, list[str]]) -> ModelGraph:
+        layers = [Layer(n, "Relu", inbound=[[Inbound(f) for f in feeds.get(n, [])]], node_shapes=[[(None, 4)]])
+                  for n in order]
+        return ModelGraph("g", "onnx", layers=layers)
+
+    def by_sort(g: ModelGraph) -> list[str]:
+        position = {lay.name: i for i, lay in enumerate(g.layers)}
+        return list(nx.lexicographical_topological_sort(g.nx, key=lambda n: position.get(n, 0)))
+
+    feeds = {"b": ["a"], "c": ["a", "outside"], "d": ["b", "c"]}
+    in_order = graph(["a", "b", "c", "d"], feeds)
+    assert diagram_module._topological(in_order) == ["a", "b", "c", "d"] == by_sort(in_order)
+    shuffled = graph(["d", "b", "a", "c"], feeds)
+    assert not diagram_module._in_order(shuffled.layers, {n: i for i, n in enumerate(["d", "b", "a", "c"])})
+    assert diagram_module._topological(shuffled) == by_sort(shuffled) == ["a", "b", "c", "d"]
+    twice = graph(["a", "b", "a", "c"], {"b": ["a"], "c": ["b"]})
+    assert not diagram_module._in_order(twice.layers, {"a": 2, "b": 1, "c": 3})  # a name twice: sorted
+
+
 def test_graph_cli_stdout_and_errors(cli, tmp_path):
     seed = Path(__file__).resolve().parents[1] / "samples" / "seed_cnn.keras"
     code, out, _ = cli("graph", seed, "-f", "mermaid")
