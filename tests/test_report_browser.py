@@ -7,6 +7,7 @@ must work.  Skipped only where no Chromium is installed (CI installs it).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -84,11 +85,19 @@ def test_layer_search_filters_rows(seed_page):
     assert all_rows == 8 and filtered == 2 and label == "2 of 8 layers" and restored == 8
 
 
-def test_findings_expand_and_collapse(browser, tmp_path, cli):
-    out = tmp_path / "zero.html"
-    assert cli("report", ZERO_MLP, "-o", out, "--isolated", "--no-charts").code == 0
+@contextlib.contextmanager
+def _report_page(browser, cli, model: Path, out: Path):
+    """The page of ``model``'s report (no charts) written to ``out``, open in ``browser`` until the block ends."""
+    assert cli("report", model, "-o", out, "--isolated", "--no-charts").code == 0
     page = browser.open(out)
     try:
+        yield page
+    finally:
+        page.close()
+
+
+def test_findings_expand_and_collapse(browser, tmp_path, cli):
+    with _report_page(browser, cli, ZERO_MLP, tmp_path / "zero.html") as page:
         states = page.evaluate("""
             (function () {
               var btn = document.querySelector('button[data-toggle=findings]');
@@ -101,8 +110,6 @@ def test_findings_expand_and_collapse(browser, tmp_path, cli):
         assert any(not s for s in before)  # the rule documentation starts collapsed
         assert all(after) and not any(again)
         assert page.console_errors() == []
-    finally:
-        page.close()
 
 
 def test_a_long_layer_table_is_shown_a_page_at_a_time(browser, tmp_path, cli, monkeypatch):
@@ -111,10 +118,7 @@ def test_a_long_layer_table_is_shown_a_page_at_a_time(browser, tmp_path, cli, mo
     from inspector.reporters import html
 
     monkeypatch.setattr(html, "TABLE_PAGE", 3)
-    out = tmp_path / "seed.html"
-    assert cli("report", SEED, "-o", out, "--isolated", "--no-charts").code == 0
-    page = browser.open(out)
-    try:
+    with _report_page(browser, cli, SEED, tmp_path / "seed.html") as page:
         seen = page.evaluate("""
             (function () {
               var box = document.getElementById('layer-search');
@@ -143,5 +147,3 @@ def test_a_long_layer_table_is_shown_a_page_at_a_time(browser, tmp_path, cli, mo
         assert filtered[1:] == ["rows 1\u20132", "2 of 8 layers", True, True]
         assert restored == first
         assert page.console_errors() == []
-    finally:
-        page.close()
