@@ -181,7 +181,8 @@ def _kernel_evidence(ev: _Evidence, lay: Layer, cfg: dict[str, Any], w: Weight, 
     """Does the kernel still have the mean and spread its initializer draws?"""
     key = inits.config_key(lay.type, w.role)
     init = inits.parse(cfg.get(key) if key is not None else None)
-    std = inits.expected_std(init, stats.shape)
+    std = inits.expected_std(init, stats.shape,
+                             layer_axes=inits.einsum_kernel_axes(lay.type, cfg, w.name, stats.shape))
     mu = inits.expected_mean(init)
     if not std or mu is None or not stats.finite:
         return
