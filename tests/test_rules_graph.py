@@ -6,7 +6,7 @@ import numpy as np
 from onnx import helper
 
 from helpers.keras_models import keras_file
-from helpers.lint import hits, lint_path, problems
+from helpers.lint import hits, lint_path, load_graph, problems
 from helpers.onnx_models import onnx_file, onnx_model, tensor, tied_model, value_info
 
 COVERED = {
@@ -14,7 +14,8 @@ COVERED = {
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
     "GRAPH002": ("test_graph002_unused_input", "test_graph_near_misses",
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
-    "GRAPH003": ("test_graph003_transposed_and_identical_copies", "test_graph003_near_misses"),
+    "GRAPH003": ("test_graph003_transposed_and_identical_copies", "test_graph003_near_misses",
+                 "test_graph003_initializer_fills_are_no_copies"),
     "MODEL001": ("test_model001_states", "test_model001_near_miss", "test_model001_fresh_attention_untrained"),
 }
 
@@ -206,3 +207,29 @@ def test_graph003_near_misses():
     findings = lint_path(onnx_file("dup_distinct", lambda: tied_model(copies=False)))
     assert not hits(findings, "GRAPH003")
     assert not hits(lint_path(onnx_file("clean", _onnx())), "GRAPH003")
+
+
+def _fresh_wide():
+    """A fresh Keras model whose zero biases and BatchNormalization fills (1,024 values each) are equal."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((16,))
+    x = layers.Dense(1024, name="d1")(inp)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.Dense(1024, name="d2")(layers.ReLU()(x))
+    return keras.Model(inp, layers.Dense(1, name="out")(x))
+
+
+def test_graph003_initializer_fills_are_no_copies():
+    """Zero biases and betas, unit gammas and variances of a freshly built model are equal because an
+    initializer filled them: GRAPH003 said each was a copy to store once (ResNet50: 51 findings,
+    EfficientNetV2L: 453).  The analysis still reports them (``info``), marked as fills."""
+    from inspector.analysis.duplicates import find_duplicates
+
+    path = keras_file("fresh_wide", _fresh_wide)
+    assert not hits(lint_path(path), "GRAPH003")
+    pairs = find_duplicates(load_graph(path)).pairs
+    assert len(pairs) == 4 and all(p.fill for p in pairs)  # bias d2, beta, mean = bias d1; variance = gamma
+    assert all(not p.fill for p in find_duplicates(load_graph(onnx_file("dup_copies",
+                                                                       lambda: tied_model(copies=True)))).pairs)
