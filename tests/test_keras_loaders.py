@@ -240,6 +240,7 @@ def savedmodels(tmp_path_factory):
     k2 = km.keras2_model("keras2_mixed")
     k2.save(out / "keras2", save_format="tf")
     km.keras2_model("keras2_slash_names").save(out / "slash_names", save_format="tf")
+    km.keras2_model("keras2_fitted").save(out / "fitted", save_format="tf")
     k3 = km.keras_model("nested_frozen")
     k3.export(out / "export", verbose=False)
 
@@ -273,6 +274,15 @@ def test_savedmodel_layer_names_with_slashes(savedmodels):
     assert_matches_keras(graph, km.keras_facts(km.keras2_model("keras2_slash_names")))
     assert [w.name for w in graph.layer("conv1/bn").weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
     assert not graph.notes
+
+
+def test_savedmodel_of_a_compiled_model_has_no_security_facts(savedmodels):
+    """A compiled tf_keras model's SavedModel lists its metrics (the ``Mean`` named ``loss``) in
+    the Keras metadata beside the layers; they were scanned as layers, and every compiled model
+    got SEC002 "class 'Mean', which is not part of Keras" (an error: lint exit 1)."""
+    graph = inspector.load(savedmodels / "fitted")
+    assert graph.security == []
+    assert count_params(graph).totals.params == km.keras2_model("keras2_fitted").count_params()
 
 
 def test_h5_layer_group_inside_another_layers_group():

@@ -150,7 +150,7 @@ class _Object:
     """The path of the graph layer its facts belong to."""
 
 
-def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
+def scan_config(cfg: Any, *, context: str | None = None, compile_object: bool = False) -> list[SecurityFact]:
     """Everything in a (model or compile) config that would run or import code if
     Keras loaded it.  Walks the JSON without recursion; never interprets it.
 
@@ -159,7 +159,9 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
     :meth:`~inspector.ir.ModelGraph.walk` names it); a problem inside a wrapped
     layer or an RNN cell belongs to the wrapper.  Facts about the model itself (a
     custom model class, the compile settings) have no layer.  ``context`` names the
-    layer when ``cfg`` is one layer's config."""
+    layer when ``cfg`` is one layer's config.  ``compile_object``: ``cfg`` belongs to the
+    compile settings, not the architecture (a metric a SavedModel's Keras metadata lists, such
+    as the ``Mean`` that tracks the loss), so its class is not looked up among Keras's layers."""
     facts: list[SecurityFact] = []
     seen: set[tuple[str, str | None, str]] = set()
 
@@ -173,7 +175,8 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
 
     root_is_model = is_model_entry(cfg)
     start_where = f"layer {context!r}" if context else "the config"
-    stack: list[_Visit] = [(cfg, start_where, context, False, True, not root_is_model and context is None, "", None)]
+    stack: list[_Visit] = [(cfg, start_where, context, compile_object, True, not root_is_model and context is None,
+                            "", None)]
     first = True
     while stack:
         obj, where, gpath, in_compile, entry, node, prefix, conf_prefix = stack.pop()
