@@ -285,6 +285,16 @@ def test_savedmodel_of_a_compiled_model_has_no_security_facts(savedmodels):
     assert count_params(graph).totals.params == km.keras2_model("keras2_fitted").count_params()
 
 
+def test_savedmodel_optimizer_step_counter_says_trained(savedmodels):
+    """tf_keras's optimizer keeps its step counter as ``_iterations`` (``optimizer/_iterations`` in a
+    SavedModel), which the model-state check did not know: a trained SavedModel whose
+    BatchNormalization kept 0/1 statistics "looked untrained" and BN005 stayed silent."""
+    from helpers.lint import hits, lint_path
+
+    [state] = hits(lint_path(savedmodels / "fitted"), "MODEL001")
+    assert state.message.startswith("model looks trained: the stored optimizer state has taken 1 step(s)")
+
+
 def test_h5_layer_group_inside_another_layers_group():
     """tf_keras's MobileNetV3 in ``.h5``: the group of layer ``Conv/BatchNorm`` lies inside the
     group of layer ``Conv``, whose weights were every dataset below its group (the
