@@ -40,6 +40,17 @@ load, write or run code or files (``keras.utils.plot_model`` writes an image fil
 Graphviz, ``keras.datasets.*.load_data`` downloads, ``image_dataset_from_directory`` lists
 and reads a folder) or change Keras itself (``keras.config.set_backend``)."""
 
+TF_INITIALIZERS = frozenset({
+    "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal", "VarianceScaling",
+    "Orthogonal", "Identity", "GlorotUniform", "GlorotNormal",
+})
+"""TensorFlow's initializer classes (``tf.constant_initializer`` …, module
+``tensorflow.python.ops.init_ops_v2``), which tf_keras models use and serialize with their
+module (EfficientNetV2's head): values to draw, no code of the file's.  Any other class
+from a TensorFlow module is still reported."""
+
+TF_INITIALIZER_MODULES = frozenset({"tensorflow.python.ops.init_ops_v2", "tensorflow.python.ops.init_ops"})
+
 TRUSTED_OPTIMIZERS = frozenset({
     "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl",
     "Lion", "Lamb", "Adafactor", "Muon", "LossScaleOptimizer",
@@ -305,7 +316,8 @@ def _scan_names(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -
         if fname not in KERAS_FUNCTIONS and fname.rsplit(".", 1)[-1] not in GADGET_FUNCTIONS:
             add("SEC002", f"{where} refers to the Python function {fname!r}, which is not part of Keras",
                 layer, fname, kind="custom-function")
-    elif isinstance(module, str) and module and _module_root(module) not in TRUSTED_MODULE_ROOTS:
+    elif isinstance(module, str) and module and _module_root(module) not in TRUSTED_MODULE_ROOTS \
+            and not (module in TF_INITIALIZER_MODULES and cls in TF_INITIALIZERS):
         add("SEC002", f"{where} names {cls!r} from module {module!r}, outside Keras", layer, module,
             kind="custom-module")
     registered = obj.get("registered_name")
