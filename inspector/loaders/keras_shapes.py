@@ -1076,7 +1076,7 @@ class _Filler:
         for layer in graph.layers:
             for i in range(max(len(layer.inbound), len(layer.node_shapes), 1)):
                 recorded = layer.node_shapes[i] if i < len(layer.node_shapes) else []
-                if _complete(recorded):
+                if _complete(recorded) and not self.unfilled_model(layer, i):
                     continue
                 try:
                     ins = self.inputs(graph, layer, i, feeds)
@@ -1089,6 +1089,12 @@ class _Filler:
                 while len(layer.node_shapes) <= i:
                     layer.node_shapes.append([])
                 layer.node_shapes[i] = _merge(recorded, computed)
+
+    def unfilled_model(self, layer: Layer, i: int) -> bool:
+        """Whether ``layer`` is a nested model whose own layers are still to fill: a file that
+        records the nested model's output shape (its row) leaves its inner layers' unknown."""
+        sub = layer.subgraphs.get("model")
+        return i == 0 and sub is not None and id(sub) not in self.done
 
     @staticmethod
     def inputs(graph: ModelGraph, layer: Layer, i: int, feeds: dict[str, Shape]) -> list[Shape | None] | None:
