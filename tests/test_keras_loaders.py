@@ -241,6 +241,7 @@ def savedmodels(tmp_path_factory):
     k2.save(out / "keras2", save_format="tf")
     km.keras2_model("keras2_slash_names").save(out / "slash_names", save_format="tf")
     km.keras2_model("keras2_fitted").save(out / "fitted", save_format="tf")
+    km.keras2_model("keras2_nested_slash_names").save(out / "nested_slash_names", save_format="tf")
     k3 = km.keras_model("nested_frozen")
     k3.export(out / "export", verbose=False)
 
@@ -274,6 +275,10 @@ def test_savedmodel_layer_names_with_slashes(savedmodels):
     assert_matches_keras(graph, km.keras_facts(km.keras2_model("keras2_slash_names")))
     assert [w.name for w in graph.layer("conv1/bn").weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
     assert not graph.notes
+    # a nested layer's variable, named without its model, is not the outer layer of the same last part
+    nested = inspector.load(savedmodels / "nested_slash_names")
+    assert_matches_keras(nested, km.keras_facts(km.keras2_model("keras2_nested_slash_names")))
+    assert [w.name for w in nested.layer("bn").weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
 
 
 def test_savedmodel_of_a_compiled_model_has_no_security_facts(savedmodels):

@@ -212,6 +212,16 @@ def _named_span(parts: list[str], names: dict[str, Layer], *, skip: str | None) 
     return None
 
 
+def _nested_owner(sub: ModelGraph, parts: list[str]) -> tuple[Layer, list[str]] | None:
+    """The layer of a model nested in ``sub`` that ``parts`` names, with the rest of the name."""
+    for inner in container_layers(sub):
+        if inner.subgraph is not None:
+            owner, rest = _find_owner(inner, parts)
+            if owner is not None and owner is not inner:
+                return owner, rest
+    return None
+
+
 def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, list[str]]:
     """The innermost layer of ``model_layer``'s nested graph named in ``comps`` (the
     weight name's path), searching leftmost first, nested models included."""
@@ -223,15 +233,15 @@ def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, lis
             return current, parts
         names = {lay.name: lay for lay in container_layers(sub)}
         span = _named_span(parts, names, skip=sub.name) or _named_span(parts, names, skip=None)
+        if span is None or (span[0] > 0 and parts[:span[0]] != [sub.name]):
+            # Keras 2 names an inner-inner weight without the intermediate model's name; a
+            # prefix no layer here has (``blk/bn/gamma`` beside a layer ``bn``) is a nested layer's.
+            found = _nested_owner(sub, parts)
+            if found is not None:
+                return found
         if span is not None:
             start, end = span
             stack.append((names["/".join(parts[start:end])], parts[end:], depth + 1))
             continue
-        # Keras 2 names an inner-inner weight without the intermediate model's name.
-        for inner in container_layers(sub):
-            if inner.subgraph is not None:
-                owner, rest = _find_owner(inner, parts)
-                if owner is not None and owner is not inner:
-                    return owner, rest
         return (None, parts) if depth == 0 else (current, parts)
     return None, comps

@@ -316,8 +316,22 @@ def _keras2_slash_names() -> Any:
     return k.Model(x, L.Dense(2, name="out/logits")(h), name="slash_names")
 
 
+def _keras2_nested_slash_names() -> Any:
+    """A nested model whose layer ``blk/bn`` ends like the outer layer ``bn``: a SavedModel names the
+    variable ``blk/bn/gamma:0`` without the nested model's name."""
+    k = tf_keras_module()
+    L = k.layers
+    inner_in = k.Input((6,), name="blk_in")
+    inner = k.Model(inner_in, L.BatchNormalization(name="blk/bn")(L.Dense(6, name="blk/dense")(inner_in)),
+                    name="backbone")
+    x = k.Input((6,), name="x")
+    h = L.BatchNormalization(name="bn")(inner(x))
+    return k.Model(x, L.Dense(2, name="dense")(h), name="nested_slash_names")
+
+
 KERAS2_BUILDERS: dict[str, Callable[[], Any]] = {
     "keras2_mixed": _keras2_mixed,
+    "keras2_nested_slash_names": _keras2_nested_slash_names,
     "keras2_slash_names": _keras2_slash_names,
     "keras2_seed_cnn": _keras2_seed_cnn,
     "keras2_fitted": _keras2_fitted,
