@@ -183,6 +183,28 @@ PASSTHROUGH = DROPOUT_LIKE | KERAS_PADDING | KERAS_CROPPING | {
 }
 """Layers that only move, pad, drop or reshape values."""
 
+# -- Keras 2 TensorFlow-op layers ------------------------------------------------------------------
+
+TF_UNARY_OPS = frozenset({
+    "nn.relu", "nn.relu6", "nn.elu", "nn.selu", "nn.gelu", "nn.silu", "nn.swish", "nn.sigmoid",
+    "nn.tanh", "nn.softplus", "nn.softsign", "nn.leaky_relu", "nn.softmax", "nn.log_softmax",
+    "math.sigmoid", "math.tanh", "math.exp", "math.log", "math.sqrt", "math.rsqrt", "math.square",
+    "math.abs", "math.negative", "math.reciprocal", "math.sin", "math.cos", "math.erf",
+    "math.softplus", "math.log_sigmoid", "math.round", "math.floor", "math.ceil", "math.sign",
+    "identity", "stop_gradient", "compat.v1.nn.relu", "compat.v1.nn.relu6", "math.l2_normalize",
+    "nn.l2_normalize", "linalg.l2_normalize",
+})
+"""Element-wise TensorFlow functions of one tensor that a Keras 2 ``TFOpLambda`` layer calls
+(its config's ``function``): the output has the input's shape and costs no multiply-accumulate."""
+
+TF_BINARY_OPS = frozenset({
+    "__operators__.add", "__operators__.sub", "__operators__.mul", "__operators__.truediv",
+    "math.add", "math.subtract", "math.multiply", "math.truediv", "math.divide", "math.divide_no_nan",
+    "math.maximum", "math.minimum", "math.pow", "math.squared_difference", "math.floordiv",
+})
+"""Element-wise TensorFlow functions of two operands (broadcast) a ``TFOpLambda`` calls
+(MobileNetV3's hard-swish ``x + 3``, ``x * …``): no multiply-accumulate."""
+
 # -- symbolic dims of Keras models ---------------------------------------------------------------
 
 SEQ_DIM = "seq"

@@ -239,6 +239,9 @@ def savedmodels(tmp_path_factory):
     out = tmp_path_factory.mktemp("savedmodels")
     k2 = km.keras2_model("keras2_mixed")
     k2.save(out / "keras2", save_format="tf")
+    km.keras2_model("keras2_slash_names").save(out / "slash_names", save_format="tf")
+    km.keras2_model("keras2_fitted").save(out / "fitted", save_format="tf")
+    km.keras2_model("keras2_nested_slash_names").save(out / "nested_slash_names", save_format="tf")
     k3 = km.keras_model("nested_frozen")
     k3.export(out / "export", verbose=False)
 
@@ -262,6 +265,49 @@ def test_savedmodel_with_keras_metadata_matches_tf_keras(savedmodels):
     kernel = graph.layer("k2_out").weights[0]
     np.testing.assert_array_equal(kernel.read(), km.keras2_model("keras2_mixed").get_layer("k2_out").kernel.numpy())
     assert [f for f in graph.security if f.code == "SEC005"] == []
+
+
+def test_savedmodel_layer_names_with_slashes(savedmodels):
+    """tf_keras's DenseNet121 saved as a SavedModel lost 9,408 parameters: the variable
+    ``conv1/conv/kernel:0`` matched no layer (``conv1/conv`` was looked up one part at a time)
+    and ``conv1/bn/gamma:0`` went to the last layer, named ``bn``."""
+    graph = inspector.load(savedmodels / "slash_names")
+    assert_matches_keras(graph, km.keras_facts(km.keras2_model("keras2_slash_names")))
+    assert [w.name for w in graph.layer("conv1/bn").weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert not graph.notes
+    # a nested layer's variable, named without its model, is not the outer layer of the same last part
+    nested = inspector.load(savedmodels / "nested_slash_names")
+    assert_matches_keras(nested, km.keras_facts(km.keras2_model("keras2_nested_slash_names")))
+    assert [w.name for w in nested.layer("bn").weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+
+
+def test_savedmodel_of_a_compiled_model_has_no_security_facts(savedmodels):
+    """A compiled tf_keras model's SavedModel lists its metrics (the ``Mean`` named ``loss``) in
+    the Keras metadata beside the layers; they were scanned as layers, and every compiled model
+    got SEC002 "class 'Mean', which is not part of Keras" (an error: lint exit 1)."""
+    graph = inspector.load(savedmodels / "fitted")
+    assert graph.security == []
+    assert count_params(graph).totals.params == km.keras2_model("keras2_fitted").count_params()
+
+
+def test_savedmodel_optimizer_step_counter_says_trained(savedmodels):
+    """tf_keras's optimizer keeps its step counter as ``_iterations`` (``optimizer/_iterations`` in a
+    SavedModel), which the model-state check did not know: a trained SavedModel whose
+    BatchNormalization kept 0/1 statistics "looked untrained" and BN005 stayed silent."""
+    from helpers.lint import hits, lint_path
+
+    [state] = hits(lint_path(savedmodels / "fitted"), "MODEL001")
+    assert state.message.startswith("model looks trained: the stored optimizer state has taken 1 step(s)")
+
+
+def test_h5_layer_group_inside_another_layers_group():
+    """tf_keras's MobileNetV3 in ``.h5``: the group of layer ``Conv/BatchNorm`` lies inside the
+    group of layer ``Conv``, whose weights were every dataset below its group (the
+    BatchNormalization's too: 32 parameters counted twice, non-trainable on a Conv2D)."""
+    graph = inspector.load(km.saved_keras2_model("keras2_slash_names", "h5"))
+    assert [w.name for w in graph.layer("conv1/conv").weights] == ["kernel", "bias"]
+    assert [w.name for w in graph.layer("conv1/conv/BatchNorm").weights] == [
+        "gamma", "beta", "moving_mean", "moving_variance"]
 
 
 def test_savedmodel_export_and_module(savedmodels):

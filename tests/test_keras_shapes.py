@@ -871,3 +871,30 @@ def test_fill_follows_the_keras_version_of_the_file(keras2: Any, keras3: Any) ->
         ]
         fill_shapes(graph)
         assert graph.layer("add").node_shapes == [[expected[version]]]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("key", ["nested_frozen", "nested_functional"])
+def test_nested_model_layers_get_shapes_when_the_row_is_recorded(key, fmt):
+    """A file that records a nested model's row shape left the nested model's own layers
+    unfilled (its output layer, in ``.h5`` every layer): their shape unknown, and the
+    nested model's MACs '?'.  Found by the Keras sweep (Keras 3 ``.h5`` of a model nesting
+    a Sequential: total MACs 40 as a lower bound, 120 from the ``.keras``)."""
+    import inspector
+    from helpers.keras_models import keras_model, saved_model
+    from inspector.analysis.macs import count_macs
+
+    model = keras_model(key)
+
+    def keras_layers(m, prefix=""):
+        for lay in m.layers:
+            yield f"{prefix}{lay.name}", lay
+            if hasattr(lay, "layers"):
+                yield from keras_layers(lay, f"{prefix}{lay.name}/")
+
+    want = {path: tuple(lay.output.shape) for path, lay in keras_layers(model)
+            if "/" in path and type(lay).__name__ != "InputLayer"}
+    graph = inspector.load(saved_model(key, fmt))
+    got = {path: lay.node_shapes[0][0] for path, lay in graph.walk() if path in want}
+    assert got == want
+    assert count_macs(graph).complete

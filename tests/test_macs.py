@@ -440,3 +440,24 @@ def test_shared_keras_layer_counts_every_call():
               node_shapes=[[(None, 5)], [(None, 3, 5)]], weights=[Weight("kernel", "kernel", (4, 5), "float32")]),
     ]
     assert count_macs(graph).layer("shared") == 4 * 5 + 3 * 4 * 5
+
+
+def test_keras2_tf_op_layers_are_element_wise(tmp_path):
+    """tf_keras turns ``x + 3.0`` and ``tf.math.multiply`` into ``TFOpLambda`` layers (MobileNetV3's
+    hard-swish, EfficientNetV2): element-wise, 0 MACs.  They were unknown, so tf_keras's
+    MobileNetV3Small gave a lower bound where the same model from Keras 3 gives 11,057,600."""
+    import tensorflow as tf
+
+    from helpers.keras_models import tf_keras_module
+
+    k = tf_keras_module()
+    x = k.Input((8,), name="x")
+    h = k.layers.Dense(4, name="d1")(x)
+    h = tf.math.multiply(h + 3.0, h)
+    model = k.Model(x, k.layers.Dense(2, name="d2")(h))
+    path = tmp_path / "tfop.h5"
+    model.save(path)
+    graph = load(path)
+    assert sorted(lay.type for lay in graph.layers).count("TFOpLambda") == 2
+    report = count_macs(graph)
+    assert report.complete and report.total == 8 * 4 + 4 * 2

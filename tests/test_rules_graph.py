@@ -6,7 +6,7 @@ import numpy as np
 from onnx import helper
 
 from helpers.keras_models import keras_file
-from helpers.lint import hits, lint_path, problems
+from helpers.lint import hits, lint_path, load_graph, problems
 from helpers.onnx_models import onnx_file, onnx_model, tensor, tied_model, value_info
 
 COVERED = {
@@ -14,8 +14,9 @@ COVERED = {
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
     "GRAPH002": ("test_graph002_unused_input", "test_graph_near_misses",
                  "test_graph_subgraph_captures_next_to_real_dead_parts", "test_graph_outer_scope_captures_are_uses"),
-    "GRAPH003": ("test_graph003_transposed_and_identical_copies", "test_graph003_near_misses"),
-    "MODEL001": ("test_model001_states", "test_model001_near_miss"),
+    "GRAPH003": ("test_graph003_transposed_and_identical_copies", "test_graph003_near_misses",
+                 "test_graph003_initializer_fills_are_no_copies"),
+    "MODEL001": ("test_model001_states", "test_model001_near_miss", "test_model001_fresh_attention_untrained"),
 }
 
 
@@ -156,6 +157,44 @@ def test_model001_near_miss():
     assert not hits(lint_path(keras_file("state_trained", _mlp(True)), ignore=["MODEL"]), "MODEL001")
 
 
+def _attention():
+    """A fresh Transformer block: MultiHeadAttention and EinsumDense kernels of rank 3."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((16, 32))
+    x = layers.MultiHeadAttention(num_heads=4, key_dim=8, name="mha")(inp, inp)
+    x = layers.EinsumDense("abc,cde->abde", output_shape=(16, 4, 16), bias_axes="de", name="einsum")(x)
+    return keras.Model(inp, layers.Dense(2, name="head")(layers.Flatten()(x)))
+
+
+def test_model001_fresh_attention_untrained():
+    # Keras 3.15's EinsumDense draws its kernel with fans over the equation's input and output
+    # axes (query kernel (32, 4, 8): fan-in 32, fan-out 32), not as a convolution kernel of
+    # rank 3 (fan-in 128, fan-out 256); comparing with the convolution's spread made every
+    # fresh attention kernel look trained, and a fresh Transformer "looked trained".
+    [f] = hits(lint_path(keras_file("state_attention", _attention)), "MODEL001")
+    assert f.message.startswith("model looks untrained"), f.message
+    assert "6 kernel(s) have exactly the spread" in f.message and "no longer" not in f.message
+
+
+def test_einsum_fans_follow_the_keras_that_saved_the_config():
+    from inspector.analysis import initializers as inits
+
+    axes = inits.einsum_kernel_axes("MultiHeadAttention", {}, "mha/attention_output/kernel", (4, 8, 32))
+    assert axes == ((0, 1), (2,))
+    assert inits.einsum_kernel_axes("EinsumDense", {"equation": "...b,bc->...c"}, "kernel", (6, 3)) == ((0,), (1,))
+    assert inits.einsum_kernel_axes("Conv2D", {}, "kernel", (3, 3, 4, 8)) is None
+    new = inits.parse({"class_name": "GlorotUniform", "config": {"seed": None, "input_axes": None,
+                                                                  "output_axes": None}})
+    old = inits.parse({"class_name": "GlorotUniform", "config": {"seed": None}})  # tf_keras, Keras < 3.15
+    layer_axes = inits.einsum_kernel_axes("MultiHeadAttention", {}, "query/kernel", (32, 4, 8))
+    assert inits.expected_std(new, (32, 4, 8), layer_axes=layer_axes) == np.sqrt(1 / 32)
+    assert inits.expected_std(old, (32, 4, 8), layer_axes=layer_axes) == np.sqrt(1 / 192)  # the convolution's fans
+    explicit = inits.parse({"class_name": "HeNormal", "config": {"input_axes": [0, 1], "output_axes": [2]}})
+    assert inits.expected_std(explicit, (32, 4, 8), layer_axes=layer_axes) == np.sqrt(2 / 128)
+
+
 def test_graph003_transposed_and_identical_copies():
     findings = hits(lint_path(onnx_file("dup_copies", lambda: tied_model(copies=True))), "GRAPH003")
     assert sorted((f.severity.value, f.layer, f.message) for f in findings) == [
@@ -168,3 +207,29 @@ def test_graph003_near_misses():
     findings = lint_path(onnx_file("dup_distinct", lambda: tied_model(copies=False)))
     assert not hits(findings, "GRAPH003")
     assert not hits(lint_path(onnx_file("clean", _onnx())), "GRAPH003")
+
+
+def _fresh_wide():
+    """A fresh Keras model whose zero biases and BatchNormalization fills (1,024 values each) are equal."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((16,))
+    x = layers.Dense(1024, name="d1")(inp)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.Dense(1024, name="d2")(layers.ReLU()(x))
+    return keras.Model(inp, layers.Dense(1, name="out")(x))
+
+
+def test_graph003_initializer_fills_are_no_copies():
+    """Zero biases and betas, unit gammas and variances of a freshly built model are equal because an
+    initializer filled them: GRAPH003 said each was a copy to store once (ResNet50: 51 findings,
+    EfficientNetV2L: 453).  The analysis still reports them (``info``), marked as fills."""
+    from inspector.analysis.duplicates import find_duplicates
+
+    path = keras_file("fresh_wide", _fresh_wide)
+    assert not hits(lint_path(path), "GRAPH003")
+    pairs = find_duplicates(load_graph(path)).pairs
+    assert len(pairs) == 4 and all(p.fill for p in pairs)  # bias d2, beta, mean = bias d1; variance = gamma
+    assert all(not p.fill for p in find_duplicates(load_graph(onnx_file("dup_copies",
+                                                                       lambda: tied_model(copies=True)))).pairs)

@@ -148,6 +148,9 @@ SEC002_CASES = {
                    ["vocabulary", "/home/me/.ssh/id_rsa"]),
     "tokenizer": ([E("WordPieceTokenizer", "tok", "x", module="keras_hub.src.tokenizers",
                      vocabulary="../../etc/passwd")], "tok", ["vocabulary", "passwd"]),
+    "tensorflow_module": ([E("Dense", "tfinit", "x", units=2, bias_initializer={
+        "module": "tensorflow.python.ops.init_ops_v2", "class_name": "Evil", "config": {}})],
+        "tfinit", ["tensorflow.python.ops.init_ops_v2", "'Evil'"]),
 }
 
 
@@ -229,6 +232,11 @@ def test_sec002_near_misses(tmp_path):
                                _tfop("files", "raw_ops.WriteFileLike"),
                                _function_ref("act", "keras.activations", "relu"))
     assert _lint(H.keras_archive(tmp_path / "near.keras", near), "SEC002") == []
+    # tf_keras's EfficientNetV2 head: bias_initializer=tf.constant_initializer(0), saved with TF's module
+    tf_init = H.functional_config(E("Dense", "predictions", "x", units=2, bias_initializer={
+        "module": "tensorflow.python.ops.init_ops_v2", "class_name": "Constant", "config": {"value": 0},
+        "registered_name": None}))
+    assert _lint(H.keras_archive(tmp_path / "tf_init.keras", tf_init), "SEC002") == []
 
 
 # -- SEC003 -------------------------------------------------------------------------------------

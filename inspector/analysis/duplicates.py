@@ -49,6 +49,9 @@ class DuplicatePair:
     transposed: bool
     wasted_bytes: int
     """Bytes the copy takes: what storing the tensor once would save."""
+    fill: bool = False
+    """Every value is the same one: tensors an initializer filled (the zero biases and unit
+    scales of an untrained model) are equal without being copies of one weight."""
 
     def describe(self) -> str:
         """One line: both names, how they relate and the wasted bytes."""
@@ -140,10 +143,18 @@ class _Originals:
     def __init__(self) -> None:
         self.key: str | None = None
         self.values: np.ndarray | None = None
+        self._fill: bool | None = None
+
+    def fill(self) -> bool:
+        """Whether the original last compared holds one value throughout (worked out once)."""
+        if self._fill is None:
+            a = self.values
+            self._fill = a is not None and a.size > 0 and bool(np.all(a == a.reshape(-1)[0]))
+        return self._fill
 
     def same(self, original: Weight, copy: Weight, transposed: bool) -> bool:
         if self.key != original.key:
-            self.key, self.values = None, None  # the previous one is freed before the next is read
+            self.key, self.values, self._fill = None, None, None  # the previous one is freed before the next is read
             self.values, self.key = _read(original), original.key
         a = self.values
         if a is None:
@@ -162,7 +173,8 @@ def samples(values: np.ndarray) -> tuple[bytes, bytes | None]:
 def _pairs(weights: list[Weight], taken: Mapping[str, tuple[bytes, bytes | None]]) -> Iterator[DuplicatePair]:
     # (dtype, shape, sample) of every tensor read so far -> the tensors with that sample
     index: dict[tuple[str, tuple[int, ...], bytes], list[Weight]] = defaultdict(list)
-    _same = _Originals().same
+    originals = _Originals()
+    _same = originals.same
     for w in weights:
         pair = taken.get(w.key)
         if pair is None:
@@ -178,7 +190,7 @@ def _pairs(weights: list[Weight], taken: Mapping[str, tuple[bytes, bytes | None]
         if found is None and flipped is not None:
             found = next(((o, True) for o in index.get(flipped, ()) if _same(o, w, True)), None)
         if found is not None:
-            yield DuplicatePair(found[0].name, w.name, found[1], w.nbytes)
+            yield DuplicatePair(found[0].name, w.name, found[1], w.nbytes, originals.fill())
         else:
             index[own].append(w)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 _TRUNC = 0.87962566103423978
 """Standard deviation of a unit normal truncated at ±2 standard deviations."""
@@ -92,8 +92,17 @@ def config_key(layer_type: str, role: str) -> str | None:
             "gamma": "gamma_initializer", "beta": "beta_initializer"}.get(role)
 
 
-def keras_fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """Keras's ``compute_fans``: the fans its variance-scaling initializers use."""
+def keras_fans(shape: tuple[int, ...], input_axes: Sequence[int] | None = None,
+               output_axes: Sequence[int] | None = None) -> tuple[int, int]:
+    """Keras's ``compute_fans``: the fans its variance-scaling initializers use.
+
+    With both ``input_axes`` and ``output_axes`` (Keras 3.15 and later: given in the
+    initializer's config, or filled in by ``EinsumDense`` from its equation) the fans
+    are the products of those axes; else a tensor of rank 3 or more is taken for a
+    convolution kernel, as every Keras version does.
+    """
+    if input_axes is not None and output_axes is not None:
+        return math.prod(int(shape[a]) for a in input_axes), math.prod(int(shape[a]) for a in output_axes)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -114,13 +123,45 @@ def _num(cfg: Mapping[str, Any], key: str, default: float) -> float:
         return default
 
 
-def expected_std(init: Initializer | None, shape: tuple[int, ...]) -> float | None:
+def _axes(value: Any, rank: int) -> tuple[int, ...] | None:
+    """Axes an initializer config names, checked against the tensor's rank (else ``None``)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(a, int) and not isinstance(a, bool)
+                                                       for a in value):
+        return None
+    return tuple(value) if all(-rank <= a < rank for a in value) else None
+
+
+def fan_axes(init: Initializer, shape: tuple[int, ...],
+             layer_axes: tuple[tuple[int, ...], tuple[int, ...]] | None) -> tuple[tuple[int, ...] | None, ...]:
+    """The ``(input_axes, output_axes)`` a variance-scaling ``init`` computes its fans over.
+
+    The config's own axes win.  Left unset, they are the layer's (``layer_axes``, see
+    :func:`einsum_kernel_axes`) only when the initializer knows axes at all: Keras
+    3.15 added them, and its ``EinsumDense`` fills them in from the equation, so a
+    config that serializes ``input_axes`` came from a Keras that did; older Keras and
+    tf_keras always took a rank-3 kernel for a convolution's.
+    """
+    cfg = init.config
+    rank = len(shape)
+    axes = (_axes(cfg.get("input_axes"), rank), _axes(cfg.get("output_axes"), rank))
+    if None in axes and layer_axes is not None and "input_axes" in cfg:
+        return layer_axes
+    return axes
+
+
+def expected_std(init: Initializer | None, shape: tuple[int, ...], *,
+                 layer_axes: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> float | None:
     """The standard deviation ``init`` draws for a tensor of ``shape`` (Keras
-    semantics), or ``None`` when it cannot be known (custom, identity …)."""
+    semantics), or ``None`` when it cannot be known (custom, identity …).
+
+    ``layer_axes`` are the input and output axes the layer itself gives a
+    variance-scaling initializer (``EinsumDense`` and the attention layers built of
+    it, :func:`einsum_kernel_axes`)."""
     if init is None or init.custom:
         return None
     cfg = init.config
-    fan_in, fan_out = keras_fans(tuple(int(d) for d in shape))
+    shape = tuple(int(d) for d in shape)
+    fan_in, fan_out = keras_fans(shape, *fan_axes(init, shape, layer_axes))
     name = init.name
     presets = {"GlorotUniform": (1.0, "fan_avg"), "GlorotNormal": (1.0, "fan_avg"),
                "HeUniform": (2.0, "fan_in"), "HeNormal": (2.0, "fan_in"),
@@ -163,3 +204,35 @@ def expected_mean(init: Initializer | None) -> float | None:
         return init.symmetric_value
     return 0.0 if init.name in ("GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
                                 "LecunUniform", "LecunNormal", "VarianceScaling", "Orthogonal") else None
+
+
+_ATTENTION = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+"""Keras attention layers whose projections are ``EinsumDense`` sublayers."""
+
+
+def einsum_kernel_axes(layer_type: str, config: Mapping[str, Any], weight_name: str,
+                       shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The ``(input_axes, output_axes)`` of an ``EinsumDense`` kernel, as Keras 3.15's
+    ``EinsumDense.build`` derives them, or ``None`` for any other weight.
+
+    A kernel axis named in the equation's output is an output axis, else an input
+    axis.  The attention layers' projections are ``EinsumDense`` sublayers with fixed
+    layouts: query, key and value kernels are ``(features, heads, head_dim)`` (one
+    input axis), the output kernel ``(heads, head_dim, *out)`` (two input axes).
+    """
+    rank = len(shape)
+    if layer_type == "EinsumDense":
+        equation = config.get("equation")
+        if not isinstance(equation, str):
+            return None
+        match = re.fullmatch(r"([a-zA-Z.]+),([a-zA-Z]+)->([a-zA-Z.]+)", equation.replace(" ", ""))
+        if match is None or len(match.group(2)) != rank:
+            return None
+        out = match.group(3)
+        kernel = match.group(2)
+        return (tuple(i for i, d in enumerate(kernel) if d not in out),
+                tuple(i for i, d in enumerate(kernel) if d in out))
+    if layer_type in _ATTENTION and rank >= 3:
+        inputs = 2 if weight_name.split("/")[-2:-1] == ["attention_output"] else 1
+        return tuple(range(inputs)), tuple(range(inputs, rank))
+    return None

@@ -109,6 +109,8 @@ from ..vocab import (
     KERAS_STATEFUL_PREPROCESSING,
     KERAS_UPSAMPLING,
     RNN_WRAPPERS,
+    TF_BINARY_OPS,
+    TF_UNARY_OPS,
 )
 from .macs_keras import backbone_macs, composite_macs
 from .symbolic import Poly, Value, parse_dim
@@ -424,6 +426,8 @@ _KERAS_ZERO = (KERAS_ACTIVATION_LAYERS | KERAS_MERGE | INFERENCE_IDENTITY | KERA
     "Embedding", "Rescaling", "Resizing", "CenterCrop", "Pipeline", "MelSpectrogram", "STFTSpectrogram",
 })
 """Keras layers that cost no multiply-accumulates (element-wise, layout, lookup, preprocessing)."""
+_TF_ELEMENTWISE = TF_UNARY_OPS | TF_BINARY_OPS
+"""Element-wise TensorFlow functions a Keras 2 ``TFOpLambda`` calls: no multiply-accumulate."""
 _KERAS_CONV = KERAS_CONV | KERAS_DEPTHWISE
 _KERAS_CONV_T = KERAS_CONV_TRANSPOSE | KERAS_DECONVOLUTION
 _KERAS_RNN = KERAS_RNN | KERAS_RNN_LEGACY | CUDNN_RNN | RNN_WRAPPERS
@@ -461,7 +465,7 @@ def _first(shapes: Sequence[Any]) -> Any:
 
 
 def _keras_call(cls: str, config: dict[str, Any], layer: Layer, ins: _Shapes, outs: _Shapes) -> int:
-    if cls in _KERAS_ZERO:
+    if cls in _KERAS_ZERO or (cls == "TFOpLambda" and config.get("function") in _TF_ELEMENTWISE):
         return 0
     if cls in ("Dense", "QuantizedDense"):
         kernel = _weight(layer, "kernel", "quantized_kernel")

@@ -95,7 +95,9 @@ def bn_at_init(layer: Layer, report: WeightReport) -> bool | None:
 
 def _iterations(graph: ModelGraph) -> int | None:
     for w in graph.optimizer_weights:
-        leaf = w.name.rsplit("/", 1)[-1].split(":")[0]
+        # tf_keras's optimizer keeps its counter as ``_iterations`` (so its SavedModel path is
+        # ``optimizer/_iterations``); its ``.h5`` and older optimizers say ``iter``/``iterations``.
+        leaf = w.name.rsplit("/", 1)[-1].split(":")[0].lstrip("_")
         keras3_counter = w.name.endswith("optimizer/vars/0") and w.dtype.startswith("int")
         if (leaf in ("iterations", "iter") or keras3_counter) and w.size == 1 and w.reader is not None:
             try:
@@ -181,7 +183,8 @@ def _kernel_evidence(ev: _Evidence, lay: Layer, cfg: dict[str, Any], w: Weight, 
     """Does the kernel still have the mean and spread its initializer draws?"""
     key = inits.config_key(lay.type, w.role)
     init = inits.parse(cfg.get(key) if key is not None else None)
-    std = inits.expected_std(init, stats.shape)
+    std = inits.expected_std(init, stats.shape,
+                             layer_axes=inits.einsum_kernel_axes(lay.type, cfg, w.name, stats.shape))
     mu = inits.expected_mean(init)
     if not std or mu is None or not stats.finite:
         return

@@ -41,8 +41,9 @@ def _want_attrs(group_path: str) -> tuple[str, ...]:
         return ("layer_names", "keras_version", "backend")
     if group_path == "optimizer_weights":
         return ("weight_names",)
-    parent, _, _ = group_path.rpartition("/")
-    if parent == "model_weights":
+    if group_path.startswith("model_weights/"):
+        # A layer's group, at any depth: a Keras 2 layer named ``block/depthwise`` has the group
+        # ``model_weights/block/depthwise``, and a layer ``block/depthwise/BatchNorm`` nests inside it.
         return ("weight_names",)
     return ()
 
@@ -155,9 +156,12 @@ class _Binder:
 
     @staticmethod
     def _relative(weight_name: str, owner: str) -> str:
+        """The weight's name inside its layer: what follows the layer's name (which may hold ``/``)."""
         comps = _SUFFIX.sub("", weight_name).split("/")
-        if owner in comps[:-1]:
-            comps = comps[comps.index(owner) + 1:]
+        own = owner.split("/")
+        at = next((i for i in range(len(comps) - len(own)) if comps[i:i + len(own)] == own), None)
+        if at is not None:
+            comps = comps[at + len(own):]
         elif len(comps) > 1:
             comps = comps[1:]
         return "/".join(comps)
@@ -194,6 +198,30 @@ class _Binder:
                 for wn, ds in unmatched)
 
 
+def _named_span(parts: list[str], names: dict[str, Layer], *, skip: str | None) -> tuple[int, int] | None:
+    """``(start, end)``: the leftmost run of ``parts`` that names a layer, the longest at that
+    start, the weight's own name (the last part) left out.  A run, not one part: Keras 2 layer
+    names may hold ``/`` (DenseNet's ``conv1/bn``), and its weight ``conv1/bn/gamma`` must not
+    go to a layer named ``bn``.  ``skip``: a name not to match (the model's own)."""
+    last = len(parts) - 1
+    for start in range(last):
+        for end in range(last, start, -1):
+            name = "/".join(parts[start:end])
+            if name in names and name != skip:
+                return start, end
+    return None
+
+
+def _nested_owner(sub: ModelGraph, parts: list[str]) -> tuple[Layer, list[str]] | None:
+    """The layer of a model nested in ``sub`` that ``parts`` names, with the rest of the name."""
+    for inner in container_layers(sub):
+        if inner.subgraph is not None:
+            owner, rest = _find_owner(inner, parts)
+            if owner is not None and owner is not inner:
+                return owner, rest
+    return None
+
+
 def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, list[str]]:
     """The innermost layer of ``model_layer``'s nested graph named in ``comps`` (the
     weight name's path), searching leftmost first, nested models included."""
@@ -204,17 +232,16 @@ def _find_owner(model_layer: Layer, comps: list[str]) -> tuple[Layer | None, lis
         if sub is None or depth > limits.current().model_nesting:
             return current, parts
         names = {lay.name: lay for lay in container_layers(sub)}
-        hit = next((i for i, c in enumerate(parts[:-1]) if c in names and c != sub.name), None)
-        if hit is None:
-            hit = next((i for i, c in enumerate(parts[:-1]) if c in names), None)
-        if hit is not None:
-            stack.append((names[parts[hit]], parts[hit + 1:], depth + 1))
+        span = _named_span(parts, names, skip=sub.name) or _named_span(parts, names, skip=None)
+        if span is None or (span[0] > 0 and parts[:span[0]] != [sub.name]):
+            # Keras 2 names an inner-inner weight without the intermediate model's name; a
+            # prefix no layer here has (``blk/bn/gamma`` beside a layer ``bn``) is a nested layer's.
+            found = _nested_owner(sub, parts)
+            if found is not None:
+                return found
+        if span is not None:
+            start, end = span
+            stack.append((names["/".join(parts[start:end])], parts[end:], depth + 1))
             continue
-        # Keras 2 names an inner-inner weight without the intermediate model's name.
-        for inner in container_layers(sub):
-            if inner.subgraph is not None:
-                owner, rest = _find_owner(inner, parts)
-                if owner is not None and owner is not inner:
-                    return owner, rest
         return (None, parts) if depth == 0 else (current, parts)
     return None, comps

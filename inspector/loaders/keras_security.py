@@ -40,6 +40,17 @@ load, write or run code or files (``keras.utils.plot_model`` writes an image fil
 Graphviz, ``keras.datasets.*.load_data`` downloads, ``image_dataset_from_directory`` lists
 and reads a folder) or change Keras itself (``keras.config.set_backend``)."""
 
+TF_INITIALIZERS = frozenset({
+    "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal", "VarianceScaling",
+    "Orthogonal", "Identity", "GlorotUniform", "GlorotNormal",
+})
+"""TensorFlow's initializer classes (``tf.constant_initializer`` …, module
+``tensorflow.python.ops.init_ops_v2``), which tf_keras models use and serialize with their
+module (EfficientNetV2's head): values to draw, no code of the file's.  Any other class
+from a TensorFlow module is still reported."""
+
+TF_INITIALIZER_MODULES = frozenset({"tensorflow.python.ops.init_ops_v2", "tensorflow.python.ops.init_ops"})
+
 TRUSTED_OPTIMIZERS = frozenset({
     "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl",
     "Lion", "Lamb", "Adafactor", "Muon", "LossScaleOptimizer",
@@ -150,7 +161,7 @@ class _Object:
     """The path of the graph layer its facts belong to."""
 
 
-def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
+def scan_config(cfg: Any, *, context: str | None = None, compile_object: bool = False) -> list[SecurityFact]:
     """Everything in a (model or compile) config that would run or import code if
     Keras loaded it.  Walks the JSON without recursion; never interprets it.
 
@@ -159,7 +170,9 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
     :meth:`~inspector.ir.ModelGraph.walk` names it); a problem inside a wrapped
     layer or an RNN cell belongs to the wrapper.  Facts about the model itself (a
     custom model class, the compile settings) have no layer.  ``context`` names the
-    layer when ``cfg`` is one layer's config."""
+    layer when ``cfg`` is one layer's config.  ``compile_object``: ``cfg`` belongs to the
+    compile settings, not the architecture (a metric a SavedModel's Keras metadata lists, such
+    as the ``Mean`` that tracks the loss), so its class is not looked up among Keras's layers."""
     facts: list[SecurityFact] = []
     seen: set[tuple[str, str | None, str]] = set()
 
@@ -173,7 +186,8 @@ def scan_config(cfg: Any, *, context: str | None = None) -> list[SecurityFact]:
 
     root_is_model = is_model_entry(cfg)
     start_where = f"layer {context!r}" if context else "the config"
-    stack: list[_Visit] = [(cfg, start_where, context, False, True, not root_is_model and context is None, "", None)]
+    stack: list[_Visit] = [(cfg, start_where, context, compile_object, True, not root_is_model and context is None,
+                            "", None)]
     first = True
     while stack:
         obj, where, gpath, in_compile, entry, node, prefix, conf_prefix = stack.pop()
@@ -302,7 +316,8 @@ def _scan_names(o: _Object, *, in_compile: bool, layer_entry: bool, add: _Add) -
         if fname not in KERAS_FUNCTIONS and fname.rsplit(".", 1)[-1] not in GADGET_FUNCTIONS:
             add("SEC002", f"{where} refers to the Python function {fname!r}, which is not part of Keras",
                 layer, fname, kind="custom-function")
-    elif isinstance(module, str) and module and _module_root(module) not in TRUSTED_MODULE_ROOTS:
+    elif isinstance(module, str) and module and _module_root(module) not in TRUSTED_MODULE_ROOTS \
+            and not (module in TF_INITIALIZER_MODULES and cls in TF_INITIALIZERS):
         add("SEC002", f"{where} names {cls!r} from module {module!r}, outside Keras", layer, module,
             kind="custom-module")
     registered = obj.get("registered_name")

@@ -56,6 +56,8 @@ from ..vocab import (
     KERAS_POOLING,
     KERAS_SEPARABLE,
     RESIZING_AUGMENTATION,
+    TF_BINARY_OPS,
+    TF_UNARY_OPS,
 )
 
 __all__ = ["MAX_NESTING", "fill_shapes", "has_rule", "infer", "keras_major", "supported_layers"]
@@ -959,24 +961,6 @@ def _spectral_normalization(cfg: dict[str, Any], ins: list[Shape | None]) -> lis
 
 # -- Keras 2 TensorFlow-op layers ----------------------------------------------------------
 
-_UNARY_TF_OPS = frozenset({
-    "nn.relu", "nn.relu6", "nn.elu", "nn.selu", "nn.gelu", "nn.silu", "nn.swish", "nn.sigmoid",
-    "nn.tanh", "nn.softplus", "nn.softsign", "nn.leaky_relu", "nn.softmax", "nn.log_softmax",
-    "math.sigmoid", "math.tanh", "math.exp", "math.log", "math.sqrt", "math.rsqrt", "math.square",
-    "math.abs", "math.negative", "math.reciprocal", "math.sin", "math.cos", "math.erf",
-    "math.softplus", "math.log_sigmoid", "math.round", "math.floor", "math.ceil", "math.sign",
-    "identity", "stop_gradient", "compat.v1.nn.relu", "compat.v1.nn.relu6", "math.l2_normalize",
-    "nn.l2_normalize", "linalg.l2_normalize",
-})
-
-
-_BINARY_TF_OPS = frozenset({
-    "__operators__.add", "__operators__.sub", "__operators__.mul", "__operators__.truediv",
-    "math.add", "math.subtract", "math.multiply", "math.truediv", "math.divide", "math.divide_no_nan",
-    "math.maximum", "math.minimum", "math.pow", "math.squared_difference", "math.floordiv",
-})
-
-
 def _tf_broadcast(a: Shape, b: Shape) -> Shape:
     """TensorFlow's static broadcasting of two whole shapes."""
     if len(a) < len(b):
@@ -1007,9 +991,9 @@ def _tf_op_lambda(cfg: dict[str, Any], ins: list[Shape | None]) -> Shape:
     other function depends on call arguments the config does not record.
     """
     function = cfg.get("function")
-    if function in _UNARY_TF_OPS and len(ins) == 1:
+    if function in TF_UNARY_OPS and len(ins) == 1:
         return _first(ins)
-    if function in _BINARY_TF_OPS and ins:
+    if function in TF_BINARY_OPS and ins:
         shapes = _all(ins)
         out = shapes[0]
         for other in shapes[1:]:
@@ -1076,7 +1060,7 @@ class _Filler:
         for layer in graph.layers:
             for i in range(max(len(layer.inbound), len(layer.node_shapes), 1)):
                 recorded = layer.node_shapes[i] if i < len(layer.node_shapes) else []
-                if _complete(recorded):
+                if _complete(recorded) and not self.unfilled_model(layer, i):
                     continue
                 try:
                     ins = self.inputs(graph, layer, i, feeds)
@@ -1089,6 +1073,12 @@ class _Filler:
                 while len(layer.node_shapes) <= i:
                     layer.node_shapes.append([])
                 layer.node_shapes[i] = _merge(recorded, computed)
+
+    def unfilled_model(self, layer: Layer, i: int) -> bool:
+        """Whether ``layer`` is a nested model whose own layers are still to fill: a file that
+        records the nested model's output shape (its row) leaves its inner layers' unknown."""
+        sub = layer.subgraphs.get("model")
+        return i == 0 and sub is not None and id(sub) not in self.done
 
     @staticmethod
     def inputs(graph: ModelGraph, layer: Layer, i: int, feeds: dict[str, Shape]) -> list[Shape | None] | None:

@@ -91,7 +91,8 @@ def load(path: Path) -> ModelGraph:
     node_facts = []
     for node in nodes:  # layer metadata is scanned too: a Lambda hides there
         if node is not root and isinstance(node.get("metadata"), dict):
-            node_facts.extend(scan_config(node["metadata"]))
+            metric = node.get("identifier") == "_tf_keras_metric"  # a compiled model's metrics: not layers
+            node_facts.extend(scan_config(node["metadata"], compile_object=metric))
     variables = list(_variables(mg))
     reader = _checkpoint_reader(path)
     if graph is None:

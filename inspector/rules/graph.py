@@ -161,11 +161,16 @@ def duplicate_tensors(ctx: Context) -> Iterator[Hit]:
     ## What it does not flag
     Tensors with fewer than 1,024 elements (biases, scales and masks that coincide by chance
     and waste little), quantization scales and zero points, tensors generated from one fill
-    value (``ConstantOfShape``), one tensor shared by several layers (it is stored once),
-    copies with any differing value, and tensors whose values the file does not hold.
+    value (``ConstantOfShape``), tensors that hold one value throughout (the zero biases and
+    unit scales of a freshly initialized Keras model are equal because an initializer filled
+    them, not because one weight was stored twice), one tensor shared by several layers (it is
+    stored once), copies with any differing value, and tensors whose values the file does not
+    hold.
     """
     from ..analysis.duplicates import find_duplicates
 
     taken = ctx.weights.samples if ctx.weights is not None else None  # no second read of what lint read
     for pair in find_duplicates(ctx.model, taken=taken).pairs:
+        if pair.fill:
+            continue
         yield Hit(f"{pair.describe()}; store the tensor once")

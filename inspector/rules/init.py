@@ -299,7 +299,9 @@ def _initial_spread(ctx: Context, layer: Layer, w: Weight, stats: TensorStats | 
         init = inits.parse((layer.config or {}).get(init_key(layer, w.role) or ""))
         if init is not None and init.symmetric_value is not None:
             return None  # INIT001's business
-        std = inits.expected_std(init, tuple(w.shape))
+        shape = tuple(w.shape)
+        std = inits.expected_std(init, shape, layer_axes=inits.einsum_kernel_axes(
+            layer.type, layer.config or {}, w.name, shape))
         if init is not None and std is not None:  # expected_std knows nothing without an initializer
             return (std, f"its initializer ({init.name}) draws std {std:.3g}") if std != 0 else None
     if stats is not None and ctx.model_state == "untrained" and stats.numeric \

@@ -299,8 +299,40 @@ def _keras2_fitted() -> Any:
     return model
 
 
+def _keras2_slash_names() -> Any:
+    """Keras 2 layer names with ``/`` (DenseNet's ``conv1/conv``, ``conv1/bn``) beside layers
+    named like their last part (``conv``, ``bn``): weights ``conv1/bn/gamma:0`` belong to ``conv1/bn``;
+    and a layer named inside another's name (MobileNetV3's ``Conv`` and ``Conv/BatchNorm``), whose
+    ``.h5`` group nests in the other's."""
+    k = tf_keras_module()
+    L = k.layers
+    x = k.Input((4,), name="slash_in")
+    h = L.Dense(6, name="conv1/conv")(x)
+    h = L.BatchNormalization(name="conv1/conv/BatchNorm")(h)
+    h = L.BatchNormalization(name="conv1/bn")(h)
+    h = L.Activation("relu", name="conv1/relu")(h)
+    h = L.Dense(5, name="conv")(h)
+    h = L.BatchNormalization(name="bn")(h)
+    return k.Model(x, L.Dense(2, name="out/logits")(h), name="slash_names")
+
+
+def _keras2_nested_slash_names() -> Any:
+    """A nested model whose layer ``blk/bn`` ends like the outer layer ``bn``: a SavedModel names the
+    variable ``blk/bn/gamma:0`` without the nested model's name."""
+    k = tf_keras_module()
+    L = k.layers
+    inner_in = k.Input((6,), name="blk_in")
+    inner = k.Model(inner_in, L.BatchNormalization(name="blk/bn")(L.Dense(6, name="blk/dense")(inner_in)),
+                    name="backbone")
+    x = k.Input((6,), name="x")
+    h = L.BatchNormalization(name="bn")(inner(x))
+    return k.Model(x, L.Dense(2, name="dense")(h), name="nested_slash_names")
+
+
 KERAS2_BUILDERS: dict[str, Callable[[], Any]] = {
     "keras2_mixed": _keras2_mixed,
+    "keras2_nested_slash_names": _keras2_nested_slash_names,
+    "keras2_slash_names": _keras2_slash_names,
     "keras2_seed_cnn": _keras2_seed_cnn,
     "keras2_fitted": _keras2_fitted,
 }
