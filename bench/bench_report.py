@@ -14,6 +14,11 @@ warm-up run; the best and the median of ``--repeat`` runs are printed for:
 * the Markdown report with PNG charts beside it;
 * the HTML report with ``--no-charts`` (what matplotlib costs, by difference);
 * the HTML report with ``--no-lint`` (what reading and checking every weight costs).
+
+``--browser`` also times headless Chromium opening the HTML report and drawing its first screen (a fresh
+``chromium --headless --screenshot`` per run): what a reader waits for.  A graph of 162,000 layers, say
+``python bench/bench_report.py /tmp/inspector-extremes/nodes-162k.onnx --repeat 1 --browser`` (the model
+``bench_extremes.py`` writes), is where the page's size tells.
 """
 
 from __future__ import annotations
@@ -44,6 +49,26 @@ def wall(argv: list[str]) -> float:
     return seconds
 
 
+def browser_open(page: Path, repeat: int) -> None:
+    """Print how long headless Chromium takes to open ``page`` and draw its first screen (median of ``repeat``)."""
+    chromium = next((found for name in ("chromium", "chromium-browser", "google-chrome")
+                     if (found := shutil.which(name))), None)
+    if chromium is None:
+        print("  Chromium opening the HTML report: no Chromium on PATH")
+        return
+    times = []
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-chromium-") as profile:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            f"--user-data-dir={profile}", f"--screenshot={Path(profile) / 'shot.png'}",
+                            "--window-size=1280,900", page.resolve().as_uri()],
+                           capture_output=True, check=True, timeout=1800)
+            times.append(time.perf_counter() - start)
+    print(f"  {'Chromium opens the HTML report':<34} best {min(times):6.2f} s   median "
+          f"{statistics.median(times):6.2f} s   ({repeat} runs; {page.stat().st_size / 2**20:.1f} MiB page)")
+
+
 def measure(label: str, argv: list[str], repeat: int) -> tuple[float, float]:
     wall(argv)  # warm-up: bytecode, page cache, matplotlib's font cache
     times = [wall(argv) for _ in range(repeat)]
@@ -56,6 +81,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", help="model file (default: ResNet50 weights=None, built once)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--browser", action="store_true", help="also time headless Chromium opening the HTML report")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="inspector-bench-report-"))
     try:
@@ -73,6 +99,8 @@ def main() -> int:
         measure("HTML report, --no-lint", ["report", str(model), "-o", str(html), "--isolated", "--no-lint"],
                 args.repeat)
         wall(["report", str(model), "-o", str(html), "--isolated"])
+        if args.browser:
+            browser_open(html, args.repeat)
         charts = len(list((work / "report_files").glob("*.png")))
         print(f"  HTML size {html.stat().st_size / 1024:.0f} KiB; Markdown {md.stat().st_size / 1024:.0f} KiB "
               f"+ {charts} PNG charts")
