@@ -110,6 +110,28 @@ def _expanded_fill():
     return build
 
 
+def _row_all_masked(*, use="Equal"):
+    """The ONNX ``Attention`` function's expansion: ``CastLike(-inf, scores)`` then, by ``use``,
+    ``Equal(ReduceMax(scores), ·) → Where(·, 0, Softmax(scores))`` (rows whose scores are all masked get
+    probability 0) or ``Mul(scores, ·)`` (not a test: infinite products)."""
+    def build():
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["s0"], name="scores"),
+                 helper.make_node("Constant", [], ["ninf"], value=tensor("ninf_v", np.array([-np.inf], np.float32))),
+                 helper.make_node("CastLike", ["ninf", "s0"], ["ninf_t"], name="cast_like"),
+                 helper.make_node("Softmax", ["s0"], ["p"], name="probs")]
+        if use == "Equal":
+            nodes += [helper.make_node("ReduceMax", ["s0"], ["row_max"], name="row_max", axes=[-1]),
+                      helper.make_node("Equal", ["row_max", "ninf_t"], ["all_masked"], name="all_masked"),
+                      helper.make_node("Constant", [], ["zero"], value=tensor("zero_v", np.array(0, np.float32))),
+                      helper.make_node("Where", ["all_masked", "zero", "p"], ["y"], name="safe_probs")]
+        else:
+            nodes.append(helper.make_node("Mul", ["p", "ninf_t"], ["y"], name="scaled"))
+        w = tensor("w", np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32))
+        return onnx_model(nodes, [value_info("x", [1, 4, 4])], [value_info("y", [1, 4, 4])], [w])
+
+    return build
+
+
 CAUSAL = np.triu(np.full((4, 4), -np.inf, np.float32), k=1)
 
 
@@ -117,7 +139,8 @@ def test_num001_attention_masks_and_bounds():
     # issue 12: infinite constants used as a mask fill or a bound are deliberate
     for key, build in (("where_mask", _attention()), ("stored_causal", _attention(fill=None, stored_mask=CAUSAL)),
                        ("max_floor", _attention(fill=None, clamp=True, sink="Relu")),
-                       ("both_masks", _attention(stored_mask=CAUSAL)), ("expanded_fill", _expanded_fill())):
+                       ("both_masks", _attention(stored_mask=CAUSAL)), ("expanded_fill", _expanded_fill()),
+                       ("row_all_masked", _row_all_masked())):
         findings = lint_path(onnx_file(f"num001_{key}", build))
         assert not hits(findings, "NUM001"), key
         assert not [f for f in findings if f.severity.value == "error"], key
@@ -136,6 +159,9 @@ def test_num001_infinite_values_that_are_not_masks():
     [f] = hits(lint_path(onnx_file("num001_mask_no_softmax", _attention(fill=None, stored_mask=CAUSAL,
                                                                         sink="Relu"))), "NUM001")
     assert f.layer == "add_causal" and "6 infinite" in f.message
+    # a cast hands the constant on: multiplying by it is no test and no mask
+    [f] = hits(lint_path(onnx_file("num001_cast_then_mul", _row_all_masked(use="Mul"))), "NUM001")
+    assert f.layer == "cast_like"
 
 
 def test_num002_float16_overflow():

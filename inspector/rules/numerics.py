@@ -25,8 +25,14 @@ MASK_SINKS = frozenset({"Softmax", "LogSoftmax", "ReduceMax", "ReduceMin", "ArgM
                         "Max", "Min"})
 """Operators after which an additive ``-inf`` mask is exactly what is wanted (probability 0, never picked)."""
 MASK_CARRIERS = DROPOUT_LIKE | {"Add", "Sub", "Where", "Expand", "Reshape", "Unsqueeze", "Squeeze", "Tile",
-                                "Slice", "Transpose", "Concat", "Trilu", "Gather", "Mul", "Div"}
+                                "Slice", "Transpose", "Concat", "Trilu", "Gather", "Mul", "Div", "CastLike"}
 """Operators a mask flows through on its way to the softmax (building, broadcasting, adding, scaling)."""
+TEST_OPS = frozenset({"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "IsInf"})
+"""Operators for which an infinite constant is what a value is tested against (``Equal(row_max, -inf)``: is
+every score of the row masked?): the answer is a bool, never a NaN."""
+TYPE_ONLY = DROPOUT_LIKE | {"CastLike"}
+"""Operators that hand a constant on with another type only (``CastLike(-inf, scores)``, the ONNX ``Attention``
+function's expansion): what their consumers do with it decides."""
 
 
 @rule("NUM001", "non-finite-weights", Severity.ERROR, needs=("weights",))
@@ -60,8 +66,11 @@ def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     against ±inf or start a running maximum at ``-inf``.  A tensor that
     holds only 0 and ±inf is left alone when every node that holds it is
     such a fill or bound (``Where``, ``Max``, ``Min``, ``Clip``,
-    ``ReduceMax`` …) or adds it to scores that reach a
-    ``Softmax``/``ReduceMax``/``ArgMax``/``TopK`` (an additive mask).
+    ``ReduceMax`` …), tests values against it (``Equal(row_max, -inf)``:
+    is the whole row masked?, as the ONNX ``Attention`` function's
+    expansion does) or adds it to scores that reach a
+    ``Softmax``/``ReduceMax``/``ArgMax``/``TopK`` (an additive mask);
+    a ``Cast``/``CastLike`` in between hands it on to its consumers.
     A NaN is never deliberate and is always reported.
     """
     owners = _owners(ctx.model)
@@ -88,7 +97,18 @@ def _deliberate_inf(stats: TensorStats, owners: list[tuple[ModelGraph, Layer]]) 
         return False
     if stats.zeros + stats.inf != stats.size:
         return False  # a fill, a bound or an additive mask holds only 0 and ±inf; finite values mean weights
-    return all(lay.type in FILL_OPS or _reaches_mask_sink(g, lay) for g, lay in owners)
+    return all(_deliberate_use(g, lay) for g, lay in owners)
+
+
+def _deliberate_use(graph: ModelGraph, layer: Layer, *, depth: int = 8) -> bool:
+    """``layer``, which holds or receives an infinite constant, uses it as a fill, a bound, a test or an
+    additive mask; a cast hands it on, so each of its consumers must (at most ``depth`` casts followed)."""
+    if layer.type in FILL_OPS or layer.type in TEST_OPS or _reaches_mask_sink(graph, layer):
+        return True
+    if layer.type not in TYPE_ONLY or depth == 0:
+        return False
+    nxt = consumers(graph, layer)
+    return bool(nxt) and all(_deliberate_use(graph, c, depth=depth - 1) for c in nxt)
 
 
 def _reaches_mask_sink(graph: ModelGraph, start: Layer, *, max_steps: int = 64) -> bool:
