@@ -29,7 +29,8 @@ A parameter is a stored constant — an initializer, a ``Constant`` node's value
 or the output of a ``ConstantOfShape`` generator — that reaches an operator as
 *data*, possibly through constant-only nodes (``Cast``, ``Reshape``,
 ``Transpose``, ``DequantizeLinear`` …), and is of a floating dtype with rank ≥ 1
-or is the weight of a quantized op (:mod:`inspector.loaders.onnx.paramrule`);
+or is the weight of a quantized op (an integer embedding table whose gathered
+rows are dequantized included; :mod:`inspector.loaders.onnx.paramrule`);
 other such tensors (0-d scalars, bool masks, integer ids and labels) carry
 ``Weight.constant=True`` and are reported apart as constants.  Those constant-only nodes are folded:
 they are not layers; the stored tensors they transform become weights of the

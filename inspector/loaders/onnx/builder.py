@@ -31,7 +31,7 @@ from .ops import (
     QUANT,
     SMALL_VALUE,
 )
-from .paramrule import mark_constants, may_be_constant, quantized_weight_keys
+from .paramrule import gathered_table_keys, is_integer_table, mark_constants, may_be_constant, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
 from .protos import (
     DTYPES,
@@ -93,6 +93,9 @@ class Builder:
         self.functions: dict[tuple[str, str, str], ModelGraph] = {}
         self._quantized_weights: set[str] = set()
         """Keys of stored tensors that reach a quantized operator as its weight (parameters whatever their dtype)."""
+        self._integer_tables = False
+        """A ``Gather`` read a stored integer table: :func:`.paramrule.gathered_table_keys` looks for the
+        ``DequantizeLinear`` that makes it a quantized weight (most models have none: no pass over the layers)."""
         self._maybe_constant: list[Weight] = []
         """The weights made that :func:`.paramrule.may_be_constant` (the few whose ``constant`` waits for
         :attr:`_quantized_weights`): marked at the end, not every layer looked at for weights."""
@@ -166,6 +169,8 @@ class Builder:
                 main_scope = scope
         assert main_scope is not None
         check_expansion(graph, self.limits)
+        if self._integer_tables:
+            self._quantized_weights.update(gathered_table_keys(graph))
         mark_constants(self._maybe_constant, self._quantized_weights)
         for location, (tensor, reason) in self._refused.items():
             self.security.append(SecurityFact(
@@ -956,6 +961,8 @@ class Builder:
         if data:
             if op in QUANT:
                 self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
+            elif i == 0 and is_integer_table(op, i, const.dtype):
+                self._integer_tables = True
             if const.origins:
                 self._add_weights(lname, notes, const, role, weights, trainable=i not in info.bn_stats,
                                   quant=i in info.quant)

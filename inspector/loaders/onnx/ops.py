@@ -26,7 +26,7 @@ NON_DATA: dict[str, frozenset[int]] = {k: frozenset(v) for k, v in {
     "BlackmanWindow": {0}, "HannWindow": {0}, "HammingWindow": {0}, "MelWeightMatrix": {0, 1, 2, 3, 4},
     "LSTM": {4}, "GRU": {4}, "RNN": {4}, "RotaryEmbedding": {3}, "RandomNormalLike": {0},
     "RandomUniformLike": {0}, "Bernoulli": {0}, "Multinomial": {0}, "TensorScatter": {2},
-    "MatMulNBits": {4}, "GatherBlockQuantized": {1},
+    "MatMulNBits": {4}, "GatherBlockQuantized": {1}, "DynamicQuantizeLSTM": {4},
 }.items()}
 
 # Operands that are quantization scales and zero points (reported apart).
@@ -40,6 +40,7 @@ QUANT: dict[str, frozenset[int]] = {k: frozenset(v) for k, v in {
     "QLinearAveragePool": {1, 2, 3, 4}, "QLinearGlobalAveragePool": {1, 2, 3, 4},
     "QGemm": {1, 2, 4, 5, 7, 8}, "DynamicQuantizeMatMul": {2, 3}, "MatMulIntegerToFloat": {2, 3, 4, 5},
     "MatMulNBits": {2, 3}, "GatherBlockQuantized": {2, 3}, "QAttention": {3, 4, 6, 7},
+    "DynamicQuantizeLSTM": {8, 9, 10, 11},
 }.items()}
 
 BN_STATS = {"BatchNormalization": frozenset({3, 4})}

@@ -5,7 +5,11 @@ operator as data, or an integer/packed tensor that reaches a quantized operator
 (:data:`~.ops.QUANT`) at a data position that is not a scale or zero point (the
 weight of ``QLinearConv``, ``MatMulInteger``, ``MatMulNBits``, the input of a
 ``DequantizeLinear`` …).  Every other stored tensor that reaches an operator as data
-(0-d scalars, bool masks, integer ids and labels) is a *constant*: ``Weight.constant``
+(0-d scalars, bool masks, integer ids and labels) is a *constant*.  An integer table a ``Gather``
+reads whose rows a ``DequantizeLinear`` then dequantizes is a quantized weight too
+(:func:`gathered_table_keys`: onnxruntime's dynamically quantized embeddings, ``Gather(int8 table, ids) →
+DequantizeLinear``, the same tensor its QDQ form feeds to ``DequantizeLinear`` first).  Any other such tensor
+is a *constant*: ``Weight.constant``
 is set and it is reported apart, like quantization scales.  Operands that are shapes,
 axes, indices, ``Clip`` bounds or ``Pad`` values (:data:`~.ops.NON_DATA`) never become
 weights at all.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ...ir import Weight
+from ...ir import ModelGraph, Weight
 from .ops import NON_DATA, QUANT
 from .scope import Const
 
@@ -39,6 +43,41 @@ def quantized_weight_keys(op: str, inputs: Iterable[tuple[int, Const | None]]) -
         if c is None or i in quant or i in non_data:
             continue
         keys.extend(src.key for src, is_q in c.origins if not is_q)
+    return keys
+
+
+def is_integer_table(op: str, position: int, dtype: str | None) -> bool:
+    """Whether a stored tensor of ``dtype`` at input ``position`` of ``op`` may be a quantized embedding table
+    (:func:`gathered_table_keys` then decides, once the graph is built)."""
+    return op == "Gather" and position == 0 and dtype is not None and dtype.startswith(("int", "uint"))
+
+
+def gathered_table_keys(graph: ModelGraph) -> set[str]:
+    """Keys of the integer tables a ``Gather`` of ``graph`` (nested graphs included) reads and a
+    ``DequantizeLinear`` dequantizes the rows of: quantized weights, as the tensor ``DequantizeLinear``
+    reads directly is (the builder calls this only when :func:`is_integer_table` met one)."""
+    keys: set[str] = set()
+    todo = [graph]
+    seen: set[int] = set()
+    while todo:  # (no recursion: nesting depth is the file's)
+        g = todo.pop()
+        if id(g) in seen:
+            continue
+        seen.add(id(g))
+        tables: dict[str, list[str]] = {}
+        for lay in g.layers:
+            todo.extend(lay.subgraphs.values())
+            if lay.type == "Gather" and lay.weights:
+                table = lay.operand(0)
+                if table is not None and table.kind == "weight" and is_integer_table("Gather", 0, table.dtype):
+                    for out in lay.config.get("@outputs", ()):
+                        tables[out] = [w.key for w in lay.weights]
+        if not tables:
+            continue
+        for lay in g.layers:
+            rows = lay.operand(0) if lay.type == "DequantizeLinear" else None
+            if rows is not None and rows.tensor in tables:
+                keys.update(tables[rows.tensor])
     return keys
 
 
