@@ -152,6 +152,20 @@ def test_dynamic_quantize_lstm_int8_weights_are_parameters(tmp_path):
     assert report.constants.params == 0
 
 
+def test_qlinearconcat_scales_of_every_input_are_quantization(tmp_path):
+    # com.microsoft QLinearConcat is variadic: Y_scale, Y_zero_point, then X, X_scale, X_zero_point per input
+    a, b = value_info("a", [1, 2], TensorProto.INT8), value_info("b", [1, 3], TensorProto.INT8)
+    inits = [_t("ys", 0.1), _t("yz", 0, np.int8), _t("as", 0.2), _t("az", 1, np.int8), _t("bs", 0.3),
+             _t("bz", 2, np.int8)]
+    node = helper.make_node("QLinearConcat", ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], ["y"],
+                            domain="com.microsoft", axis=1)
+    model = onnx_model([node], [a, b], [value_info("y", [1, 5], TensorProto.INT8)], inits)
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    report = count_params(load(save_onnx(model, tmp_path / "concat.onnx")))
+    assert report.quantization.params == 6
+    assert report.constants.params == 0 and report.totals.params == 0
+
+
 @pytest.fixture()
 def masked(tmp_path):
     nodes = [helper.make_node("Mul", ["x", "s"], ["h"]), helper.make_node("Mul", ["h", "w"], ["y"])]

@@ -30,6 +30,7 @@ from .ops import (
     NOT_FOLDABLE,
     QUANT,
     SMALL_VALUE,
+    quant_positions,
 )
 from .paramrule import gathered_table_keys, is_integer_table, mark_constants, may_be_constant, quantized_weight_keys
 from .plainvalue import UNDECODED, plain_list
@@ -817,7 +818,7 @@ class Builder:
             self._fold_constant_of_shape(node, inputs[0], scope)
             return
         origins = _data_origins(op, inputs)
-        self._quantized_weights.update(quantized_weight_keys(op, enumerate(inputs)))
+        self._quantized_weights.update(quantized_weight_keys(op, len(inputs), enumerate(inputs)))
         value = evaluate(node, inputs, self.value_of, budget=self.fold_budget)
         for k, out in enumerate(node.output):
             if not out:
@@ -904,7 +905,7 @@ class Builder:
             ltype=op if default else f"{domain}.{op}",
             roles=tuple(self._roles(op, domain, n, opsets)),
             non_data=NON_DATA.get(op, frozenset()),
-            quant=QUANT.get(op, frozenset()),
+            quant=quant_positions(op, n),
             bn_stats=BN_STATS.get(op, frozenset()) if default else frozenset(),
             foldable=(default or (domain, op) in FOLDABLE_OTHER_DOMAIN) and op not in NOT_FOLDABLE,
             constant=op == "Constant" and default,
@@ -960,7 +961,7 @@ class Builder:
         role = info.roles[i]
         if data:
             if op in QUANT:
-                self._quantized_weights.update(quantized_weight_keys(op, [(i, const)]))
+                self._quantized_weights.update(quantized_weight_keys(op, len(info.roles), [(i, const)]))
             elif i == 0 and is_integer_table(op, i, const.dtype):
                 self._integer_tables = True
             if const.origins:
@@ -1203,7 +1204,7 @@ def _data_origins(op: str, inputs: list[Const | None]) -> tuple[tuple[Source, bo
     """The initializers the outputs of an ``op`` node fed ``inputs`` are computed from,
     each once, with whether it reaches them through a quantized operand."""
     non_data = NON_DATA.get(op, frozenset())
-    quant = QUANT.get(op, frozenset())
+    quant = quant_positions(op, len(inputs))
     origins: list[tuple[Source, bool]] = []
     for i, c in enumerate(inputs):
         if c is None or i in non_data:

@@ -41,7 +41,20 @@ QUANT: dict[str, frozenset[int]] = {k: frozenset(v) for k, v in {
     "QGemm": {1, 2, 4, 5, 7, 8}, "DynamicQuantizeMatMul": {2, 3}, "MatMulIntegerToFloat": {2, 3, 4, 5},
     "MatMulNBits": {2, 3}, "GatherBlockQuantized": {2, 3}, "QAttention": {3, 4, 6, 7},
     "DynamicQuantizeLSTM": {8, 9, 10, 11},
+    "QLinearConcat": {0, 1},  # and each input's scale and zero point: quant_positions
 }.items()}
+
+
+def quant_positions(op: str, n: int) -> frozenset[int]:
+    """The quantization operands of ``op`` called with ``n`` inputs: :data:`QUANT`'s, and for the variadic
+    ``QLinearConcat`` (``Y_scale, Y_zero_point``, then ``X, X_scale, X_zero_point`` per input) every input's
+    scale and zero point as well."""
+    if op == "QLinearConcat":
+        return frozenset({0, 1} | {i for i in range(2, n) if (i - 2) % 3})
+    return QUANT.get(op, _NONE)
+
+
+_NONE: frozenset[int] = frozenset()
 
 BN_STATS = {"BatchNormalization": frozenset({3, 4})}
 NOT_FOLDABLE = frozenset({

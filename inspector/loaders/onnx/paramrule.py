@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ...ir import ModelGraph, Weight
-from .ops import NON_DATA, QUANT
+from .ops import NON_DATA, QUANT, quant_positions
 from .scope import Const
 
 _FLOAT_PREFIXES = ("float", "bfloat")
@@ -31,12 +31,12 @@ def is_floating(dtype: str) -> bool:
     return dtype.startswith(_FLOAT_PREFIXES)
 
 
-def quantized_weight_keys(op: str, inputs: Iterable[tuple[int, Const | None]]) -> list[str]:
-    """Keys of the stored tensors that reach quantized operator ``op`` at a data
+def quantized_weight_keys(op: str, n: int, inputs: Iterable[tuple[int, Const | None]]) -> list[str]:
+    """Keys of the stored tensors that reach quantized operator ``op`` (called with ``n`` inputs) at a data
     position that is not a scale or zero point (its quantized weights)."""
-    quant = QUANT.get(op)
-    if quant is None:
+    if op not in QUANT:
         return []
+    quant = quant_positions(op, n)
     non_data = NON_DATA.get(op, frozenset())
     keys: list[str] = []
     for i, c in inputs:
