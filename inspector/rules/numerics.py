@@ -76,9 +76,10 @@ def non_finite_weights(ctx: Context) -> Iterator[Hit]:
     owners = _owners(ctx.model)
     for stats in sorted(ctx.weight_report.tensors.values(), key=lambda s: s.layer):
         if stats.numeric and not stats.finite and not _deliberate_inf(stats, owners.get(stats.key, [])):
+            effect = ("every output depending on it is NaN" if stats.nan else
+                      "outputs depending on it are infinite, and NaN once it meets a zero or its opposite")
             yield Hit(f"{stats.role} {stats.name!r} has {stats.nan} NaN and {stats.inf} infinite "
-                      f"value(s) of {stats.size}: every output depending on it is NaN",
-                      layer=stats.layer or None)
+                      f"value(s) of {stats.size}: {effect}", layer=stats.layer or None)
 
 
 def _owners(model: ModelGraph) -> dict[str, list[tuple[ModelGraph, Layer]]]:
