@@ -3,8 +3,10 @@
 Kept apart from :mod:`inspector.reporters.html` so the page logic reads without
 two hundred lines of CSS in the way.  Nothing here refers to anything outside
 the page: no web fonts (a system font stack), no external script, no images
-but the inline SVG charts.  The script only filters the layer table and opens
-or closes the collapsible sections; the page is complete without it.
+but the inline SVG charts.  The script only filters the layer table (and, above
+``html.TABLE_PAGE`` layers, shows it a page at a time from the rows' JSON data
+block) and opens or closes the collapsible sections; the page is complete without
+it, but for a long table's later pages.
 """
 
 from __future__ import annotations
