@@ -346,6 +346,19 @@ class ModelGraph:
             stack.extend(inner for sub in reversed(subs) for inner in reversed(sub.layers) if inner.subgraphs)
         return out
 
+    def each_graph(self) -> Iterator[ModelGraph]:
+        """This graph and every graph nested in it, each once (a body many layers share, an ONNX
+        function's, is one graph), in no set order: for passes that look at every graph's layers."""
+        seen: set[int] = set()
+        stack: list[ModelGraph] = [self]
+        while stack:  # no recursion: nesting depth comes from the file
+            g = stack.pop()
+            if id(g) in seen:
+                continue
+            seen.add(id(g))
+            yield g
+            stack.extend(sub for lay in filter(_holds_graphs, g.layers) for sub in lay.subgraphs.values())
+
     def shape_of(self, ref: Inbound) -> Shape | None:
         """The shape of the tensor ``ref`` names, if known."""
         try:

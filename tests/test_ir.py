@@ -46,3 +46,15 @@ def test_weight_bytes_for_sub_byte_and_unknown_dtypes():
     assert Weight("a", "kernel", (3, 5), "int4").nbytes == 8  # 7.5 bytes round up
     assert Weight("b", "kernel", (4,), "bfloat16").nbytes == 8
     assert Weight("c", "kernel", (), "float32").size == 1
+
+
+def test_each_graph_yields_every_nested_graph_once():
+    """A body two layers share (an ONNX function's) is one graph: visited once; a body nested in it too."""
+    inner = ModelGraph("inner", "onnx", layers=[Layer("leaf", "Relu")])
+    body = ModelGraph("body", "onnx", layers=[Layer("if", "If", subgraphs={"then_branch": inner})])
+    main = ModelGraph("main", "onnx", layers=[Layer("call_a", "f", subgraphs={"function": body}),
+                                              Layer("plain", "Relu"),
+                                              Layer("call_b", "f", subgraphs={"function": body})])
+    assert sorted(g.name for g in main.each_graph()) == ["body", "inner", "main"]
+    assert [g.name for g in inner.each_graph()] == ["inner"]
+    assert len(list(nested(5000).each_graph())) == 5001  # no recursion

@@ -57,16 +57,9 @@ def gathered_table_keys(graph: ModelGraph) -> set[str]:
     ``DequantizeLinear`` dequantizes the rows of: quantized weights, as the tensor ``DequantizeLinear``
     reads directly is (the builder calls this only when :func:`is_integer_table` met one)."""
     keys: set[str] = set()
-    todo = [graph]
-    seen: set[int] = set()
-    while todo:  # (no recursion: nesting depth is the file's)
-        g = todo.pop()
-        if id(g) in seen:
-            continue
-        seen.add(id(g))
+    for g in graph.each_graph():
         tables: dict[str, list[str]] = {}
         for lay in g.layers:
-            todo.extend(lay.subgraphs.values())
             if lay.type == "Gather" and lay.weights:
                 table = lay.operand(0)
                 if table is not None and table.kind == "weight" and is_integer_table("Gather", 0, table.dtype):

@@ -125,13 +125,7 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
     cheap scan of the Python objects the builder made, sub-graphs included."""
     items: list[Any] = []
     add, extend = items.append, items.extend
-    seen: set[int] = set()
-    stack = [graph]
-    while stack:
-        g = stack.pop()
-        if id(g) in seen:
-            continue
-        seen.add(id(g))
+    for g in graph.each_graph():
         add(g.name)
         for lay in g.layers:
             add(lay.name)
@@ -151,8 +145,6 @@ def _graph_has_bytes(graph: ModelGraph) -> bool:
                 add(w.name)
                 if w.external is not None:
                     add(w.external.location)
-            if lay.subgraphs:
-                stack.extend(lay.subgraphs.values())
     extend(_metadata_items(graph.metadata))
     return bytes in set(map(type, items))
 
