@@ -274,6 +274,7 @@ def _layers(data: ReportData) -> str:
     head = ("<tr><th class=num>#</th><th>Layer</th><th>Type</th><th>Output shape</th><th class=num>Params</th>"
             "<th class=num>Trainable</th><th class=num>MACs</th>" + ("<th>Connected to</th>" if show_conn else "")
             + "</tr>")
+    paged = len(s.rows) > TABLE_PAGE  # then the script filters the rows in the data block: no search text in a row
     rows: list[str] = []
     searches: list[str] = []
     for i, r in enumerate(s.rows):
@@ -287,7 +288,8 @@ def _layers(data: ReportData) -> str:
         conn = ""
         if show_conn:
             conn = "<td>" + "<br>".join(f"<code>{e(c)}</code>" for c in r.connections) + "</td>"
-        rows.append(f"<td class=num>{i}</td><td><code>{e(r.name)}</code></td>"  # after its <tr>, made below
+        rows.append(("<tr>" if paged else f'<tr data-search="{e(search)}">')
+                    + f"<td class=num>{i}</td><td><code>{e(r.name)}</code></td>"
                     f"<td>{e(r.type)}</td><td class=mono>{e(shape)}</td>"
                     f"<td{bar_p}>{r.params.params:,}</td><td class=num>{r.params.trainable:,}</td>"
                     f"<td{bar_m}>{number(r.macs)}</td>{conn}</tr>")
@@ -297,12 +299,9 @@ def _layers(data: ReportData) -> str:
             + (f" · MACs {s.macs_total:,}" + ("" if s.macs_complete else " (lower bound)")
                if s.macs_total is not None else "") + "</p>")
     pager = block = ""
-    if len(rows) > TABLE_PAGE:  # the script filters the rows in the block: no search text in a row
-        rows = [f"<tr>{r}" for r in rows]
+    if paged:
         pager, block, note = _paged(rows, searches)
         foot = note + foot
-    else:
-        rows = [f'<tr data-search="{e(q)}">{r}' for q, r in zip(searches, rows, strict=True)]
     tools = ('<div class="tools"><input type="search" id="layer-search" placeholder="Filter layers by name, type '
              f'or shape…" aria-label="Filter layers"><span class="hint" id="layer-count">{len(s.rows)} layers</span>'
              f"{pager}</div>")

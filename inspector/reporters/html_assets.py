@@ -151,7 +151,7 @@ JS = r"""
     count(n, rows.length);
   }
   function paged() {
-    var all = JSON.parse(block.textContent), size = Number(block.getAttribute("data-page")) || 1000;
+    var all = JSON.parse(block.textContent), size = Number(block.getAttribute("data-page"));
     var body = document.querySelector("#layer-table tbody"), label = document.getElementById("layer-page");
     var prev = document.getElementById("layer-prev"), next = document.getElementById("layer-next");
     var hits = all, page = 0;
