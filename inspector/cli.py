@@ -174,16 +174,11 @@ def _end_program(code: int) -> NoReturn:
     except OSError as exc:
         error = OutputError(exc)
         if not _output_failed:  # (told already: what the command wrote is still in the buffer)
-            _tell(_error_line(error))
+            _tell(error_line(str(error)))
         code = error.exit_code
     atexit._run_exitfuncs()
     _tell(None)
     os._exit(code)
-
-
-def _error_line(exc: InspectorError) -> str:
-    """The one line ``exc`` is told in (:func:`~inspector.errors.error_line`)."""
-    return error_line(str(exc))
 
 
 def _tell(line: str | None) -> None:
@@ -213,7 +208,7 @@ def _run(argv: Sequence[str] | None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(_error_line(exc), file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         if isinstance(exc, OutputError):
             global _output_failed
             _output_failed = True
