@@ -291,9 +291,14 @@ def _encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _ld_head(field_number: int, length: int) -> bytes:
+    """The key and length of a length-delimited field of ``length`` bytes (its payload follows)."""
+    return _encode_varint(field_number << 3 | 2) + _encode_varint(length)
+
+
 def _ld(field_number: int, payload: bytes) -> bytes:
     """A length-delimited field."""
-    return _encode_varint(field_number << 3 | 2) + _encode_varint(len(payload)) + payload
+    return _ld_head(field_number, len(payload)) + payload
 
 
 _LOCATION_KEY = _ld(1, b"location")
@@ -393,7 +398,7 @@ class _Stripper:
                             raise StructureTooLarge(self.max_bytes)
                         if field_start > copy_from:
                             chunks.append(r.piece(copy_from, field_start))
-                        head = _encode_varint(number << 3 | 2) + _encode_varint(body[1])
+                        head = _ld_head(number, body[1])
                         chunks.append(head)
                         chunks.extend(body[0])
                         total += field_start - copy_from + len(head) + body[1]
