@@ -265,8 +265,9 @@ class Layer:
         return out
 
 
-_holds_graphs = attrgetter("subgraphs")
-"""A layer's nested graphs (truthy when it holds one): :meth:`ModelGraph.nested_graphs` filters with it."""
+holds_graphs = attrgetter("subgraphs")
+"""A layer's nested graphs (truthy when it holds one), read from C: filtering 162,000 layers with it, most of which
+hold none, costs a fraction of a Python test per layer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +339,7 @@ class ModelGraph:
         """Every graph nested in this one, in the order :meth:`walk` meets them (without making a path
         for each layer, most of which hold none: an ONNX decoder has 162,000)."""
         out: list[ModelGraph] = []
-        stack = list(filter(_holds_graphs, reversed(self.layers)))  # picked from C: 162,000 layers, most hold none
+        stack = list(filter(holds_graphs, reversed(self.layers)))  # picked from C: 162,000 layers, most hold none
         while stack:  # no recursion: nesting depth comes from the file
             lay = stack.pop()
             subs = list(lay.subgraphs.values())
@@ -357,7 +358,7 @@ class ModelGraph:
                 continue
             seen.add(id(g))
             yield g
-            stack.extend(sub for lay in filter(_holds_graphs, g.layers) for sub in lay.subgraphs.values())
+            stack.extend(sub for lay in filter(holds_graphs, g.layers) for sub in lay.subgraphs.values())
 
     def shape_of(self, ref: Inbound) -> Shape | None:
         """The shape of the tensor ``ref`` names, if known."""

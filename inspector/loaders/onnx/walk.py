@@ -4,11 +4,10 @@ depth, expanded size), every node of nested graphs, and the cycles of a call gra
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Any, Iterable
 
 from ...errors import LimitExceeded
-from ...ir import Layer, ModelGraph
+from ...ir import Layer, ModelGraph, holds_graphs
 from ...limits import Limits, hint
 from .lite import Skeleton
 
@@ -64,10 +63,6 @@ def check_counts(model: Any, lim: Limits, skeleton: Skeleton | None = None) -> N
                     depth_stack.append((sub, depth + 1))
 
 
-_SUBGRAPHS = attrgetter("subgraphs")
-"""A layer's nested graphs (empty, so false, for almost every layer)."""
-
-
 def check_expansion(graph: ModelGraph, lim: Limits) -> None:
     """Bound the depth and size of a full walk (shared function bodies count per call)."""
     max_layers, max_depth = lim.onnx_expanded_layers, lim.onnx_graph_depth
@@ -96,7 +91,7 @@ def check_expansion(graph: ModelGraph, lim: Limits) -> None:
             continue
         on_stack.add(gid)
         stack.append((g, True))
-        holders[gid] = nesting = list(filter(_SUBGRAPHS, g.layers))  # the few that hold any, found at C speed
+        holders[gid] = nesting = list(filter(holds_graphs, g.layers))  # the few that hold any, found at C speed
         for lay in nesting:
             for sub in lay.subgraphs.values():
                 if id(sub) not in sizes and id(sub) not in on_stack:
